@@ -1,0 +1,14 @@
+//! SPID vocabulary shared by the fake IdP, the SP and the harness: levels, attributes, error
+//! codes, rule codes, the clock, and SAML (message model, bindings, XML signatures, metadata).
+//! No servers and no HTTP handlers live here.
+#![warn(missing_docs)]
+
+pub mod attributes;
+pub mod clock;
+pub mod errors;
+pub mod level;
+pub mod rules;
+pub mod saml;
+
+pub use level::{satisfies, Comparison, SpidLevel};
+pub use rules::Rule;

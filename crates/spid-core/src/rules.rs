@@ -1,0 +1,203 @@
+//! The one table of rule codes: every refusal the SP (and, later, the RP and the IdP's request
+//! checks) can return, with its stable dotted code, the SPID reference and a summary.
+//! Codes are API: never rename or reuse one.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+macro_rules! rules {
+    ($( $(#[$m:meta])* $variant:ident => $code:literal, $reference:literal, $summary:literal; )*) => {
+        /// A rule that can refuse a message. `code()` is the stable identifier.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Rule {
+            $( $(#[$m])* #[doc = $summary] $variant, )*
+        }
+
+        impl Rule {
+            /// Every rule, in table order.
+            pub const ALL: &'static [Rule] = &[ $( Rule::$variant, )* ];
+
+            /// The stable dotted code, e.g. `assertion.level.insufficient`.
+            pub fn code(self) -> &'static str {
+                match self { $( Rule::$variant => $code, )* }
+            }
+
+            /// Where the rule comes from (SPID technical rules, Avvisi, upstream case ids).
+            pub fn reference(self) -> &'static str {
+                match self { $( Rule::$variant => $reference, )* }
+            }
+
+            /// One line saying what the rule requires.
+            pub fn summary(self) -> &'static str {
+                match self { $( Rule::$variant => $summary, )* }
+            }
+        }
+    };
+}
+
+rules! {
+    // Binding and transport.
+    BindingMissingMessage => "binding.saml-response.missing", "SAML-BIND 3.5; SPID-RT SSO", "the POST carries a SAMLResponse parameter";
+    BindingBase64 => "binding.base64.invalid", "SAML-BIND 3.5.4", "SAMLResponse is valid base64";
+    BindingTooLarge => "binding.message.too-large", "hardening", "the message is within the size bound";
+    // XML.
+    XmlMalformed => "xml.malformed", "XML 1.0; SAML-CORE", "the message is well-formed XML with declared prefixes";
+    XmlDtd => "xml.dtd.forbidden", "SAML-CORE 1.3; spid-sp-test xxe", "no DOCTYPE (XXE, entity expansion)";
+    XmlEntity => "xml.entity.forbidden", "SAML-CORE 1.3", "no entity references beyond the predefined five";
+    XmlProcessingInstruction => "xml.pi.forbidden", "hardening", "no processing instructions";
+    XmlLimits => "xml.limits.exceeded", "hardening", "depth, element and attribute counts are bounded";
+    XmlComment => "xml.comment.forbidden", "hardening (comment truncation attacks)", "no comments inside the Assertion";
+    // Structure and signatures.
+    ResponseRoot => "response.root.invalid", "SAML-CORE 3.3.3", "the root element is samlp:Response";
+    ResponseUnexpectedElement => "response.structure.unexpected", "SPID-RT SSO; spid-saml-check 112/113", "the Response holds only Issuer, Signature, Status and Assertion children";
+    SignaturePlacement => "signature.placement.invalid", "SAML-CORE 5.4.1; xsw1-8", "a Signature is a direct child of Response or Assertion, right after Issuer";
+    SignatureReference => "signature.reference.invalid", "SAML-CORE 5.4.2; xsw1-8", "each signature has one Reference whose URI is '#' + its parent's ID";
+    SignatureTransform => "signature.transform.forbidden", "SAML-CORE 5.4.4; spid-sp-test xslt", "only enveloped-signature and exclusive c14n transforms";
+    SignatureAlgorithm => "signature.algorithm.forbidden", "SPID-RT SSO (RSA-SHA256 or better)", "signature and digest algorithms are SHA-256 or stronger";
+    SignatureAssertionMissing => "signature.assertion.missing", "SPID-RT SSO; spid-sp-test 2, 3", "the Assertion is signed";
+    SignatureInvalid => "signature.invalid", "SPID-RT SSO; spid-sp-test 4, 5, 100", "every signature verifies with a certificate from the IdP metadata";
+    SignatureNoTrustedCert => "signature.idp-certificate.missing", "hardening", "the IdP metadata provides a signing certificate";
+    // Response.
+    ResponseIdMissing => "response.id.missing", "SAML-CORE 3.2.2; spid-sp-test 8, 9", "Response ID present and non-empty";
+    ResponseVersion => "response.version.invalid", "SAML-CORE 3.2.2; spid-sp-test 10", "Response Version is 2.0";
+    ResponseIssueInstantMissing => "response.issue-instant.missing", "SPID-RT SSO; spid-sp-test 11, 12", "Response IssueInstant present";
+    ResponseIssueInstantMalformed => "response.issue-instant.malformed", "SPID-RT SSO; spid-sp-test 13", "Response IssueInstant is a UTC xs:dateTime";
+    ResponseIssueInstantBeforeRequest => "response.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 14", "Response IssueInstant not before the request's";
+    ResponseIssueInstantFuture => "response.issue-instant.future", "SPID-RT SSO; spid-sp-test 15", "Response IssueInstant not in the future beyond the skew";
+    ResponseInResponseToMissing => "response.in-response-to.missing", "SPID-RT SSO; spid-sp-test 16, 17", "Response InResponseTo present and non-empty";
+    ResponseInResponseToUnknown => "response.in-response-to.unknown", "SPID-RT SSO; spid-sp-test 18", "InResponseTo names a request this browser session issued";
+    ResponseInResponseToReplayed => "response.in-response-to.replayed", "SPID-RT SSO (replay)", "each request is answered once";
+    ResponseDestinationMissing => "response.destination.missing", "SPID-RT SSO; spid-sp-test 19, 20", "Destination present and non-empty";
+    ResponseDestinationMismatch => "response.destination.mismatch", "SPID-RT SSO; spid-sp-test 21", "Destination is the ACS URL the Response arrived at";
+    ResponseStatusMissing => "response.status.missing", "SAML-CORE 3.2.2; spid-sp-test 22-25", "Status with a non-empty StatusCode";
+    ResponseStatusNotSuccess => "response.status.not-success", "SAML-CORE 3.2.2.2; spid-sp-test 26", "StatusCode is Success";
+    ResponseStatusNr19 => "response.status.nr19", "SPID-RT messaggi-errore nr19; spid-sp-test 104", "IdP reports repeated wrong credentials";
+    ResponseStatusNr20 => "response.status.nr20", "SPID-RT messaggi-errore nr20; spid-sp-test 105", "IdP reports no credentials for the requested level";
+    ResponseStatusNr21 => "response.status.nr21", "SPID-RT messaggi-errore nr21; spid-sp-test 106", "IdP reports an authentication timeout";
+    ResponseStatusNr22 => "response.status.nr22", "SPID-RT messaggi-errore nr22; spid-sp-test 107", "IdP reports consent denied";
+    ResponseStatusNr23 => "response.status.nr23", "SPID-RT messaggi-errore nr23; spid-sp-test 108", "IdP reports a suspended or revoked identity";
+    ResponseStatusNr25 => "response.status.nr25", "SPID-RT messaggi-errore nr25; spid-sp-test 111", "IdP reports the user cancelled";
+    ResponseStatusNr30 => "response.status.nr30", "SPID-RT messaggi-errore nr30; Avviso 18", "IdP reports a wrong identity type";
+    ResponseIssuerMissing => "response.issuer.missing", "SPID-RT SSO; spid-sp-test 27, 28", "Response Issuer present and non-empty";
+    ResponseIssuerMismatch => "response.issuer.mismatch", "SPID-RT SSO; spid-sp-test 29", "Response Issuer is the IdP entityID";
+    ResponseIssuerFormat => "response.issuer.format.invalid", "SPID-RT SSO; spid-sp-test 30, 31", "Response Issuer Format absent or nameid-format:entity";
+    // Assertion.
+    AssertionMissing => "assertion.missing", "SPID-RT SSO; spid-sp-test 32", "a successful Response carries an Assertion";
+    AssertionMultiple => "assertion.multiple", "SPID-RT SSO; xsw3-5", "exactly one Assertion in the message";
+    AssertionIdMissing => "assertion.id.missing", "SAML-CORE 2.3.3; spid-sp-test 33, 34", "Assertion ID present and non-empty";
+    AssertionVersion => "assertion.version.invalid", "SAML-CORE 2.3.3; spid-sp-test 35", "Assertion Version is 2.0";
+    AssertionIssueInstantMissing => "assertion.issue-instant.missing", "SPID-RT SSO; spid-sp-test 36, 37", "Assertion IssueInstant present";
+    AssertionIssueInstantMalformed => "assertion.issue-instant.malformed", "SPID-RT SSO; spid-sp-test 38", "Assertion IssueInstant is a UTC xs:dateTime";
+    AssertionIssueInstantBeforeRequest => "assertion.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 39", "Assertion IssueInstant not before the request's";
+    AssertionIssueInstantFuture => "assertion.issue-instant.future", "SPID-RT SSO; spid-sp-test 40", "Assertion IssueInstant not in the future beyond the skew";
+    AssertionIssuerMissing => "assertion.issuer.missing", "SPID-RT SSO; spid-sp-test 68; spid-saml-check 67", "Assertion Issuer present and non-empty";
+    AssertionIssuerMismatch => "assertion.issuer.mismatch", "SPID-RT SSO; spid-sp-test 69", "Assertion Issuer is the IdP entityID";
+    AssertionIssuerFormat => "assertion.issuer.format.invalid", "SPID-RT SSO; spid-sp-test 70-72", "Assertion Issuer Format is nameid-format:entity";
+    AssertionSubjectMissing => "assertion.subject.missing", "SPID-RT SSO; spid-sp-test 41, 42", "Subject present";
+    AssertionNameIdMissing => "assertion.name-id.missing", "SPID-RT SSO; spid-sp-test 43, 44", "NameID present and non-empty";
+    AssertionNameIdFormat => "assertion.name-id.format.invalid", "SPID-RT SSO; spid-sp-test 45-47", "NameID Format is transient";
+    AssertionNameIdQualifier => "assertion.name-id.name-qualifier.missing", "SPID-RT SSO; spid-sp-test 48, 49", "NameID NameQualifier present and non-empty";
+    AssertionSubjectConfirmationMissing => "assertion.subject-confirmation.missing", "SPID-RT SSO; spid-sp-test 51, 52, 56", "SubjectConfirmation with SubjectConfirmationData";
+    AssertionSubjectConfirmationMethod => "assertion.subject-confirmation.method.invalid", "SPID-RT SSO; spid-sp-test 53-55", "SubjectConfirmation Method is bearer";
+    AssertionRecipientMissing => "assertion.recipient.missing", "SPID-RT SSO; spid-sp-test 57, 58", "SubjectConfirmationData Recipient present";
+    AssertionRecipientMismatch => "assertion.recipient.mismatch", "SPID-RT SSO; spid-sp-test 59", "Recipient is the ACS URL";
+    AssertionInResponseToMissing => "assertion.in-response-to.missing", "SPID-RT SSO; spid-sp-test 60, 61", "SubjectConfirmationData InResponseTo present";
+    AssertionInResponseToMismatch => "assertion.in-response-to.mismatch", "SPID-RT SSO; spid-sp-test 62", "SubjectConfirmationData InResponseTo is the request ID";
+    AssertionConfirmationExpiryMissing => "assertion.subject-confirmation.not-on-or-after.missing", "SPID-RT SSO; spid-sp-test 63, 64", "SubjectConfirmationData NotOnOrAfter present";
+    AssertionConfirmationExpiryMalformed => "assertion.subject-confirmation.not-on-or-after.malformed", "SPID-RT SSO; spid-sp-test 65", "SubjectConfirmationData NotOnOrAfter is a UTC xs:dateTime";
+    AssertionConfirmationExpired => "assertion.subject-confirmation.expired", "SPID-RT SSO; spid-sp-test 66", "SubjectConfirmationData NotOnOrAfter is in the future";
+    AssertionConditionsMissing => "assertion.conditions.missing", "SPID-RT SSO; spid-sp-test 73, 74", "Conditions present";
+    AssertionNotBeforeMissing => "assertion.conditions.not-before.missing", "SPID-RT SSO; spid-sp-test 75, 76", "Conditions NotBefore present";
+    AssertionNotBeforeMalformed => "assertion.conditions.not-before.malformed", "SPID-RT SSO; spid-sp-test 77", "Conditions NotBefore is a UTC xs:dateTime";
+    AssertionNotYetValid => "assertion.conditions.not-yet-valid", "SPID-RT SSO; spid-sp-test 78", "Conditions NotBefore is not in the future beyond the skew";
+    AssertionNotOnOrAfterMissing => "assertion.conditions.not-on-or-after.missing", "SPID-RT SSO; spid-sp-test 79, 80", "Conditions NotOnOrAfter present";
+    AssertionNotOnOrAfterMalformed => "assertion.conditions.not-on-or-after.malformed", "SPID-RT SSO; spid-sp-test 81", "Conditions NotOnOrAfter is a UTC xs:dateTime";
+    AssertionExpired => "assertion.conditions.expired", "SPID-RT SSO; spid-sp-test 82", "Conditions NotOnOrAfter is in the future";
+    AssertionAudienceMissing => "assertion.audience.missing", "SPID-RT SSO; spid-sp-test 83, 86; spid-saml-check 84", "AudienceRestriction/Audience present and non-empty";
+    AssertionAudienceMismatch => "assertion.audience.mismatch", "SPID-RT SSO; spid-sp-test 87", "Audience is this SP's entityID";
+    AssertionAuthnStatementMissing => "assertion.authn-statement.missing", "SPID-RT SSO; spid-sp-test 88, 89", "AuthnStatement present";
+    AssertionAuthnContextMissing => "assertion.authn-context.missing", "SPID-RT SSO; spid-sp-test 90, 92, 93; spid-saml-check 91", "AuthnContext with a non-empty AuthnContextClassRef";
+    AssertionLevelUnknown => "assertion.level.unknown", "SPID-RT SSO, Avviso 5; spid-sp-test 97", "AuthnContextClassRef is one of the three SPID URIs";
+    AssertionLevelInsufficient => "assertion.level.insufficient", "SPID-RT SSO; spid-sp-test 94", "the level obtained satisfies the level requested";
+    AssertionAttributeStatementEmpty => "assertion.attribute-statement.empty", "SPID-RT SSO; spid-sp-test 98", "an AttributeStatement holds at least one Attribute";
+    AssertionAttributeValueMissing => "assertion.attribute.value.missing", "SPID-RT SSO; spid-sp-test 99", "each Attribute has a value";
+    AssertionReplayed => "assertion.replayed", "SAML-PROF 4.1.4.5 (replay)", "an Assertion ID is accepted once";
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl Rule {
+    /// Looks a rule up by its code.
+    pub fn from_code(code: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.code() == code)
+    }
+
+    /// The rule for a SPID user-facing error code carried in a Response status.
+    pub fn for_spid_error(e: crate::errors::SpidError) -> Option<Rule> {
+        Some(match e.0 {
+            19 => Rule::ResponseStatusNr19,
+            20 => Rule::ResponseStatusNr20,
+            21 => Rule::ResponseStatusNr21,
+            22 => Rule::ResponseStatusNr22,
+            23 => Rule::ResponseStatusNr23,
+            25 => Rule::ResponseStatusNr25,
+            30 => Rule::ResponseStatusNr30,
+            _ => return None,
+        })
+    }
+
+    /// A Markdown table of every rule (the generated docs).
+    pub fn markdown_table() -> String {
+        let mut s = String::from("| code | requires | reference |\n|---|---|---|\n");
+        for r in Rule::ALL {
+            s.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                r.code(),
+                r.summary(),
+                r.reference()
+            ));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_dotted_lowercase() {
+        let mut seen = HashSet::new();
+        for r in Rule::ALL {
+            let c = r.code();
+            assert!(seen.insert(c), "duplicate code {c}");
+            assert!(c.contains('.'), "{c}");
+            assert!(
+                c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ".-".contains(ch)),
+                "{c}"
+            );
+            assert_eq!(Rule::from_code(c), Some(*r));
+        }
+    }
+
+    #[test]
+    fn spid_errors_map_to_rules() {
+        for e in crate::errors::SpidError::USER_FACING {
+            let r = Rule::for_spid_error(e).unwrap();
+            assert!(r.code().ends_with(&format!("nr{}", e.0)));
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The SAML Response model an IdP builds, rendered to an [`Element`] tree so that faults can be
+//! applied to the tree before and after signing.
+
+use super::dsig::{self, Credential, DsigError};
+use super::ns;
+use super::xml::{self, Element, Limits};
+use crate::attributes;
+use crate::clock::saml_instant;
+use crate::errors::SpidError;
+use chrono::{DateTime, Utc};
+
+/// The Response status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusModel {
+    /// Top-level StatusCode Value.
+    pub code: String,
+    /// Nested StatusCode Value.
+    pub sub_code: Option<String>,
+    /// StatusMessage text.
+    pub message: Option<String>,
+}
+
+impl StatusModel {
+    /// `Success`.
+    pub fn success() -> Self {
+        StatusModel {
+            code: ns::STATUS_SUCCESS.into(),
+            sub_code: None,
+            message: None,
+        }
+    }
+
+    /// The status SPID prescribes for error `e` (e.g. Responder/AuthnFailed "ErrorCode nr20").
+    pub fn spid_error(e: SpidError) -> Self {
+        let (code, sub) = match e.channel() {
+            crate::errors::ErrorChannel::Response { status, sub_status } => (status, sub_status),
+            crate::errors::ErrorChannel::UserPage { .. } => (ns::STATUS_REQUESTER, None),
+        };
+        StatusModel {
+            code: code.into(),
+            sub_code: sub.map(str::to_string),
+            message: Some(e.status_message()),
+        }
+    }
+}
+
+/// The Assertion an IdP issues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionModel {
+    /// Assertion ID.
+    pub id: String,
+    /// IssueInstant.
+    pub issue_instant: DateTime<Utc>,
+    /// Issuer (IdP entityID).
+    pub issuer: String,
+    /// Transient NameID value.
+    pub name_id: String,
+    /// NameID NameQualifier (IdP entityID).
+    pub name_qualifier: String,
+    /// SubjectConfirmationData Recipient (ACS URL).
+    pub recipient: String,
+    /// SubjectConfirmationData InResponseTo.
+    pub in_response_to: String,
+    /// SubjectConfirmationData NotOnOrAfter.
+    pub confirmation_not_on_or_after: DateTime<Utc>,
+    /// Conditions NotBefore.
+    pub not_before: DateTime<Utc>,
+    /// Conditions NotOnOrAfter.
+    pub not_on_or_after: DateTime<Utc>,
+    /// Audience (SP entityID).
+    pub audience: String,
+    /// AuthnInstant.
+    pub authn_instant: DateTime<Utc>,
+    /// SessionIndex (SPID: only when L1 was requested).
+    pub session_index: Option<String>,
+    /// AuthnContextClassRef.
+    pub authn_context_class_ref: String,
+    /// Attributes (name, value), in order.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The Response an IdP sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseModel {
+    /// Response ID.
+    pub id: String,
+    /// IssueInstant.
+    pub issue_instant: DateTime<Utc>,
+    /// InResponseTo (the AuthnRequest ID).
+    pub in_response_to: String,
+    /// Destination (ACS URL).
+    pub destination: String,
+    /// Issuer (IdP entityID).
+    pub issuer: String,
+    /// Status.
+    pub status: StatusModel,
+    /// The Assertion (absent on error responses).
+    pub assertion: Option<AssertionModel>,
+}
+
+fn issuer(value: &str) -> Element {
+    Element::new("saml:Issuer", Some(ns::SAML))
+        .with_attr("Format", ns::NAMEID_ENTITY)
+        .with_attr("NameQualifier", value)
+        .with_text(value)
+}
+
+impl AssertionModel {
+    /// Renders the Assertion (unsigned).
+    pub fn to_element(&self) -> Element {
+        let s = |q: &str| Element::new(q, Some(ns::SAML));
+        let subject = s("saml:Subject")
+            .with_child(
+                s("saml:NameID")
+                    .with_attr("Format", ns::NAMEID_TRANSIENT)
+                    .with_attr("NameQualifier", &self.name_qualifier)
+                    .with_text(&self.name_id),
+            )
+            .with_child(
+                s("saml:SubjectConfirmation")
+                    .with_attr("Method", ns::CM_BEARER)
+                    .with_child(
+                        s("saml:SubjectConfirmationData")
+                            .with_attr("InResponseTo", &self.in_response_to)
+                            .with_attr(
+                                "NotOnOrAfter",
+                                saml_instant(self.confirmation_not_on_or_after),
+                            )
+                            .with_attr("Recipient", &self.recipient),
+                    ),
+            );
+        let conditions = s("saml:Conditions")
+            .with_attr("NotBefore", saml_instant(self.not_before))
+            .with_attr("NotOnOrAfter", saml_instant(self.not_on_or_after))
+            .with_child(
+                s("saml:AudienceRestriction")
+                    .with_child(s("saml:Audience").with_text(&self.audience)),
+            );
+        let mut authn = s("saml:AuthnStatement").with_attr("AuthnInstant", saml_instant(self.authn_instant));
+        if let Some(si) = &self.session_index {
+            authn = authn.with_attr("SessionIndex", si);
+        }
+        let authn = authn.with_child(
+            s("saml:AuthnContext")
+                .with_child(s("saml:AuthnContextClassRef").with_text(&self.authn_context_class_ref)),
+        );
+        let mut el = s("saml:Assertion")
+            .with_attr("xmlns:saml", ns::SAML)
+            .with_attr("xmlns:xs", ns::XS)
+            .with_attr("xmlns:xsi", ns::XSI)
+            .with_attr("ID", &self.id)
+            .with_attr("Version", "2.0")
+            .with_attr("IssueInstant", saml_instant(self.issue_instant))
+            .with_child(issuer(&self.issuer))
+            .with_child(subject)
+            .with_child(conditions)
+            .with_child(authn);
+        if !self.attributes.is_empty() {
+            let mut st = s("saml:AttributeStatement");
+            for (name, value) in &self.attributes {
+                st = st.with_child(
+                    s("saml:Attribute")
+                        .with_attr("Name", name)
+                        .with_attr("NameFormat", ns::ATTRNAME_BASIC)
+                        .with_child(
+                            s("saml:AttributeValue")
+                                .with_attr("xsi:type", attributes::xsi_type(name))
+                                .with_text(value),
+                        ),
+                );
+            }
+            el = el.with_child(st);
+        }
+        el
+    }
+}
+
+impl ResponseModel {
+    /// Renders the Response (unsigned).
+    pub fn to_element(&self) -> Element {
+        let p = |q: &str| Element::new(q, Some(ns::SAMLP));
+        let mut code = p("samlp:StatusCode").with_attr("Value", &self.status.code);
+        if let Some(sub) = &self.status.sub_code {
+            code = code.with_child(p("samlp:StatusCode").with_attr("Value", sub));
+        }
+        let mut status = p("samlp:Status").with_child(code);
+        if let Some(m) = &self.status.message {
+            status = status.with_child(p("samlp:StatusMessage").with_text(m));
+        }
+        let mut el = p("samlp:Response")
+            .with_attr("xmlns:samlp", ns::SAMLP)
+            .with_attr("xmlns:saml", ns::SAML)
+            .with_attr("ID", &self.id)
+            .with_attr("Version", "2.0")
+            .with_attr("IssueInstant", saml_instant(self.issue_instant))
+            .with_attr("InResponseTo", &self.in_response_to)
+            .with_attr("Destination", &self.destination)
+            .with_child(issuer(&self.issuer))
+            .with_child(status);
+        if let Some(a) = &self.assertion {
+            el = el.with_child(a.to_element());
+        }
+        el
+    }
+}
+
+/// Which parts of a Response to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignParts {
+    /// Sign the Assertion (SPID: mandatory).
+    pub assertion: bool,
+    /// Sign the Response (SPID: allowed).
+    pub response: bool,
+}
+
+impl SignParts {
+    /// Both Assertion and Response.
+    pub const BOTH: SignParts = SignParts {
+        assertion: true,
+        response: true,
+    };
+    /// Nothing.
+    pub const NONE: SignParts = SignParts {
+        assertion: false,
+        response: false,
+    };
+}
+
+/// Signs a rendered Response: the Assertion first, then (in a second pass, since xmlsec signs
+/// the first template in document order) the Response. Returns the signed document re-parsed
+/// as a tree, so post-signature mutations can follow.
+pub fn sign_response(
+    mut response: Element,
+    cred: &Credential,
+    parts: SignParts,
+) -> Result<Element, DsigError> {
+    let cert = cred.cert_base64();
+    let reparse = |s: &str| {
+        xml::parse(s, &Limits { max_bytes: 4 << 20, ..Limits::default() })
+            .map_err(|e| DsigError::Sign(e.to_string()))
+    };
+    if parts.assertion {
+        if let Some(a) = response.child_mut(ns::SAML, "Assertion") {
+            dsig::insert_template(a, Some(&cert));
+            let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
+            response = reparse(&signed)?;
+        }
+    }
+    if parts.response {
+        dsig::insert_template(&mut response, Some(&cert));
+        let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
+        response = reparse(&signed)?;
+    }
+    Ok(response)
+}
