@@ -1,1 +1,178 @@
-fn main() {}
+//! The `spid-harness` command line.
+
+use clap::{Parser, Subcommand};
+use spid_harness::{catalogue, certs, report, runner};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "spid-harness", version, about = "End-to-end SPID login conformance: fake IdP, reference SP, case catalogue")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the catalogue between our IdP and our SP on loopback (sanity first and last).
+    Run {
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Load cases from this directory instead of the embedded catalogue.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// Write results.json here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
+    /// List the catalogue.
+    List {
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+    },
+    /// Print the rule-code table (Markdown).
+    Rules,
+    /// Regenerate the test-only keys and certificates.
+    Certs {
+        /// Output directory.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+    },
+    /// Serve the fake IdP alone.
+    Idp {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: String,
+        /// SP metadata files to register.
+        #[arg(long = "sp-metadata")]
+        sp_metadata: Vec<PathBuf>,
+        /// Admin token for /admin/arm and /admin/sp.
+        #[arg(long)]
+        admin_token: Option<String>,
+    },
+    /// Serve the reference SP alone.
+    Sp {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: String,
+        /// IdP metadata files to trust.
+        #[arg(long = "idp-metadata")]
+        idp_metadata: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SPID_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    spid_core::saml::dsig::init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(dispatch(cli.cmd)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Run { cases, catalogue: dir, report_dir } => run(cases.as_deref(), dir, report_dir).await,
+        Cmd::List { cases } => {
+            let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref()).map_err(anyhow::Error::msg)?;
+            for c in &all {
+                println!("{:<34} {:<14} {:<58} {}", c.id, c.family, report::expected_text(&c.expect), c.refs.join("; "));
+            }
+            println!("{} cases", all.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Rules => {
+            print!("{}", spid_core::Rule::markdown_table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Certs { out } => {
+            certs::generate(&out, &certs::default_specs())?;
+            println!("wrote test credentials to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Idp { listen, sp_metadata, admin_token } => {
+            let creds = runner::Credentials::embedded()?;
+            let l = tokio::net::TcpListener::bind(&listen).await?;
+            let base = format!("http://{}", l.local_addr()?);
+            let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
+            cfg.admin_token = admin_token;
+            let idp = spid_idp::IdentityProvider::new(cfg)?;
+            for p in sp_metadata {
+                let id = idp.register_sp(&std::fs::read_to_string(&p)?)?;
+                eprintln!("registered SP {id}");
+            }
+            eprintln!("fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)");
+            idp.serve(l).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Sp { listen, idp_metadata } => {
+            let creds = runner::Credentials::embedded()?;
+            let l = tokio::net::TcpListener::bind(&listen).await?;
+            let base = format!("http://{}", l.local_addr()?);
+            let sp = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&base, creds.sp))?;
+            for p in idp_metadata {
+                let id = sp.register_idp(&std::fs::read_to_string(&p)?, None)?;
+                eprintln!("trusting IdP {id}");
+            }
+            eprintln!("reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login");
+            sp.serve(l).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run(pattern: Option<&str>, dir: Option<PathBuf>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let all = match dir {
+        Some(d) => catalogue::from_dir(&d)?,
+        None => catalogue::embedded("saml")?,
+    };
+    let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "IdP {}  SP {}  — {} cases", pair.idp_url, pair.sp_url, cases.len());
+    let started = std::time::Instant::now();
+    let sanity = runner::sanity_case();
+    let first = runner::run_case(&pair, &sanity, &users).await;
+    report::progress(&mut out, &first);
+    if !first.pass {
+        let _ = writeln!(out, "setup error: the honest L2 login failed before the run; no verdicts reported");
+        return Ok(ExitCode::from(2));
+    }
+    let mut results = Vec::new();
+    for c in &cases {
+        let r = runner::run_case(&pair, c, &users).await;
+        report::progress(&mut out, &r);
+        results.push(r);
+    }
+    let last = runner::run_case(&pair, &sanity, &users).await;
+    report::progress(&mut out, &last);
+    if !last.pass {
+        let _ = writeln!(out, "setup error: the honest L2 login failed after the run; verdicts are not trustworthy");
+        return Ok(ExitCode::from(2));
+    }
+    report::summary(&mut out, &results);
+    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
+    if let Some(d) = report_dir {
+        let p = report::write_json(&d, &results)?;
+        let _ = writeln!(out, "report: {}", p.display());
+    }
+    Ok(if results.iter().all(|r| r.pass) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,1 +1,584 @@
-//! spid-idp
+//! A fake SPID identity provider for testing service providers.
+//!
+//! It validates incoming AuthnRequests like a real SPID IdP (error codes nr4–nr18), logs test
+//! users in with a password and, for level 2 and 3, an OTP, asks consent, and answers with a
+//! signed Response. Its point is **fault injection**: arm a [`FaultPlan`] (in process with
+//! [`IdentityProvider::arm`], or over HTTP at `POST /admin/arm` with the admin token) and the
+//! next Response is built honestly, then altered as the plan says.
+#![warn(missing_docs)]
+
+pub mod faults;
+pub mod pages;
+pub mod request;
+pub mod users;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Duration, Utc};
+pub use faults::FaultPlan;
+use spid_core::clock::{SharedClock, SystemClock};
+use spid_core::errors::{ErrorChannel, SpidError};
+use spid_core::saml::binding::{self, MessageParam};
+use spid_core::saml::dsig::{self, Credential};
+use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
+use spid_core::saml::response::{sign_response, AssertionModel, ResponseModel, SignParts, StatusModel};
+use spid_core::saml::new_id;
+use spid_core::{satisfies, Comparison, SpidLevel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use users::User;
+
+/// IdP configuration. [`IdpConfig::new`] gives working defaults.
+#[derive(Debug, Clone)]
+pub struct IdpConfig {
+    /// Base URL (no trailing slash); also the entityID.
+    pub base_url: String,
+    /// entityID.
+    pub entity_id: String,
+    /// The IdP's signing credential (in its metadata).
+    pub credential: Credential,
+    /// A foreign credential for the foreign-key faults.
+    pub foreign: Credential,
+    /// Test users.
+    pub users: Vec<User>,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Accepted distance of a request's IssueInstant from now.
+    pub skew: Duration,
+    /// Time allowed from request to credentials (nr21 beyond it).
+    pub login_timeout: Duration,
+    /// Wrong passwords or OTPs before nr19.
+    pub max_attempts: u32,
+    /// Lifetime of Assertions.
+    pub assertion_ttl: Duration,
+    /// Token for the admin endpoints (`Authorization: Bearer …`); None disables them.
+    pub admin_token: Option<String>,
+}
+
+impl IdpConfig {
+    /// Defaults for an IdP at `base_url` with the default users.
+    pub fn new(base_url: &str, credential: Credential, foreign: Credential) -> Self {
+        let base = base_url.trim_end_matches('/').to_string();
+        IdpConfig {
+            entity_id: base.clone(),
+            base_url: base,
+            credential,
+            foreign,
+            users: users::parse(users::DEFAULT_USERS).unwrap_or_default(),
+            clock: Arc::new(SystemClock),
+            skew: Duration::minutes(3),
+            login_timeout: Duration::minutes(10),
+            max_attempts: 3,
+            assertion_ttl: Duration::minutes(5),
+            admin_token: None,
+        }
+    }
+
+    /// The SSO URL.
+    pub fn sso_url(&self) -> String {
+        format!("{}/sso", self.base_url)
+    }
+}
+
+/// Why the IdP could not be set up or an SP registered.
+#[derive(Debug, thiserror::Error)]
+pub enum IdpError {
+    /// Metadata problem.
+    #[error(transparent)]
+    Metadata(#[from] metadata::MetadataError),
+    /// Signing problem.
+    #[error(transparent)]
+    Dsig(#[from] dsig::DsigError),
+    /// SP metadata unusable.
+    #[error("SP metadata: {0}")]
+    Sp(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Credentials,
+    Otp,
+    Consent,
+}
+
+#[derive(Debug, Clone)]
+struct Txn {
+    req: request::ValidRequest,
+    created: DateTime<Utc>,
+    attempts: u32,
+    user: Option<User>,
+    granted: Option<SpidLevel>,
+    stage: Stage,
+}
+
+/// One Response the IdP sent, for the harness's trace and replay cases.
+#[derive(Debug, Clone)]
+pub struct SentResponse {
+    /// ACS it went to.
+    pub acs_url: String,
+    /// The XML as sent.
+    pub xml: String,
+    /// RelayState.
+    pub relay_state: Option<String>,
+}
+
+struct Inner {
+    cfg: IdpConfig,
+    metadata_xml: String,
+    sps: RwLock<Vec<EntityMetadata>>,
+    txns: Mutex<HashMap<String, Txn>>,
+    plan: Mutex<Option<FaultPlan>>,
+    last: Mutex<Option<SentResponse>>,
+}
+
+/// The fake IdP. Cheap to clone.
+#[derive(Clone)]
+pub struct IdentityProvider(Arc<Inner>);
+
+const MAX_TXNS: usize = 10_000;
+
+impl IdentityProvider {
+    /// Builds the IdP and signs its metadata.
+    pub fn new(cfg: IdpConfig) -> Result<Self, IdpError> {
+        dsig::init();
+        let metadata_xml = metadata::build_idp(
+            &IdpMetadataConfig {
+                entity_id: cfg.entity_id.clone(),
+                sso_url: cfg.sso_url(),
+                slo_url: format!("{}/slo", cfg.base_url),
+                organization_name: "spid-harness test IdP".into(),
+                organization_url: format!("{}/", cfg.base_url),
+            },
+            &cfg.credential,
+        )?;
+        Ok(IdentityProvider(Arc::new(Inner {
+            cfg,
+            metadata_xml,
+            sps: RwLock::new(Vec::new()),
+            txns: Mutex::new(HashMap::new()),
+            plan: Mutex::new(None),
+            last: Mutex::new(None),
+        })))
+    }
+
+    /// The signed IdP metadata.
+    pub fn metadata_xml(&self) -> &str {
+        &self.0.metadata_xml
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IdpConfig {
+        &self.0.cfg
+    }
+
+    /// Registers an SP from its metadata (which must carry a signing certificate and an ACS).
+    /// Returns its entityID; re-registering replaces it.
+    pub fn register_sp(&self, xml: &str) -> Result<String, IdpError> {
+        let m = metadata::parse(xml)?;
+        let sp = m.sp.as_ref().ok_or_else(|| IdpError::Sp("no SPSSODescriptor".into()))?;
+        if m.signing_certs.is_empty() {
+            return Err(IdpError::Sp("no signing certificate".into()));
+        }
+        if sp.acs.is_empty() {
+            return Err(IdpError::Sp("no AssertionConsumerService".into()));
+        }
+        let id = m.entity_id.clone();
+        let mut sps = self.0.sps.write().unwrap_or_else(|e| e.into_inner());
+        sps.retain(|x| x.entity_id != id);
+        sps.push(m);
+        Ok(id)
+    }
+
+    /// Arms `plan` for the next Response (replacing any armed plan).
+    pub fn arm(&self, plan: FaultPlan) {
+        *self.0.plan.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan);
+    }
+
+    /// Disarms any plan.
+    pub fn disarm(&self) {
+        *self.0.plan.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The last Response sent.
+    pub fn last_response(&self) -> Option<SentResponse> {
+        self.0.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The router: `/metadata`, `/sso` (GET Redirect, POST), `/login`, `/otp`, `/consent`,
+    /// and `/admin/arm`, `/admin/sp` (token-protected).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(|| async { "spid-harness test IdP: see /metadata" }))
+            .route("/metadata", get(metadata_handler))
+            .route("/sso", get(sso_get).post(sso_post))
+            .route("/login", post(login))
+            .route("/otp", post(otp))
+            .route("/consent", post(consent))
+            .route("/admin/arm", post(admin_arm))
+            .route("/admin/sp", post(admin_sp))
+            .layer(DefaultBodyLimit::max(1 << 20))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener`.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    fn take_plan(&self) -> FaultPlan {
+        self.0.plan.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+    }
+
+    /// Builds the Response for `req` (a login by `user` at `granted`, or `error`), applies the
+    /// armed plan, and returns the auto-posting form page.
+    fn respond(&self, req: &request::ValidRequest, user: Option<&User>, granted: Option<SpidLevel>, error: Option<SpidError>) -> Response {
+        let plan = self.take_plan();
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now();
+        let error = plan.spid_error().or(error);
+        let assertion = match (error, user, granted) {
+            (None, Some(u), Some(level)) => {
+                let level = plan.level.unwrap_or(level);
+                Some(AssertionModel {
+                    id: new_id(),
+                    issue_instant: now,
+                    issuer: cfg.entity_id.clone(),
+                    name_id: new_id(),
+                    name_qualifier: cfg.entity_id.clone(),
+                    recipient: req.acs_url.clone(),
+                    in_response_to: req.id.clone(),
+                    confirmation_not_on_or_after: now + cfg.assertion_ttl,
+                    not_before: now,
+                    not_on_or_after: now + cfg.assertion_ttl,
+                    audience: req.sp.clone(),
+                    authn_instant: now,
+                    // SPID: SessionIndex only when L1 was requested.
+                    session_index: (req.level == SpidLevel::L1).then(new_id),
+                    authn_context_class_ref: level.uri().to_string(),
+                    attributes: req
+                        .attributes
+                        .iter()
+                        .filter_map(|n| u.attributes.get(n).map(|v| (n.clone(), v.clone())))
+                        .collect(),
+                })
+            }
+            _ => None,
+        };
+        let status = match error {
+            Some(e) => StatusModel::spid_error(e),
+            None => StatusModel::success(),
+        };
+        let model = ResponseModel {
+            id: new_id(),
+            issue_instant: now,
+            in_response_to: req.id.clone(),
+            destination: req.acs_url.clone(),
+            issuer: cfg.entity_id.clone(),
+            status,
+            assertion,
+        };
+        self.send(model, &plan, &req.acs_url, req.relay_state.as_deref())
+    }
+
+    fn send(&self, model: ResponseModel, plan: &FaultPlan, acs: &str, relay: Option<&str>) -> Response {
+        let cfg = &self.0.cfg;
+        let mut el = model.to_element();
+        for m in &plan.pre_sign {
+            if let Err(e) = faults::apply(&mut el, m) {
+                tracing::warn!("pre-sign: {e}");
+            }
+        }
+        let cred = match plan.sign.key {
+            faults::SigningKey::Idp => &cfg.credential,
+            faults::SigningKey::Foreign => &cfg.foreign,
+        };
+        let parts = SignParts { assertion: plan.sign.assertion, response: plan.sign.response };
+        let signed = if parts == SignParts::NONE { Ok(el) } else { sign_response(el, cred, parts) };
+        let mut el = match signed {
+            Ok(el) => el,
+            Err(e) => return html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Signing failed", Some(3), &e.to_string())),
+        };
+        for m in &plan.post_sign {
+            if let Err(e) = faults::apply(&mut el, m) {
+                tracing::warn!("post-sign: {e}");
+            }
+        }
+        let xml = el.to_xml();
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(SentResponse { acs_url: acs.to_string(), xml: xml.clone(), relay_state: relay.map(str::to_string) });
+        let Ok(action) = url::Url::parse(acs) else {
+            return html(StatusCode::BAD_REQUEST, pages::error("Bad ACS URL", Some(16), acs));
+        };
+        html(StatusCode::OK, binding::post_form_html(&action, MessageParam::SamlResponse, &binding::encode_post(&xml), relay))
+    }
+
+    fn refuse(&self, r: request::Refusal) -> Response {
+        tracing::info!(nr = r.error.0, detail = %r.detail, "request refused");
+        match (&r.to_sp, r.error.channel()) {
+            (Some((acs, irt, relay)), ErrorChannel::Response { .. }) => {
+                let cfg = &self.0.cfg;
+                let model = ResponseModel {
+                    id: new_id(),
+                    issue_instant: cfg.clock.now(),
+                    in_response_to: irt.clone(),
+                    destination: acs.clone(),
+                    issuer: cfg.entity_id.clone(),
+                    status: StatusModel::spid_error(r.error),
+                    assertion: None,
+                };
+                let plan = FaultPlan::default();
+                self.send(model, &plan, acs, relay.as_deref())
+            }
+            (_, ErrorChannel::UserPage { http_status }) => html(
+                StatusCode::from_u16(http_status).unwrap_or(StatusCode::FORBIDDEN),
+                pages::error("Richiesta non valida", Some(r.error.0), &r.detail),
+            ),
+            _ => html(StatusCode::BAD_REQUEST, pages::error("Richiesta non valida", Some(r.error.0), &r.detail)),
+        }
+    }
+
+    fn start(&self, incoming: request::Incoming<'_>) -> Response {
+        let cfg = &self.0.cfg;
+        let sps = self.0.sps.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let sso = cfg.sso_url();
+        let ctx = request::Ctx { entity_id: &cfg.entity_id, sso_url: &sso, sps: &sps, now: cfg.clock.now(), skew: cfg.skew };
+        match request::check(incoming, &ctx) {
+            Err(r) => self.refuse(r),
+            Ok(req) => {
+                let txn = format!("{:032x}", rand::random::<u128>());
+                let body = pages::login(&txn, &req.sp, &format!("{} {}", req.comparison.as_str(), req.level), None);
+                let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
+                let now = cfg.clock.now();
+                if txns.len() >= MAX_TXNS {
+                    txns.retain(|_, t| now - t.created < cfg.login_timeout);
+                }
+                txns.insert(txn, Txn { req, created: now, attempts: 0, user: None, granted: None, stage: Stage::Credentials });
+                html(StatusCode::OK, body)
+            }
+        }
+    }
+
+    /// Takes the transaction named in `fields` if it is at `stage`; answers nr21 past the timeout.
+    fn txn(&self, fields: &[(String, String)], stage: Stage) -> Result<(String, Txn), Response> {
+        let id = field(fields, "txn").unwrap_or_default();
+        let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(t) = txns.get(id).filter(|t| t.stage == stage).cloned() else {
+            return Err(html(StatusCode::BAD_REQUEST, pages::error("Sessione di login sconosciuta", None, "Unknown or finished login; start again from the service.")));
+        };
+        if self.0.cfg.clock.now() - t.created > self.0.cfg.login_timeout {
+            txns.remove(id);
+            drop(txns);
+            return Err(self.respond(&t.req, None, None, Some(SpidError::TIMEOUT)));
+        }
+        Ok((id.to_string(), t))
+    }
+
+    fn put(&self, id: &str, t: Txn) {
+        self.0.txns.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), t);
+    }
+
+    fn finish(&self, id: &str) {
+        self.0.txns.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+}
+
+/// The level the IdP grants `user` for a request of `level` under `cmp`: the user's strongest
+/// credential when that satisfies the request (for `maximum`, no more than asked), or None.
+pub fn grant(user_max: SpidLevel, level: SpidLevel, cmp: Comparison) -> Option<SpidLevel> {
+    let candidate = match cmp {
+        Comparison::Exact => level.min(user_max),
+        Comparison::Maximum => level.min(user_max),
+        Comparison::Minimum | Comparison::Better => user_max,
+    };
+    satisfies(level, cmp, candidate).then_some(candidate)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+async fn metadata_handler(State(idp): State<IdentityProvider>) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/samlmetadata+xml")], idp.0.metadata_xml.clone()).into_response()
+}
+
+async fn sso_get(State(idp): State<IdentityProvider>, RawQuery(q): RawQuery) -> Response {
+    idp.start(request::Incoming::Redirect(q.as_deref().unwrap_or_default()))
+}
+
+async fn sso_post(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    idp.start(request::Incoming::Post(&f))
+}
+
+async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, mut t) = match idp.txn(&f, Stage::Credentials) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if field(&f, "action") == Some("cancel") {
+        idp.finish(&id);
+        return idp.respond(&t.req, None, None, Some(SpidError::CANCELLED));
+    }
+    let username = field(&f, "username").unwrap_or_default();
+    let password = field(&f, "password").unwrap_or_default();
+    let level_text = format!("{} {}", t.req.comparison.as_str(), t.req.level);
+    let user = idp.0.cfg.users.iter().find(|u| u.username == username && u.password == password).cloned();
+    let Some(user) = user else {
+        t.attempts += 1;
+        if t.attempts >= idp.0.cfg.max_attempts {
+            idp.finish(&id);
+            return idp.respond(&t.req, None, None, Some(SpidError::WRONG_CREDENTIALS));
+        }
+        let left = idp.0.cfg.max_attempts - t.attempts;
+        let body = pages::login(&id, &t.req.sp, &level_text, Some(&format!("Credenziali errate ({left} tentativi rimasti)")));
+        idp.put(&id, t);
+        return html(StatusCode::OK, body);
+    };
+    if user.status != users::Status::Active {
+        idp.finish(&id);
+        return idp.respond(&t.req, None, None, Some(SpidError::SUSPENDED));
+    }
+    let wanted_type = t.req.request.purpose.as_deref();
+    let type_ok = match wanted_type {
+        None => user.identity_type == users::IdentityType::Person,
+        Some("P") | Some("LP") => user.identity_type == users::IdentityType::Professional,
+        Some("PG") => user.identity_type == users::IdentityType::LegalPerson,
+        Some(_) => true,
+    };
+    if !type_ok && wanted_type.is_some() {
+        idp.finish(&id);
+        return idp.respond(&t.req, None, None, Some(SpidError::WRONG_IDENTITY_TYPE));
+    }
+    let Some(granted) = grant(user.max_level(), t.req.level, t.req.comparison) else {
+        idp.finish(&id);
+        return idp.respond(&t.req, None, None, Some(SpidError::NO_CREDENTIALS_FOR_LEVEL));
+    };
+    t.attempts = 0;
+    t.granted = Some(granted);
+    let body = if granted >= SpidLevel::L2 {
+        t.stage = Stage::Otp;
+        pages::otp(&id, user.otp.as_deref().unwrap_or_default(), None)
+    } else {
+        t.stage = Stage::Consent;
+        pages::consent(&id, &t.req.sp, granted.uri(), &released(&t.req, &user))
+    };
+    t.user = Some(user);
+    idp.put(&id, t);
+    html(StatusCode::OK, body)
+}
+
+fn released(req: &request::ValidRequest, user: &User) -> Vec<(String, String)> {
+    req.attributes.iter().filter_map(|n| user.attributes.get(n).map(|v| (n.clone(), v.clone()))).collect()
+}
+
+async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, mut t) = match idp.txn(&f, Stage::Otp) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if field(&f, "action") == Some("cancel") {
+        idp.finish(&id);
+        return idp.respond(&t.req, None, None, Some(SpidError::CANCELLED));
+    }
+    let Some(user) = t.user.clone() else {
+        return html(StatusCode::BAD_REQUEST, pages::error("Login incompleto", None, "no user"));
+    };
+    let expected = user.otp.clone().unwrap_or_default();
+    if field(&f, "otp").map(str::trim) != Some(expected.as_str()) || expected.is_empty() {
+        t.attempts += 1;
+        if t.attempts >= idp.0.cfg.max_attempts {
+            idp.finish(&id);
+            return idp.respond(&t.req, None, None, Some(SpidError::WRONG_CREDENTIALS));
+        }
+        let body = pages::otp(&id, &expected, Some("OTP errato"));
+        idp.put(&id, t);
+        return html(StatusCode::OK, body);
+    }
+    t.stage = Stage::Consent;
+    let level = t.granted.map(|l| l.uri()).unwrap_or_default();
+    let body = pages::consent(&id, &t.req.sp, level, &released(&t.req, &user));
+    idp.put(&id, t);
+    html(StatusCode::OK, body)
+}
+
+async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, t) = match idp.txn(&f, Stage::Consent) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    idp.finish(&id);
+    if field(&f, "action") != Some("accept") {
+        return idp.respond(&t.req, None, None, Some(SpidError::CONSENT_DENIED));
+    }
+    idp.respond(&t.req, t.user.as_ref(), t.granted, None)
+}
+
+fn authorized(idp: &IdentityProvider, headers: &HeaderMap) -> bool {
+    let Some(token) = &idp.0.cfg.admin_token else { return false };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_eq(t.as_bytes(), token.as_bytes()))
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn admin_arm(State(idp): State<IdentityProvider>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&idp, &headers) {
+        return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
+    }
+    match serde_json::from_slice::<FaultPlan>(&body) {
+        Ok(plan) => {
+            idp.arm(plan);
+            (StatusCode::OK, "armed").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("bad plan: {e}")).into_response(),
+    }
+}
+
+async fn admin_sp(State(idp): State<IdentityProvider>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&idp, &headers) {
+        return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
+    }
+    match idp.register_sp(&String::from_utf8_lossy(&body)) {
+        Ok(id) => (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))], id).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Comparison::*;
+    use SpidLevel::*;
+
+    #[test]
+    fn grant_policy() {
+        assert_eq!(grant(L2, L2, Minimum), Some(L2));
+        assert_eq!(grant(L3, L2, Minimum), Some(L3));
+        assert_eq!(grant(L1, L2, Minimum), None);
+        assert_eq!(grant(L3, L2, Exact), Some(L2));
+        assert_eq!(grant(L2, L2, Better), None);
+        assert_eq!(grant(L3, L2, Better), Some(L3));
+        assert_eq!(grant(L1, L3, Maximum), Some(L1));
+        assert_eq!(grant(L3, L1, Maximum), Some(L1));
+    }
+}

@@ -1,1 +1,374 @@
-//! spid-sp
+//! A SPID service provider that enforces level ≥ 2 and every SPID response rule.
+//!
+//! Use [`ServiceProvider::router`] to mount it in an axum application, or
+//! [`ServiceProvider::serve`] to run it on a listener. It answers **200 only for an accepted
+//! login** and 403 with a readable page and an `X-SPID-Rule: <code>` header for every refusal,
+//! the verdict contract conformance tools rely on.
+#![warn(missing_docs)]
+
+pub mod pages;
+pub mod store;
+pub mod validator;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::Duration;
+use spid_core::clock::{SharedClock, SystemClock};
+use spid_core::saml::authn_request::AuthnRequest;
+use spid_core::saml::binding::{self, MessageParam, SigAlg};
+use spid_core::saml::dsig::{self, Credential};
+use spid_core::saml::metadata::{self, EntityMetadata, SpKind, SpMetadataConfig};
+use spid_core::saml::ns;
+use spid_core::{Comparison, SpidLevel};
+use std::sync::{Arc, RwLock};
+use validator::{PendingRequest, Policy};
+
+/// Header carrying the deciding rule code on every refusal.
+pub const RULE_HEADER: &str = "x-spid-rule";
+/// Header saying `accepted` or `rejected` on ACS answers.
+pub const OUTCOME_HEADER: &str = "x-spid-outcome";
+const COOKIE: &str = "spid_sp_session";
+
+/// How the SP sends its AuthnRequest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestBinding {
+    /// HTTP-Redirect with a query signature (302 from `/login`).
+    Redirect,
+    /// HTTP-POST with an enveloped signature (auto-posted form from `/login`).
+    Post,
+}
+
+/// SP configuration. [`SpConfig::new`] gives SPID defaults: L2 minimum, public SP.
+#[derive(Debug, Clone)]
+pub struct SpConfig {
+    /// Base URL the SP is reached at (no trailing slash), e.g. `http://127.0.0.1:8000`.
+    pub base_url: String,
+    /// entityID (defaults to `<base_url>/metadata`).
+    pub entity_id: String,
+    /// Signing credential.
+    pub credential: Credential,
+    /// Level requested.
+    pub level: SpidLevel,
+    /// Comparison requested.
+    pub comparison: Comparison,
+    /// Default binding for AuthnRequests.
+    pub binding: RequestBinding,
+    /// Attributes requested (AttributeConsumingService index 0).
+    pub attributes: Vec<String>,
+    /// Public or private SP (metadata profile).
+    pub kind: SpKind,
+    /// Tolerated clock skew.
+    pub skew: Duration,
+    /// How long an AuthnRequest waits for its answer.
+    pub request_ttl: Duration,
+    /// Time source.
+    pub clock: SharedClock,
+}
+
+impl SpConfig {
+    /// SPID defaults for an SP at `base_url`.
+    pub fn new(base_url: &str, credential: Credential) -> Self {
+        let base = base_url.trim_end_matches('/').to_string();
+        SpConfig {
+            entity_id: format!("{base}/metadata"),
+            base_url: base,
+            credential,
+            level: SpidLevel::L2,
+            comparison: Comparison::Minimum,
+            binding: RequestBinding::Redirect,
+            attributes: ["spidCode", "name", "familyName", "fiscalNumber", "email", "dateOfBirth"]
+                .map(String::from)
+                .to_vec(),
+            kind: SpKind::Public { ipa_code: "c_h501".into() },
+            skew: Duration::seconds(60),
+            request_ttl: Duration::minutes(15),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The ACS URL.
+    pub fn acs_url(&self) -> String {
+        format!("{}/acs", self.base_url)
+    }
+}
+
+/// Why the SP could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SpError {
+    /// Metadata could not be built or parsed.
+    #[error(transparent)]
+    Metadata(#[from] metadata::MetadataError),
+    /// Signing failed.
+    #[error(transparent)]
+    Dsig(#[from] dsig::DsigError),
+    /// IdP metadata is unusable.
+    #[error("IdP metadata: {0}")]
+    Idp(String),
+}
+
+struct Inner {
+    cfg: SpConfig,
+    metadata_xml: String,
+    idps: RwLock<Vec<EntityMetadata>>,
+    store: store::Store,
+    policy: Policy,
+}
+
+/// The service provider. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceProvider(Arc<Inner>);
+
+impl ServiceProvider {
+    /// Builds the SP and signs its metadata.
+    pub fn new(cfg: SpConfig) -> Result<Self, SpError> {
+        dsig::init();
+        let md = SpMetadataConfig {
+            entity_id: cfg.entity_id.clone(),
+            acs_url: cfg.acs_url(),
+            slo_url: format!("{}/slo", cfg.base_url),
+            attributes: cfg.attributes.clone(),
+            service_name: "Servizio di prova spid-harness".into(),
+            organization_name: "spid-harness reference SP".into(),
+            organization_display_name: "spid-harness SP".into(),
+            organization_url: format!("{}/", cfg.base_url),
+            contact_email: "spid-tech@example.org".into(),
+            contact_phone: Some("+390600000000".into()),
+            kind: cfg.kind.clone(),
+        };
+        let metadata_xml = metadata::build_sp(&md, &cfg.credential)?;
+        let policy = Policy {
+            entity_id: cfg.entity_id.clone(),
+            acs_url: cfg.acs_url(),
+            skew: cfg.skew,
+            attribute_services: vec![(0, cfg.attributes.clone())],
+        };
+        Ok(ServiceProvider(Arc::new(Inner {
+            cfg,
+            metadata_xml,
+            idps: RwLock::new(Vec::new()),
+            store: store::Store::default(),
+            policy,
+        })))
+    }
+
+    /// The signed SP metadata.
+    pub fn metadata_xml(&self) -> &str {
+        &self.0.metadata_xml
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SpConfig {
+        &self.0.cfg
+    }
+
+    /// Trusts an IdP: parses its metadata, which must carry a signing certificate and an SSO
+    /// endpoint; when `verify_with` is given, the metadata signature must verify with it.
+    /// Returns the IdP's entityID. Re-registering an entityID replaces it.
+    pub fn register_idp(&self, xml: &str, verify_with: Option<&[Vec<u8>]>) -> Result<String, SpError> {
+        if let Some(trusted) = verify_with {
+            metadata::verify(xml, trusted)?;
+        }
+        let m = metadata::parse(xml)?;
+        let idp = m.idp.as_ref().ok_or_else(|| SpError::Idp("no IDPSSODescriptor".into()))?;
+        if m.signing_certs.is_empty() {
+            return Err(SpError::Idp("no signing certificate".into()));
+        }
+        if idp.sso.is_empty() {
+            return Err(SpError::Idp("no SingleSignOnService".into()));
+        }
+        let id = m.entity_id.clone();
+        let mut idps = self.0.idps.write().unwrap_or_else(|e| e.into_inner());
+        idps.retain(|x| x.entity_id != id);
+        idps.push(m);
+        Ok(id)
+    }
+
+    /// The entityIDs of the trusted IdPs.
+    pub fn idps(&self) -> Vec<String> {
+        self.0.idps.read().unwrap_or_else(|e| e.into_inner()).iter().map(|m| m.entity_id.clone()).collect()
+    }
+
+    /// The axum router: `/`, `/metadata`, `/login`, `/acs`, `/logout`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(home))
+            .route("/metadata", get(metadata_handler))
+            .route("/login", get(login))
+            .route("/acs", post(acs))
+            .route("/logout", get(logout))
+            .layer(DefaultBodyLimit::max(1 << 20))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+fn set_cookie(sp: &ServiceProvider, value: &str) -> HeaderValue {
+    // Loopback http: SameSite=Lax (IdP and SP on 127.0.0.1 are same-site) and no Secure flag,
+    // or http clients would not send it back; over https the cross-site POST needs None+Secure.
+    let attrs = if sp.0.cfg.base_url.starts_with("https://") {
+        "; SameSite=None; Secure"
+    } else {
+        "; SameSite=Lax"
+    };
+    HeaderValue::from_str(&format!("{COOKIE}={value}; Path=/; HttpOnly{attrs}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+async fn home(State(sp): State<ServiceProvider>, headers: HeaderMap) -> Response {
+    let id = session_of(&headers).and_then(|s| sp.0.store.identity(&s));
+    html(StatusCode::OK, pages::home(id.as_ref(), &sp.idps()))
+}
+
+async fn metadata_handler(State(sp): State<ServiceProvider>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        sp.0.metadata_xml.clone(),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    idp: Option<String>,
+    binding: Option<String>,
+}
+
+async fn login(State(sp): State<ServiceProvider>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    let cfg = &sp.0.cfg;
+    let idp = {
+        let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner());
+        match &q.idp {
+            Some(want) => idps.iter().find(|m| &m.entity_id == want).cloned(),
+            None if idps.len() == 1 => idps.first().cloned(),
+            None => None,
+        }
+    };
+    let Some(idp) = idp else {
+        return html(StatusCode::BAD_REQUEST, pages::error("Unknown identity provider", "Choose a registered IdP with ?idp=<entityID>."));
+    };
+    let binding = match q.binding.as_deref() {
+        Some("post") => RequestBinding::Post,
+        Some("redirect") => RequestBinding::Redirect,
+        _ => cfg.binding,
+    };
+    let desc = idp.idp.as_ref();
+    let binding_uri = match binding {
+        RequestBinding::Post => ns::BINDING_POST,
+        RequestBinding::Redirect => ns::BINDING_REDIRECT,
+    };
+    let Some(sso) = desc.and_then(|d| d.sso_for(binding_uri)).map(str::to_string) else {
+        return html(StatusCode::BAD_REQUEST, pages::error("Unsupported binding", "The IdP has no SSO endpoint for that binding."));
+    };
+    let Ok(sso_url) = url::Url::parse(&sso) else {
+        return html(StatusCode::BAD_REQUEST, pages::error("Bad IdP metadata", "The SSO location is not a URL."));
+    };
+    let now = cfg.clock.now();
+    let req = AuthnRequest::spid(&cfg.entity_id, &sso, now, cfg.level, cfg.comparison, 0, 0);
+    let req_id = req.id.clone().unwrap_or_default();
+    // Opaque RelayState: never a URL (SPID), bound to nothing the IdP could read.
+    let relay = format!("{:032x}", rand::random::<u128>());
+    let session = session_of(&headers).unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    sp.0.store.add_pending(
+        &session,
+        PendingRequest {
+            id: req_id,
+            issue_instant: now,
+            idp_entity_id: idp.entity_id.clone(),
+            level: cfg.level,
+            comparison: cfg.comparison,
+            attribute_index: 0,
+        },
+        now,
+        now + cfg.request_ttl,
+    );
+    let cookie = set_cookie(&sp, &session);
+    match binding {
+        RequestBinding::Redirect => {
+            match binding::encode_redirect(&sso_url, MessageParam::SamlRequest, &req.to_element().to_xml(), Some(&relay), Some((&cfg.credential.key, SigAlg::RsaSha256))) {
+                // 302, not axum's 303: SPID tooling expects 302 from the login URL.
+                Ok(u) => (StatusCode::FOUND, [(header::LOCATION, HeaderValue::from_str(u.as_str()).unwrap_or(HeaderValue::from_static("/"))), (header::SET_COOKIE, cookie)]).into_response(),
+                Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Cannot encode request", &e.to_string())),
+            }
+        }
+        RequestBinding::Post => match dsig::sign_root(req.to_element(), &cfg.credential) {
+            Ok(xml) => {
+                let body = binding::post_form_html(&sso_url, MessageParam::SamlRequest, &binding::encode_post(&xml), Some(&relay));
+                (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")), (header::SET_COOKIE, cookie)], body).into_response()
+            }
+            Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Cannot sign request", &e.to_string())),
+        },
+    }
+}
+
+async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let saml = fields.iter().find(|(k, _)| k == "SAMLResponse").map(|(_, v)| v.as_str());
+    let session = session_of(&headers);
+    let now = sp.0.cfg.clock.now();
+    let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut lookup = sp.0.store.lookup(session.as_deref(), now);
+    let outcome = validator::validate(saml, &sp.0.policy, &idps, &mut lookup, &sp.0.store, now);
+    match outcome {
+        Ok(id) => {
+            tracing::info!(idp = %id.idp, level = %id.level, "login accepted");
+            let new_session = format!("{:032x}", rand::random::<u128>());
+            let page = pages::accepted(&id);
+            sp.0.store.login(session.as_deref(), &new_session, id, now);
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                    (header::SET_COOKIE, set_cookie(&sp, &new_session)),
+                    (header::HeaderName::from_static(OUTCOME_HEADER), HeaderValue::from_static("accepted")),
+                ],
+                page,
+            )
+                .into_response()
+        }
+        Err(r) => {
+            tracing::info!(rule = r.rule.code(), detail = %r.detail, "login rejected");
+            (
+                StatusCode::FORBIDDEN,
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                    (header::HeaderName::from_static(RULE_HEADER), HeaderValue::from_static(r.rule.code())),
+                    (header::HeaderName::from_static(OUTCOME_HEADER), HeaderValue::from_static("rejected")),
+                ],
+                pages::rejected(&r),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn logout(State(sp): State<ServiceProvider>, headers: HeaderMap) -> Response {
+    if let Some(s) = session_of(&headers) {
+        sp.0.store.logout(&s);
+    }
+    html(StatusCode::OK, pages::error("Logout", "You are logged out of this SP."))
+}

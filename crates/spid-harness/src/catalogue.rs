@@ -1,0 +1,180 @@
+//! The case catalogue: one TOML file per case under `fixtures/cases/{saml,oidc}/`, embedded in
+//! the binary and loadable from a directory. Unknown keys, unknown mutations and unknown rule
+//! codes are load errors naming the file (and, from the TOML parser, the line).
+
+use serde::{Deserialize, Serialize};
+use spid_core::Rule;
+use spid_idp::FaultPlan;
+use std::path::Path;
+
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+/// What the case expects from the SP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Expect {
+    /// HTTP 200, a login.
+    Accept,
+    /// A refusal by one of `rules` (several when more than one rule may rightly fire first).
+    Reject {
+        /// Acceptable deciding rule codes.
+        rules: Vec<String>,
+    },
+    /// Either outcome is conformant; `why` says why.
+    Either {
+        /// The reason both are acceptable.
+        why: String,
+    },
+}
+
+/// How the case drives the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flow {
+    /// A login through the IdP pages.
+    #[default]
+    Login,
+    /// An honest login, then the same SAMLResponse posted again in the same session.
+    Replay,
+}
+
+/// The user's choice on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consent {
+    /// Accept.
+    #[default]
+    Accept,
+    /// Deny (nr22).
+    Deny,
+}
+
+/// One case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Stable id, never reused.
+    pub id: String,
+    /// One line.
+    pub title: String,
+    /// Family (for counts and selection).
+    pub family: String,
+    /// SPID rule and upstream case references.
+    #[serde(default)]
+    pub refs: Vec<String>,
+    /// Fixture user who logs in (default `mario.rossi`, an L2 user).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Browser flow.
+    #[serde(default)]
+    pub flow: Flow,
+    /// Consent choice.
+    #[serde(default)]
+    pub consent: Consent,
+    /// Fault plan armed on the IdP for this case's Response.
+    #[serde(default)]
+    pub plan: FaultPlan,
+    /// Expected outcome at the SP.
+    pub expect: Expect,
+}
+
+fn default_user() -> String {
+    "mario.rossi".into()
+}
+
+/// A catalogue load error.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct LoadError {
+    /// The case file.
+    pub file: String,
+    /// What is wrong (TOML errors include line and column).
+    pub message: String,
+}
+
+/// Parses and checks one case file.
+pub fn parse_case(file: &str, text: &str) -> Result<Case, LoadError> {
+    let err = |m: String| LoadError { file: file.to_string(), message: m };
+    let case: Case = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+    if let Expect::Reject { rules } = &case.expect {
+        if rules.is_empty() {
+            return Err(err("expect.rules is empty".into()));
+        }
+        for r in rules {
+            if Rule::from_code(r).is_none() {
+                return Err(err(format!("unknown rule code {r:?}")));
+            }
+        }
+    }
+    let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if stem != case.id {
+        return Err(err(format!("id {:?} does not match the file name", case.id)));
+    }
+    Ok(case)
+}
+
+/// Loads the embedded catalogue (`family` = "saml" or "oidc").
+pub fn embedded(family: &str) -> Result<Vec<Case>, LoadError> {
+    let prefix = format!("{family}/");
+    let cases = EMBEDDED
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(n, t)| parse_case(n, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique(cases)
+}
+
+/// Loads every `*.toml` in `dir`.
+pub fn from_dir(dir: &Path) -> Result<Vec<Case>, LoadError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| LoadError { file: dir.display().to_string(), message: e.to_string() })?;
+    let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    paths.sort();
+    let mut cases = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(&p).map_err(|e| LoadError { file: p.display().to_string(), message: e.to_string() })?;
+        cases.push(parse_case(&p.display().to_string(), &text)?);
+    }
+    check_unique(cases)
+}
+
+fn check_unique(mut cases: Vec<Case>) -> Result<Vec<Case>, LoadError> {
+    cases.sort_by(|a, b| a.id.cmp(&b.id));
+    for w in cases.windows(2) {
+        if w[0].id == w[1].id {
+            return Err(LoadError { file: w[0].id.clone(), message: "duplicate case id".into() });
+        }
+    }
+    Ok(cases)
+}
+
+/// Keeps the cases whose id matches the glob.
+pub fn select(cases: Vec<Case>, pattern: Option<&str>) -> Result<Vec<Case>, String> {
+    let Some(p) = pattern else { return Ok(cases) };
+    let g = glob::Pattern::new(p).map_err(|e| format!("--cases {p:?}: {e}"))?;
+    Ok(cases.into_iter().filter(|c| g.matches(&c.id)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalogue_loads() {
+        let cases = embedded("saml").unwrap();
+        assert!(cases.len() >= 7);
+    }
+
+    #[test]
+    fn unknown_keys_mutations_and_rules_are_errors() {
+        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";
+        assert!(parse_case("x.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).is_ok());
+        let e = parse_case("x.toml", &format!("{base}colour = 1\n[expect]\nverdict = \"accept\"\n")).unwrap_err();
+        assert!(e.to_string().contains("x.toml") && e.to_string().contains("colour"), "{e}");
+        let e = parse_case("x.toml", &format!("{base}[[plan.pre_sign]]\nop = \"explode\"\n[expect]\nverdict = \"accept\"\n")).unwrap_err();
+        assert!(e.to_string().contains("explode"), "{e}");
+        let e = parse_case("x.toml", &format!("{base}[expect]\nverdict = \"reject\"\nrules = [\"no.such.rule\"]\n")).unwrap_err();
+        assert!(e.to_string().contains("no.such.rule"), "{e}");
+        let e = parse_case("y.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).unwrap_err();
+        assert!(e.to_string().contains("file name"), "{e}");
+    }
+}

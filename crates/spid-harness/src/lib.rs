@@ -1,0 +1,9 @@
+//! spid-harness: runs SPID login flows between a fake IdP and an SP (ours or anybody's) and
+//! judges every case of the catalogue by verdict and deciding rule.
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod catalogue;
+pub mod certs;
+pub mod report;
+pub mod runner;

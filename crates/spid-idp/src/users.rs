@@ -1,0 +1,105 @@
+//! Test users, loaded from TOML (`fixtures/users.toml` by default, embedded at build time).
+
+use serde::Deserialize;
+use spid_core::SpidLevel;
+use std::collections::BTreeMap;
+
+/// The default users (the workspace's `fixtures/users.toml`).
+pub const DEFAULT_USERS: &str = include_str!("../../../fixtures/users.toml");
+
+/// Account status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Can log in.
+    Active,
+    /// Suspended (nr23).
+    Suspended,
+    /// Revoked (nr23).
+    Revoked,
+}
+
+/// Identity type (Avviso 18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityType {
+    /// A natural person.
+    #[default]
+    Person,
+    /// Professional use.
+    Professional,
+    /// A legal person.
+    LegalPerson,
+}
+
+/// A test user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Fixed OTP for L≥2.
+    pub otp: Option<String>,
+    /// Highest level the user's credentials reach (1–3).
+    pub level: u8,
+    /// Account status.
+    pub status: Status,
+    /// Identity type.
+    #[serde(default)]
+    pub identity_type: IdentityType,
+    /// SPID attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl User {
+    /// The highest level as a [`SpidLevel`].
+    pub fn max_level(&self) -> SpidLevel {
+        match self.level {
+            0 | 1 => SpidLevel::L1,
+            2 => SpidLevel::L2,
+            _ => SpidLevel::L3,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    user: Vec<User>,
+}
+
+/// Parses a users file.
+pub fn parse(toml_text: &str) -> Result<Vec<User>, String> {
+    let f: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+    for u in &f.user {
+        if u.level >= 2 && u.otp.is_none() {
+            return Err(format!("user {} has level {} but no otp", u.username, u.level));
+        }
+        if !(1..=3).contains(&u.level) {
+            return Err(format!("user {}: level must be 1..3", u.username));
+        }
+    }
+    Ok(f.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_users_cover_the_required_kinds() {
+        let us = parse(DEFAULT_USERS).unwrap();
+        let active = |l| us.iter().filter(|u| u.status == Status::Active && u.level == l).count();
+        assert!(active(1) >= 1 && active(2) >= 2 && active(3) >= 1);
+        assert!(us.iter().any(|u| u.status == Status::Suspended));
+        for u in &us {
+            let fc = &u.attributes["fiscalNumber"];
+            assert!(spid_core::attributes::is_fiscal_number(fc), "{fc}");
+            for name in u.attributes.keys() {
+                assert!(spid_core::attributes::is_spid_attribute(name), "{name}");
+            }
+        }
+    }
+}
