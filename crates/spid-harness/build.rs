@@ -22,7 +22,11 @@ fn main() {
     files.sort();
     let mut out = String::from("/// Embedded case files: (path under fixtures/cases, contents).\npub const EMBEDDED: &[(&str, &str)] = &[\n");
     for (name, p) in files {
-        let _ = writeln!(out, "    ({name:?}, include_str!({:?})),", p.canonicalize().unwrap_or(p.clone()).display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            p.canonicalize().unwrap_or(p.clone()).display().to_string()
+        );
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("cases.rs");

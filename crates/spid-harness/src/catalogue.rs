@@ -94,7 +94,10 @@ pub struct LoadError {
 
 /// Parses and checks one case file.
 pub fn parse_case(file: &str, text: &str) -> Result<Case, LoadError> {
-    let err = |m: String| LoadError { file: file.to_string(), message: m };
+    let err = |m: String| LoadError {
+        file: file.to_string(),
+        message: m,
+    };
     let case: Case = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     if let Expect::Reject { rules } = &case.expect {
         if rules.is_empty() {
@@ -106,9 +109,15 @@ pub fn parse_case(file: &str, text: &str) -> Result<Case, LoadError> {
             }
         }
     }
-    let stem = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if stem != case.id {
-        return Err(err(format!("id {:?} does not match the file name", case.id)));
+        return Err(err(format!(
+            "id {:?} does not match the file name",
+            case.id
+        )));
     }
     Ok(case)
 }
@@ -126,12 +135,22 @@ pub fn embedded(family: &str) -> Result<Vec<Case>, LoadError> {
 
 /// Loads every `*.toml` in `dir`.
 pub fn from_dir(dir: &Path) -> Result<Vec<Case>, LoadError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| LoadError { file: dir.display().to_string(), message: e.to_string() })?;
-    let mut paths: Vec<_> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let rd = std::fs::read_dir(dir).map_err(|e| LoadError {
+        file: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut paths: Vec<_> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     paths.sort();
     let mut cases = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| LoadError { file: p.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&p).map_err(|e| LoadError {
+            file: p.display().to_string(),
+            message: e.to_string(),
+        })?;
         cases.push(parse_case(&p.display().to_string(), &text)?);
     }
     check_unique(cases)
@@ -141,7 +160,10 @@ fn check_unique(mut cases: Vec<Case>) -> Result<Vec<Case>, LoadError> {
     cases.sort_by(|a, b| a.id.cmp(&b.id));
     for w in cases.windows(2) {
         if w[0].id == w[1].id {
-            return Err(LoadError { file: w[0].id.clone(), message: "duplicate case id".into() });
+            return Err(LoadError {
+                file: w[0].id.clone(),
+                message: "duplicate case id".into(),
+            });
         }
     }
     Ok(cases)
@@ -168,13 +190,29 @@ mod tests {
     fn unknown_keys_mutations_and_rules_are_errors() {
         let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";
         assert!(parse_case("x.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).is_ok());
-        let e = parse_case("x.toml", &format!("{base}colour = 1\n[expect]\nverdict = \"accept\"\n")).unwrap_err();
-        assert!(e.to_string().contains("x.toml") && e.to_string().contains("colour"), "{e}");
-        let e = parse_case("x.toml", &format!("{base}[[plan.pre_sign]]\nop = \"explode\"\n[expect]\nverdict = \"accept\"\n")).unwrap_err();
+        let e = parse_case(
+            "x.toml",
+            &format!("{base}colour = 1\n[expect]\nverdict = \"accept\"\n"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("x.toml") && e.to_string().contains("colour"),
+            "{e}"
+        );
+        let e = parse_case(
+            "x.toml",
+            &format!("{base}[[plan.pre_sign]]\nop = \"explode\"\n[expect]\nverdict = \"accept\"\n"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("explode"), "{e}");
-        let e = parse_case("x.toml", &format!("{base}[expect]\nverdict = \"reject\"\nrules = [\"no.such.rule\"]\n")).unwrap_err();
+        let e = parse_case(
+            "x.toml",
+            &format!("{base}[expect]\nverdict = \"reject\"\nrules = [\"no.such.rule\"]\n"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no.such.rule"), "{e}");
-        let e = parse_case("y.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).unwrap_err();
+        let e =
+            parse_case("y.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).unwrap_err();
         assert!(e.to_string().contains("file name"), "{e}");
     }
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "spid-harness", version, about = "End-to-end SPID login conformance: fake IdP, reference SP, case catalogue")]
+#[command(
+    name = "spid-harness",
+    version,
+    about = "End-to-end SPID login conformance: fake IdP, reference SP, case catalogue"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -66,7 +70,10 @@ enum Cmd {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SPID_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPID_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     spid_core::saml::dsig::init();
@@ -89,11 +96,22 @@ fn main() -> ExitCode {
 
 async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::Run { cases, catalogue: dir, report_dir } => run(cases.as_deref(), dir, report_dir).await,
+        Cmd::Run {
+            cases,
+            catalogue: dir,
+            report_dir,
+        } => run(cases.as_deref(), dir, report_dir).await,
         Cmd::List { cases } => {
-            let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref()).map_err(anyhow::Error::msg)?;
+            let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
+                .map_err(anyhow::Error::msg)?;
             for c in &all {
-                println!("{:<34} {:<14} {:<58} {}", c.id, c.family, report::expected_text(&c.expect), c.refs.join("; "));
+                println!(
+                    "{:<34} {:<14} {:<58} {}",
+                    c.id,
+                    c.family,
+                    report::expected_text(&c.expect),
+                    c.refs.join("; ")
+                );
             }
             println!("{} cases", all.len());
             Ok(ExitCode::SUCCESS)
@@ -107,7 +125,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             println!("wrote test credentials to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Idp { listen, sp_metadata, admin_token } => {
+        Cmd::Idp {
+            listen,
+            sp_metadata,
+            admin_token,
+        } => {
             let creds = runner::Credentials::embedded()?;
             let l = tokio::net::TcpListener::bind(&listen).await?;
             let base = format!("http://{}", l.local_addr()?);
@@ -118,11 +140,16 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 let id = idp.register_sp(&std::fs::read_to_string(&p)?)?;
                 eprintln!("registered SP {id}");
             }
-            eprintln!("fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)");
+            eprintln!(
+                "fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)"
+            );
             idp.serve(l).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sp { listen, idp_metadata } => {
+        Cmd::Sp {
+            listen,
+            idp_metadata,
+        } => {
             let creds = runner::Credentials::embedded()?;
             let l = tokio::net::TcpListener::bind(&listen).await?;
             let base = format!("http://{}", l.local_addr()?);
@@ -131,29 +158,45 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 let id = sp.register_idp(&std::fs::read_to_string(&p)?, None)?;
                 eprintln!("trusting IdP {id}");
             }
-            eprintln!("reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login");
+            eprintln!(
+                "reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login"
+            );
             sp.serve(l).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-async fn run(pattern: Option<&str>, dir: Option<PathBuf>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn run(
+    pattern: Option<&str>,
+    dir: Option<PathBuf>,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let all = match dir {
         Some(d) => catalogue::from_dir(&d)?,
         None => catalogue::embedded("saml")?,
     };
     let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
-    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "IdP {}  SP {}  — {} cases", pair.idp_url, pair.sp_url, cases.len());
+    let _ = writeln!(
+        out,
+        "IdP {}  SP {}  — {} cases",
+        pair.idp_url,
+        pair.sp_url,
+        cases.len()
+    );
     let started = std::time::Instant::now();
     let sanity = runner::sanity_case();
     let first = runner::run_case(&pair, &sanity, &users).await;
     report::progress(&mut out, &first);
     if !first.pass {
-        let _ = writeln!(out, "setup error: the honest L2 login failed before the run; no verdicts reported");
+        let _ = writeln!(
+            out,
+            "setup error: the honest L2 login failed before the run; no verdicts reported"
+        );
         return Ok(ExitCode::from(2));
     }
     let mut results = Vec::new();
@@ -165,7 +208,10 @@ async fn run(pattern: Option<&str>, dir: Option<PathBuf>, report_dir: Option<Pat
     let last = runner::run_case(&pair, &sanity, &users).await;
     report::progress(&mut out, &last);
     if !last.pass {
-        let _ = writeln!(out, "setup error: the honest L2 login failed after the run; verdicts are not trustworthy");
+        let _ = writeln!(
+            out,
+            "setup error: the honest L2 login failed after the run; verdicts are not trustworthy"
+        );
         return Ok(ExitCode::from(2));
     }
     report::summary(&mut out, &results);
@@ -174,5 +220,9 @@ async fn run(pattern: Option<&str>, dir: Option<PathBuf>, report_dir: Option<Pat
         let p = report::write_json(&d, &results)?;
         let _ = writeln!(out, "report: {}", p.display());
     }
-    Ok(if results.iter().all(|r| r.pass) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if results.iter().all(|r| r.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -24,14 +24,21 @@ pub fn progress(out: &mut impl Write, r: &CaseResult) {
         r.status,
         r.rule.as_deref().unwrap_or("-"),
         r.millis,
-        r.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default()
+        r.note
+            .as_deref()
+            .map(|n| format!("  ({n})"))
+            .unwrap_or_default()
     );
 }
 
 /// The closing table and counts.
 pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
     let w = results.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "\n{:<w$}  {:<58}  {:<8}  {:<48}  result", "case", "expected", "got", "rule");
+    let _ = writeln!(
+        out,
+        "\n{:<w$}  {:<58}  {:<8}  {:<48}  result",
+        "case", "expected", "got", "rule"
+    );
     let _ = writeln!(out, "{}", "-".repeat(w + 130));
     for r in results {
         let got = match r.verdict {
@@ -62,11 +69,18 @@ pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
         let _ = writeln!(out, "  {f:<24} {p}/{n} pass");
     }
     let passed = results.iter().filter(|r| r.pass).count();
-    let _ = writeln!(out, "\n{passed}/{} cases meet their expectation", results.len());
+    let _ = writeln!(
+        out,
+        "\n{passed}/{} cases meet their expectation",
+        results.len()
+    );
 }
 
 /// Writes `results.json` into `dir`.
-pub fn write_json(dir: &std::path::Path, results: &[CaseResult]) -> std::io::Result<std::path::PathBuf> {
+pub fn write_json(
+    dir: &std::path::Path,
+    results: &[CaseResult],
+) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let p = dir.join("results.json");
     let f = std::fs::File::create(&p)?;

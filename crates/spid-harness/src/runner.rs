@@ -68,8 +68,13 @@ pub fn decode_saml(_param: &str, value: &str, binding: Binding) -> Option<String
     match binding {
         Binding::Post => saml_binding::decode_post(value, saml_binding::MAX_MESSAGE_BYTES).ok(),
         Binding::Redirect => {
-            let raw = format!("SAMLRequest={}", url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>());
-            saml_binding::decode_redirect(&raw, saml_binding::MAX_MESSAGE_BYTES).ok().map(|m| m.xml)
+            let raw = format!(
+                "SAMLRequest={}",
+                url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+            );
+            saml_binding::decode_redirect(&raw, saml_binding::MAX_MESSAGE_BYTES)
+                .ok()
+                .map(|m| m.xml)
         }
     }
 }
@@ -94,9 +99,18 @@ impl Credentials {
     pub fn embedded() -> anyhow::Result<Self> {
         let c = |k: &str, c: &str| Credential::from_pem(k.as_bytes(), c.as_bytes());
         Ok(Credentials {
-            idp: c(include_str!("../../../certs/idp.key.pem"), include_str!("../../../certs/idp.crt.pem"))?,
-            sp: c(include_str!("../../../certs/sp.key.pem"), include_str!("../../../certs/sp.crt.pem"))?,
-            foreign: c(include_str!("../../../certs/foreign.key.pem"), include_str!("../../../certs/foreign.crt.pem"))?,
+            idp: c(
+                include_str!("../../../certs/idp.key.pem"),
+                include_str!("../../../certs/idp.crt.pem"),
+            )?,
+            sp: c(
+                include_str!("../../../certs/sp.key.pem"),
+                include_str!("../../../certs/sp.crt.pem"),
+            )?,
+            foreign: c(
+                include_str!("../../../certs/foreign.key.pem"),
+                include_str!("../../../certs/foreign.crt.pem"),
+            )?,
         })
     }
 }
@@ -130,7 +144,8 @@ impl InternalPair {
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let idp_url = format!("http://{}", idp_l.local_addr()?);
         let sp_url = format!("http://{}", sp_l.local_addr()?);
-        let idp = IdentityProvider::new(IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign))?;
+        let idp =
+            IdentityProvider::new(IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign))?;
         let sp = ServiceProvider::new(SpConfig::new(&sp_url, creds.sp))?;
         let tasks = vec![
             tokio::spawn({
@@ -148,25 +163,56 @@ impl InternalPair {
         ];
         // Exchange metadata over the wire, as two strangers would.
         let http = reqwest::Client::builder().no_proxy().build()?;
-        let idp_md = http.get(format!("{idp_url}/metadata")).send().await?.error_for_status()?.text().await?;
-        let sp_md = http.get(format!("{sp_url}/metadata")).send().await?.error_for_status()?.text().await?;
-        sp.register_idp(&idp_md, Some(&[creds.idp.cert_der.clone()]))?;
+        let idp_md = http
+            .get(format!("{idp_url}/metadata"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let sp_md = http
+            .get(format!("{sp_url}/metadata"))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        sp.register_idp(&idp_md, Some(std::slice::from_ref(&creds.idp.cert_der)))?;
         idp.register_sp(&sp_md)?;
-        Ok(InternalPair { idp, sp, sp_url, idp_url, tasks })
+        Ok(InternalPair {
+            idp,
+            sp,
+            sp_url,
+            idp_url,
+            tasks,
+        })
     }
 }
 
 /// Logs `user` in through our IdP's pages, starting at `login_url`; returns the final page.
-pub async fn drive_login(ua: &mut UserAgent, login_url: &Url, user: Option<&User>, consent: Consent) -> Result<Page, AgentError> {
+pub async fn drive_login(
+    ua: &mut UserAgent,
+    login_url: &Url,
+    user: Option<&User>,
+    consent: Consent,
+) -> Result<Page, AgentError> {
     let first = ua.get(login_url).await?;
     let mut page = ua.auto_post(first).await?;
     for _ in 0..8 {
         let next = if let Some(f) = page.form_by_id("login-form") {
-            let (u, p) = user.map(|u| (u.username.as_str(), u.password.as_str())).unwrap_or(("nobody", "wrong"));
-            ua.submit(&page, &f, &[("username", u), ("password", p), ("action", "login")]).await?
+            let (u, p) = user
+                .map(|u| (u.username.as_str(), u.password.as_str()))
+                .unwrap_or(("nobody", "wrong"));
+            ua.submit(
+                &page,
+                &f,
+                &[("username", u), ("password", p), ("action", "login")],
+            )
+            .await?
         } else if let Some(f) = page.form_by_id("otp-form") {
             let otp = user.and_then(|u| u.otp.as_deref()).unwrap_or_default();
-            ua.submit(&page, &f, &[("otp", otp), ("action", "verify")]).await?
+            ua.submit(&page, &f, &[("otp", otp), ("action", "verify")])
+                .await?
         } else if let Some(f) = page.form_by_id("consent-form") {
             let a = match consent {
                 Consent::Accept => "accept",
@@ -188,7 +234,10 @@ pub fn judge(expect: &Expect, verdict: Verdict, rule: Option<&str>) -> (bool, Op
         (Expect::Either { .. }, Verdict::Accept | Verdict::Reject) => (true, None),
         (Expect::Reject { rules }, Verdict::Reject) => match rule {
             Some(r) if rules.iter().any(|x| x == r) => (true, None),
-            Some(r) => (false, Some(format!("rejected by {r}, expected {}", rules.join(" | ")))),
+            Some(r) => (
+                false,
+                Some(format!("rejected by {r}, expected {}", rules.join(" | "))),
+            ),
             None => (false, Some("rejected without a rule code".into())),
         },
         (_, v) => (false, Some(format!("verdict {v:?}"))),
@@ -220,7 +269,9 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
                     .find(|x| x.request_form.iter().any(|(k, _)| k == "SAMLResponse"))
                     .map(|x| (x.url.clone(), x.request_form.clone()));
                 let Some((acs, form)) = sent else {
-                    return Err(AgentError::NoForm("no SAMLResponse was posted to replay".into()));
+                    return Err(AgentError::NoForm(
+                        "no SAMLResponse was posted to replay".into(),
+                    ));
                 };
                 let acs = Url::parse(&acs).map_err(|e| AgentError::BadLocation(e.to_string()))?;
                 ua.post_form(&acs, &form).await

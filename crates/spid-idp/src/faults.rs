@@ -197,17 +197,34 @@ pub struct MutationError(pub Target);
 /// Applies `m` to `root`.
 pub fn apply(root: &mut Element, m: &Mutation) -> Result<(), MutationError> {
     match m {
-        Mutation::SetAttr { target, name, value } => {
-            target.find_mut(root).ok_or(MutationError(*target))?.set_attr(name, value.clone());
+        Mutation::SetAttr {
+            target,
+            name,
+            value,
+        } => {
+            target
+                .find_mut(root)
+                .ok_or(MutationError(*target))?
+                .set_attr(name, value.clone());
         }
         Mutation::RemoveAttr { target, name } => {
-            target.find_mut(root).ok_or(MutationError(*target))?.remove_attr(name);
+            target
+                .find_mut(root)
+                .ok_or(MutationError(*target))?
+                .remove_attr(name);
         }
         Mutation::SetText { target, value } => {
-            target.find_mut(root).ok_or(MutationError(*target))?.set_text(value.clone());
+            target
+                .find_mut(root)
+                .ok_or(MutationError(*target))?
+                .set_text(value.clone());
         }
         Mutation::Empty { target } => {
-            target.find_mut(root).ok_or(MutationError(*target))?.children.clear();
+            target
+                .find_mut(root)
+                .ok_or(MutationError(*target))?
+                .children
+                .clear();
         }
         Mutation::Remove { target } => {
             let path = target.path();
@@ -241,8 +258,9 @@ mod tests {
                 .with_attr("ID", "_a")
                 .with_child(
                     Element::new("saml:Conditions", Some(ns::SAML)).with_child(
-                        Element::new("saml:AudienceRestriction", Some(ns::SAML))
-                            .with_child(Element::new("saml:Audience", Some(ns::SAML)).with_text("sp")),
+                        Element::new("saml:AudienceRestriction", Some(ns::SAML)).with_child(
+                            Element::new("saml:Audience", Some(ns::SAML)).with_text("sp"),
+                        ),
                     ),
                 ),
         )
@@ -251,15 +269,40 @@ mod tests {
     #[test]
     fn set_text_remove_and_missing_target() {
         let mut r = resp();
-        apply(&mut r, &Mutation::SetText { target: Target::Audience, value: "evil".into() }).unwrap();
+        apply(
+            &mut r,
+            &Mutation::SetText {
+                target: Target::Audience,
+                value: "evil".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(Target::Audience.find_mut(&mut r).unwrap().text(), "evil");
-        apply(&mut r, &Mutation::Remove { target: Target::AudienceRestriction }).unwrap();
+        apply(
+            &mut r,
+            &Mutation::Remove {
+                target: Target::AudienceRestriction,
+            },
+        )
+        .unwrap();
         assert!(Target::Audience.find_mut(&mut r).is_none());
         assert_eq!(
-            apply(&mut r, &Mutation::Remove { target: Target::Audience }),
+            apply(
+                &mut r,
+                &Mutation::Remove {
+                    target: Target::Audience
+                }
+            ),
             Err(MutationError(Target::Audience))
         );
-        apply(&mut r, &Mutation::RemoveAttr { target: Target::Assertion, name: "ID".into() }).unwrap();
+        apply(
+            &mut r,
+            &Mutation::RemoveAttr {
+                target: Target::Assertion,
+                name: "ID".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(Target::Assertion.find_mut(&mut r).unwrap().attr("ID"), None);
     }
 

@@ -25,8 +25,10 @@ use spid_core::errors::{ErrorChannel, SpidError};
 use spid_core::saml::binding::{self, MessageParam};
 use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
-use spid_core::saml::response::{sign_response, AssertionModel, ResponseModel, SignParts, StatusModel};
 use spid_core::saml::new_id;
+use spid_core::saml::response::{
+    sign_response, AssertionModel, ResponseModel, SignParts, StatusModel,
+};
 use spid_core::{satisfies, Comparison, SpidLevel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -179,7 +181,9 @@ impl IdentityProvider {
     /// Returns its entityID; re-registering replaces it.
     pub fn register_sp(&self, xml: &str) -> Result<String, IdpError> {
         let m = metadata::parse(xml)?;
-        let sp = m.sp.as_ref().ok_or_else(|| IdpError::Sp("no SPSSODescriptor".into()))?;
+        let sp =
+            m.sp.as_ref()
+                .ok_or_else(|| IdpError::Sp("no SPSSODescriptor".into()))?;
         if m.signing_certs.is_empty() {
             return Err(IdpError::Sp("no signing certificate".into()));
         }
@@ -205,14 +209,21 @@ impl IdentityProvider {
 
     /// The last Response sent.
     pub fn last_response(&self) -> Option<SentResponse> {
-        self.0.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The router: `/metadata`, `/sso` (GET Redirect, POST), `/login`, `/otp`, `/consent`,
     /// and `/admin/arm`, `/admin/sp` (token-protected).
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", get(|| async { "spid-harness test IdP: see /metadata" }))
+            .route(
+                "/",
+                get(|| async { "spid-harness test IdP: see /metadata" }),
+            )
             .route("/metadata", get(metadata_handler))
             .route("/sso", get(sso_get).post(sso_post))
             .route("/login", post(login))
@@ -230,12 +241,23 @@ impl IdentityProvider {
     }
 
     fn take_plan(&self) -> FaultPlan {
-        self.0.plan.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+        self.0
+            .plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
     }
 
     /// Builds the Response for `req` (a login by `user` at `granted`, or `error`), applies the
     /// armed plan, and returns the auto-posting form page.
-    fn respond(&self, req: &request::ValidRequest, user: Option<&User>, granted: Option<SpidLevel>, error: Option<SpidError>) -> Response {
+    fn respond(
+        &self,
+        req: &request::ValidRequest,
+        user: Option<&User>,
+        granted: Option<SpidLevel>,
+        error: Option<SpidError>,
+    ) -> Response {
         let plan = self.take_plan();
         let cfg = &self.0.cfg;
         let now = cfg.clock.now();
@@ -284,7 +306,13 @@ impl IdentityProvider {
         self.send(model, &plan, &req.acs_url, req.relay_state.as_deref())
     }
 
-    fn send(&self, model: ResponseModel, plan: &FaultPlan, acs: &str, relay: Option<&str>) -> Response {
+    fn send(
+        &self,
+        model: ResponseModel,
+        plan: &FaultPlan,
+        acs: &str,
+        relay: Option<&str>,
+    ) -> Response {
         let cfg = &self.0.cfg;
         let mut el = model.to_element();
         for m in &plan.pre_sign {
@@ -296,11 +324,23 @@ impl IdentityProvider {
             faults::SigningKey::Idp => &cfg.credential,
             faults::SigningKey::Foreign => &cfg.foreign,
         };
-        let parts = SignParts { assertion: plan.sign.assertion, response: plan.sign.response };
-        let signed = if parts == SignParts::NONE { Ok(el) } else { sign_response(el, cred, parts) };
+        let parts = SignParts {
+            assertion: plan.sign.assertion,
+            response: plan.sign.response,
+        };
+        let signed = if parts == SignParts::NONE {
+            Ok(el)
+        } else {
+            sign_response(el, cred, parts)
+        };
         let mut el = match signed {
             Ok(el) => el,
-            Err(e) => return html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Signing failed", Some(3), &e.to_string())),
+            Err(e) => {
+                return html(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    pages::error("Signing failed", Some(3), &e.to_string()),
+                )
+            }
         };
         for m in &plan.post_sign {
             if let Err(e) = faults::apply(&mut el, m) {
@@ -308,12 +348,26 @@ impl IdentityProvider {
             }
         }
         let xml = el.to_xml();
-        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(SentResponse { acs_url: acs.to_string(), xml: xml.clone(), relay_state: relay.map(str::to_string) });
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
+            acs_url: acs.to_string(),
+            xml: xml.clone(),
+            relay_state: relay.map(str::to_string),
+        });
         let Ok(action) = url::Url::parse(acs) else {
-            return html(StatusCode::BAD_REQUEST, pages::error("Bad ACS URL", Some(16), acs));
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::error("Bad ACS URL", Some(16), acs),
+            );
         };
-        html(StatusCode::OK, binding::post_form_html(&action, MessageParam::SamlResponse, &binding::encode_post(&xml), relay))
+        html(
+            StatusCode::OK,
+            binding::post_form_html(
+                &action,
+                MessageParam::SamlResponse,
+                &binding::encode_post(&xml),
+                relay,
+            ),
+        )
     }
 
     fn refuse(&self, r: request::Refusal) -> Response {
@@ -337,7 +391,10 @@ impl IdentityProvider {
                 StatusCode::from_u16(http_status).unwrap_or(StatusCode::FORBIDDEN),
                 pages::error("Richiesta non valida", Some(r.error.0), &r.detail),
             ),
-            _ => html(StatusCode::BAD_REQUEST, pages::error("Richiesta non valida", Some(r.error.0), &r.detail)),
+            _ => html(
+                StatusCode::BAD_REQUEST,
+                pages::error("Richiesta non valida", Some(r.error.0), &r.detail),
+            ),
         }
     }
 
@@ -345,44 +402,89 @@ impl IdentityProvider {
         let cfg = &self.0.cfg;
         let sps = self.0.sps.read().unwrap_or_else(|e| e.into_inner()).clone();
         let sso = cfg.sso_url();
-        let ctx = request::Ctx { entity_id: &cfg.entity_id, sso_url: &sso, sps: &sps, now: cfg.clock.now(), skew: cfg.skew };
+        let ctx = request::Ctx {
+            entity_id: &cfg.entity_id,
+            sso_url: &sso,
+            sps: &sps,
+            now: cfg.clock.now(),
+            skew: cfg.skew,
+        };
         match request::check(incoming, &ctx) {
             Err(r) => self.refuse(r),
             Ok(req) => {
                 let txn = format!("{:032x}", rand::random::<u128>());
-                let body = pages::login(&txn, &req.sp, &format!("{} {}", req.comparison.as_str(), req.level), None);
+                let body = pages::login(
+                    &txn,
+                    &req.sp,
+                    &format!("{} {}", req.comparison.as_str(), req.level),
+                    None,
+                );
                 let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
                 let now = cfg.clock.now();
                 if txns.len() >= MAX_TXNS {
                     txns.retain(|_, t| now - t.created < cfg.login_timeout);
                 }
-                txns.insert(txn, Txn { req, created: now, attempts: 0, user: None, granted: None, stage: Stage::Credentials });
+                txns.insert(
+                    txn,
+                    Txn {
+                        req,
+                        created: now,
+                        attempts: 0,
+                        user: None,
+                        granted: None,
+                        stage: Stage::Credentials,
+                    },
+                );
                 html(StatusCode::OK, body)
             }
         }
     }
 
     /// Takes the transaction named in `fields` if it is at `stage`; answers nr21 past the timeout.
-    fn txn(&self, fields: &[(String, String)], stage: Stage) -> Result<(String, Txn), Response> {
+    fn txn(
+        &self,
+        fields: &[(String, String)],
+        stage: Stage,
+    ) -> Result<(String, Txn), Box<Response>> {
         let id = field(fields, "txn").unwrap_or_default();
         let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
         let Some(t) = txns.get(id).filter(|t| t.stage == stage).cloned() else {
-            return Err(html(StatusCode::BAD_REQUEST, pages::error("Sessione di login sconosciuta", None, "Unknown or finished login; start again from the service.")));
+            return Err(Box::new(html(
+                StatusCode::BAD_REQUEST,
+                pages::error(
+                    "Sessione di login sconosciuta",
+                    None,
+                    "Unknown or finished login; start again from the service.",
+                ),
+            )));
         };
         if self.0.cfg.clock.now() - t.created > self.0.cfg.login_timeout {
             txns.remove(id);
             drop(txns);
-            return Err(self.respond(&t.req, None, None, Some(SpidError::TIMEOUT)));
+            return Err(Box::new(self.respond(
+                &t.req,
+                None,
+                None,
+                Some(SpidError::TIMEOUT),
+            )));
         }
         Ok((id.to_string(), t))
     }
 
     fn put(&self, id: &str, t: Txn) {
-        self.0.txns.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), t);
+        self.0
+            .txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), t);
     }
 
     fn finish(&self, id: &str) {
-        self.0.txns.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.0
+            .txns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 }
 
@@ -398,7 +500,10 @@ pub fn grant(user_max: SpidLevel, level: SpidLevel, cmp: Comparison) -> Option<S
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn form(body: &Bytes) -> Vec<(String, String)> {
@@ -406,15 +511,27 @@ fn form(body: &Bytes) -> Vec<(String, String)> {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn metadata_handler(State(idp): State<IdentityProvider>) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/samlmetadata+xml")], idp.0.metadata_xml.clone()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        idp.0.metadata_xml.clone(),
+    )
+        .into_response()
 }
 
 async fn sso_get(State(idp): State<IdentityProvider>, RawQuery(q): RawQuery) -> Response {
-    idp.start(request::Incoming::Redirect(q.as_deref().unwrap_or_default()))
+    idp.start(request::Incoming::Redirect(
+        q.as_deref().unwrap_or_default(),
+    ))
 }
 
 async fn sso_post(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
@@ -426,7 +543,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = form(&body);
     let (id, mut t) = match idp.txn(&f, Stage::Credentials) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if field(&f, "action") == Some("cancel") {
         idp.finish(&id);
@@ -435,7 +552,13 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let username = field(&f, "username").unwrap_or_default();
     let password = field(&f, "password").unwrap_or_default();
     let level_text = format!("{} {}", t.req.comparison.as_str(), t.req.level);
-    let user = idp.0.cfg.users.iter().find(|u| u.username == username && u.password == password).cloned();
+    let user = idp
+        .0
+        .cfg
+        .users
+        .iter()
+        .find(|u| u.username == username && u.password == password)
+        .cloned();
     let Some(user) = user else {
         t.attempts += 1;
         if t.attempts >= idp.0.cfg.max_attempts {
@@ -443,7 +566,12 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
             return idp.respond(&t.req, None, None, Some(SpidError::WRONG_CREDENTIALS));
         }
         let left = idp.0.cfg.max_attempts - t.attempts;
-        let body = pages::login(&id, &t.req.sp, &level_text, Some(&format!("Credenziali errate ({left} tentativi rimasti)")));
+        let body = pages::login(
+            &id,
+            &t.req.sp,
+            &level_text,
+            Some(&format!("Credenziali errate ({left} tentativi rimasti)")),
+        );
         idp.put(&id, t);
         return html(StatusCode::OK, body);
     };
@@ -464,7 +592,12 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     }
     let Some(granted) = grant(user.max_level(), t.req.level, t.req.comparison) else {
         idp.finish(&id);
-        return idp.respond(&t.req, None, None, Some(SpidError::NO_CREDENTIALS_FOR_LEVEL));
+        return idp.respond(
+            &t.req,
+            None,
+            None,
+            Some(SpidError::NO_CREDENTIALS_FOR_LEVEL),
+        );
     };
     t.attempts = 0;
     t.granted = Some(granted);
@@ -481,21 +614,27 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
 }
 
 fn released(req: &request::ValidRequest, user: &User) -> Vec<(String, String)> {
-    req.attributes.iter().filter_map(|n| user.attributes.get(n).map(|v| (n.clone(), v.clone()))).collect()
+    req.attributes
+        .iter()
+        .filter_map(|n| user.attributes.get(n).map(|v| (n.clone(), v.clone())))
+        .collect()
 }
 
 async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = form(&body);
     let (id, mut t) = match idp.txn(&f, Stage::Otp) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if field(&f, "action") == Some("cancel") {
         idp.finish(&id);
         return idp.respond(&t.req, None, None, Some(SpidError::CANCELLED));
     }
     let Some(user) = t.user.clone() else {
-        return html(StatusCode::BAD_REQUEST, pages::error("Login incompleto", None, "no user"));
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::error("Login incompleto", None, "no user"),
+        );
     };
     let expected = user.otp.clone().unwrap_or_default();
     if field(&f, "otp").map(str::trim) != Some(expected.as_str()) || expected.is_empty() {
@@ -519,7 +658,7 @@ async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = form(&body);
     let (id, t) = match idp.txn(&f, Stage::Consent) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     idp.finish(&id);
     if field(&f, "action") != Some("accept") {
@@ -529,7 +668,9 @@ async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
 }
 
 fn authorized(idp: &IdentityProvider, headers: &HeaderMap) -> bool {
-    let Some(token) = &idp.0.cfg.admin_token else { return false };
+    let Some(token) = &idp.0.cfg.admin_token else {
+        return false;
+    };
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -541,7 +682,11 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn admin_arm(State(idp): State<IdentityProvider>, headers: HeaderMap, body: Bytes) -> Response {
+async fn admin_arm(
+    State(idp): State<IdentityProvider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&idp, &headers) {
         return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
     }
@@ -554,12 +699,21 @@ async fn admin_arm(State(idp): State<IdentityProvider>, headers: HeaderMap, body
     }
 }
 
-async fn admin_sp(State(idp): State<IdentityProvider>, headers: HeaderMap, body: Bytes) -> Response {
+async fn admin_sp(
+    State(idp): State<IdentityProvider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !authorized(&idp, &headers) {
         return (StatusCode::UNAUTHORIZED, "admin token required").into_response();
     }
     match idp.register_sp(&String::from_utf8_lossy(&body)) {
-        Ok(id) => (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))], id).into_response(),
+        Ok(id) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            id,
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }

@@ -75,7 +75,10 @@ pub fn parse(toml_text: &str) -> Result<Vec<User>, String> {
     let f: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
     for u in &f.user {
         if u.level >= 2 && u.otp.is_none() {
-            return Err(format!("user {} has level {} but no otp", u.username, u.level));
+            return Err(format!(
+                "user {} has level {} but no otp",
+                u.username, u.level
+            ));
         }
         if !(1..=3).contains(&u.level) {
             return Err(format!("user {}: level must be 1..3", u.username));
@@ -91,7 +94,11 @@ mod tests {
     #[test]
     fn default_users_cover_the_required_kinds() {
         let us = parse(DEFAULT_USERS).unwrap();
-        let active = |l| us.iter().filter(|u| u.status == Status::Active && u.level == l).count();
+        let active = |l| {
+            us.iter()
+                .filter(|u| u.status == Status::Active && u.level == l)
+                .count()
+        };
         assert!(active(1) >= 1 && active(2) >= 2 && active(3) >= 1);
         assert!(us.iter().any(|u| u.status == Status::Suspended));
         for u in &us {

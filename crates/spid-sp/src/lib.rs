@@ -80,10 +80,19 @@ impl SpConfig {
             level: SpidLevel::L2,
             comparison: Comparison::Minimum,
             binding: RequestBinding::Redirect,
-            attributes: ["spidCode", "name", "familyName", "fiscalNumber", "email", "dateOfBirth"]
-                .map(String::from)
-                .to_vec(),
-            kind: SpKind::Public { ipa_code: "c_h501".into() },
+            attributes: [
+                "spidCode",
+                "name",
+                "familyName",
+                "fiscalNumber",
+                "email",
+                "dateOfBirth",
+            ]
+            .map(String::from)
+            .to_vec(),
+            kind: SpKind::Public {
+                ipa_code: "c_h501".into(),
+            },
             skew: Duration::seconds(60),
             request_ttl: Duration::minutes(15),
             clock: Arc::new(SystemClock),
@@ -168,12 +177,19 @@ impl ServiceProvider {
     /// Trusts an IdP: parses its metadata, which must carry a signing certificate and an SSO
     /// endpoint; when `verify_with` is given, the metadata signature must verify with it.
     /// Returns the IdP's entityID. Re-registering an entityID replaces it.
-    pub fn register_idp(&self, xml: &str, verify_with: Option<&[Vec<u8>]>) -> Result<String, SpError> {
+    pub fn register_idp(
+        &self,
+        xml: &str,
+        verify_with: Option<&[Vec<u8>]>,
+    ) -> Result<String, SpError> {
         if let Some(trusted) = verify_with {
             metadata::verify(xml, trusted)?;
         }
         let m = metadata::parse(xml)?;
-        let idp = m.idp.as_ref().ok_or_else(|| SpError::Idp("no IDPSSODescriptor".into()))?;
+        let idp = m
+            .idp
+            .as_ref()
+            .ok_or_else(|| SpError::Idp("no IDPSSODescriptor".into()))?;
         if m.signing_certs.is_empty() {
             return Err(SpError::Idp("no signing certificate".into()));
         }
@@ -189,7 +205,13 @@ impl ServiceProvider {
 
     /// The entityIDs of the trusted IdPs.
     pub fn idps(&self) -> Vec<String> {
-        self.0.idps.read().unwrap_or_else(|e| e.into_inner()).iter().map(|m| m.entity_id.clone()).collect()
+        self.0
+            .idps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|m| m.entity_id.clone())
+            .collect()
     }
 
     /// The axum router: `/`, `/metadata`, `/login`, `/acs`, `/logout`.
@@ -235,7 +257,12 @@ fn set_cookie(sp: &ServiceProvider, value: &str) -> HeaderValue {
 }
 
 fn html(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn home(State(sp): State<ServiceProvider>, headers: HeaderMap) -> Response {
@@ -258,7 +285,11 @@ struct LoginQuery {
     binding: Option<String>,
 }
 
-async fn login(State(sp): State<ServiceProvider>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+async fn login(
+    State(sp): State<ServiceProvider>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let cfg = &sp.0.cfg;
     let idp = {
         let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner());
@@ -269,7 +300,13 @@ async fn login(State(sp): State<ServiceProvider>, headers: HeaderMap, Query(q): 
         }
     };
     let Some(idp) = idp else {
-        return html(StatusCode::BAD_REQUEST, pages::error("Unknown identity provider", "Choose a registered IdP with ?idp=<entityID>."));
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::error(
+                "Unknown identity provider",
+                "Choose a registered IdP with ?idp=<entityID>.",
+            ),
+        );
     };
     let binding = match q.binding.as_deref() {
         Some("post") => RequestBinding::Post,
@@ -281,18 +318,31 @@ async fn login(State(sp): State<ServiceProvider>, headers: HeaderMap, Query(q): 
         RequestBinding::Post => ns::BINDING_POST,
         RequestBinding::Redirect => ns::BINDING_REDIRECT,
     };
-    let Some(sso) = desc.and_then(|d| d.sso_for(binding_uri)).map(str::to_string) else {
-        return html(StatusCode::BAD_REQUEST, pages::error("Unsupported binding", "The IdP has no SSO endpoint for that binding."));
+    let Some(sso) = desc
+        .and_then(|d| d.sso_for(binding_uri))
+        .map(str::to_string)
+    else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::error(
+                "Unsupported binding",
+                "The IdP has no SSO endpoint for that binding.",
+            ),
+        );
     };
     let Ok(sso_url) = url::Url::parse(&sso) else {
-        return html(StatusCode::BAD_REQUEST, pages::error("Bad IdP metadata", "The SSO location is not a URL."));
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::error("Bad IdP metadata", "The SSO location is not a URL."),
+        );
     };
     let now = cfg.clock.now();
     let req = AuthnRequest::spid(&cfg.entity_id, &sso, now, cfg.level, cfg.comparison, 0, 0);
     let req_id = req.id.clone().unwrap_or_default();
     // Opaque RelayState: never a URL (SPID), bound to nothing the IdP could read.
     let relay = format!("{:032x}", rand::random::<u128>());
-    let session = session_of(&headers).unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+    let session =
+        session_of(&headers).unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     sp.0.store.add_pending(
         &session,
         PendingRequest {
@@ -309,25 +359,67 @@ async fn login(State(sp): State<ServiceProvider>, headers: HeaderMap, Query(q): 
     let cookie = set_cookie(&sp, &session);
     match binding {
         RequestBinding::Redirect => {
-            match binding::encode_redirect(&sso_url, MessageParam::SamlRequest, &req.to_element().to_xml(), Some(&relay), Some((&cfg.credential.key, SigAlg::RsaSha256))) {
+            match binding::encode_redirect(
+                &sso_url,
+                MessageParam::SamlRequest,
+                &req.to_element().to_xml(),
+                Some(&relay),
+                Some((&cfg.credential.key, SigAlg::RsaSha256)),
+            ) {
                 // 302, not axum's 303: SPID tooling expects 302 from the login URL.
-                Ok(u) => (StatusCode::FOUND, [(header::LOCATION, HeaderValue::from_str(u.as_str()).unwrap_or(HeaderValue::from_static("/"))), (header::SET_COOKIE, cookie)]).into_response(),
-                Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Cannot encode request", &e.to_string())),
+                Ok(u) => (
+                    StatusCode::FOUND,
+                    [
+                        (
+                            header::LOCATION,
+                            HeaderValue::from_str(u.as_str())
+                                .unwrap_or(HeaderValue::from_static("/")),
+                        ),
+                        (header::SET_COOKIE, cookie),
+                    ],
+                )
+                    .into_response(),
+                Err(e) => html(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    pages::error("Cannot encode request", &e.to_string()),
+                ),
             }
         }
         RequestBinding::Post => match dsig::sign_root(req.to_element(), &cfg.credential) {
             Ok(xml) => {
-                let body = binding::post_form_html(&sso_url, MessageParam::SamlRequest, &binding::encode_post(&xml), Some(&relay));
-                (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")), (header::SET_COOKIE, cookie)], body).into_response()
+                let body = binding::post_form_html(
+                    &sso_url,
+                    MessageParam::SamlRequest,
+                    &binding::encode_post(&xml),
+                    Some(&relay),
+                );
+                (
+                    StatusCode::OK,
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/html; charset=utf-8"),
+                        ),
+                        (header::SET_COOKIE, cookie),
+                    ],
+                    body,
+                )
+                    .into_response()
             }
-            Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, pages::error("Cannot sign request", &e.to_string())),
+            Err(e) => html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::error("Cannot sign request", &e.to_string()),
+            ),
         },
     }
 }
 
 async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes) -> Response {
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let saml = fields.iter().find(|(k, _)| k == "SAMLResponse").map(|(_, v)| v.as_str());
+    let saml = fields
+        .iter()
+        .find(|(k, _)| k == "SAMLResponse")
+        .map(|(_, v)| v.as_str());
     let session = session_of(&headers);
     let now = sp.0.cfg.clock.now();
     let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -342,9 +434,15 @@ async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes)
             (
                 StatusCode::OK,
                 [
-                    (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    ),
                     (header::SET_COOKIE, set_cookie(&sp, &new_session)),
-                    (header::HeaderName::from_static(OUTCOME_HEADER), HeaderValue::from_static("accepted")),
+                    (
+                        header::HeaderName::from_static(OUTCOME_HEADER),
+                        HeaderValue::from_static("accepted"),
+                    ),
                 ],
                 page,
             )
@@ -355,9 +453,18 @@ async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes)
             (
                 StatusCode::FORBIDDEN,
                 [
-                    (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
-                    (header::HeaderName::from_static(RULE_HEADER), HeaderValue::from_static(r.rule.code())),
-                    (header::HeaderName::from_static(OUTCOME_HEADER), HeaderValue::from_static("rejected")),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    ),
+                    (
+                        header::HeaderName::from_static(RULE_HEADER),
+                        HeaderValue::from_static(r.rule.code()),
+                    ),
+                    (
+                        header::HeaderName::from_static(OUTCOME_HEADER),
+                        HeaderValue::from_static("rejected"),
+                    ),
                 ],
                 pages::rejected(&r),
             )
@@ -370,5 +477,8 @@ async fn logout(State(sp): State<ServiceProvider>, headers: HeaderMap) -> Respon
     if let Some(s) = session_of(&headers) {
         sp.0.store.logout(&s);
     }
-    html(StatusCode::OK, pages::error("Logout", "You are logged out of this SP."))
+    html(
+        StatusCode::OK,
+        pages::error("Logout", "You are logged out of this SP."),
+    )
 }

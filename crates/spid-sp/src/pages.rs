@@ -64,7 +64,11 @@ pub fn accepted(id: &Identity) -> String {
 
 /// The page shown with a refusal: the user message for SPID error codes, and the rule.
 pub fn rejected(r: &Rejection) -> String {
-    let title = if r.spid_error.is_some() { "Autenticazione non riuscita" } else { "Accesso negato" };
+    let title = if r.spid_error.is_some() {
+        "Autenticazione non riuscita"
+    } else {
+        "Accesso negato"
+    };
     page(
         title,
         html! {

@@ -1,8 +1,8 @@
 //! In-memory, bounded state: browser sessions with their outstanding requests, and the
 //! Assertion replay cache.
 
-use crate::validator::{PendingRequest, Rejection, ReplayCache, RequestLookup};
 use crate::validator::Identity;
+use crate::validator::{PendingRequest, Rejection, ReplayCache, RequestLookup};
 use chrono::{DateTime, Duration, Utc};
 use spid_core::Rule;
 use std::collections::HashMap;
@@ -34,12 +34,22 @@ impl Store {
     }
 
     /// Records a request issued to `session` (created if new), valid until `until`.
-    pub fn add_pending(&self, session: &str, req: PendingRequest, now: DateTime<Utc>, until: DateTime<Utc>) {
+    pub fn add_pending(
+        &self,
+        session: &str,
+        req: PendingRequest,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) {
         let mut all = self.sessions();
         if !all.contains_key(session) && all.len() >= MAX_SESSIONS {
             all.retain(|_, s| s.pending.values().any(|(_, u)| *u > now) || s.identity.is_some());
             if all.len() >= MAX_SESSIONS {
-                if let Some(oldest) = all.iter().min_by_key(|(_, s)| s.touched).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = all
+                    .iter()
+                    .min_by_key(|(_, s)| s.touched)
+                    .map(|(k, _)| k.clone())
+                {
                     all.remove(&oldest);
                 }
             }
@@ -48,7 +58,12 @@ impl Store {
         s.pending.retain(|_, (_, u)| *u > now);
         s.consumed.retain(|_, u| *u > now);
         if s.pending.len() >= MAX_PENDING_PER_SESSION {
-            if let Some(oldest) = s.pending.iter().min_by_key(|(_, (r, _))| r.issue_instant).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = s
+                .pending
+                .iter()
+                .min_by_key(|(_, (r, _))| r.issue_instant)
+                .map(|(k, _)| k.clone())
+            {
                 s.pending.remove(&oldest);
             }
         }
@@ -58,7 +73,11 @@ impl Store {
 
     /// A lookup over `session`'s requests, as the validator wants it.
     pub fn lookup<'a>(&'a self, session: Option<&'a str>, now: DateTime<Utc>) -> SessionLookup<'a> {
-        SessionLookup { store: self, session, now }
+        SessionLookup {
+            store: self,
+            session,
+            now,
+        }
     }
 
     /// Stores the identity of a completed login under a new session id, dropping the old one
@@ -73,12 +92,16 @@ impl Store {
 
     /// The identity logged in under `session`, if any.
     pub fn identity(&self, session: &str) -> Option<Identity> {
-        self.sessions().get(session).and_then(|s| s.identity.clone())
+        self.sessions()
+            .get(session)
+            .and_then(|s| s.identity.clone())
     }
 
     /// Ends the login of `session`.
     pub fn logout(&self, session: &str) -> Option<Identity> {
-        self.sessions().get_mut(session).and_then(|s| s.identity.take())
+        self.sessions()
+            .get_mut(session)
+            .and_then(|s| s.identity.take())
     }
 }
 
@@ -91,17 +114,29 @@ pub struct SessionLookup<'a> {
 
 impl RequestLookup for SessionLookup<'_> {
     fn take(&mut self, id: &str) -> Result<PendingRequest, Rejection> {
-        let unknown = || Rejection::new(Rule::ResponseInResponseToUnknown, format!("no request {id} in this session"));
+        let unknown = || {
+            Rejection::new(
+                Rule::ResponseInResponseToUnknown,
+                format!("no request {id} in this session"),
+            )
+        };
         let session = self.session.ok_or_else(unknown)?;
         let mut all = self.store.sessions();
         let s = all.get_mut(session).ok_or_else(unknown)?;
         if s.consumed.contains_key(id) {
-            return Err(Rejection::new(Rule::ResponseInResponseToReplayed, format!("request {id} was already answered")));
+            return Err(Rejection::new(
+                Rule::ResponseInResponseToReplayed,
+                format!("request {id} was already answered"),
+            ));
         }
         let (req, until) = s.pending.remove(id).ok_or_else(unknown)?;
-        s.consumed.insert(id.to_string(), until.max(self.now) + Duration::hours(1));
+        s.consumed
+            .insert(id.to_string(), until.max(self.now) + Duration::hours(1));
         if until <= self.now {
-            return Err(Rejection::new(Rule::ResponseInResponseToUnknown, format!("request {id} expired")));
+            return Err(Rejection::new(
+                Rule::ResponseInResponseToUnknown,
+                format!("request {id} expired"),
+            ));
         }
         Ok(req)
     }

@@ -164,18 +164,22 @@ pub fn validate(
     ensure(!resp_id.trim().is_empty(), Rule::ResponseIdMissing, || {
         "Response ID missing or empty".into()
     })?;
-    ensure(resp.attr("Version") == Some("2.0"), Rule::ResponseVersion, || {
-        format!("Version {:?}", resp.attr("Version"))
-    })?;
+    ensure(
+        resp.attr("Version") == Some("2.0"),
+        Rule::ResponseVersion,
+        || format!("Version {:?}", resp.attr("Version")),
+    )?;
     let resp_instant = instant(
         resp.attr("IssueInstant"),
         Rule::ResponseIssueInstantMissing,
         Rule::ResponseIssueInstantMalformed,
     )?;
     let irt = resp.attr("InResponseTo").unwrap_or_default();
-    ensure(!irt.trim().is_empty(), Rule::ResponseInResponseToMissing, || {
-        "InResponseTo missing or empty".into()
-    })?;
+    ensure(
+        !irt.trim().is_empty(),
+        Rule::ResponseInResponseToMissing,
+        || "InResponseTo missing or empty".into(),
+    )?;
     let pending = requests.take(irt)?;
     ensure(
         resp_instant >= pending.issue_instant,
@@ -191,12 +195,16 @@ pub fn validate(
     ensure(!dest.is_empty(), Rule::ResponseDestinationMissing, || {
         "Destination missing or empty".into()
     })?;
-    ensure(dest == policy.acs_url, Rule::ResponseDestinationMismatch, || {
-        format!("Destination {dest} is not {}", policy.acs_url)
-    })?;
+    ensure(
+        dest == policy.acs_url,
+        Rule::ResponseDestinationMismatch,
+        || format!("Destination {dest} is not {}", policy.acs_url),
+    )?;
     status(resp)?;
     let issuer = resp.child(ns::SAML, "Issuer");
-    let issuer_text = issuer.map(|i| i.text().trim().to_string()).unwrap_or_default();
+    let issuer_text = issuer
+        .map(|i| i.text().trim().to_string())
+        .unwrap_or_default();
     ensure(!issuer_text.is_empty(), Rule::ResponseIssuerMissing, || {
         "Response Issuer missing or empty".into()
     })?;
@@ -216,9 +224,11 @@ pub fn validate(
         .child(ns::SAML, "Assertion")
         .ok_or_else(|| Rejection::new(Rule::AssertionMissing, "no Assertion"))?;
     let assertion_id = raw_assertion.attr("ID").unwrap_or_default();
-    ensure(!assertion_id.trim().is_empty(), Rule::AssertionIdMissing, || {
-        "Assertion ID missing or empty".into()
-    })?;
+    ensure(
+        !assertion_id.trim().is_empty(),
+        Rule::AssertionIdMissing,
+        || "Assertion ID missing or empty".into(),
+    )?;
     ensure(
         raw_assertion.child(ns::DS, "Signature").is_some(),
         Rule::SignatureAssertionMissing,
@@ -253,7 +263,8 @@ pub fn validate(
 fn instant(v: Option<&str>, missing: Rule, malformed: Rule) -> Check<DateTime<Utc>> {
     let v = v.unwrap_or_default();
     ensure(!v.trim().is_empty(), missing, || "missing or empty".into())?;
-    parse_saml_instant(v).ok_or_else(|| Rejection::new(malformed, format!("{v:?} is not a UTC xs:dateTime")))
+    parse_saml_instant(v)
+        .ok_or_else(|| Rejection::new(malformed, format!("{v:?} is not a UTC xs:dateTime")))
 }
 
 const RESPONSE_CHILDREN: [(&str, &str); 4] = [
@@ -354,7 +365,8 @@ const DIGESTS: [&str; 3] = [
 fn signature_shape(sig: &Element, parent_id: &str) -> Check {
     for c in sig.elements() {
         ensure(
-            ["SignedInfo", "SignatureValue", "KeyInfo"].contains(&c.local()) && c.ns.as_deref() == Some(ns::DS),
+            ["SignedInfo", "SignatureValue", "KeyInfo"].contains(&c.local())
+                && c.ns.as_deref() == Some(ns::DS),
             Rule::SignaturePlacement,
             || format!("unexpected {} in Signature", c.qname),
         )?;
@@ -362,15 +374,21 @@ fn signature_shape(sig: &Element, parent_id: &str) -> Check {
     let si = sig
         .child(ns::DS, "SignedInfo")
         .ok_or_else(|| Rejection::new(Rule::SignaturePlacement, "no SignedInfo"))?;
-    let alg = |e: Option<&Element>| e.and_then(|e| e.attr("Algorithm")).unwrap_or_default().to_string();
+    let alg = |e: Option<&Element>| {
+        e.and_then(|e| e.attr("Algorithm"))
+            .unwrap_or_default()
+            .to_string()
+    };
     let c14n = alg(si.child(ns::DS, "CanonicalizationMethod"));
     ensure(c14n == ns::EXC_C14N, Rule::SignatureTransform, || {
         format!("CanonicalizationMethod {c14n}")
     })?;
     let sm = alg(si.child(ns::DS, "SignatureMethod"));
-    ensure(SIG_METHODS.contains(&sm.as_str()), Rule::SignatureAlgorithm, || {
-        format!("SignatureMethod {sm}")
-    })?;
+    ensure(
+        SIG_METHODS.contains(&sm.as_str()),
+        Rule::SignatureAlgorithm,
+        || format!("SignatureMethod {sm}"),
+    )?;
     let refs: Vec<&Element> = si.children_named(ns::DS, "Reference").collect();
     ensure(refs.len() == 1, Rule::SignatureReference, || {
         format!("{} References", refs.len())
@@ -387,26 +405,28 @@ fn signature_shape(sig: &Element, parent_id: &str) -> Check {
             let a = t.attr("Algorithm").unwrap_or_default();
             let allowed = t.is(ns::DS, "Transform")
                 && (a == ns::EXC_C14N || (a == ns::ENVELOPED && t.elements().next().is_none()));
-            ensure(
-                allowed,
-                Rule::SignatureTransform,
-                || format!("Transform {a}"),
-            )?;
+            ensure(allowed, Rule::SignatureTransform, || {
+                format!("Transform {a}")
+            })?;
         }
     }
     let dm = alg(r.child(ns::DS, "DigestMethod"));
-    ensure(DIGESTS.contains(&dm.as_str()), Rule::SignatureAlgorithm, || {
-        format!("DigestMethod {dm}")
-    })
+    ensure(
+        DIGESTS.contains(&dm.as_str()),
+        Rule::SignatureAlgorithm,
+        || format!("DigestMethod {dm}"),
+    )
 }
 
 fn status(resp: &Element) -> Check {
     let st = resp.child(ns::SAMLP, "Status");
     let code = st.and_then(|s| s.child(ns::SAMLP, "StatusCode"));
     let value = code.and_then(|c| c.attr("Value")).unwrap_or_default();
-    ensure(!value.trim().is_empty(), Rule::ResponseStatusMissing, || {
-        "Status or StatusCode missing or empty".into()
-    })?;
+    ensure(
+        !value.trim().is_empty(),
+        Rule::ResponseStatusMissing,
+        || "Status or StatusCode missing or empty".into(),
+    )?;
     if value == ns::STATUS_SUCCESS {
         return Ok(());
     }
@@ -427,7 +447,9 @@ fn status(resp: &Element) -> Check {
 
 fn verify(text: &str, idp: &EntityMetadata, assertion_id: &str) -> Check<VerifiedAssertion> {
     let reduced = dsig::verify_and_reduce(text, &idp.signing_certs).map_err(|e| match e {
-        DsigError::NoTrustedCertificate => Rejection::new(Rule::SignatureNoTrustedCert, e.to_string()),
+        DsigError::NoTrustedCertificate => {
+            Rejection::new(Rule::SignatureNoTrustedCert, e.to_string())
+        }
         _ => Rejection::new(Rule::SignatureInvalid, e.to_string()),
     })?;
     let root = xml::parse(&reduced, &Limits::default())
@@ -436,11 +458,17 @@ fn verify(text: &str, idp: &EntityMetadata, assertion_id: &str) -> Check<Verifie
     let a = if root.is(ns::SAML, "Assertion") {
         root
     } else if root.is(ns::SAMLP, "Response") {
-        root.child(ns::SAML, "Assertion")
-            .cloned()
-            .ok_or_else(|| Rejection::new(Rule::SignatureAssertionMissing, "signed Response without Assertion"))?
+        root.child(ns::SAML, "Assertion").cloned().ok_or_else(|| {
+            Rejection::new(
+                Rule::SignatureAssertionMissing,
+                "signed Response without Assertion",
+            )
+        })?
     } else {
-        return Err(Rejection::new(Rule::SignatureInvalid, format!("signed element is {}", root.qname)));
+        return Err(Rejection::new(
+            Rule::SignatureInvalid,
+            format!("signed element is {}", root.qname),
+        ));
     };
     ensure(
         a.attr("ID") == Some(assertion_id),
@@ -458,79 +486,116 @@ fn assertion(
     now: DateTime<Utc>,
 ) -> Check {
     let a = va.el();
-    ensure(a.attr("Version") == Some("2.0"), Rule::AssertionVersion, || {
-        format!("Version {:?}", a.attr("Version"))
-    })?;
+    ensure(
+        a.attr("Version") == Some("2.0"),
+        Rule::AssertionVersion,
+        || format!("Version {:?}", a.attr("Version")),
+    )?;
     let t = instant(
         a.attr("IssueInstant"),
         Rule::AssertionIssueInstantMissing,
         Rule::AssertionIssueInstantMalformed,
     )?;
-    ensure(t >= pending.issue_instant, Rule::AssertionIssueInstantBeforeRequest, || {
-        format!("{t} < request {}", pending.issue_instant)
-    })?;
-    ensure(t <= now + policy.skew, Rule::AssertionIssueInstantFuture, || {
-        format!("{t} is in the future")
-    })?;
+    ensure(
+        t >= pending.issue_instant,
+        Rule::AssertionIssueInstantBeforeRequest,
+        || format!("{t} < request {}", pending.issue_instant),
+    )?;
+    ensure(
+        t <= now + policy.skew,
+        Rule::AssertionIssueInstantFuture,
+        || format!("{t} is in the future"),
+    )?;
     // Issuer.
     let issuer = a.child(ns::SAML, "Issuer");
-    let it = issuer.map(|i| i.text().trim().to_string()).unwrap_or_default();
-    ensure(!it.is_empty(), Rule::AssertionIssuerMissing, || "Assertion Issuer missing or empty".into())?;
+    let it = issuer
+        .map(|i| i.text().trim().to_string())
+        .unwrap_or_default();
+    ensure(!it.is_empty(), Rule::AssertionIssuerMissing, || {
+        "Assertion Issuer missing or empty".into()
+    })?;
     ensure(it == idp.entity_id, Rule::AssertionIssuerMismatch, || {
         format!("Assertion Issuer {it} is not {}", idp.entity_id)
     })?;
     let f = issuer.and_then(|i| i.attr("Format"));
-    ensure(f == Some(ns::NAMEID_ENTITY), Rule::AssertionIssuerFormat, || {
-        format!("Assertion Issuer Format {f:?}")
-    })?;
+    ensure(
+        f == Some(ns::NAMEID_ENTITY),
+        Rule::AssertionIssuerFormat,
+        || format!("Assertion Issuer Format {f:?}"),
+    )?;
     // Subject.
     let subject = a
         .child(ns::SAML, "Subject")
         .filter(|s| s.elements().next().is_some())
         .ok_or_else(|| Rejection::new(Rule::AssertionSubjectMissing, "Subject missing or empty"))?;
     let name_id = subject.child(ns::SAML, "NameID");
-    let nv = name_id.map(|n| n.text().trim().to_string()).unwrap_or_default();
-    ensure(!nv.is_empty(), Rule::AssertionNameIdMissing, || "NameID missing or empty".into())?;
+    let nv = name_id
+        .map(|n| n.text().trim().to_string())
+        .unwrap_or_default();
+    ensure(!nv.is_empty(), Rule::AssertionNameIdMissing, || {
+        "NameID missing or empty".into()
+    })?;
     let nf = name_id.and_then(|n| n.attr("Format"));
-    ensure(nf == Some(ns::NAMEID_TRANSIENT), Rule::AssertionNameIdFormat, || {
-        format!("NameID Format {nf:?}")
-    })?;
-    let nq = name_id.and_then(|n| n.attr("NameQualifier")).unwrap_or_default();
-    ensure(!nq.trim().is_empty(), Rule::AssertionNameIdQualifier, || {
-        "NameQualifier missing or empty".into()
-    })?;
+    ensure(
+        nf == Some(ns::NAMEID_TRANSIENT),
+        Rule::AssertionNameIdFormat,
+        || format!("NameID Format {nf:?}"),
+    )?;
+    let nq = name_id
+        .and_then(|n| n.attr("NameQualifier"))
+        .unwrap_or_default();
+    ensure(
+        !nq.trim().is_empty(),
+        Rule::AssertionNameIdQualifier,
+        || "NameQualifier missing or empty".into(),
+    )?;
     let sc = subject.child(ns::SAML, "SubjectConfirmation");
     let scd = sc.and_then(|c| c.child(ns::SAML, "SubjectConfirmationData"));
-    ensure(sc.is_some(), Rule::AssertionSubjectConfirmationMissing, || {
-        "SubjectConfirmation missing".into()
-    })?;
+    ensure(
+        sc.is_some(),
+        Rule::AssertionSubjectConfirmationMissing,
+        || "SubjectConfirmation missing".into(),
+    )?;
     let method = sc.and_then(|c| c.attr("Method"));
-    ensure(method == Some(ns::CM_BEARER), Rule::AssertionSubjectConfirmationMethod, || {
-        format!("Method {method:?}")
-    })?;
+    ensure(
+        method == Some(ns::CM_BEARER),
+        Rule::AssertionSubjectConfirmationMethod,
+        || format!("Method {method:?}"),
+    )?;
     let scd = scd.ok_or_else(|| {
-        Rejection::new(Rule::AssertionSubjectConfirmationMissing, "SubjectConfirmationData missing")
+        Rejection::new(
+            Rule::AssertionSubjectConfirmationMissing,
+            "SubjectConfirmationData missing",
+        )
     })?;
     let rcp = scd.attr("Recipient").unwrap_or_default();
-    ensure(!rcp.is_empty(), Rule::AssertionRecipientMissing, || "Recipient missing or empty".into())?;
-    ensure(rcp == policy.acs_url, Rule::AssertionRecipientMismatch, || {
-        format!("Recipient {rcp} is not {}", policy.acs_url)
+    ensure(!rcp.is_empty(), Rule::AssertionRecipientMissing, || {
+        "Recipient missing or empty".into()
     })?;
+    ensure(
+        rcp == policy.acs_url,
+        Rule::AssertionRecipientMismatch,
+        || format!("Recipient {rcp} is not {}", policy.acs_url),
+    )?;
     let sirt = scd.attr("InResponseTo").unwrap_or_default();
     ensure(!sirt.is_empty(), Rule::AssertionInResponseToMissing, || {
         "SubjectConfirmationData InResponseTo missing or empty".into()
     })?;
-    ensure(sirt == pending.id, Rule::AssertionInResponseToMismatch, || {
-        format!("InResponseTo {sirt} is not {}", pending.id)
-    })?;
+    ensure(
+        sirt == pending.id,
+        Rule::AssertionInResponseToMismatch,
+        || format!("InResponseTo {sirt} is not {}", pending.id),
+    )?;
     let exp = instant(
         scd.attr("NotOnOrAfter"),
         Rule::AssertionConfirmationExpiryMissing,
         Rule::AssertionConfirmationExpiryMalformed,
     )?;
-    ensure(now < exp + policy.skew, Rule::AssertionConfirmationExpired, || {
-        format!("expired at {exp}")
-    })?;
+    ensure(
+        now < exp + policy.skew,
+        Rule::AssertionConfirmationExpired,
+        || format!("expired at {exp}"),
+    )?;
     // Conditions.
     let cond = a
         .child(ns::SAML, "Conditions")
@@ -548,16 +613,20 @@ fn assertion(
         Rule::AssertionNotOnOrAfterMissing,
         Rule::AssertionNotOnOrAfterMalformed,
     )?;
-    ensure(now < noa + policy.skew, Rule::AssertionExpired, || format!("expired at {noa}"))?;
+    ensure(now < noa + policy.skew, Rule::AssertionExpired, || {
+        format!("expired at {noa}")
+    })?;
     let audiences: Vec<String> = cond
         .children_named(ns::SAML, "AudienceRestriction")
         .flat_map(|r| r.children_named(ns::SAML, "Audience"))
         .map(|a| a.text().trim().to_string())
         .filter(|a| !a.is_empty())
         .collect();
-    ensure(!audiences.is_empty(), Rule::AssertionAudienceMissing, || {
-        "AudienceRestriction/Audience missing or empty".into()
-    })?;
+    ensure(
+        !audiences.is_empty(),
+        Rule::AssertionAudienceMissing,
+        || "AudienceRestriction/Audience missing or empty".into(),
+    )?;
     ensure(
         audiences.iter().all(|a| *a == policy.entity_id),
         Rule::AssertionAudienceMismatch,
@@ -567,7 +636,12 @@ fn assertion(
     let st = a
         .child(ns::SAML, "AuthnStatement")
         .filter(|s| s.elements().next().is_some())
-        .ok_or_else(|| Rejection::new(Rule::AssertionAuthnStatementMissing, "AuthnStatement missing or empty"))?;
+        .ok_or_else(|| {
+            Rejection::new(
+                Rule::AssertionAuthnStatementMissing,
+                "AuthnStatement missing or empty",
+            )
+        })?;
     let cr = st
         .child(ns::SAML, "AuthnContext")
         .and_then(|c| c.child(ns::SAML, "AuthnContextClassRef"))
@@ -576,8 +650,12 @@ fn assertion(
     ensure(!cr.is_empty(), Rule::AssertionAuthnContextMissing, || {
         "AuthnContext/AuthnContextClassRef missing or empty".into()
     })?;
-    let level = SpidLevel::from_uri(&cr)
-        .ok_or_else(|| Rejection::new(Rule::AssertionLevelUnknown, format!("{cr} is not a SPID level")))?;
+    let level = SpidLevel::from_uri(&cr).ok_or_else(|| {
+        Rejection::new(
+            Rule::AssertionLevelUnknown,
+            format!("{cr} is not a SPID level"),
+        )
+    })?;
     ensure(
         satisfies(pending.level, pending.comparison, level),
         Rule::AssertionLevelInsufficient,
@@ -592,9 +670,11 @@ fn assertion(
     // AttributeStatement shape.
     for s in a.children_named(ns::SAML, "AttributeStatement") {
         let attrs: Vec<&Element> = s.children_named(ns::SAML, "Attribute").collect();
-        ensure(!attrs.is_empty(), Rule::AssertionAttributeStatementEmpty, || {
-            "AttributeStatement without Attribute".into()
-        })?;
+        ensure(
+            !attrs.is_empty(),
+            Rule::AssertionAttributeStatementEmpty,
+            || "AttributeStatement without Attribute".into(),
+        )?;
         for at in attrs {
             let has_value = at
                 .children_named(ns::SAML, "AttributeValue")
@@ -607,7 +687,11 @@ fn assertion(
     Ok(())
 }
 
-fn verified_identity(va: &VerifiedAssertion, pending: &PendingRequest, policy: &Policy) -> Check<Identity> {
+fn verified_identity(
+    va: &VerifiedAssertion,
+    pending: &PendingRequest,
+    policy: &Policy,
+) -> Check<Identity> {
     let a = va.el();
     let subject = a.child(ns::SAML, "Subject");
     let name_id = subject
@@ -624,7 +708,11 @@ fn verified_identity(va: &VerifiedAssertion, pending: &PendingRequest, policy: &
         .children_named(ns::SAML, "AttributeStatement")
         .flat_map(|s| s.children_named(ns::SAML, "Attribute"))
         .filter_map(|at| {
-            let v = at.child(ns::SAML, "AttributeValue")?.text().trim().to_string();
+            let v = at
+                .child(ns::SAML, "AttributeValue")?
+                .text()
+                .trim()
+                .to_string();
             Some((at.attr("Name")?.to_string(), v))
         })
         .collect();
@@ -639,7 +727,9 @@ fn verified_identity(va: &VerifiedAssertion, pending: &PendingRequest, policy: &
         got.sort_unstable();
         want.sort_unstable();
         if got != want {
-            warnings.push(format!("attribute set {got:?} differs from the requested {want:?}"));
+            warnings.push(format!(
+                "attribute set {got:?} differs from the requested {want:?}"
+            ));
         }
     }
     Ok(Identity {

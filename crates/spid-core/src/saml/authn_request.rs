@@ -152,7 +152,9 @@ impl AuthnRequest {
                 r = r.with_attr("Comparison", c);
             }
             for c in &self.class_refs {
-                r = r.with_child(Element::new("saml:AuthnContextClassRef", Some(ns::SAML)).with_text(c));
+                r = r.with_child(
+                    Element::new("saml:AuthnContextClassRef", Some(ns::SAML)).with_text(c),
+                );
             }
             el = el.with_child(r);
         }
@@ -190,7 +192,9 @@ impl AuthnRequest {
                 .map(str::to_string),
             name_id_policy: policy.is_some(),
             name_id_policy_format: policy.and_then(|p| p.attr("Format")).map(str::to_string),
-            allow_create: policy.and_then(|p| p.attr("AllowCreate")).map(str::to_string),
+            allow_create: policy
+                .and_then(|p| p.attr("AllowCreate"))
+                .map(str::to_string),
             requested_authn_context: rac.is_some(),
             comparison: rac.and_then(|r| r.attr("Comparison")).map(str::to_string),
             class_refs: rac
@@ -226,7 +230,10 @@ mod tests {
         let back = AuthnRequest::from_element(&parse(&xml, &Limits::default()).unwrap()).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.force_authn.as_deref(), Some("true"));
-        assert_eq!(back.requested_level(), Some((SpidLevel::L2, Comparison::Minimum)));
+        assert_eq!(
+            back.requested_level(),
+            Some((SpidLevel::L2, Comparison::Minimum))
+        );
         assert!(!xml.contains("AllowCreate"));
     }
 }

@@ -235,8 +235,10 @@ pub(crate) mod tests {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(365).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         let cert = b.build();
         Credential::from_pem(
@@ -258,7 +260,7 @@ pub(crate) mod tests {
     fn sign_and_verify() {
         let cred = test_credential("a");
         let signed = sign_root(doc(), &cred).unwrap();
-        let reduced = verify_and_reduce(&signed, &[cred.cert_der.clone()]).unwrap();
+        let reduced = verify_and_reduce(&signed, std::slice::from_ref(&cred.cert_der)).unwrap();
         let el = parse(&reduced, &Limits::default()).unwrap();
         assert_eq!(el.child("urn:r", "Value").unwrap().text(), "42");
     }
@@ -270,7 +272,7 @@ pub(crate) mod tests {
         let tampered = signed.replace(">42<", ">43<");
         assert_ne!(signed, tampered);
         assert_eq!(
-            verify_and_reduce(&tampered, &[cred.cert_der.clone()]),
+            verify_and_reduce(&tampered, std::slice::from_ref(&cred.cert_der)),
             Err(DsigError::Invalid)
         );
     }
@@ -281,7 +283,7 @@ pub(crate) mod tests {
         let other = test_credential("b");
         let signed = sign_root(doc(), &other).unwrap();
         assert_eq!(
-            verify_and_reduce(&signed, &[cred.cert_der.clone()]),
+            verify_and_reduce(&signed, std::slice::from_ref(&cred.cert_der)),
             Err(DsigError::Invalid)
         );
     }
@@ -299,7 +301,7 @@ pub(crate) mod tests {
         );
         let ours = test_credential("ours");
         assert_eq!(
-            verify_and_reduce(&signed, &[ours.cert_der.clone()]),
+            verify_and_reduce(&signed, std::slice::from_ref(&ours.cert_der)),
             Err(DsigError::Invalid)
         );
     }
@@ -308,7 +310,7 @@ pub(crate) mod tests {
     fn unsigned_is_invalid() {
         let cred = test_credential("a");
         assert_eq!(
-            verify_and_reduce(&doc().to_xml(), &[cred.cert_der.clone()]),
+            verify_and_reduce(&doc().to_xml(), std::slice::from_ref(&cred.cert_der)),
             Err(DsigError::Invalid)
         );
     }

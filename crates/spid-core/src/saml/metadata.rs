@@ -133,7 +133,9 @@ fn signing_certs(d: &Element) -> Vec<Vec<u8>> {
 pub fn parse(xml_text: &str) -> Result<EntityMetadata, MetadataError> {
     let root = xml::parse(xml_text, &limits())?;
     if !root.is(ns::MD, "EntityDescriptor") {
-        return Err(MetadataError::Invalid("root is not md:EntityDescriptor".into()));
+        return Err(MetadataError::Invalid(
+            "root is not md:EntityDescriptor".into(),
+        ));
     }
     let entity_id = root
         .attr("entityID")
@@ -256,11 +258,9 @@ fn key_descriptor(cert_b64: &str) -> Element {
         .with_child(
             Element::new("ds:KeyInfo", Some(ns::DS))
                 .with_attr("xmlns:ds", ns::DS)
-                .with_child(
-                    Element::new("ds:X509Data", Some(ns::DS)).with_child(
-                        Element::new("ds:X509Certificate", Some(ns::DS)).with_text(cert_b64),
-                    ),
-                ),
+                .with_child(Element::new("ds:X509Data", Some(ns::DS)).with_child(
+                    Element::new("ds:X509Certificate", Some(ns::DS)).with_text(cert_b64),
+                )),
         )
 }
 
@@ -384,9 +384,8 @@ fn private_billing(vat: Option<&str>, cf: Option<&str>, email: &str, company: &s
     if let Some(c) = cf {
         dati = dati.with_child(f("fpa:CodiceFiscale").with_text(c));
     }
-    dati = dati.with_child(
-        f("fpa:Anagrafica").with_child(f("fpa:Denominazione").with_text(company)),
-    );
+    dati =
+        dati.with_child(f("fpa:Anagrafica").with_child(f("fpa:Denominazione").with_text(company)));
     let sede = f("fpa:Sede")
         .with_child(f("fpa:Indirizzo").with_text("Via del Test"))
         .with_child(f("fpa:NumeroCivico").with_text("1"))
@@ -499,7 +498,7 @@ mod tests {
         assert_eq!(sp.acs[0].index, 0);
         assert!(sp.acs[0].is_default && sp.authn_requests_signed);
         assert_eq!(sp.attribute_services[0].attributes.len(), 2);
-        verify(&xml, &[cred.cert_der.clone()]).unwrap();
+        verify(&xml, std::slice::from_ref(&cred.cert_der)).unwrap();
         let other = test_credential("x");
         assert!(matches!(
             verify(&xml, &[other.cert_der]),
@@ -526,7 +525,10 @@ mod tests {
         let m = parse(&xml).unwrap();
         let idp = m.idp.unwrap();
         assert!(idp.want_authn_requests_signed);
-        assert_eq!(idp.sso_for(ns::BINDING_POST), Some("http://127.0.0.1:2/sso"));
+        assert_eq!(
+            idp.sso_for(ns::BINDING_POST),
+            Some("http://127.0.0.1:2/sso")
+        );
         verify(&xml, &[cred.cert_der]).unwrap();
     }
 }

@@ -136,14 +136,15 @@ impl AssertionModel {
                 s("saml:AudienceRestriction")
                     .with_child(s("saml:Audience").with_text(&self.audience)),
             );
-        let mut authn = s("saml:AuthnStatement").with_attr("AuthnInstant", saml_instant(self.authn_instant));
+        let mut authn =
+            s("saml:AuthnStatement").with_attr("AuthnInstant", saml_instant(self.authn_instant));
         if let Some(si) = &self.session_index {
             authn = authn.with_attr("SessionIndex", si);
         }
-        let authn = authn.with_child(
-            s("saml:AuthnContext")
-                .with_child(s("saml:AuthnContextClassRef").with_text(&self.authn_context_class_ref)),
-        );
+        let authn =
+            authn.with_child(s("saml:AuthnContext").with_child(
+                s("saml:AuthnContextClassRef").with_text(&self.authn_context_class_ref),
+            ));
         let mut el = s("saml:Assertion")
             .with_attr("xmlns:saml", ns::SAML)
             .with_attr("xmlns:xs", ns::XS)
@@ -236,8 +237,14 @@ pub fn sign_response(
 ) -> Result<Element, DsigError> {
     let cert = cred.cert_base64();
     let reparse = |s: &str| {
-        xml::parse(s, &Limits { max_bytes: 4 << 20, ..Limits::default() })
-            .map_err(|e| DsigError::Sign(e.to_string()))
+        xml::parse(
+            s,
+            &Limits {
+                max_bytes: 4 << 20,
+                ..Limits::default()
+            },
+        )
+        .map_err(|e| DsigError::Sign(e.to_string()))
     };
     if parts.assertion {
         if let Some(a) = response.child_mut(ns::SAML, "Assertion") {

@@ -427,11 +427,7 @@ fn append_text(el: &mut Element, text: &str) {
     }
 }
 
-fn close(
-    el: Element,
-    stack: &mut [(Element, Vec<(String, String)>)],
-    root: &mut Option<Element>,
-) {
+fn close(el: Element, stack: &mut [(Element, Vec<(String, String)>)], root: &mut Option<Element>) {
     match stack.last_mut() {
         Some((parent, _)) => parent.children.push(Node::Element(el)),
         None => *root = Some(el),
@@ -456,13 +452,14 @@ fn open(
         let name = std::str::from_utf8(a.key.as_ref())
             .map_err(|_| XmlError::Malformed("non UTF-8 attribute name".into()))?
             .to_string();
-        let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| match e {
-            quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(
-                _,
-                name,
-            )) => XmlError::Entity(name),
-            other => XmlError::Malformed(other.to_string()),
-        })?;
+        let value =
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| match e {
+                    quick_xml::Error::Escape(
+                        quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                    ) => XmlError::Entity(name),
+                    other => XmlError::Malformed(other.to_string()),
+                })?;
         if name == "xmlns" {
             declared.push((String::new(), value.to_string()));
         } else if let Some(p) = name.strip_prefix("xmlns:") {

@@ -1,0 +1,25 @@
+# Recipes mirror the scripts, so `just` is optional.
+
+# The main job: IdP + SP on loopback, whole catalogue, report.
+demo *ARGS:
+    scripts/demo.sh {{ARGS}}
+
+# The whole test suite.
+test *ARGS:
+    scripts/test.sh {{ARGS}}
+
+# What CI runs.
+ci:
+    .ci/run
+
+# The catalogue.
+list:
+    cargo run -q -p spid-harness -- list
+
+# Regenerate the test-only keys and certificates.
+certs:
+    cargo run -q -p spid-harness -- certs --out certs
+
+# Regenerate docs/rules.md from the rule table.
+rules:
+    cargo run -q -p spid-harness -- rules > docs/rules.md

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages the build needs (samael's xmlsec feature: libxml2, libxmlsec1,
+# OpenSSL headers, and libclang for bindgen), only when something is missing. Idempotent.
+set -euo pipefail
+pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
+[ "${SPID_SETUP_XMLSEC1:-0}" = 1 ] && pkgs+=(xmlsec1)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null || true
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
