@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -q -p spid-harness
-exec target/release/spid-harness run --report-dir reports "$@"
+# SPID_PROFILE=dev reuses the test build (CI); the default is an optimised build.
+profile="${SPID_PROFILE:-release}"
+exec cargo run -q --profile "$profile" -p spid-harness -- run --report-dir reports "$@"
