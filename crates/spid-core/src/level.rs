@@ -27,6 +27,11 @@ impl SpidLevel {
         }
     }
 
+    /// 1, 2 or 3.
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
+
     /// Parses one of the three SPID URIs exactly; the legacy `urn:oasis:…:ac:classes:SpidLx`
     /// form is not a SPID level.
     pub fn from_uri(s: &str) -> Option<SpidLevel> {

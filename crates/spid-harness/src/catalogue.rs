@@ -25,6 +25,13 @@ pub enum Expect {
         /// The reason both are acceptable.
         why: String,
     },
+    /// Depends on the request: accept when a Response at `level` satisfies the level and
+    /// comparison the SP asked for (and its floor), else reject by
+    /// `assertion.level.insufficient`.
+    Level {
+        /// The level the Response asserts.
+        level: spid_core::SpidLevel,
+    },
 }
 
 /// How the case drives the browser.
@@ -36,6 +43,45 @@ pub enum Flow {
     Login,
     /// An honest login, then the same SAMLResponse posted again in the same session.
     Replay,
+    /// An honest login, then the same SAMLResponse posted from a fresh browser session.
+    ReplayNewSession,
+    /// Wrong password until the IdP gives up (nr19).
+    WrongPassword,
+    /// Right password, wrong OTP until the IdP gives up (nr19).
+    WrongOtp,
+    /// The user cancels on the login page (nr25).
+    Cancel,
+    /// The user takes longer than the IdP's login timeout (nr21).
+    Timeout,
+}
+
+/// What the SP is asked to request (query parameters of its login URL).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestOpts {
+    /// Level to request.
+    pub level: Option<spid_core::SpidLevel>,
+    /// Comparison to request.
+    pub comparison: Option<spid_core::Comparison>,
+    /// `redirect` or `post`.
+    pub binding: Option<String>,
+}
+
+impl RequestOpts {
+    /// The query string to append to the SP's login URL.
+    pub fn query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(l) = self.level {
+            q.append_pair("level", &l.number().to_string());
+        }
+        if let Some(c) = self.comparison {
+            q.append_pair("comparison", c.as_str());
+        }
+        if let Some(b) = &self.binding {
+            q.append_pair("binding", b);
+        }
+        q.finish()
+    }
 }
 
 /// The user's choice on the consent page.
@@ -71,6 +117,9 @@ pub struct Case {
     /// Consent choice.
     #[serde(default)]
     pub consent: Consent,
+    /// What the SP should request.
+    #[serde(default)]
+    pub request: RequestOpts,
     /// Fault plan armed on the IdP for this case's Response.
     #[serde(default)]
     pub plan: FaultPlan,

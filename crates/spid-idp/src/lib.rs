@@ -29,6 +29,7 @@ use spid_core::saml::new_id;
 use spid_core::saml::response::{
     sign_response, AssertionModel, ResponseModel, SignParts, StatusModel,
 };
+use spid_core::saml::xml::{self, Limits};
 use spid_core::{satisfies, Comparison, SpidLevel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -281,11 +282,26 @@ impl IdentityProvider {
                     // SPID: SessionIndex only when L1 was requested.
                     session_index: (req.level == SpidLevel::L1).then(new_id),
                     authn_context_class_ref: level.uri().to_string(),
-                    attributes: req
-                        .attributes
-                        .iter()
-                        .filter_map(|n| u.attributes.get(n).map(|v| (n.clone(), v.clone())))
-                        .collect(),
+                    attributes: match &plan.attributes {
+                        // A chosen set: the user's value, or a placeholder.
+                        Some(names) => names
+                            .iter()
+                            .map(|n| {
+                                (
+                                    n.clone(),
+                                    u.attributes
+                                        .get(n)
+                                        .cloned()
+                                        .unwrap_or_else(|| format!("test-{n}")),
+                                )
+                            })
+                            .collect(),
+                        None => req
+                            .attributes
+                            .iter()
+                            .filter_map(|n| u.attributes.get(n).map(|v| (n.clone(), v.clone())))
+                            .collect(),
+                    },
                 })
             }
             _ => None,
@@ -314,15 +330,33 @@ impl IdentityProvider {
         relay: Option<&str>,
     ) -> Response {
         let cfg = &self.0.cfg;
+        let foreign_el = xml::parse(
+            &self.0.metadata_xml,
+            &Limits {
+                max_bytes: 1 << 20,
+                ..Limits::default()
+            },
+        )
+        .ok();
+        let ctx = faults::MutationCtx {
+            now: cfg.clock.now(),
+            signed_foreign: foreign_el.as_ref(),
+        };
         let mut el = model.to_element();
         for m in &plan.pre_sign {
-            if let Err(e) = faults::apply(&mut el, m) {
+            if let Err(e) = faults::apply(&mut el, m, &ctx) {
                 tracing::warn!("pre-sign: {e}");
             }
         }
         let cred = match plan.sign.key {
             faults::SigningKey::Idp => &cfg.credential,
             faults::SigningKey::Foreign => &cfg.foreign,
+        };
+        let keyinfo = match plan.sign.keyinfo {
+            faults::KeyInfoCert::Signer => Some(cred.cert_base64()),
+            faults::KeyInfoCert::Idp => Some(cfg.credential.cert_base64()),
+            faults::KeyInfoCert::Foreign => Some(cfg.foreign.cert_base64()),
+            faults::KeyInfoCert::None => None,
         };
         let parts = SignParts {
             assertion: plan.sign.assertion,
@@ -331,7 +365,7 @@ impl IdentityProvider {
         let signed = if parts == SignParts::NONE {
             Ok(el)
         } else {
-            sign_response(el, cred, parts)
+            sign_response(el, cred, parts, keyinfo.as_deref())
         };
         let mut el = match signed {
             Ok(el) => el,
@@ -343,11 +377,14 @@ impl IdentityProvider {
             }
         };
         for m in &plan.post_sign {
-            if let Err(e) = faults::apply(&mut el, m) {
+            if let Err(e) = faults::apply(&mut el, m, &ctx) {
                 tracing::warn!("post-sign: {e}");
             }
         }
-        let xml = el.to_xml();
+        let mut xml = el.to_xml();
+        for r in &plan.raw {
+            xml = r.apply(&xml);
+        }
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
             acs_url: acs.to_string(),
             xml: xml.clone(),

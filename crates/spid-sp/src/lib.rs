@@ -51,8 +51,10 @@ pub struct SpConfig {
     pub entity_id: String,
     /// Signing credential.
     pub credential: Credential,
-    /// Level requested.
+    /// Level requested by default.
     pub level: SpidLevel,
+    /// The lowest level ever accepted, whatever a request asked (SPID services: L2).
+    pub min_level: SpidLevel,
     /// Comparison requested.
     pub comparison: Comparison,
     /// Default binding for AuthnRequests.
@@ -78,6 +80,7 @@ impl SpConfig {
             base_url: base,
             credential,
             level: SpidLevel::L2,
+            min_level: SpidLevel::L2,
             comparison: Comparison::Minimum,
             binding: RequestBinding::Redirect,
             attributes: [
@@ -153,6 +156,7 @@ impl ServiceProvider {
             entity_id: cfg.entity_id.clone(),
             acs_url: cfg.acs_url(),
             skew: cfg.skew,
+            min_level: cfg.min_level,
             attribute_services: vec![(0, cfg.attributes.clone())],
         };
         Ok(ServiceProvider(Arc::new(Inner {
@@ -283,6 +287,8 @@ async fn metadata_handler(State(sp): State<ServiceProvider>) -> Response {
 struct LoginQuery {
     idp: Option<String>,
     binding: Option<String>,
+    level: Option<String>,
+    comparison: Option<String>,
 }
 
 async fn login(
@@ -336,8 +342,30 @@ async fn login(
             pages::error("Bad IdP metadata", "The SSO location is not a URL."),
         );
     };
+    // A request may ask for a different level or comparison (tests do); the floor
+    // `min_level` still applies to what is accepted.
+    let level = match q.level.as_deref().map(SpidLevel::parse) {
+        None => cfg.level,
+        Some(Some(l)) => l,
+        Some(None) => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::error("Bad level", "level is 1, 2 or 3."),
+            )
+        }
+    };
+    let comparison = match q.comparison.as_deref().map(Comparison::parse) {
+        None => cfg.comparison,
+        Some(Some(c)) => c,
+        Some(None) => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::error("Bad comparison", "exact, minimum, better or maximum."),
+            )
+        }
+    };
     let now = cfg.clock.now();
-    let req = AuthnRequest::spid(&cfg.entity_id, &sso, now, cfg.level, cfg.comparison, 0, 0);
+    let req = AuthnRequest::spid(&cfg.entity_id, &sso, now, level, comparison, 0, 0);
     let req_id = req.id.clone().unwrap_or_default();
     // Opaque RelayState: never a URL (SPID), bound to nothing the IdP could read.
     let relay = format!("{:032x}", rand::random::<u128>());
@@ -347,10 +375,11 @@ async fn login(
         &session,
         PendingRequest {
             id: req_id,
-            issue_instant: now,
+            // The instant as written in the request (millisecond precision): IdPs echo it.
+            issue_instant: req.issue_instant_parsed().unwrap_or(now),
             idp_entity_id: idp.entity_id.clone(),
-            level: cfg.level,
-            comparison: cfg.comparison,
+            level,
+            comparison,
             attribute_index: 0,
         },
         now,

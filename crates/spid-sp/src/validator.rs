@@ -89,6 +89,8 @@ pub struct Policy {
     pub acs_url: String,
     /// Tolerated clock skew.
     pub skew: Duration,
+    /// The lowest level accepted whatever the request asked.
+    pub min_level: SpidLevel,
     /// Attribute names per AttributeConsumingService index, to flag mismatches.
     pub attribute_services: Vec<(u16, Vec<String>)>,
 }
@@ -335,8 +337,9 @@ fn structure(doc: &Element) -> Check {
                 Node::Element(e) => Some(e),
                 _ => None,
             });
+            // Right after Issuer, or first when Issuer is absent (SAML-CORE schema order).
             ensure(
-                prev.is_some_and(|p| p.is(ns::SAML, "Issuer")),
+                prev.is_none_or(|p| p.is(ns::SAML, "Issuer")),
                 Rule::SignaturePlacement,
                 || format!("Signature in {} does not follow Issuer", holder.qname),
             )?;
@@ -657,13 +660,14 @@ fn assertion(
         )
     })?;
     ensure(
-        satisfies(pending.level, pending.comparison, level),
+        satisfies(pending.level, pending.comparison, level) && level >= policy.min_level,
         Rule::AssertionLevelInsufficient,
         || {
             format!(
-                "obtained {level}, requested {} {}",
+                "obtained {level}, requested {} {} (floor {})",
                 pending.comparison.as_str(),
-                pending.level
+                pending.level,
+                policy.min_level
             )
         },
     )?;

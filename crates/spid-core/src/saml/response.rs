@@ -228,14 +228,15 @@ impl SignParts {
 }
 
 /// Signs a rendered Response: the Assertion first, then (in a second pass, since xmlsec signs
-/// the first template in document order) the Response. Returns the signed document re-parsed
-/// as a tree, so post-signature mutations can follow.
+/// the first template in document order) the Response. `keyinfo` is the base64 certificate
+/// put in KeyInfo (None: no KeyInfo). Returns the signed document re-parsed as a tree, so
+/// post-signature mutations can follow.
 pub fn sign_response(
     mut response: Element,
     cred: &Credential,
     parts: SignParts,
+    keyinfo: Option<&str>,
 ) -> Result<Element, DsigError> {
-    let cert = cred.cert_base64();
     let reparse = |s: &str| {
         xml::parse(
             s,
@@ -248,13 +249,13 @@ pub fn sign_response(
     };
     if parts.assertion {
         if let Some(a) = response.child_mut(ns::SAML, "Assertion") {
-            dsig::insert_template(a, Some(&cert));
+            dsig::insert_template(a, keyinfo);
             let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
             response = reparse(&signed)?;
         }
     }
     if parts.response {
-        dsig::insert_template(&mut response, Some(&cert));
+        dsig::insert_template(&mut response, keyinfo);
         let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
         response = reparse(&signed)?;
     }
