@@ -49,6 +49,8 @@ pub enum Target {
     AttributeStatement,
     /// The first saml:Attribute.
     FirstAttribute,
+    /// The first saml:Attribute's first AttributeValue.
+    FirstAttributeValue,
 }
 
 impl Target {
@@ -82,6 +84,7 @@ impl Target {
             AuthnContextClassRef => &[A, AS, AC, (ns::SAML, "AuthnContextClassRef")],
             AttributeStatement => &[A, ATS],
             FirstAttribute => &[A, ATS, (ns::SAML, "Attribute")],
+            FirstAttributeValue => &[A, ATS, (ns::SAML, "Attribute"), (ns::SAML, "AttributeValue")],
         }
     }
 

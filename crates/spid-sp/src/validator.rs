@@ -315,6 +315,18 @@ fn structure(doc: &Element) -> Check {
             )?;
         }
     }
+    // IDs before signatures: a signature cannot name an element without one, and "no ID" is
+    // the meaningful refusal.
+    let resp_id = doc.attr("ID").unwrap_or_default();
+    ensure(!resp_id.trim().is_empty(), Rule::ResponseIdMissing, || {
+        "Response ID missing or empty".into()
+    })?;
+    if let Some(a) = assertion {
+        let id = a.attr("ID").unwrap_or_default();
+        ensure(!id.trim().is_empty(), Rule::AssertionIdMissing, || {
+            "Assertion ID missing or empty".into()
+        })?;
+    }
     let total = doc
         .descendants()
         .iter()
