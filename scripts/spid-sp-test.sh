@@ -138,15 +138,17 @@ for target in json.load(open(report)).values():
                 for c in checks:
                     if c.get("result") not in ("failure", "warning"):
                         continue
-                    line = f"{c['result'].upper():7} {category:20} {c.get('test_id', ''):10} {c.get('test', '')}"
+                    tid = c.get("test_id") or "-"
+                    line = f"{c['result'].upper()} {category} {tid}: {c.get('test', '')}"
+                    value = str(c.get("value") or "")
                     if category == "response":
-                        line += f" -> {c.get('value', '')}"
-                        page = os.path.join(html_dir, f"{c.get('test_id')}_False.html")
+                        line += f" -> {value}"
+                        page = os.path.join(html_dir, f"{tid}_False.html")
                         if os.path.exists(page):
                             m = re.search(r'<code id="rule">([^<]*)</code>', open(page).read())
                             line += f" rule={m.group(1) if m else 'none (accepted)'}"
-                    else:
-                        line += f" [{c.get('value', '')}]"
+                    elif value not in ("", "[]", "[[]]"):
+                        line += f" [{value[:100]}]"
                     print(line)
 EOF
 echo "report: $report; logs: $log, $sp_log; SP pages: $html_dir/" >&2

@@ -55,6 +55,17 @@ pub enum Flow {
     Timeout,
 }
 
+/// Which targets a case applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Any SP.
+    #[default]
+    Any,
+    /// Our reference SP only.
+    Internal,
+}
+
 /// What the SP is asked to request (query parameters of its login URL).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +131,10 @@ pub struct Case {
     /// What the SP should request.
     #[serde(default)]
     pub request: RequestOpts,
+    /// `internal` when the case only makes sense against our own SP (it asks for a level on
+    /// the login URL, or depends on our SP's exact clock skew or the stopped clock).
+    #[serde(default)]
+    pub scope: Scope,
     /// Fault plan armed on the IdP for this case's Response.
     #[serde(default)]
     pub plan: FaultPlan,

@@ -5,5 +5,7 @@
 pub mod agent;
 pub mod catalogue;
 pub mod certs;
+pub mod checks;
+pub mod external;
 pub mod report;
 pub mod runner;

@@ -1,7 +1,7 @@
 //! The `spid-harness` command line.
 
 use clap::{Parser, Subcommand};
-use spid_harness::{catalogue, certs, report, runner};
+use spid_harness::{catalogue, certs, external, report, runner};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,17 +45,39 @@ enum Cmd {
         #[arg(long, default_value = "certs")]
         out: PathBuf,
     },
-    /// Serve the fake IdP alone.
+    /// Aim the catalogue at an external SP: metadata and AuthnRequest checks, then every case.
+    CheckSp {
+        /// SP metadata: URL or file.
+        #[arg(long)]
+        metadata: String,
+        /// The SP URL that starts a login (302 Redirect or POST-form AuthnRequest).
+        #[arg(long)]
+        login_url: String,
+        /// Where our IdP listens; the SP must trust the metadata served there
+        /// (`spid-harness idp --listen <addr> --print-metadata`).
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        idp_listen: String,
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Write results.json here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
+    /// Serve the fake IdP alone (or print its metadata).
     Idp {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8088")]
         listen: String,
-        /// SP metadata files to register.
+        /// SP metadata to register: files or URLs.
         #[arg(long = "sp-metadata")]
-        sp_metadata: Vec<PathBuf>,
+        sp_metadata: Vec<String>,
         /// Admin token for /admin/arm and /admin/sp.
         #[arg(long)]
         admin_token: Option<String>,
+        /// Print the IdP metadata for `--listen` and exit.
+        #[arg(long)]
+        print_metadata: bool,
     },
     /// Serve the reference SP alone.
     Sp {
@@ -125,19 +147,43 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             println!("wrote test credentials to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::CheckSp {
+            metadata,
+            login_url,
+            idp_listen,
+            cases,
+            report_dir,
+        } => {
+            check_sp(
+                metadata,
+                &login_url,
+                idp_listen,
+                cases.as_deref(),
+                report_dir,
+            )
+            .await
+        }
         Cmd::Idp {
             listen,
             sp_metadata,
             admin_token,
+            print_metadata,
         } => {
             let creds = runner::Credentials::embedded()?;
+            if print_metadata {
+                let base = format!("http://{listen}");
+                let cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
+                let idp = spid_idp::IdentityProvider::new(cfg)?;
+                println!("{}", idp.metadata_xml());
+                return Ok(ExitCode::SUCCESS);
+            }
             let l = tokio::net::TcpListener::bind(&listen).await?;
             let base = format!("http://{}", l.local_addr()?);
             let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
             cfg.admin_token = admin_token;
             let idp = spid_idp::IdentityProvider::new(cfg)?;
             for p in sp_metadata {
-                let id = idp.register_sp(&std::fs::read_to_string(&p)?)?;
+                let id = idp.register_sp(&external::load_text(&p).await?)?;
                 eprintln!("registered SP {id}");
             }
             eprintln!(
@@ -225,4 +271,65 @@ async fn run(
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn check_sp(
+    metadata: String,
+    login_url: &str,
+    idp_listen: String,
+    pattern: Option<&str>,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let cases =
+        catalogue::select(catalogue::embedded("saml")?, pattern).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let opts = external::CheckSpOptions {
+        metadata,
+        login_url: url::Url::parse(login_url)?,
+        idp_listen,
+    };
+    let started = std::time::Instant::now();
+    let report = external::check_sp(&opts, &cases, &users, |r| {
+        report::progress(&mut std::io::stdout().lock(), r)
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nmetadata and AuthnRequest checks:");
+    for c in &report.checks {
+        let _ = writeln!(
+            out,
+            "  {} {:<40} {}",
+            if c.pass { "PASS" } else { "FAIL" },
+            c.id,
+            c.detail
+        );
+    }
+    for (id, why) in &report.skipped {
+        let _ = writeln!(out, "SKIP {id}: {why}");
+    }
+    if let Some(e) = &report.setup_error {
+        let _ = writeln!(out, "setup error: {e}; no verdicts reported");
+        return Ok(ExitCode::from(2));
+    }
+    report::summary(&mut out, &report.cases);
+    let failed_checks = report.checks.iter().filter(|c| !c.pass).count();
+    let _ = writeln!(
+        out,
+        "{} checks, {failed_checks} failed; {} skipped; wall time {:.2}s",
+        report.checks.len(),
+        report.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(d) = report_dir {
+        let p = report::write_json(&d, &report.cases)?;
+        let _ = writeln!(out, "report: {}", p.display());
+    }
+    Ok(
+        if failed_checks == 0 && report.cases.iter().all(|r| r.pass) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }

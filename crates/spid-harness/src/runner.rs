@@ -307,8 +307,14 @@ pub fn resolve(expect: &Expect, request: Option<&AuthnRequest>) -> Expect {
     }
 }
 
-/// Judges a final page against a case's expectation.
-pub fn judge(expect: &Expect, verdict: Verdict, rule: Option<&str>) -> (bool, Option<String>) {
+/// Judges a final page against a case's expectation. Our SP must name the deciding rule; an
+/// external SP that names none is judged on the verdict alone.
+pub fn judge(
+    expect: &Expect,
+    verdict: Verdict,
+    rule: Option<&str>,
+    rule_required: bool,
+) -> (bool, Option<String>) {
     match (expect, verdict) {
         (Expect::Accept, Verdict::Accept) => (true, None),
         (Expect::Either { .. }, Verdict::Accept | Verdict::Reject) => (true, None),
@@ -319,33 +325,73 @@ pub fn judge(expect: &Expect, verdict: Verdict, rule: Option<&str>) -> (bool, Op
                 false,
                 Some(format!("rejected by {r}, expected {}", rules.join(" | "))),
             ),
-            None => (false, Some("rejected without a rule code".into())),
+            None if rule_required => (false, Some("rejected without a rule code".into())),
+            None => (true, None),
         },
         (_, v) => (false, Some(format!("verdict {v:?}"))),
     }
 }
 
+/// Where cases are aimed: our IdP (to arm plans) and the login URL of the SP under test.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    /// The fake IdP that answers.
+    pub idp: &'a IdentityProvider,
+    /// The SP's login URL (starts a login at our IdP).
+    pub login_url: &'a Url,
+    /// The stopped clock both sides read (internal pair only).
+    pub clock: Option<&'a FixedClock>,
+    /// Our own SP: it understands `level`/`comparison`/`binding` on its login URL and always
+    /// names the deciding rule.
+    pub internal: bool,
+}
+
+impl InternalPair {
+    /// The pair as a [`Target`]; `login_url` must outlive it.
+    pub fn target<'a>(&'a self, login_url: &'a Url) -> Target<'a> {
+        Target {
+            idp: &self.idp,
+            login_url,
+            clock: Some(&self.clock),
+            internal: true,
+        }
+    }
+
+    /// The SP's login URL.
+    pub fn login_url(&self) -> Url {
+        Url::parse(&format!("{}/login", self.sp_url)).expect("loopback URL")
+    }
+}
+
 /// Runs one case against the internal pair.
 pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseResult {
+    let login = pair.login_url();
+    run_case_on(pair.target(&login), case, users).await
+}
+
+/// Runs one case against `target`.
+pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> CaseResult {
     let started = Instant::now();
     let mut ua = match user_agent() {
         Ok(u) => u,
         Err(e) => return failed(case, started, e.to_string(), Vec::new()),
     };
-    pair.idp.disarm();
+    target.idp.disarm();
     let user = users.iter().find(|u| u.username == case.user);
-    let query = case.request.query();
-    let sep = if query.is_empty() { "" } else { "?" };
-    let Ok(login) = Url::parse(&format!("{}/login{sep}{query}", pair.sp_url)) else {
-        return failed(case, started, "bad SP URL".into(), Vec::new());
-    };
-    pair.idp.arm(case.plan.clone());
+    let mut login = target.login_url.clone();
+    if target.internal {
+        let query = case.request.query();
+        if !query.is_empty() {
+            login.set_query(Some(&query));
+        }
+    }
+    target.idp.arm(case.plan.clone());
     let result = async {
         let how = Behaviour {
             consent: case.consent,
             flow: case.flow,
-            clock: Some(&pair.clock),
-            timeout: Some(pair.idp.config().login_timeout),
+            clock: target.clock,
+            timeout: Some(target.idp.config().login_timeout),
         };
         let page = drive_login(&mut ua, &login, user, how).await?;
         match case.flow {
@@ -371,7 +417,7 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
         }
     }
     .await;
-    pair.idp.disarm();
+    target.idp.disarm();
     let trace = ua.take_trace();
     match result {
         Err(e) => failed(case, started, e.to_string(), trace),
@@ -379,7 +425,7 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
             let verdict = Verdict::from_status(page.status);
             let rule = page.spid_rule().map(str::to_string);
             let expected = resolve(&case.expect, sent_request(&trace).as_ref());
-            let (pass, note) = judge(&expected, verdict, rule.as_deref());
+            let (pass, note) = judge(&expected, verdict, rule.as_deref(), target.internal);
             CaseResult {
                 id: case.id.clone(),
                 family: case.family.clone(),
@@ -424,6 +470,7 @@ pub fn sanity_case() -> Case {
         flow: Flow::Login,
         consent: Consent::Accept,
         request: Default::default(),
+        scope: Default::default(),
         plan: Default::default(),
         expect: Expect::Accept,
     }

@@ -84,7 +84,12 @@ impl Target {
             AuthnContextClassRef => &[A, AS, AC, (ns::SAML, "AuthnContextClassRef")],
             AttributeStatement => &[A, ATS],
             FirstAttribute => &[A, ATS, (ns::SAML, "Attribute")],
-            FirstAttributeValue => &[A, ATS, (ns::SAML, "Attribute"), (ns::SAML, "AttributeValue")],
+            FirstAttributeValue => &[
+                A,
+                ATS,
+                (ns::SAML, "Attribute"),
+                (ns::SAML, "AttributeValue"),
+            ],
         }
     }
 
