@@ -250,6 +250,59 @@ mod tests {
         assert!(cases.len() >= 7);
     }
 
+    /// Rules no IdP-produced Response can reach first, each unit-tested in spid-sp instead.
+    const UNIT_TESTED_ONLY: [(&str, &str); 2] = [
+        (
+            "signature.idp-certificate.missing",
+            "a setup fault: the SP trusts IdP metadata without a certificate",
+        ),
+        (
+            "assertion.replayed",
+            "the InResponseTo check consumes a request first; the cache is the second line",
+        ),
+    ];
+
+    #[test]
+    fn every_rule_is_expected_by_a_case() {
+        let cases = embedded("saml").unwrap();
+        let mut expected: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for c in &cases {
+            match &c.expect {
+                Expect::Reject { rules } => expected.extend(rules.iter().map(String::as_str)),
+                Expect::Level { .. } => {
+                    expected.insert("assertion.level.insufficient");
+                }
+                _ => {}
+            }
+        }
+        let missing: Vec<&str> = Rule::ALL
+            .iter()
+            .map(|r| r.code())
+            .filter(|c| !expected.contains(c) && !UNIT_TESTED_ONLY.iter().any(|(u, _)| u == c))
+            .collect();
+        assert!(missing.is_empty(), "rules no case expects: {missing:?}");
+        for (u, _) in UNIT_TESTED_ONLY {
+            assert!(
+                !expected.contains(u),
+                "{u} is now reachable by a case: drop it from the list"
+            );
+        }
+    }
+
+    #[test]
+    fn catalogue_size_and_upstream_coverage() {
+        let cases = embedded("saml").unwrap();
+        assert!(cases.len() >= 125, "{}", cases.len());
+        let spt = cases.iter().filter(|c| c.id.starts_with("spt-")).count();
+        assert_eq!(spt, 111, "every spid-sp-test case has its file");
+        for n in ["001-ns", "025", "067", "084", "091", "112", "113"] {
+            assert!(
+                cases.iter().any(|c| c.id.starts_with(&format!("ssc-{n}"))),
+                "spid-saml-check {n}"
+            );
+        }
+    }
+
     #[test]
     fn unknown_keys_mutations_and_rules_are_errors() {
         let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";

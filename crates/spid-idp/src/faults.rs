@@ -51,6 +51,10 @@ pub enum Target {
     FirstAttribute,
     /// The first saml:Attribute's first AttributeValue.
     FirstAttributeValue,
+    /// The Assertion signature's SignatureMethod.
+    AssertionSignatureMethod,
+    /// The Assertion signature's DigestMethod.
+    AssertionDigestMethod,
 }
 
 impl Target {
@@ -65,6 +69,8 @@ impl Target {
         const AS: (&str, &str) = (ns::SAML, "AuthnStatement");
         const AC: (&str, &str) = (ns::SAML, "AuthnContext");
         const ATS: (&str, &str) = (ns::SAML, "AttributeStatement");
+        const SIG: (&str, &str) = (ns::DS, "Signature");
+        const SI: (&str, &str) = (ns::DS, "SignedInfo");
         match self {
             Response => &[],
             ResponseIssuer => &[(ns::SAML, "Issuer")],
@@ -90,6 +96,8 @@ impl Target {
                 (ns::SAML, "Attribute"),
                 (ns::SAML, "AttributeValue"),
             ],
+            AssertionSignatureMethod => &[A, SIG, SI, (ns::DS, "SignatureMethod")],
+            AssertionDigestMethod => &[A, SIG, SI, (ns::DS, "Reference"), (ns::DS, "DigestMethod")],
         }
     }
 
@@ -209,6 +217,25 @@ pub enum RawMutation {
     },
     /// Prepends `<?xml version="1.0" encoding="UTF-8"?>`.
     XmlDeclaration,
+    /// Replaces the first occurrence of `from` with `to`.
+    ReplaceFirst {
+        /// Text to find.
+        from: String,
+        /// Replacement.
+        to: String,
+    },
+}
+
+/// How the Response travels, when the binding itself is the fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindingFault {
+    /// The SAMLResponse field is empty.
+    Missing,
+    /// SAMLResponse is not base64.
+    NotBase64,
+    /// SAMLResponse decodes to more than a 256 KiB bound (300 KiB of padding).
+    Oversize,
 }
 
 /// DOCTYPE payloads.
@@ -245,6 +272,7 @@ impl RawMutation {
                 format!("{dtd}{body}")
             }
             RawMutation::Append { text } => format!("{xml}{text}"),
+            RawMutation::ReplaceFirst { from, to } => xml.replacen(from.as_str(), to, 1),
             RawMutation::XmlDeclaration => {
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}")
             }
@@ -319,6 +347,8 @@ pub struct FaultPlan {
     pub post_sign: Vec<Mutation>,
     /// Edits of the serialised document.
     pub raw: Vec<RawMutation>,
+    /// Break the HTTP-POST binding itself.
+    pub binding: Option<BindingFault>,
     /// Release exactly these attributes (placeholder values where the user has none),
     /// instead of the requested set.
     pub attributes: Option<Vec<String>>,

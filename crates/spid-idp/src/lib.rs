@@ -396,14 +396,17 @@ impl IdentityProvider {
                 pages::error("Bad ACS URL", Some(16), acs),
             );
         };
+        let value = match plan.binding {
+            None => binding::encode_post(&xml),
+            Some(faults::BindingFault::Missing) => String::new(),
+            Some(faults::BindingFault::NotBase64) => "%%% not base64 %%%".into(),
+            Some(faults::BindingFault::Oversize) => {
+                binding::encode_post(&format!("{xml}{}", " ".repeat(300 * 1024)))
+            }
+        };
         html(
             StatusCode::OK,
-            binding::post_form_html(
-                &action,
-                MessageParam::SamlResponse,
-                &binding::encode_post(&xml),
-                relay,
-            ),
+            binding::post_form_html(&action, MessageParam::SamlResponse, &value, relay),
         )
     }
 
