@@ -48,6 +48,7 @@ async fn run(sp_base: &str, idp_addr: &str) -> CheckSpReport {
         metadata: format!("{sp_base}/metadata"),
         login_url: url::Url::parse(&format!("{sp_base}/login")).unwrap(),
         idp_listen: idp_addr.to_string(),
+        certs: None,
     };
     let cases = catalogue::embedded("saml").unwrap();
     let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();

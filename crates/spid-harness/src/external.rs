@@ -16,6 +16,8 @@ pub struct CheckSpOptions {
     pub login_url: Url,
     /// Where our IdP listens (the SP must trust the metadata served there).
     pub idp_listen: String,
+    /// Credentials directory for our IdP (None: the embedded test keys).
+    pub certs: Option<std::path::PathBuf>,
 }
 
 /// The outcome of a `check-sp` run.
@@ -74,7 +76,8 @@ pub async fn check_sp(
             all_checks.last().map(|c| &c.detail)
         )
     })?;
-    let (idp, base, task) = start_idp(&opts.idp_listen, Credentials::embedded()?).await?;
+    let (idp, base, task) =
+        start_idp(&opts.idp_listen, Credentials::load(opts.certs.as_deref())?).await?;
     let _guard = AbortOnDrop(task);
     idp.register_sp(&md_text)?;
     // The AuthnRequest, as it reaches our IdP.

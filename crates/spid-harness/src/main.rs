@@ -63,6 +63,9 @@ enum Cmd {
         /// Write results.json here.
         #[arg(long)]
         report_dir: Option<PathBuf>,
+        /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
+        #[arg(long)]
+        certs: Option<PathBuf>,
     },
     /// Serve the fake IdP alone (or print its metadata).
     Idp {
@@ -78,15 +81,25 @@ enum Cmd {
         /// Print the IdP metadata for `--listen` and exit.
         #[arg(long)]
         print_metadata: bool,
+        /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
+        #[arg(long)]
+        certs: Option<PathBuf>,
     },
     /// Serve the reference SP alone.
     Sp {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8000")]
         listen: String,
-        /// IdP metadata files to trust.
+        /// IdP metadata to trust: files or URLs (repeatable).
         #[arg(long = "idp-metadata")]
-        idp_metadata: Vec<PathBuf>,
+        idp_metadata: Vec<String>,
+        /// Publish private-SP metadata (spid:Private, VAT number, billing contact) instead of
+        /// public-SP metadata.
+        #[arg(long)]
+        private: bool,
+        /// Directory with sp.key.pem / sp.crt.pem (default: the embedded test credentials).
+        #[arg(long)]
+        certs: Option<PathBuf>,
     },
 }
 
@@ -153,6 +166,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             idp_listen,
             cases,
             report_dir,
+            certs,
         } => {
             check_sp(
                 metadata,
@@ -160,6 +174,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 idp_listen,
                 cases.as_deref(),
                 report_dir,
+                certs,
             )
             .await
         }
@@ -168,8 +183,9 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             sp_metadata,
             admin_token,
             print_metadata,
+            certs,
         } => {
-            let creds = runner::Credentials::embedded()?;
+            let creds = runner::Credentials::load(certs.as_deref())?;
             if print_metadata {
                 let base = format!("http://{listen}");
                 let cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
@@ -195,13 +211,24 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Sp {
             listen,
             idp_metadata,
+            private,
+            certs,
         } => {
-            let creds = runner::Credentials::embedded()?;
+            let creds = runner::Credentials::load(certs.as_deref())?;
             let l = tokio::net::TcpListener::bind(&listen).await?;
             let base = format!("http://{}", l.local_addr()?);
-            let sp = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&base, creds.sp))?;
+            let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
+            if private {
+                cfg.kind = spid_core::saml::metadata::SpKind::Private {
+                    vat_number: Some("IT12345678901".into()),
+                    fiscal_code: None,
+                    billing_email: "fatturazione@example.org".into(),
+                    billing_company: "spid-harness reference SP".into(),
+                };
+            }
+            let sp = spid_sp::ServiceProvider::new(cfg)?;
             for p in idp_metadata {
-                let id = sp.register_idp(&std::fs::read_to_string(&p)?, None)?;
+                let id = sp.register_idp(&external::load_text(&p).await?, None)?;
                 eprintln!("trusting IdP {id}");
             }
             eprintln!(
@@ -279,6 +306,7 @@ async fn check_sp(
     idp_listen: String,
     pattern: Option<&str>,
     report_dir: Option<PathBuf>,
+    certs: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let cases =
         catalogue::select(catalogue::embedded("saml")?, pattern).map_err(anyhow::Error::msg)?;
@@ -288,6 +316,7 @@ async fn check_sp(
         metadata,
         login_url: url::Url::parse(login_url)?,
         idp_listen,
+        certs,
     };
     let started = std::time::Instant::now();
     let report = external::check_sp(&opts, &cases, &users, |r| {

@@ -101,6 +101,19 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// Loads `idp`, `sp` and `foreign` (`<name>.key.pem`, `<name>.crt.pem`) from `dir`, or the
+    /// embedded test credentials when `dir` is None.
+    pub fn load(dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let Some(d) = dir else {
+            return Self::embedded();
+        };
+        Ok(Credentials {
+            idp: Credential::load(d, "idp")?,
+            sp: Credential::load(d, "sp")?,
+            foreign: Credential::load(d, "foreign")?,
+        })
+    }
+
     /// The embedded test credentials.
     pub fn embedded() -> anyhow::Result<Self> {
         let c = |k: &str, c: &str| Credential::from_pem(k.as_bytes(), c.as_bytes());
