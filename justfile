@@ -23,3 +23,7 @@ certs:
 # Regenerate docs/rules.md from the rule table.
 rules:
     cargo run -q -p spid-harness -- rules > docs/rules.md
+
+# The official spid-sp-test against our SP (SPT_PRIVATE=1 for the private profile).
+spid-sp-test *ARGS:
+    scripts/spid-sp-test.sh {{ARGS}}

@@ -10,7 +10,8 @@
 #   SPID_PROFILE  cargo profile for the harness     (default dev)
 #   REPORT_DIR    where the reports go              (default reports)
 #   SPID_LOG      log level of our SP               (default info)
-# Extra arguments go to spid_sp_test (e.g. -pr spid-sp-public, -tn 1 94, --authn-url is fixed).
+#   SPT_PRIVATE   1: our SP publishes private-SP metadata and the spid-sp-private profile is checked
+# Extra arguments go to spid_sp_test (e.g. `-pr spid-sp-public`, or `-tn 1 94` for single Response cases).
 # Outputs: $REPORT_DIR/spid-sp-test.json (report), spid-sp-test.log (its log),
 #          spid-sp-test.sp.log (our SP's log, one line per login with the rule code),
 #          spid-sp-test-html/ (our SP's answer to each Response case).
@@ -89,8 +90,14 @@ export IDP_CERT_PATH="$tmp/idp"
 
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
+sp_args=()
+spt_args=()
+if [ "${SPT_PRIVATE:-0}" = 1 ]; then
+  sp_args+=(--private)
+  spt_args+=(-pr spid-sp-private)
+fi
 SPID_LOG="${SPID_LOG:-info}" "$harness" sp --listen "127.0.0.1:$port" \
-  --idp-metadata "$tmp/idp-metadata.xml" >"$sp_log" 2>&1 &
+  --idp-metadata "$tmp/idp-metadata.xml" "${sp_args[@]}" >"$sp_log" 2>&1 &
 sp_pid=$!
 up=0
 for _ in $(seq 150); do
@@ -116,7 +123,7 @@ rm -rf "$html_dir" "$report"
 echo "spid-sp-test $SPT_VERSION against $base (metadata, AuthnRequest, 111 Responses)" >&2
 rc=0
 "$spt" --metadata-url "$base/metadata" --authn-url "$base/login" --extra -tr \
-  -rf json -o "$report" -rhd "$html_dir" "$@" >"$tmp/stdout" 2>>"$log" || rc=$?
+  -rf json -o "$report" -rhd "$html_dir" "${spt_args[@]}" "$@" >"$tmp/stdout" 2>>"$log" || rc=$?
 
 grep 'Spid QA:' "$tmp/stdout" || {
   echo "spid-sp-test: no summary line (exit $rc); last lines of $log:" >&2

@@ -107,14 +107,14 @@ rules! {
     AssertionConfirmationExpiryMissing => "assertion.subject-confirmation.not-on-or-after.missing", "SPID-RT SSO; spid-sp-test 63, 64", "SubjectConfirmationData NotOnOrAfter present";
     AssertionConfirmationExpiryMalformed => "assertion.subject-confirmation.not-on-or-after.malformed", "SPID-RT SSO; spid-sp-test 65", "SubjectConfirmationData NotOnOrAfter is a UTC xs:dateTime";
     AssertionConfirmationExpired => "assertion.subject-confirmation.expired", "SPID-RT SSO; spid-sp-test 66", "SubjectConfirmationData NotOnOrAfter is in the future";
-    AssertionConditionsMissing => "assertion.conditions.missing", "SPID-RT SSO; spid-sp-test 73, 74", "Conditions present";
+    AssertionConditionsMissing => "assertion.conditions.missing", "SPID-RT SSO; spid-sp-test 74", "Conditions present";
     AssertionNotBeforeMissing => "assertion.conditions.not-before.missing", "SPID-RT SSO; spid-sp-test 75, 76", "Conditions NotBefore present";
     AssertionNotBeforeMalformed => "assertion.conditions.not-before.malformed", "SPID-RT SSO; spid-sp-test 77", "Conditions NotBefore is a UTC xs:dateTime";
     AssertionNotYetValid => "assertion.conditions.not-yet-valid", "SPID-RT SSO; spid-sp-test 78", "Conditions NotBefore is not in the future beyond the skew";
-    AssertionNotOnOrAfterMissing => "assertion.conditions.not-on-or-after.missing", "SPID-RT SSO; spid-sp-test 79, 80", "Conditions NotOnOrAfter present";
+    AssertionNotOnOrAfterMissing => "assertion.conditions.not-on-or-after.missing", "SPID-RT SSO; spid-sp-test 79, 80 (masked there by NotBefore 2099; isolated variants iso-079, iso-080)", "Conditions NotOnOrAfter present";
     AssertionNotOnOrAfterMalformed => "assertion.conditions.not-on-or-after.malformed", "SPID-RT SSO; spid-sp-test 81", "Conditions NotOnOrAfter is a UTC xs:dateTime";
     AssertionExpired => "assertion.conditions.expired", "SPID-RT SSO; spid-sp-test 82", "Conditions NotOnOrAfter is in the future";
-    AssertionAudienceMissing => "assertion.audience.missing", "SPID-RT SSO; spid-sp-test 83, 86; spid-saml-check 84", "AudienceRestriction/Audience present and non-empty";
+    AssertionAudienceMissing => "assertion.audience.missing", "SPID-RT SSO; spid-sp-test 73, 83, 85, 86; spid-saml-check 84", "AudienceRestriction/Audience present and non-empty";
     AssertionAudienceMismatch => "assertion.audience.mismatch", "SPID-RT SSO; spid-sp-test 87", "Audience is this SP's entityID";
     AssertionAuthnStatementMissing => "assertion.authn-statement.missing", "SPID-RT SSO; spid-sp-test 88, 89", "AuthnStatement present";
     AssertionAuthnContextMissing => "assertion.authn-context.missing", "SPID-RT SSO; spid-sp-test 90, 92, 93; spid-saml-check 91", "AuthnContext with a non-empty AuthnContextClassRef";
