@@ -39,6 +39,16 @@ enum Cmd {
     },
     /// Print the rule-code table (Markdown).
     Rules,
+    /// One browser login through any SP login URL (our IdP's pages are filled in when they
+    /// appear); prints the final status and rule; exit 0 only on HTTP 200.
+    Probe {
+        /// The SP URL that starts a login.
+        #[arg(long)]
+        login_url: String,
+        /// Fixture user for our IdP's login page.
+        #[arg(long, default_value = "mario.rossi")]
+        user: String,
+    },
     /// Regenerate the test-only keys and certificates.
     Certs {
         /// Output directory.
@@ -150,6 +160,17 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             println!("{} cases", all.len());
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Probe { login_url, user } => {
+            let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+            let mut ua = runner::user_agent()?;
+            let u = users.iter().find(|u| u.username == user);
+            let page = runner::drive_login(&mut ua, &url::Url::parse(&login_url)?, u, Default::default()).await?;
+            println!("status {} rule {} url {}", page.status, page.spid_rule().unwrap_or("-"), page.url);
+            if std::env::var_os("SPID_PROBE_TRACE").is_some() {
+                println!("{}", serde_json::to_string_pretty(ua.trace())?);
+            }
+            Ok(if page.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Cmd::Rules => {
             print!("{}", spid_core::Rule::markdown_table());
