@@ -290,6 +290,16 @@ mod tests {
     }
 
     #[test]
+    fn generated_rule_docs_are_current() {
+        let docs = include_str!("../../../docs/rules.md");
+        assert_eq!(
+            docs,
+            Rule::markdown_table(),
+            "run `just rules` to regenerate docs/rules.md"
+        );
+    }
+
+    #[test]
     fn catalogue_size_and_upstream_coverage() {
         let cases = embedded("saml").unwrap();
         assert!(cases.len() >= 125, "{}", cases.len());

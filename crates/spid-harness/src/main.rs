@@ -162,15 +162,31 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Probe { login_url, user } => {
-            let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+            let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS)
+                .map_err(anyhow::Error::msg)?;
             let mut ua = runner::user_agent()?;
             let u = users.iter().find(|u| u.username == user);
-            let page = runner::drive_login(&mut ua, &url::Url::parse(&login_url)?, u, Default::default()).await?;
-            println!("status {} rule {} url {}", page.status, page.spid_rule().unwrap_or("-"), page.url);
+            let page = runner::drive_login(
+                &mut ua,
+                &url::Url::parse(&login_url)?,
+                u,
+                Default::default(),
+            )
+            .await?;
+            println!(
+                "status {} rule {} url {}",
+                page.status,
+                page.spid_rule().unwrap_or("-"),
+                page.url
+            );
             if std::env::var_os("SPID_PROBE_TRACE").is_some() {
                 println!("{}", serde_json::to_string_pretty(ua.trace())?);
             }
-            Ok(if page.status == 200 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if page.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Rules => {
             print!("{}", spid_core::Rule::markdown_table());

@@ -574,8 +574,23 @@ async fn sso_get(State(idp): State<IdentityProvider>, RawQuery(q): RawQuery) -> 
     ))
 }
 
-async fn sso_post(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
+async fn sso_post(
+    State(idp): State<IdentityProvider>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let f = form(&body);
+    // HTTP-Redirect parameters POSTed in the query: the binding does not match the method (nr6).
+    let in_query = q
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("SAMLRequest=")));
+    if in_query && !f.iter().any(|(k, _)| k == "SAMLRequest") {
+        return idp.refuse(request::Refusal {
+            error: SpidError(6),
+            detail: "HTTP-Redirect parameters sent with POST".into(),
+            to_sp: None,
+        });
+    }
     idp.start(request::Incoming::Post(&f))
 }
 

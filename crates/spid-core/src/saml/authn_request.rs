@@ -136,6 +136,15 @@ impl AuthnRequest {
             }
             el = el.with_child(i.with_text(issuer));
         }
+        if let Some(p) = &self.purpose {
+            el = el.with_child(
+                Element::new("samlp:Extensions", Some(ns::SAMLP)).with_child(
+                    Element::new("spid:Purpose", Some(ns::SPID))
+                        .with_attr("xmlns:spid", ns::SPID)
+                        .with_text(p),
+                ),
+            );
+        }
         if self.name_id_policy {
             let mut n = p("samlp:NameIDPolicy");
             if let Some(f) = &self.name_id_policy_format {
