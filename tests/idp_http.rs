@@ -253,7 +253,8 @@ fn base64_std(b: &[u8]) -> String {
 #[tokio::test]
 async fn request_errors_go_back_to_the_sp() {
     let e = env().await;
-    let cases: Vec<(u8, Box<dyn Fn(&mut AuthnRequest)>, &str, Option<&str>)> = vec![
+    type Edit = Box<dyn Fn(&mut AuthnRequest)>;
+    let cases: Vec<(u8, Edit, &str, Option<&str>)> = vec![
         (
             9,
             Box::new(|r| r.version = Some("1.0".into())),
