@@ -123,6 +123,12 @@ rules! {
     AssertionAttributeStatementEmpty => "assertion.attribute-statement.empty", "SPID-RT SSO; spid-sp-test 98", "an AttributeStatement holds at least one Attribute";
     AssertionAttributeValueMissing => "assertion.attribute.value.missing", "SPID-RT SSO; spid-sp-test 99", "each Attribute has a value";
     AssertionReplayed => "assertion.replayed", "SAML-PROF 4.1.4.5 (replay)", "an Assertion ID is accepted once";
+    // Single Logout (SP side).
+    LogoutMessageInvalid => "logout.message.invalid", "SAML-PROF 4.4; SPID-RT SLO", "a LogoutResponse, well encoded and well-formed";
+    LogoutSignatureInvalid => "logout.signature.invalid", "SAML-PROF 4.4.4.2; SPID-RT SLO", "the LogoutResponse is signed with the IdP metadata certificate";
+    LogoutInResponseToUnknown => "logout.in-response-to.unknown", "SAML-PROF 4.4.4.2", "InResponseTo names the LogoutRequest this session sent";
+    LogoutIssuerMismatch => "logout.issuer.mismatch", "SAML-PROF 4.4.4.2", "the Issuer is the IdP the LogoutRequest went to";
+    LogoutStatusNotSuccess => "logout.status.not-success", "SAML-CORE 3.7.3.2", "the IdP reports Success";
 }
 
 impl fmt::Display for Rule {

@@ -251,7 +251,7 @@ mod tests {
     }
 
     /// Rules no IdP-produced Response can reach first, each unit-tested in spid-sp instead.
-    const UNIT_TESTED_ONLY: [(&str, &str); 2] = [
+    const UNIT_TESTED_ONLY: [(&str, &str); 7] = [
         (
             "signature.idp-certificate.missing",
             "a setup fault: the SP trusts IdP metadata without a certificate",
@@ -260,6 +260,14 @@ mod tests {
             "assertion.replayed",
             "the InResponseTo check consumes a request first; the cache is the second line",
         ),
+        ("logout.message.invalid", "Single Logout: tests/slo.rs"),
+        ("logout.signature.invalid", "Single Logout: tests/slo.rs"),
+        (
+            "logout.in-response-to.unknown",
+            "Single Logout: tests/slo.rs",
+        ),
+        ("logout.issuer.mismatch", "Single Logout: tests/slo.rs"),
+        ("logout.status.not-success", "Single Logout: tests/slo.rs"),
     ];
 
     #[test]

@@ -136,6 +136,8 @@ struct Inner {
     txns: Mutex<HashMap<String, Txn>>,
     plan: Mutex<Option<FaultPlan>>,
     last: Mutex<Option<SentResponse>>,
+    /// Issued transient NameIDs and the SP each went to, for Single Logout.
+    sessions: Mutex<HashMap<String, String>>,
 }
 
 /// The fake IdP. Cheap to clone.
@@ -165,6 +167,7 @@ impl IdentityProvider {
             txns: Mutex::new(HashMap::new()),
             plan: Mutex::new(None),
             last: Mutex::new(None),
+            sessions: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -230,6 +233,7 @@ impl IdentityProvider {
             .route("/login", post(login))
             .route("/otp", post(otp))
             .route("/consent", post(consent))
+            .route("/slo", get(slo_get).post(slo_post))
             .route("/admin/arm", post(admin_arm))
             .route("/admin/sp", post(admin_sp))
             .layer(DefaultBodyLimit::max(1 << 20))
@@ -306,6 +310,13 @@ impl IdentityProvider {
             }
             _ => None,
         };
+        if let Some(a) = &assertion {
+            let mut sessions = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if sessions.len() >= MAX_TXNS {
+                sessions.clear();
+            }
+            sessions.insert(a.name_id.clone(), req.sp.clone());
+        }
         let status = match error {
             Some(e) => StatusModel::spid_error(e),
             None => StatusModel::success(),
@@ -537,6 +548,108 @@ pub fn grant(user_max: SpidLevel, level: SpidLevel, cmp: Comparison) -> Option<S
         Comparison::Minimum | Comparison::Better => user_max,
     };
     satisfies(level, cmp, candidate).then_some(candidate)
+}
+
+impl IdentityProvider {
+    /// SP-initiated Single Logout: verifies the LogoutRequest with the SP's metadata
+    /// certificate, ends the session of its NameID, and answers by the same binding.
+    fn logout(&self, query: Option<&str>, form: &[(String, String)]) -> Response {
+        use spid_core::saml::inbound::{self, Outgoing, Via};
+        use spid_core::saml::logout::{LogoutRequest, LogoutResponse};
+        use spid_core::saml::ns;
+        let bad =
+            |code: StatusCode, d: &str| html(code, pages::error("Logout non valido", None, d));
+        let rec = match inbound::receive(MessageParam::SamlRequest, query, form) {
+            Ok(r) => r,
+            Err(e) => return bad(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        let Some(req) = LogoutRequest::from_element(&rec.root) else {
+            return bad(StatusCode::BAD_REQUEST, "not a LogoutRequest");
+        };
+        let sps = self.0.sps.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(sp) = sps.iter().find(|m| m.entity_id == req.issuer) else {
+            return bad(
+                StatusCode::FORBIDDEN,
+                "the LogoutRequest Issuer is not a registered SP",
+            );
+        };
+        if let Err(e) = rec.verify(&sp.signing_certs) {
+            return bad(StatusCode::FORBIDDEN, &e.to_string());
+        }
+        let known = {
+            let mut s = self.0.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            match s.get(&req.name_id) {
+                Some(owner) if *owner == req.issuer => s.remove(&req.name_id).is_some(),
+                _ => false,
+            }
+        };
+        let (status, sub) = if known {
+            (ns::STATUS_SUCCESS, None)
+        } else {
+            (ns::STATUS_REQUESTER, Some(ns::STATUS_UNKNOWN_PRINCIPAL))
+        };
+        let want = match rec.via {
+            Via::Redirect => ns::BINDING_REDIRECT,
+            Via::Post => ns::BINDING_POST,
+        };
+        let slo = sp.sp.as_ref().map(|d| d.slo.clone()).unwrap_or_default();
+        let Some(dest) = slo
+            .iter()
+            .find(|e| e.binding == want)
+            .or(slo.first())
+            .map(|e| e.location.clone())
+        else {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                "the SP metadata has no SingleLogoutService",
+            );
+        };
+        let via = if slo.iter().any(|e| e.binding == want) {
+            rec.via
+        } else {
+            Via::Post
+        };
+        let cfg = &self.0.cfg;
+        let resp =
+            LogoutResponse::answer(&req, &cfg.entity_id, &dest, cfg.clock.now(), status, sub);
+        match inbound::send(
+            via,
+            &dest,
+            MessageParam::SamlResponse,
+            resp.to_element(),
+            rec.relay_state.as_deref(),
+            &cfg.credential,
+        ) {
+            Ok(Outgoing::Redirect(u)) => redirect(u.as_str()),
+            Ok(Outgoing::Form(page)) => html(StatusCode::OK, page),
+            Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    }
+}
+
+/// A 302 (SAML tooling expects 302, not axum's 303).
+fn redirect(location: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/")),
+        )],
+    )
+        .into_response()
+}
+
+async fn slo_get(State(idp): State<IdentityProvider>, RawQuery(q): RawQuery) -> Response {
+    idp.logout(q.as_deref(), &[])
+}
+
+async fn slo_post(
+    State(idp): State<IdentityProvider>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    idp.logout(q.as_deref(), &f)
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {

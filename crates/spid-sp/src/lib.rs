@@ -11,7 +11,7 @@ pub mod store;
 pub mod validator;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -226,6 +226,7 @@ impl ServiceProvider {
             .route("/login", get(login))
             .route("/acs", post(acs))
             .route("/logout", get(logout))
+            .route("/slo", get(slo_get).post(slo_post))
             .layer(DefaultBodyLimit::max(1 << 20))
             .with_state(self.clone())
     }
@@ -502,12 +503,194 @@ async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes)
     }
 }
 
-async fn logout(State(sp): State<ServiceProvider>, headers: HeaderMap) -> Response {
-    if let Some(s) = session_of(&headers) {
-        sp.0.store.logout(&s);
+#[derive(serde::Deserialize)]
+struct LogoutQuery {
+    binding: Option<String>,
+}
+
+/// SP-initiated Single Logout: a signed LogoutRequest to the IdP's SLO endpoint.
+async fn logout(
+    State(sp): State<ServiceProvider>,
+    headers: HeaderMap,
+    Query(q): Query<LogoutQuery>,
+) -> Response {
+    use spid_core::saml::inbound::{self, Outgoing, Via};
+    use spid_core::saml::logout::LogoutRequest;
+    let Some(session) = session_of(&headers) else {
+        return html(
+            StatusCode::OK,
+            pages::error("Logout", "You are not logged in."),
+        );
+    };
+    let Some(id) = sp.0.store.identity(&session) else {
+        return html(
+            StatusCode::OK,
+            pages::error("Logout", "You are not logged in."),
+        );
+    };
+    let via = if q.binding.as_deref() == Some("post") {
+        Via::Post
+    } else {
+        Via::Redirect
+    };
+    let want = if via == Via::Post {
+        ns::BINDING_POST
+    } else {
+        ns::BINDING_REDIRECT
+    };
+    let slo = {
+        let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner());
+        idps.iter()
+            .find(|m| m.entity_id == id.idp)
+            .and_then(|m| m.idp.as_ref())
+            .and_then(|d| {
+                d.slo
+                    .iter()
+                    .find(|e| e.binding == want)
+                    .map(|e| e.location.clone())
+            })
+    };
+    let Some(slo) = slo else {
+        // The IdP offers no SLO for this binding: end the local session only.
+        sp.0.store.logout(&session);
+        return html(
+            StatusCode::OK,
+            pages::error(
+                "Logout",
+                "Logged out locally; the IdP has no SingleLogoutService for this binding.",
+            ),
+        );
+    };
+    let cfg = &sp.0.cfg;
+    let req = LogoutRequest::new(
+        &cfg.entity_id,
+        &slo,
+        cfg.clock.now(),
+        &id.name_id,
+        &id.idp,
+        id.session_index.clone(),
+    );
+    sp.0.store.start_logout(&session, &req.id, &id.idp);
+    let relay = format!("{:032x}", rand::random::<u128>());
+    match inbound::send(
+        via,
+        &slo,
+        MessageParam::SamlRequest,
+        req.to_element(),
+        Some(&relay),
+        &cfg.credential,
+    ) {
+        Ok(Outgoing::Redirect(u)) => (
+            StatusCode::FOUND,
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(u.as_str()).unwrap_or(HeaderValue::from_static("/")),
+            )],
+        )
+            .into_response(),
+        Ok(Outgoing::Form(page)) => html(StatusCode::OK, page),
+        Err(e) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::error("Cannot send the LogoutRequest", &e.to_string()),
+        ),
     }
+}
+
+async fn slo_get(
+    State(sp): State<ServiceProvider>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    slo(&sp, &headers, q.as_deref(), &[])
+}
+
+async fn slo_post(
+    State(sp): State<ServiceProvider>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let f: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    slo(&sp, &headers, q.as_deref(), &f)
+}
+
+/// The IdP's LogoutResponse: verified with its metadata certificate and matched to the
+/// LogoutRequest this browser session sent.
+fn slo(
+    sp: &ServiceProvider,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    form: &[(String, String)],
+) -> Response {
+    use spid_core::saml::inbound;
+    use spid_core::saml::logout::LogoutResponse;
+    use spid_core::Rule;
+    let refuse = |rule: Rule, detail: String| {
+        let r = validator::Rejection::new(rule, detail);
+        (
+            StatusCode::FORBIDDEN,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (
+                    header::HeaderName::from_static(RULE_HEADER),
+                    HeaderValue::from_static(rule.code()),
+                ),
+            ],
+            pages::rejected(&r),
+        )
+            .into_response()
+    };
+    let rec = match inbound::receive(MessageParam::SamlResponse, query, form) {
+        Ok(r) => r,
+        Err(e) => return refuse(Rule::LogoutMessageInvalid, e.to_string()),
+    };
+    let Some(resp) = LogoutResponse::from_element(&rec.root) else {
+        return refuse(Rule::LogoutMessageInvalid, "not a LogoutResponse".into());
+    };
+    let pending = session_of(headers).and_then(|s| sp.0.store.pending_logout(&s).map(|p| (s, p)));
+    let Some((session, (req_id, idp_id))) = pending else {
+        return refuse(
+            Rule::LogoutInResponseToUnknown,
+            "no logout pending in this session".into(),
+        );
+    };
+    let certs = {
+        let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner());
+        idps.iter()
+            .find(|m| m.entity_id == idp_id)
+            .map(|m| m.signing_certs.clone())
+            .unwrap_or_default()
+    };
+    if let Err(e) = rec.verify(&certs) {
+        return refuse(Rule::LogoutSignatureInvalid, e.to_string());
+    }
+    if resp.in_response_to != req_id {
+        return refuse(
+            Rule::LogoutInResponseToUnknown,
+            format!("InResponseTo {} is not {req_id}", resp.in_response_to),
+        );
+    }
+    if resp.issuer != idp_id {
+        return refuse(
+            Rule::LogoutIssuerMismatch,
+            format!("Issuer {} is not {idp_id}", resp.issuer),
+        );
+    }
+    if resp.status != ns::STATUS_SUCCESS {
+        return refuse(
+            Rule::LogoutStatusNotSuccess,
+            format!("StatusCode {} {:?}", resp.status, resp.sub_status),
+        );
+    }
+    sp.0.store.finish_logout(&session);
     html(
         StatusCode::OK,
-        pages::error("Logout", "You are logged out of this SP."),
+        pages::error(
+            "Logout completato",
+            "You are logged out of this SP and of the IdP session.",
+        ),
     )
 }

@@ -19,6 +19,8 @@ struct Session {
     consumed: HashMap<String, DateTime<Utc>>,
     identity: Option<Identity>,
     touched: Option<DateTime<Utc>>,
+    /// The LogoutRequest ID sent and the IdP it went to.
+    pending_logout: Option<(String, String)>,
 }
 
 /// All SP state.
@@ -102,6 +104,28 @@ impl Store {
         self.sessions()
             .get_mut(session)
             .and_then(|s| s.identity.take())
+    }
+
+    /// Records the LogoutRequest `id` sent to `idp` for `session`.
+    pub fn start_logout(&self, session: &str, id: &str, idp: &str) {
+        if let Some(s) = self.sessions().get_mut(session) {
+            s.pending_logout = Some((id.to_string(), idp.to_string()));
+        }
+    }
+
+    /// The pending logout (request ID, IdP) of `session`.
+    pub fn pending_logout(&self, session: &str) -> Option<(String, String)> {
+        self.sessions()
+            .get(session)
+            .and_then(|s| s.pending_logout.clone())
+    }
+
+    /// Completes the logout of `session`: the identity and the pending logout are gone.
+    pub fn finish_logout(&self, session: &str) {
+        if let Some(s) = self.sessions().get_mut(session) {
+            s.identity = None;
+            s.pending_logout = None;
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod authn_request;
 pub mod binding;
 pub mod dsig;
+pub mod inbound;
+pub mod logout;
 pub mod metadata;
 pub mod ns;
 pub mod response;

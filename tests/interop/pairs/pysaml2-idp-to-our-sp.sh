@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Our reference SP <- a SPID IdP built on pysaml2 (tests/interop/pysaml2/idp.py).
+# An SpidL2 assertion must be accepted (probe exit 0); with the IdP asserting SpidL1 our SP must
+# refuse it with rule assertion.level.insufficient.
+set -euo pipefail
+: "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
+here="$(cd "$(dirname "$0")/../pysaml2" && pwd)"
+py="$PYTHON_VENV/bin/python"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # url: poll until it answers 200 (the peers need a moment to start)
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "not up: $1" >&2; return 1
+}
+
+# The pysaml2 IdP gets its own key pair, not the harness's test credentials.
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=pysaml2 interop IdP/O=spid-harness TEST ONLY/C=IT" \
+  -keyout "$WORK/idp.key.pem" -out "$WORK/idp.crt.pem" 2>/dev/null
+
+idp_port="$(free_port)"
+sp_port="$(free_port)"
+idp="http://127.0.0.1:$idp_port"
+idp_entity="$idp/metadata"
+# The IdP serves its metadata at once and reads our SP's metadata at its first SSO request, so
+# our SP can be started afterwards with the IdP metadata URL.
+(cd "$here" && exec "$py" idp.py --port "$idp_port" --key "$WORK/idp.key.pem" --cert "$WORK/idp.crt.pem" \
+  --sp-metadata "http://127.0.0.1:$sp_port/metadata") &
+pids+=($!)
+wait_for "$idp/metadata"
+"$HARNESS" sp --listen "127.0.0.1:$sp_port" --idp-metadata "$idp/metadata" &
+pids+=($!)
+wait_for "http://127.0.0.1:$sp_port/metadata"
+
+login="http://127.0.0.1:$sp_port/login?idp=$idp_entity"
+echo "== pysaml2 IdP asserts SpidL2: must be accepted"
+"$HARNESS" probe --login-url "$login"
+
+echo "== pysaml2 IdP asserts SpidL1: must be refused with assertion.level.insufficient"
+curl -fsS "$idp/level?set=https://www.spid.gov.it/SpidL1"
+out="$("$HARNESS" probe --login-url "$login")" && ok=1 || ok=0
+echo "$out"
+if [ "$ok" = 1 ] || ! grep -q ' rule assertion.level.insufficient ' <<<"$out"; then
+  echo "FAIL: expected a refusal with rule assertion.level.insufficient" >&2; exit 1
+fi
+echo "OK: SpidL2 accepted, SpidL1 refused (assertion.level.insufficient)"
