@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod catalogue;
 pub mod certs;
+pub mod check_idp;
 pub mod checks;
 pub mod external;
 pub mod report;

@@ -77,6 +77,24 @@ enum Cmd {
         #[arg(long)]
         certs: Option<PathBuf>,
     },
+    /// Judge an IdP: metadata, refusals of malformed AuthnRequests, and logins at L1/L2/L3
+    /// under every Comparison through our SP.
+    CheckIdp {
+        /// IdP metadata: URL or file.
+        #[arg(long)]
+        metadata: String,
+        /// Where our SP listens; the IdP must trust its metadata
+        /// (`spid-harness sp --listen <addr> --print-metadata`).
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        sp_listen: String,
+        /// Login driver (TOML: `[[steps]]` form_id/has_field + fields, `[[users]]`); default:
+        /// the built-in driver for our IdP.
+        #[arg(long)]
+        driver: Option<PathBuf>,
+        /// Directory with sp.key.pem / sp.crt.pem (default: embedded test keys).
+        #[arg(long)]
+        certs: Option<PathBuf>,
+    },
     /// Serve the fake IdP alone (or print its metadata).
     Idp {
         /// Listen address.
@@ -91,6 +109,9 @@ enum Cmd {
         /// Print the IdP metadata for `--listen` and exit.
         #[arg(long)]
         print_metadata: bool,
+        /// Assert this level (1, 2, 3) on every login, whatever was granted.
+        #[arg(long)]
+        grant_level: Option<u8>,
         /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
         #[arg(long)]
         certs: Option<PathBuf>,
@@ -110,6 +131,9 @@ enum Cmd {
         /// Directory with sp.key.pem / sp.crt.pem (default: the embedded test credentials).
         #[arg(long)]
         certs: Option<PathBuf>,
+        /// Print the SP metadata for `--listen` and exit.
+        #[arg(long)]
+        print_metadata: bool,
     },
 }
 
@@ -215,11 +239,13 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Cmd::CheckIdp { metadata, sp_listen, driver, certs } => check_idp(metadata, sp_listen, driver, certs).await,
         Cmd::Idp {
             listen,
             sp_metadata,
             admin_token,
             print_metadata,
+            grant_level,
             certs,
         } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
@@ -234,6 +260,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let base = format!("http://{}", l.local_addr()?);
             let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
             cfg.admin_token = admin_token;
+            cfg.grant_level = grant_level.and_then(|n| spid_core::SpidLevel::parse(&n.to_string()));
             let idp = spid_idp::IdentityProvider::new(cfg)?;
             for p in sp_metadata {
                 let id = idp.register_sp(&external::load_text(&p).await?)?;
@@ -245,16 +272,9 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             idp.serve(l).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sp {
-            listen,
-            idp_metadata,
-            private,
-            certs,
-        } => {
+        Cmd::Sp { listen, idp_metadata, private, certs, print_metadata } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
-            let l = tokio::net::TcpListener::bind(&listen).await?;
-            let base = format!("http://{}", l.local_addr()?);
-            let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
+            let mut cfg = spid_sp::SpConfig::new(&format!("http://{listen}"), creds.sp.clone());
             if private {
                 cfg.kind = spid_core::saml::metadata::SpKind::Private {
                     vat_number: Some("IT12345678901".into()),
@@ -263,6 +283,15 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     billing_company: "spid-harness reference SP".into(),
                 };
             }
+            if print_metadata {
+                println!("{}", spid_sp::ServiceProvider::new(cfg)?.metadata_xml());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let l = tokio::net::TcpListener::bind(&listen).await?;
+            let base = format!("http://{}", l.local_addr()?);
+            let kind = cfg.kind.clone();
+            let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
+            cfg.kind = kind;
             let sp = spid_sp::ServiceProvider::new(cfg)?;
             for p in idp_metadata {
                 let id = sp.register_idp(&external::load_text(&p).await?, None)?;
@@ -398,4 +427,39 @@ async fn check_sp(
             ExitCode::from(1)
         },
     )
+}
+
+async fn check_idp(metadata: String, sp_listen: String, driver: Option<PathBuf>, certs: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use spid_harness::check_idp::{self as ci, CheckIdpOptions, LoginDriver};
+    let driver = match driver {
+        Some(p) => Some(toml::from_str::<LoginDriver>(&std::fs::read_to_string(&p)?).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let report = ci::check_idp(&CheckIdpOptions { metadata, sp_listen, driver, certs }).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "metadata and request checks:");
+    for c in &report.checks {
+        let _ = writeln!(out, "  {} {:<42} {}", if c.pass { "PASS" } else { "FAIL" }, c.id, c.detail);
+    }
+    let _ = writeln!(out, "logins:");
+    for l in &report.logins {
+        let _ = writeln!(
+            out,
+            "  {} {:<8} {} {:<14} expect {:<5} got {} {}",
+            if l.pass { "PASS" } else { "FAIL" },
+            l.comparison.as_str(),
+            l.level,
+            l.user,
+            l.expected,
+            l.status,
+            l.rule.as_deref().unwrap_or("-")
+        );
+        for d in l.duties.iter().filter(|d| !d.pass) {
+            let _ = writeln!(out, "       FAIL {} {}", d.id, d.detail);
+        }
+    }
+    let failed = report.checks.iter().filter(|c| !c.pass).count() + report.logins.iter().filter(|l| !l.pass).count();
+    let _ = writeln!(out, "{} checks, {} logins, {failed} failed; wall time {:.2}s", report.checks.len(), report.logins.len(), started.elapsed().as_secs_f64());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -66,20 +66,13 @@ show_sp_log() { echo "-- Node SP log:"; sed 's/^/   /' "$WORK/sp.log"; : >"$WORK
 fail() { echo "FAIL: $*"; show_sp_log; echo "-- IdP log:"; sed 's/^/   /' "$WORK/idp.log"; exit 1; }
 
 echo "== step 1: mario.rossi (SpidL2) must be accepted by the Node SP"
-if out=$("$HARNESS" probe --login-url "$sp_url/login" --user mario.rossi); then
-  echo "probe: $out"
-else
-  echo "probe: $out"
-  fail "mario.rossi was not logged in"
-fi
+out=$("$HARNESS" probe --login-url "$sp_url/login" --user mario.rossi) || { echo "probe: $out"; fail "mario.rossi was not logged in"; }
+echo "probe: $out"
 grep -q 'acs: ACCEPTED.*"level":"SpidL2"' "$WORK/sp.log" || fail "the Node SP did not report an L2 login"
 show_sp_log
 
 echo "== step 2: anna.neri (SpidL1 only) asks for L2: IdP sends ErrorCode nr20, the Node SP must refuse"
-if out=$("$HARNESS" probe --login-url "$sp_url/login" --user anna.neri); then
-  echo "probe: $out"
-  fail "anna.neri got a 200 from the Node SP"
-fi
+out=$("$HARNESS" probe --login-url "$sp_url/login" --user anna.neri) && { echo "probe: $out"; fail "anna.neri got a 200 from the Node SP"; }
 echo "probe: $out"
 case "$out" in status\ 403*) ;; *) fail "expected the Node SP's 403, got: $out" ;; esac
 grep -q 'acs: REFUSED.*nr20' "$WORK/sp.log" || fail "the Node SP did not refuse the nr20 error Response"

@@ -9,16 +9,15 @@ import argparse
 import base64
 import secrets
 import sys
+import time
 from urllib.parse import parse_qs
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
-from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.server import Server
-from saml2.sigver import security_context
 
-from peer import SIGNING, SPID_LEVELS, base_config, post_form, reply, serve
+from peer import SIGNING, SPID_LEVELS, base_config, post_form, reply, serve, signed_metadata
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
@@ -52,19 +51,7 @@ conf["service"] = {
         **SIGNING,
     }
 }
-
-
-def metadata_xml():
-    config = IdPConfig().load(conf)  # no SP metadata needed to describe ourselves
-    ed = entity_descriptor(config)
-    ed.extensions = None  # drop pysaml2's algsupport list (it advertises md5/sha1)
-    _, xml = sign_entity_descriptor(
-        ed, None, security_context(config), sign_alg=SIGNING["signing_algorithm"], digest_alg=SIGNING["digest_algorithm"]
-    )
-    return xml
-
-
-METADATA = metadata_xml()
+METADATA = signed_metadata(IdPConfig().load(conf))  # needs no SP metadata
 _server = None
 
 
@@ -95,6 +82,12 @@ def sso(environ, start_response):
         print(f"SSO refused: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return reply(start_response, "403 Forbidden", f"request refused: {type(exc).__name__}: {exc}\n")
     resp_args.pop("binding", None)
+    # pysaml2 writes whole-second IssueInstants (…:SSZ) while our SP's request carries milliseconds
+    # and our SP refuses a Response/Assertion IssueInstant earlier than the request's, with no skew.
+    # Answering within the request's second would fail (response.issue-instant.before-request), so
+    # wait for the next whole second, as a slower human login would.
+    # (+50 ms: pysaml2 stamps with time.gmtime(), i.e. time(2), which can lag time.time() by a tick.)
+    time.sleep(1.05 - time.time() % 1)
     response = idp.create_authn_response(
         USER,
         userid="mario.rossi",

@@ -4,6 +4,8 @@ import os
 import shutil
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from saml2.metadata import entity_descriptor, sign_entity_descriptor
+from saml2.sigver import security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -20,6 +22,15 @@ def base_config(entityid, key, cert):
         "attribute_map_dir": os.path.join(HERE, "attributemaps"),
         "accepted_time_diff": 5,
     }
+
+
+def signed_metadata(config, fix=lambda ed: None):
+    """The entity's metadata, adjusted by `fix`, signed RSA-SHA256 / SHA-256 like the messages."""
+    ed = entity_descriptor(config)
+    ed.extensions = None  # drop pysaml2's algsupport list (it advertises md5/sha1): not SPID metadata
+    fix(ed)
+    sec = security_context(config)
+    return sign_entity_descriptor(ed, None, sec, sign_alg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)[1]
 
 
 def reply(start_response, status, body, ctype="text/plain; charset=utf-8", headers=()):

@@ -13,11 +13,9 @@ from urllib.parse import parse_qs
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
-from saml2.metadata import entity_descriptor, sign_entity_descriptor
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_ENTITY, NAMEID_FORMAT_TRANSIENT, Issuer
-from saml2.sigver import security_context
 
-from peer import SIGNING, SPID_LEVELS, base_config, reply, serve
+from peer import SIGNING, SPID_LEVELS, base_config, reply, serve, signed_metadata
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
@@ -57,22 +55,13 @@ IDP = next(iter(client.metadata.identity_providers()))
 OUTSTANDING = {}  # request ID -> RelayState, consumed once (replay protection)
 
 
-def metadata_xml():
-    ed = entity_descriptor(config)
-    ed.extensions = None  # drop pysaml2's algsupport list (it advertises md5/sha1): not SPID metadata
-    spsso = ed.spsso_descriptor
+def spid_indexes(ed):
     # pysaml2 numbers the AttributeConsumingService 1 and sets no isDefault; SPID wants index 0 default.
-    spsso.attribute_consuming_service[0].index = "0"
-    spsso.assertion_consumer_service[0].is_default = "true"
-    _, xml = sign_entity_descriptor(ed, None, security_context(config), **_alg_args())
-    return xml
+    ed.spsso_descriptor.attribute_consuming_service[0].index = "0"
+    ed.spsso_descriptor.assertion_consumer_service[0].is_default = "true"
 
 
-def _alg_args():
-    return {"sign_alg": SIGNING["signing_algorithm"], "digest_alg": SIGNING["digest_algorithm"]}
-
-
-METADATA = metadata_xml()
+METADATA = signed_metadata(config, spid_indexes)
 
 
 def login(start_response):

@@ -1,0 +1,75 @@
+//! `check-idp` discriminates: our IdP passes every check and login; an IdP that always asserts
+//! SpidL1 fails exactly the logins where L1 does not satisfy the request.
+
+use spid_core::{Comparison, SpidLevel};
+use spid_harness::check_idp::{check_idp, CheckIdpOptions, CheckIdpReport};
+use spid_harness::runner::Credentials;
+use spid_idp::{IdentityProvider, IdpConfig};
+use std::collections::BTreeSet;
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
+    let creds = Credentials::embedded().unwrap();
+    let sp_addr = free_addr();
+    // The SP check-idp will start: same key and URL, so the IdP can trust it beforehand.
+    let sp_md = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&format!("http://{sp_addr}"), creds.sp.clone()))
+        .unwrap()
+        .metadata_xml()
+        .to_string();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
+    cfg.grant_level = grant;
+    let idp = IdentityProvider::new(cfg).unwrap();
+    idp.register_sp(&sp_md).unwrap();
+    let task = tokio::spawn(async move {
+        let _ = idp.serve(l).await;
+    });
+    let report = check_idp(&CheckIdpOptions { metadata: format!("{base}/metadata"), sp_listen: sp_addr, driver: None, certs: None })
+        .await
+        .unwrap();
+    task.abort();
+    report
+}
+
+#[tokio::test]
+async fn our_idp_passes_everything() {
+    let r = run(None).await;
+    let failed: Vec<_> = r.checks.iter().filter(|c| !c.pass).map(|c| (c.id, &c.detail)).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(r.checks.iter().filter(|c| c.id.starts_with("request.")).count() >= 10);
+    let bad: Vec<_> = r.logins.iter().filter(|l| !l.pass).collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(r.logins.len(), 13);
+    assert_eq!(r.logins.iter().filter(|l| l.expected == "nr20").count(), 2);
+}
+
+#[tokio::test]
+async fn an_idp_that_always_asserts_l1_is_caught() {
+    let r = run(Some(SpidLevel::L1)).await;
+    assert!(r.checks.iter().all(|c| c.pass));
+    let failed: BTreeSet<(SpidLevel, &str)> =
+        r.logins.iter().filter(|l| !l.pass).map(|l| (l.level, l.comparison.as_str())).collect();
+    // L1 satisfies L1 exact/minimum/maximum and every `maximum`; `better L1` wants more;
+    // `better L3` is impossible and answered nr20 before any level is asserted.
+    let expected: BTreeSet<(SpidLevel, &str)> = [
+        (SpidLevel::L1, Comparison::Better),
+        (SpidLevel::L2, Comparison::Exact),
+        (SpidLevel::L2, Comparison::Minimum),
+        (SpidLevel::L2, Comparison::Better),
+        (SpidLevel::L3, Comparison::Exact),
+        (SpidLevel::L3, Comparison::Minimum),
+    ]
+    .into_iter()
+    .map(|(l, c)| (l, c.as_str()))
+    .collect();
+    assert_eq!(failed, expected);
+    for l in r.logins.iter().filter(|l| !l.pass) {
+        assert!(l.duties.iter().any(|d| d.id == "idp.level-satisfies-request" && !d.pass), "{l:?}");
+        assert_eq!(l.rule.as_deref(), Some("assertion.level.insufficient"));
+    }
+}
