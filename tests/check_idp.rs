@@ -16,10 +16,13 @@ async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
     let creds = Credentials::embedded().unwrap();
     let sp_addr = free_addr();
     // The SP check-idp will start: same key and URL, so the IdP can trust it beforehand.
-    let sp_md = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&format!("http://{sp_addr}"), creds.sp.clone()))
-        .unwrap()
-        .metadata_xml()
-        .to_string();
+    let sp_md = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(
+        &format!("http://{sp_addr}"),
+        creds.sp.clone(),
+    ))
+    .unwrap()
+    .metadata_xml()
+    .to_string();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
@@ -29,9 +32,14 @@ async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
     let task = tokio::spawn(async move {
         let _ = idp.serve(l).await;
     });
-    let report = check_idp(&CheckIdpOptions { metadata: format!("{base}/metadata"), sp_listen: sp_addr, driver: None, certs: None })
-        .await
-        .unwrap();
+    let report = check_idp(&CheckIdpOptions {
+        metadata: format!("{base}/metadata"),
+        sp_listen: sp_addr,
+        driver: None,
+        certs: None,
+    })
+    .await
+    .unwrap();
     task.abort();
     report
 }
@@ -39,9 +47,20 @@ async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
 #[tokio::test]
 async fn our_idp_passes_everything() {
     let r = run(None).await;
-    let failed: Vec<_> = r.checks.iter().filter(|c| !c.pass).map(|c| (c.id, &c.detail)).collect();
+    let failed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| (c.id, &c.detail))
+        .collect();
     assert!(failed.is_empty(), "{failed:?}");
-    assert!(r.checks.iter().filter(|c| c.id.starts_with("request.")).count() >= 10);
+    assert!(
+        r.checks
+            .iter()
+            .filter(|c| c.id.starts_with("request."))
+            .count()
+            >= 10
+    );
     let bad: Vec<_> = r.logins.iter().filter(|l| !l.pass).collect();
     assert!(bad.is_empty(), "{bad:#?}");
     assert_eq!(r.logins.len(), 13);
@@ -52,8 +71,12 @@ async fn our_idp_passes_everything() {
 async fn an_idp_that_always_asserts_l1_is_caught() {
     let r = run(Some(SpidLevel::L1)).await;
     assert!(r.checks.iter().all(|c| c.pass));
-    let failed: BTreeSet<(SpidLevel, &str)> =
-        r.logins.iter().filter(|l| !l.pass).map(|l| (l.level, l.comparison.as_str())).collect();
+    let failed: BTreeSet<(SpidLevel, &str)> = r
+        .logins
+        .iter()
+        .filter(|l| !l.pass)
+        .map(|l| (l.level, l.comparison.as_str()))
+        .collect();
     // L1 satisfies L1 exact/minimum/maximum and every `maximum`; `better L1` wants more;
     // `better L3` is impossible and answered nr20 before any level is asserted.
     let expected: BTreeSet<(SpidLevel, &str)> = [
@@ -69,7 +92,12 @@ async fn an_idp_that_always_asserts_l1_is_caught() {
     .collect();
     assert_eq!(failed, expected);
     for l in r.logins.iter().filter(|l| !l.pass) {
-        assert!(l.duties.iter().any(|d| d.id == "idp.level-satisfies-request" && !d.pass), "{l:?}");
+        assert!(
+            l.duties
+                .iter()
+                .any(|d| d.id == "idp.level-satisfies-request" && !d.pass),
+            "{l:?}"
+        );
         assert_eq!(l.rule.as_deref(), Some("assertion.level.insufficient"));
     }
 }

@@ -243,6 +243,15 @@ async fn binding_and_signature_errors_are_user_pages() {
     let p = e.redirect(&r, &e.sp).await;
     assert_eq!((p.status, page_code(&p)), (403, Some(10)));
     assert!(p.body.contains("not registered"));
+    // nr10: Issuer without Format entity, or without NameQualifier.
+    let mut r = e.request();
+    r.issuer_format = None;
+    let p = e.redirect(&r, &e.sp).await;
+    assert_eq!((p.status, page_code(&p)), (403, Some(10)));
+    let mut r = e.request();
+    r.issuer_name_qualifier = None;
+    let p = e.redirect(&r, &e.sp).await;
+    assert_eq!((p.status, page_code(&p)), (403, Some(10)));
 }
 
 fn base64_std(b: &[u8]) -> String {
@@ -434,4 +443,93 @@ async fn user_outcomes_produce_their_spid_errors() {
     // The honest L2 login succeeds, and the L1-only user gets no Assertion at L2.
     let (code, _, _) = login_outcome(&e, &e.request(), "mario.rossi", how(l, a)).await;
     assert_eq!(code, ns::STATUS_SUCCESS);
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_token() {
+    let creds = Credentials::embedded().unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
+    cfg.admin_token = Some("s3cret".into());
+    let idp = IdentityProvider::new(cfg).unwrap();
+    let srv = idp.clone();
+    tokio::spawn(async move {
+        let _ = srv.serve(l).await;
+    });
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let plan = r#"{"level":"L1"}"#;
+    let r = c
+        .post(format!("{base}/admin/arm"))
+        .body(plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{base}/admin/arm"))
+        .bearer_auth("wrong")
+        .body(plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{base}/admin/arm"))
+        .bearer_auth("s3cret")
+        .body(r#"{"levle":"L1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown keys are refused");
+    let r = c
+        .post(format!("{base}/admin/arm"))
+        .bearer_auth("s3cret")
+        .body(plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // SP registration over the admin endpoint.
+    let sp_md =
+        spid_sp::ServiceProvider::new(spid_sp::SpConfig::new("http://127.0.0.1:9", creds.sp))
+            .unwrap()
+            .metadata_xml()
+            .to_string();
+    let r = c
+        .post(format!("{base}/admin/sp"))
+        .body(sp_md.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{base}/admin/sp"))
+        .bearer_auth("s3cret")
+        .body(sp_md)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "http://127.0.0.1:9/metadata");
+}
+
+#[tokio::test]
+async fn admin_endpoints_are_off_without_a_token() {
+    let creds = Credentials::embedded().unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let idp = IdentityProvider::new(IdpConfig::new(&base, creds.idp, creds.foreign)).unwrap();
+    tokio::spawn(async move {
+        let _ = idp.serve(l).await;
+    });
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = c
+        .post(format!("{base}/admin/arm"))
+        .bearer_auth("")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }

@@ -64,17 +64,35 @@ impl LoginDriver {
         let step = |id: &str, f: &[(&str, &str)]| FormStep {
             form_id: Some(id.into()),
             has_field: None,
-            fields: f.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            fields: f
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS)
             .unwrap_or_default()
             .into_iter()
-            .filter(|u| u.status == spid_idp::users::Status::Active && u.identity_type == spid_idp::users::IdentityType::Person)
-            .map(|u| DriverUser { level: u.max_level(), username: u.username, password: u.password, otp: u.otp })
+            .filter(|u| {
+                u.status == spid_idp::users::Status::Active
+                    && u.identity_type == spid_idp::users::IdentityType::Person
+            })
+            .map(|u| DriverUser {
+                level: u.max_level(),
+                username: u.username,
+                password: u.password,
+                otp: u.otp,
+            })
             .collect();
         LoginDriver {
             steps: vec![
-                step("login-form", &[("username", "{username}"), ("password", "{password}"), ("action", "login")]),
+                step(
+                    "login-form",
+                    &[
+                        ("username", "{username}"),
+                        ("password", "{password}"),
+                        ("action", "login"),
+                    ],
+                ),
                 step("otp-form", &[("otp", "{otp}"), ("action", "verify")]),
                 step("consent-form", &[("action", "accept")]),
             ],
@@ -83,7 +101,12 @@ impl LoginDriver {
     }
 
     /// Logs `user` in starting at `start`; returns the final page.
-    pub async fn login(&self, ua: &mut UserAgent, start: &Url, user: &DriverUser) -> Result<Page, crate::agent::AgentError> {
+    pub async fn login(
+        &self,
+        ua: &mut UserAgent,
+        start: &Url,
+        user: &DriverUser,
+    ) -> Result<Page, crate::agent::AgentError> {
         let first = ua.get(start).await?;
         let mut page = ua.auto_post(first).await?;
         for _ in 0..8 {
@@ -107,7 +130,8 @@ impl LoginDriver {
                     (k.clone(), v)
                 })
                 .collect();
-            let refs: Vec<(&str, &str)> = vals.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> =
+                vals.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let next = ua.submit(&page, &form, &refs).await?;
             page = ua.auto_post(next).await?;
         }
@@ -157,37 +181,96 @@ pub struct CheckIdpReport {
 }
 
 fn check(out: &mut Vec<CheckResult>, id: &'static str, pass: bool, detail: impl Into<String>) {
-    out.push(CheckResult { id, pass, detail: detail.into() });
+    out.push(CheckResult {
+        id,
+        pass,
+        detail: detail.into(),
+    });
 }
 
 /// Checks IdP metadata against the SPID IdP rules.
 pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
     let mut out = Vec::new();
-    let Ok(root) = xml::parse(text, &Limits { max_bytes: 1 << 20, ..Limits::default() }) else {
+    let Ok(root) = xml::parse(
+        text,
+        &Limits {
+            max_bytes: 1 << 20,
+            ..Limits::default()
+        },
+    ) else {
         check(&mut out, "idp-metadata.xml", false, "not acceptable XML");
         return (out, None);
     };
     let m = match metadata::parse(text) {
         Ok(m) => m,
         Err(e) => {
-            check(&mut out, "idp-metadata.entity-descriptor", false, e.to_string());
+            check(
+                &mut out,
+                "idp-metadata.entity-descriptor",
+                false,
+                e.to_string(),
+            );
             return (out, None);
         }
     };
     let d = root.child(ns::MD, "IDPSSODescriptor");
-    check(&mut out, "idp-metadata.idp-descriptor", d.is_some(), "IDPSSODescriptor");
-    check(&mut out, "idp-metadata.signing-certificate", !m.signing_certs.is_empty(), format!("{} certificate(s)", m.signing_certs.len()));
-    let signed = root.child(ns::DS, "Signature").is_some() && metadata::verify(text, &m.signing_certs).is_ok();
-    check(&mut out, "idp-metadata.signed", signed, "enveloped signature over the EntityDescriptor");
+    check(
+        &mut out,
+        "idp-metadata.idp-descriptor",
+        d.is_some(),
+        "IDPSSODescriptor",
+    );
+    check(
+        &mut out,
+        "idp-metadata.signing-certificate",
+        !m.signing_certs.is_empty(),
+        format!("{} certificate(s)", m.signing_certs.len()),
+    );
+    let signed = root.child(ns::DS, "Signature").is_some()
+        && metadata::verify(text, &m.signing_certs).is_ok();
+    check(
+        &mut out,
+        "idp-metadata.signed",
+        signed,
+        "enveloped signature over the EntityDescriptor",
+    );
     if let Some(d) = d {
-        check(&mut out, "idp-metadata.want-authn-requests-signed", d.attr("WantAuthnRequestsSigned") == Some("true"), format!("{:?}", d.attr("WantAuthnRequestsSigned")));
-        let sso: Vec<&str> = d.children_named(ns::MD, "SingleSignOnService").filter_map(|e| e.attr("Binding")).collect();
-        check(&mut out, "idp-metadata.sso-bindings", sso.contains(&ns::BINDING_REDIRECT) && sso.contains(&ns::BINDING_POST), format!("{sso:?}"));
+        check(
+            &mut out,
+            "idp-metadata.want-authn-requests-signed",
+            d.attr("WantAuthnRequestsSigned") == Some("true"),
+            format!("{:?}", d.attr("WantAuthnRequestsSigned")),
+        );
+        let sso: Vec<&str> = d
+            .children_named(ns::MD, "SingleSignOnService")
+            .filter_map(|e| e.attr("Binding"))
+            .collect();
+        check(
+            &mut out,
+            "idp-metadata.sso-bindings",
+            sso.contains(&ns::BINDING_REDIRECT) && sso.contains(&ns::BINDING_POST),
+            format!("{sso:?}"),
+        );
         let slo = d.children_named(ns::MD, "SingleLogoutService").count();
-        check(&mut out, "idp-metadata.single-logout", slo >= 1, format!("{slo} SingleLogoutService"));
-        let nameid = d.children_named(ns::MD, "NameIDFormat").any(|n| n.text().trim() == ns::NAMEID_TRANSIENT);
-        check(&mut out, "idp-metadata.name-id-format", nameid, "transient NameIDFormat");
-        let attrs: Vec<&str> = d.children_named(ns::SAML, "Attribute").filter_map(|a| a.attr("Name")).collect();
+        check(
+            &mut out,
+            "idp-metadata.single-logout",
+            slo >= 1,
+            format!("{slo} SingleLogoutService"),
+        );
+        let nameid = d
+            .children_named(ns::MD, "NameIDFormat")
+            .any(|n| n.text().trim() == ns::NAMEID_TRANSIENT);
+        check(
+            &mut out,
+            "idp-metadata.name-id-format",
+            nameid,
+            "transient NameIDFormat",
+        );
+        let attrs: Vec<&str> = d
+            .children_named(ns::SAML, "Attribute")
+            .filter_map(|a| a.attr("Name"))
+            .collect();
         check(
             &mut out,
             "idp-metadata.attributes",
@@ -206,8 +289,12 @@ fn response_status(p: &Page) -> Option<(String, Option<String>, String)> {
     let code = st.child(ns::SAMLP, "StatusCode")?;
     Some((
         code.attr("Value")?.to_string(),
-        code.child(ns::SAMLP, "StatusCode").and_then(|c| c.attr("Value")).map(str::to_string),
-        st.child(ns::SAMLP, "StatusMessage").map(|m| m.text().trim().to_string()).unwrap_or_default(),
+        code.child(ns::SAMLP, "StatusCode")
+            .and_then(|c| c.attr("Value"))
+            .map(str::to_string),
+        st.child(ns::SAMLP, "StatusMessage")
+            .map(|m| m.text().trim().to_string())
+            .unwrap_or_default(),
     ))
 }
 
@@ -215,40 +302,140 @@ type Edit = fn(&mut AuthnRequest);
 
 /// Malformed requests and the refusal each must get: (id, nr, edit, signed, expected status
 /// and sub-status when the error goes back to the SP).
-fn malformed() -> Vec<(&'static str, u8, Edit, bool, Option<(&'static str, Option<&'static str>)>)> {
+fn malformed() -> Vec<(
+    &'static str,
+    u8,
+    Edit,
+    bool,
+    Option<(&'static str, Option<&'static str>)>,
+)> {
     vec![
         ("request.unsigned.nr4", 4, |_| {}, false, None),
-        ("request.version.nr9", 9, |r| r.version = Some("1.0".into()), true, Some((ns::STATUS_VERSION_MISMATCH, None))),
-        ("request.id-missing.nr11", 11, |r| r.id = None, true, Some((ns::STATUS_REQUESTER, None))),
-        ("request.authn-context-legacy.nr12", 12, |r| r.class_refs = vec!["urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL2".into()], true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_NO_AUTHN_CONTEXT)))),
-        ("request.issue-instant-old.nr13", 13, |r| r.issue_instant = Some("2020-01-01T00:00:00Z".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_DENIED)))),
-        ("request.destination-other.nr14", 14, |r| r.destination = Some("https://other-idp.example/sso".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED)))),
-        ("request.is-passive.nr15", 15, |r| r.is_passive = Some("true".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_NO_PASSIVE)))),
-        ("request.acs-index-unknown.nr16", 16, |r| r.acs_index = Some("7".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED)))),
-        ("request.name-id-policy.nr17", 17, |r| r.name_id_policy_format = Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED)))),
-        ("request.attribute-index-unknown.nr18", 18, |r| r.attribute_index = Some("9".into()), true, Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED)))),
+        (
+            "request.version.nr9",
+            9,
+            |r| r.version = Some("1.0".into()),
+            true,
+            Some((ns::STATUS_VERSION_MISMATCH, None)),
+        ),
+        (
+            "request.id-missing.nr11",
+            11,
+            |r| r.id = None,
+            true,
+            Some((ns::STATUS_REQUESTER, None)),
+        ),
+        (
+            "request.authn-context-legacy.nr12",
+            12,
+            |r| r.class_refs = vec!["urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL2".into()],
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_NO_AUTHN_CONTEXT))),
+        ),
+        (
+            "request.issue-instant-old.nr13",
+            13,
+            |r| r.issue_instant = Some("2020-01-01T00:00:00Z".into()),
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_DENIED))),
+        ),
+        (
+            "request.destination-other.nr14",
+            14,
+            |r| r.destination = Some("https://other-idp.example/sso".into()),
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED))),
+        ),
+        (
+            "request.is-passive.nr15",
+            15,
+            |r| r.is_passive = Some("true".into()),
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_NO_PASSIVE))),
+        ),
+        (
+            "request.acs-index-unknown.nr16",
+            16,
+            |r| r.acs_index = Some("7".into()),
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED))),
+        ),
+        (
+            "request.name-id-policy.nr17",
+            17,
+            |r| {
+                r.name_id_policy_format =
+                    Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into())
+            },
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED))),
+        ),
+        (
+            "request.attribute-index-unknown.nr18",
+            18,
+            |r| r.attribute_index = Some("9".into()),
+            true,
+            Some((ns::STATUS_REQUESTER, Some(ns::STATUS_REQUEST_UNSUPPORTED))),
+        ),
     ]
 }
 
-async fn malformed_checks(idp: &EntityMetadata, sp_entity: &str, sp_cred: &Credential, out: &mut Vec<CheckResult>) -> anyhow::Result<()> {
-    let Some(sso) = idp.idp.as_ref().and_then(|d| d.sso_for(ns::BINDING_REDIRECT)).map(str::to_string) else {
-        check(out, "request.redirect-endpoint", false, "no HTTP-Redirect SSO endpoint");
+async fn malformed_checks(
+    idp: &EntityMetadata,
+    sp_entity: &str,
+    sp_cred: &Credential,
+    out: &mut Vec<CheckResult>,
+) -> anyhow::Result<()> {
+    let Some(sso) = idp
+        .idp
+        .as_ref()
+        .and_then(|d| d.sso_for(ns::BINDING_REDIRECT))
+        .map(str::to_string)
+    else {
+        check(
+            out,
+            "request.redirect-endpoint",
+            false,
+            "no HTTP-Redirect SSO endpoint",
+        );
         return Ok(());
     };
     let sso_url = Url::parse(&sso)?;
     for (id, nr, edit, signed, to_sp) in malformed() {
-        let mut r = AuthnRequest::spid(sp_entity, &sso, chrono::Utc::now(), SpidLevel::L2, Comparison::Minimum, 0, 0);
+        let mut r = AuthnRequest::spid(
+            sp_entity,
+            &sso,
+            chrono::Utc::now(),
+            SpidLevel::L2,
+            Comparison::Minimum,
+            0,
+            0,
+        );
         edit(&mut r);
         let signing = signed.then_some((&sp_cred.key, SigAlg::RsaSha256));
-        let url = binding::encode_redirect(&sso_url, MessageParam::SamlRequest, &r.to_element().to_xml(), Some("check-idp"), signing)?;
+        let url = binding::encode_redirect(
+            &sso_url,
+            MessageParam::SamlRequest,
+            &r.to_element().to_xml(),
+            Some("check-idp"),
+            signing,
+        )?;
         let mut ua = runner::user_agent()?;
         let page = ua.get(&url).await?;
         let (pass, detail) = match (to_sp, response_status(&page)) {
             (None, resp) => {
-                let refused = page.status >= 400 && resp.is_none() && !page.body.contains("type=\"password\"");
-                (refused && page.body.contains(&format!("nr{nr}")), format!("HTTP {} page, {:?}", page.status, resp))
+                let refused = page.status >= 400
+                    && resp.is_none()
+                    && !page.body.contains("type=\"password\"");
+                (
+                    refused && page.body.contains(&format!("nr{nr}")),
+                    format!("HTTP {} page, {:?}", page.status, resp),
+                )
             }
-            (Some((st, sub)), Some((c, s, m))) => (c == st && s.as_deref() == sub && m == format!("ErrorCode nr{nr}"), format!("{c} {s:?} {m:?}")),
+            (Some((st, sub)), Some((c, s, m))) => (
+                c == st && s.as_deref() == sub && m == format!("ErrorCode nr{nr}"),
+                format!("{c} {s:?} {m:?}"),
+            ),
             (Some(_), None) => (false, format!("no error Response (HTTP {})", page.status)),
         };
         check(out, id, pass, detail);
@@ -287,24 +474,45 @@ pub async fn check_idp(opts: &CheckIdpOptions) -> anyhow::Result<CheckIdpReport>
     result
 }
 
-async fn login_matrix(sp: &ServiceProvider, base: &str, md: &EntityMetadata, driver: &LoginDriver) -> anyhow::Result<Vec<LoginResult>> {
-    let strongest = driver.users.iter().max_by_key(|u| u.level).ok_or_else(|| anyhow::anyhow!("the login driver has no users"))?;
+async fn login_matrix(
+    sp: &ServiceProvider,
+    base: &str,
+    md: &EntityMetadata,
+    driver: &LoginDriver,
+) -> anyhow::Result<Vec<LoginResult>> {
+    let strongest = driver
+        .users
+        .iter()
+        .max_by_key(|u| u.level)
+        .ok_or_else(|| anyhow::anyhow!("the login driver has no users"))?;
     let mut plan: Vec<(SpidLevel, Comparison, &DriverUser)> = Vec::new();
     for l in SpidLevel::ALL {
         for c in Comparison::ALL {
             plan.push((l, c, strongest));
         }
     }
-    if let Some(weak) = driver.users.iter().filter(|u| u.level < SpidLevel::L3).min_by_key(|u| u.level) {
+    if let Some(weak) = driver
+        .users
+        .iter()
+        .filter(|u| u.level < SpidLevel::L3)
+        .min_by_key(|u| u.level)
+    {
         plan.push((SpidLevel::L3, Comparison::Minimum, weak));
     }
     let requested: Vec<String> = sp.config().attributes.clone();
     let mut out = Vec::new();
     for (level, cmp, user) in plan {
         // A SPID IdP must answer nr20 when no credential of the user satisfies the request.
-        let possible = SpidLevel::ALL.iter().any(|g| *g <= user.level && spid_core::satisfies(level, cmp, *g));
+        let possible = SpidLevel::ALL
+            .iter()
+            .any(|g| *g <= user.level && spid_core::satisfies(level, cmp, *g));
         let expected = if possible { "login" } else { "nr20" };
-        let start = Url::parse(&format!("{base}/login?idp={}&level={}&comparison={}", urlenc(&md.entity_id), level.number(), cmp.as_str()))?;
+        let start = Url::parse(&format!(
+            "{base}/login?idp={}&level={}&comparison={}",
+            urlenc(&md.entity_id),
+            level.number(),
+            cmp.as_str()
+        ))?;
         let mut ua = runner::user_agent()?;
         let page = driver.login(&mut ua, &start, user).await;
         let (status, rule) = match &page {
@@ -312,8 +520,16 @@ async fn login_matrix(sp: &ServiceProvider, base: &str, md: &EntityMetadata, dri
             Err(_) => (0, None),
         };
         let mut duties = Vec::new();
-        let resp_xml = ua.trace().iter().rev().flat_map(|x| x.saml.iter()).find(|m| m.param == "SAMLResponse").and_then(|m| m.xml.clone());
-        let resp = resp_xml.as_deref().and_then(|x| xml::parse(x, &Limits::default()).ok());
+        let resp_xml = ua
+            .trace()
+            .iter()
+            .rev()
+            .flat_map(|x| x.saml.iter())
+            .find(|m| m.param == "SAMLResponse")
+            .and_then(|m| m.xml.clone());
+        let resp = resp_xml
+            .as_deref()
+            .and_then(|x| xml::parse(x, &Limits::default()).ok());
         let pass = match (expected, &resp) {
             ("login", Some(r)) => {
                 let a = r.child(ns::SAML, "Assertion");
@@ -322,31 +538,80 @@ async fn login_matrix(sp: &ServiceProvider, base: &str, md: &EntityMetadata, dri
                     .and_then(|s| s.child(ns::SAML, "AuthnContext"))
                     .and_then(|c| c.child(ns::SAML, "AuthnContextClassRef"))
                     .and_then(|c| SpidLevel::from_uri(c.text().trim()));
-                check(&mut duties, "idp.level-satisfies-request", got.is_some_and(|g| spid_core::satisfies(level, cmp, g)), format!("{got:?} for {} {level}", cmp.as_str()));
+                check(
+                    &mut duties,
+                    "idp.level-satisfies-request",
+                    got.is_some_and(|g| spid_core::satisfies(level, cmp, g)),
+                    format!("{got:?} for {} {level}", cmp.as_str()),
+                );
                 let si = authn.and_then(|s| s.attr("SessionIndex")).is_some();
-                check(&mut duties, "idp.no-session-index-above-l1", level == SpidLevel::L1 || !si, format!("SessionIndex present: {si}"));
+                check(
+                    &mut duties,
+                    "idp.no-session-index-above-l1",
+                    level == SpidLevel::L1 || !si,
+                    format!("SessionIndex present: {si}"),
+                );
                 let mut names: Vec<String> = a
-                    .map(|a| a.children_named(ns::SAML, "AttributeStatement").flat_map(|s| s.children_named(ns::SAML, "Attribute")).filter_map(|x| x.attr("Name").map(str::to_string)).collect())
+                    .map(|a| {
+                        a.children_named(ns::SAML, "AttributeStatement")
+                            .flat_map(|s| s.children_named(ns::SAML, "Attribute"))
+                            .filter_map(|x| x.attr("Name").map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 names.sort();
                 let mut want = requested.clone();
                 want.sort();
-                check(&mut duties, "idp.attributes-as-requested", names == want, format!("{names:?}"));
-                check(&mut duties, "sp.rules", status == 200, format!("HTTP {status} {}", rule.as_deref().unwrap_or("")));
+                check(
+                    &mut duties,
+                    "idp.attributes-as-requested",
+                    names == want,
+                    format!("{names:?}"),
+                );
+                check(
+                    &mut duties,
+                    "sp.rules",
+                    status == 200,
+                    format!("HTTP {status} {}", rule.as_deref().unwrap_or("")),
+                );
                 duties.iter().all(|d| d.pass)
             }
             ("nr20", Some(_)) => {
-                let m = resp_xml.as_deref().is_some_and(|x| x.contains("ErrorCode nr20"));
-                check(&mut duties, "idp.nr20", m && rule.as_deref() == Some("response.status.nr20"), format!("HTTP {status} {}", rule.as_deref().unwrap_or("")));
+                let m = resp_xml
+                    .as_deref()
+                    .is_some_and(|x| x.contains("ErrorCode nr20"));
+                check(
+                    &mut duties,
+                    "idp.nr20",
+                    m && rule.as_deref() == Some("response.status.nr20"),
+                    format!("HTTP {status} {}", rule.as_deref().unwrap_or("")),
+                );
                 m
             }
             (_, None) => {
-                check(&mut duties, "idp.response", false, format!("no Response reached the SP (HTTP {status}, {:?})", page.err()));
+                check(
+                    &mut duties,
+                    "idp.response",
+                    false,
+                    format!(
+                        "no Response reached the SP (HTTP {status}, {:?})",
+                        page.err()
+                    ),
+                );
                 false
             }
             _ => false,
         };
-        out.push(LoginResult { level, comparison: cmp, user: user.username.clone(), expected: expected.into(), status, rule, duties, pass });
+        out.push(LoginResult {
+            level,
+            comparison: cmp,
+            user: user.username.clone(),
+            expected: expected.into(),
+            status,
+            rule,
+            duties,
+            pass,
+        });
     }
     Ok(out)
 }
@@ -354,4 +619,3 @@ async fn login_matrix(sp: &ServiceProvider, base: &str, md: &EntityMetadata, dri
 fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
-

@@ -112,6 +112,10 @@ enum Cmd {
         /// Assert this level (1, 2, 3) on every login, whatever was granted.
         #[arg(long)]
         grant_level: Option<u8>,
+        /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
+        /// (Issuer without Format entity/NameQualifier, NameIDPolicy AllowCreate).
+        #[arg(long)]
+        lenient_requests: bool,
         /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
         #[arg(long)]
         certs: Option<PathBuf>,
@@ -239,13 +243,19 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        Cmd::CheckIdp { metadata, sp_listen, driver, certs } => check_idp(metadata, sp_listen, driver, certs).await,
+        Cmd::CheckIdp {
+            metadata,
+            sp_listen,
+            driver,
+            certs,
+        } => check_idp(metadata, sp_listen, driver, certs).await,
         Cmd::Idp {
             listen,
             sp_metadata,
             admin_token,
             print_metadata,
             grant_level,
+            lenient_requests,
             certs,
         } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
@@ -260,6 +270,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let base = format!("http://{}", l.local_addr()?);
             let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
             cfg.admin_token = admin_token;
+            cfg.strict_requests = !lenient_requests;
             cfg.grant_level = grant_level.and_then(|n| spid_core::SpidLevel::parse(&n.to_string()));
             let idp = spid_idp::IdentityProvider::new(cfg)?;
             for p in sp_metadata {
@@ -272,7 +283,13 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             idp.serve(l).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Sp { listen, idp_metadata, private, certs, print_metadata } => {
+        Cmd::Sp {
+            listen,
+            idp_metadata,
+            private,
+            certs,
+            print_metadata,
+        } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
             let mut cfg = spid_sp::SpConfig::new(&format!("http://{listen}"), creds.sp.clone());
             if private {
@@ -429,18 +446,38 @@ async fn check_sp(
     )
 }
 
-async fn check_idp(metadata: String, sp_listen: String, driver: Option<PathBuf>, certs: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn check_idp(
+    metadata: String,
+    sp_listen: String,
+    driver: Option<PathBuf>,
+    certs: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     use spid_harness::check_idp::{self as ci, CheckIdpOptions, LoginDriver};
     let driver = match driver {
-        Some(p) => Some(toml::from_str::<LoginDriver>(&std::fs::read_to_string(&p)?).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?),
+        Some(p) => Some(
+            toml::from_str::<LoginDriver>(&std::fs::read_to_string(&p)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        ),
         None => None,
     };
     let started = std::time::Instant::now();
-    let report = ci::check_idp(&CheckIdpOptions { metadata, sp_listen, driver, certs }).await?;
+    let report = ci::check_idp(&CheckIdpOptions {
+        metadata,
+        sp_listen,
+        driver,
+        certs,
+    })
+    .await?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "metadata and request checks:");
     for c in &report.checks {
-        let _ = writeln!(out, "  {} {:<42} {}", if c.pass { "PASS" } else { "FAIL" }, c.id, c.detail);
+        let _ = writeln!(
+            out,
+            "  {} {:<42} {}",
+            if c.pass { "PASS" } else { "FAIL" },
+            c.id,
+            c.detail
+        );
     }
     let _ = writeln!(out, "logins:");
     for l in &report.logins {
@@ -459,7 +496,18 @@ async fn check_idp(metadata: String, sp_listen: String, driver: Option<PathBuf>,
             let _ = writeln!(out, "       FAIL {} {}", d.id, d.detail);
         }
     }
-    let failed = report.checks.iter().filter(|c| !c.pass).count() + report.logins.iter().filter(|l| !l.pass).count();
-    let _ = writeln!(out, "{} checks, {} logins, {failed} failed; wall time {:.2}s", report.checks.len(), report.logins.len(), started.elapsed().as_secs_f64());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let failed = report.checks.iter().filter(|c| !c.pass).count()
+        + report.logins.iter().filter(|l| !l.pass).count();
+    let _ = writeln!(
+        out,
+        "{} checks, {} logins, {failed} failed; wall time {:.2}s",
+        report.checks.len(),
+        report.logins.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -60,6 +60,8 @@ pub struct IdpConfig {
     pub assertion_ttl: Duration,
     /// Token for the admin endpoints (`Authorization: Bearer …`); None disables them.
     pub admin_token: Option<String>,
+    /// Refuse requests SPID forbids but generic SAML stacks send (see `request::Ctx::strict`).
+    pub strict_requests: bool,
     /// Assert this level on every login instead of the one granted (for testing SPs; a
     /// case's plan still takes precedence).
     pub grant_level: Option<SpidLevel>,
@@ -82,6 +84,7 @@ impl IdpConfig {
             assertion_ttl: Duration::minutes(5),
             admin_token: None,
             grant_level: None,
+            strict_requests: true,
         }
     }
 
@@ -463,6 +466,7 @@ impl IdentityProvider {
             sps: &sps,
             now: cfg.clock.now(),
             skew: cfg.skew,
+            strict: cfg.strict_requests,
         };
         match request::check(incoming, &ctx) {
             Err(r) => self.refuse(r),

@@ -71,6 +71,9 @@ pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
     /// Accepted distance of IssueInstant from now.
     pub skew: Duration,
+    /// Refuse what SPID forbids but generic SAML stacks send (Issuer without Format entity
+    /// or NameQualifier: nr10; NameIDPolicy AllowCreate: nr17). On by default.
+    pub strict: bool,
 }
 
 /// Runs every check.
@@ -149,6 +152,24 @@ pub fn check(incoming: Incoming<'_>, ctx: &Ctx<'_>) -> Result<ValidRequest, Refu
                 7,
                 "the signature does not cover the whole AuthnRequest",
             ));
+        }
+    }
+    if ctx.strict {
+        if req.issuer_format.as_deref() != Some(ns::NAMEID_ENTITY) {
+            return Err(page(
+                10,
+                format!(
+                    "Issuer Format {:?} is not nameid-format:entity",
+                    req.issuer_format
+                ),
+            ));
+        }
+        if req
+            .issuer_name_qualifier
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(page(10, "Issuer without NameQualifier"));
         }
     }
     let spd = sp.sp.clone().unwrap_or_default();
@@ -234,6 +255,12 @@ pub fn check(incoming: Incoming<'_>, ctx: &Ctx<'_>) -> Result<ValidRequest, Refu
         return Err(to_sp(
             17,
             format!("NameIDPolicy Format {:?}", req.name_id_policy_format),
+        ));
+    }
+    if ctx.strict && req.allow_create.is_some() {
+        return Err(to_sp(
+            17,
+            "NameIDPolicy carries AllowCreate (Avviso 5)".into(),
         ));
     }
     let attributes = match req.attribute_index.as_deref() {

@@ -6,6 +6,8 @@ set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
 here="$(cd "$(dirname "$0")/../pysaml2" && pwd)"
 py="$PYTHON_VENV/bin/python"
+# pysaml2 signs and verifies XML by shelling out to xmlsec1: install it (idempotent) if missing.
+command -v xmlsec1 >/dev/null || SPID_SETUP_XMLSEC1=1 "$here/../../../scripts/setup.sh"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
