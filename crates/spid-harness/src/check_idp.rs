@@ -302,13 +302,11 @@ type Edit = fn(&mut AuthnRequest);
 
 /// Malformed requests and the refusal each must get: (id, nr, edit, signed, expected status
 /// and sub-status when the error goes back to the SP).
-fn malformed() -> Vec<(
-    &'static str,
-    u8,
-    Edit,
-    bool,
-    Option<(&'static str, Option<&'static str>)>,
-)> {
+/// Where a refusal must go: the top status and sub-status of the error Response, or None
+/// for an error page shown to the user.
+type ToSp = Option<(&'static str, Option<&'static str>)>;
+
+fn malformed() -> Vec<(&'static str, u8, Edit, bool, ToSp)> {
     vec![
         ("request.unsigned.nr4", 4, |_| {}, false, None),
         (
