@@ -27,3 +27,7 @@ rules:
 # The official spid-sp-test against our SP (SPT_PRIVATE=1 for the private profile).
 spid-sp-test *ARGS:
     scripts/spid-sp-test.sh {{ARGS}}
+
+# The interop pairs (pysaml2, node-saml), one PASS/FAIL line each.
+interop:
+    tests/interop/run.sh
