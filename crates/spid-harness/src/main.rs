@@ -373,8 +373,9 @@ async fn run(
     report::summary(&mut out, &results);
     let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
     if let Some(d) = report_dir {
-        let p = report::write_json(&d, &results)?;
-        let _ = writeln!(out, "report: {}", p.display());
+        for p in report::write_all(&d, &results)? {
+            let _ = writeln!(out, "report: {}", p.display());
+        }
     }
     Ok(if results.iter().all(|r| r.pass) {
         ExitCode::SUCCESS
@@ -434,8 +435,9 @@ async fn check_sp(
         started.elapsed().as_secs_f64()
     );
     if let Some(d) = report_dir {
-        let p = report::write_json(&d, &report.cases)?;
-        let _ = writeln!(out, "report: {}", p.display());
+        for p in report::write_all(&d, &report.cases)? {
+            let _ = writeln!(out, "report: {}", p.display());
+        }
     }
     Ok(
         if failed_checks == 0 && report.cases.iter().all(|r| r.pass) {

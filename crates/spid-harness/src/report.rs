@@ -88,3 +88,117 @@ pub fn write_json(
     serde_json::to_writer_pretty(f, results)?;
     Ok(p)
 }
+
+/// Writes `junit.xml` into `dir` (one testcase per case, grouped by family).
+pub fn write_junit(
+    dir: &std::path::Path,
+    results: &[CaseResult],
+) -> std::io::Result<std::path::PathBuf> {
+    use spid_core::saml::xml::escape_attr;
+    std::fs::create_dir_all(dir)?;
+    let mut fam: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
+    for r in results {
+        fam.entry(r.family.as_str()).or_default().push(r);
+    }
+    let failures = results.iter().filter(|r| !r.pass).count();
+    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"spid-harness\" tests=\"{}\" failures=\"{failures}\">\n", results.len());
+    for (f, rs) in fam {
+        let fails = rs.iter().filter(|r| !r.pass).count();
+        s.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">\n",
+            escape_attr(f),
+            rs.len()
+        ));
+        for r in rs {
+            s.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+                escape_attr(&r.family),
+                escape_attr(&r.id),
+                r.millis as f64 / 1000.0
+            ));
+            if !r.pass {
+                let msg = format!(
+                    "expected {}, got {} {} ({})",
+                    expected_text(&r.expected),
+                    r.status,
+                    r.rule.as_deref().unwrap_or("-"),
+                    r.note.as_deref().unwrap_or("")
+                );
+                s.push_str(&format!("<failure message=\"{}\"/>", escape_attr(&msg)));
+            }
+            s.push_str("</testcase>\n");
+        }
+        s.push_str("  </testsuite>\n");
+    }
+    s.push_str("</testsuites>\n");
+    let p = dir.join("junit.xml");
+    std::fs::write(&p, s)?;
+    Ok(p)
+}
+
+/// Writes `report.html` into `dir`: every case with its verdict, the deciding rule and the
+/// decoded message trace.
+pub fn write_html(
+    dir: &std::path::Path,
+    results: &[CaseResult],
+) -> std::io::Result<std::path::PathBuf> {
+    use maud::{html, DOCTYPE};
+    std::fs::create_dir_all(dir)?;
+    let passed = results.iter().filter(|r| r.pass).count();
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "spid-harness report" }
+                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}" }
+            }
+            body {
+                h1 { "spid-harness: " (passed) "/" (results.len()) " cases meet their expectation" }
+                table {
+                    tr { th { "case" } th { "family" } th { "expected" } th { "status" } th { "rule" } th { "result" } }
+                    @for r in results {
+                        tr class=(if r.pass { "pass" } else { "fail" }) {
+                            td { a href={ "#" (r.id) } { (r.id) } } td { (r.family) } td { (expected_text(&r.expected)) }
+                            td { (r.status) } td { code { (r.rule.as_deref().unwrap_or("-")) } }
+                            td { (if r.pass { "pass" } else { "FAIL" }) @if let Some(n) = &r.note { " — " (n) } }
+                        }
+                    }
+                }
+                @for r in results {
+                    section id=(r.id) {
+                        h2 { (r.id) ": " (r.title) }
+                        p { "Expected " (expected_text(&r.expected)) "; got HTTP " (r.status) " " code { (r.rule.as_deref().unwrap_or("-")) } }
+                        ol {
+                            @for x in &r.trace {
+                                li {
+                                    code { (x.method) " " (x.url) } " → " (x.status)
+                                    @if let Some(l) = &x.location { " → " code { (l) } }
+                                    @if let Some(rule) = &x.spid_rule { " [" code { (rule) } "]" }
+                                    @for m in &x.saml {
+                                        details { summary { (m.param) } pre { (m.xml.as_deref().unwrap_or(&m.raw)) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let p = dir.join("report.html");
+    std::fs::write(&p, page.into_string())?;
+    Ok(p)
+}
+
+/// Writes the JSON, JUnit and HTML reports; returns their paths.
+pub fn write_all(
+    dir: &std::path::Path,
+    results: &[CaseResult],
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    Ok(vec![
+        write_json(dir, results)?,
+        write_junit(dir, results)?,
+        write_html(dir, results)?,
+    ])
+}
