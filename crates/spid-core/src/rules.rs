@@ -63,7 +63,7 @@ rules! {
     ResponseVersion => "response.version.invalid", "SAML-CORE 3.2.2; spid-sp-test 10", "Response Version is 2.0";
     ResponseIssueInstantMissing => "response.issue-instant.missing", "SPID-RT SSO; spid-sp-test 11, 12", "Response IssueInstant present";
     ResponseIssueInstantMalformed => "response.issue-instant.malformed", "SPID-RT SSO; spid-sp-test 13", "Response IssueInstant is a UTC xs:dateTime";
-    ResponseIssueInstantBeforeRequest => "response.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 14", "Response IssueInstant not before the request's";
+    ResponseIssueInstantBeforeRequest => "response.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 14", "Response IssueInstant not before the request's (to the second, less the skew)";
     ResponseIssueInstantFuture => "response.issue-instant.future", "SPID-RT SSO; spid-sp-test 15", "Response IssueInstant not in the future beyond the skew";
     ResponseInResponseToMissing => "response.in-response-to.missing", "SPID-RT SSO; spid-sp-test 16, 17", "Response InResponseTo present and non-empty";
     ResponseInResponseToUnknown => "response.in-response-to.unknown", "SPID-RT SSO; spid-sp-test 18", "InResponseTo names a request this browser session issued";
@@ -89,7 +89,7 @@ rules! {
     AssertionVersion => "assertion.version.invalid", "SAML-CORE 2.3.3; spid-sp-test 35", "Assertion Version is 2.0";
     AssertionIssueInstantMissing => "assertion.issue-instant.missing", "SPID-RT SSO; spid-sp-test 36, 37", "Assertion IssueInstant present";
     AssertionIssueInstantMalformed => "assertion.issue-instant.malformed", "SPID-RT SSO; spid-sp-test 38", "Assertion IssueInstant is a UTC xs:dateTime";
-    AssertionIssueInstantBeforeRequest => "assertion.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 39", "Assertion IssueInstant not before the request's";
+    AssertionIssueInstantBeforeRequest => "assertion.issue-instant.before-request", "SPID-RT SSO; spid-sp-test 39", "Assertion IssueInstant not before the request's (to the second, less the skew)";
     AssertionIssueInstantFuture => "assertion.issue-instant.future", "SPID-RT SSO; spid-sp-test 40", "Assertion IssueInstant not in the future beyond the skew";
     AssertionIssuerMissing => "assertion.issuer.missing", "SPID-RT SSO; spid-sp-test 68; spid-saml-check 67", "Assertion Issuer present and non-empty";
     AssertionIssuerMismatch => "assertion.issuer.mismatch", "SPID-RT SSO; spid-sp-test 69", "Assertion Issuer is the IdP entityID";

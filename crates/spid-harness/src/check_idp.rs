@@ -489,12 +489,13 @@ async fn login_matrix(
             plan.push((l, c, strongest));
         }
     }
-    if let Some(weak) = driver
+    // A user without L3 credentials asked for L3 (already in the matrix when nobody has L3).
+    let weak = driver
         .users
         .iter()
         .filter(|u| u.level < SpidLevel::L3)
-        .min_by_key(|u| u.level)
-    {
+        .min_by_key(|u| u.level);
+    if let Some(weak) = weak.filter(|_| strongest.level == SpidLevel::L3) {
         plan.push((SpidLevel::L3, Comparison::Minimum, weak));
     }
     let requested: Vec<String> = sp.config().attributes.clone();

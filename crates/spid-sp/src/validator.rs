@@ -184,7 +184,7 @@ pub fn validate(
     )?;
     let pending = requests.take(irt)?;
     ensure(
-        resp_instant >= pending.issue_instant,
+        resp_instant >= not_before_request(&pending, policy.skew),
         Rule::ResponseIssueInstantBeforeRequest,
         || format!("{resp_instant} < request {}", pending.issue_instant),
     )?;
@@ -260,6 +260,17 @@ pub fn validate(
         || format!("Assertion {} already used", id.assertion_id),
     )?;
     Ok(id)
+}
+
+/// The earliest acceptable IssueInstant for an answer to `p`: the request's instant truncated
+/// to the second (IdPs may write whole seconds and answer within the request's second) less
+/// the tolerated skew (the IdP's clock may run behind ours).
+fn not_before_request(p: &PendingRequest, skew: Duration) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    p.issue_instant
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or(p.issue_instant)
+        - skew
 }
 
 fn instant(v: Option<&str>, missing: Rule, malformed: Rule) -> Check<DateTime<Utc>> {
@@ -512,7 +523,7 @@ fn assertion(
         Rule::AssertionIssueInstantMalformed,
     )?;
     ensure(
-        t >= pending.issue_instant,
+        t >= not_before_request(pending, policy.skew),
         Rule::AssertionIssueInstantBeforeRequest,
         || format!("{t} < request {}", pending.issue_instant),
     )?;
@@ -970,6 +981,42 @@ mod tests {
         let e = run(&b64(&c, &r), &[idp(&c)], &Cache::default(), now).unwrap_err();
         assert_eq!(e.rule, Rule::ResponseStatusNr22);
         assert_eq!(e.spid_error, Some(SpidError::CONSENT_DENIED));
+    }
+
+    #[test]
+    fn whole_second_instants_within_the_request_second_are_accepted() {
+        let c = cred();
+        let now = fixed_now();
+        let v = b64(&c, &response(now, StatusModel::success(), SpidLevel::L2));
+        // The request was issued half a second after the IdP's whole-second IssueInstant.
+        let mut lookup = OneRequest(RefCell::new(Some(PendingRequest {
+            issue_instant: now + Duration::milliseconds(500),
+            ..pending(now)
+        })));
+        assert!(validate(
+            Some(&v),
+            &policy(),
+            &[idp(&c)],
+            &mut lookup,
+            &Cache::default(),
+            now
+        )
+        .is_ok());
+        // More than the skew (60 s) earlier it is an answer from before the request.
+        let mut lookup = OneRequest(RefCell::new(Some(PendingRequest {
+            issue_instant: now + Duration::seconds(61),
+            ..pending(now)
+        })));
+        let e = validate(
+            Some(&v),
+            &policy(),
+            &[idp(&c)],
+            &mut lookup,
+            &Cache::default(),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.rule, Rule::ResponseIssueInstantBeforeRequest);
     }
 
     #[test]
