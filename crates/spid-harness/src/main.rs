@@ -112,6 +112,10 @@ enum Cmd {
         /// Assert this level (1, 2, 3) on every login, whatever was granted.
         #[arg(long)]
         grant_level: Option<u8>,
+        /// Also serve our reference SP at this address, trusting this IdP and trusted by it,
+        /// for logging in by hand in a browser.
+        #[arg(long)]
+        demo_sp: Option<String>,
         /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
         /// (Issuer without Format entity/NameQualifier, NameIDPolicy AllowCreate).
         #[arg(long)]
@@ -256,6 +260,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             print_metadata,
             grant_level,
             lenient_requests,
+            demo_sp,
             certs,
         } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
@@ -280,6 +285,18 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)"
             );
+            if let Some(addr) = demo_sp {
+                // Our SP beside the IdP, each trusting the other, so a person can log in.
+                let sl = tokio::net::TcpListener::bind(&addr).await?;
+                let sp_base = format!("http://{}", sl.local_addr()?);
+                let sp = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&sp_base, creds.sp))?;
+                sp.register_idp(idp.metadata_xml(), None)?;
+                idp.register_sp(sp.metadata_xml())?;
+                eprintln!("demo SP at {sp_base}/ — open {sp_base}/login in a browser (users: README; the OTP is on the page)");
+                tokio::spawn(async move {
+                    let _ = sp.serve(sl).await;
+                });
+            }
             idp.serve(l).await?;
             Ok(ExitCode::SUCCESS)
         }
