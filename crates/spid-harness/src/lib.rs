@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod bench;
 pub mod catalogue;
 pub mod certs;
 pub mod check_idp;

@@ -39,6 +39,12 @@ enum Cmd {
     },
     /// Print the rule-code table (Markdown).
     Rules,
+    /// Throughput of signing, validation and whole logins, as ratios measured in one run.
+    Bench {
+        /// Iterations per measurement (whole logins: a tenth).
+        #[arg(long, default_value_t = 200)]
+        iterations: u32,
+    },
     /// One browser login through any SP login URL (our IdP's pages are filled in when they
     /// appear); prints the final status and rule; exit 0 only on HTTP 200.
     Probe {
@@ -219,6 +225,27 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Cmd::Bench { iterations } => {
+            let figs = spid_harness::bench::run(iterations).await?;
+            let base = figs.last().map(|f| f.per_sec).unwrap_or(1.0);
+            let profile = if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            };
+            println!(
+                "{iterations} iterations, {profile} build; ratio = ops/s relative to a whole login"
+            );
+            for f in &figs {
+                println!(
+                    "{:<50} {:>9.1} ops/s  {:>7.1}x",
+                    f.name,
+                    f.per_sec,
+                    f.per_sec / base
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Rules => {
             print!("{}", spid_core::Rule::markdown_table());
