@@ -1019,6 +1019,53 @@ mod tests {
         assert_eq!(e.rule, Rule::ResponseIssueInstantBeforeRequest);
     }
 
+    /// Every single-byte corruption and every truncation of a valid signed Response is refused
+    /// or yields exactly the honest identity (bytes no signature covers, such as KeyInfo or an
+    /// unused namespace declaration, may change) — and nothing panics.
+    #[test]
+    fn corrupted_responses_never_panic_and_never_change_the_identity() {
+        let c = cred();
+        let now = fixed_now();
+        let signed = sign_response(
+            response(now, StatusModel::success(), SpidLevel::L2).to_element(),
+            &c,
+            SignParts::BOTH,
+            Some(&c.cert_base64()),
+        )
+        .unwrap()
+        .to_xml();
+        let honest = run(
+            &spid_core::saml::binding::encode_post(&signed),
+            &[idp(&c)],
+            &Cache::default(),
+            now,
+        )
+        .unwrap();
+        let bytes = signed.as_bytes();
+        let step = (bytes.len() / 400).max(1);
+        let mut refused = 0;
+        for i in (0..bytes.len()).step_by(step) {
+            for replacement in [b'X', b'<', b'&'] {
+                let mut m = bytes.to_vec();
+                if m[i] == replacement {
+                    continue;
+                }
+                m[i] = replacement;
+                let v = spid_core::saml::binding::encode_post(&String::from_utf8_lossy(&m));
+                match run(&v, &[idp(&c)], &Cache::default(), now) {
+                    Err(_) => refused += 1,
+                    Ok(id) => assert_eq!(id, honest, "byte {i} changed the identity"),
+                }
+            }
+            let v = spid_core::saml::binding::encode_post(&String::from_utf8_lossy(&bytes[..i]));
+            assert!(
+                run(&v, &[idp(&c)], &Cache::default(), now).is_err(),
+                "accepted a truncation at {i}"
+            );
+        }
+        assert!(refused > 500, "{refused}");
+    }
+
     #[test]
     fn garbage_never_panics() {
         let c = cred();
