@@ -445,18 +445,24 @@ async fn user_outcomes_produce_their_spid_errors() {
     assert_eq!(code, ns::STATUS_SUCCESS);
 }
 
-#[tokio::test]
-async fn admin_endpoints_need_the_token() {
+/// An IdP with the given admin token; returns its base URL.
+async fn idp_with_token(token: Option<&str>) -> String {
     let creds = Credentials::embedded().unwrap();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
-    cfg.admin_token = Some("s3cret".into());
+    cfg.admin_token = token.map(str::to_string);
     let idp = IdentityProvider::new(cfg).unwrap();
-    let srv = idp.clone();
     tokio::spawn(async move {
-        let _ = srv.serve(l).await;
+        let _ = idp.serve(l).await;
     });
+    base
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_token() {
+    let base = idp_with_token(Some("s3cret")).await;
+    let creds = Credentials::embedded().unwrap();
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
     let plan = r#"{"level":"L1"}"#;
     let r = c
@@ -516,13 +522,7 @@ async fn admin_endpoints_need_the_token() {
 
 #[tokio::test]
 async fn admin_endpoints_are_off_without_a_token() {
-    let creds = Credentials::embedded().unwrap();
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    let idp = IdentityProvider::new(IdpConfig::new(&base, creds.idp, creds.foreign)).unwrap();
-    tokio::spawn(async move {
-        let _ = idp.serve(l).await;
-    });
+    let base = idp_with_token(None).await;
     let c = reqwest::Client::builder().no_proxy().build().unwrap();
     let r = c
         .post(format!("{base}/admin/arm"))

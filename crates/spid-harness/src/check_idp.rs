@@ -6,7 +6,7 @@
 //! knows our IdP.
 
 use crate::agent::{Page, UserAgent};
-use crate::checks::CheckResult;
+use crate::checks::{check, self_signed, CheckResult};
 use crate::runner::{self, Credentials};
 use serde::{Deserialize, Serialize};
 use spid_core::saml::authn_request::AuthnRequest;
@@ -180,14 +180,6 @@ pub struct CheckIdpReport {
     pub logins: Vec<LoginResult>,
 }
 
-fn check(out: &mut Vec<CheckResult>, id: &'static str, pass: bool, detail: impl Into<String>) {
-    out.push(CheckResult {
-        id,
-        pass,
-        detail: detail.into(),
-    });
-}
-
 /// Checks IdP metadata against the SPID IdP rules.
 pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
     let mut out = Vec::new();
@@ -226,8 +218,7 @@ pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>)
         !m.signing_certs.is_empty(),
         format!("{} certificate(s)", m.signing_certs.len()),
     );
-    let signed = root.child(ns::DS, "Signature").is_some()
-        && metadata::verify(text, &m.signing_certs).is_ok();
+    let signed = self_signed(text, &root, &m);
     check(
         &mut out,
         "idp-metadata.signed",

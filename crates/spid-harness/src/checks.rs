@@ -22,7 +22,13 @@ pub struct CheckResult {
     pub detail: String,
 }
 
-fn check(out: &mut Vec<CheckResult>, id: &'static str, pass: bool, detail: impl Into<String>) {
+/// Appends a check result.
+pub(crate) fn check(
+    out: &mut Vec<CheckResult>,
+    id: &'static str,
+    pass: bool,
+    detail: impl Into<String>,
+) {
     out.push(CheckResult {
         id,
         pass,
@@ -74,8 +80,7 @@ pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>)
         !m.signing_certs.is_empty(),
         format!("{} signing certificate(s)", m.signing_certs.len()),
     );
-    let signed = root.child(ns::DS, "Signature").is_some()
-        && metadata::verify(text, &m.signing_certs).is_ok();
+    let signed = self_signed(text, &root, &m);
     check(
         &mut out,
         "metadata.signed",
@@ -357,4 +362,10 @@ pub fn authn_request_checks(
         format!("{relay_state:?}"),
     );
     out
+}
+
+/// Whether metadata carries an enveloped signature that verifies with its own signing
+/// certificate (integrity; trust in the certificate is the registry's business).
+pub(crate) fn self_signed(text: &str, root: &Element, m: &EntityMetadata) -> bool {
+    root.child(ns::DS, "Signature").is_some() && metadata::verify(text, &m.signing_certs).is_ok()
 }

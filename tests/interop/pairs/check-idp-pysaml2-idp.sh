@@ -6,14 +6,9 @@
 # that — and pass what it does right.
 set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
+source "$(dirname "$0")/../lib.sh"
 here="$(cd "$(dirname "$0")/.." && pwd)"
-py="$PYTHON_VENV/bin/python"
 command -v xmlsec1 >/dev/null || SPID_SETUP_XMLSEC1=1 "$here/../../scripts/setup.sh"
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 
 openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=pysaml2 interop IdP/O=spid-harness TEST ONLY/C=IT" \
   -keyout "$WORK/idp.key.pem" -out "$WORK/idp.crt.pem" 2>/dev/null

@@ -4,20 +4,10 @@
 # refuse it with rule assertion.level.insufficient.
 set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
+source "$(dirname "$0")/../lib.sh"
 here="$(cd "$(dirname "$0")/../pysaml2" && pwd)"
-py="$PYTHON_VENV/bin/python"
 # pysaml2 signs and verifies XML by shelling out to xmlsec1: install it (idempotent) if missing.
 command -v xmlsec1 >/dev/null || SPID_SETUP_XMLSEC1=1 "$here/../../../scripts/setup.sh"
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # url: poll until it answers 200 (the peers need a moment to start)
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "not up: $1" >&2; return 1
-}
 
 # The pysaml2 IdP gets its own key pair, not the harness's test credentials.
 openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=pysaml2 interop IdP/O=spid-harness TEST ONLY/C=IT" \
