@@ -31,3 +31,7 @@ spid-sp-test *ARGS:
 # The interop pairs (pysaml2, node-saml), one PASS/FAIL line each.
 interop:
     tests/interop/run.sh
+
+# Throughput of the hot paths, as ratios from one run.
+bench:
+    cargo run -q --release -p spid-harness -- bench --iterations 500
