@@ -35,3 +35,7 @@ interop:
 # Throughput of the hot paths, as ratios from one run.
 bench:
     cargo run -q --release -p spid-harness -- bench --iterations 500
+
+# A real Chromium logs in through the fake IdP's pages into our SP.
+browser:
+    tests/browser/run.sh
