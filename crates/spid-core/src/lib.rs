@@ -7,6 +7,7 @@ pub mod attributes;
 pub mod clock;
 pub mod errors;
 pub mod level;
+pub mod oidc;
 pub mod rules;
 pub mod saml;
 

@@ -1,0 +1,161 @@
+//! Compact JWE with RSA-OAEP(-256) and A128CBC-HS256 / A256CBC-HS512, and the nested
+//! signed-then-encrypted JWT that SPID userinfo returns.
+
+use super::jws::{alg_member, json_object};
+use super::{jk_err, sign_jws, verify_jws, JoseError, Jwk, Jwks, SigAlg, SigningKey};
+use super::{DecryptionKey, JweAlg, JweEnc, JwsHeader};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A JWE protected header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JweHeader {
+    /// Key-management algorithm.
+    pub alg: String,
+    /// Content-encryption algorithm.
+    pub enc: String,
+    /// Recipient key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Media type of the whole JWE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    /// Media type of the plaintext (`JWT` for a nested JWT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cty: Option<String>,
+    /// Every other member.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// Encrypts `payload` to `recipient` (an RSA JWK whose `use`, if present, is `enc`).
+/// The header carries `alg`, `enc`, the recipient's `kid`, and `cty` when given.
+pub fn encrypt_jwe(
+    payload: &[u8],
+    recipient: &Jwk,
+    alg: JweAlg,
+    enc: JweEnc,
+    cty: Option<&str>,
+) -> Result<String, JoseError> {
+    use josekit::jwe::{RSA_OAEP, RSA_OAEP_256};
+    let jk = recipient.to_josekit().map_err(JoseError::Key)?;
+    // josekit refuses keys under 2048 bits and keys whose `use`/`alg` say otherwise.
+    let encrypter = match alg {
+        JweAlg::RsaOaep => RSA_OAEP.encrypter_from_jwk(&jk),
+        JweAlg::RsaOaep256 => RSA_OAEP_256.encrypter_from_jwk(&jk),
+    }
+    .map_err(|e| JoseError::Key(jk_err(e)))?;
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_content_encryption(enc.name());
+    if let Some(kid) = &recipient.kid {
+        header.set_key_id(kid.clone());
+    }
+    if let Some(cty) = cty {
+        header.set_content_type(cty);
+    }
+    josekit::jwe::serialize_compact(payload, &header, &encrypter)
+        .map_err(|e| JoseError::Crypto(jk_err(e)))
+}
+
+fn classify_jwe_alg(alg: &str, allowed: &[JweAlg]) -> Result<JweAlg, JoseError> {
+    if alg == "RSA1_5" {
+        return Err(JoseError::Rsa15);
+    }
+    match JweAlg::from_name(alg) {
+        Some(a) if allowed.contains(&a) => Ok(a),
+        _ => Err(JoseError::AlgNotAllowed(alg.into())),
+    }
+}
+
+/// Decrypts a compact JWE with `key` and returns its header and plaintext.
+///
+/// Refuses, before any decryption: malformed structure; `RSA1_5`; any `alg` outside
+/// `allowed_algs` (`dir`, `A*KW`, `ECDH-ES*`, …); any `enc` outside `allowed_encs`; `crit` or
+/// `zip`; a `kid` that is not `key`'s. Then any cryptographic failure is `DecryptionFailed`.
+pub fn decrypt_jwe(
+    token: &str,
+    key: &DecryptionKey,
+    allowed_algs: &[JweAlg],
+    allowed_encs: &[JweEnc],
+) -> Result<(JweHeader, Vec<u8>), JoseError> {
+    use josekit::jwe::{RSA_OAEP, RSA_OAEP_256};
+    let parts: Vec<&str> = token.split('.').collect();
+    let header_part = match parts.as_slice() {
+        [h, _, _, _, _] => *h,
+        _ => {
+            return Err(JoseError::Malformed(format!(
+                "a compact JWE has 5 parts, this has {}",
+                parts.len()
+            )))
+        }
+    };
+    let map = json_object(header_part, "JWE header")?;
+    let alg = classify_jwe_alg(alg_member(&map)?, allowed_algs)?;
+    let enc_name = match map.get("enc") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(JoseError::Malformed("enc is not a string".into())),
+        None => return Err(JoseError::Malformed("no enc in header".into())),
+    };
+    match JweEnc::from_name(&enc_name) {
+        Some(e) if allowed_encs.contains(&e) => {}
+        _ => return Err(JoseError::EncNotAllowed(enc_name)),
+    }
+    for unsupported in ["crit", "zip"] {
+        if map.contains_key(unsupported) {
+            return Err(JoseError::UnsupportedHeader(unsupported.into()));
+        }
+    }
+    let header: JweHeader = serde_json::from_value(Value::Object(map))
+        .map_err(|e| JoseError::Malformed(format!("JWE header: {e}")))?;
+    if let Some(kid) = &header.kid {
+        if kid != key.kid() {
+            return Err(JoseError::UnknownKid(kid.clone()));
+        }
+    }
+    let der = key.pkcs8_der()?;
+    let decrypter = match alg {
+        JweAlg::RsaOaep => RSA_OAEP.decrypter_from_der(&der),
+        JweAlg::RsaOaep256 => RSA_OAEP_256.decrypter_from_der(&der),
+    }
+    .map_err(|e| JoseError::Key(jk_err(e)))?;
+    let (plaintext, _) = josekit::jwe::deserialize_compact(token, &decrypter)
+        .map_err(|_| JoseError::DecryptionFailed)?;
+    Ok((header, plaintext))
+}
+
+/// Signs `claims` (inner header `typ: JWT`) and encrypts the JWS to `recipient` with outer
+/// `cty: JWT`: the SPID userinfo response shape.
+pub fn sign_and_encrypt(
+    claims: &Value,
+    signing_key: &SigningKey,
+    sig_alg: SigAlg,
+    recipient: &Jwk,
+    alg: JweAlg,
+    enc: JweEnc,
+) -> Result<String, JoseError> {
+    let inner = sign_jws(claims, signing_key, sig_alg, Some("JWT"))?;
+    encrypt_jwe(inner.as_bytes(), recipient, alg, enc, Some("JWT"))
+}
+
+/// Decrypts a nested JWT with `key`, then verifies the inner JWS against `jwks`.
+/// Both layers apply their own allow-lists; an outer `cty` other than `JWT` is malformed.
+pub fn decrypt_and_verify(
+    token: &str,
+    key: &DecryptionKey,
+    allowed_algs: &[JweAlg],
+    allowed_encs: &[JweEnc],
+    jwks: &Jwks,
+    allowed_sig: &[SigAlg],
+) -> Result<(JwsHeader, Value), JoseError> {
+    let (outer, plaintext) = decrypt_jwe(token, key, allowed_algs, allowed_encs)?;
+    if let Some(cty) = &outer.cty {
+        if !cty.eq_ignore_ascii_case("JWT") {
+            return Err(JoseError::Malformed(format!(
+                "nested cty {cty}, expected JWT"
+            )));
+        }
+    }
+    let inner = String::from_utf8(plaintext)
+        .map_err(|_| JoseError::Malformed("nested payload is not UTF-8".into()))?;
+    verify_jws(&inner, jwks, allowed_sig)
+}
