@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 own_work=""
 if [ -z "${WORK:-}" ]; then WORK="$(mktemp -d)"; own_work=1; fi
-export WORK
+export WORK PYTHONDONTWRITEBYTECODE=1
 finish() {
   rc=$?
   bash "$here/stop.sh"

@@ -12,7 +12,6 @@ be minted before the entity starts.
 """
 import json
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from spid_cie_oidc.authority.models import (
     FederationDescendant,
