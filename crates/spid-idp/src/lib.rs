@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod faults;
+pub mod oidc;
 pub mod pages;
 pub mod request;
 pub mod users;
