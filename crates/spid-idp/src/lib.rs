@@ -248,6 +248,23 @@ impl IdentityProvider {
             .with_state(self.clone())
     }
 
+    /// The router with an OpenID Provider nested at `/oidc/op` (its entity id must be
+    /// `<base_url>/oidc/op`, see [`IdentityProvider::op_config`]).
+    pub fn router_with_op(&self, op: &oidc::op::OpenIdProvider) -> Router {
+        self.router().nest("/oidc/op", op.router())
+    }
+
+    /// OpenID Provider defaults for this IdP: entity id `<base_url>/oidc/op`, the same users
+    /// and clock, so the OP logs the same people in on the same pages.
+    pub fn op_config(&self) -> oidc::op::OpConfig {
+        let cfg = &self.0.cfg;
+        oidc::op::OpConfig::new(
+            &format!("{}/oidc/op", cfg.base_url),
+            cfg.users.clone(),
+            cfg.clock.clone(),
+        )
+    }
+
     /// Serves on `listener`.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router()).await
