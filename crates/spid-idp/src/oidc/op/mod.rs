@@ -1,11 +1,12 @@
 //! The SPID OpenID Provider, mounted at `<idp base>/oidc/op`: entity configuration,
 //! `/authorization` (signed request object, automatic registration through the trust anchor),
 //! the SAML IdP's login / OTP / consent pages and users, `/token` (`private_key_jwt`, PKCE),
-//! `/userinfo` (signed then encrypted). A [`OpFaultPlan`] alters the next tokens.
+//! `/userinfo` (signed then encrypted), `/introspection` and `/revocation`. A [`OpFaultPlan`] alters the next tokens.
 
 mod authorize;
+mod introspect;
 pub mod request;
-mod token;
+pub mod token;
 mod userinfo;
 
 use super::{entity_statement, json_error, new_signing_key};
@@ -140,6 +141,7 @@ pub(crate) struct CodeGrant {
 pub(crate) struct TokenGrant {
     pub client_id: String,
     pub sub: String,
+    pub scope: String,
     pub user: User,
     pub userinfo_claims: Vec<String>,
     pub exp: i64,
@@ -328,6 +330,8 @@ impl OpenIdProvider {
                 "/userinfo",
                 get(userinfo::userinfo).post(userinfo::wrong_method),
             )
+            .route("/introspection", post(introspect::introspection))
+            .route("/revocation", post(introspect::revocation))
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())
     }

@@ -72,7 +72,7 @@ fn corrupt_signature(jws: &str) -> String {
 impl OpenIdProvider {
     /// Checks the `private_key_jwt` assertion: signature with the client's keys, `iss` =
     /// `sub` = `client_id`, `aud` ∋ the token endpoint, `exp`, `iat`, `jti`.
-    fn authenticate(
+    pub(super) fn authenticate(
         &self,
         f: &HashMap<String, String>,
         client_id: &str,
@@ -214,6 +214,7 @@ impl OpenIdProvider {
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
             sub,
+            scope: grant.authz.scope.join(" "),
             user: grant.user,
             userinfo_claims: grant.authz.userinfo_claims,
             exp: at_exp,
@@ -339,6 +340,76 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    #[tokio::test]
+    async fn introspection_and_revocation() {
+        use axum::body::{to_bytes, Bytes};
+        use axum::extract::State;
+        let fx = fixture();
+        fx.op
+            .0
+            .clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(RP.into(), fx.client.clone());
+        let v = "v".repeat(64);
+        let c = code(&fx, &v);
+        let tokens = fx
+            .op
+            .exchange(&request(&fx, &c, &v), &fx.client)
+            .expect("tokens");
+        let at = tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let call = |endpoint: &'static str, token: String| {
+            let fx_op = fx.op.clone();
+            let mut f = request(&fx, "", "");
+            let now = fx.op.config().clock.now().timestamp();
+            let assertion = sign_jws(
+                &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint(endpoint),
+                        "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+                &fx.rp_key,
+                spid_core::oidc::jose::SigAlg::RS256,
+                None,
+            )
+            .expect("assertion");
+            f.insert("client_assertion".into(), assertion);
+            f.insert("token".into(), token);
+            let body: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(f.iter())
+                .finish();
+            async move {
+                let r = match endpoint {
+                    "introspection" => {
+                        super::super::introspect::introspection(State(fx_op), Bytes::from(body))
+                            .await
+                    }
+                    _ => {
+                        super::super::introspect::revocation(State(fx_op), Bytes::from(body)).await
+                    }
+                };
+                let status = r.status();
+                let bytes = to_bytes(r.into_body(), 1 << 16).await.unwrap_or_default();
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                (status, v)
+            }
+        };
+        let (s, v) = call("introspection", at.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["active"], true, "{v}");
+        assert_eq!(v["client_id"], RP);
+        let (s, _) = call("revocation", at.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, v) = call("introspection", at.clone()).await;
+        assert_eq!(v["active"], false);
+        // Revoking again (unknown token) is still 200; garbage is inactive.
+        assert_eq!(call("revocation", at).await.0, StatusCode::OK);
+        assert_eq!(
+            call("introspection", "x.y.z".into()).await.1["active"],
+            false
+        );
     }
 
     #[test]
