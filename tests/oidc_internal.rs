@@ -3,7 +3,7 @@
 //! trusting each other only through trust-anchor registration. Every case asserts the final
 //! status and, on refusals, the `X-SPID-Rule`.
 
-use spid_core::clock::FixedClock;
+use spid_core::clock::{Clock, FixedClock};
 use spid_core::SpidLevel;
 use spid_harness::agent::{Page, UserAgent};
 use spid_harness::runner::{self, Behaviour, Credentials};
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use url::Url;
 
 struct Federation {
+    clock: Arc<FixedClock>,
     op: OpenIdProvider,
     rp: RelyingParty,
     ta: TrustAnchor,
@@ -82,7 +83,13 @@ impl Federation {
             serve(idp_l, idp.router_with_op(&op)),
             serve(sp_l, sp.router_with_rp(&rp)),
         ];
-        Federation { op, rp, ta, tasks }
+        Federation {
+            clock,
+            op,
+            rp,
+            ta,
+            tasks,
+        }
     }
 
     fn login_url(&self) -> Url {
@@ -349,4 +356,212 @@ async fn unregistered_rp_gets_http_400_at_the_op() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn rp_refuses_an_op_without_a_trust_chain() {
+    let fed = Federation::start().await;
+    let mut ua = runner::user_agent().unwrap();
+    // The trust anchor itself is no registered OP: no statement about it, no trust mark.
+    let mut login = Url::parse(&format!("{}/login", fed.rp.entity_id())).unwrap();
+    login
+        .query_pairs_mut()
+        .append_pair("op", fed.ta.entity_id());
+    let page = ua.get(&login).await.unwrap();
+    assert_refused(&page, "oidc.op.untrusted");
+}
+
+/// A hand-made RP registered at the trust anchor, to send the OP requests our RP never would.
+struct RogueRp {
+    id: String,
+    key: spid_core::oidc::jose::SigningKey,
+    other_key: spid_core::oidc::jose::SigningKey,
+    _task: AbortOnDrop,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl RogueRp {
+    async fn start(fed: &Federation) -> RogueRp {
+        use spid_core::oidc::federation::{sign_entity_statement, EntityStatement, Metadata};
+        use spid_core::oidc::jose::{Jwks, SigAlg};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let id = format!("http://{}/rp", l.local_addr().unwrap());
+        let fed_key = spid_idp::oidc::new_signing_key().unwrap();
+        let key = spid_idp::oidc::new_signing_key().unwrap();
+        let fed_jwks = Jwks::new(vec![fed_key.public_jwk().unwrap()]);
+        let mark = fed
+            .ta
+            .register(&id, fed_jwks.clone(), EntityKind::OpenIdRelyingParty)
+            .unwrap();
+        let now = fed.clock.now().timestamp();
+        let mut ec = EntityStatement::new(&id, &id, now, now + 3600, fed_jwks);
+        let mut md = serde_json::Map::new();
+        md.insert(
+            "openid_relying_party".into(),
+            serde_json::json!({
+                "client_id": id, "redirect_uris": [format!("{id}/callback")],
+                "jwks": Jwks::new(vec![key.public_jwk().unwrap()]).to_value(),
+                "response_types": ["code"], "grant_types": ["authorization_code"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "client_registration_types": ["automatic"],
+            }),
+        );
+        ec.metadata = Some(Metadata(md));
+        ec.authority_hints = Some(vec![fed.ta.entity_id().to_string()]);
+        ec.trust_marks = Some(vec![mark]);
+        let jwt = sign_entity_statement(&ec, &fed_key, SigAlg::RS256).unwrap();
+        let router = axum::Router::new().route(
+            "/rp/.well-known/openid-federation",
+            axum::routing::get(move || {
+                let jwt = jwt.clone();
+                async move { ([("content-type", "application/entity-statement+jwt")], jwt) }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, router).await;
+        });
+        RogueRp {
+            id,
+            key,
+            other_key: fed_key,
+            _task: AbortOnDrop(task),
+        }
+    }
+
+    fn claims(&self, fed: &Federation) -> serde_json::Value {
+        let now = fed.clock.now().timestamp();
+        serde_json::json!({
+            "client_id": self.id, "iss": self.id, "aud": fed.op.entity_id(),
+            "iat": now, "exp": now + 60, "jti": "j".repeat(32),
+            "response_type": "code", "scope": "openid",
+            "redirect_uri": format!("{}/callback", self.id),
+            "code_challenge": spid_core::oidc::pkce::challenge_s256(&"v".repeat(64)),
+            "code_challenge_method": "S256", "nonce": "n".repeat(32), "state": "s".repeat(32),
+            "acr_values": SpidLevel::L2.uri(), "prompt": "consent login",
+            "claims": {"userinfo": {"given_name": null}},
+        })
+    }
+
+    /// Sends `claims` signed with `key` to the OP; returns status and Location.
+    async fn send(
+        &self,
+        fed: &Federation,
+        claims: &serde_json::Value,
+        key: &spid_core::oidc::jose::SigningKey,
+    ) -> (u16, Option<Url>) {
+        let request = spid_core::oidc::jose::sign_jws(
+            claims,
+            key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .unwrap();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = with_query(
+            format!("{}/authorization", fed.op.entity_id()),
+            &[
+                ("client_id", self.id.as_str()),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("request", request.as_str()),
+            ],
+        );
+        let r = http.get(url).send().await.unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Url::parse(v).ok());
+        (r.status().as_u16(), loc)
+    }
+}
+
+fn query_value(u: &Url, name: &str) -> Option<String> {
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn op_checks_request_objects_over_http() {
+    let fed = Federation::start().await;
+    let rogue = RogueRp::start(&fed).await;
+
+    // The honest object reaches the login page.
+    let (status, loc) = rogue.send(&fed, &rogue.claims(&fed), &rogue.key).await;
+    assert_eq!((status, loc), (200, None));
+
+    // redirect_uri not registered: HTTP 400, no redirect.
+    let mut c = rogue.claims(&fed);
+    c["redirect_uri"] = serde_json::json!("http://evil.example/callback");
+    let (status, loc) = rogue.send(&fed, &c, &rogue.key).await;
+    assert_eq!((status, loc), (400, None));
+
+    // Everything else goes back to the redirect_uri with error, state and iss.
+    let expect_error = |loc: Option<Url>, error: &str| {
+        let loc = loc.expect("a redirect");
+        assert!(
+            loc.as_str().starts_with(&format!("{}/callback?", rogue.id)),
+            "{loc}"
+        );
+        assert_eq!(query_value(&loc, "error").as_deref(), Some(error), "{loc}");
+        assert_eq!(query_value(&loc, "state"), Some("s".repeat(32)));
+        assert_eq!(
+            query_value(&loc, "iss").as_deref(),
+            Some(fed.op.entity_id())
+        );
+    };
+    // Signed with a key that is not the RP's OIDC key (its federation key).
+    let (status, loc) = rogue
+        .send(&fed, &rogue.claims(&fed), &rogue.other_key)
+        .await;
+    assert_eq!(status, 302);
+    expect_error(loc, "invalid_request_object");
+
+    let mutations: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "nonce",
+            serde_json::json!("n".repeat(31)),
+            "invalid_request",
+        ),
+        ("code_challenge", serde_json::Value::Null, "invalid_request"),
+        (
+            "claims",
+            serde_json::json!({"id_token": {"given_name": null}}),
+            "invalid_request",
+        ),
+        (
+            "aud",
+            serde_json::json!("http://other.example"),
+            "invalid_request_object",
+        ),
+        (
+            "acr_values",
+            serde_json::json!("https://www.spid.gov.it/SpidL4"),
+            "invalid_request",
+        ),
+        ("prompt", serde_json::json!("login"), "invalid_request"),
+    ];
+    for (claim, value, error) in mutations {
+        let mut c = rogue.claims(&fed);
+        if value.is_null() {
+            c.as_object_mut().unwrap().remove(claim);
+        } else {
+            c[claim] = value;
+        }
+        let (status, loc) = rogue.send(&fed, &c, &rogue.key).await;
+        assert_eq!(status, 302, "{claim}");
+        expect_error(loc, error);
+    }
 }
