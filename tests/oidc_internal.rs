@@ -260,7 +260,44 @@ async fn faulty_tokens_and_userinfo_are_refused() {
             "oidc.userinfo.sub-mismatch",
         ),
     ];
-    for (plan, rule) in cases {
+    let more: Vec<(OpFaultPlan, &str)> = vec![
+        (
+            OpFaultPlan {
+                id_token_iss: Some("http://other-op.example".into()),
+                ..Default::default()
+            },
+            "oidc.id-token.iss",
+        ),
+        (
+            OpFaultPlan {
+                id_token_aud: Some("http://other-rp.example".into()),
+                ..Default::default()
+            },
+            "oidc.id-token.aud",
+        ),
+        (
+            OpFaultPlan {
+                id_token_expired: true,
+                ..Default::default()
+            },
+            "oidc.id-token.expired",
+        ),
+        (
+            OpFaultPlan {
+                response_iss: Some("http://other-op.example".into()),
+                ..Default::default()
+            },
+            "oidc.iss.mismatch",
+        ),
+        (
+            OpFaultPlan {
+                response_without_state: true,
+                ..Default::default()
+            },
+            "oidc.state.missing",
+        ),
+    ];
+    for (plan, rule) in cases.into_iter().chain(more) {
         let page = fed.login_with_plan("mario.rossi", plan.clone()).await;
         assert_eq!(page.spid_rule(), Some(rule), "{plan:?}: {}", page.body);
         assert_eq!(page.status, 403, "{plan:?}");

@@ -255,14 +255,16 @@ impl OpenIdProvider {
             created: self.0.cfg.clock.now(),
         };
         bounded_insert(&mut lock(&self.0.codes), code.clone(), grant);
-        redirect_with(
-            &t.authz.redirect_uri,
-            &[
-                ("code", code.as_str()),
-                ("state", t.authz.state.as_str()),
-                ("iss", self.0.cfg.entity_id.as_str()),
-            ],
-        )
+        let plan = self.peek_plan();
+        let iss = plan
+            .response_iss
+            .unwrap_or_else(|| self.0.cfg.entity_id.clone());
+        let mut params = vec![("code", code.as_str())];
+        if !plan.response_without_state {
+            params.push(("state", t.authz.state.as_str()));
+        }
+        params.push(("iss", iss.as_str()));
+        redirect_with(&t.authz.redirect_uri, &params)
     }
 }
 

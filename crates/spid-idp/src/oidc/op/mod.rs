@@ -54,6 +54,21 @@ pub struct OpFaultPlan {
     /// Sign the ID token with a key that is not in the OP's published jwks.
     #[serde(default)]
     pub id_token_foreign_key: bool,
+    /// Put this `iss` in the ID token.
+    #[serde(default)]
+    pub id_token_iss: Option<String>,
+    /// Put this `aud` in the ID token.
+    #[serde(default)]
+    pub id_token_aud: Option<String>,
+    /// Issue an ID token that expired an hour ago.
+    #[serde(default)]
+    pub id_token_expired: bool,
+    /// Put this `iss` in the authorization response instead of the OP's.
+    #[serde(default)]
+    pub response_iss: Option<String>,
+    /// Leave `state` out of the authorization response.
+    #[serde(default)]
+    pub response_without_state: bool,
     /// Put a wrong `at_hash` in the ID token.
     #[serde(default)]
     pub bad_at_hash: bool,
@@ -238,6 +253,12 @@ impl OpenIdProvider {
     /// Disarms any plan.
     pub fn disarm(&self) {
         *lock(&self.0.plan) = None;
+    }
+
+    /// The armed plan, left armed (the authorization response reads it; the token response
+    /// then uses it up).
+    fn peek_plan(&self) -> OpFaultPlan {
+        lock(&self.0.plan).clone().unwrap_or_default()
     }
 
     fn take_plan(&self) -> OpFaultPlan {

@@ -190,6 +190,12 @@ impl OpenIdProvider {
         } else {
             at_hash(&access, alg)
         };
+        // An expired token is also backdated, so its iat/nbf stay consistent.
+        let id_iat = if plan.id_token_expired {
+            iat - 3600
+        } else {
+            iat
+        };
         let key: &SigningKey = if plan.id_token_foreign_key {
             &self.0.foreign_key
         } else {
@@ -197,10 +203,13 @@ impl OpenIdProvider {
         };
         let mut id_token = sign_jws(
             &json!({
-                "iss": cfg.entity_id, "sub": sub, "aud": client_id, "acr": level.uri(),
+                "iss": plan.id_token_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
+                "sub": sub,
+                "aud": plan.id_token_aud.clone().unwrap_or_else(|| client_id.to_string()),
+                "acr": level.uri(),
                 "at_hash": hash,
                 "nonce": plan.nonce.clone().unwrap_or_else(|| grant.authz.nonce.clone()),
-                "iat": iat, "nbf": iat, "exp": iat + p.id_token_lifetime_secs,
+                "iat": id_iat, "nbf": id_iat, "exp": id_iat + p.id_token_lifetime_secs,
                 "jti": uuid::Uuid::new_v4().to_string(),
             }),
             key,
