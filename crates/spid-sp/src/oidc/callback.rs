@@ -348,3 +348,156 @@ pub(crate) async fn callback(
         Err(r) => refusal_response(&r),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RelyingParty, RpConfig, TrustedOp, RP_COOKIE};
+    use super::*;
+    use spid_core::clock::FixedClock;
+    use spid_core::oidc::jose::{decode_unverified, Jwks};
+    use spid_core::oidc::pkce::{challenge_s256, strong_random_string, valid_verifier};
+    use std::sync::Arc;
+
+    fn rp() -> RelyingParty {
+        let clock = Arc::new(FixedClock::new(Utc::now()));
+        RelyingParty::new(RpConfig::new("http://rp.example/oidc/rp", clock)).expect("rp")
+    }
+
+    fn op() -> TrustedOp {
+        TrustedOp {
+            issuer: "http://op.example/oidc/op".into(),
+            authorization_endpoint: "http://op.example/oidc/op/authorization".into(),
+            token_endpoint: "http://op.example/oidc/op/token".into(),
+            userinfo_endpoint: "http://op.example/oidc/op/userinfo".into(),
+            jwks: Jwks::default(),
+            exp: i64::MAX,
+        }
+    }
+
+    fn cookie(sid: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = format!("other=1; {RP_COOKIE}={sid}").parse() {
+            h.insert(header::COOKIE, v);
+        }
+        h
+    }
+
+    #[test]
+    fn id_token_errors_map_to_rules() {
+        use IdTokenError as E;
+        let cases = [
+            (
+                E::IssuerMismatch {
+                    expected: "a".into(),
+                    found: "b".into(),
+                },
+                Rule::OidcIdTokenIss,
+            ),
+            (
+                E::AudienceMismatch {
+                    client_id: "a".into(),
+                },
+                Rule::OidcIdTokenAud,
+            ),
+            (E::UntrustedAudience("x".into()), Rule::OidcIdTokenAud),
+            (E::Expired { exp: 1, now: 2 }, Rule::OidcIdTokenExpired),
+            (
+                E::NotYetValid { nbf: 2, now: 1 },
+                Rule::OidcIdTokenNotYetValid,
+            ),
+            (
+                E::IssuedInFuture { iat: 2, now: 1 },
+                Rule::OidcIdTokenNotYetValid,
+            ),
+            (E::NonceMismatch, Rule::OidcIdTokenNonce),
+            (E::UnknownAcr("x".into()), Rule::OidcAcrUnknown),
+            (
+                E::AcrTooLow {
+                    required: SpidLevel::L2,
+                    got: SpidLevel::L1,
+                },
+                Rule::OidcAcrInsufficient,
+            ),
+            (E::AtHashMismatch, Rule::OidcIdTokenAtHash),
+            (E::MissingClaim("jti"), Rule::OidcIdTokenClaims),
+        ];
+        for (e, rule) in cases {
+            assert_eq!(id_token_rule(&e), rule, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn request_object_follows_the_spid_profile() {
+        let rp = rp();
+        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q.get("client_id").map(String::as_str), Some(rp.entity_id()));
+        assert_eq!(q.get("scope").map(String::as_str), Some("openid"));
+        assert_eq!(
+            q.get("code_challenge_method").map(String::as_str),
+            Some("S256")
+        );
+        let request = q.get("request").cloned().unwrap_or_default();
+        // Signed by the RP's published OIDC key.
+        let (_, claims) = verify_jws(&request, &rp.jwks(), &[SigAlg::RS256]).expect("signed");
+        let s = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(s("iss"), rp.entity_id());
+        assert_eq!(s("aud"), op().issuer);
+        assert!(strong_random_string(&s("state")) && strong_random_string(&s("nonce")));
+        assert_eq!(s("acr_values"), SpidLevel::L2.uri());
+        assert_eq!(s("prompt"), "consent login");
+        assert!(claims.get("sub").is_none());
+        assert!(claims["claims"].get("id_token").is_none());
+        assert!(claims["claims"]["userinfo"].is_object());
+        let pending = lock(&rp.0.pending)
+            .get(&s("state"))
+            .cloned()
+            .expect("pending");
+        assert!(valid_verifier(&pending.verifier));
+        assert_eq!(challenge_s256(&pending.verifier), s("code_challenge"));
+        assert_eq!(pending.nonce, s("nonce"));
+        assert!(decode_unverified(&request).is_ok());
+    }
+
+    #[tokio::test]
+    async fn state_is_required_bound_to_the_session_and_single_use() {
+        let rp = rp();
+        let refuse = |r: Result<Identity, Refusal>| r.err().map(|e| e.rule);
+        let none = HashMap::new();
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &none).await),
+            Some(Rule::OidcStateMissing)
+        );
+
+        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let (_, claims) = decode_unverified(
+            &url.query_pairs()
+                .find(|(k, _)| k == "request")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default(),
+        )
+        .expect("request");
+        let state = claims["state"].as_str().unwrap_or_default().to_string();
+        let params: HashMap<String, String> = [("state".to_string(), state.clone())].into();
+        // Another browser session presenting the state: refused, and the state is spent.
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid2"), &params).await),
+            Some(Rule::OidcStateUnknown)
+        );
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &params).await),
+            Some(Rule::OidcStateUnknown)
+        );
+        let unknown: HashMap<String, String> = [("state".to_string(), "x".repeat(43))].into();
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &unknown).await),
+            Some(Rule::OidcStateUnknown)
+        );
+    }
+}

@@ -363,6 +363,9 @@ impl RelyingParty {
         let mut pending = lock(&self.0.pending);
         if pending.len() >= MAX_PENDING {
             pending.retain(|_, p| now - p.created < cfg.request_ttl);
+            if pending.len() >= MAX_PENDING {
+                pending.clear();
+            }
         }
         pending.insert(
             state,
