@@ -122,6 +122,11 @@ enum Cmd {
         /// for logging in by hand in a browser.
         #[arg(long)]
         demo_sp: Option<String>,
+        /// Also run SPID OpenID Connect: a trust anchor at this address, the OpenID Provider
+        /// at `<idp>/oidc/op` and, with `--demo-sp`, the relying party at `<sp>/oidc/rp`, all
+        /// registered at the trust anchor.
+        #[arg(long)]
+        oidc_ta: Option<String>,
         /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
         /// (Issuer without Format entity/NameQualifier, NameIDPolicy AllowCreate).
         #[arg(long)]
@@ -288,6 +293,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             grant_level,
             lenient_requests,
             demo_sp,
+            oidc_ta,
             certs,
         } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
@@ -312,6 +318,31 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)"
             );
+            let oidc = match oidc_ta {
+                None => None,
+                Some(addr) => {
+                    use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
+                    let tl = tokio::net::TcpListener::bind(&addr).await?;
+                    let ta_base = format!("http://{}", tl.local_addr()?);
+                    let ta = TrustAnchor::new(&ta_base, idp.config().clock.clone())?;
+                    let op = spid_idp::oidc::op::OpenIdProvider::new(idp.op_config())?;
+                    let mark = ta.register(
+                        op.entity_id(),
+                        op.federation_jwks(),
+                        EntityKind::OpenIdProvider,
+                    )?;
+                    op.set_trust_anchor(ta.keys(), mark);
+                    eprintln!(
+                        "trust anchor at {ta_base}/ — OpenID Provider {}",
+                        op.entity_id()
+                    );
+                    let served = ta.clone();
+                    tokio::spawn(async move {
+                        let _ = served.serve(tl).await;
+                    });
+                    Some((ta, op))
+                }
+            };
             if let Some(addr) = demo_sp {
                 // Our SP beside the IdP, each trusting the other, so a person can log in.
                 let sl = tokio::net::TcpListener::bind(&addr).await?;
@@ -320,11 +351,34 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 sp.register_idp(idp.metadata_xml(), None)?;
                 idp.register_sp(sp.metadata_xml())?;
                 eprintln!("demo SP at {sp_base}/ — open {sp_base}/login in a browser (users: README; the OTP is on the page)");
-                tokio::spawn(async move {
-                    let _ = sp.serve(sl).await;
-                });
+                match &oidc {
+                    None => {
+                        tokio::spawn(async move {
+                            let _ = sp.serve(sl).await;
+                        });
+                    }
+                    Some((ta, op)) => {
+                        use spid_idp::oidc::ta::EntityKind;
+                        let rp = spid_sp::oidc::RelyingParty::new(sp.rp_config())?;
+                        let mark = ta.register(
+                            rp.entity_id(),
+                            rp.federation_jwks(),
+                            EntityKind::OpenIdRelyingParty,
+                        )?;
+                        rp.set_trust_anchor(ta.keys(), mark);
+                        let mut login = url::Url::parse(&format!("{}/login", rp.entity_id()))?;
+                        login.query_pairs_mut().append_pair("op", op.entity_id());
+                        eprintln!("demo RP {} — open {login} in a browser", rp.entity_id());
+                        tokio::spawn(async move {
+                            let _ = sp.serve_with_rp(sl, &rp).await;
+                        });
+                    }
+                }
             }
-            idp.serve(l).await?;
+            match oidc {
+                Some((_, op)) => idp.serve_with_op(l, &op).await?,
+                None => idp.serve(l).await?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sp {

@@ -254,6 +254,15 @@ impl IdentityProvider {
         self.router().nest("/oidc/op", op.router())
     }
 
+    /// Serves the IdP with `op` nested at `/oidc/op` on `listener`.
+    pub async fn serve_with_op(
+        self,
+        listener: tokio::net::TcpListener,
+        op: &oidc::op::OpenIdProvider,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router_with_op(op)).await
+    }
+
     /// OpenID Provider defaults for this IdP: entity id `<base_url>/oidc/op`, the same users
     /// and clock, so the OP logs the same people in on the same pages.
     pub fn op_config(&self) -> oidc::op::OpConfig {

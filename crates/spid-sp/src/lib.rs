@@ -238,6 +238,15 @@ impl ServiceProvider {
         self.router().nest("/oidc/rp", rp.router())
     }
 
+    /// Serves the SP with `rp` nested at `/oidc/rp` on `listener`.
+    pub async fn serve_with_rp(
+        self,
+        listener: tokio::net::TcpListener,
+        rp: &oidc::RelyingParty,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router_with_rp(rp)).await
+    }
+
     /// Relying party defaults for this SP: entity id `<base_url>/oidc/rp`, the SP's clock.
     pub fn rp_config(&self) -> oidc::RpConfig {
         oidc::RpConfig::new(

@@ -227,6 +227,11 @@ impl TrustAnchor {
         }))
     }
 
+    /// Serves the trust anchor on `listener`.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
     /// The router: `/.well-known/openid-federation`, `/fetch`, `/list`, `/resolve`,
     /// `/trust_mark_status`.
     pub fn router(&self) -> Router {
