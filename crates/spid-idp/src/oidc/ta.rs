@@ -244,6 +244,7 @@ impl TrustAnchor {
                 "/trust_mark_status",
                 get(trust_mark_status).post(trust_mark_status_post),
             )
+            .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
             .with_state(self.clone())
     }
 }

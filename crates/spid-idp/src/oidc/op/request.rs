@@ -233,6 +233,20 @@ pub fn check_request(
     if prompt != "consent" && prompt != "consent login" {
         return Err(AuthzRefusal::Prompt(prompt.to_string()));
     }
+    if scopes.iter().any(|s| s == "offline_access") {
+        // SPID: long sessions need explicit consent, and SpidL1 (the level a refresh
+        // yields) may only come last in the preference order (check-op "offline access").
+        if prompt != "consent" {
+            return Err(AuthzRefusal::Prompt(format!(
+                "{prompt} (offline_access requires consent)"
+            )));
+        }
+        if acr_values.len() > 1 && acr_values.first() == Some(&SpidLevel::L1) {
+            return Err(AuthzRefusal::AcrValues(
+                "with offline_access SpidL1 must come last".into(),
+            ));
+        }
+    }
     Ok(ValidAuthz {
         client_id: client_id.to_string(),
         redirect_uri,
@@ -451,6 +465,28 @@ mod tests {
             refused(|_, c| c["prompt"] = json!("login")),
             AuthzRefusal::Prompt(_)
         ));
+    }
+
+    #[test]
+    fn offline_access_needs_consent_and_l1_last() {
+        let offline = |p: &mut HashMap<String, String>, c: &mut Value| {
+            p.insert("scope".into(), "openid offline_access".into());
+            c["scope"] = json!("openid offline_access");
+        };
+        let e = refused(|p, c| offline(p, c));
+        assert!(matches!(e, AuthzRefusal::Prompt(_)), "{e:?}");
+        let e = refused(|p, c| {
+            offline(p, c);
+            c["prompt"] = json!("consent");
+            c["acr_values"] =
+                json!("https://www.spid.gov.it/SpidL1 https://www.spid.gov.it/SpidL2");
+        });
+        assert!(matches!(e, AuthzRefusal::AcrValues(_)), "{e:?}");
+        assert_eq!(e.error(), "invalid_request");
+        let (mut p, mut c) = good();
+        offline(&mut p, &mut c);
+        c["prompt"] = json!("consent");
+        assert!(check(&p, &c).is_ok());
     }
 
     #[test]

@@ -112,9 +112,10 @@ impl OpenIdProvider {
                 "aud is not this endpoint".into(),
             ));
         }
-        if claims.get("iat").is_none() || s("jti").is_none_or(str::is_empty) {
+        // check-op 3.1.x: a jti of fewer than 16 bytes has too little entropy.
+        if claims.get("iat").is_none() || s("jti").is_none_or(|j| j.len() < 16) {
             return Err(TokenRefusal::InvalidClient(
-                "iat and jti are required".into(),
+                "iat and a jti of at least 16 bytes are required".into(),
             ));
         }
         Ok(())
@@ -479,6 +480,20 @@ mod tests {
         )
         .expect("forged");
         req.insert("client_assertion".into(), forged);
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
+            Err("invalid_client")
+        );
+        let short_jti = sign_jws(
+            &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                    "iat": now, "exp": now + 60, "jti": "j".repeat(15)}),
+            &fx.rp_key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .expect("assertion");
+        let mut req = request(&fx, &c, &v);
+        req.insert("client_assertion".into(), short_jti);
         assert_eq!(
             fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
             Err("invalid_client")
