@@ -602,3 +602,26 @@ async fn op_checks_request_objects_over_http() {
         expect_error(loc, error);
     }
 }
+
+#[tokio::test]
+async fn revoked_trust_marks_break_trust() {
+    // The OP's mark revoked at the anchor: the RP will not send users there.
+    let fed = Federation::start().await;
+    fed.ta.revoke(fed.op.entity_id());
+    let mut ua = runner::user_agent().unwrap();
+    let page = ua.get(&fed.login_url()).await.unwrap();
+    assert_refused(&page, "oidc.op.untrusted");
+    assert!(page.body.contains("not active"), "{}", page.body);
+
+    // The RP's mark revoked: the OP answers its request with HTTP 400 and no redirect.
+    let fed = Federation::start().await;
+    fed.ta.revoke(fed.rp.entity_id());
+    let mut ua = runner::user_agent().unwrap();
+    let page = ua.get(&fed.login_url()).await.unwrap();
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(
+        page.url.as_str().starts_with(fed.op.entity_id()),
+        "{}",
+        page.url
+    );
+}

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use spid_core::oidc::federation::{
-    resolve_leaf, EntityKeys, FederationError, ResolvedChain, ENTITY_STATEMENT_CONTENT_TYPE,
+    precheck_entity_configuration, resolve_leaf, EntityKeys, FederationError, ResolvedChain,
+    ENTITY_STATEMENT_CONTENT_TYPE,
 };
 use spid_core::oidc::jose::{JoseError, SigningKey};
 use spid_core::oidc::Profile;
@@ -74,15 +75,14 @@ pub enum FetchError {
     Federation(#[from] FederationError),
 }
 
-/// GETs `url` and returns its body as text, refusing non-200 answers and bodies over
+/// Sends `req` and returns its body as text, refusing non-200 answers and bodies over
 /// [`MAX_FETCH_BYTES`].
-pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, FetchError> {
+async fn send_text(req: reqwest::RequestBuilder, url: &str) -> Result<String, FetchError> {
     let err = |detail: String| FetchError::Http {
         url: url.to_string(),
         detail,
     };
-    let mut resp = client
-        .get(url)
+    let mut resp = req
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -100,8 +100,15 @@ pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, F
     String::from_utf8(body).map_err(|_| err("body is not UTF-8".into()))
 }
 
-/// Resolves `entity_id` through the trust anchor: its entity configuration, the anchor's
-/// `fetch` statement about it, the chain and a trust mark ([`resolve_leaf`]).
+/// GETs `url` and returns its body as text (200 only, at most [`MAX_FETCH_BYTES`]).
+pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, FetchError> {
+    send_text(client.get(url), url).await
+}
+
+/// Resolves `entity_id` through the trust anchor. In order, so that an entity without a
+/// valid trust mark costs one fetch only: its entity configuration, self-signed and carrying
+/// a trust mark from the anchor; the mark's status at the anchor (`trust_mark_status` must say
+/// active); the anchor's `fetch` statement; the chain ([`resolve_leaf`]).
 pub async fn resolve_entity(
     client: &reqwest::Client,
     entity_id: &str,
@@ -114,8 +121,34 @@ pub async fn resolve_entity(
         entity_id.trim_end_matches('/')
     );
     let ec = fetch_text(client, &ec_url).await?;
-    let mut fetch = url::Url::parse(&format!("{}/fetch", anchor.entity_id.trim_end_matches('/')))
-        .map_err(|e| FetchError::Http {
+    let (_, mark) = precheck_entity_configuration(&ec, anchor, profile, now)?;
+    let ta = anchor.entity_id.trim_end_matches('/');
+    let status_url = format!("{ta}/trust_mark_status");
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("sub", entity_id)
+        .append_pair("id", &mark.id)
+        .finish();
+    let status = send_text(
+        client
+            .post(&status_url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form),
+        &status_url,
+    )
+    .await?;
+    let active = serde_json::from_str::<serde_json::Value>(&status)
+        .ok()
+        .and_then(|v| v.get("active").and_then(serde_json::Value::as_bool));
+    if active != Some(true) {
+        return Err(FetchError::Http {
+            url: status_url,
+            detail: "the trust mark is not active".into(),
+        });
+    }
+    let mut fetch = url::Url::parse(&format!("{ta}/fetch")).map_err(|e| FetchError::Http {
         url: anchor.entity_id.clone(),
         detail: e.to_string(),
     })?;

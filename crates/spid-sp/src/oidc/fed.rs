@@ -1,7 +1,9 @@
 //! Server-to-server HTTP for the RP: bounded fetches and trust resolution through the
 //! trust anchor.
 
-use spid_core::oidc::federation::{resolve_leaf, EntityKeys, ResolvedChain};
+use spid_core::oidc::federation::{
+    precheck_entity_configuration, resolve_leaf, EntityKeys, ResolvedChain,
+};
 use spid_core::oidc::Profile;
 use std::time::Duration;
 
@@ -56,8 +58,9 @@ async fn fetch_200(client: &reqwest::Client, url: &str) -> Result<String, String
     Ok(a.body)
 }
 
-/// Resolves `entity_id` through the trust anchor: entity configuration, the anchor's
-/// `fetch` statement, chain validation and a trust mark.
+/// Resolves `entity_id` through the trust anchor: its entity configuration (self-signed,
+/// with a trust mark from the anchor), the mark's status at the anchor (must be active), the
+/// anchor's `fetch` statement, chain validation.
 pub async fn resolve_entity(
     client: &reqwest::Client,
     entity_id: &str,
@@ -73,8 +76,33 @@ pub async fn resolve_entity(
         ),
     )
     .await?;
-    let mut fetch = url::Url::parse(&format!("{}/fetch", anchor.entity_id.trim_end_matches('/')))
-        .map_err(|e| e.to_string())?;
+    let (_, mark) =
+        precheck_entity_configuration(&ec, anchor, profile, now).map_err(|e| e.to_string())?;
+    let ta = anchor.entity_id.trim_end_matches('/');
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("sub", entity_id)
+        .append_pair("id", &mark.id)
+        .finish();
+    let status = send(
+        client
+            .post(format!("{ta}/trust_mark_status"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form),
+    )
+    .await?;
+    let active = serde_json::from_str::<serde_json::Value>(&status.body)
+        .ok()
+        .and_then(|v| v.get("active").and_then(serde_json::Value::as_bool));
+    if status.status != 200 || active != Some(true) {
+        return Err(format!(
+            "trust mark {} of {entity_id} is not active",
+            mark.id
+        ));
+    }
+    let mut fetch = url::Url::parse(&format!("{ta}/fetch")).map_err(|e| e.to_string())?;
     fetch.query_pairs_mut().append_pair("sub", entity_id);
     let statement = fetch_200(client, fetch.as_str()).await?;
     resolve_leaf(&ec, &statement, anchor, profile, now).map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ pub mod policy;
 mod trust_mark;
 
 pub use chain::{validate_trust_chain, ResolvedChain};
-pub use leaf::resolve_leaf;
+pub use leaf::{precheck_entity_configuration, resolve_leaf};
 pub use policy::{MetadataPolicy, PolicyError};
 pub use trust_mark::{sign_trust_mark, verify_trust_mark, verify_trust_mark_entry, TrustMark};
 
