@@ -625,3 +625,23 @@ async fn revoked_trust_marks_break_trust() {
         page.url
     );
 }
+
+#[tokio::test]
+async fn logout_revokes_the_access_token() {
+    let fed = Federation::start().await;
+    let (mut ua, page) = fed.login("mario.rossi").await;
+    assert_accepted(&page, SpidLevel::L2);
+    assert_eq!(fed.op.live_access_tokens(), 1);
+    let logout = Url::parse(&format!("{}/logout", fed.rp.entity_id())).unwrap();
+    let page = ua.get(&logout).await.unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("revoked at the OP (HTTP 200)"),
+        "{}",
+        page.body
+    );
+    assert_eq!(fed.op.live_access_tokens(), 0);
+    // A second logout has nothing left to revoke.
+    let page = ua.get(&logout).await.unwrap();
+    assert!(page.body.contains("nothing to revoke"), "{}", page.body);
+}

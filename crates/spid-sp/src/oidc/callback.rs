@@ -133,6 +133,7 @@ impl RelyingParty {
         let (access_token, id_token) = self.token_request(&op, code, &pending.verifier).await?;
         let (sub, acr) = self.check_id_token(&op, &id_token, &access_token, &pending.nonce)?;
         let claims = self.userinfo(&op, &access_token, &sub).await?;
+        self.remember_session(&pending.sid, &op.issuer, &access_token);
         Ok(Identity {
             op: op.issuer,
             sub,
@@ -369,6 +370,7 @@ mod tests {
             authorization_endpoint: "http://op.example/oidc/op/authorization".into(),
             token_endpoint: "http://op.example/oidc/op/token".into(),
             userinfo_endpoint: "http://op.example/oidc/op/userinfo".into(),
+            revocation_endpoint: None,
             jwks: Jwks::default(),
             exp: i64::MAX,
         }

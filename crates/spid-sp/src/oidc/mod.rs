@@ -99,6 +99,8 @@ pub struct TrustedOp {
     pub token_endpoint: String,
     /// Userinfo endpoint.
     pub userinfo_endpoint: String,
+    /// Revocation endpoint, if the OP publishes one (used at logout).
+    pub revocation_endpoint: Option<String>,
     /// OIDC-core keys (ID token, userinfo signatures).
     pub jwks: Jwks,
     /// When the chain expires.
@@ -113,6 +115,8 @@ struct Inner {
     anchor: RwLock<Option<(EntityKeys, TrustMarkEntry)>>,
     ops: RwLock<HashMap<String, TrustedOp>>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Logged-in browser sessions: sid → (OP, access token), for revocation at logout.
+    sessions: Mutex<HashMap<String, (String, String)>>,
     http: reqwest::Client,
 }
 
@@ -172,6 +176,7 @@ impl RelyingParty {
             anchor: RwLock::new(None),
             ops: RwLock::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
@@ -304,6 +309,7 @@ impl RelyingParty {
             authorization_endpoint: string_at(md, "authorization_endpoint").map_err(untrusted)?,
             token_endpoint: string_at(md, "token_endpoint").map_err(untrusted)?,
             userinfo_endpoint: string_at(md, "userinfo_endpoint").map_err(untrusted)?,
+            revocation_endpoint: string_at(md, "revocation_endpoint").ok(),
             jwks,
             exp: chain.exp,
         };
@@ -386,6 +392,7 @@ impl RelyingParty {
             .route("/.well-known/openid-federation", get(configuration))
             .route("/login", get(login))
             .route("/callback", get(callback::callback))
+            .route("/logout", get(logout))
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())
     }
@@ -454,4 +461,73 @@ async fn login(
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
+}
+
+impl RelyingParty {
+    /// Ends the browser session `sid`: revokes its access token at the OP's revocation
+    /// endpoint (SPID: the RP MUST revoke at logout), with a `private_key_jwt` assertion.
+    /// Returns the revocation endpoint's status, or None when there was nothing to revoke.
+    pub async fn logout(&self, sid: &str) -> Option<u16> {
+        let (op, token) = lock(&self.0.sessions).remove(sid)?;
+        let trusted = self.trusted_op(&op).await.ok()?;
+        let endpoint = trusted.revocation_endpoint?;
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let assertion = sign_jws(
+            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": endpoint,
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+            &self.0.signing_key,
+            cfg.profile.default_signing_alg,
+            None,
+        )
+        .ok()?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &cfg.entity_id)
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", &assertion)
+            .append_pair("token", &token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let answer = fed::send(
+            self.0
+                .http
+                .post(&endpoint)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body),
+        )
+        .await
+        .ok()?;
+        Some(answer.status)
+    }
+
+    /// Records a logged-in session (bounded like the pending requests).
+    pub(crate) fn remember_session(&self, sid: &str, op: &str, access_token: &str) {
+        let mut sessions = lock(&self.0.sessions);
+        if sessions.len() >= MAX_PENDING {
+            sessions.clear();
+        }
+        sessions.insert(sid.to_string(), (op.to_string(), access_token.to_string()));
+    }
+}
+
+async fn logout(State(rp): State<RelyingParty>, headers: HeaderMap) -> Response {
+    let detail = match session_id(&headers) {
+        None => "no session".to_string(),
+        Some(sid) => match rp.logout(&sid).await {
+            Some(status) => format!("access token revoked at the OP (HTTP {status})"),
+            None => "nothing to revoke".to_string(),
+        },
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        pages::error("Logout", &detail),
+    )
+        .into_response()
 }

@@ -250,6 +250,16 @@ impl OpenIdProvider {
         *lock(&self.0.plan) = Some(plan);
     }
 
+    /// How many access tokens are live (issued, not revoked, not expired): lets tests see
+    /// a revocation take effect.
+    pub fn live_access_tokens(&self) -> usize {
+        let now = self.0.cfg.clock.now().timestamp();
+        lock(&self.0.tokens)
+            .values()
+            .filter(|g| g.exp > now)
+            .count()
+    }
+
     /// Disarms any plan.
     pub fn disarm(&self) {
         *lock(&self.0.plan) = None;
