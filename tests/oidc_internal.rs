@@ -297,11 +297,74 @@ async fn faulty_tokens_and_userinfo_are_refused() {
             "oidc.state.missing",
         ),
     ];
-    for (plan, rule) in cases.into_iter().chain(more) {
+    let plan = |f: fn(&mut OpFaultPlan)| {
+        let mut p = OpFaultPlan::default();
+        f(&mut p);
+        p
+    };
+    let rest: Vec<(OpFaultPlan, &str)> = vec![
+        (
+            plan(|p| p.acr_uri = Some("urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL2".into())),
+            "oidc.acr.unknown",
+        ),
+        (
+            plan(|p| p.id_token_without = Some("jti".into())),
+            "oidc.id-token.claims",
+        ),
+        (
+            plan(|p| p.id_token_future = true),
+            "oidc.id-token.not-yet-valid",
+        ),
+        (
+            plan(|p| p.response_without_code = true),
+            "oidc.code.missing",
+        ),
+        (plan(|p| p.token_error = true), "oidc.token.request-failed"),
+        (
+            plan(|p| p.token_without_id_token = true),
+            "oidc.token.response-invalid",
+        ),
+        (
+            plan(|p| p.userinfo_error = true),
+            "oidc.userinfo.request-failed",
+        ),
+        (
+            plan(|p| p.userinfo_foreign_key = true),
+            "oidc.userinfo.signature",
+        ),
+        (
+            plan(|p| p.userinfo_wrong_recipient = true),
+            "oidc.userinfo.decryption",
+        ),
+        (
+            plan(|p| p.userinfo_iss = Some("http://other-op.example".into())),
+            "oidc.userinfo.claims",
+        ),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for (plan, rule) in cases.into_iter().chain(more).chain(rest) {
+        seen.insert(rule.to_string());
         let page = fed.login_with_plan("mario.rossi", plan.clone()).await;
         assert_eq!(page.spid_rule(), Some(rule), "{plan:?}: {}", page.body);
         assert_eq!(page.status, 403, "{plan:?}");
     }
+    // Every oidc.* rule is reached end to end, here or by the tests named below.
+    let elsewhere = [
+        "oidc.acr.insufficient", // op_issuing_l1_is_refused
+        "oidc.error-response",   // l1_only_user_gets_an_error_response
+        "oidc.state.unknown",    // replayed_callback_is_refused
+        "oidc.op.untrusted",     // rp_refuses_an_op_without_a_trust_chain
+    ];
+    seen.extend(elsewhere.map(String::from));
+    let missing: Vec<&str> = spid_core::Rule::ALL
+        .iter()
+        .map(|r| r.code())
+        .filter(|c| c.starts_with("oidc.") && !seen.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "oidc rules no test reaches: {missing:?}"
+    );
 }
 
 #[tokio::test]

@@ -259,7 +259,10 @@ impl OpenIdProvider {
         let iss = plan
             .response_iss
             .unwrap_or_else(|| self.0.cfg.entity_id.clone());
-        let mut params = vec![("code", code.as_str())];
+        let mut params = Vec::new();
+        if !plan.response_without_code {
+            params.push(("code", code.as_str()));
+        }
         if !plan.response_without_state {
             params.push(("state", t.authz.state.as_str()));
         }

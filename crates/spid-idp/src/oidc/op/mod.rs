@@ -69,6 +69,36 @@ pub struct OpFaultPlan {
     /// Leave `state` out of the authorization response.
     #[serde(default)]
     pub response_without_state: bool,
+    /// Put this string in the ID token `acr` (e.g. a non-SPID URI).
+    #[serde(default)]
+    pub acr_uri: Option<String>,
+    /// Leave this claim out of the ID token.
+    #[serde(default)]
+    pub id_token_without: Option<String>,
+    /// Issue an ID token dated an hour ahead.
+    #[serde(default)]
+    pub id_token_future: bool,
+    /// Leave `code` out of the authorization response.
+    #[serde(default)]
+    pub response_without_code: bool,
+    /// Answer the token request with HTTP 400 `invalid_grant`.
+    #[serde(default)]
+    pub token_error: bool,
+    /// Leave `id_token` out of the token response.
+    #[serde(default)]
+    pub token_without_id_token: bool,
+    /// Answer userinfo with HTTP 401.
+    #[serde(default)]
+    pub userinfo_error: bool,
+    /// Sign the inner userinfo JWS with a key not in the OP's jwks.
+    #[serde(default)]
+    pub userinfo_foreign_key: bool,
+    /// Encrypt userinfo to a key that is not the RP's.
+    #[serde(default)]
+    pub userinfo_wrong_recipient: bool,
+    /// Put this `iss` in the userinfo response.
+    #[serde(default)]
+    pub userinfo_iss: Option<String>,
     /// Put a wrong `at_hash` in the ID token.
     #[serde(default)]
     pub bad_at_hash: bool,

@@ -127,6 +127,10 @@ impl OpenIdProvider {
         f: &HashMap<String, String>,
         client: &Client,
     ) -> Result<Value, TokenRefusal> {
+        if self.peek_plan().token_error {
+            self.take_plan();
+            return Err(TokenRefusal::InvalidGrant("fault plan: token error".into()));
+        }
         if f.get("grant_type").map(String::as_str) != Some("authorization_code") {
             return Err(TokenRefusal::UnsupportedGrantType);
         }
@@ -194,6 +198,8 @@ impl OpenIdProvider {
         // An expired token is also backdated, so its iat/nbf stay consistent.
         let id_iat = if plan.id_token_expired {
             iat - 3600
+        } else if plan.id_token_future {
+            iat + 3600
         } else {
             iat
         };
@@ -202,25 +208,25 @@ impl OpenIdProvider {
         } else {
             &self.0.signing_key
         };
-        let mut id_token = sign_jws(
-            &json!({
+        let mut id_claims = json!({
                 "iss": plan.id_token_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
                 "sub": sub,
                 "aud": plan.id_token_aud.clone().unwrap_or_else(|| client_id.to_string()),
-                "acr": level.uri(),
+                "acr": plan.acr_uri.clone().unwrap_or_else(|| level.uri().to_string()),
                 "at_hash": hash,
                 "nonce": plan.nonce.clone().unwrap_or_else(|| grant.authz.nonce.clone()),
                 "iat": id_iat, "nbf": id_iat, "exp": id_iat + p.id_token_lifetime_secs,
                 "jti": uuid::Uuid::new_v4().to_string(),
-            }),
-            key,
-            alg,
-            Some("JWT"),
-        )
-        .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
+        });
+        if let (Some(claim), Some(obj)) = (&plan.id_token_without, id_claims.as_object_mut()) {
+            obj.remove(claim);
+        }
+        let mut id_token = sign_jws(&id_claims, key, alg, Some("JWT"))
+            .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
         if plan.id_token_bad_signature {
             id_token = corrupt_signature(&id_token);
         }
+        let without_id_token = plan.token_without_id_token;
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
             sub,
@@ -231,12 +237,16 @@ impl OpenIdProvider {
             plan,
         };
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
-        Ok(json!({
+        let mut answer = json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": p.access_token_lifetime_secs,
             "id_token": id_token,
-        }))
+        });
+        if let (true, Some(obj)) = (without_id_token, answer.as_object_mut()) {
+            obj.remove("id_token");
+        }
+        Ok(answer)
     }
 }
 

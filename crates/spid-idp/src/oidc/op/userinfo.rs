@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
-use spid_core::oidc::jose::{sign_and_encrypt, sign_jws, verify_jwt, JweAlg, JweEnc, Jwk, Jwks};
+use spid_core::oidc::jose::{
+    sign_and_encrypt, sign_jws, verify_jwt, JweAlg, JweEnc, Jwk, Jwks, KeyUse,
+};
 
 /// Content-Type of the userinfo answer (check-op 4.2.0 and the django OP agree on it).
 pub const USERINFO_CONTENT_TYPE: &str = "application/jwt";
@@ -71,6 +73,9 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
     if grant.exp <= now.timestamp() {
         return unauthorized("expired access token");
     }
+    if grant.plan.userinfo_error {
+        return unauthorized("fault plan: userinfo error");
+    }
     let client = match op.client(&grant.client_id).await {
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::FORBIDDEN, "invalid_client", &e.to_string()),
@@ -82,7 +87,8 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         grant.sub.clone()
     };
     let mut body = json!({
-        "iss": cfg.entity_id, "aud": grant.client_id, "sub": sub,
+        "iss": grant.plan.userinfo_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
+        "aud": grant.client_id, "sub": sub,
         "iat": iat, "nbf": iat, "exp": iat + USERINFO_TTL_SECS,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
@@ -94,8 +100,13 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         }
     }
     let alg = cfg.profile.default_signing_alg;
+    let signer = if grant.plan.userinfo_foreign_key {
+        &op.0.foreign_key
+    } else {
+        &op.0.signing_key
+    };
     let jwt = if grant.plan.userinfo_unencrypted {
-        sign_jws(&body, &op.0.signing_key, alg, Some("JWT"))
+        sign_jws(&body, signer, alg, Some("JWT"))
     } else {
         let Some((key, jwe_alg, jwe_enc)) = recipient(&client.metadata) else {
             return json_error(
@@ -104,7 +115,21 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
                 "the RP publishes no encryption key",
             );
         };
-        sign_and_encrypt(&body, &op.0.signing_key, alg, &key, jwe_alg, jwe_enc)
+        let key = if grant.plan.userinfo_wrong_recipient {
+            match op.0.foreign_key.public_jwk() {
+                Ok(k) => k.with_use(KeyUse::Enc),
+                Err(e) => {
+                    return json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "server_error",
+                        &e.to_string(),
+                    )
+                }
+            }
+        } else {
+            key
+        };
+        sign_and_encrypt(&body, signer, alg, &key, jwe_alg, jwe_enc)
     };
     match jwt {
         Ok(jwt) => (
