@@ -3,99 +3,33 @@
 //! trusting each other only through trust-anchor registration. Every case asserts the final
 //! status and, on refusals, the `X-SPID-Rule`.
 
-use spid_core::clock::{Clock, FixedClock};
+use spid_core::clock::Clock;
 use spid_core::SpidLevel;
 use spid_harness::agent::{Page, UserAgent};
-use spid_harness::runner::{self, Behaviour, Credentials};
-use spid_idp::oidc::op::{OpFaultPlan, OpenIdProvider};
-use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
+use spid_harness::oidc::{self as oidc_catalogue, OidcFederation};
+use spid_harness::runner::{self, Credentials};
+use spid_idp::oidc::op::OpFaultPlan;
+use spid_idp::oidc::ta::EntityKind;
 use spid_idp::users::User;
-use spid_idp::{IdentityProvider, IdpConfig};
-use spid_sp::oidc::RelyingParty;
-use spid_sp::{ServiceProvider, SpConfig};
-use std::sync::Arc;
 use url::Url;
 
-struct Federation {
-    clock: Arc<FixedClock>,
-    op: OpenIdProvider,
-    rp: RelyingParty,
-    ta: TrustAnchor,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+/// The library's federation plus the helpers these tests share.
+struct Federation(OidcFederation);
 
-impl Drop for Federation {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+impl std::ops::Deref for Federation {
+    type Target = OidcFederation;
+    fn deref(&self) -> &OidcFederation {
+        &self.0
     }
 }
 
 impl Federation {
     async fn start() -> Federation {
-        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
-        let (ta_l, idp_l, sp_l) = (
-            bind().await.unwrap(),
-            bind().await.unwrap(),
-            bind().await.unwrap(),
-        );
-        let url = |l: &tokio::net::TcpListener| format!("http://{}", l.local_addr().unwrap());
-        let (ta_url, idp_url, sp_url) = (url(&ta_l), url(&idp_l), url(&sp_l));
-        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
-        let creds = Credentials::embedded().unwrap();
-
-        let ta = TrustAnchor::new(&ta_url, clock.clone()).unwrap();
-        let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp, creds.foreign);
-        idp_cfg.clock = clock.clone();
-        let idp = IdentityProvider::new(idp_cfg).unwrap();
-        let op = OpenIdProvider::new(idp.op_config()).unwrap();
-        let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
-        sp_cfg.clock = clock.clone();
-        let sp = ServiceProvider::new(sp_cfg).unwrap();
-        let rp = RelyingParty::new(sp.rp_config()).unwrap();
-
-        // Onboarding: the only source of trust between OP and RP.
-        let mark = ta
-            .register(
-                op.entity_id(),
-                op.federation_jwks(),
-                EntityKind::OpenIdProvider,
-            )
-            .unwrap();
-        op.set_trust_anchor(ta.keys(), mark);
-        let mark = ta
-            .register(
-                rp.entity_id(),
-                rp.federation_jwks(),
-                EntityKind::OpenIdRelyingParty,
-            )
-            .unwrap();
-        rp.set_trust_anchor(ta.keys(), mark);
-
-        let serve = |l: tokio::net::TcpListener, r: axum::Router| {
-            tokio::spawn(async move {
-                let _ = axum::serve(l, r).await;
-            })
-        };
-        let tasks = vec![
-            serve(ta_l, ta.router()),
-            serve(idp_l, idp.router_with_op(&op)),
-            serve(sp_l, sp.router_with_rp(&rp)),
-        ];
-        Federation {
-            clock,
-            op,
-            rp,
-            ta,
-            tasks,
-        }
-    }
-
-    fn login_url(&self) -> Url {
-        let mut u = Url::parse(&format!("{}/login", self.rp.entity_id())).unwrap();
-        u.query_pairs_mut().append_pair("op", self.op.entity_id());
-        u
+        Federation(
+            OidcFederation::start(Credentials::embedded().unwrap())
+                .await
+                .unwrap(),
+        )
     }
 
     /// One browser login by `username` through the OP's pages; the final page.
@@ -103,9 +37,7 @@ impl Federation {
         let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
         let user: Option<&User> = users.iter().find(|u| u.username == username);
         let mut ua = runner::user_agent().unwrap();
-        let page = runner::drive_login(&mut ua, &self.login_url(), user, Behaviour::default())
-            .await
-            .unwrap();
+        let page = self.0.login(&mut ua, user).await.unwrap();
         (ua, page)
     }
 
@@ -211,160 +143,6 @@ async fn replayed_callback_is_refused() {
         .unwrap();
     let again = ua.get(&callback).await.unwrap();
     assert_refused(&again, "oidc.state.unknown");
-}
-
-#[tokio::test]
-async fn faulty_tokens_and_userinfo_are_refused() {
-    let fed = Federation::start().await;
-    let cases: Vec<(OpFaultPlan, &str)> = vec![
-        (
-            OpFaultPlan {
-                id_token_bad_signature: true,
-                ..Default::default()
-            },
-            "oidc.id-token.signature",
-        ),
-        (
-            OpFaultPlan {
-                id_token_foreign_key: true,
-                ..Default::default()
-            },
-            "oidc.id-token.signature",
-        ),
-        (
-            OpFaultPlan {
-                nonce: Some("n".repeat(43)),
-                ..Default::default()
-            },
-            "oidc.id-token.nonce",
-        ),
-        (
-            OpFaultPlan {
-                bad_at_hash: true,
-                ..Default::default()
-            },
-            "oidc.id-token.at-hash",
-        ),
-        (
-            OpFaultPlan {
-                userinfo_unencrypted: true,
-                ..Default::default()
-            },
-            "oidc.userinfo.not-encrypted",
-        ),
-        (
-            OpFaultPlan {
-                userinfo_other_sub: true,
-                ..Default::default()
-            },
-            "oidc.userinfo.sub-mismatch",
-        ),
-    ];
-    let more: Vec<(OpFaultPlan, &str)> = vec![
-        (
-            OpFaultPlan {
-                id_token_iss: Some("http://other-op.example".into()),
-                ..Default::default()
-            },
-            "oidc.id-token.iss",
-        ),
-        (
-            OpFaultPlan {
-                id_token_aud: Some("http://other-rp.example".into()),
-                ..Default::default()
-            },
-            "oidc.id-token.aud",
-        ),
-        (
-            OpFaultPlan {
-                id_token_expired: true,
-                ..Default::default()
-            },
-            "oidc.id-token.expired",
-        ),
-        (
-            OpFaultPlan {
-                response_iss: Some("http://other-op.example".into()),
-                ..Default::default()
-            },
-            "oidc.iss.mismatch",
-        ),
-        (
-            OpFaultPlan {
-                response_without_state: true,
-                ..Default::default()
-            },
-            "oidc.state.missing",
-        ),
-    ];
-    let plan = |f: fn(&mut OpFaultPlan)| {
-        let mut p = OpFaultPlan::default();
-        f(&mut p);
-        p
-    };
-    let rest: Vec<(OpFaultPlan, &str)> = vec![
-        (
-            plan(|p| p.acr_uri = Some("urn:oasis:names:tc:SAML:2.0:ac:classes:SpidL2".into())),
-            "oidc.acr.unknown",
-        ),
-        (
-            plan(|p| p.id_token_without = Some("jti".into())),
-            "oidc.id-token.claims",
-        ),
-        (
-            plan(|p| p.id_token_future = true),
-            "oidc.id-token.not-yet-valid",
-        ),
-        (
-            plan(|p| p.response_without_code = true),
-            "oidc.code.missing",
-        ),
-        (plan(|p| p.token_error = true), "oidc.token.request-failed"),
-        (
-            plan(|p| p.token_without_id_token = true),
-            "oidc.token.response-invalid",
-        ),
-        (
-            plan(|p| p.userinfo_error = true),
-            "oidc.userinfo.request-failed",
-        ),
-        (
-            plan(|p| p.userinfo_foreign_key = true),
-            "oidc.userinfo.signature",
-        ),
-        (
-            plan(|p| p.userinfo_wrong_recipient = true),
-            "oidc.userinfo.decryption",
-        ),
-        (
-            plan(|p| p.userinfo_iss = Some("http://other-op.example".into())),
-            "oidc.userinfo.claims",
-        ),
-    ];
-    let mut seen = std::collections::BTreeSet::new();
-    for (plan, rule) in cases.into_iter().chain(more).chain(rest) {
-        seen.insert(rule.to_string());
-        let page = fed.login_with_plan("mario.rossi", plan.clone()).await;
-        assert_eq!(page.spid_rule(), Some(rule), "{plan:?}: {}", page.body);
-        assert_eq!(page.status, 403, "{plan:?}");
-    }
-    // Every oidc.* rule is reached end to end, here or by the tests named below.
-    let elsewhere = [
-        "oidc.acr.insufficient", // op_issuing_l1_is_refused
-        "oidc.error-response",   // l1_only_user_gets_an_error_response
-        "oidc.state.unknown",    // replayed_callback_is_refused
-        "oidc.op.untrusted",     // rp_refuses_an_op_without_a_trust_chain
-    ];
-    seen.extend(elsewhere.map(String::from));
-    let missing: Vec<&str> = spid_core::Rule::ALL
-        .iter()
-        .map(|r| r.code())
-        .filter(|c| c.starts_with("oidc.") && !seen.contains(*c))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "oidc rules no test reaches: {missing:?}"
-    );
 }
 
 #[tokio::test]
@@ -707,4 +485,25 @@ async fn logout_revokes_the_access_token() {
     // A second logout has nothing left to revoke.
     let page = ua.get(&logout).await.unwrap();
     assert!(page.body.contains("nothing to revoke"), "{}", page.body);
+}
+
+/// Every fault the OP can be armed with, as data: `fixtures/cases/oidc/*.toml` (the
+/// catalogue's own unit test checks that every `oidc.*` rule is expected by a case).
+#[tokio::test]
+async fn oidc_catalogue_passes() {
+    let fed = Federation::start().await;
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let cases = oidc_catalogue::embedded().unwrap();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let r = fed.run_case(case, &users).await;
+        if !r.pass {
+            failures.push(format!(
+                "{}: status {} rule {:?} {:?}",
+                r.id, r.status, r.rule, r.note
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(cases.len() >= 20);
 }

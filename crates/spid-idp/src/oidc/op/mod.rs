@@ -41,6 +41,7 @@ const EC_TTL_SECS: i64 = 24 * 3600;
 /// What the OP alters in its next token response (the OIDC counterpart of the SAML
 /// [`crate::FaultPlan`]). Armed in process with [`OpenIdProvider::arm`]; used once.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpFaultPlan {
     /// Put this level in the ID token `acr`, whatever was granted.
     #[serde(default)]
