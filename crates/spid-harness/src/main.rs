@@ -31,11 +31,23 @@ enum Cmd {
         #[arg(long)]
         report_dir: Option<PathBuf>,
     },
+    /// Run the OpenID Connect catalogue: trust anchor, our OP and our RP on loopback ports.
+    RunOidc {
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Write results.json, JUnit XML and HTML here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
     /// List the catalogue.
     List {
         /// Only cases whose id matches this glob.
         #[arg(long)]
         cases: Option<String>,
+        /// The OpenID Connect catalogue instead of the SAML one.
+        #[arg(long)]
+        oidc: bool,
     },
     /// Print the rule-code table (Markdown).
     Rules,
@@ -189,7 +201,23 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             catalogue: dir,
             report_dir,
         } => run(cases.as_deref(), dir, report_dir).await,
-        Cmd::List { cases } => {
+        Cmd::RunOidc { cases, report_dir } => run_oidc(cases.as_deref(), report_dir).await,
+        Cmd::List { cases, oidc: true } => {
+            let all = spid_harness::oidc::select(spid_harness::oidc::embedded()?, cases.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            for c in &all {
+                println!(
+                    "{:<34} {:<14} {:<58} {}",
+                    c.id,
+                    c.family,
+                    report::expected_text(&c.expect),
+                    c.refs.join("; ")
+                );
+            }
+            println!("{} cases", all.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::List { cases, oidc: false } => {
             let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
                 .map_err(anyhow::Error::msg)?;
             for c in &all {
@@ -466,6 +494,59 @@ async fn run(
             out,
             "setup error: the honest L2 login failed after the run; verdicts are not trustworthy"
         );
+        return Ok(ExitCode::from(2));
+    }
+    report::summary(&mut out, &results);
+    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
+    if let Some(d) = report_dir {
+        for p in report::write_all(&d, &results)? {
+            let _ = writeln!(out, "report: {}", p.display());
+        }
+    }
+    Ok(if results.iter().all(|r| r.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_oidc(pattern: Option<&str>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use spid_harness::oidc::{self, OidcFederation};
+    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "TA {}  OP {}  RP {}  — {} cases",
+        fed.ta.entity_id(),
+        fed.op.entity_id(),
+        fed.rp.entity_id(),
+        cases.len()
+    );
+    let started = std::time::Instant::now();
+    let sanity = oidc::sanity_case();
+    // Sanity first and last, as for SAML: an RP that is down must not "pass" reject cases.
+    let first = fed.run_case(&sanity, &users).await;
+    report::progress(&mut out, &first);
+    if !first.pass {
+        let _ = writeln!(
+            out,
+            "setup error: the honest L2 login failed before the run"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let mut results = Vec::new();
+    for c in &cases {
+        let r = fed.run_case(c, &users).await;
+        report::progress(&mut out, &r);
+        results.push(r);
+    }
+    let last = fed.run_case(&sanity, &users).await;
+    report::progress(&mut out, &last);
+    if !last.pass {
+        let _ = writeln!(out, "setup error: the honest L2 login failed after the run");
         return Ok(ExitCode::from(2));
     }
     report::summary(&mut out, &results);

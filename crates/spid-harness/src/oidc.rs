@@ -95,6 +95,26 @@ pub fn embedded() -> Result<Vec<OidcCase>, LoadError> {
     Ok(cases)
 }
 
+/// Keeps the cases whose id matches the glob.
+pub fn select(cases: Vec<OidcCase>, pattern: Option<&str>) -> Result<Vec<OidcCase>, String> {
+    let Some(p) = pattern else { return Ok(cases) };
+    let g = glob::Pattern::new(p).map_err(|e| format!("--cases {p:?}: {e}"))?;
+    Ok(cases.into_iter().filter(|c| g.matches(&c.id)).collect())
+}
+
+/// The honest L2 login every OIDC run starts and ends with.
+pub fn sanity_case() -> OidcCase {
+    OidcCase {
+        id: "sanity".into(),
+        title: "honest SpidL2 login (sanity)".into(),
+        family: "sanity".into(),
+        refs: vec![],
+        user: default_user(),
+        plan: OpFaultPlan::default(),
+        expect: Expect::Accept,
+    }
+}
+
 /// Trust anchor, IdP + OP and SP + RP, each on a 127.0.0.1 ephemeral port, with one stopped
 /// clock; OP and RP trust each other only through their registration at the anchor.
 pub struct OidcFederation {
