@@ -109,6 +109,15 @@ impl OpenIdProvider {
             .ok_or_else(|| {
                 AuthzRefusal::UntrustedClient("no openid_relying_party metadata".into())
             })?;
+        if metadata
+            .get("client_id")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c != client_id)
+        {
+            return Err(AuthzRefusal::UntrustedClient(
+                "metadata client_id is not the entity id".into(),
+            ));
+        }
         let jwks = metadata
             .get("jwks")
             .cloned()
