@@ -327,6 +327,31 @@ impl RogueRp {
         })
     }
 
+    /// The OP authorization URL carrying `claims` signed with `key`.
+    fn authorization_url(
+        &self,
+        fed: &Federation,
+        claims: &serde_json::Value,
+        key: &spid_core::oidc::jose::SigningKey,
+    ) -> Url {
+        let request = spid_core::oidc::jose::sign_jws(
+            claims,
+            key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .unwrap();
+        with_query(
+            format!("{}/authorization", fed.op.entity_id()),
+            &[
+                ("client_id", self.id.as_str()),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("request", request.as_str()),
+            ],
+        )
+    }
+
     /// Sends `claims` signed with `key` to the OP; returns status and Location.
     async fn send(
         &self,
@@ -506,4 +531,50 @@ async fn oidc_catalogue_passes() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(cases.len() >= 20);
+}
+
+#[tokio::test]
+async fn op_answers_by_form_post_when_asked() {
+    let fed = Federation::start().await;
+    let rogue = RogueRp::start(&fed).await;
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    for (user, field, value) in [
+        ("mario.rossi", "state", "s".repeat(32)),
+        ("anna.neri", "error", "access_denied".to_string()),
+    ] {
+        let mut claims = rogue.claims(&fed);
+        claims["response_mode"] = serde_json::json!("form_post");
+        let url = rogue.authorization_url(&fed, &claims, &rogue.key);
+        let mut ua = runner::user_agent().unwrap();
+        let u = users.iter().find(|u| u.username == user);
+        let page = runner::drive_login(&mut ua, &url, u, Default::default())
+            .await
+            .unwrap();
+        let form = page.form_by_id("oidc-form-post").expect("a form_post page");
+        assert_eq!(form.method.to_ascii_lowercase(), "post");
+        assert_eq!(form.action.as_str(), format!("{}/callback", rogue.id));
+        assert_eq!(form.field(field), Some(value.as_str()), "{user}");
+        assert_eq!(form.field("iss"), Some(fed.op.entity_id()));
+    }
+}
+
+#[tokio::test]
+async fn rp_callback_accepts_post_and_still_enforces_state() {
+    let fed = Federation::start().await;
+    let (mut ua, page) = fed.login("mario.rossi").await;
+    assert_accepted(&page, SpidLevel::L2);
+    let callback = ua
+        .trace()
+        .iter()
+        .rev()
+        .find(|x| x.url.contains("/oidc/rp/callback"))
+        .map(|x| Url::parse(&x.url).unwrap())
+        .unwrap();
+    let params: Vec<(String, String)> = callback.query_pairs().into_owned().collect();
+    let mut bare = callback.clone();
+    bare.set_query(None);
+    let page = ua.post_form(&bare, &params).await.unwrap();
+    assert_refused(&page, "oidc.state.unknown");
+    let page = ua.post_form(&bare, &[]).await.unwrap();
+    assert_refused(&page, "oidc.state.missing");
 }

@@ -322,18 +322,44 @@ fn excerpt(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
+fn parse_params(bytes: &[u8]) -> HashMap<String, String> {
+    let mut params = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(bytes) {
+        params
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    params
+}
+
+/// `response_mode=form_post`: the same parameters in a form body.
+pub(crate) async fn callback_post(
+    State(rp): State<RelyingParty>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    answer(&rp, &headers, &parse_params(&body)).await
+}
+
 pub(crate) async fn callback(
     State(rp): State<RelyingParty>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let mut params = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
-        params
-            .entry(k.into_owned())
-            .or_insert_with(|| v.into_owned());
-    }
-    match rp.complete(&headers, &params).await {
+    answer(
+        &rp,
+        &headers,
+        &parse_params(q.unwrap_or_default().as_bytes()),
+    )
+    .await
+}
+
+async fn answer(
+    rp: &RelyingParty,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Response {
+    match rp.complete(headers, params).await {
         Ok(id) => (
             StatusCode::OK,
             [

@@ -391,7 +391,10 @@ impl RelyingParty {
         Router::new()
             .route("/.well-known/openid-federation", get(configuration))
             .route("/login", get(login))
-            .route("/callback", get(callback::callback))
+            .route(
+                "/callback",
+                get(callback::callback).post(callback::callback_post),
+            )
             .route("/logout", get(logout))
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())

@@ -1,7 +1,9 @@
 //! `/authorization` (automatic registration of the RP, request-object checks) and the login,
 //! OTP and consent steps, on the SAML IdP's own pages.
 
-use super::request::{check_redirect_uri, check_request, grant_level, AuthzRefusal, ValidAuthz};
+use super::request::{
+    check_redirect_uri, check_request, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
+};
 use super::{bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider};
 use crate::oidc::resolve_entity;
 use crate::pages;
@@ -58,6 +60,28 @@ fn form(body: &[u8]) -> HashMap<String, String> {
         m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
     m
+}
+
+/// The authorization response by `mode`: a 302 with a query, or an auto-submitting form.
+fn respond(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
+    match mode {
+        ResponseMode::Query => redirect_with(redirect_uri, params),
+        ResponseMode::FormPost => {
+            let page = maud::html! {
+                (maud::DOCTYPE)
+                html {
+                    head { meta charset="utf-8"; title { "Ritorno al servizio" } }
+                    body onload="document.forms[0].submit()" {
+                        form id="oidc-form-post" method="post" action=(redirect_uri) {
+                            @for (k, v) in params { input type="hidden" name=(k) value=(v); }
+                            noscript { button type="submit" { "Continua" } }
+                        }
+                    }
+                }
+            };
+            html(StatusCode::OK, page.into_string())
+        }
+    }
 }
 
 /// A 302 to `redirect_uri` with `params` added to its query.
@@ -198,6 +222,16 @@ impl OpenIdProvider {
 
     /// The error response: a redirect when allowed, else HTTP 400.
     fn refuse(&self, redirect_uri: &str, state: &str, e: &AuthzRefusal) -> Response {
+        self.refuse_by(redirect_uri, state, ResponseMode::Query, e)
+    }
+
+    fn refuse_by(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        mode: ResponseMode,
+        e: &AuthzRefusal,
+    ) -> Response {
         if !e.redirectable() {
             return bad_request(&e.to_string());
         }
@@ -207,11 +241,16 @@ impl OpenIdProvider {
             params.push(("state", state));
         }
         params.push(("iss", self.0.cfg.entity_id.as_str()));
-        redirect_with(redirect_uri, &params)
+        respond(redirect_uri, mode, &params)
     }
 
     fn refuse_txn(&self, t: &Txn, e: AuthzRefusal) -> Response {
-        self.refuse(&t.authz.redirect_uri, &t.authz.state, &e)
+        self.refuse_by(
+            &t.authz.redirect_uri,
+            &t.authz.state,
+            t.authz.response_mode,
+            &e,
+        )
     }
 
     /// Takes the transaction named in `f` if it is at `stage` and not timed out.
@@ -276,7 +315,7 @@ impl OpenIdProvider {
             params.push(("state", t.authz.state.as_str()));
         }
         params.push(("iss", iss.as_str()));
-        redirect_with(&t.authz.redirect_uri, &params)
+        respond(&t.authz.redirect_uri, t.authz.response_mode, &params)
     }
 }
 

@@ -29,6 +29,18 @@ pub struct ValidAuthz {
     pub userinfo_claims: Vec<String>,
     /// `consent` or `consent login`.
     pub prompt: String,
+    /// How the answer travels back.
+    pub response_mode: ResponseMode,
+}
+
+/// How the authorization response reaches the RP (`response_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// A 302 with the parameters in the query (the default for `code`).
+    #[default]
+    Query,
+    /// An auto-submitting HTML form POSTed to the `redirect_uri`.
+    FormPost,
 }
 
 /// Why an authorization request was refused. [`AuthzRefusal::error`] is the OAuth error
@@ -227,6 +239,15 @@ pub fn check_request(
     if !strong_random_string(state) {
         return Err(AuthzRefusal::WeakRandom("state"));
     }
+    let response_mode = match claim_str(obj, "response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(other) => {
+            return Err(AuthzRefusal::InvalidRequest(format!(
+                "response_mode {other} is not supported"
+            )))
+        }
+    };
     let acr_values = acr_values(claim_str(obj, "acr_values"))?;
     let userinfo_claims = userinfo_claims(obj.get("claims"))?;
     let prompt = claim_str(obj, "prompt").unwrap_or_default();
@@ -257,6 +278,7 @@ pub fn check_request(
         acr_values,
         userinfo_claims,
         prompt: prompt.to_string(),
+        response_mode,
     })
 }
 
@@ -465,6 +487,18 @@ mod tests {
             refused(|_, c| c["prompt"] = json!("login")),
             AuthzRefusal::Prompt(_)
         ));
+    }
+
+    #[test]
+    fn response_modes() {
+        let (p, mut c) = good();
+        c["response_mode"] = json!("form_post");
+        assert_eq!(
+            check(&p, &c).map(|v| v.response_mode),
+            Ok(ResponseMode::FormPost)
+        );
+        let e = refused(|_, c| c["response_mode"] = json!("fragment"));
+        assert_eq!(e.error(), "invalid_request");
     }
 
     #[test]

@@ -325,6 +325,7 @@ mod tests {
             acr_values: vec![SpidLevel::L2],
             userinfo_claims: vec![],
             prompt: "consent login".into(),
+            response_mode: Default::default(),
         };
         let created = fx.op.config().clock.now();
         let grant = CodeGrant {
