@@ -578,3 +578,45 @@ async fn rp_callback_accepts_post_and_still_enforces_state() {
     let page = ua.post_form(&bare, &[]).await.unwrap();
     assert_refused(&page, "oidc.state.missing");
 }
+
+#[tokio::test]
+async fn op_plan_can_be_armed_over_http_with_the_admin_token() {
+    use spid_harness::runner::Credentials;
+    use spid_idp::oidc::op::OpenIdProvider;
+    let creds = Credentials::embedded().unwrap();
+    let clock = std::sync::Arc::new(spid_core::clock::FixedClock::new(chrono::Utc::now()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
+    cfg.clock = clock;
+    cfg.admin_token = Some("s3cret".into());
+    let idp = spid_idp::IdentityProvider::new(cfg).unwrap();
+    let op = OpenIdProvider::new(idp.op_config()).unwrap();
+    let served = op.clone();
+    let task = tokio::spawn(async move {
+        let _ = idp.serve_with_op(l, &served).await;
+    });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let arm = |token: &'static str, body: &'static str| {
+        http.post(format!("{base}/oidc/op/admin/arm"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        arm("wrong", r#"{"acr": "L1"}"#).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        arm("s3cret", r#"{"acr_level": "L1"}"#)
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        arm("s3cret", r#"{"acr": "L1"}"#).await.unwrap().status(),
+        200
+    );
+    task.abort();
+}

@@ -267,11 +267,13 @@ impl IdentityProvider {
     /// and clock, so the OP logs the same people in on the same pages.
     pub fn op_config(&self) -> oidc::op::OpConfig {
         let cfg = &self.0.cfg;
-        oidc::op::OpConfig::new(
+        let mut op = oidc::op::OpConfig::new(
             &format!("{}/oidc/op", cfg.base_url),
             cfg.users.clone(),
             cfg.clock.clone(),
-        )
+        );
+        op.admin_token = cfg.admin_token.clone();
+        op
     }
 
     /// Serves on `listener`.
@@ -881,7 +883,7 @@ fn authorized(idp: &IdentityProvider, headers: &HeaderMap) -> bool {
         .is_some_and(|t| constant_eq(t.as_bytes(), token.as_bytes()))
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -126,6 +126,8 @@ pub struct OpConfig {
     pub max_attempts: u32,
     /// Time allowed from request to consent.
     pub login_timeout: chrono::Duration,
+    /// Token for `POST /admin/arm` (`Authorization: Bearer …`); None disables it.
+    pub admin_token: Option<String>,
 }
 
 impl OpConfig {
@@ -138,6 +140,7 @@ impl OpConfig {
             profile: Profile::rules_2023(),
             max_attempts: 3,
             login_timeout: chrono::Duration::minutes(10),
+            admin_token: None,
         }
     }
 
@@ -392,6 +395,7 @@ impl OpenIdProvider {
                 "/userinfo",
                 get(userinfo::userinfo).post(userinfo::wrong_method),
             )
+            .route("/admin/arm", post(admin_arm))
             .route("/introspection", post(introspect::introspection))
             .route("/revocation", post(introspect::revocation))
             .layer(DefaultBodyLimit::max(64 * 1024))
@@ -407,5 +411,35 @@ async fn configuration(State(op): State<OpenIdProvider>) -> Response {
             "server_error",
             &e.to_string(),
         ),
+    }
+}
+
+/// `POST /admin/arm` with a JSON [`OpFaultPlan`]: arms it over HTTP, for runs against an
+/// external RP (token-protected, like the SAML IdP's).
+async fn admin_arm(
+    State(op): State<OpenIdProvider>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let authorized = op.0.cfg.admin_token.as_ref().is_some_and(|token| {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::constant_eq(t.as_bytes(), token.as_bytes()))
+    });
+    if !authorized {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        );
+    }
+    match serde_json::from_slice::<OpFaultPlan>(&body) {
+        Ok(plan) => {
+            op.arm(plan);
+            super::json(StatusCode::OK, &json!({"armed": true}))
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
     }
 }
