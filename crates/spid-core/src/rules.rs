@@ -129,6 +129,31 @@ rules! {
     LogoutInResponseToUnknown => "logout.in-response-to.unknown", "SAML-PROF 4.4.4.2", "InResponseTo names the LogoutRequest this session sent";
     LogoutIssuerMismatch => "logout.issuer.mismatch", "SAML-PROF 4.4.4.2", "the Issuer is the IdP the LogoutRequest went to";
     LogoutStatusNotSuccess => "logout.status.not-success", "SAML-CORE 3.7.3.2", "the IdP reports Success";
+    // OpenID Connect, relying party side (research notes §10.1).
+    OidcOpUntrusted => "oidc.op.untrusted", "SPID-OIDC federation; OIDC-FED 10", "the OP has a valid trust chain to the trust anchor and a trust mark";
+    OidcStateMissing => "oidc.state.missing", "SPID-OIDC authz response; OIDC-CORE 3.1.2.5", "the authorization response carries state";
+    OidcStateUnknown => "oidc.state.unknown", "SPID-OIDC authz response; RFC 6749 10.12", "state names a request this browser session sent and is used once";
+    OidcErrorResponse => "oidc.error-response", "SPID-OIDC authz error response; RFC 6749 4.1.2.1", "the OP did not answer with an error";
+    OidcIssMismatch => "oidc.iss.mismatch", "RFC 9207; SPID-OIDC authz response", "iss in the authorization response, when present, is the OP the request went to";
+    OidcCodeMissing => "oidc.code.missing", "RFC 6749 4.1.2; django relying_party_test", "a successful authorization response carries code";
+    OidcTokenRequestFailed => "oidc.token.request-failed", "SPID-OIDC token endpoint", "the token endpoint answers 200 with JSON";
+    OidcTokenResponseInvalid => "oidc.token.response-invalid", "SPID-OIDC token response", "the token response has access_token, token_type Bearer and id_token";
+    OidcIdTokenSignature => "oidc.id-token.signature", "SPID-OIDC ID token; OIDC-CORE 3.1.3.7", "the ID token is signed with an allowed alg by a key of the OP's federation-resolved jwks";
+    OidcIdTokenClaims => "oidc.id-token.claims", "SPID-OIDC ID token", "the ID token has every required claim with the right type";
+    OidcIdTokenIss => "oidc.id-token.iss", "OIDC-CORE 3.1.3.7 (2)", "ID token iss is the OP";
+    OidcIdTokenAud => "oidc.id-token.aud", "OIDC-CORE 3.1.3.7 (3-5)", "ID token aud is the RP client_id";
+    OidcIdTokenExpired => "oidc.id-token.expired", "OIDC-CORE 3.1.3.7 (9)", "ID token exp is in the future";
+    OidcIdTokenNotYetValid => "oidc.id-token.not-yet-valid", "OIDC-CORE 3.1.3.7 (10); SPID nbf", "ID token iat and nbf are not in the future";
+    OidcIdTokenNonce => "oidc.id-token.nonce", "OIDC-CORE 3.1.3.7 (11)", "ID token nonce is the request's";
+    OidcIdTokenAtHash => "oidc.id-token.at-hash", "SPID-OIDC ID token (at_hash mandatory); OIDC-CORE 3.2.2.9", "at_hash matches the access token";
+    OidcAcrUnknown => "oidc.acr.unknown", "SPID-OIDC ID token acr", "acr is one of the three SPID level URIs";
+    OidcAcrInsufficient => "oidc.acr.insufficient", "SPID-OIDC ID token acr; LG OIDC SPID", "acr is SpidL2 or SpidL3 (this RP requires level 2)";
+    OidcUserinfoRequestFailed => "oidc.userinfo.request-failed", "SPID-OIDC userinfo", "the userinfo endpoint answers 200";
+    OidcUserinfoNotEncrypted => "oidc.userinfo.not-encrypted", "SPID-OIDC userinfo (signed then encrypted)", "the userinfo response is a JWE (application/jwt or application/jose)";
+    OidcUserinfoDecryption => "oidc.userinfo.decryption", "SPID-OIDC userinfo; cryptographic algorithms", "the userinfo JWE uses allowed algorithms and decrypts with the RP encryption key";
+    OidcUserinfoSignature => "oidc.userinfo.signature", "SPID-OIDC userinfo", "the inner userinfo JWS is signed by the OP";
+    OidcUserinfoClaims => "oidc.userinfo.claims", "SPID-OIDC userinfo", "userinfo iss is the OP, aud the client_id, and it has not expired";
+    OidcUserinfoSubMismatch => "oidc.userinfo.sub-mismatch", "OIDC-CORE 5.3.2", "userinfo sub equals the ID token sub";
 }
 
 impl fmt::Display for Rule {

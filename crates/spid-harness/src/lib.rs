@@ -9,5 +9,6 @@ pub mod certs;
 pub mod check_idp;
 pub mod checks;
 pub mod external;
+pub mod oidc;
 pub mod report;
 pub mod runner;

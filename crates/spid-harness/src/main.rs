@@ -31,11 +31,23 @@ enum Cmd {
         #[arg(long)]
         report_dir: Option<PathBuf>,
     },
+    /// Run the OpenID Connect catalogue: trust anchor, our OP and our RP on loopback ports.
+    RunOidc {
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Write results.json, JUnit XML and HTML here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
     /// List the catalogue.
     List {
         /// Only cases whose id matches this glob.
         #[arg(long)]
         cases: Option<String>,
+        /// The OpenID Connect catalogue instead of the SAML one.
+        #[arg(long)]
+        oidc: bool,
     },
     /// Print the rule-code table (Markdown).
     Rules,
@@ -122,6 +134,11 @@ enum Cmd {
         /// for logging in by hand in a browser.
         #[arg(long)]
         demo_sp: Option<String>,
+        /// Also run SPID OpenID Connect: a trust anchor at this address, the OpenID Provider
+        /// at `<idp>/oidc/op` and, with `--demo-sp`, the relying party at `<sp>/oidc/rp`, all
+        /// registered at the trust anchor.
+        #[arg(long)]
+        oidc_ta: Option<String>,
         /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
         /// (Issuer without Format entity/NameQualifier, NameIDPolicy AllowCreate).
         #[arg(long)]
@@ -184,7 +201,23 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             catalogue: dir,
             report_dir,
         } => run(cases.as_deref(), dir, report_dir).await,
-        Cmd::List { cases } => {
+        Cmd::RunOidc { cases, report_dir } => run_oidc(cases.as_deref(), report_dir).await,
+        Cmd::List { cases, oidc: true } => {
+            let all = spid_harness::oidc::select(spid_harness::oidc::embedded()?, cases.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            for c in &all {
+                println!(
+                    "{:<34} {:<14} {:<58} {}",
+                    c.id,
+                    c.family,
+                    report::expected_text(&c.expect),
+                    c.refs.join("; ")
+                );
+            }
+            println!("{} cases", all.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::List { cases, oidc: false } => {
             let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
                 .map_err(anyhow::Error::msg)?;
             for c in &all {
@@ -288,6 +321,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             grant_level,
             lenient_requests,
             demo_sp,
+            oidc_ta,
             certs,
         } => {
             let creds = runner::Credentials::load(certs.as_deref())?;
@@ -312,6 +346,31 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)"
             );
+            let oidc = match oidc_ta {
+                None => None,
+                Some(addr) => {
+                    use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
+                    let tl = tokio::net::TcpListener::bind(&addr).await?;
+                    let ta_base = format!("http://{}", tl.local_addr()?);
+                    let ta = TrustAnchor::new(&ta_base, idp.config().clock.clone())?;
+                    let op = spid_idp::oidc::op::OpenIdProvider::new(idp.op_config())?;
+                    let mark = ta.register(
+                        op.entity_id(),
+                        op.federation_jwks(),
+                        EntityKind::OpenIdProvider,
+                    )?;
+                    op.set_trust_anchor(ta.keys(), mark);
+                    eprintln!(
+                        "trust anchor at {ta_base}/ — OpenID Provider {}",
+                        op.entity_id()
+                    );
+                    let served = ta.clone();
+                    tokio::spawn(async move {
+                        let _ = served.serve(tl).await;
+                    });
+                    Some((ta, op))
+                }
+            };
             if let Some(addr) = demo_sp {
                 // Our SP beside the IdP, each trusting the other, so a person can log in.
                 let sl = tokio::net::TcpListener::bind(&addr).await?;
@@ -320,11 +379,34 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 sp.register_idp(idp.metadata_xml(), None)?;
                 idp.register_sp(sp.metadata_xml())?;
                 eprintln!("demo SP at {sp_base}/ — open {sp_base}/login in a browser (users: README; the OTP is on the page)");
-                tokio::spawn(async move {
-                    let _ = sp.serve(sl).await;
-                });
+                match &oidc {
+                    None => {
+                        tokio::spawn(async move {
+                            let _ = sp.serve(sl).await;
+                        });
+                    }
+                    Some((ta, op)) => {
+                        use spid_idp::oidc::ta::EntityKind;
+                        let rp = spid_sp::oidc::RelyingParty::new(sp.rp_config())?;
+                        let mark = ta.register(
+                            rp.entity_id(),
+                            rp.federation_jwks(),
+                            EntityKind::OpenIdRelyingParty,
+                        )?;
+                        rp.set_trust_anchor(ta.keys(), mark);
+                        let mut login = url::Url::parse(&format!("{}/login", rp.entity_id()))?;
+                        login.query_pairs_mut().append_pair("op", op.entity_id());
+                        eprintln!("demo RP {} — open {login} in a browser", rp.entity_id());
+                        tokio::spawn(async move {
+                            let _ = sp.serve_with_rp(sl, &rp).await;
+                        });
+                    }
+                }
             }
-            idp.serve(l).await?;
+            match oidc {
+                Some((_, op)) => idp.serve_with_op(l, &op).await?,
+                None => idp.serve(l).await?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Sp {
@@ -412,6 +494,59 @@ async fn run(
             out,
             "setup error: the honest L2 login failed after the run; verdicts are not trustworthy"
         );
+        return Ok(ExitCode::from(2));
+    }
+    report::summary(&mut out, &results);
+    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
+    if let Some(d) = report_dir {
+        for p in report::write_all(&d, &results)? {
+            let _ = writeln!(out, "report: {}", p.display());
+        }
+    }
+    Ok(if results.iter().all(|r| r.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_oidc(pattern: Option<&str>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use spid_harness::oidc::{self, OidcFederation};
+    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "TA {}  OP {}  RP {}  — {} cases",
+        fed.ta.entity_id(),
+        fed.op.entity_id(),
+        fed.rp.entity_id(),
+        cases.len()
+    );
+    let started = std::time::Instant::now();
+    let sanity = oidc::sanity_case();
+    // Sanity first and last, as for SAML: an RP that is down must not "pass" reject cases.
+    let first = fed.run_case(&sanity, &users).await;
+    report::progress(&mut out, &first);
+    if !first.pass {
+        let _ = writeln!(
+            out,
+            "setup error: the honest L2 login failed before the run"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let mut results = Vec::new();
+    for c in &cases {
+        let r = fed.run_case(c, &users).await;
+        report::progress(&mut out, &r);
+        results.push(r);
+    }
+    let last = fed.run_case(&sanity, &users).await;
+    report::progress(&mut out, &last);
+    if !last.pass {
+        let _ = writeln!(out, "setup error: the honest L2 login failed after the run");
         return Ok(ExitCode::from(2));
     }
     report::summary(&mut out, &results);

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod faults;
+pub mod oidc;
 pub mod pages;
 pub mod request;
 pub mod users;
@@ -245,6 +246,34 @@ impl IdentityProvider {
             .route("/admin/sp", post(admin_sp))
             .layer(DefaultBodyLimit::max(1 << 20))
             .with_state(self.clone())
+    }
+
+    /// The router with an OpenID Provider nested at `/oidc/op` (its entity id must be
+    /// `<base_url>/oidc/op`, see [`IdentityProvider::op_config`]).
+    pub fn router_with_op(&self, op: &oidc::op::OpenIdProvider) -> Router {
+        self.router().nest("/oidc/op", op.router())
+    }
+
+    /// Serves the IdP with `op` nested at `/oidc/op` on `listener`.
+    pub async fn serve_with_op(
+        self,
+        listener: tokio::net::TcpListener,
+        op: &oidc::op::OpenIdProvider,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router_with_op(op)).await
+    }
+
+    /// OpenID Provider defaults for this IdP: entity id `<base_url>/oidc/op`, the same users
+    /// and clock, so the OP logs the same people in on the same pages.
+    pub fn op_config(&self) -> oidc::op::OpConfig {
+        let cfg = &self.0.cfg;
+        let mut op = oidc::op::OpConfig::new(
+            &format!("{}/oidc/op", cfg.base_url),
+            cfg.users.clone(),
+            cfg.clock.clone(),
+        );
+        op.admin_token = cfg.admin_token.clone();
+        op
     }
 
     /// Serves on `listener`.
@@ -854,7 +883,7 @@ fn authorized(idp: &IdentityProvider, headers: &HeaderMap) -> bool {
         .is_some_and(|t| constant_eq(t.as_bytes(), token.as_bytes()))
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

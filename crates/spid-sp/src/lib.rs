@@ -6,6 +6,7 @@
 //! the verdict contract conformance tools rely on.
 #![warn(missing_docs)]
 
+pub mod oidc;
 pub mod pages;
 pub mod store;
 pub mod validator;
@@ -229,6 +230,29 @@ impl ServiceProvider {
             .route("/slo", get(slo_get).post(slo_post))
             .layer(DefaultBodyLimit::max(1 << 20))
             .with_state(self.clone())
+    }
+
+    /// The router with an OpenID Connect relying party nested at `/oidc/rp` (its entity id
+    /// must be `<base_url>/oidc/rp`, see [`ServiceProvider::rp_config`]).
+    pub fn router_with_rp(&self, rp: &oidc::RelyingParty) -> Router {
+        self.router().nest("/oidc/rp", rp.router())
+    }
+
+    /// Serves the SP with `rp` nested at `/oidc/rp` on `listener`.
+    pub async fn serve_with_rp(
+        self,
+        listener: tokio::net::TcpListener,
+        rp: &oidc::RelyingParty,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router_with_rp(rp)).await
+    }
+
+    /// Relying party defaults for this SP: entity id `<base_url>/oidc/rp`, the SP's clock.
+    pub fn rp_config(&self) -> oidc::RpConfig {
+        oidc::RpConfig::new(
+            &format!("{}/oidc/rp", self.0.cfg.base_url),
+            self.0.cfg.clock.clone(),
+        )
     }
 
     /// Serves on `listener` until the task is dropped.

@@ -10,6 +10,7 @@
 pub mod claims;
 pub mod federation;
 pub mod jose;
+pub mod pkce;
 pub mod profile;
 
 pub use crate::level::SpidLevel;

@@ -4,10 +4,12 @@
 //! Everything here is offline: callers fetch the JWTs (well-known, `fetch`) and hand them in.
 
 mod chain;
+mod leaf;
 pub mod policy;
 mod trust_mark;
 
 pub use chain::{validate_trust_chain, ResolvedChain};
+pub use leaf::{precheck_entity_configuration, resolve_leaf};
 pub use policy::{MetadataPolicy, PolicyError};
 pub use trust_mark::{sign_trust_mark, verify_trust_mark, verify_trust_mark_entry, TrustMark};
 
@@ -273,6 +275,10 @@ pub enum FederationError {
     /// A trust mark has no identifier (`id` / `trust_mark_type` as the profile says).
     #[error("trust mark has no identifier")]
     TrustMarkIdMissing,
+    /// The entity configuration carries no trust mark that validates with the trust anchor's
+    /// keys (SPID: trust marks are mandatory for every entity except the trust anchor).
+    #[error("no valid trust mark from the trust anchor")]
+    NoTrustMark,
     /// The trust mark identifier differs from the one it was listed under.
     #[error("trust mark id {found:?}, expected {expected:?}")]
     TrustMarkIdMismatch {

@@ -1,0 +1,462 @@
+//! `/authorization` (automatic registration of the RP, request-object checks) and the login,
+//! OTP and consent steps, on the SAML IdP's own pages.
+
+use super::request::{
+    check_redirect_uri, check_request, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
+};
+use super::{bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider};
+use crate::oidc::resolve_entity;
+use crate::pages;
+use crate::users::{Status, User};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use spid_core::oidc::federation::EntityKeys;
+use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks};
+use spid_core::SpidLevel;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Credentials,
+    Otp,
+    Consent,
+}
+
+/// A login in progress between `/authorization` and the redirect back.
+#[derive(Debug, Clone)]
+pub(crate) struct Txn {
+    authz: ValidAuthz,
+    created: DateTime<Utc>,
+    attempts: u32,
+    user: Option<User>,
+    granted: Option<SpidLevel>,
+    stage: Stage,
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn bad_request(detail: &str) -> Response {
+    html(
+        StatusCode::BAD_REQUEST,
+        pages::error("Richiesta di autenticazione non valida", None, detail),
+    )
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    // First value wins: a repeated parameter must not override an earlier one silently.
+    let mut m = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    m
+}
+
+/// The authorization response by `mode`: a 302 with a query, or an auto-submitting form.
+fn respond(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
+    match mode {
+        ResponseMode::Query => redirect_with(redirect_uri, params),
+        ResponseMode::FormPost => {
+            let page = maud::html! {
+                (maud::DOCTYPE)
+                html {
+                    head { meta charset="utf-8"; title { "Ritorno al servizio" } }
+                    body onload="document.forms[0].submit()" {
+                        form id="oidc-form-post" method="post" action=(redirect_uri) {
+                            @for (k, v) in params { input type="hidden" name=(k) value=(v); }
+                            noscript { button type="submit" { "Continua" } }
+                        }
+                    }
+                }
+            };
+            html(StatusCode::OK, page.into_string())
+        }
+    }
+}
+
+/// A 302 to `redirect_uri` with `params` added to its query.
+fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return bad_request("redirect_uri is not a URL");
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    match HeaderValue::from_str(url.as_str()) {
+        Ok(loc) => (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response(),
+        Err(_) => bad_request("redirect_uri cannot be a Location"),
+    }
+}
+
+impl OpenIdProvider {
+    /// The RP as resolved through the trust anchor, from the cache while its chain is valid.
+    pub(crate) async fn client(&self, client_id: &str) -> Result<Client, AuthzRefusal> {
+        let now = self.0.cfg.clock.now();
+        if let Some(c) = self
+            .0
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .filter(|c| c.exp > now.timestamp())
+        {
+            return Ok(c.clone());
+        }
+        let anchor: EntityKeys = self
+            .0
+            .anchor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .ok_or_else(|| AuthzRefusal::UntrustedClient("no trust anchor configured".into()))?;
+        let chain = resolve_entity(&self.0.http, client_id, &anchor, &self.0.cfg.profile, now)
+            .await
+            .map_err(|e| AuthzRefusal::UntrustedClient(e.to_string()))?;
+        let metadata = chain
+            .metadata
+            .openid_relying_party()
+            .cloned()
+            .ok_or_else(|| {
+                AuthzRefusal::UntrustedClient("no openid_relying_party metadata".into())
+            })?;
+        if metadata
+            .get("client_id")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c != client_id)
+        {
+            return Err(AuthzRefusal::UntrustedClient(
+                "metadata client_id is not the entity id".into(),
+            ));
+        }
+        let jwks = metadata
+            .get("jwks")
+            .cloned()
+            .and_then(|v| serde_json::from_value::<Jwks>(v).ok())
+            .ok_or_else(|| AuthzRefusal::UntrustedClient("no usable jwks in RP metadata".into()))?;
+        let client = Client {
+            metadata,
+            jwks,
+            exp: chain.exp,
+        };
+        let mut clients = self.0.clients.write().unwrap_or_else(|e| e.into_inner());
+        bounded_insert(&mut clients, client_id.to_string(), client.clone());
+        Ok(client)
+    }
+
+    async fn authorize(&self, params: HashMap<String, String>) -> Response {
+        let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
+            return bad_request(&AuthzRefusal::MissingClientId.to_string());
+        };
+        if params.contains_key("request_uri") {
+            return bad_request("request_uri_not_supported: pass the request object by value");
+        }
+        let Some(request) = params.get("request") else {
+            return bad_request(&AuthzRefusal::MissingRequest.to_string());
+        };
+        let client = match self.client(client_id).await {
+            Ok(c) => c,
+            Err(e) => return bad_request(&e.to_string()),
+        };
+        // Routing data only: the redirect_uri is trusted because the RP registered it.
+        let Ok((_, unverified)) = decode_unverified(request) else {
+            return bad_request("the request object is not a JWS");
+        };
+        let redirect_uri = match check_redirect_uri(&unverified, &client.redirect_uris()) {
+            Ok(u) => u,
+            Err(e) => return bad_request(&e.to_string()),
+        };
+        let state = unverified
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let cfg = &self.0.cfg;
+        let checked = verify_jws(request, &client.jwks, &cfg.profile.signing_algs)
+            .map_err(|e| AuthzRefusal::RequestObject(e.to_string()))
+            .and_then(|(_, claims)| {
+                check_request(
+                    &params,
+                    &claims,
+                    &cfg.entity_id,
+                    &client.redirect_uris(),
+                    cfg.clock.now(),
+                    cfg.profile.skew(),
+                )
+            });
+        let authz = match checked {
+            Ok(a) => a,
+            Err(e) => return self.refuse(&redirect_uri, &state, &e),
+        };
+        let txn = random_id();
+        let body = pages::login(
+            &txn,
+            &authz.client_id,
+            &levels_text(&authz.acr_values),
+            None,
+        );
+        let t = Txn {
+            authz,
+            created: cfg.clock.now(),
+            attempts: 0,
+            user: None,
+            granted: None,
+            stage: Stage::Credentials,
+        };
+        bounded_insert(&mut lock(&self.0.txns), txn, t);
+        html(StatusCode::OK, body)
+    }
+
+    /// The error response: a redirect when allowed, else HTTP 400.
+    fn refuse(&self, redirect_uri: &str, state: &str, e: &AuthzRefusal) -> Response {
+        self.refuse_by(redirect_uri, state, ResponseMode::Query, e)
+    }
+
+    fn refuse_by(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        mode: ResponseMode,
+        e: &AuthzRefusal,
+    ) -> Response {
+        if !e.redirectable() {
+            return bad_request(&e.to_string());
+        }
+        let desc = e.to_string();
+        let mut params = vec![("error", e.error()), ("error_description", desc.as_str())];
+        if !state.is_empty() {
+            params.push(("state", state));
+        }
+        params.push(("iss", self.0.cfg.entity_id.as_str()));
+        respond(redirect_uri, mode, &params)
+    }
+
+    fn refuse_txn(&self, t: &Txn, e: AuthzRefusal) -> Response {
+        self.refuse_by(
+            &t.authz.redirect_uri,
+            &t.authz.state,
+            t.authz.response_mode,
+            &e,
+        )
+    }
+
+    /// Takes the transaction named in `f` if it is at `stage` and not timed out.
+    fn txn(
+        &self,
+        f: &HashMap<String, String>,
+        stage: Stage,
+    ) -> Result<(String, Txn), Box<Response>> {
+        let id = f.get("txn").cloned().unwrap_or_default();
+        let mut txns = lock(&self.0.txns);
+        let Some(t) = txns.get(&id).filter(|t| t.stage == stage).cloned() else {
+            return Err(Box::new(html(
+                StatusCode::BAD_REQUEST,
+                pages::error(
+                    "Sessione di login sconosciuta",
+                    None,
+                    "Unknown or finished login.",
+                ),
+            )));
+        };
+        if self.0.cfg.clock.now() - t.created > self.0.cfg.login_timeout {
+            txns.remove(&id);
+            drop(txns);
+            return Err(Box::new(self.refuse_txn(
+                &t,
+                AuthzRefusal::AccessDenied("login timed out".into()),
+            )));
+        }
+        Ok((id, t))
+    }
+
+    fn put(&self, id: &str, t: Txn) {
+        lock(&self.0.txns).insert(id.to_string(), t);
+    }
+
+    fn finish(&self, id: &str) {
+        lock(&self.0.txns).remove(id);
+    }
+
+    /// Consent accepted: a single-use code, and the redirect with `code`, `state`, `iss`.
+    fn issue_code(&self, t: Txn) -> Response {
+        let (Some(user), Some(level)) = (t.user.clone(), t.granted) else {
+            return bad_request("login incomplete");
+        };
+        let code = random_id();
+        let grant = CodeGrant {
+            authz: t.authz.clone(),
+            user,
+            level,
+            created: self.0.cfg.clock.now(),
+        };
+        bounded_insert(&mut lock(&self.0.codes), code.clone(), grant);
+        let plan = self.peek_plan();
+        let iss = plan
+            .response_iss
+            .unwrap_or_else(|| self.0.cfg.entity_id.clone());
+        let mut params = Vec::new();
+        if !plan.response_without_code {
+            params.push(("code", code.as_str()));
+        }
+        if !plan.response_without_state {
+            params.push(("state", t.authz.state.as_str()));
+        }
+        params.push(("iss", iss.as_str()));
+        respond(&t.authz.redirect_uri, t.authz.response_mode, &params)
+    }
+}
+
+fn levels_text(levels: &[SpidLevel]) -> String {
+    levels.iter().map(|l| l.uri()).collect::<Vec<_>>().join(" ")
+}
+
+/// The claims to show on the consent page: each requested userinfo claim the user has.
+fn released(authz: &ValidAuthz, user: &User) -> Vec<(String, String)> {
+    authz
+        .userinfo_claims
+        .iter()
+        .filter_map(|c| {
+            spid_core::attributes::oidc_claim_value(c, &user.attributes).map(|v| {
+                let shown = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (c.clone(), shown)
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn authorization_get(
+    State(op): State<OpenIdProvider>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    op.authorize(form(q.unwrap_or_default().as_bytes())).await
+}
+
+pub(crate) async fn authorization_post(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    op.authorize(form(&body)).await
+}
+
+pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, mut t) = match op.txn(&f, Stage::Credentials) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if f.get("action").map(String::as_str) == Some("cancel") {
+        op.finish(&id);
+        return op.refuse_txn(&t, AuthzRefusal::AccessDenied("the user cancelled".into()));
+    }
+    let username = f.get("username").map(String::as_str).unwrap_or_default();
+    let password = f.get("password").map(String::as_str).unwrap_or_default();
+    let cfg = &op.0.cfg;
+    let Some(user) = cfg
+        .users
+        .iter()
+        .find(|u| u.username == username && u.password == password)
+        .cloned()
+    else {
+        t.attempts += 1;
+        if t.attempts >= cfg.max_attempts {
+            op.finish(&id);
+            return op.refuse_txn(&t, AuthzRefusal::AccessDenied("wrong credentials".into()));
+        }
+        let body = pages::login(
+            &id,
+            &t.authz.client_id,
+            &levels_text(&t.authz.acr_values),
+            Some("Credenziali errate"),
+        );
+        op.put(&id, t);
+        return html(StatusCode::OK, body);
+    };
+    if user.status != Status::Active {
+        op.finish(&id);
+        return op.refuse_txn(
+            &t,
+            AuthzRefusal::AccessDenied("identity suspended or revoked".into()),
+        );
+    }
+    let Some(granted) = grant_level(user.max_level(), &t.authz.acr_values) else {
+        op.finish(&id);
+        return op.refuse_txn(
+            &t,
+            AuthzRefusal::AccessDenied("no credential for the requested level".into()),
+        );
+    };
+    t.attempts = 0;
+    t.granted = Some(granted);
+    let body = if granted >= SpidLevel::L2 {
+        t.stage = Stage::Otp;
+        pages::otp(&id, user.otp.as_deref().unwrap_or_default(), None)
+    } else {
+        t.stage = Stage::Consent;
+        pages::consent(
+            &id,
+            &t.authz.client_id,
+            granted.uri(),
+            &released(&t.authz, &user),
+        )
+    };
+    t.user = Some(user);
+    op.put(&id, t);
+    html(StatusCode::OK, body)
+}
+
+pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, mut t) = match op.txn(&f, Stage::Otp) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if f.get("action").map(String::as_str) == Some("cancel") {
+        op.finish(&id);
+        return op.refuse_txn(&t, AuthzRefusal::AccessDenied("the user cancelled".into()));
+    }
+    let Some(user) = t.user.clone() else {
+        return bad_request("login incomplete");
+    };
+    let expected = user.otp.clone().unwrap_or_default();
+    if expected.is_empty() || f.get("otp").map(|s| s.trim()) != Some(expected.as_str()) {
+        t.attempts += 1;
+        if t.attempts >= op.0.cfg.max_attempts {
+            op.finish(&id);
+            return op.refuse_txn(&t, AuthzRefusal::AccessDenied("wrong OTP".into()));
+        }
+        let body = pages::otp(&id, &expected, Some("OTP errato"));
+        op.put(&id, t);
+        return html(StatusCode::OK, body);
+    }
+    t.stage = Stage::Consent;
+    let level = t.granted.map(|l| l.uri()).unwrap_or_default();
+    let body = pages::consent(&id, &t.authz.client_id, level, &released(&t.authz, &user));
+    op.put(&id, t);
+    html(StatusCode::OK, body)
+}
+
+pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (id, t) = match op.txn(&f, Stage::Consent) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    op.finish(&id);
+    if f.get("action").map(String::as_str) != Some("accept") {
+        return op.refuse_txn(&t, AuthzRefusal::AccessDenied("consent denied".into()));
+    }
+    op.issue_code(t)
+}

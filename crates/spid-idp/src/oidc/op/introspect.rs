@@ -1,0 +1,103 @@
+//! `/introspection` (RFC 7662) and `/revocation` (RFC 7009), both behind `private_key_jwt`.
+
+use super::token::TokenRefusal;
+use super::{lock, OpenIdProvider};
+use crate::oidc::{json, json_error};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+use spid_core::oidc::jose::verify_jws;
+use std::collections::HashMap;
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    let mut f = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        f.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    f
+}
+
+fn refusal(op: &OpenIdProvider, e: &TokenRefusal) -> Response {
+    let status = match e {
+        TokenRefusal::InvalidClient(_) => {
+            StatusCode::from_u16(op.0.cfg.profile.invalid_client_status)
+                .unwrap_or(StatusCode::UNAUTHORIZED)
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    json_error(status, e.error(), &e.to_string())
+}
+
+impl OpenIdProvider {
+    /// Authenticates the caller of `endpoint` and returns its client_id and the `token`.
+    async fn authenticated(
+        &self,
+        f: &HashMap<String, String>,
+        endpoint: &str,
+    ) -> Result<(String, String), TokenRefusal> {
+        let client_id = f
+            .get("client_id")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| TokenRefusal::InvalidRequest("client_id is required".into()))?;
+        let client = self
+            .client(client_id)
+            .await
+            .map_err(|e| TokenRefusal::InvalidClient(e.to_string()))?;
+        self.authenticate(f, client_id, &client, &self.0.cfg.endpoint(endpoint))?;
+        let token = f
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| TokenRefusal::InvalidRequest("token is required".into()))?;
+        Ok((client_id.clone(), token.clone()))
+    }
+
+    /// The `jti` of one of our access tokens (signature checked, expiry not: an expired
+    /// token is simply inactive).
+    fn access_token_jti(&self, token: &str) -> Option<String> {
+        let (h, claims) = verify_jws(token, &self.jwks(), &self.0.cfg.profile.signing_algs).ok()?;
+        if !h.typ_is("at+jwt") {
+            return None;
+        }
+        claims.get("jti").and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (client_id, token) = match op.authenticated(&f, "introspection").await {
+        Ok(x) => x,
+        Err(e) => return refusal(&op, &e),
+    };
+    let cfg = &op.0.cfg;
+    let now = cfg.clock.now().timestamp();
+    let grant = op
+        .access_token_jti(&token)
+        .and_then(|jti| lock(&op.0.tokens).get(&jti).cloned())
+        .filter(|g| g.client_id == client_id && g.exp > now);
+    let answer = match grant {
+        None => json!({"active": false}),
+        Some(g) => json!({
+            "active": true, "scope": g.scope, "exp": g.exp, "sub": g.sub,
+            "client_id": g.client_id, "iss": cfg.entity_id, "aud": [cfg.endpoint("userinfo")],
+        }),
+    };
+    json(StatusCode::OK, &answer)
+}
+
+pub(crate) async fn revocation(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (client_id, token) = match op.authenticated(&f, "revocation").await {
+        Ok(x) => x,
+        Err(e) => return refusal(&op, &e),
+    };
+    if let Some(jti) = op.access_token_jti(&token) {
+        let mut tokens = lock(&op.0.tokens);
+        if tokens.get(&jti).is_some_and(|g| g.client_id == client_id) {
+            tokens.remove(&jti);
+        }
+    }
+    // RFC 7009 2.2: 200 whether or not the token was known.
+    json(StatusCode::OK, &json!({}))
+}

@@ -1,0 +1,445 @@
+//! The SPID OpenID Provider, mounted at `<idp base>/oidc/op`: entity configuration,
+//! `/authorization` (signed request object, automatic registration through the trust anchor),
+//! the SAML IdP's login / OTP / consent pages and users, `/token` (`private_key_jwt`, PKCE),
+//! `/userinfo` (signed then encrypted), `/introspection` and `/revocation`. A [`OpFaultPlan`] alters the next tokens.
+
+mod authorize;
+mod introspect;
+pub mod request;
+pub mod token;
+mod userinfo;
+
+use super::{entity_statement, json_error, new_signing_key};
+use crate::users::User;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use spid_core::clock::SharedClock;
+use spid_core::oidc::federation::{
+    sign_entity_statement, EntityKeys, EntityStatement, FederationError, Metadata, TrustMarkEntry,
+};
+use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
+use spid_core::oidc::Profile;
+use spid_core::SpidLevel;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use request::{AuthzRefusal, ValidAuthz};
+
+/// Bound on pending logins, codes and tokens kept in memory.
+const MAX_ENTRIES: usize = 10_000;
+/// Lifetime of an authorization code, seconds.
+const CODE_TTL_SECS: i64 = 60;
+/// Lifetime of the entity configuration, seconds.
+const EC_TTL_SECS: i64 = 24 * 3600;
+
+/// What the OP alters in its next token response (the OIDC counterpart of the SAML
+/// [`crate::FaultPlan`]). Armed in process with [`OpenIdProvider::arm`]; used once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpFaultPlan {
+    /// Put this level in the ID token `acr`, whatever was granted.
+    #[serde(default)]
+    pub acr: Option<SpidLevel>,
+    /// Put this `nonce` in the ID token instead of the request's.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Corrupt the ID token signature (one byte flipped).
+    #[serde(default)]
+    pub id_token_bad_signature: bool,
+    /// Sign the ID token with a key that is not in the OP's published jwks.
+    #[serde(default)]
+    pub id_token_foreign_key: bool,
+    /// Put this `iss` in the ID token.
+    #[serde(default)]
+    pub id_token_iss: Option<String>,
+    /// Put this `aud` in the ID token.
+    #[serde(default)]
+    pub id_token_aud: Option<String>,
+    /// Issue an ID token that expired an hour ago.
+    #[serde(default)]
+    pub id_token_expired: bool,
+    /// Put this `iss` in the authorization response instead of the OP's.
+    #[serde(default)]
+    pub response_iss: Option<String>,
+    /// Leave `state` out of the authorization response.
+    #[serde(default)]
+    pub response_without_state: bool,
+    /// Put this string in the ID token `acr` (e.g. a non-SPID URI).
+    #[serde(default)]
+    pub acr_uri: Option<String>,
+    /// Leave this claim out of the ID token.
+    #[serde(default)]
+    pub id_token_without: Option<String>,
+    /// Issue an ID token dated an hour ahead.
+    #[serde(default)]
+    pub id_token_future: bool,
+    /// Leave `code` out of the authorization response.
+    #[serde(default)]
+    pub response_without_code: bool,
+    /// Answer the token request with HTTP 400 `invalid_grant`.
+    #[serde(default)]
+    pub token_error: bool,
+    /// Leave `id_token` out of the token response.
+    #[serde(default)]
+    pub token_without_id_token: bool,
+    /// Answer userinfo with HTTP 401.
+    #[serde(default)]
+    pub userinfo_error: bool,
+    /// Sign the inner userinfo JWS with a key not in the OP's jwks.
+    #[serde(default)]
+    pub userinfo_foreign_key: bool,
+    /// Encrypt userinfo to a key that is not the RP's.
+    #[serde(default)]
+    pub userinfo_wrong_recipient: bool,
+    /// Put this `iss` in the userinfo response.
+    #[serde(default)]
+    pub userinfo_iss: Option<String>,
+    /// Put a wrong `at_hash` in the ID token.
+    #[serde(default)]
+    pub bad_at_hash: bool,
+    /// Answer userinfo with the signed JWS only, not encrypted.
+    #[serde(default)]
+    pub userinfo_unencrypted: bool,
+    /// Put another `sub` in the userinfo response.
+    #[serde(default)]
+    pub userinfo_other_sub: bool,
+}
+
+/// OpenID Provider configuration.
+#[derive(Debug, Clone)]
+pub struct OpConfig {
+    /// Entity id = issuer, e.g. `http://127.0.0.1:8088/oidc/op`.
+    pub entity_id: String,
+    /// Test users (the SAML IdP's).
+    pub users: Vec<User>,
+    /// Time source.
+    pub clock: SharedClock,
+    /// SPID reading.
+    pub profile: Profile,
+    /// Wrong passwords or OTPs before `access_denied`.
+    pub max_attempts: u32,
+    /// Time allowed from request to consent.
+    pub login_timeout: chrono::Duration,
+    /// Token for `POST /admin/arm` (`Authorization: Bearer …`); None disables it.
+    pub admin_token: Option<String>,
+}
+
+impl OpConfig {
+    /// Defaults for an OP at `entity_id` with `users`.
+    pub fn new(entity_id: &str, users: Vec<User>, clock: SharedClock) -> OpConfig {
+        OpConfig {
+            entity_id: entity_id.trim_end_matches('/').to_string(),
+            users,
+            clock,
+            profile: Profile::rules_2023(),
+            max_attempts: 3,
+            login_timeout: chrono::Duration::minutes(10),
+            admin_token: None,
+        }
+    }
+
+    /// An endpoint URL under the entity id.
+    pub fn endpoint(&self, name: &str) -> String {
+        format!("{}/{name}", self.entity_id)
+    }
+}
+
+/// A relying party resolved through the trust anchor (automatic registration).
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    /// Resolved `openid_relying_party` metadata.
+    pub metadata: Map<String, Value>,
+    /// Its OIDC-core keys (`metadata.jwks`).
+    pub jwks: Jwks,
+    /// When the chain expires.
+    pub exp: i64,
+}
+
+impl Client {
+    pub(crate) fn redirect_uris(&self) -> Vec<String> {
+        self.metadata
+            .get("redirect_uris")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An authorization code waiting for the token request.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeGrant {
+    pub authz: ValidAuthz,
+    pub user: User,
+    pub level: SpidLevel,
+    pub created: DateTime<Utc>,
+}
+
+/// What an issued access token grants at userinfo.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenGrant {
+    pub client_id: String,
+    pub sub: String,
+    pub scope: String,
+    pub user: User,
+    pub userinfo_claims: Vec<String>,
+    pub exp: i64,
+    pub plan: OpFaultPlan,
+}
+
+struct Inner {
+    cfg: OpConfig,
+    federation_key: SigningKey,
+    signing_key: SigningKey,
+    /// Signs tokens for the foreign-key fault; never published.
+    foreign_key: SigningKey,
+    anchor: RwLock<Option<(EntityKeys, TrustMarkEntry)>>,
+    clients: RwLock<HashMap<String, Client>>,
+    txns: Mutex<HashMap<String, authorize::Txn>>,
+    codes: Mutex<HashMap<String, CodeGrant>>,
+    tokens: Mutex<HashMap<String, TokenGrant>>,
+    plan: Mutex<Option<OpFaultPlan>>,
+    http: reqwest::Client,
+}
+
+/// The OpenID Provider. Cheap to clone.
+#[derive(Clone)]
+pub struct OpenIdProvider(Arc<Inner>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Inserts into a bounded map, dropping everything when full (a test OP; a real one would
+/// expire entries).
+fn bounded_insert<V>(map: &mut HashMap<String, V>, k: String, v: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(k, v);
+}
+
+/// 32 random alphanumerics (codes, transaction ids).
+pub(crate) fn random_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+impl OpenIdProvider {
+    /// Builds the OP with fresh federation, signing and (fault-only) foreign keys.
+    pub fn new(cfg: OpConfig) -> Result<OpenIdProvider, JoseError> {
+        Ok(OpenIdProvider(Arc::new(Inner {
+            cfg,
+            federation_key: new_signing_key()?,
+            signing_key: new_signing_key()?,
+            foreign_key: new_signing_key()?,
+            anchor: RwLock::new(None),
+            clients: RwLock::new(HashMap::new()),
+            txns: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            plan: Mutex::new(None),
+            http: super::http_client(),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OpConfig {
+        &self.0.cfg
+    }
+
+    /// The entity id (= issuer).
+    pub fn entity_id(&self) -> &str {
+        &self.0.cfg.entity_id
+    }
+
+    /// The federation keys to register at the trust anchor.
+    pub fn federation_jwks(&self) -> Jwks {
+        Jwks::new(self.0.federation_key.public_jwk().into_iter().collect())
+    }
+
+    /// The OIDC-core keys published in the `openid_provider` metadata.
+    pub fn jwks(&self) -> Jwks {
+        Jwks::new(self.0.signing_key.public_jwk().into_iter().collect())
+    }
+
+    /// Joins the federation: `anchor` is trusted for relying parties' chains and named in
+    /// `authority_hints`; `mark` is the trust mark it issued to this OP.
+    pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, mark));
+    }
+
+    /// Arms `plan` for the next token response (replacing any armed plan).
+    pub fn arm(&self, plan: OpFaultPlan) {
+        *lock(&self.0.plan) = Some(plan);
+    }
+
+    /// How many access tokens are live (issued, not revoked, not expired): lets tests see
+    /// a revocation take effect.
+    pub fn live_access_tokens(&self) -> usize {
+        let now = self.0.cfg.clock.now().timestamp();
+        lock(&self.0.tokens)
+            .values()
+            .filter(|g| g.exp > now)
+            .count()
+    }
+
+    /// Disarms any plan.
+    pub fn disarm(&self) {
+        *lock(&self.0.plan) = None;
+    }
+
+    /// The armed plan, left armed (the authorization response reads it; the token response
+    /// then uses it up).
+    fn peek_plan(&self) -> OpFaultPlan {
+        lock(&self.0.plan).clone().unwrap_or_default()
+    }
+
+    fn take_plan(&self) -> OpFaultPlan {
+        lock(&self.0.plan).take().unwrap_or_default()
+    }
+
+    /// The `openid_provider` metadata.
+    pub fn metadata(&self) -> Value {
+        let cfg = &self.0.cfg;
+        let p = &cfg.profile;
+        let algs: Vec<&str> = p.signing_algs.iter().map(|a| a.name()).collect();
+        let jwe_algs: Vec<&str> = p.jwe_algs.iter().map(|a| a.name()).collect();
+        let jwe_encs: Vec<&str> = p.jwe_encs.iter().map(|a| a.name()).collect();
+        json!({
+            "issuer": cfg.entity_id,
+            "authorization_endpoint": cfg.endpoint("authorization"),
+            "token_endpoint": cfg.endpoint("token"),
+            "userinfo_endpoint": cfg.endpoint("userinfo"),
+            "introspection_endpoint": cfg.endpoint("introspection"),
+            "revocation_endpoint": cfg.endpoint("revocation"),
+            "jwks": self.jwks().to_value(),
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "offline_access"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": p.response_modes_supported,
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "acr_values_supported": SpidLevel::ALL.iter().map(|l| l.uri()).collect::<Vec<_>>(),
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": algs,
+            "userinfo_signing_alg_values_supported": algs,
+            "userinfo_encryption_alg_values_supported": jwe_algs,
+            "userinfo_encryption_enc_values_supported": jwe_encs,
+            "request_object_signing_alg_values_supported": algs,
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": algs,
+            "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "claims_parameter_supported": true,
+            "request_parameter_supported": true,
+            "authorization_response_iss_parameter_supported": true,
+            "client_registration_types_supported": ["automatic"],
+            "request_authentication_methods_supported": {"authorization_endpoint": ["request_object"]},
+            "request_authentication_signing_alg_values_supported": algs,
+        })
+    }
+
+    fn configuration(&self) -> Result<String, FederationError> {
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let mut st = EntityStatement::new(
+            &cfg.entity_id,
+            &cfg.entity_id,
+            now,
+            now + EC_TTL_SECS,
+            self.federation_jwks(),
+        );
+        let mut md = Map::new();
+        md.insert("openid_provider".into(), self.metadata());
+        md.insert(
+            "federation_entity".into(),
+            json!({
+                "organization_name": "spid-harness test OP",
+                "homepage_uri": format!("{}/", cfg.entity_id),
+                "policy_uri": format!("{}/", cfg.entity_id),
+                "logo_uri": format!("{}/logo.svg", cfg.entity_id),
+                "contacts": ["tech@example.org"],
+                "federation_resolve_endpoint": cfg.endpoint("resolve"),
+            }),
+        );
+        st.metadata = Some(Metadata(md));
+        if let Some((anchor, mark)) = &*self.0.anchor.read().unwrap_or_else(|e| e.into_inner()) {
+            st.authority_hints = Some(vec![anchor.entity_id.clone()]);
+            st.trust_marks = Some(vec![mark.clone()]);
+        }
+        sign_entity_statement(&st, &self.0.federation_key, cfg.profile.default_signing_alg)
+    }
+
+    /// The router, to be nested at the entity id's path (`/oidc/op`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/.well-known/openid-federation", get(configuration))
+            .route(
+                "/authorization",
+                get(authorize::authorization_get).post(authorize::authorization_post),
+            )
+            .route("/login", post(authorize::login))
+            .route("/otp", post(authorize::otp))
+            .route("/consent", post(authorize::consent))
+            .route("/token", post(token::token))
+            .route(
+                "/userinfo",
+                get(userinfo::userinfo).post(userinfo::wrong_method),
+            )
+            .route("/admin/arm", post(admin_arm))
+            .route("/introspection", post(introspect::introspection))
+            .route("/revocation", post(introspect::revocation))
+            .layer(DefaultBodyLimit::max(64 * 1024))
+            .with_state(self.clone())
+    }
+}
+
+async fn configuration(State(op): State<OpenIdProvider>) -> Response {
+    match op.configuration() {
+        Ok(jwt) => entity_statement(jwt),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `POST /admin/arm` with a JSON [`OpFaultPlan`]: arms it over HTTP, for runs against an
+/// external RP (token-protected, like the SAML IdP's).
+async fn admin_arm(
+    State(op): State<OpenIdProvider>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let authorized = op.0.cfg.admin_token.as_ref().is_some_and(|token| {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| crate::constant_eq(t.as_bytes(), token.as_bytes()))
+    });
+    if !authorized {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        );
+    }
+    match serde_json::from_slice::<OpFaultPlan>(&body) {
+        Ok(plan) => {
+            op.arm(plan);
+            super::json(StatusCode::OK, &json!({"armed": true}))
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    }
+}

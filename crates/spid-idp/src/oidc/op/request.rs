@@ -1,0 +1,534 @@
+//! The OP's checks of an authorization request: HTTP parameters plus the (already
+//! signature-verified) request object. Pure functions, so every refusal is unit-tested.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use spid_core::oidc::jose::{check_time_claims, JoseError};
+use spid_core::oidc::pkce::strong_random_string;
+use spid_core::SpidLevel;
+use std::collections::HashMap;
+
+/// An authorization request that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidAuthz {
+    /// The RP (its entity id).
+    pub client_id: String,
+    /// Where the answer goes (one of the RP's registered `redirect_uris`).
+    pub redirect_uri: String,
+    /// Echoed in the answer.
+    pub state: String,
+    /// Echoed in the ID token.
+    pub nonce: String,
+    /// PKCE `S256` challenge.
+    pub code_challenge: String,
+    /// Requested scopes.
+    pub scope: Vec<String>,
+    /// Requested levels, in preference order.
+    pub acr_values: Vec<SpidLevel>,
+    /// Claims requested under `claims.userinfo`.
+    pub userinfo_claims: Vec<String>,
+    /// `consent` or `consent login`.
+    pub prompt: String,
+    /// How the answer travels back.
+    pub response_mode: ResponseMode,
+}
+
+/// How the authorization response reaches the RP (`response_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// A 302 with the parameters in the query (the default for `code`).
+    #[default]
+    Query,
+    /// An auto-submitting HTML form POSTed to the `redirect_uri`.
+    FormPost,
+}
+
+/// Why an authorization request was refused. [`AuthzRefusal::error`] is the OAuth error
+/// code; [`AuthzRefusal::redirectable`] says whether it may be sent to the `redirect_uri`
+/// (never when the `redirect_uri` itself is not trusted: HTTP 400 instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthzRefusal {
+    /// No `client_id` HTTP parameter.
+    #[error("client_id is required")]
+    MissingClientId,
+    /// The RP could not be resolved through the trust anchor (chain or trust mark).
+    #[error("client not trusted: {0}")]
+    UntrustedClient(String),
+    /// No `request` parameter (or a `request_uri`, which SPID does not use).
+    #[error("a request object is required")]
+    MissingRequest,
+    /// `redirect_uri` missing or not in the RP's metadata.
+    #[error("redirect_uri {0:?} is not registered")]
+    RedirectUri(String),
+    /// The request object is malformed, badly signed or expired.
+    #[error("invalid request object: {0}")]
+    RequestObject(String),
+    /// HTTP parameter and request object disagree, or a mandatory claim is missing.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// `response_type` is not `code`.
+    #[error("response_type must be code")]
+    ResponseType,
+    /// `scope` lacks `openid` or has a value SPID does not define.
+    #[error("invalid scope: {0}")]
+    Scope(String),
+    /// PKCE: no `code_challenge` or a method other than `S256`.
+    #[error("PKCE: {0}")]
+    Pkce(String),
+    /// `nonce` or `state` shorter than 32 or not alphanumeric.
+    #[error("{0} must be at least 32 alphanumeric characters")]
+    WeakRandom(&'static str),
+    /// `acr_values` missing, empty or with a non-SPID value.
+    #[error("invalid acr_values: {0}")]
+    AcrValues(String),
+    /// `claims` asks for something outside `userinfo` (SPID: attributes only under userinfo).
+    #[error("invalid claims: {0}")]
+    Claims(String),
+    /// `prompt` other than `consent` or `consent login`.
+    #[error("invalid prompt {0:?}")]
+    Prompt(String),
+    /// The user has no credential for any requested level, or refused consent.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+}
+
+impl AuthzRefusal {
+    /// The OAuth 2.0 / OIDC error code.
+    pub fn error(&self) -> &'static str {
+        match self {
+            AuthzRefusal::MissingClientId
+            | AuthzRefusal::MissingRequest
+            | AuthzRefusal::RedirectUri(_)
+            | AuthzRefusal::InvalidRequest(_)
+            | AuthzRefusal::Pkce(_)
+            | AuthzRefusal::WeakRandom(_)
+            | AuthzRefusal::AcrValues(_)
+            | AuthzRefusal::Claims(_)
+            | AuthzRefusal::Prompt(_) => "invalid_request",
+            AuthzRefusal::UntrustedClient(_) => "invalid_client",
+            AuthzRefusal::RequestObject(_) => "invalid_request_object",
+            AuthzRefusal::ResponseType => "unsupported_response_type",
+            AuthzRefusal::Scope(_) => "invalid_scope",
+            AuthzRefusal::AccessDenied(_) => "access_denied",
+        }
+    }
+
+    /// Whether the refusal may be sent to the `redirect_uri`.
+    pub fn redirectable(&self) -> bool {
+        !matches!(
+            self,
+            AuthzRefusal::MissingClientId
+                | AuthzRefusal::UntrustedClient(_)
+                | AuthzRefusal::MissingRequest
+                | AuthzRefusal::RedirectUri(_)
+        )
+    }
+}
+
+fn claim_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    obj.get(name).and_then(Value::as_str)
+}
+
+fn required<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, AuthzRefusal> {
+    claim_str(obj, name)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            AuthzRefusal::InvalidRequest(format!("{name} missing from the request object"))
+        })
+}
+
+/// The `redirect_uri` of a request object, checked against the RP's registered ones. Done
+/// before anything else, since every later refusal is sent there.
+pub fn check_redirect_uri(claims: &Value, registered: &[String]) -> Result<String, AuthzRefusal> {
+    let uri = claims
+        .get("redirect_uri")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if uri.is_empty() || !registered.iter().any(|r| r == uri) {
+        return Err(AuthzRefusal::RedirectUri(uri.to_string()));
+    }
+    Ok(uri.to_string())
+}
+
+/// Checks an authorization request: `params` are the HTTP parameters, `claims` the request
+/// object's verified claims, `issuer` the OP, `redirect_uris` the RP's registered ones.
+///
+/// Order: redirect_uri (else HTTP 400); `client_id` (HTTP = object = `iss`); `aud` ∋ OP;
+/// `exp`/`iat`; no `sub`; `response_type` = code in both; `scope` equal in both, ∋ openid,
+/// ⊆ {openid, offline_access}; PKCE `S256` with a challenge; `nonce`, `state` ≥ 32
+/// alphanumerics; `acr_values` SPID URIs in preference order; `claims` only `userinfo`;
+/// `prompt` ∈ {consent, consent login}.
+pub fn check_request(
+    params: &HashMap<String, String>,
+    claims: &Value,
+    issuer: &str,
+    redirect_uris: &[String],
+    now: DateTime<Utc>,
+    skew: Duration,
+) -> Result<ValidAuthz, AuthzRefusal> {
+    let redirect_uri = check_redirect_uri(claims, redirect_uris)?;
+    let obj = claims
+        .as_object()
+        .ok_or_else(|| AuthzRefusal::RequestObject("not a JSON object".into()))?;
+    let client_id = required(obj, "client_id")?;
+    if params.get("client_id").map(String::as_str) != Some(client_id) {
+        return Err(AuthzRefusal::InvalidRequest(
+            "client_id differs between HTTP parameters and request object".into(),
+        ));
+    }
+    if claim_str(obj, "iss") != Some(client_id) {
+        return Err(AuthzRefusal::RequestObject(
+            "iss is not the client_id".into(),
+        ));
+    }
+    let aud_ok = match obj.get("aud") {
+        Some(Value::String(a)) => a == issuer,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(AuthzRefusal::RequestObject("aud is not this OP".into()));
+    }
+    if obj.get("iat").is_none() {
+        return Err(AuthzRefusal::RequestObject("iat missing".into()));
+    }
+    check_time_claims(claims, now, skew, true)
+        .map_err(|e: JoseError| AuthzRefusal::RequestObject(e.to_string()))?;
+    if obj.contains_key("sub") {
+        // SPID: a request object with `sub` could be replayed as a client assertion.
+        return Err(AuthzRefusal::RequestObject(
+            "sub must not be present".into(),
+        ));
+    }
+    let rt = required(obj, "response_type")?;
+    if rt != "code" || params.get("response_type").is_some_and(|p| p != rt) {
+        return Err(AuthzRefusal::ResponseType);
+    }
+    let scope = required(obj, "scope")?;
+    if params.get("scope").map(String::as_str) != Some(scope) {
+        return Err(AuthzRefusal::InvalidRequest(
+            "scope differs between HTTP parameters and request object".into(),
+        ));
+    }
+    let scopes: Vec<String> = scope.split(' ').map(String::from).collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(AuthzRefusal::Scope("openid is required".into()));
+    }
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !["openid", "offline_access"].contains(&s.as_str()))
+    {
+        return Err(AuthzRefusal::Scope(format!("{bad} is not a SPID scope")));
+    }
+    let challenge = claim_str(obj, "code_challenge")
+        .or(params.get("code_challenge").map(String::as_str))
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| AuthzRefusal::Pkce("code_challenge missing".into()))?;
+    let method = claim_str(obj, "code_challenge_method")
+        .or(params.get("code_challenge_method").map(String::as_str));
+    if method != Some("S256") {
+        return Err(AuthzRefusal::Pkce(
+            "code_challenge_method must be S256".into(),
+        ));
+    }
+    let nonce = claim_str(obj, "nonce").unwrap_or_default();
+    if !strong_random_string(nonce) {
+        return Err(AuthzRefusal::WeakRandom("nonce"));
+    }
+    let state = claim_str(obj, "state").unwrap_or_default();
+    if !strong_random_string(state) {
+        return Err(AuthzRefusal::WeakRandom("state"));
+    }
+    let response_mode = match claim_str(obj, "response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(other) => {
+            return Err(AuthzRefusal::InvalidRequest(format!(
+                "response_mode {other} is not supported"
+            )))
+        }
+    };
+    let acr_values = acr_values(claim_str(obj, "acr_values"))?;
+    let userinfo_claims = userinfo_claims(obj.get("claims"))?;
+    let prompt = claim_str(obj, "prompt").unwrap_or_default();
+    if prompt != "consent" && prompt != "consent login" {
+        return Err(AuthzRefusal::Prompt(prompt.to_string()));
+    }
+    if scopes.iter().any(|s| s == "offline_access") {
+        // SPID: long sessions need explicit consent, and SpidL1 (the level a refresh
+        // yields) may only come last in the preference order (check-op "offline access").
+        if prompt != "consent" {
+            return Err(AuthzRefusal::Prompt(format!(
+                "{prompt} (offline_access requires consent)"
+            )));
+        }
+        if acr_values.len() > 1 && acr_values.first() == Some(&SpidLevel::L1) {
+            return Err(AuthzRefusal::AcrValues(
+                "with offline_access SpidL1 must come last".into(),
+            ));
+        }
+    }
+    Ok(ValidAuthz {
+        client_id: client_id.to_string(),
+        redirect_uri,
+        state: state.to_string(),
+        nonce: nonce.to_string(),
+        code_challenge: challenge.to_string(),
+        scope: scopes,
+        acr_values,
+        userinfo_claims,
+        prompt: prompt.to_string(),
+        response_mode,
+    })
+}
+
+fn acr_values(v: Option<&str>) -> Result<Vec<SpidLevel>, AuthzRefusal> {
+    let v = v.unwrap_or_default();
+    let levels = v
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| SpidLevel::from_uri(s).ok_or_else(|| AuthzRefusal::AcrValues(s.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    if levels.is_empty() {
+        return Err(AuthzRefusal::AcrValues("none given".into()));
+    }
+    Ok(levels)
+}
+
+fn userinfo_claims(v: Option<&Value>) -> Result<Vec<String>, AuthzRefusal> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| AuthzRefusal::Claims("claims is not an object".into()))?;
+    if let Some(other) = obj.keys().find(|k| *k != "userinfo") {
+        return Err(AuthzRefusal::Claims(format!(
+            "claims.{other} is not allowed in SPID"
+        )));
+    }
+    Ok(obj
+        .get("userinfo")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default())
+}
+
+/// The level the OP grants a user whose strongest credential is `user_max`, for `acr_values`
+/// in preference order: the first requested level the user can reach decides that the login
+/// may proceed, and the user then authenticates with the strongest credential (SPID: a
+/// higher level than requested never fails the request). None: `access_denied`.
+pub fn grant_level(user_max: SpidLevel, acr_values: &[SpidLevel]) -> Option<SpidLevel> {
+    acr_values
+        .iter()
+        .find(|l| **l <= user_max)
+        .map(|_| user_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const OP: &str = "http://op.example/oidc/op";
+    const RP: &str = "http://rp.example/oidc/rp";
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default()
+    }
+
+    fn good() -> (HashMap<String, String>, Value) {
+        let params: HashMap<String, String> = [
+            ("client_id", RP),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let claims = json!({
+            "client_id": RP, "iss": RP, "aud": OP, "iat": 1_700_000_000, "exp": 1_700_000_060,
+            "response_type": "code", "scope": "openid", "redirect_uri": format!("{RP}/callback"),
+            "code_challenge": spid_core::oidc::pkce::challenge_s256(&"v".repeat(64)),
+            "code_challenge_method": "S256", "nonce": "n".repeat(32), "state": "s".repeat(32),
+            "acr_values": "https://www.spid.gov.it/SpidL2 https://www.spid.gov.it/SpidL1",
+            "prompt": "consent login",
+            "claims": {"userinfo": {"given_name": null}},
+        });
+        (params, claims)
+    }
+
+    fn check(p: &HashMap<String, String>, c: &Value) -> Result<ValidAuthz, AuthzRefusal> {
+        check_request(
+            p,
+            c,
+            OP,
+            &[format!("{RP}/callback")],
+            now(),
+            Duration::seconds(60),
+        )
+    }
+
+    fn refused(mutate: impl FnOnce(&mut HashMap<String, String>, &mut Value)) -> AuthzRefusal {
+        let (mut p, mut c) = good();
+        mutate(&mut p, &mut c);
+        match check(&p, &c) {
+            Err(e) => e,
+            Ok(v) => panic!("accepted: {v:?}"),
+        }
+    }
+
+    #[test]
+    fn good_request_passes() {
+        let (p, c) = good();
+        let v = check(&p, &c).expect("valid");
+        assert_eq!(v.acr_values, vec![SpidLevel::L2, SpidLevel::L1]);
+        assert_eq!(v.userinfo_claims, vec!["given_name".to_string()]);
+    }
+
+    #[test]
+    fn redirect_uri_mismatch_is_not_redirectable() {
+        let e = refused(|_, c| c["redirect_uri"] = json!("http://evil.example/cb"));
+        assert_eq!(
+            e,
+            AuthzRefusal::RedirectUri("http://evil.example/cb".into())
+        );
+        assert_eq!(e.error(), "invalid_request");
+        assert!(!e.redirectable());
+        assert!(matches!(
+            refused(|_, c| c["redirect_uri"] = json!(null)),
+            AuthzRefusal::RedirectUri(_)
+        ));
+    }
+
+    #[test]
+    fn short_nonce_and_state_are_refused() {
+        let e = refused(|_, c| c["nonce"] = json!("n".repeat(31)));
+        assert_eq!(e, AuthzRefusal::WeakRandom("nonce"));
+        assert_eq!(e.error(), "invalid_request");
+        assert!(e.redirectable());
+        assert_eq!(
+            refused(|_, c| c["state"] = json!("s".repeat(31))),
+            AuthzRefusal::WeakRandom("state")
+        );
+        assert_eq!(
+            refused(|_, c| c["state"] = json!(format!("{}-", "s".repeat(32)))),
+            AuthzRefusal::WeakRandom("state")
+        );
+    }
+
+    #[test]
+    fn claims_under_id_token_are_refused() {
+        let e = refused(|_, c| c["claims"] = json!({"id_token": {"given_name": null}}));
+        assert!(matches!(e, AuthzRefusal::Claims(_)));
+        assert_eq!(e.error(), "invalid_request");
+    }
+
+    #[test]
+    fn pkce_is_required_with_s256() {
+        let e = refused(|_, c| {
+            c.as_object_mut().map(|o| o.remove("code_challenge"));
+        });
+        assert_eq!(e.error(), "invalid_request");
+        assert!(matches!(e, AuthzRefusal::Pkce(_)));
+        assert!(matches!(
+            refused(|_, c| c["code_challenge_method"] = json!("plain")),
+            AuthzRefusal::Pkce(_)
+        ));
+    }
+
+    #[test]
+    fn parameter_consistency_and_object_claims() {
+        assert_eq!(
+            refused(|p, _| {
+                p.insert("client_id".into(), "http://x".into());
+            })
+            .error(),
+            "invalid_request"
+        );
+        assert_eq!(
+            refused(|p, _| {
+                p.insert("scope".into(), "openid offline_access".into());
+            })
+            .error(),
+            "invalid_request"
+        );
+        assert_eq!(
+            refused(|_, c| c["iss"] = json!("http://x")).error(),
+            "invalid_request_object"
+        );
+        assert_eq!(
+            refused(|_, c| c["aud"] = json!("http://x")).error(),
+            "invalid_request_object"
+        );
+        assert_eq!(
+            refused(|_, c| c["exp"] = json!(1_699_999_000)).error(),
+            "invalid_request_object"
+        );
+        assert_eq!(
+            refused(|_, c| c["sub"] = json!(RP)).error(),
+            "invalid_request_object"
+        );
+        assert_eq!(
+            refused(|_, c| c["response_type"] = json!("token")),
+            AuthzRefusal::ResponseType
+        );
+        assert_eq!(
+            refused(|p, c| {
+                c["scope"] = json!("openid profile");
+                p.insert("scope".into(), "openid profile".into());
+            })
+            .error(),
+            "invalid_scope"
+        );
+        assert_eq!(
+            refused(|_, c| c["acr_values"] = json!("urn:SpidL2")).error(),
+            "invalid_request"
+        );
+        assert!(matches!(
+            refused(|_, c| c["prompt"] = json!("login")),
+            AuthzRefusal::Prompt(_)
+        ));
+    }
+
+    #[test]
+    fn response_modes() {
+        let (p, mut c) = good();
+        c["response_mode"] = json!("form_post");
+        assert_eq!(
+            check(&p, &c).map(|v| v.response_mode),
+            Ok(ResponseMode::FormPost)
+        );
+        let e = refused(|_, c| c["response_mode"] = json!("fragment"));
+        assert_eq!(e.error(), "invalid_request");
+    }
+
+    #[test]
+    fn offline_access_needs_consent_and_l1_last() {
+        let offline = |p: &mut HashMap<String, String>, c: &mut Value| {
+            p.insert("scope".into(), "openid offline_access".into());
+            c["scope"] = json!("openid offline_access");
+        };
+        let e = refused(|p, c| offline(p, c));
+        assert!(matches!(e, AuthzRefusal::Prompt(_)), "{e:?}");
+        let e = refused(|p, c| {
+            offline(p, c);
+            c["prompt"] = json!("consent");
+            c["acr_values"] =
+                json!("https://www.spid.gov.it/SpidL1 https://www.spid.gov.it/SpidL2");
+        });
+        assert!(matches!(e, AuthzRefusal::AcrValues(_)), "{e:?}");
+        assert_eq!(e.error(), "invalid_request");
+        let (mut p, mut c) = good();
+        offline(&mut p, &mut c);
+        c["prompt"] = json!("consent");
+        assert!(check(&p, &c).is_ok());
+    }
+
+    #[test]
+    fn grant_follows_the_first_reachable_level_and_allows_higher() {
+        use SpidLevel::*;
+        assert_eq!(grant_level(L2, &[L2]), Some(L2));
+        assert_eq!(grant_level(L3, &[L2]), Some(L3));
+        assert_eq!(grant_level(L1, &[L2]), None);
+        assert_eq!(grant_level(L1, &[L2, L1]), Some(L1));
+    }
+}

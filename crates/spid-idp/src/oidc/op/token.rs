@@ -1,0 +1,519 @@
+//! `/token`: `private_key_jwt` client authentication, the single-use code, PKCE, and the
+//! signed access and ID tokens.
+
+use super::{bounded_insert, lock, Client, OpenIdProvider, TokenGrant, CODE_TTL_SECS};
+use crate::oidc::{json, json_error};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+use spid_core::oidc::claims::at_hash;
+use spid_core::oidc::jose::{sign_jws, verify_jwt, SigningKey};
+use spid_core::oidc::pkce::{valid_verifier, verify_s256};
+use std::collections::HashMap;
+
+/// The only client assertion type SPID uses.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Why a token request was refused; [`TokenRefusal::error`] is the OAuth error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    /// `grant_type` is not `authorization_code`.
+    #[error("unsupported grant_type")]
+    UnsupportedGrantType,
+    /// A required parameter is missing or malformed.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (assertion missing, badly signed, wrong claims) or the
+    /// client is unknown.
+    #[error("invalid client: {0}")]
+    InvalidClient(String),
+    /// The code is unknown, used, expired, another client's, or PKCE / redirect_uri fail.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(String),
+}
+
+impl TokenRefusal {
+    /// The OAuth error code.
+    pub fn error(&self) -> &'static str {
+        match self {
+            TokenRefusal::UnsupportedGrantType => "unsupported_grant_type",
+            TokenRefusal::InvalidRequest(_) => "invalid_request",
+            TokenRefusal::InvalidClient(_) => "invalid_client",
+            TokenRefusal::InvalidGrant(_) => "invalid_grant",
+        }
+    }
+}
+
+fn param<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenRefusal> {
+    f.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| TokenRefusal::InvalidRequest(format!("{name} is required")))
+}
+
+/// The pairwise subject of `username` at `client_id`: SHA-256 of both, base64url.
+pub fn pairwise_sub(username: &str, client_id: &str) -> String {
+    let digest = openssl::sha::sha256(format!("{username}\u{0}{client_id}").as_bytes());
+    spid_core::oidc::jose::b64url_encode(&digest)
+}
+
+/// Flips one character inside a JWS signature (the fault plan's bad signature).
+fn corrupt_signature(jws: &str) -> String {
+    let mut chars: Vec<char> = jws.chars().collect();
+    let i = chars.len().saturating_sub(10);
+    if let Some(c) = chars.get_mut(i) {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    chars.into_iter().collect()
+}
+
+impl OpenIdProvider {
+    /// Checks the `private_key_jwt` assertion: signature with the client's keys, `iss` =
+    /// `sub` = `client_id`, `aud` ∋ the token endpoint, `exp`, `iat`, `jti`.
+    pub(super) fn authenticate(
+        &self,
+        f: &HashMap<String, String>,
+        client_id: &str,
+        client: &Client,
+        endpoint: &str,
+    ) -> Result<(), TokenRefusal> {
+        if f.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+            return Err(TokenRefusal::InvalidClient(
+                "client_assertion_type must be jwt-bearer".into(),
+            ));
+        }
+        let assertion = f
+            .get("client_assertion")
+            .ok_or_else(|| TokenRefusal::InvalidClient("client_assertion is required".into()))?;
+        let cfg = &self.0.cfg;
+        let (_, claims) = verify_jwt(
+            assertion,
+            &client.jwks,
+            &cfg.profile.signing_algs,
+            cfg.clock.now(),
+            cfg.profile.skew(),
+        )
+        .map_err(|e| TokenRefusal::InvalidClient(e.to_string()))?;
+        let s = |n: &str| claims.get(n).and_then(Value::as_str);
+        if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
+            return Err(TokenRefusal::InvalidClient(
+                "iss and sub must be the client_id".into(),
+            ));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == endpoint,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(endpoint)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(TokenRefusal::InvalidClient(
+                "aud is not this endpoint".into(),
+            ));
+        }
+        // check-op 3.1.x: a jti of fewer than 16 bytes has too little entropy.
+        if claims.get("iat").is_none() || s("jti").is_none_or(|j| j.len() < 16) {
+            return Err(TokenRefusal::InvalidClient(
+                "iat and a jti of at least 16 bytes are required".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The authorization-code exchange for an already resolved `client`.
+    pub(crate) fn exchange(
+        &self,
+        f: &HashMap<String, String>,
+        client: &Client,
+    ) -> Result<Value, TokenRefusal> {
+        if self.peek_plan().token_error {
+            self.take_plan();
+            return Err(TokenRefusal::InvalidGrant("fault plan: token error".into()));
+        }
+        if f.get("grant_type").map(String::as_str) != Some("authorization_code") {
+            return Err(TokenRefusal::UnsupportedGrantType);
+        }
+        let cfg = &self.0.cfg;
+        let client_id = param(f, "client_id")?;
+        self.authenticate(f, client_id, client, &cfg.endpoint("token"))?;
+        let code = param(f, "code")?;
+        // Removed before any further check: a code is good for one attempt only.
+        let grant = lock(&self.0.codes)
+            .remove(code)
+            .ok_or_else(|| TokenRefusal::InvalidGrant("unknown or already used code".into()))?;
+        let now = cfg.clock.now();
+        if grant.authz.client_id != client_id {
+            return Err(TokenRefusal::InvalidGrant(
+                "code issued to another client".into(),
+            ));
+        }
+        if (now - grant.created).num_seconds() > CODE_TTL_SECS {
+            return Err(TokenRefusal::InvalidGrant("code expired".into()));
+        }
+        if f.get("redirect_uri") != Some(&grant.authz.redirect_uri) {
+            return Err(TokenRefusal::InvalidGrant(
+                "redirect_uri does not match".into(),
+            ));
+        }
+        let verifier = f
+            .get("code_verifier")
+            .map(String::as_str)
+            .unwrap_or_default();
+        if !valid_verifier(verifier) {
+            return Err(TokenRefusal::InvalidGrant(
+                "code_verifier must be 43-128 unreserved characters".into(),
+            ));
+        }
+        if !verify_s256(verifier, &grant.authz.code_challenge) {
+            return Err(TokenRefusal::InvalidGrant(
+                "code_verifier does not match".into(),
+            ));
+        }
+
+        let plan = self.take_plan();
+        let p = &cfg.profile;
+        let alg = p.default_signing_alg;
+        let iat = now.timestamp();
+        let sub = pairwise_sub(&grant.user.username, client_id);
+        let at_jti = uuid::Uuid::new_v4().to_string();
+        let at_exp = iat + p.access_token_lifetime_secs;
+        let access = sign_jws(
+            &json!({
+                "iss": cfg.entity_id, "sub": sub, "aud": [cfg.endpoint("userinfo")],
+                "client_id": client_id, "scope": grant.authz.scope.join(" "),
+                "iat": iat, "exp": at_exp, "jti": at_jti,
+            }),
+            &self.0.signing_key,
+            alg,
+            Some("at+jwt"),
+        )
+        .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
+        let level = plan.acr.unwrap_or(grant.level);
+        let hash = if plan.bad_at_hash {
+            at_hash("another token", alg)
+        } else {
+            at_hash(&access, alg)
+        };
+        // An expired token is also backdated, so its iat/nbf stay consistent.
+        let id_iat = if plan.id_token_expired {
+            iat - 3600
+        } else if plan.id_token_future {
+            iat + 3600
+        } else {
+            iat
+        };
+        let key: &SigningKey = if plan.id_token_foreign_key {
+            &self.0.foreign_key
+        } else {
+            &self.0.signing_key
+        };
+        let mut id_claims = json!({
+                "iss": plan.id_token_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
+                "sub": sub,
+                "aud": plan.id_token_aud.clone().unwrap_or_else(|| client_id.to_string()),
+                "acr": plan.acr_uri.clone().unwrap_or_else(|| level.uri().to_string()),
+                "at_hash": hash,
+                "nonce": plan.nonce.clone().unwrap_or_else(|| grant.authz.nonce.clone()),
+                "iat": id_iat, "nbf": id_iat, "exp": id_iat + p.id_token_lifetime_secs,
+                "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        if let (Some(claim), Some(obj)) = (&plan.id_token_without, id_claims.as_object_mut()) {
+            obj.remove(claim);
+        }
+        let mut id_token = sign_jws(&id_claims, key, alg, Some("JWT"))
+            .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
+        if plan.id_token_bad_signature {
+            id_token = corrupt_signature(&id_token);
+        }
+        let without_id_token = plan.token_without_id_token;
+        let token_grant = TokenGrant {
+            client_id: client_id.to_string(),
+            sub,
+            scope: grant.authz.scope.join(" "),
+            user: grant.user,
+            userinfo_claims: grant.authz.userinfo_claims,
+            exp: at_exp,
+            plan,
+        };
+        bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
+        let mut answer = json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": p.access_token_lifetime_secs,
+            "id_token": id_token,
+        });
+        if let (true, Some(obj)) = (without_id_token, answer.as_object_mut()) {
+            obj.remove("id_token");
+        }
+        Ok(answer)
+    }
+}
+
+pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+    let mut f = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        f.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    let result = match f.get("client_id").filter(|c| !c.is_empty()) {
+        None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),
+        Some(client_id) => match op.client(client_id).await {
+            Ok(client) => op.exchange(&f, &client),
+            Err(e) => Err(TokenRefusal::InvalidClient(e.to_string())),
+        },
+    };
+    match result {
+        Ok(body) => json(StatusCode::OK, &body),
+        Err(e) => {
+            let status = match e {
+                TokenRefusal::InvalidClient(_) => {
+                    StatusCode::from_u16(op.0.cfg.profile.invalid_client_status)
+                        .unwrap_or(StatusCode::UNAUTHORIZED)
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            json_error(status, e.error(), &e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::request::ValidAuthz;
+    use super::super::{CodeGrant, OpConfig};
+    use super::*;
+    use crate::oidc::new_signing_key;
+    use crate::users::{parse, DEFAULT_USERS};
+    use spid_core::clock::FixedClock;
+    use spid_core::oidc::jose::Jwks;
+    use spid_core::oidc::pkce::challenge_s256;
+    use spid_core::SpidLevel;
+    use std::sync::Arc;
+
+    const RP: &str = "http://rp.example/oidc/rp";
+
+    struct Fixture {
+        op: OpenIdProvider,
+        client: Client,
+        rp_key: SigningKey,
+    }
+
+    fn fixture() -> Fixture {
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let users = parse(DEFAULT_USERS).unwrap_or_default();
+        let op = OpenIdProvider::new(OpConfig::new("http://op.example/oidc/op", users, clock))
+            .expect("op");
+        let rp_key = new_signing_key().expect("key");
+        let client = Client {
+            metadata: Default::default(),
+            jwks: Jwks::new(vec![rp_key.public_jwk().expect("jwk")]),
+            exp: i64::MAX,
+        };
+        Fixture { op, client, rp_key }
+    }
+
+    /// Puts a code for `verifier`'s challenge in the OP, as a finished login would.
+    fn code(fx: &Fixture, verifier: &str) -> String {
+        let user = fx.op.config().users[0].clone();
+        let authz = ValidAuthz {
+            client_id: RP.into(),
+            redirect_uri: format!("{RP}/callback"),
+            state: "s".repeat(32),
+            nonce: "n".repeat(32),
+            code_challenge: challenge_s256(verifier),
+            scope: vec!["openid".into()],
+            acr_values: vec![SpidLevel::L2],
+            userinfo_claims: vec![],
+            prompt: "consent login".into(),
+            response_mode: Default::default(),
+        };
+        let created = fx.op.config().clock.now();
+        let grant = CodeGrant {
+            authz,
+            user,
+            level: SpidLevel::L2,
+            created,
+        };
+        let code = super::super::random_id();
+        lock(&fx.op.0.codes).insert(code.clone(), grant);
+        code
+    }
+
+    fn request(fx: &Fixture, code: &str, verifier: &str) -> HashMap<String, String> {
+        let now = fx.op.config().clock.now().timestamp();
+        let assertion = sign_jws(
+            &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+            &fx.rp_key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .expect("assertion");
+        [
+            ("grant_type", "authorization_code"),
+            ("client_id", RP),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", &format!("{RP}/callback")),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", &assertion),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn introspection_and_revocation() {
+        use axum::body::{to_bytes, Bytes};
+        use axum::extract::State;
+        let fx = fixture();
+        fx.op
+            .0
+            .clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(RP.into(), fx.client.clone());
+        let v = "v".repeat(64);
+        let c = code(&fx, &v);
+        let tokens = fx
+            .op
+            .exchange(&request(&fx, &c, &v), &fx.client)
+            .expect("tokens");
+        let at = tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let call = |endpoint: &'static str, token: String| {
+            let fx_op = fx.op.clone();
+            let mut f = request(&fx, "", "");
+            let now = fx.op.config().clock.now().timestamp();
+            let assertion = sign_jws(
+                &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint(endpoint),
+                        "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+                &fx.rp_key,
+                spid_core::oidc::jose::SigAlg::RS256,
+                None,
+            )
+            .expect("assertion");
+            f.insert("client_assertion".into(), assertion);
+            f.insert("token".into(), token);
+            let body: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(f.iter())
+                .finish();
+            async move {
+                let r = match endpoint {
+                    "introspection" => {
+                        super::super::introspect::introspection(State(fx_op), Bytes::from(body))
+                            .await
+                    }
+                    _ => {
+                        super::super::introspect::revocation(State(fx_op), Bytes::from(body)).await
+                    }
+                };
+                let status = r.status();
+                let bytes = to_bytes(r.into_body(), 1 << 16).await.unwrap_or_default();
+                let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                (status, v)
+            }
+        };
+        let (s, v) = call("introspection", at.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["active"], true, "{v}");
+        assert_eq!(v["client_id"], RP);
+        let (s, _) = call("revocation", at.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, v) = call("introspection", at.clone()).await;
+        assert_eq!(v["active"], false);
+        // Revoking again (unknown token) is still 200; garbage is inactive.
+        assert_eq!(call("revocation", at).await.0, StatusCode::OK);
+        assert_eq!(
+            call("introspection", "x.y.z".into()).await.1["active"],
+            false
+        );
+    }
+
+    #[test]
+    fn token_checks() {
+        let fx = fixture();
+        // A good exchange, then the same code again.
+        let v = "v".repeat(64);
+        let c = code(&fx, &v);
+        let ok = fx
+            .op
+            .exchange(&request(&fx, &c, &v), &fx.client)
+            .expect("tokens");
+        assert!(ok["id_token"].is_string() && ok["access_token"].is_string());
+        let again = fx.op.exchange(&request(&fx, &c, &v), &fx.client);
+        assert_eq!(again.map_err(|e| e.error()), Err("invalid_grant"));
+
+        // Verifiers of 42 and 129 characters (with matching challenges) are refused.
+        for len in [42, 129] {
+            let v = "x".repeat(len);
+            let c = code(&fx, &v);
+            let r = fx.op.exchange(&request(&fx, &c, &v), &fx.client);
+            assert!(
+                matches!(&r, Err(TokenRefusal::InvalidGrant(d)) if d.contains("43-128")),
+                "{len}: {r:?}"
+            );
+        }
+        // A wrong verifier, a wrong redirect_uri.
+        let c = code(&fx, &v);
+        let r = fx
+            .op
+            .exchange(&request(&fx, &c, &"w".repeat(64)), &fx.client);
+        assert_eq!(r.map_err(|e| e.error()), Err("invalid_grant"));
+        let c = code(&fx, &v);
+        let mut req = request(&fx, &c, &v);
+        req.insert("redirect_uri".into(), "http://evil.example/cb".into());
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
+            Err("invalid_grant")
+        );
+
+        // Client assertion problems are invalid_client.
+        let c = code(&fx, &v);
+        let mut req = request(&fx, &c, &v);
+        req.insert("client_assertion_type".into(), "x".into());
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
+            Err("invalid_client")
+        );
+        let other = new_signing_key().expect("key");
+        let now = fx.op.config().clock.now().timestamp();
+        req = request(&fx, &c, &v);
+        let forged = sign_jws(
+            &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                    "iat": now, "exp": now + 60, "jti": "j".repeat(20)}),
+            &other.with_kid(fx.rp_key.kid()),
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .expect("forged");
+        req.insert("client_assertion".into(), forged);
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
+            Err("invalid_client")
+        );
+        let short_jti = sign_jws(
+            &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                    "iat": now, "exp": now + 60, "jti": "j".repeat(15)}),
+            &fx.rp_key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .expect("assertion");
+        let mut req = request(&fx, &c, &v);
+        req.insert("client_assertion".into(), short_jti);
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
+            Err("invalid_client")
+        );
+        let mut req = request(&fx, &c, &v);
+        req.insert("grant_type".into(), "refresh_token".into());
+        assert_eq!(
+            fx.op.exchange(&req, &fx.client),
+            Err(TokenRefusal::UnsupportedGrantType)
+        );
+    }
+}

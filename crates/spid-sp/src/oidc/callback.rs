@@ -1,0 +1,531 @@
+//! `/callback`: the authorization response, the token request, the ID token and userinfo.
+//! Every refusal is a [`Refusal`] carrying its [`Rule`]; the ordered checks are in
+//! [`RelyingParty::complete`].
+
+use super::{fed, lock, refusal_response, session_id, RelyingParty, TrustedOp};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use spid_core::oidc::claims::{validate_id_token_with, IdTokenCheck, IdTokenError};
+use spid_core::oidc::jose::{check_time_claims, decrypt_jwe, sign_jws, verify_jws, SigAlg};
+use spid_core::{Rule, SpidLevel};
+use std::collections::HashMap;
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Browser session that sent it.
+    pub sid: String,
+    /// Nonce put in the request object.
+    pub nonce: String,
+    /// PKCE verifier.
+    pub verifier: String,
+    /// The OP it went to.
+    pub op: String,
+    /// When.
+    pub created: DateTime<Utc>,
+}
+
+/// A refused callback: the rule and a detail for the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The deciding rule.
+    pub rule: Rule,
+    /// What was found.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal by `rule`.
+    pub fn new(rule: Rule, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            rule,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An accepted login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The OP.
+    pub op: String,
+    /// Pairwise subject.
+    pub sub: String,
+    /// Level obtained.
+    pub acr: SpidLevel,
+    /// Userinfo claims (registered JWT claims left out), values as text.
+    pub claims: Vec<(String, String)>,
+}
+
+/// The rule for an ID-token claims refusal.
+pub fn id_token_rule(e: &IdTokenError) -> Rule {
+    match e {
+        IdTokenError::IssuerMismatch { .. } => Rule::OidcIdTokenIss,
+        IdTokenError::AudienceMismatch { .. } | IdTokenError::UntrustedAudience(_) => {
+            Rule::OidcIdTokenAud
+        }
+        IdTokenError::Expired { .. } => Rule::OidcIdTokenExpired,
+        IdTokenError::NotYetValid { .. } | IdTokenError::IssuedInFuture { .. } => {
+            Rule::OidcIdTokenNotYetValid
+        }
+        IdTokenError::NonceMismatch => Rule::OidcIdTokenNonce,
+        IdTokenError::UnknownAcr(_) => Rule::OidcAcrUnknown,
+        IdTokenError::AcrTooLow { .. } => Rule::OidcAcrInsufficient,
+        IdTokenError::AtHashMismatch => Rule::OidcIdTokenAtHash,
+        IdTokenError::NotAnObject
+        | IdTokenError::MissingClaim(_)
+        | IdTokenError::InvalidClaim(_) => Rule::OidcIdTokenClaims,
+    }
+}
+
+const REGISTERED: [&str; 7] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"];
+
+impl RelyingParty {
+    /// Judges a callback. Order: `state` present, known to this session and unused; `iss`
+    /// (when present) the OP; no `error`; `code`; the token request; the ID token
+    /// (signature with the OP's chain-resolved keys, claims, `at_hash`, level); userinfo
+    /// (a JWE, decrypted with our key, signed by the OP, `iss`/`aud`/`exp`, same `sub`).
+    pub async fn complete(
+        &self,
+        headers: &HeaderMap,
+        params: &HashMap<String, String>,
+    ) -> Result<Identity, Refusal> {
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now();
+        let state = params
+            .get("state")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Refusal::new(Rule::OidcStateMissing, "no state"))?;
+        let sid = session_id(headers);
+        // Removed whatever the outcome: a state is answered once.
+        let pending = lock(&self.0.pending)
+            .remove(state)
+            .filter(|p| Some(&p.sid) == sid.as_ref() && now - p.created < cfg.request_ttl)
+            .ok_or_else(|| {
+                Refusal::new(
+                    Rule::OidcStateUnknown,
+                    "state unknown, already used, expired or from another browser session",
+                )
+            })?;
+        let op = self.trusted_op(&pending.op).await?;
+        if let Some(iss) = params.get("iss") {
+            if *iss != op.issuer {
+                return Err(Refusal::new(
+                    Rule::OidcIssMismatch,
+                    format!("iss {iss} is not {}", op.issuer),
+                ));
+            }
+        }
+        if let Some(error) = params.get("error") {
+            let desc = params.get("error_description").cloned().unwrap_or_default();
+            return Err(Refusal::new(
+                Rule::OidcErrorResponse,
+                format!("{error}: {desc}"),
+            ));
+        }
+        let code = params
+            .get("code")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Refusal::new(Rule::OidcCodeMissing, "no code"))?;
+        let (access_token, id_token) = self.token_request(&op, code, &pending.verifier).await?;
+        let (sub, acr) = self.check_id_token(&op, &id_token, &access_token, &pending.nonce)?;
+        let claims = self.userinfo(&op, &access_token, &sub).await?;
+        self.remember_session(&pending.sid, &op.issuer, &access_token);
+        Ok(Identity {
+            op: op.issuer,
+            sub,
+            acr,
+            claims,
+        })
+    }
+
+    async fn token_request(
+        &self,
+        op: &TrustedOp,
+        code: &str,
+        verifier: &str,
+    ) -> Result<(String, String), Refusal> {
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let failed = |d: String| Refusal::new(Rule::OidcTokenRequestFailed, d);
+        let assertion = sign_jws(
+            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": op.token_endpoint,
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+            &self.0.signing_key,
+            cfg.profile.default_signing_alg,
+            None,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        let redirect_uri = cfg.redirect_uri();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("client_id", cfg.entity_id.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let a = fed::send(
+            self.0
+                .http
+                .post(&op.token_endpoint)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body),
+        )
+        .await
+        .map_err(failed)?;
+        if a.status != 200 {
+            return Err(failed(format!("status {}: {}", a.status, excerpt(&a.body))));
+        }
+        let invalid = |d: &str| Refusal::new(Rule::OidcTokenResponseInvalid, d);
+        let v: Value = serde_json::from_str(&a.body).map_err(|_| invalid("not JSON"))?;
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        if !s("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
+            return Err(invalid("token_type is not Bearer"));
+        }
+        let at = s("access_token").ok_or_else(|| invalid("no access_token"))?;
+        let idt = s("id_token").ok_or_else(|| invalid("no id_token"))?;
+        Ok((at, idt))
+    }
+
+    fn check_id_token(
+        &self,
+        op: &TrustedOp,
+        id_token: &str,
+        access_token: &str,
+        nonce: &str,
+    ) -> Result<(String, SpidLevel), Refusal> {
+        let cfg = &self.0.cfg;
+        let (header, claims) = verify_jws(id_token, &op.jwks, &cfg.profile.signing_algs)
+            .map_err(|e| Refusal::new(Rule::OidcIdTokenSignature, e.to_string()))?;
+        let check = IdTokenCheck {
+            issuer: &op.issuer,
+            client_id: &cfg.entity_id,
+            nonce,
+            now: cfg.clock.now(),
+            skew: cfg.profile.skew(),
+        };
+        let to_refusal = |e: IdTokenError| Refusal::new(id_token_rule(&e), e.to_string());
+        let token = validate_id_token_with(&claims, &check, &cfg.profile).map_err(to_refusal)?;
+        // verify_jws accepted the alg, so it parses; RS256 is only a fallback.
+        let alg = SigAlg::from_name(&header.alg).unwrap_or(SigAlg::RS256);
+        token.check_at_hash(access_token, alg).map_err(to_refusal)?;
+        let level = token.check_level(cfg.min_level).map_err(to_refusal)?;
+        Ok((token.sub, level))
+    }
+
+    async fn userinfo(
+        &self,
+        op: &TrustedOp,
+        access_token: &str,
+        sub: &str,
+    ) -> Result<Vec<(String, String)>, Refusal> {
+        let cfg = &self.0.cfg;
+        let a = fed::send(
+            self.0
+                .http
+                .get(&op.userinfo_endpoint)
+                .bearer_auth(access_token),
+        )
+        .await
+        .map_err(|e| Refusal::new(Rule::OidcUserinfoRequestFailed, e))?;
+        if a.status != 200 {
+            return Err(Refusal::new(
+                Rule::OidcUserinfoRequestFailed,
+                format!("status {}: {}", a.status, excerpt(&a.body)),
+            ));
+        }
+        let ct = a
+            .content_type
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let jose_type = ["application/jwt", "application/jose"]
+            .iter()
+            .any(|t| ct.split(';').next().map(str::trim) == Some(*t));
+        let body = a.body.trim();
+        if !jose_type || body.split('.').count() != 5 {
+            return Err(Refusal::new(
+                Rule::OidcUserinfoNotEncrypted,
+                format!("content type {ct:?}, {} parts", body.split('.').count()),
+            ));
+        }
+        let p = &cfg.profile;
+        let (outer, plaintext) =
+            decrypt_jwe(body, &self.0.encryption_key, &p.jwe_algs, &p.jwe_encs)
+                .map_err(|e| Refusal::new(Rule::OidcUserinfoDecryption, e.to_string()))?;
+        if outer
+            .cty
+            .as_deref()
+            .is_some_and(|c| !c.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(Refusal::new(Rule::OidcUserinfoDecryption, "cty is not JWT"));
+        }
+        let inner = String::from_utf8(plaintext)
+            .map_err(|_| Refusal::new(Rule::OidcUserinfoSignature, "inner JWS is not UTF-8"))?;
+        let (_, claims) = verify_jws(&inner, &op.jwks, &p.signing_algs)
+            .map_err(|e| Refusal::new(Rule::OidcUserinfoSignature, e.to_string()))?;
+        let bad = |d: String| Refusal::new(Rule::OidcUserinfoClaims, d);
+        let s = |k: &str| claims.get(k).and_then(Value::as_str);
+        if s("iss") != Some(op.issuer.as_str()) {
+            return Err(bad("iss is not the OP".into()));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == cfg.entity_id,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(&cfg.entity_id)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(bad("aud is not this RP".into()));
+        }
+        check_time_claims(&claims, cfg.clock.now(), p.skew(), true)
+            .map_err(|e| bad(e.to_string()))?;
+        if s("sub") != Some(sub) {
+            return Err(Refusal::new(
+                Rule::OidcUserinfoSubMismatch,
+                "userinfo sub differs from the ID token sub",
+            ));
+        }
+        let out = claims
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !REGISTERED.contains(&k.as_str()))
+                    .map(|(k, v)| {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        (k.clone(), text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(out)
+    }
+}
+
+fn excerpt(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+fn parse_params(bytes: &[u8]) -> HashMap<String, String> {
+    let mut params = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(bytes) {
+        params
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    params
+}
+
+/// `response_mode=form_post`: the same parameters in a form body.
+pub(crate) async fn callback_post(
+    State(rp): State<RelyingParty>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    answer(&rp, &headers, &parse_params(&body)).await
+}
+
+pub(crate) async fn callback(
+    State(rp): State<RelyingParty>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    answer(
+        &rp,
+        &headers,
+        &parse_params(q.unwrap_or_default().as_bytes()),
+    )
+    .await
+}
+
+async fn answer(
+    rp: &RelyingParty,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Response {
+    match rp.complete(headers, params).await {
+        Ok(id) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::HeaderName::from_static(crate::OUTCOME_HEADER),
+                    "accepted",
+                ),
+            ],
+            super::pages::accepted(&id),
+        )
+            .into_response(),
+        Err(r) => refusal_response(&r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{RelyingParty, RpConfig, TrustedOp, RP_COOKIE};
+    use super::*;
+    use spid_core::clock::FixedClock;
+    use spid_core::oidc::jose::{decode_unverified, Jwks};
+    use spid_core::oidc::pkce::{challenge_s256, strong_random_string, valid_verifier};
+    use std::sync::Arc;
+
+    fn rp() -> RelyingParty {
+        let clock = Arc::new(FixedClock::new(Utc::now()));
+        RelyingParty::new(RpConfig::new("http://rp.example/oidc/rp", clock)).expect("rp")
+    }
+
+    fn op() -> TrustedOp {
+        TrustedOp {
+            issuer: "http://op.example/oidc/op".into(),
+            authorization_endpoint: "http://op.example/oidc/op/authorization".into(),
+            token_endpoint: "http://op.example/oidc/op/token".into(),
+            userinfo_endpoint: "http://op.example/oidc/op/userinfo".into(),
+            revocation_endpoint: None,
+            jwks: Jwks::default(),
+            exp: i64::MAX,
+        }
+    }
+
+    fn cookie(sid: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = format!("other=1; {RP_COOKIE}={sid}").parse() {
+            h.insert(header::COOKIE, v);
+        }
+        h
+    }
+
+    #[test]
+    fn id_token_errors_map_to_rules() {
+        use IdTokenError as E;
+        let cases = [
+            (
+                E::IssuerMismatch {
+                    expected: "a".into(),
+                    found: "b".into(),
+                },
+                Rule::OidcIdTokenIss,
+            ),
+            (
+                E::AudienceMismatch {
+                    client_id: "a".into(),
+                },
+                Rule::OidcIdTokenAud,
+            ),
+            (E::UntrustedAudience("x".into()), Rule::OidcIdTokenAud),
+            (E::Expired { exp: 1, now: 2 }, Rule::OidcIdTokenExpired),
+            (
+                E::NotYetValid { nbf: 2, now: 1 },
+                Rule::OidcIdTokenNotYetValid,
+            ),
+            (
+                E::IssuedInFuture { iat: 2, now: 1 },
+                Rule::OidcIdTokenNotYetValid,
+            ),
+            (E::NonceMismatch, Rule::OidcIdTokenNonce),
+            (E::UnknownAcr("x".into()), Rule::OidcAcrUnknown),
+            (
+                E::AcrTooLow {
+                    required: SpidLevel::L2,
+                    got: SpidLevel::L1,
+                },
+                Rule::OidcAcrInsufficient,
+            ),
+            (E::AtHashMismatch, Rule::OidcIdTokenAtHash),
+            (E::MissingClaim("jti"), Rule::OidcIdTokenClaims),
+        ];
+        for (e, rule) in cases {
+            assert_eq!(id_token_rule(&e), rule, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn request_object_follows_the_spid_profile() {
+        let rp = rp();
+        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q.get("client_id").map(String::as_str), Some(rp.entity_id()));
+        assert_eq!(q.get("scope").map(String::as_str), Some("openid"));
+        assert_eq!(
+            q.get("code_challenge_method").map(String::as_str),
+            Some("S256")
+        );
+        let request = q.get("request").cloned().unwrap_or_default();
+        // Signed by the RP's published OIDC key.
+        let (_, claims) = verify_jws(&request, &rp.jwks(), &[SigAlg::RS256]).expect("signed");
+        let s = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(s("iss"), rp.entity_id());
+        assert_eq!(s("aud"), op().issuer);
+        assert!(strong_random_string(&s("state")) && strong_random_string(&s("nonce")));
+        assert_eq!(s("acr_values"), SpidLevel::L2.uri());
+        assert_eq!(s("prompt"), "consent login");
+        assert!(claims.get("sub").is_none());
+        assert!(claims["claims"].get("id_token").is_none());
+        assert!(claims["claims"]["userinfo"].is_object());
+        let pending = lock(&rp.0.pending)
+            .get(&s("state"))
+            .cloned()
+            .expect("pending");
+        assert!(valid_verifier(&pending.verifier));
+        assert_eq!(challenge_s256(&pending.verifier), s("code_challenge"));
+        assert_eq!(pending.nonce, s("nonce"));
+        assert!(decode_unverified(&request).is_ok());
+    }
+
+    #[tokio::test]
+    async fn state_is_required_bound_to_the_session_and_single_use() {
+        let rp = rp();
+        let refuse = |r: Result<Identity, Refusal>| r.err().map(|e| e.rule);
+        let none = HashMap::new();
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &none).await),
+            Some(Rule::OidcStateMissing)
+        );
+
+        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let (_, claims) = decode_unverified(
+            &url.query_pairs()
+                .find(|(k, _)| k == "request")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default(),
+        )
+        .expect("request");
+        let state = claims["state"].as_str().unwrap_or_default().to_string();
+        let params: HashMap<String, String> = [("state".to_string(), state.clone())].into();
+        // Another browser session presenting the state: refused, and the state is spent.
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid2"), &params).await),
+            Some(Rule::OidcStateUnknown)
+        );
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &params).await),
+            Some(Rule::OidcStateUnknown)
+        );
+        let unknown: HashMap<String, String> = [("state".to_string(), "x".repeat(43))].into();
+        assert_eq!(
+            refuse(rp.complete(&cookie("sid1"), &unknown).await),
+            Some(Rule::OidcStateUnknown)
+        );
+    }
+}

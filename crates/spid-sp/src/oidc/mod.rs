@@ -1,0 +1,536 @@
+//! The SPID OpenID Connect relying party, mounted at `<sp base>/oidc/rp`: its entity
+//! configuration, `/login?op=<OP entity id>` (trust chain of the OP through the trust anchor,
+//! signed request object, PKCE) and `/callback` (state, `iss`, token request with
+//! `private_key_jwt`, ID token, encrypted userinfo). Like the SAML SP it answers **200 only
+//! on an accepted login** and 403 + page + `X-SPID-Rule` otherwise.
+
+pub mod callback;
+pub mod fed;
+pub mod pages;
+
+use crate::RULE_HEADER;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use callback::{Pending, Refusal};
+use chrono::{DateTime, Utc};
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use spid_core::clock::SharedClock;
+use spid_core::oidc::federation::{
+    sign_entity_statement, EntityKeys, EntityStatement, FederationError, Metadata, TrustMarkEntry,
+    ENTITY_STATEMENT_CONTENT_TYPE,
+};
+use spid_core::oidc::jose::{sign_jws, DecryptionKey, JoseError, JweAlg, JweEnc, Jwks, SigningKey};
+use spid_core::oidc::pkce::challenge_s256;
+use spid_core::oidc::Profile;
+use spid_core::{Rule, SpidLevel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The RP's session cookie (distinct from the SAML SP's: both may share a host).
+pub const RP_COOKIE: &str = "spid_rp_session";
+/// Bound on pending authorization requests kept in memory.
+const MAX_PENDING: usize = 10_000;
+/// Lifetime of the entity configuration, seconds.
+const EC_TTL_SECS: i64 = 24 * 3600;
+
+/// Relying party configuration.
+#[derive(Debug, Clone)]
+pub struct RpConfig {
+    /// Entity id = client_id, e.g. `http://127.0.0.1:8000/oidc/rp`.
+    pub entity_id: String,
+    /// Time source.
+    pub clock: SharedClock,
+    /// SPID reading.
+    pub profile: Profile,
+    /// Level requested in `acr_values`.
+    pub level: SpidLevel,
+    /// The lowest level accepted in the ID token (SPID services: L2).
+    pub min_level: SpidLevel,
+    /// Claims requested under `claims.userinfo`.
+    pub userinfo_claims: Vec<String>,
+    /// How long a sent request waits for its answer.
+    pub request_ttl: chrono::Duration,
+    /// Userinfo encryption the RP asks for in its metadata.
+    pub userinfo_jwe: (JweAlg, JweEnc),
+}
+
+impl RpConfig {
+    /// SPID defaults: L2 requested and required, a few SPID claims.
+    pub fn new(entity_id: &str, clock: SharedClock) -> RpConfig {
+        RpConfig {
+            entity_id: entity_id.trim_end_matches('/').to_string(),
+            clock,
+            profile: Profile::rules_2023(),
+            level: SpidLevel::L2,
+            min_level: SpidLevel::L2,
+            userinfo_claims: [
+                "given_name",
+                "family_name",
+                "https://attributes.eid.gov.it/fiscal_number",
+                "email",
+            ]
+            .map(String::from)
+            .to_vec(),
+            request_ttl: chrono::Duration::minutes(15),
+            userinfo_jwe: (JweAlg::RsaOaep256, JweEnc::A256CbcHs512),
+        }
+    }
+
+    /// The redirect URI (`<entity id>/callback`).
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.entity_id)
+    }
+}
+
+/// An OP after trust-chain validation: endpoints and keys from its resolved metadata.
+#[derive(Debug, Clone)]
+pub struct TrustedOp {
+    /// Entity id = issuer.
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// Userinfo endpoint.
+    pub userinfo_endpoint: String,
+    /// Revocation endpoint, if the OP publishes one (used at logout).
+    pub revocation_endpoint: Option<String>,
+    /// OIDC-core keys (ID token, userinfo signatures).
+    pub jwks: Jwks,
+    /// When the chain expires.
+    pub exp: i64,
+}
+
+struct Inner {
+    cfg: RpConfig,
+    federation_key: SigningKey,
+    signing_key: SigningKey,
+    encryption_key: DecryptionKey,
+    anchor: RwLock<Option<(EntityKeys, TrustMarkEntry)>>,
+    ops: RwLock<HashMap<String, TrustedOp>>,
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Logged-in browser sessions: sid → (OP, access token), for revocation at logout.
+    sessions: Mutex<HashMap<String, (String, String)>>,
+    http: reqwest::Client,
+}
+
+/// The relying party. Cheap to clone.
+#[derive(Clone)]
+pub struct RelyingParty(Arc<Inner>);
+
+fn new_pkey() -> Result<PKey<openssl::pkey::Private>, JoseError> {
+    Rsa::generate(2048)
+        .and_then(PKey::from_rsa)
+        .map_err(|e| JoseError::Crypto(e.to_string()))
+}
+
+fn random_alnum(n: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), n)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The 403 answer for a refusal: page and `X-SPID-Rule`.
+pub fn refusal_response(r: &Refusal) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::HeaderName::from_static(RULE_HEADER),
+                HeaderValue::from_static(r.rule.code()),
+            ),
+        ],
+        pages::rejected(r),
+    )
+        .into_response()
+}
+
+fn string_at(m: &Map<String, Value>, k: &str) -> Result<String, String> {
+    m.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("OP metadata has no {k}"))
+}
+
+impl RelyingParty {
+    /// Builds the RP with fresh federation, signing and encryption keys (RSA 2048).
+    pub fn new(cfg: RpConfig) -> Result<RelyingParty, JoseError> {
+        Ok(RelyingParty(Arc::new(Inner {
+            cfg,
+            federation_key: SigningKey::from_pkey(new_pkey()?)?,
+            signing_key: SigningKey::from_pkey(new_pkey()?)?,
+            encryption_key: DecryptionKey::from_pkey(new_pkey()?)?,
+            anchor: RwLock::new(None),
+            ops: RwLock::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        })))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RpConfig {
+        &self.0.cfg
+    }
+
+    /// The entity id (= client_id).
+    pub fn entity_id(&self) -> &str {
+        &self.0.cfg.entity_id
+    }
+
+    /// The federation keys to register at the trust anchor.
+    pub fn federation_jwks(&self) -> Jwks {
+        Jwks::new(self.0.federation_key.public_jwk().into_iter().collect())
+    }
+
+    /// The OIDC-core keys: signing (`use: sig`) and encryption (`use: enc`).
+    pub fn jwks(&self) -> Jwks {
+        Jwks::new(
+            self.0
+                .signing_key
+                .public_jwk()
+                .into_iter()
+                .chain(self.0.encryption_key.public_jwk())
+                .collect(),
+        )
+    }
+
+    /// Joins the federation: `anchor` is trusted for OPs' chains and named in
+    /// `authority_hints`; `mark` is the trust mark it issued to this RP.
+    pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, mark));
+    }
+
+    /// The `openid_relying_party` metadata.
+    pub fn metadata(&self) -> Value {
+        let cfg = &self.0.cfg;
+        let alg = cfg.profile.default_signing_alg.name();
+        json!({
+            "client_id": cfg.entity_id,
+            "client_name": "spid-harness reference RP",
+            "redirect_uris": [cfg.redirect_uri()],
+            "jwks": self.jwks().to_value(),
+            "response_types": ["code"],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "client_registration_types": ["automatic"],
+            "id_token_signed_response_alg": alg,
+            "userinfo_signed_response_alg": alg,
+            "userinfo_encrypted_response_alg": cfg.userinfo_jwe.0.name(),
+            "userinfo_encrypted_response_enc": cfg.userinfo_jwe.1.name(),
+        })
+    }
+
+    fn configuration(&self) -> Result<String, FederationError> {
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let mut st = EntityStatement::new(
+            &cfg.entity_id,
+            &cfg.entity_id,
+            now,
+            now + EC_TTL_SECS,
+            self.federation_jwks(),
+        );
+        let mut md = Map::new();
+        md.insert("openid_relying_party".into(), self.metadata());
+        md.insert(
+            "federation_entity".into(),
+            json!({
+                "organization_name": "spid-harness reference RP",
+                "homepage_uri": format!("{}/", cfg.entity_id),
+                "policy_uri": format!("{}/", cfg.entity_id),
+                "logo_uri": format!("{}/logo.svg", cfg.entity_id),
+                "contacts": ["tech@example.org"],
+                "federation_resolve_endpoint": format!("{}/resolve", cfg.entity_id),
+            }),
+        );
+        st.metadata = Some(Metadata(md));
+        if let Some((anchor, mark)) = &*self.0.anchor.read().unwrap_or_else(|e| e.into_inner()) {
+            st.authority_hints = Some(vec![anchor.entity_id.clone()]);
+            st.trust_marks = Some(vec![mark.clone()]);
+        }
+        sign_entity_statement(&st, &self.0.federation_key, cfg.profile.default_signing_alg)
+    }
+
+    /// The OP `op`, from the cache while its chain is valid, else resolved through the
+    /// trust anchor (entity configuration, anchor statement, chain, trust mark).
+    pub async fn trusted_op(&self, op: &str) -> Result<TrustedOp, Refusal> {
+        let now = self.0.cfg.clock.now();
+        if let Some(t) = self
+            .0
+            .ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(op)
+            .filter(|t| t.exp > now.timestamp())
+        {
+            return Ok(t.clone());
+        }
+        let untrusted = |d: String| Refusal::new(Rule::OidcOpUntrusted, d);
+        let anchor = self
+            .0
+            .anchor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(a, _)| a.clone())
+            .ok_or_else(|| untrusted("no trust anchor configured".into()))?;
+        let chain = fed::resolve_entity(&self.0.http, op, &anchor, &self.0.cfg.profile, now)
+            .await
+            .map_err(untrusted)?;
+        let md = chain
+            .metadata
+            .openid_provider()
+            .ok_or_else(|| untrusted("no openid_provider metadata".into()))?;
+        let jwks: Jwks = md
+            .get("jwks")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| untrusted("OP metadata has no usable jwks".into()))?;
+        let t = TrustedOp {
+            issuer: string_at(md, "issuer").map_err(untrusted)?,
+            authorization_endpoint: string_at(md, "authorization_endpoint").map_err(untrusted)?,
+            token_endpoint: string_at(md, "token_endpoint").map_err(untrusted)?,
+            userinfo_endpoint: string_at(md, "userinfo_endpoint").map_err(untrusted)?,
+            revocation_endpoint: string_at(md, "revocation_endpoint").ok(),
+            jwks,
+            exp: chain.exp,
+        };
+        if t.issuer != op {
+            return Err(untrusted(format!(
+                "issuer {} is not the entity id",
+                t.issuer
+            )));
+        }
+        let mut ops = self.0.ops.write().unwrap_or_else(|e| e.into_inner());
+        if ops.len() >= MAX_PENDING {
+            ops.clear();
+        }
+        ops.insert(op.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Builds and signs the request object and the authorization URL for `op`; records
+    /// state → (nonce, verifier, OP) for the browser session `sid`.
+    fn authorization_url(&self, op: &TrustedOp, sid: &str) -> Result<url::Url, String> {
+        let cfg = &self.0.cfg;
+        let now: DateTime<Utc> = cfg.clock.now();
+        let state = random_alnum(43);
+        let nonce = random_alnum(43);
+        let verifier = random_alnum(64);
+        let challenge = challenge_s256(&verifier);
+        let userinfo: Map<String, Value> = cfg
+            .userinfo_claims
+            .iter()
+            .map(|c| (c.clone(), Value::Null))
+            .collect();
+        let claims = json!({
+            "iss": cfg.entity_id, "client_id": cfg.entity_id, "aud": op.issuer,
+            "iat": now.timestamp(), "exp": now.timestamp() + 120,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "response_type": "code", "scope": "openid", "redirect_uri": cfg.redirect_uri(),
+            "nonce": nonce, "state": state,
+            "code_challenge": challenge, "code_challenge_method": "S256",
+            "acr_values": cfg.level.uri(), "prompt": "consent login",
+            "claims": {"userinfo": userinfo},
+        });
+        let request = sign_jws(
+            &claims,
+            &self.0.signing_key,
+            cfg.profile.default_signing_alg,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut url = url::Url::parse(&op.authorization_endpoint).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &cfg.entity_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("request", &request);
+        let mut pending = lock(&self.0.pending);
+        if pending.len() >= MAX_PENDING {
+            pending.retain(|_, p| now - p.created < cfg.request_ttl);
+            if pending.len() >= MAX_PENDING {
+                pending.clear();
+            }
+        }
+        pending.insert(
+            state,
+            Pending {
+                sid: sid.to_string(),
+                nonce,
+                verifier,
+                op: op.issuer.clone(),
+                created: now,
+            },
+        );
+        Ok(url)
+    }
+
+    /// The router, to be nested at the entity id's path (`/oidc/rp`).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/.well-known/openid-federation", get(configuration))
+            .route("/login", get(login))
+            .route(
+                "/callback",
+                get(callback::callback).post(callback::callback_post),
+            )
+            .route("/logout", get(logout))
+            .layer(DefaultBodyLimit::max(64 * 1024))
+            .with_state(self.clone())
+    }
+}
+
+/// The session id from the RP cookie, if any.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == RP_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+async fn configuration(State(rp): State<RelyingParty>) -> Response {
+    match rp.configuration() {
+        Ok(jwt) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, ENTITY_STATEMENT_CONTENT_TYPE)],
+            jwt,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    op: Option<String>,
+}
+
+async fn login(
+    State(rp): State<RelyingParty>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let Some(op) = q.op.filter(|o| !o.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            pages::error("Parametro mancante", "op=<OP entity id> is required"),
+        )
+            .into_response();
+    };
+    let trusted = match rp.trusted_op(&op).await {
+        Ok(t) => t,
+        Err(r) => return refusal_response(&r),
+    };
+    let sid = session_id(&headers).unwrap_or_else(|| random_alnum(32));
+    match rp.authorization_url(&trusted, &sid) {
+        Ok(url) => {
+            let cookie = format!("{RP_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax");
+            let mut r = (StatusCode::FOUND, pages::error("Redirect", url.as_str())).into_response();
+            if let (Ok(loc), Ok(c)) = (
+                HeaderValue::from_str(url.as_str()),
+                HeaderValue::from_str(&cookie),
+            ) {
+                r.headers_mut().insert(header::LOCATION, loc);
+                r.headers_mut().insert(header::SET_COOKIE, c);
+            }
+            r
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+impl RelyingParty {
+    /// Ends the browser session `sid`: revokes its access token at the OP's revocation
+    /// endpoint (SPID: the RP MUST revoke at logout), with a `private_key_jwt` assertion.
+    /// Returns the revocation endpoint's status, or None when there was nothing to revoke.
+    pub async fn logout(&self, sid: &str) -> Option<u16> {
+        let (op, token) = lock(&self.0.sessions).remove(sid)?;
+        let trusted = self.trusted_op(&op).await.ok()?;
+        let endpoint = trusted.revocation_endpoint?;
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let assertion = sign_jws(
+            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": endpoint,
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+            &self.0.signing_key,
+            cfg.profile.default_signing_alg,
+            None,
+        )
+        .ok()?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &cfg.entity_id)
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", &assertion)
+            .append_pair("token", &token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let answer = fed::send(
+            self.0
+                .http
+                .post(&endpoint)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body),
+        )
+        .await
+        .ok()?;
+        Some(answer.status)
+    }
+
+    /// Records a logged-in session (bounded like the pending requests).
+    pub(crate) fn remember_session(&self, sid: &str, op: &str, access_token: &str) {
+        let mut sessions = lock(&self.0.sessions);
+        if sessions.len() >= MAX_PENDING {
+            sessions.clear();
+        }
+        sessions.insert(sid.to_string(), (op.to_string(), access_token.to_string()));
+    }
+}
+
+async fn logout(State(rp): State<RelyingParty>, headers: HeaderMap) -> Response {
+    let detail = match session_id(&headers) {
+        None => "no session".to_string(),
+        Some(sid) => match rp.logout(&sid).await {
+            Some(status) => format!("access token revoked at the OP (HTTP {status})"),
+            None => "nothing to revoke".to_string(),
+        },
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        pages::error("Logout", &detail),
+    )
+        .into_response()
+}
