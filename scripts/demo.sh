@@ -5,4 +5,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # SPID_PROFILE=dev reuses the test build (CI); the default is an optimised build.
 profile="${SPID_PROFILE:-release}"
-exec cargo run -q --profile "$profile" -p spid-harness -- run --report-dir reports "$@"
+cargo build -q --profile "$profile" -p spid-harness
+case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
+harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
+# The SAML catalogue (IdP + SP), then the OIDC catalogue (trust anchor + OP + RP).
+rc=0
+"$harness" run --report-dir reports "$@" || rc=$?
+"$harness" run-oidc --report-dir reports/oidc || rc=$((rc > 0 ? rc : $?))
+exit "$rc"
