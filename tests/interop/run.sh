@@ -8,7 +8,9 @@ cd "$(dirname "$0")/../.."
 profile="${SPID_PROFILE:-dev}"
 cargo build -q --profile "$profile" -p spid-harness
 case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
-export HARNESS="$PWD/${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+export HARNESS="$target_dir/$bin_dir/spid-harness"
 export PYTHON_VENV="${INTEROP_VENV:-$PWD/.venv/interop}"
 if [ ! -x "$PYTHON_VENV/bin/python" ]; then
   python3 -m venv "$PYTHON_VENV"
