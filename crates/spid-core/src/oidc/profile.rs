@@ -135,6 +135,15 @@ pub struct Profile {
     pub trust_mark_require_exp: bool,
     /// Metadata-policy dialect.
     pub policy: PolicyDialect,
+    /// The inner userinfo JWS must carry `iss` (the OP), `aud` (the RP) and `exp` (rules);
+    /// when false only `sub` and the claims are required (django: the JWS has nothing else).
+    pub userinfo_require_iss_aud_exp: bool,
+    /// The trust anchor's `/trust_mark_status` may answer a signed JWT (`status: "active"`,
+    /// verified with the anchor's keys; django) besides the JSON `{"active": true}`.
+    pub trust_mark_status_jwt: bool,
+    /// The OP ignores a `claims.id_token` request member instead of refusing the request
+    /// (SPID allows only `claims.userinfo`; the django RP asks for given_name/email there).
+    pub authz_id_token_claims_allowed: bool,
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -173,6 +182,9 @@ impl Profile {
             trust_mark_id_claim: TrustMarkIdClaim::Id,
             trust_mark_require_exp: false,
             policy: PolicyDialect::spid(),
+            userinfo_require_iss_aud_exp: true,
+            trust_mark_status_jwt: false,
+            authz_id_token_claims_allowed: false,
         }
     }
 
@@ -194,7 +206,8 @@ impl Profile {
     }
 
     /// The Python reference implementation (`spid-cie-oidc` 1.6.3) as observed: no `nbf`,
-    /// array `aud`, 1980 s lifetimes, 403 on bad client auth, SHA-512 hex codes.
+    /// array `aud`, 1980 s lifetimes, 403 on bad client auth, SHA-512 hex codes, trust marks
+    /// by `trust_mark_type`, signed trust-mark status answers, bare userinfo JWS.
     pub fn django_sdk() -> Profile {
         Profile {
             name: "django-sdk".into(),
@@ -210,6 +223,11 @@ impl Profile {
             userinfo_content_type: "application/jwt".into(),
             authz_response_iss_required: true,
             code_format: CodeFormat::Sha512Hex,
+            // Its trust marks name the identifier `trust_mark_type` (+ `trust_mark_id`), no `id`.
+            trust_mark_id_claim: TrustMarkIdClaim::Either,
+            userinfo_require_iss_aud_exp: false,
+            trust_mark_status_jwt: true,
+            authz_id_token_claims_allowed: true,
             ..Profile::rules_2023()
         }
     }
@@ -229,6 +247,17 @@ impl Profile {
         }
     }
 
+    /// A preset by name (`rules-2023`, `agid-check-op`, `django-sdk`, `lg-2019-draft`).
+    pub fn by_name(name: &str) -> Option<Profile> {
+        match name {
+            "rules-2023" => Some(Profile::rules_2023()),
+            "agid-check-op" => Some(Profile::agid_check_op()),
+            "django-sdk" => Some(Profile::django_sdk()),
+            "lg-2019-draft" => Some(Profile::lg_2019_draft()),
+            _ => None,
+        }
+    }
+
     /// The clock skew as a duration.
     pub fn skew(&self) -> chrono::Duration {
         chrono::Duration::seconds(self.clock_skew_secs)
@@ -238,5 +267,37 @@ impl Profile {
 impl Default for Profile {
     fn default() -> Profile {
         Profile::rules_2023()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_by_name() {
+        for p in [
+            Profile::rules_2023(),
+            Profile::agid_check_op(),
+            Profile::django_sdk(),
+            Profile::lg_2019_draft(),
+        ] {
+            assert_eq!(Profile::by_name(&p.name), Some(p));
+        }
+        assert_eq!(Profile::by_name("nope"), None);
+    }
+
+    #[test]
+    fn interop_switches_stay_off_by_default() {
+        let strict = Profile::default();
+        assert!(strict.userinfo_require_iss_aud_exp);
+        assert!(!strict.trust_mark_status_jwt);
+        assert!(!strict.authz_id_token_claims_allowed);
+        assert_eq!(strict.trust_mark_id_claim, TrustMarkIdClaim::Id);
+        let django = Profile::django_sdk();
+        assert!(!django.userinfo_require_iss_aud_exp);
+        assert!(django.trust_mark_status_jwt);
+        assert!(django.authz_id_token_claims_allowed);
+        assert_eq!(django.trust_mark_id_claim, TrustMarkIdClaim::Either);
     }
 }
