@@ -139,6 +139,22 @@ enum Cmd {
         /// registered at the trust anchor.
         #[arg(long)]
         oidc_ta: Option<String>,
+        /// Run the OpenID Provider at `<idp>/oidc/op` in the federation of this EXTERNAL
+        /// trust anchor instead (entity id; its keys are taken from its entity configuration at
+        /// start-up; it is named in the OP's `authority_hints`).
+        #[arg(long, conflicts_with = "oidc_ta")]
+        oidc_trust_anchor: Option<String>,
+        /// The `trust_marks` array (JSON) the external anchor issued to the OP, published in
+        /// its entity configuration; re-read at every request, so it may appear after start.
+        #[arg(long, requires = "oidc_trust_anchor")]
+        oidc_trust_marks: Option<PathBuf>,
+        /// Write the OP's public federation keys (JWKS) here at start-up, for onboarding.
+        #[arg(long, requires = "oidc_trust_anchor")]
+        oidc_jwks_out: Option<PathBuf>,
+        /// The SPID OIDC reading of the OpenID Provider with `--oidc-trust-anchor`: rules-2023
+        /// (default), agid-check-op, django-sdk, lg-2019-draft.
+        #[arg(long, default_value = "rules-2023")]
+        oidc_profile: String,
         /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
         /// (Issuer without Format entity/NameQualifier, NameIDPolicy AllowCreate).
         #[arg(long)]
@@ -165,7 +181,53 @@ enum Cmd {
         /// Print the SP metadata for `--listen` and exit.
         #[arg(long)]
         print_metadata: bool,
+        /// Also serve the OpenID Connect relying party at `<sp>/oidc/rp`, in the federation of
+        /// this EXTERNAL trust anchor (entity id; its keys are taken from its entity
+        /// configuration at start-up; it is named in the RP's `authority_hints`).
+        #[arg(long)]
+        oidc_trust_anchor: Option<String>,
+        /// The `trust_marks` array (JSON) the external anchor issued to the RP, published in
+        /// its entity configuration; re-read at every request, so it may appear after start.
+        #[arg(long, requires = "oidc_trust_anchor")]
+        oidc_trust_marks: Option<PathBuf>,
+        /// Write the RP's public federation keys (JWKS) here at start-up, for onboarding.
+        #[arg(long, requires = "oidc_trust_anchor")]
+        oidc_jwks_out: Option<PathBuf>,
+        /// The SPID OIDC reading of the relying party: rules-2023 (default), agid-check-op,
+        /// django-sdk (the Python reference implementation as a peer), lg-2019-draft.
+        #[arg(long, default_value = "rules-2023")]
+        oidc_profile: String,
     },
+}
+
+/// The keys of an external trust anchor, from its self-signed entity configuration.
+async fn external_anchor(
+    entity_id: &str,
+    profile: &spid_core::oidc::Profile,
+) -> anyhow::Result<spid_core::oidc::federation::EntityKeys> {
+    let entity_id = entity_id.trim_end_matches('/');
+    let url = format!("{entity_id}/.well-known/openid-federation");
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let resp = http.get(&url).send().await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "{url}: status {}",
+        resp.status()
+    );
+    let ec = resp.text().await?;
+    let st = spid_core::oidc::federation::verify_entity_configuration(
+        ec.trim(),
+        profile,
+        chrono::Utc::now(),
+    )?;
+    anyhow::ensure!(
+        st.iss == entity_id,
+        "{url}: iss {} is not {entity_id}",
+        st.iss
+    );
+    Ok(spid_core::oidc::federation::EntityKeys::new(
+        entity_id, st.jwks,
+    ))
 }
 
 fn main() -> ExitCode {
@@ -322,8 +384,14 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             lenient_requests,
             demo_sp,
             oidc_ta,
+            oidc_trust_anchor,
+            oidc_trust_marks,
+            oidc_jwks_out,
+            oidc_profile,
             certs,
         } => {
+            let profile = spid_core::oidc::Profile::by_name(&oidc_profile)
+                .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {oidc_profile}"))?;
             let creds = runner::Credentials::load(certs.as_deref())?;
             if print_metadata {
                 let base = format!("http://{listen}");
@@ -403,6 +471,20 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            if let Some(ta) = oidc_trust_anchor {
+                let anchor = external_anchor(&ta, &profile).await?;
+                let mut op_cfg = idp.op_config();
+                op_cfg.profile = profile;
+                op_cfg.trust_marks_file = oidc_trust_marks;
+                let op = spid_idp::oidc::op::OpenIdProvider::new(op_cfg)?;
+                op.set_external_trust_anchor(anchor);
+                if let Some(out) = oidc_jwks_out {
+                    std::fs::write(out, op.federation_jwks().to_value().to_string())?;
+                }
+                eprintln!("OpenID Provider {} under trust anchor {ta}", op.entity_id());
+                idp.serve_with_op(l, &op).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             match oidc {
                 Some((_, op)) => idp.serve_with_op(l, &op).await?,
                 None => idp.serve(l).await?,
@@ -415,7 +497,13 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             private,
             certs,
             print_metadata,
+            oidc_trust_anchor,
+            oidc_trust_marks,
+            oidc_jwks_out,
+            oidc_profile,
         } => {
+            let profile = spid_core::oidc::Profile::by_name(&oidc_profile)
+                .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {oidc_profile}"))?;
             let creds = runner::Credentials::load(certs.as_deref())?;
             let mut cfg = spid_sp::SpConfig::new(&format!("http://{listen}"), creds.sp.clone());
             if private {
@@ -443,7 +531,25 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login"
             );
-            sp.serve(l).await?;
+            let Some(ta) = oidc_trust_anchor else {
+                sp.serve(l).await?;
+                return Ok(ExitCode::SUCCESS);
+            };
+            let anchor = external_anchor(&ta, &profile).await?;
+            let mut rp_cfg = sp.rp_config();
+            rp_cfg.profile = profile;
+            rp_cfg.trust_marks_file = oidc_trust_marks;
+            let rp = spid_sp::oidc::RelyingParty::new(rp_cfg)?;
+            rp.set_external_trust_anchor(anchor);
+            if let Some(out) = oidc_jwks_out {
+                std::fs::write(out, rp.federation_jwks().to_value().to_string())?;
+            }
+            eprintln!(
+                "OIDC relying party {} under trust anchor {ta} — login at {}/login?op=<OP entity id>",
+                rp.entity_id(),
+                rp.entity_id()
+            );
+            sp.serve_with_rp(l, &rp).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

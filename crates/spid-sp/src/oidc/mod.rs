@@ -58,6 +58,10 @@ pub struct RpConfig {
     pub request_ttl: chrono::Duration,
     /// Userinfo encryption the RP asks for in its metadata.
     pub userinfo_jwe: (JweAlg, JweEnc),
+    /// A file holding the `trust_marks` array to publish (an external trust anchor's
+    /// onboarding output), read at every entity-configuration request; absent or unreadable:
+    /// the mark given to [`RelyingParty::set_trust_anchor`], if any.
+    pub trust_marks_file: Option<std::path::PathBuf>,
 }
 
 impl RpConfig {
@@ -79,6 +83,7 @@ impl RpConfig {
             .to_vec(),
             request_ttl: chrono::Duration::minutes(15),
             userinfo_jwe: (JweAlg::RsaOaep256, JweEnc::A256CbcHs512),
+            trust_marks_file: None,
         }
     }
 
@@ -112,7 +117,7 @@ struct Inner {
     federation_key: SigningKey,
     signing_key: SigningKey,
     encryption_key: DecryptionKey,
-    anchor: RwLock<Option<(EntityKeys, TrustMarkEntry)>>,
+    anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
     ops: RwLock<HashMap<String, TrustedOp>>,
     pending: Mutex<HashMap<String, Pending>>,
     /// Logged-in browser sessions: sid → (OP, access token), for revocation at logout.
@@ -215,7 +220,20 @@ impl RelyingParty {
     /// Joins the federation: `anchor` is trusted for OPs' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this RP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, mark));
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, Some(mark)));
+    }
+
+    /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
+    /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
+    /// from [`RpConfig::trust_marks_file`] once the anchor has onboarded this RP.
+    pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, None));
+    }
+
+    fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
+        let path = self.0.cfg.trust_marks_file.as_ref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// The `openid_relying_party` metadata.
@@ -264,7 +282,9 @@ impl RelyingParty {
         st.metadata = Some(Metadata(md));
         if let Some((anchor, mark)) = &*self.0.anchor.read().unwrap_or_else(|e| e.into_inner()) {
             st.authority_hints = Some(vec![anchor.entity_id.clone()]);
-            st.trust_marks = Some(vec![mark.clone()]);
+            st.trust_marks = self
+                .trust_marks_from_file()
+                .or_else(|| mark.clone().map(|m| vec![m]));
         }
         sign_entity_statement(&st, &self.0.federation_key, cfg.profile.default_signing_alg)
     }

@@ -2,7 +2,7 @@
 //! OTP and consent steps, on the SAML IdP's own pages.
 
 use super::request::{
-    check_redirect_uri, check_request, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
+    check_redirect_uri, check_request_with, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
 };
 use super::{bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider};
 use crate::oidc::resolve_entity;
@@ -188,13 +188,14 @@ impl OpenIdProvider {
         let checked = verify_jws(request, &client.jwks, &cfg.profile.signing_algs)
             .map_err(|e| AuthzRefusal::RequestObject(e.to_string()))
             .and_then(|(_, claims)| {
-                check_request(
+                check_request_with(
                     &params,
                     &claims,
                     &cfg.entity_id,
                     &client.redirect_uris(),
                     cfg.clock.now(),
                     cfg.profile.skew(),
+                    cfg.profile.authz_id_token_claims_allowed,
                 )
             });
         let authz = match checked {

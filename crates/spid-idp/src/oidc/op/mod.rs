@@ -128,6 +128,10 @@ pub struct OpConfig {
     pub login_timeout: chrono::Duration,
     /// Token for `POST /admin/arm` (`Authorization: Bearer …`); None disables it.
     pub admin_token: Option<String>,
+    /// A file holding the `trust_marks` array to publish (an external trust anchor's
+    /// onboarding output), read at every entity-configuration request; absent or unreadable:
+    /// the mark given to [`OpenIdProvider::set_trust_anchor`], if any.
+    pub trust_marks_file: Option<std::path::PathBuf>,
 }
 
 impl OpConfig {
@@ -141,6 +145,7 @@ impl OpConfig {
             max_attempts: 3,
             login_timeout: chrono::Duration::minutes(10),
             admin_token: None,
+            trust_marks_file: None,
         }
     }
 
@@ -203,7 +208,7 @@ struct Inner {
     signing_key: SigningKey,
     /// Signs tokens for the foreign-key fault; never published.
     foreign_key: SigningKey,
-    anchor: RwLock<Option<(EntityKeys, TrustMarkEntry)>>,
+    anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
     clients: RwLock<HashMap<String, Client>>,
     txns: Mutex<HashMap<String, authorize::Txn>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
@@ -276,7 +281,20 @@ impl OpenIdProvider {
     /// Joins the federation: `anchor` is trusted for relying parties' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this OP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, mark));
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, Some(mark)));
+    }
+
+    /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
+    /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
+    /// from [`OpConfig::trust_marks_file`] once the anchor has onboarded this OP.
+    pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
+        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, None));
+    }
+
+    fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
+        let path = self.0.cfg.trust_marks_file.as_ref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Arms `plan` for the next token response (replacing any armed plan).
@@ -374,7 +392,9 @@ impl OpenIdProvider {
         st.metadata = Some(Metadata(md));
         if let Some((anchor, mark)) = &*self.0.anchor.read().unwrap_or_else(|e| e.into_inner()) {
             st.authority_hints = Some(vec![anchor.entity_id.clone()]);
-            st.trust_marks = Some(vec![mark.clone()]);
+            st.trust_marks = self
+                .trust_marks_from_file()
+                .or_else(|| mark.clone().map(|m| vec![m]));
         }
         sign_entity_statement(&st, &self.0.federation_key, cfg.profile.default_signing_alg)
     }

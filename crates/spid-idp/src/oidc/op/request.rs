@@ -166,6 +166,20 @@ pub fn check_request(
     now: DateTime<Utc>,
     skew: Duration,
 ) -> Result<ValidAuthz, AuthzRefusal> {
+    check_request_with(params, claims, issuer, redirect_uris, now, skew, false)
+}
+
+/// [`check_request`], with `id_token_claims_allowed` (the `django-sdk` profile's
+/// `authz_id_token_claims_allowed`): a `claims.id_token` member is ignored instead of refused.
+pub fn check_request_with(
+    params: &HashMap<String, String>,
+    claims: &Value,
+    issuer: &str,
+    redirect_uris: &[String],
+    now: DateTime<Utc>,
+    skew: Duration,
+    id_token_claims_allowed: bool,
+) -> Result<ValidAuthz, AuthzRefusal> {
     let redirect_uri = check_redirect_uri(claims, redirect_uris)?;
     let obj = claims
         .as_object()
@@ -249,7 +263,7 @@ pub fn check_request(
         }
     };
     let acr_values = acr_values(claim_str(obj, "acr_values"))?;
-    let userinfo_claims = userinfo_claims(obj.get("claims"))?;
+    let userinfo_claims = userinfo_claims(obj.get("claims"), id_token_claims_allowed)?;
     let prompt = claim_str(obj, "prompt").unwrap_or_default();
     if prompt != "consent" && prompt != "consent login" {
         return Err(AuthzRefusal::Prompt(prompt.to_string()));
@@ -295,12 +309,18 @@ fn acr_values(v: Option<&str>) -> Result<Vec<SpidLevel>, AuthzRefusal> {
     Ok(levels)
 }
 
-fn userinfo_claims(v: Option<&Value>) -> Result<Vec<String>, AuthzRefusal> {
+fn userinfo_claims(
+    v: Option<&Value>,
+    id_token_claims_allowed: bool,
+) -> Result<Vec<String>, AuthzRefusal> {
     let Some(v) = v else { return Ok(Vec::new()) };
     let obj = v
         .as_object()
         .ok_or_else(|| AuthzRefusal::Claims("claims is not an object".into()))?;
-    if let Some(other) = obj.keys().find(|k| *k != "userinfo") {
+    if let Some(other) = obj
+        .keys()
+        .find(|k| *k != "userinfo" && !(id_token_claims_allowed && *k == "id_token"))
+    {
         return Err(AuthzRefusal::Claims(format!(
             "claims.{other} is not allowed in SPID"
         )));
@@ -420,6 +440,32 @@ mod tests {
         let e = refused(|_, c| c["claims"] = json!({"id_token": {"given_name": null}}));
         assert!(matches!(e, AuthzRefusal::Claims(_)));
         assert_eq!(e.error(), "invalid_request");
+    }
+
+    #[test]
+    fn claims_under_id_token_are_ignored_only_when_the_profile_allows_it() {
+        let (p, mut c) = good();
+        c["claims"] = json!({"id_token": {"email": {"essential": true}},
+                             "userinfo": {"given_name": null}});
+        let with = |c: &Value, allowed| {
+            check_request_with(
+                &p,
+                c,
+                OP,
+                &[format!("{RP}/callback")],
+                now(),
+                Duration::seconds(60),
+                allowed,
+            )
+        };
+        assert!(matches!(with(&c, false), Err(AuthzRefusal::Claims(_))));
+        let v = with(&c, true).expect("django-sdk: claims.id_token ignored");
+        assert_eq!(v.userinfo_claims, vec!["given_name".to_string()]);
+        // Any other member is still refused.
+        c["claims"] = json!({"other": {}});
+        assert!(matches!(with(&c, true), Err(AuthzRefusal::Claims(_))));
+        assert!(!spid_core::oidc::Profile::rules_2023().authz_id_token_claims_allowed);
+        assert!(spid_core::oidc::Profile::django_sdk().authz_id_token_claims_allowed);
     }
 
     #[test]
