@@ -93,22 +93,8 @@ pub async fn resolve_entity(
             .body(form),
     )
     .await?;
-    let mut active = serde_json::from_str::<serde_json::Value>(&status.body)
-        .ok()
-        .and_then(|v| v.get("active").and_then(serde_json::Value::as_bool));
-    if active.is_none() && profile.trust_mark_status_jwt {
-        // django: a JWT signed by the anchor, `status: "active"`.
-        active = spid_core::oidc::jose::verify_jws(
-            status.body.trim(),
-            &anchor.jwks,
-            &profile.signing_algs,
-        )
-        .ok()
-        .map(|(_, c)| {
-            c.get("status").and_then(serde_json::Value::as_str) == Some("active")
-                || c.get("active").and_then(serde_json::Value::as_bool) == Some(true)
-        });
-    }
+    let active =
+        spid_core::oidc::federation::trust_mark_status_active(&status.body, anchor, profile);
     if status.status != 200 || active != Some(true) {
         return Err(format!(
             "trust mark {} of {entity_id} is not active",

@@ -11,7 +11,10 @@ mod trust_mark;
 pub use chain::{validate_trust_chain, ResolvedChain};
 pub use leaf::{precheck_entity_configuration, resolve_leaf};
 pub use policy::{MetadataPolicy, PolicyError};
-pub use trust_mark::{sign_trust_mark, verify_trust_mark, verify_trust_mark_entry, TrustMark};
+pub use trust_mark::{
+    sign_trust_mark, trust_mark_status_active, verify_trust_mark, verify_trust_mark_entry,
+    TrustMark,
+};
 
 use super::jose::{self, JoseError, Jwks, SigAlg, SigningKey};
 use super::profile::Profile;

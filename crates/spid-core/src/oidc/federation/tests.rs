@@ -583,3 +583,47 @@ fn trust_mark_exp_is_optional_unless_the_profile_requires_it() {
         Err(FederationError::Jose(JoseError::MissingClaim("exp".into())))
     );
 }
+
+#[test]
+fn trust_mark_status_json_always_signed_jwt_only_with_the_switch() {
+    use crate::oidc::jose::{sign_jws, SigAlg};
+    let anchor = EntityKeys::new(TA, jwks(K_TA));
+    let strict = Profile::rules_2023();
+    let django = Profile::django_sdk();
+    for p in [&strict, &django] {
+        assert_eq!(
+            trust_mark_status_active(r#"{"active": true}"#, &anchor, p),
+            Some(true)
+        );
+        assert_eq!(
+            trust_mark_status_active(r#"{"active": false}"#, &anchor, p),
+            Some(false)
+        );
+    }
+    let jwt = |status: &str, key: usize| {
+        sign_jws(
+            &json!({"iss": TA, "sub": LEAF, "iat": T0, "status": status}),
+            &signing(key),
+            SigAlg::RS256,
+            Some("trust-mark-status-response+jwt"),
+        )
+        .expect("jws")
+    };
+    assert_eq!(
+        trust_mark_status_active(&jwt("active", K_TA), &anchor, &strict),
+        None
+    );
+    assert_eq!(
+        trust_mark_status_active(&jwt("active", K_TA), &anchor, &django),
+        Some(true)
+    );
+    assert_eq!(
+        trust_mark_status_active(&jwt("revoked", K_TA), &anchor, &django),
+        Some(false)
+    );
+    // Not signed by the anchor: unreadable, never active.
+    assert_eq!(
+        trust_mark_status_active(&jwt("active", K_LEAF), &anchor, &django),
+        None
+    );
+}

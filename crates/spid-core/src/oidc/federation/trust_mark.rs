@@ -86,6 +86,27 @@ fn identifier(obj: &Map<String, Value>, profile: &Profile) -> Result<String, Fed
     found.ok_or(FederationError::TrustMarkIdMissing)
 }
 
+/// Reads a `trust_mark_status` answer body: JSON `{"active": bool}` (SPID); with
+/// `profile.trust_mark_status_jwt` also a JWS signed by `issuer` whose claims say
+/// `status: "active"` (or `active: true`) — the django reference TA. None: unreadable.
+pub fn trust_mark_status_active(
+    body: &str,
+    issuer: &EntityKeys,
+    profile: &Profile,
+) -> Option<bool> {
+    let json = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("active").and_then(Value::as_bool));
+    if json.is_some() || !profile.trust_mark_status_jwt {
+        return json;
+    }
+    let (_, claims) = jose::verify_jws(body.trim(), &issuer.jwks, &profile.signing_algs).ok()?;
+    Some(
+        claims.get("status").and_then(Value::as_str) == Some("active")
+            || claims.get("active").and_then(Value::as_bool) == Some(true),
+    )
+}
+
 /// Statically validates a trust mark: signature with `issuer.jwks`, `typ`, `iss` =
 /// `issuer.entity_id`, `sub` = `expected_sub`, an identifier, `iat`, and `exp` (required if
 /// `profile.trust_mark_require_exp`, checked whenever present).
