@@ -16,8 +16,10 @@
 #   trust_mark_status_jwt = true       /trust_mark_status answers a JWT signed by the TA
 #                                       (`status: "active"`), not JSON {"active": true}
 #   id_token_require_nbf = false       their ID token has no `nbf`
-#   id_token_require_jti = false       (their ID token's jti is not relied upon)
-#   id_token_single_audience = false   their ID token `aud` is an array
+# (their ID token does carry `jti`, and its array `aud` is just [client_id], which our strict
+# single-audience check accepts: the preset's id_token_require_jti / id_token_single_audience
+# relaxations are not needed here. Their access token's `aud` [issuer, "/oidc/op/userinfo"] is
+# opaque to our RP.)
 #   userinfo_require_iss_aud_exp=false their inner userinfo JWS has only `sub` + claims
 #   authz_response_iss_required = true they send `iss` in the authorization response (stricter)
 # Our RP sends only SpidL2 in acr_values, so their "last acr_values entry wins" does not matter.
