@@ -83,42 +83,46 @@ pub async fn check_sp(
     // The AuthnRequest, as it reaches our IdP.
     let mut ua = runner::user_agent()?;
     let _ = ua.get(&opts.login_url).await;
-    let _ = ua.take_trace().into_iter().try_for_each(|x| {
-        let sso = format!("{base}/sso");
-        if !x.url.starts_with(&sso) {
-            return Ok(());
-        }
-        let msg = x.saml.iter().find(|m| m.param == "SAMLRequest");
-        if let Some(xml) = msg.and_then(|m| m.xml.clone()) {
+    // The first exchange that reached our SSO endpoint carries the SP's AuthnRequest.
+    let sso = format!("{base}/sso");
+    let trace = ua.take_trace();
+    let arrived = trace
+        .iter()
+        .filter(|x| x.url.starts_with(&sso))
+        .find_map(|x| {
+            let xml = x
+                .saml
+                .iter()
+                .find(|m| m.param == "SAMLRequest")?
+                .xml
+                .clone()?;
             let (query, relay) = if x.method == "GET" {
-                let q = x.url.split_once('?').map(|(_, q)| q.to_string());
                 let relay = Url::parse(&x.url).ok().and_then(|u| {
                     u.query_pairs()
                         .find(|(k, _)| k == "RelayState")
                         .map(|(_, v)| v.into_owned())
                 });
-                (q, relay)
+                (x.url.split_once('?').map(|(_, q)| q.to_string()), relay)
             } else {
-                (
-                    None,
-                    x.request_form
-                        .iter()
-                        .find(|(k, _)| k == "RelayState")
-                        .map(|(_, v)| v.clone()),
-                )
+                let relay = x
+                    .request_form
+                    .iter()
+                    .find(|(k, _)| k == "RelayState")
+                    .map(|(_, v)| v.clone());
+                (None, relay)
             };
-            all_checks.extend(checks::authn_request_checks(
-                &xml,
-                query.as_deref(),
-                relay.as_deref(),
-                &md,
-                &base,
-                &format!("{base}/sso"),
-            ));
-            return Err(());
-        }
-        Ok(())
-    });
+            Some((xml, query, relay))
+        });
+    if let Some((xml, query, relay)) = arrived {
+        all_checks.extend(checks::authn_request_checks(
+            &xml,
+            query.as_deref(),
+            relay.as_deref(),
+            &md,
+            &base,
+            &sso,
+        ));
+    }
     if !all_checks.iter().any(|c| c.id == "request.xml") {
         all_checks.push(CheckResult {
             id: "request.xml",
