@@ -109,6 +109,24 @@ pub struct OpFaultPlan {
     /// Put another `sub` in the userinfo response.
     #[serde(default)]
     pub userinfo_other_sub: bool,
+    /// Answer the authorization request with this `error` (and `state`, `iss`), no `code`.
+    #[serde(default)]
+    pub response_error: Option<String>,
+    /// Leave `iss` out of the authorization response.
+    #[serde(default)]
+    pub response_without_iss: bool,
+    /// Put this `token_type` in the token response instead of `Bearer`.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Date the ID token (`iat`, `nbf`, `exp`) this many seconds from now.
+    #[serde(default)]
+    pub id_token_iat_offset: Option<i64>,
+    /// Put this `aud` in the userinfo response.
+    #[serde(default)]
+    pub userinfo_aud: Option<String>,
+    /// Issue a userinfo response that expired an hour ago.
+    #[serde(default)]
+    pub userinfo_expired: bool,
 }
 
 /// OpenID Provider configuration.

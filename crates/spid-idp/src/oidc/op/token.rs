@@ -201,7 +201,7 @@ impl OpenIdProvider {
         } else if plan.id_token_future {
             iat + 3600
         } else {
-            iat
+            iat + plan.id_token_iat_offset.unwrap_or(0)
         };
         let key: &SigningKey = if plan.id_token_foreign_key {
             &self.0.foreign_key
@@ -227,6 +227,7 @@ impl OpenIdProvider {
             id_token = corrupt_signature(&id_token);
         }
         let without_id_token = plan.token_without_id_token;
+        let token_type = plan.token_type.clone().unwrap_or_else(|| "Bearer".into());
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
             sub,
@@ -239,7 +240,7 @@ impl OpenIdProvider {
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
         let mut answer = json!({
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": p.access_token_lifetime_secs,
             "id_token": id_token,
         });

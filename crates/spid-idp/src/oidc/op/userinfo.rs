@@ -80,7 +80,11 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::FORBIDDEN, "invalid_client", &e.to_string()),
     };
-    let iat = now.timestamp();
+    let iat = if grant.plan.userinfo_expired {
+        now.timestamp() - 3600
+    } else {
+        now.timestamp()
+    };
     let sub = if grant.plan.userinfo_other_sub {
         "another-subject".to_string()
     } else {
@@ -88,7 +92,8 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
     };
     let mut body = json!({
         "iss": grant.plan.userinfo_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
-        "aud": grant.client_id, "sub": sub,
+        "aud": grant.plan.userinfo_aud.clone().unwrap_or_else(|| grant.client_id.clone()),
+        "sub": sub,
         "iat": iat, "nbf": iat, "exp": iat + USERINFO_TTL_SECS,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
