@@ -127,6 +127,22 @@ pub struct OpFaultPlan {
     /// Issue a userinfo response that expired an hour ago.
     #[serde(default)]
     pub userinfo_expired: bool,
+    /// Put this `alg` in the ID token header: `none` (empty signature) or `HS256` (HMAC
+    /// keyed with the OP's public signing JWK, the algorithm-confusion attack).
+    #[serde(default)]
+    pub id_token_alg: Option<String>,
+    /// Put this `kid` (not in the OP's jwks) in the ID token header, signed with the OP's key.
+    #[serde(default)]
+    pub id_token_kid: Option<String>,
+    /// Put this extra audience next to the client_id in the ID token `aud` array.
+    #[serde(default)]
+    pub id_token_extra_aud: Option<String>,
+    /// Answer the token request with HTTP 500 and a plain-text body.
+    #[serde(default)]
+    pub token_server_error: bool,
+    /// Answer the token request with HTTP 200 and an HTML page, not JSON.
+    #[serde(default)]
+    pub token_not_json: bool,
 }
 
 /// OpenID Provider configuration.
