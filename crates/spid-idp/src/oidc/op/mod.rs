@@ -143,6 +143,15 @@ pub struct OpFaultPlan {
     /// Answer the token request with HTTP 200 and an HTML page, not JSON.
     #[serde(default)]
     pub token_not_json: bool,
+    /// Put this `alg` in the inner userinfo JWS header (as `id_token_alg`), then encrypt it.
+    #[serde(default)]
+    pub userinfo_jws_alg: Option<String>,
+    /// Rewrite the userinfo JWE protected header `alg` to this (e.g. `RSA1_5`).
+    #[serde(default)]
+    pub userinfo_jwe_alg: Option<String>,
+    /// Rewrite the userinfo JWE protected header `enc` to this (e.g. `A128GCM`).
+    #[serde(default)]
+    pub userinfo_jwe_enc: Option<String>,
 }
 
 /// OpenID Provider configuration.

@@ -73,7 +73,7 @@ fn corrupt_signature(jws: &str) -> String {
 
 /// A JWS whose header names `alg` (`none`: empty signature; `HS256`: HMAC keyed with the
 /// public JWK of `key`; anything else: empty signature) — the fault plan's forged alg.
-fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<String, String> {
+pub(super) fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<String, String> {
     let header = json!({"alg": alg, "kid": key.kid(), "typ": "JWT"});
     let input = format!(
         "{}.{}",
