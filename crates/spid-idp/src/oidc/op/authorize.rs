@@ -309,13 +309,17 @@ impl OpenIdProvider {
             .response_iss
             .unwrap_or_else(|| self.0.cfg.entity_id.clone());
         let mut params = Vec::new();
-        if !plan.response_without_code {
+        if let Some(error) = plan.response_error.as_deref() {
+            params.push(("error", error));
+        } else if !plan.response_without_code {
             params.push(("code", code.as_str()));
         }
         if !plan.response_without_state {
             params.push(("state", t.authz.state.as_str()));
         }
-        params.push(("iss", iss.as_str()));
+        if !plan.response_without_iss {
+            params.push(("iss", iss.as_str()));
+        }
         respond(&t.authz.redirect_uri, t.authz.response_mode, &params)
     }
 }

@@ -109,6 +109,49 @@ pub struct OpFaultPlan {
     /// Put another `sub` in the userinfo response.
     #[serde(default)]
     pub userinfo_other_sub: bool,
+    /// Answer the authorization request with this `error` (and `state`, `iss`), no `code`.
+    #[serde(default)]
+    pub response_error: Option<String>,
+    /// Leave `iss` out of the authorization response.
+    #[serde(default)]
+    pub response_without_iss: bool,
+    /// Put this `token_type` in the token response instead of `Bearer`.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Date the ID token (`iat`, `nbf`, `exp`) this many seconds from now.
+    #[serde(default)]
+    pub id_token_iat_offset: Option<i64>,
+    /// Put this `aud` in the userinfo response.
+    #[serde(default)]
+    pub userinfo_aud: Option<String>,
+    /// Issue a userinfo response that expired an hour ago.
+    #[serde(default)]
+    pub userinfo_expired: bool,
+    /// Put this `alg` in the ID token header: `none` (empty signature) or `HS256` (HMAC
+    /// keyed with the OP's public signing JWK, the algorithm-confusion attack).
+    #[serde(default)]
+    pub id_token_alg: Option<String>,
+    /// Put this `kid` (not in the OP's jwks) in the ID token header, signed with the OP's key.
+    #[serde(default)]
+    pub id_token_kid: Option<String>,
+    /// Put this extra audience next to the client_id in the ID token `aud` array.
+    #[serde(default)]
+    pub id_token_extra_aud: Option<String>,
+    /// Answer the token request with HTTP 500 and a plain-text body.
+    #[serde(default)]
+    pub token_server_error: bool,
+    /// Answer the token request with HTTP 200 and an HTML page, not JSON.
+    #[serde(default)]
+    pub token_not_json: bool,
+    /// Put this `alg` in the inner userinfo JWS header (as `id_token_alg`), then encrypt it.
+    #[serde(default)]
+    pub userinfo_jws_alg: Option<String>,
+    /// Rewrite the userinfo JWE protected header `alg` to this (e.g. `RSA1_5`).
+    #[serde(default)]
+    pub userinfo_jwe_alg: Option<String>,
+    /// Rewrite the userinfo JWE protected header `enc` to this (e.g. `A128GCM`).
+    #[serde(default)]
+    pub userinfo_jwe_enc: Option<String>,
 }
 
 /// OpenID Provider configuration.

@@ -6,10 +6,12 @@ use crate::oidc::{json, json_error};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
-use spid_core::oidc::jose::{sign_jws, verify_jwt, SigningKey};
+use spid_core::oidc::jose::{
+    b64url_encode, sign_jws, sign_jws_with_header, verify_jwt, JwsHeader, SigningKey,
+};
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
 use std::collections::HashMap;
 
@@ -67,6 +69,30 @@ fn corrupt_signature(jws: &str) -> String {
         *c = if *c == 'A' { 'B' } else { 'A' };
     }
     chars.into_iter().collect()
+}
+
+/// A JWS whose header names `alg` (`none`: empty signature; `HS256`: HMAC keyed with the
+/// public JWK of `key`; anything else: empty signature) — the fault plan's forged alg.
+pub(super) fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<String, String> {
+    let header = json!({"alg": alg, "kid": key.kid(), "typ": "JWT"});
+    let input = format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    );
+    let sig = if alg == "HS256" {
+        let secret = key.public_jwk().map_err(|e| e.to_string())?;
+        let secret = serde_json::to_vec(&secret).map_err(|e| e.to_string())?;
+        let pkey = openssl::pkey::PKey::hmac(&secret).map_err(|e| e.to_string())?;
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
+            .map_err(|e| e.to_string())?;
+        signer
+            .sign_oneshot_to_vec(input.as_bytes())
+            .map_err(|e| e.to_string())?
+    } else {
+        Vec::new()
+    };
+    Ok(format!("{input}.{}", b64url_encode(&sig)))
 }
 
 impl OpenIdProvider {
@@ -201,7 +227,7 @@ impl OpenIdProvider {
         } else if plan.id_token_future {
             iat + 3600
         } else {
-            iat
+            iat + plan.id_token_iat_offset.unwrap_or(0)
         };
         let key: &SigningKey = if plan.id_token_foreign_key {
             &self.0.foreign_key
@@ -211,7 +237,11 @@ impl OpenIdProvider {
         let mut id_claims = json!({
                 "iss": plan.id_token_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
                 "sub": sub,
-                "aud": plan.id_token_aud.clone().unwrap_or_else(|| client_id.to_string()),
+                "aud": match (&plan.id_token_aud, &plan.id_token_extra_aud) {
+                    (Some(aud), _) => json!(aud),
+                    (None, Some(extra)) => json!([client_id, extra]),
+                    (None, None) => json!(client_id),
+                },
                 "acr": plan.acr_uri.clone().unwrap_or_else(|| level.uri().to_string()),
                 "at_hash": hash,
                 "nonce": plan.nonce.clone().unwrap_or_else(|| grant.authz.nonce.clone()),
@@ -221,12 +251,22 @@ impl OpenIdProvider {
         if let (Some(claim), Some(obj)) = (&plan.id_token_without, id_claims.as_object_mut()) {
             obj.remove(claim);
         }
-        let mut id_token = sign_jws(&id_claims, key, alg, Some("JWT"))
-            .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
+        let mut header = JwsHeader::new(alg, key).with_typ("JWT");
+        if let Some(kid) = &plan.id_token_kid {
+            header.kid = Some(kid.clone());
+        }
+        let signing_failed =
+            |e: String| TokenRefusal::InvalidRequest(format!("signing failed: {e}"));
+        let mut id_token = sign_jws_with_header(id_claims.to_string().as_bytes(), key, &header)
+            .map_err(|e| signing_failed(e.to_string()))?;
+        if let Some(forged) = &plan.id_token_alg {
+            id_token = forge_alg(&id_claims, forged, key).map_err(signing_failed)?;
+        }
         if plan.id_token_bad_signature {
             id_token = corrupt_signature(&id_token);
         }
         let without_id_token = plan.token_without_id_token;
+        let token_type = plan.token_type.clone().unwrap_or_else(|| "Bearer".into());
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
             sub,
@@ -239,7 +279,7 @@ impl OpenIdProvider {
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
         let mut answer = json!({
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": p.access_token_lifetime_secs,
             "id_token": id_token,
         });
@@ -254,6 +294,16 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
     let mut f = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(&body) {
         f.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    let fault = op.peek_plan();
+    if fault.token_server_error || fault.token_not_json {
+        op.take_plan();
+        return if fault.token_server_error {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        } else {
+            let html = [(axum::http::header::CONTENT_TYPE, "text/html")];
+            (StatusCode::OK, html, "<html><body>token</body></html>").into_response()
+        };
     }
     let result = match f.get("client_id").filter(|c| !c.is_empty()) {
         None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),

@@ -8,7 +8,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use spid_core::oidc::jose::{
-    sign_and_encrypt, sign_jws, verify_jwt, JweAlg, JweEnc, Jwk, Jwks, KeyUse,
+    b64url_decode, b64url_encode, encrypt_jwe, sign_and_encrypt, sign_jws, verify_jwt, JoseError,
+    JweAlg, JweEnc, Jwk, Jwks, KeyUse,
 };
 
 /// Content-Type of the userinfo answer (check-op 4.2.0 and the django OP agree on it).
@@ -40,6 +41,30 @@ fn recipient(metadata: &Map<String, Value>) -> Option<(Jwk, JweAlg, JweEnc)> {
         .and_then(JweEnc::from_name)
         .unwrap_or(JweEnc::A256CbcHs512);
     Some((key, alg, enc))
+}
+
+/// The fault plan's JWE header rewrite: `alg` and/or `enc` replaced in the protected header
+/// (the rest is left as encrypted, so only a header check can refuse it correctly).
+fn rewrite_jwe_header(jwe: &str, alg: Option<&str>, enc: Option<&str>) -> String {
+    if alg.is_none() && enc.is_none() {
+        return jwe.to_string();
+    }
+    let Some((head, rest)) = jwe.split_once('.') else {
+        return jwe.to_string();
+    };
+    let mut header: Value = b64url_decode(head)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| json!({}));
+    if let Some(obj) = header.as_object_mut() {
+        if let Some(alg) = alg {
+            obj.insert("alg".into(), json!(alg));
+        }
+        if let Some(enc) = enc {
+            obj.insert("enc".into(), json!(enc));
+        }
+    }
+    format!("{}.{rest}", b64url_encode(header.to_string().as_bytes()))
 }
 
 pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMap) -> Response {
@@ -80,7 +105,11 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::FORBIDDEN, "invalid_client", &e.to_string()),
     };
-    let iat = now.timestamp();
+    let iat = if grant.plan.userinfo_expired {
+        now.timestamp() - 3600
+    } else {
+        now.timestamp()
+    };
     let sub = if grant.plan.userinfo_other_sub {
         "another-subject".to_string()
     } else {
@@ -88,7 +117,8 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
     };
     let mut body = json!({
         "iss": grant.plan.userinfo_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
-        "aud": grant.client_id, "sub": sub,
+        "aud": grant.plan.userinfo_aud.clone().unwrap_or_else(|| grant.client_id.clone()),
+        "sub": sub,
         "iat": iat, "nbf": iat, "exp": iat + USERINFO_TTL_SECS,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
@@ -129,7 +159,19 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         } else {
             key
         };
-        sign_and_encrypt(&body, signer, alg, &key, jwe_alg, jwe_enc)
+        let jwe = match &grant.plan.userinfo_jws_alg {
+            Some(forged) => super::token::forge_alg(&body, forged, signer)
+                .map_err(JoseError::Crypto)
+                .and_then(|jws| encrypt_jwe(jws.as_bytes(), &key, jwe_alg, jwe_enc, Some("JWT"))),
+            None => sign_and_encrypt(&body, signer, alg, &key, jwe_alg, jwe_enc),
+        };
+        jwe.map(|jwe| {
+            rewrite_jwe_header(
+                &jwe,
+                grant.plan.userinfo_jwe_alg.as_deref(),
+                grant.plan.userinfo_jwe_enc.as_deref(),
+            )
+        })
     };
     match jwt {
         Ok(jwt) => (
