@@ -5,11 +5,13 @@
 
 mod chain;
 mod leaf;
+mod leaf_config;
 pub mod policy;
 mod trust_mark;
 
 pub use chain::{validate_trust_chain, ResolvedChain};
 pub use leaf::{precheck_entity_configuration, resolve_leaf};
+pub use leaf_config::{leaf_entity_configuration, trust_marks_from_file, LeafConfiguration};
 pub use policy::{MetadataPolicy, PolicyError};
 pub use trust_mark::{
     sign_trust_mark, trust_mark_status_active, verify_trust_mark, verify_trust_mark_entry,

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    sign_entity_statement, EntityKeys, EntityStatement, FederationError, Metadata, TrustMarkEntry,
+    leaf_entity_configuration, trust_marks_from_file, EntityKeys, FederationError,
+    LeafConfiguration, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
@@ -335,9 +336,7 @@ impl OpenIdProvider {
     }
 
     fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
-        let path = self.0.cfg.trust_marks_file.as_ref()?;
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
+        trust_marks_from_file(self.0.cfg.trust_marks_file.as_deref())
     }
 
     /// Arms `plan` for the next token response (replacing any armed plan).
@@ -411,35 +410,33 @@ impl OpenIdProvider {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let now = cfg.clock.now().timestamp();
-        let mut st = EntityStatement::new(
-            &cfg.entity_id,
-            &cfg.entity_id,
-            now,
-            now + EC_TTL_SECS,
-            self.federation_jwks(),
-        );
-        let mut md = Map::new();
-        md.insert("openid_provider".into(), self.metadata());
-        md.insert(
-            "federation_entity".into(),
-            json!({
-                "organization_name": "spid-harness test OP",
-                "homepage_uri": format!("{}/", cfg.entity_id),
-                "policy_uri": format!("{}/", cfg.entity_id),
-                "logo_uri": format!("{}/logo.svg", cfg.entity_id),
-                "contacts": ["tech@example.org"],
-                "federation_resolve_endpoint": cfg.endpoint("resolve"),
-            }),
-        );
-        st.metadata = Some(Metadata(md));
-        if let Some((anchor, mark)) = &*self.0.anchor.read().unwrap_or_else(|e| e.into_inner()) {
-            st.authority_hints = Some(vec![anchor.entity_id.clone()]);
-            st.trust_marks = self
-                .trust_marks_from_file()
-                .or_else(|| mark.clone().map(|m| vec![m]));
-        }
-        sign_entity_statement(&st, &self.0.federation_key, cfg.profile.default_signing_alg)
+        let anchor = self
+            .0
+            .anchor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (authority_hint, trust_marks) = match anchor {
+            Some((anchor, mark)) => (
+                Some(anchor.entity_id),
+                self.trust_marks_from_file()
+                    .or_else(|| mark.map(|m| vec![m])),
+            ),
+            None => (None, None),
+        };
+        let c = LeafConfiguration {
+            entity_id: &cfg.entity_id,
+            now: cfg.clock.now().timestamp(),
+            ttl: EC_TTL_SECS,
+            jwks: self.federation_jwks(),
+            role: "openid_provider",
+            role_metadata: self.metadata(),
+            organization_name: "spid-harness test OP",
+            resolve_endpoint: cfg.endpoint("resolve"),
+            authority_hint,
+            trust_marks,
+        };
+        leaf_entity_configuration(c, &self.0.federation_key, cfg.profile.default_signing_alg)
     }
 
     /// The router, to be nested at the entity id's path (`/oidc/op`).
