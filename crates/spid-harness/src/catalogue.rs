@@ -220,24 +220,36 @@ pub fn from_dir(dir: &Path) -> Result<Vec<Case>, LoadError> {
     check_unique(cases)
 }
 
-fn check_unique(mut cases: Vec<Case>) -> Result<Vec<Case>, LoadError> {
-    cases.sort_by(|a, b| a.id.cmp(&b.id));
-    for w in cases.windows(2) {
-        if w[0].id == w[1].id {
-            return Err(LoadError {
-                file: w[0].id.clone(),
-                message: "duplicate case id".into(),
-            });
-        }
+fn check_unique(cases: Vec<Case>) -> Result<Vec<Case>, LoadError> {
+    sorted_unique(cases, |c| &c.id)
+}
+
+/// Sorts cases by id and refuses a duplicate id (shared by the SAML and OIDC catalogues).
+pub fn sorted_unique<T>(mut cases: Vec<T>, id: impl Fn(&T) -> &str) -> Result<Vec<T>, LoadError> {
+    cases.sort_by(|a, b| id(a).cmp(id(b)));
+    if let Some(w) = cases.windows(2).find(|w| id(&w[0]) == id(&w[1])) {
+        return Err(LoadError {
+            file: id(&w[0]).to_string(),
+            message: "duplicate case id".into(),
+        });
     }
     Ok(cases)
 }
 
 /// Keeps the cases whose id matches the glob.
 pub fn select(cases: Vec<Case>, pattern: Option<&str>) -> Result<Vec<Case>, String> {
-    let Some(p) = pattern else { return Ok(cases) };
+    select_by(cases, pattern, |c| &c.id)
+}
+
+/// Keeps the items whose id matches the glob (shared by the SAML and OIDC catalogues).
+pub fn select_by<T>(
+    items: Vec<T>,
+    pattern: Option<&str>,
+    id: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, String> {
+    let Some(p) = pattern else { return Ok(items) };
     let g = glob::Pattern::new(p).map_err(|e| format!("--cases {p:?}: {e}"))?;
-    Ok(cases.into_iter().filter(|c| g.matches(&c.id)).collect())
+    Ok(items.into_iter().filter(|c| g.matches(id(c))).collect())
 }
 
 #[cfg(test)]

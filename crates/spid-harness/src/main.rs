@@ -568,17 +568,47 @@ async fn run(
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
+    let header = format!(
         "IdP {}  SP {}  — {} cases",
         pair.idp_url,
         pair.sp_url,
         cases.len()
     );
+    let run = async |c: &catalogue::Case| runner::run_case(&pair, c, &users).await;
+    run_with_sanity(header, &cases, &runner::sanity_case(), run, report_dir).await
+}
+
+async fn run_oidc(pattern: Option<&str>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use spid_harness::oidc::{self, OidcCase, OidcFederation};
+    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
+    let header = format!(
+        "TA {}  OP {}  RP {}  — {} cases",
+        fed.ta.entity_id(),
+        fed.op.entity_id(),
+        fed.rp.entity_id(),
+        cases.len()
+    );
+    let run = async |c: &OidcCase| fed.run_case(c, &users).await;
+    run_with_sanity(header, &cases, &oidc::sanity_case(), run, report_dir).await
+}
+
+/// Runs `cases` between two honest L2 logins (if either fails the run is a setup error,
+/// exit 2: an SP that is down must not "pass" the reject cases), with a progress line per
+/// case, the summary and the reports; exit 0 when every case meets its expectation, else 1.
+async fn run_with_sanity<C>(
+    header: String,
+    cases: &[C],
+    sanity: &C,
+    run: impl AsyncFn(&C) -> runner::CaseResult,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{header}");
     let started = std::time::Instant::now();
-    let sanity = runner::sanity_case();
-    let first = runner::run_case(&pair, &sanity, &users).await;
+    let first = run(sanity).await;
     report::progress(&mut out, &first);
     if !first.pass {
         let _ = writeln!(
@@ -588,71 +618,18 @@ async fn run(
         return Ok(ExitCode::from(2));
     }
     let mut results = Vec::new();
-    for c in &cases {
-        let r = runner::run_case(&pair, c, &users).await;
+    for c in cases {
+        let r = run(c).await;
         report::progress(&mut out, &r);
         results.push(r);
     }
-    let last = runner::run_case(&pair, &sanity, &users).await;
+    let last = run(sanity).await;
     report::progress(&mut out, &last);
     if !last.pass {
         let _ = writeln!(
             out,
             "setup error: the honest L2 login failed after the run; verdicts are not trustworthy"
         );
-        return Ok(ExitCode::from(2));
-    }
-    report::summary(&mut out, &results);
-    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
-    if let Some(d) = report_dir {
-        for p in report::write_all(&d, &results)? {
-            let _ = writeln!(out, "report: {}", p.display());
-        }
-    }
-    Ok(if results.iter().all(|r| r.pass) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-async fn run_oidc(pattern: Option<&str>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    use spid_harness::oidc::{self, OidcFederation};
-    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
-    let users =
-        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
-    let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "TA {}  OP {}  RP {}  — {} cases",
-        fed.ta.entity_id(),
-        fed.op.entity_id(),
-        fed.rp.entity_id(),
-        cases.len()
-    );
-    let started = std::time::Instant::now();
-    let sanity = oidc::sanity_case();
-    // Sanity first and last, as for SAML: an RP that is down must not "pass" reject cases.
-    let first = fed.run_case(&sanity, &users).await;
-    report::progress(&mut out, &first);
-    if !first.pass {
-        let _ = writeln!(
-            out,
-            "setup error: the honest L2 login failed before the run"
-        );
-        return Ok(ExitCode::from(2));
-    }
-    let mut results = Vec::new();
-    for c in &cases {
-        let r = fed.run_case(c, &users).await;
-        report::progress(&mut out, &r);
-        results.push(r);
-    }
-    let last = fed.run_case(&sanity, &users).await;
-    report::progress(&mut out, &last);
-    if !last.pass {
-        let _ = writeln!(out, "setup error: the honest L2 login failed after the run");
         return Ok(ExitCode::from(2));
     }
     report::summary(&mut out, &results);

@@ -80,26 +80,17 @@ pub fn parse_case(file: &str, text: &str) -> Result<OidcCase, LoadError> {
 
 /// The embedded OIDC catalogue, sorted by id.
 pub fn embedded() -> Result<Vec<OidcCase>, LoadError> {
-    let mut cases = EMBEDDED
+    let cases = EMBEDDED
         .iter()
         .filter(|(n, _)| n.starts_with("oidc/"))
         .map(|(n, t)| parse_case(n, t))
         .collect::<Result<Vec<_>, _>>()?;
-    cases.sort_by(|a, b| a.id.cmp(&b.id));
-    if let Some(w) = cases.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(LoadError {
-            file: w[0].id.clone(),
-            message: "duplicate case id".into(),
-        });
-    }
-    Ok(cases)
+    crate::catalogue::sorted_unique(cases, |c| &c.id)
 }
 
 /// Keeps the cases whose id matches the glob.
 pub fn select(cases: Vec<OidcCase>, pattern: Option<&str>) -> Result<Vec<OidcCase>, String> {
-    let Some(p) = pattern else { return Ok(cases) };
-    let g = glob::Pattern::new(p).map_err(|e| format!("--cases {p:?}: {e}"))?;
-    Ok(cases.into_iter().filter(|c| g.matches(&c.id)).collect())
+    crate::catalogue::select_by(cases, pattern, |c| &c.id)
 }
 
 /// The honest L2 login every OIDC run starts and ends with.
