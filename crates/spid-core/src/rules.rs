@@ -1,5 +1,5 @@
-//! The one table of rule codes: every refusal the SP (and, later, the RP and the IdP's request
-//! checks) can return, with its stable dotted code, the SPID reference and a summary.
+//! The one table of rule codes: every refusal the SP, the RP and our OP can return, with its
+//! stable dotted code, the SPID reference and a summary.
 //! Codes are API: never rename or reuse one.
 
 use serde::{Serialize, Serializer};
@@ -154,6 +154,35 @@ rules! {
     OidcUserinfoSignature => "oidc.userinfo.signature", "SPID-OIDC userinfo", "the inner userinfo JWS is signed by the OP";
     OidcUserinfoClaims => "oidc.userinfo.claims", "SPID-OIDC userinfo", "userinfo iss is the OP, aud the client_id, and it has not expired";
     OidcUserinfoSubMismatch => "oidc.userinfo.sub-mismatch", "OIDC-CORE 5.3.2", "userinfo sub equals the ID token sub";
+    // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
+    OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
+    OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";
+    OpAuthzRequestMissing => "op.authz.request.missing", "SPID-OIDC authz request; check-op 2.1", "a signed request object is passed by value in request (else HTTP 400)";
+    OpAuthzRequestMalformed => "op.authz.request.malformed", "SPID-OIDC authz request; check-op 2.1", "request is a compact JWS (else HTTP 400)";
+    OpAuthzRedirectUri => "op.authz.redirect-uri", "SPID-OIDC authz request; research 2.4", "redirect_uri is one the RP registered (else HTTP 400, no redirect)";
+    OpAuthzRequestSignature => "op.authz.request.signature", "SPID-OIDC authz request; check-op 2.1", "the request object is signed with an allowed alg by a key of the RP's resolved jwks";
+    OpAuthzRequestClaims => "op.authz.request.claims", "SPID-OIDC request object", "request object iss = client_id, aud = the OP, iat and exp valid, no sub";
+    OpAuthzParameters => "op.authz.parameters", "SPID-OIDC authz request; check-op 2.1", "mandatory claims present; HTTP parameters equal the request object's";
+    OpAuthzResponseType => "op.authz.response-type", "SPID-OIDC authz request", "response_type is code";
+    OpAuthzScope => "op.authz.scope", "SPID-OIDC authz request", "scope holds openid and only SPID scopes";
+    OpAuthzPkce => "op.authz.pkce", "SPID-OIDC authz request; RFC 7636", "code_challenge present with method S256";
+    OpAuthzNonce => "op.authz.nonce", "SPID-OIDC authz request", "nonce has at least 32 alphanumeric characters";
+    OpAuthzState => "op.authz.state", "SPID-OIDC authz request", "state has at least 32 alphanumeric characters";
+    OpAuthzAcrValues => "op.authz.acr-values", "SPID-OIDC authz request", "acr_values are SPID level URIs (with offline_access, SpidL1 last)";
+    OpAuthzClaims => "op.authz.claims", "SPID-OIDC authz request; check-op 2.1.28", "claims asks attributes under userinfo only";
+    OpAuthzPrompt => "op.authz.prompt", "SPID-OIDC authz request", "prompt is consent or consent login (consent with offline_access)";
+    OpAuthzAccessDenied => "op.authz.access-denied", "SPID-OIDC authz error response", "the user authenticated at a requested level and consented";
+    OpTokenMethod => "op.token.method", "SPID-OIDC token endpoint; check-op 3.1.0", "the token endpoint is POST only";
+    OpTokenGrantType => "op.token.grant-type", "SPID-OIDC token request", "grant_type is authorization_code or refresh_token";
+    OpTokenParameters => "op.token.parameters", "SPID-OIDC token request", "client_id, code and the other required parameters are present";
+    OpTokenClientUntrusted => "op.token.client.untrusted", "SPID-OIDC token request; OIDC-FED 12.1", "the client resolves through the trust anchor";
+    OpTokenClientAuth => "op.token.client-auth", "SPID-OIDC private_key_jwt; check-op 3.1", "client assertion of type jwt-bearer, signed by the client, iss = sub = client_id, aud = endpoint, iat, exp, jti of 16+ bytes";
+    OpTokenCode => "op.token.code", "SPID-OIDC token request; RFC 6749 4.1.2", "the code is known, unused, unexpired and this client's";
+    OpTokenRedirectUri => "op.token.redirect-uri", "SPID-OIDC token request; check-op 3.1.30/31", "redirect_uri equals the authorization request's";
+    OpTokenPkce => "op.token.pkce", "RFC 7636 4.1, 4.6", "code_verifier has 43-128 unreserved characters and matches the challenge";
+    OpTokenGrant => "op.token.grant", "SPID-OIDC token request", "the grant is valid (refresh token known, current, this client's)";
+    OpUserinfoToken => "op.userinfo.token", "SPID-OIDC userinfo; RFC 6750", "a valid, unexpired, unrevoked access token of this OP as bearer";
+    OpUserinfoMethod => "op.userinfo.method", "SPID-OIDC userinfo; check-op 4.5.0", "userinfo is GET only";
 }
 
 impl fmt::Display for Rule {

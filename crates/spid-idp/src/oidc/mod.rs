@@ -27,6 +27,19 @@ pub fn new_signing_key() -> Result<SigningKey, JoseError> {
     SigningKey::from_pkey(pkey)
 }
 
+/// `response` with the deciding rule in `X-SPID-Rule`, as the SP and RP send it: the harness
+/// asserts our OP's refusals by code, not by their error text.
+pub(crate) fn with_rule(mut response: Response, rule: spid_core::Rule) -> Response {
+    response.headers_mut().insert(
+        header::HeaderName::from_static(RULE_HEADER),
+        header::HeaderValue::from_static(rule.code()),
+    );
+    response
+}
+
+/// The rule header (same name as the SP's).
+pub const RULE_HEADER: &str = "x-spid-rule";
+
 /// A `200` answer carrying an entity statement JWT.
 pub(crate) fn entity_statement(jwt: String) -> Response {
     (

@@ -5,7 +5,7 @@ use super::request::{
     check_redirect_uri, check_request_with, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
 };
 use super::{bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider};
-use crate::oidc::resolve_entity;
+use crate::oidc::{resolve_entity, with_rule};
 use crate::pages;
 use crate::users::{Status, User};
 use axum::body::Bytes;
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use spid_core::oidc::federation::EntityKeys;
 use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks};
-use spid_core::SpidLevel;
+use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,11 @@ fn bad_request(detail: &str) -> Response {
         StatusCode::BAD_REQUEST,
         pages::error("Richiesta di autenticazione non valida", None, detail),
     )
+}
+
+/// HTTP 400 on the OP itself (the refusal cannot go to an untrusted redirect_uri).
+fn refusal_page(e: &AuthzRefusal) -> Response {
+    with_rule(bad_request(&e.to_string()), e.rule())
 }
 
 fn form(body: &[u8]) -> HashMap<String, String> {
@@ -159,25 +164,28 @@ impl OpenIdProvider {
 
     async fn authorize(&self, params: HashMap<String, String>) -> Response {
         let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
-            return bad_request(&AuthzRefusal::MissingClientId.to_string());
+            return refusal_page(&AuthzRefusal::MissingClientId);
         };
         if params.contains_key("request_uri") {
-            return bad_request("request_uri_not_supported: pass the request object by value");
+            return with_rule(
+                bad_request("request_uri_not_supported: pass the request object by value"),
+                Rule::OpAuthzRequestMissing,
+            );
         }
         let Some(request) = params.get("request") else {
-            return bad_request(&AuthzRefusal::MissingRequest.to_string());
+            return refusal_page(&AuthzRefusal::MissingRequest);
         };
         let client = match self.client(client_id).await {
             Ok(c) => c,
-            Err(e) => return bad_request(&e.to_string()),
+            Err(e) => return refusal_page(&e),
         };
         // Routing data only: the redirect_uri is trusted because the RP registered it.
         let Ok((_, unverified)) = decode_unverified(request) else {
-            return bad_request("the request object is not a JWS");
+            return refusal_page(&AuthzRefusal::NotJws);
         };
         let redirect_uri = match check_redirect_uri(&unverified, &client.redirect_uris()) {
             Ok(u) => u,
-            Err(e) => return bad_request(&e.to_string()),
+            Err(e) => return refusal_page(&e),
         };
         let state = unverified
             .get("state")
@@ -186,7 +194,7 @@ impl OpenIdProvider {
             .to_string();
         let cfg = &self.0.cfg;
         let checked = verify_jws(request, &client.jwks, &cfg.profile.signing_algs)
-            .map_err(|e| AuthzRefusal::RequestObject(e.to_string()))
+            .map_err(|e| AuthzRefusal::RequestSignature(e.to_string()))
             .and_then(|(_, claims)| {
                 check_request_with(
                     &params,
@@ -234,7 +242,7 @@ impl OpenIdProvider {
         e: &AuthzRefusal,
     ) -> Response {
         if !e.redirectable() {
-            return bad_request(&e.to_string());
+            return refusal_page(e);
         }
         let desc = e.to_string();
         let mut params = vec![("error", e.error()), ("error_description", desc.as_str())];
@@ -242,7 +250,7 @@ impl OpenIdProvider {
             params.push(("state", state));
         }
         params.push(("iss", self.0.cfg.entity_id.as_str()));
-        respond(redirect_uri, mode, &params)
+        with_rule(respond(redirect_uri, mode, &params), e.rule())
     }
 
     fn refuse_txn(&self, t: &Txn, e: AuthzRefusal) -> Response {

@@ -2,7 +2,7 @@
 
 use super::token::TokenRefusal;
 use super::{lock, OpenIdProvider};
-use crate::oidc::{json, json_error};
+use crate::oidc::json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,14 +20,7 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 }
 
 fn refusal(op: &OpenIdProvider, e: &TokenRefusal) -> Response {
-    let status = match e {
-        TokenRefusal::InvalidClient(_) => {
-            StatusCode::from_u16(op.0.cfg.profile.invalid_client_status)
-                .unwrap_or(StatusCode::UNAUTHORIZED)
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
-    json_error(status, e.error(), &e.to_string())
+    e.response(op.0.cfg.profile.invalid_client_status)
 }
 
 impl OpenIdProvider {
@@ -44,7 +37,7 @@ impl OpenIdProvider {
         let client = self
             .client(client_id)
             .await
-            .map_err(|e| TokenRefusal::InvalidClient(e.to_string()))?;
+            .map_err(|e| TokenRefusal::UntrustedClient(e.to_string()))?;
         self.authenticate(f, client_id, &client, &self.0.cfg.endpoint(endpoint))?;
         let token = f
             .get("token")

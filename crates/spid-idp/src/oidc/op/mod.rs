@@ -450,7 +450,7 @@ impl OpenIdProvider {
             .route("/login", post(authorize::login))
             .route("/otp", post(authorize::otp))
             .route("/consent", post(authorize::consent))
-            .route("/token", post(token::token))
+            .route("/token", post(token::token).get(token::wrong_method))
             .route(
                 "/userinfo",
                 get(userinfo::userinfo).post(userinfo::wrong_method),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use spid_core::oidc::jose::{check_time_claims, JoseError};
 use spid_core::oidc::pkce::strong_random_string;
-use spid_core::SpidLevel;
+use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
 /// An authorization request that passed every check.
@@ -60,7 +60,14 @@ pub enum AuthzRefusal {
     /// `redirect_uri` missing or not in the RP's metadata.
     #[error("redirect_uri {0:?} is not registered")]
     RedirectUri(String),
-    /// The request object is malformed, badly signed or expired.
+    /// `request` is not a compact JWS.
+    #[error("the request object is not a JWS")]
+    NotJws,
+    /// The request object's signature does not verify with the RP's keys (or its alg is
+    /// not allowed).
+    #[error("request object signature: {0}")]
+    RequestSignature(String),
+    /// The request object's own claims are wrong (iss, aud, iat, exp, sub).
     #[error("invalid request object: {0}")]
     RequestObject(String),
     /// HTTP parameter and request object disagree, or a mandatory claim is missing.
@@ -106,10 +113,35 @@ impl AuthzRefusal {
             | AuthzRefusal::Claims(_)
             | AuthzRefusal::Prompt(_) => "invalid_request",
             AuthzRefusal::UntrustedClient(_) => "invalid_client",
-            AuthzRefusal::RequestObject(_) => "invalid_request_object",
+            AuthzRefusal::RequestObject(_)
+            | AuthzRefusal::NotJws
+            | AuthzRefusal::RequestSignature(_) => "invalid_request_object",
             AuthzRefusal::ResponseType => "unsupported_response_type",
             AuthzRefusal::Scope(_) => "invalid_scope",
             AuthzRefusal::AccessDenied(_) => "access_denied",
+        }
+    }
+
+    /// The rule that decided (sent as `X-SPID-Rule`).
+    pub fn rule(&self) -> Rule {
+        match self {
+            AuthzRefusal::MissingClientId => Rule::OpAuthzClientId,
+            AuthzRefusal::UntrustedClient(_) => Rule::OpAuthzClientUntrusted,
+            AuthzRefusal::MissingRequest => Rule::OpAuthzRequestMissing,
+            AuthzRefusal::RedirectUri(_) => Rule::OpAuthzRedirectUri,
+            AuthzRefusal::NotJws => Rule::OpAuthzRequestMalformed,
+            AuthzRefusal::RequestSignature(_) => Rule::OpAuthzRequestSignature,
+            AuthzRefusal::RequestObject(_) => Rule::OpAuthzRequestClaims,
+            AuthzRefusal::InvalidRequest(_) => Rule::OpAuthzParameters,
+            AuthzRefusal::ResponseType => Rule::OpAuthzResponseType,
+            AuthzRefusal::Scope(_) => Rule::OpAuthzScope,
+            AuthzRefusal::Pkce(_) => Rule::OpAuthzPkce,
+            AuthzRefusal::WeakRandom("state") => Rule::OpAuthzState,
+            AuthzRefusal::WeakRandom(_) => Rule::OpAuthzNonce,
+            AuthzRefusal::AcrValues(_) => Rule::OpAuthzAcrValues,
+            AuthzRefusal::Claims(_) => Rule::OpAuthzClaims,
+            AuthzRefusal::Prompt(_) => Rule::OpAuthzPrompt,
+            AuthzRefusal::AccessDenied(_) => Rule::OpAuthzAccessDenied,
         }
     }
 
@@ -121,6 +153,7 @@ impl AuthzRefusal {
                 | AuthzRefusal::UntrustedClient(_)
                 | AuthzRefusal::MissingRequest
                 | AuthzRefusal::RedirectUri(_)
+                | AuthzRefusal::NotJws
         )
     }
 }

@@ -2,7 +2,7 @@
 //! signed access and ID tokens.
 
 use super::{bounded_insert, lock, Client, OpenIdProvider, TokenGrant, CODE_TTL_SECS};
-use crate::oidc::{json, json_error};
+use crate::oidc::{json, json_error, with_rule};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +13,7 @@ use spid_core::oidc::jose::{
     b64url_encode, sign_jws, sign_jws_with_header, verify_jwt, JwsHeader, SigningKey,
 };
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
+use spid_core::Rule;
 use std::collections::HashMap;
 
 /// The only client assertion type SPID uses.
@@ -27,11 +28,22 @@ pub enum TokenRefusal {
     /// A required parameter is missing or malformed.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// Client authentication failed (assertion missing, badly signed, wrong claims) or the
-    /// client is unknown.
+    /// Client authentication failed (assertion missing, badly signed, wrong claims).
     #[error("invalid client: {0}")]
     InvalidClient(String),
-    /// The code is unknown, used, expired, another client's, or PKCE / redirect_uri fail.
+    /// The client does not resolve through the trust anchor.
+    #[error("invalid client: {0}")]
+    UntrustedClient(String),
+    /// The code is unknown, already used, expired or another client's.
+    #[error("invalid grant: {0}")]
+    Code(String),
+    /// `redirect_uri` differs from the authorization request's.
+    #[error("invalid grant: redirect_uri does not match")]
+    RedirectUri,
+    /// `code_verifier` malformed or not matching the challenge.
+    #[error("invalid grant: {0}")]
+    Pkce(String),
+    /// Any other invalid grant (refresh token unknown, rotated, another client's).
     #[error("invalid grant: {0}")]
     InvalidGrant(String),
 }
@@ -42,9 +54,41 @@ impl TokenRefusal {
         match self {
             TokenRefusal::UnsupportedGrantType => "unsupported_grant_type",
             TokenRefusal::InvalidRequest(_) => "invalid_request",
-            TokenRefusal::InvalidClient(_) => "invalid_client",
-            TokenRefusal::InvalidGrant(_) => "invalid_grant",
+            TokenRefusal::InvalidClient(_) | TokenRefusal::UntrustedClient(_) => "invalid_client",
+            TokenRefusal::Code(_)
+            | TokenRefusal::RedirectUri
+            | TokenRefusal::Pkce(_)
+            | TokenRefusal::InvalidGrant(_) => "invalid_grant",
         }
+    }
+
+    /// The rule that decided (sent as `X-SPID-Rule`).
+    pub fn rule(&self) -> Rule {
+        match self {
+            TokenRefusal::UnsupportedGrantType => Rule::OpTokenGrantType,
+            TokenRefusal::InvalidRequest(_) => Rule::OpTokenParameters,
+            TokenRefusal::InvalidClient(_) => Rule::OpTokenClientAuth,
+            TokenRefusal::UntrustedClient(_) => Rule::OpTokenClientUntrusted,
+            TokenRefusal::Code(_) => Rule::OpTokenCode,
+            TokenRefusal::RedirectUri => Rule::OpTokenRedirectUri,
+            TokenRefusal::Pkce(_) => Rule::OpTokenPkce,
+            TokenRefusal::InvalidGrant(_) => Rule::OpTokenGrant,
+        }
+    }
+
+    /// The JSON error answer: 401 (or the profile's status) for client authentication,
+    /// 400 otherwise, with the rule header.
+    pub(crate) fn response(&self, invalid_client_status: u16) -> Response {
+        let status = match self {
+            TokenRefusal::InvalidClient(_) | TokenRefusal::UntrustedClient(_) => {
+                StatusCode::from_u16(invalid_client_status).unwrap_or(StatusCode::UNAUTHORIZED)
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        with_rule(
+            json_error(status, self.error(), &self.to_string()),
+            self.rule(),
+        )
     }
 }
 
@@ -167,34 +211,28 @@ impl OpenIdProvider {
         // Removed before any further check: a code is good for one attempt only.
         let grant = lock(&self.0.codes)
             .remove(code)
-            .ok_or_else(|| TokenRefusal::InvalidGrant("unknown or already used code".into()))?;
+            .ok_or_else(|| TokenRefusal::Code("unknown or already used code".into()))?;
         let now = cfg.clock.now();
         if grant.authz.client_id != client_id {
-            return Err(TokenRefusal::InvalidGrant(
-                "code issued to another client".into(),
-            ));
+            return Err(TokenRefusal::Code("code issued to another client".into()));
         }
         if (now - grant.created).num_seconds() > CODE_TTL_SECS {
-            return Err(TokenRefusal::InvalidGrant("code expired".into()));
+            return Err(TokenRefusal::Code("code expired".into()));
         }
         if f.get("redirect_uri") != Some(&grant.authz.redirect_uri) {
-            return Err(TokenRefusal::InvalidGrant(
-                "redirect_uri does not match".into(),
-            ));
+            return Err(TokenRefusal::RedirectUri);
         }
         let verifier = f
             .get("code_verifier")
             .map(String::as_str)
             .unwrap_or_default();
         if !valid_verifier(verifier) {
-            return Err(TokenRefusal::InvalidGrant(
+            return Err(TokenRefusal::Pkce(
                 "code_verifier must be 43-128 unreserved characters".into(),
             ));
         }
         if !verify_s256(verifier, &grant.authz.code_challenge) {
-            return Err(TokenRefusal::InvalidGrant(
-                "code_verifier does not match".into(),
-            ));
+            return Err(TokenRefusal::Pkce("code_verifier does not match".into()));
         }
 
         let plan = self.take_plan();
@@ -309,22 +347,25 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
         None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),
         Some(client_id) => match op.client(client_id).await {
             Ok(client) => op.exchange(&f, &client),
-            Err(e) => Err(TokenRefusal::InvalidClient(e.to_string())),
+            Err(e) => Err(TokenRefusal::UntrustedClient(e.to_string())),
         },
     };
     match result {
         Ok(body) => json(StatusCode::OK, &body),
-        Err(e) => {
-            let status = match e {
-                TokenRefusal::InvalidClient(_) => {
-                    StatusCode::from_u16(op.0.cfg.profile.invalid_client_status)
-                        .unwrap_or(StatusCode::UNAUTHORIZED)
-                }
-                _ => StatusCode::BAD_REQUEST,
-            };
-            json_error(status, e.error(), &e.to_string())
-        }
+        Err(e) => e.response(op.0.cfg.profile.invalid_client_status),
     }
+}
+
+/// The token endpoint is POST only (check-op 3.1.0).
+pub(crate) async fn wrong_method() -> Response {
+    with_rule(
+        json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "the token endpoint is POST only",
+        ),
+        Rule::OpTokenMethod,
+    )
 }
 
 #[cfg(test)]
@@ -495,7 +536,10 @@ mod tests {
             .expect("tokens");
         assert!(ok["id_token"].is_string() && ok["access_token"].is_string());
         let again = fx.op.exchange(&request(&fx, &c, &v), &fx.client);
-        assert_eq!(again.map_err(|e| e.error()), Err("invalid_grant"));
+        assert_eq!(
+            again.map_err(|e| (e.error(), e.rule())),
+            Err(("invalid_grant", Rule::OpTokenCode))
+        );
 
         // Verifiers of 42 and 129 characters (with matching challenges) are refused.
         for len in [42, 129] {
@@ -503,7 +547,7 @@ mod tests {
             let c = code(&fx, &v);
             let r = fx.op.exchange(&request(&fx, &c, &v), &fx.client);
             assert!(
-                matches!(&r, Err(TokenRefusal::InvalidGrant(d)) if d.contains("43-128")),
+                matches!(&r, Err(TokenRefusal::Pkce(d)) if d.contains("43-128")),
                 "{len}: {r:?}"
             );
         }
@@ -512,13 +556,16 @@ mod tests {
         let r = fx
             .op
             .exchange(&request(&fx, &c, &"w".repeat(64)), &fx.client);
-        assert_eq!(r.map_err(|e| e.error()), Err("invalid_grant"));
+        assert_eq!(
+            r.map_err(|e| (e.error(), e.rule())),
+            Err(("invalid_grant", Rule::OpTokenPkce))
+        );
         let c = code(&fx, &v);
         let mut req = request(&fx, &c, &v);
         req.insert("redirect_uri".into(), "http://evil.example/cb".into());
         assert_eq!(
-            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
-            Err("invalid_grant")
+            fx.op.exchange(&req, &fx.client).map_err(|e| e.rule()),
+            Err(Rule::OpTokenRedirectUri)
         );
 
         // Client assertion problems are invalid_client.

@@ -2,7 +2,7 @@
 //! encrypted to the RP's encryption key from its federation metadata.
 
 use super::{lock, OpenIdProvider};
-use crate::oidc::json_error;
+use crate::oidc::{json_error, with_rule};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use spid_core::oidc::jose::{
     b64url_decode, b64url_encode, encrypt_jwe, sign_and_encrypt, sign_jws, verify_jwt, JoseError,
     JweAlg, JweEnc, Jwk, Jwks, KeyUse,
 };
+use spid_core::Rule;
 
 /// Content-Type of the userinfo answer (check-op 4.2.0 and the django OP agree on it).
 pub const USERINFO_CONTENT_TYPE: &str = "application/jwt";
@@ -23,7 +24,7 @@ fn unauthorized(desc: &str) -> Response {
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
     );
-    r
+    with_rule(r, Rule::OpUserinfoToken)
 }
 
 /// The RP's encryption key and the algorithms its metadata asks for.
@@ -193,9 +194,12 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
 
 /// SPID userinfo is GET only.
 pub(crate) async fn wrong_method() -> Response {
-    json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request",
-        "userinfo is GET only",
+    with_rule(
+        json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "userinfo is GET only",
+        ),
+        Rule::OpUserinfoMethod,
     )
 }
