@@ -272,9 +272,21 @@ impl Page {
         if self.status != 200 || !self.is_html() {
             return None;
         }
-        self.forms()
-            .into_iter()
+        let forms = self.forms();
+        if let Some(f) = forms
+            .iter()
             .find(|f| SAML_PARAMS.iter().any(|p| f.field(p).is_some()))
+        {
+            return Some(f.clone());
+        }
+        // An OIDC form_post answer (or any page) whose body submits its first form on load.
+        let doc = Html::parse_document(&self.body);
+        let body = scraper::Selector::parse("body").ok()?;
+        let onload = doc.select(&body).next()?.value().attr("onload")?;
+        if onload.contains("forms[0].submit()") {
+            return forms.into_iter().next();
+        }
+        None
     }
 }
 
@@ -436,6 +448,20 @@ impl UserAgent {
             .await
     }
 
+    /// Sends `method` to `url` with extra request `headers` (and `fields` as a form body unless
+    /// GET/HEAD), following redirects like [`UserAgent::get`]: API calls (token, userinfo)
+    /// that belong in the same trace as the browser steps.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        url: &Url,
+        fields: &[(String, String)],
+        headers: HeaderMap,
+    ) -> Result<Page, AgentError> {
+        self.navigate(method, url.clone(), fields.to_vec(), headers)
+            .await
+    }
+
     /// Submits `form` (found on `page`) and follows redirects.
     ///
     /// `overrides` replace the values of fields with the same name or add
@@ -474,8 +500,9 @@ impl UserAgent {
     }
 
     /// Plays the part of the browser's JavaScript for the SAML HTTP-POST
-    /// binding: while `page` is a 200 HTML page with a form holding a
-    /// `SAMLRequest` or `SAMLResponse` input, submits that form unchanged.
+    /// binding and OIDC `form_post`: while `page` is a 200 HTML page with a form
+    /// holding a `SAMLRequest` or `SAMLResponse` input, or whose `<body onload>`
+    /// submits `forms[0]`, submits that form unchanged.
     /// Stops after [`MAX_AUTO_POST_ROUNDS`] submissions and returns the page
     /// reached (which is `page` itself when it has no such form).
     pub async fn auto_post(&mut self, page: Page) -> Result<Page, AgentError> {

@@ -10,5 +10,6 @@ pub mod check_idp;
 pub mod checks;
 pub mod external;
 pub mod oidc;
+pub mod oidc_op;
 pub mod report;
 pub mod runner;

@@ -19,19 +19,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the catalogue between our IdP and our SP on loopback (sanity first and last).
+    /// Run the whole catalogue on loopback, side by side: SAML (our IdP at our SP), OIDC RP
+    /// side (our OP at our RP) and OIDC OP side (the probe RP at our OP); each side between
+    /// two honest logins, counts by side at the end.
     Run {
         /// Only cases whose id matches this glob.
         #[arg(long)]
         cases: Option<String>,
-        /// Load cases from this directory instead of the embedded catalogue.
+        /// Load SAML cases from this directory instead of the embedded catalogue.
         #[arg(long)]
         catalogue: Option<PathBuf>,
-        /// Write results.json here.
+        /// Write results.json, JUnit XML and HTML here.
         #[arg(long)]
         report_dir: Option<PathBuf>,
+        /// Only these sides (repeatable; default all).
+        #[arg(long, value_enum)]
+        side: Vec<Side>,
     },
-    /// Run the OpenID Connect catalogue: trust anchor, our OP and our RP on loopback ports.
+    /// The two OIDC sides only (`run --side oidc-rp --side oidc-op`).
     RunOidc {
         /// Only cases whose id matches this glob.
         #[arg(long)]
@@ -262,8 +267,19 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             cases,
             catalogue: dir,
             report_dir,
-        } => run(cases.as_deref(), dir, report_dir).await,
-        Cmd::RunOidc { cases, report_dir } => run_oidc(cases.as_deref(), report_dir).await,
+            side,
+        } => {
+            let sides = if side.is_empty() {
+                vec![Side::Saml, Side::OidcRp, Side::OidcOp]
+            } else {
+                side
+            };
+            run(cases.as_deref(), dir, report_dir, &sides).await
+        }
+        Cmd::RunOidc { cases, report_dir } => {
+            let sides = [Side::OidcRp, Side::OidcOp];
+            run(cases.as_deref(), None, report_dir, &sides).await
+        }
         Cmd::List { cases, oidc: true } => {
             let all = spid_harness::oidc::select(spid_harness::oidc::embedded()?, cases.as_deref())
                 .map_err(anyhow::Error::msg)?;
@@ -555,67 +571,167 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// One side of the catalogue `run` covers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Side {
+    /// SAML: our IdP's crafted Responses at our SP.
+    Saml,
+    /// OIDC relying-party side: our OP's crafted answers at our RP.
+    OidcRp,
+    /// OIDC provider side: the probe's crafted requests at our OP.
+    OidcOp,
+}
+
+impl Side {
+    fn label(self) -> &'static str {
+        match self {
+            Side::Saml => "SAML (SP side)",
+            Side::OidcRp => "OIDC RP side",
+            Side::OidcOp => "OIDC OP side",
+        }
+    }
+}
+
+/// The cases of one side, run between two honest logins.
+struct SideRun {
+    side: Side,
+    results: Vec<runner::CaseResult>,
+    setup_error: bool,
+}
+
 async fn run(
     pattern: Option<&str>,
     dir: Option<PathBuf>,
     report_dir: Option<PathBuf>,
+    sides: &[Side],
 ) -> anyhow::Result<ExitCode> {
-    let all = match dir {
-        Some(d) => catalogue::from_dir(&d)?,
-        None => catalogue::embedded("saml")?,
-    };
-    let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
-    let users =
-        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
-    let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
-    let header = format!(
-        "IdP {}  SP {}  — {} cases",
-        pair.idp_url,
-        pair.sp_url,
-        cases.len()
-    );
-    let run = async |c: &catalogue::Case| runner::run_case(&pair, c, &users).await;
-    run_with_sanity(header, &cases, &runner::sanity_case(), run, report_dir).await
-}
-
-async fn run_oidc(pattern: Option<&str>, report_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use spid_harness::oidc::{self, OidcCase, OidcFederation};
-    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    use spid_harness::oidc_op::{self, OpCase};
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
-    let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
-    let header = format!(
-        "TA {}  OP {}  RP {}  — {} cases",
-        fed.ta.entity_id(),
-        fed.op.entity_id(),
-        fed.rp.entity_id(),
-        cases.len()
-    );
-    let run = async |c: &OidcCase| fed.run_case(c, &users).await;
-    run_with_sanity(header, &cases, &oidc::sanity_case(), run, report_dir).await
+    let started = std::time::Instant::now();
+    let mut runs = Vec::new();
+    if sides.contains(&Side::Saml) {
+        let all = match &dir {
+            Some(d) => catalogue::from_dir(d)?,
+            None => catalogue::embedded("saml")?,
+        };
+        let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
+        let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
+        let header = format!(
+            "{}: IdP {}  SP {}  — {} cases",
+            Side::Saml.label(),
+            pair.idp_url,
+            pair.sp_url,
+            cases.len()
+        );
+        let run = async |c: &catalogue::Case| runner::run_case(&pair, c, &users).await;
+        let r = run_with_sanity(header, &cases, &runner::sanity_case(), run).await;
+        runs.push(SideRun {
+            side: Side::Saml,
+            ..r
+        });
+    }
+    let oidc_sides = sides.contains(&Side::OidcRp) || sides.contains(&Side::OidcOp);
+    if oidc_sides {
+        let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
+        if sides.contains(&Side::OidcRp) {
+            let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+            let header = format!(
+                "{}: TA {}  OP {}  RP {}  — {} cases",
+                Side::OidcRp.label(),
+                fed.ta.entity_id(),
+                fed.op.entity_id(),
+                fed.rp.entity_id(),
+                cases.len()
+            );
+            let run = async |c: &OidcCase| fed.run_case(c, &users).await;
+            let r = run_with_sanity(header, &cases, &oidc::sanity_case(), run).await;
+            runs.push(SideRun {
+                side: Side::OidcRp,
+                ..r
+            });
+        }
+        if sides.contains(&Side::OidcOp) {
+            let cases =
+                oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+            let ops = fed.op_endpoints();
+            let header = format!(
+                "{}: TA {}  OP {}  probe RP {}  — {} cases",
+                Side::OidcOp.label(),
+                fed.ta.entity_id(),
+                fed.op.entity_id(),
+                fed.probe.entity_id(),
+                cases.len()
+            );
+            let run = async |c: &OpCase| fed.run_op_case(c, &ops, &users).await;
+            let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), run).await;
+            runs.push(SideRun {
+                side: Side::OidcOp,
+                ..r
+            });
+        }
+    }
+    finish_runs(&runs, started, report_dir)
 }
 
-/// Runs `cases` between two honest L2 logins (if either fails the run is a setup error,
-/// exit 2: an SP that is down must not "pass" the reject cases), with a progress line per
-/// case, the summary and the reports; exit 0 when every case meets its expectation, else 1.
+/// The per-side lines, the reports and the exit code (2: a side's sanity login failed).
+fn finish_runs(
+    runs: &[SideRun],
+    started: std::time::Instant,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nby side:");
+    for r in runs {
+        let passed = r.results.iter().filter(|c| c.pass).count();
+        let state = if r.setup_error {
+            "SETUP ERROR".to_string()
+        } else {
+            format!("{passed}/{} meet their expectation", r.results.len())
+        };
+        let _ = writeln!(out, "  {:<16} {state}", r.side.label());
+    }
+    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
+    let all: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.results.clone()).collect();
+    if let Some(d) = report_dir {
+        for p in report::write_all(&d, &all)? {
+            let _ = writeln!(out, "report: {}", p.display());
+        }
+    }
+    Ok(if runs.iter().any(|r| r.setup_error) {
+        ExitCode::from(2)
+    } else if all.iter().all(|r| r.pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs `cases` between two honest logins (if either fails the side is a setup error: a
+/// server that is down must not "pass" the reject cases), with a progress line per case
+/// and the summary.
 async fn run_with_sanity<C>(
     header: String,
     cases: &[C],
     sanity: &C,
     run: impl AsyncFn(&C) -> runner::CaseResult,
-    report_dir: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+) -> SideRun {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{header}");
-    let started = std::time::Instant::now();
+    let _ = writeln!(out, "\n{header}");
+    let setup_error = |results| SideRun {
+        side: Side::Saml,
+        results,
+        setup_error: true,
+    };
     let first = run(sanity).await;
     report::progress(&mut out, &first);
     if !first.pass {
         let _ = writeln!(
             out,
-            "setup error: the honest L2 login failed before the run; no verdicts reported"
+            "setup error: the honest login failed before the run; no verdicts reported"
         );
-        return Ok(ExitCode::from(2));
+        return setup_error(Vec::new());
     }
     let mut results = Vec::new();
     for c in cases {
@@ -628,22 +744,16 @@ async fn run_with_sanity<C>(
     if !last.pass {
         let _ = writeln!(
             out,
-            "setup error: the honest L2 login failed after the run; verdicts are not trustworthy"
+            "setup error: the honest login failed after the run; verdicts are not trustworthy"
         );
-        return Ok(ExitCode::from(2));
+        return setup_error(results);
     }
     report::summary(&mut out, &results);
-    let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
-    if let Some(d) = report_dir {
-        for p in report::write_all(&d, &results)? {
-            let _ = writeln!(out, "report: {}", p.display());
-        }
+    SideRun {
+        side: Side::Saml,
+        results,
+        setup_error: false,
     }
-    Ok(if results.iter().all(|r| r.pass) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 async fn check_sp(

@@ -4,6 +4,7 @@
 
 use crate::agent::{AgentError, Page, UserAgent};
 use crate::catalogue::{Expect, LoadError, EMBEDDED};
+use crate::oidc_op::{OpCase, OpEndpoints, OpTarget, ProbeRp};
 use crate::runner::{self, judge, Behaviour, CaseResult, Credentials, Verdict};
 use serde::{Deserialize, Serialize};
 use spid_core::clock::FixedClock;
@@ -117,6 +118,8 @@ pub struct OidcFederation {
     pub op: OpenIdProvider,
     /// The relying party.
     pub rp: RelyingParty,
+    /// The probing RP the OP-side cases use (registered at the anchor too).
+    pub probe: ProbeRp,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -133,6 +136,7 @@ impl OidcFederation {
     pub async fn start(creds: Credentials) -> anyhow::Result<OidcFederation> {
         let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
         let (ta_l, idp_l, sp_l) = (bind().await?, bind().await?, bind().await?);
+        let probe_l = bind().await?;
         let url = |l: &tokio::net::TcpListener| -> anyhow::Result<String> {
             Ok(format!("http://{}", l.local_addr()?))
         };
@@ -148,6 +152,7 @@ impl OidcFederation {
         sp_cfg.clock = clock.clone();
         let sp = ServiceProvider::new(sp_cfg)?;
         let rp = RelyingParty::new(sp.rp_config())?;
+        let probe = ProbeRp::new(&format!("{}/probe-rp", url(&probe_l)?), clock.clone())?;
 
         // Onboarding: the only source of trust between OP and RP.
         let mark = ta.register(
@@ -162,6 +167,12 @@ impl OidcFederation {
             EntityKind::OpenIdRelyingParty,
         )?;
         rp.set_trust_anchor(ta.keys(), mark);
+        let mark = ta.register(
+            probe.entity_id(),
+            probe.federation_jwks(),
+            EntityKind::OpenIdRelyingParty,
+        )?;
+        probe.join(ta.entity_id(), vec![mark]);
 
         let tasks = vec![
             tokio::spawn({
@@ -182,14 +193,50 @@ impl OidcFederation {
                     let _ = sp.serve_with_rp(sp_l, &rp).await;
                 }
             }),
+            tokio::spawn({
+                let probe = probe.clone();
+                async move {
+                    let _ = probe.serve(probe_l).await;
+                }
+            }),
         ];
         Ok(OidcFederation {
             clock,
             ta,
             op,
             rp,
+            probe,
             tasks,
         })
+    }
+
+    /// Our OP's endpoints, for the probe.
+    pub fn op_endpoints(&self) -> OpEndpoints {
+        let c = self.op.config();
+        OpEndpoints {
+            issuer: c.entity_id.clone(),
+            authorization: c.endpoint("authorization"),
+            token: c.endpoint("token"),
+            userinfo: c.endpoint("userinfo"),
+            revocation: Some(c.endpoint("revocation")),
+        }
+    }
+
+    /// Runs one OP-side case against our OP with the probe.
+    pub async fn run_op_case(
+        &self,
+        case: &OpCase,
+        ops: &OpEndpoints,
+        users: &[User],
+    ) -> CaseResult {
+        let target = OpTarget {
+            probe: &self.probe,
+            op: ops,
+            clock: Some(&self.clock),
+            internal: true,
+            users,
+        };
+        crate::oidc_op::run_case(&target, case).await
     }
 
     /// The RP URL that starts a login at our OP.

@@ -236,6 +236,17 @@ pub async fn drive_login(
     how: Behaviour<'_>,
 ) -> Result<Page, AgentError> {
     let first = ua.get(login_url).await?;
+    continue_login(ua, first, user, how).await
+}
+
+/// Goes on from `first` (the answer to whatever started the login) through our IdP's login,
+/// OTP and consent pages, auto-posting forms; returns the final page.
+pub async fn continue_login(
+    ua: &mut UserAgent,
+    first: Page,
+    user: Option<&User>,
+    how: Behaviour<'_>,
+) -> Result<Page, AgentError> {
     let mut page = ua.auto_post(first).await?;
     for _ in 0..8 {
         let next = if let Some(f) = page.form_by_id("login-form") {
