@@ -27,8 +27,11 @@ use url::Url;
 pub struct FormStep {
     /// The form's id, or…
     pub form_id: Option<String>,
-    /// …a field the form contains.
+    /// …a field the form contains, or…
     pub has_field: Option<String>,
+    /// …text its action URL contains.
+    #[serde(default)]
+    pub action_contains: Option<String>,
     /// Fields (and the submit button's name/value) to send.
     pub fields: BTreeMap<String, String>,
 }
@@ -64,6 +67,7 @@ impl LoginDriver {
         let step = |id: &str, f: &[(&str, &str)]| FormStep {
             form_id: Some(id.into()),
             has_field: None,
+            action_contains: None,
             fields: f
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -108,13 +112,28 @@ impl LoginDriver {
         user: &DriverUser,
     ) -> Result<Page, crate::agent::AgentError> {
         let first = ua.get(start).await?;
+        self.continue_from(ua, first, user).await
+    }
+
+    /// Goes on from `first` (the answer to whatever started the login) through the pages
+    /// the steps recognise; returns the final page.
+    pub async fn continue_from(
+        &self,
+        ua: &mut UserAgent,
+        first: Page,
+        user: &DriverUser,
+    ) -> Result<Page, crate::agent::AgentError> {
         let mut page = ua.auto_post(first).await?;
         for _ in 0..8 {
             let found = self.steps.iter().find_map(|s| {
-                let f = match (&s.form_id, &s.has_field) {
-                    (Some(id), _) => page.form_by_id(id),
-                    (None, Some(field)) => page.form_with_field(field),
-                    (None, None) => None,
+                let f = match (&s.form_id, &s.has_field, &s.action_contains) {
+                    (Some(id), _, _) => page.form_by_id(id),
+                    (None, Some(field), _) => page.form_with_field(field),
+                    (None, None, Some(part)) => page
+                        .forms()
+                        .into_iter()
+                        .find(|f| f.action.as_str().contains(part.as_str())),
+                    (None, None, None) => None,
                 }?;
                 Some((s, f))
             });

@@ -100,6 +100,41 @@ enum Cmd {
         #[arg(long)]
         certs: Option<PathBuf>,
     },
+    /// Aim the OP-side OIDC catalogue at an external OpenID Provider: a probe RP (fresh keys,
+    /// its own entity configuration on `--listen`) joins the OP's federation once the trust
+    /// marks its anchor issued appear in `--trust-marks`, then sends every crafted request.
+    CheckOp {
+        /// The OP's entity id.
+        #[arg(long)]
+        op: String,
+        /// The trust anchor the probe names in `authority_hints`.
+        #[arg(long)]
+        trust_anchor: String,
+        /// Where the probe listens; its entity id is `http://<listen>/probe-rp`.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// JSON array of the trust marks the anchor issued to the probe; the run waits for it.
+        #[arg(long)]
+        trust_marks: PathBuf,
+        /// Seconds to wait for the trust-marks file.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        /// Write the probe's entity id here once it listens (for onboarding scripts).
+        #[arg(long)]
+        entity_id_out: Option<PathBuf>,
+        /// Login driver for the OP's pages (TOML as for check-idp); default: our OP's pages.
+        #[arg(long)]
+        driver: Option<PathBuf>,
+        /// The driver user to log in as (default: the driver's first).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Write results.json, JUnit XML and HTML here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
     /// Judge an IdP: metadata, refusals of malformed AuthnRequests, and logins at L1/L2/L3
     /// under every Comparison through our SP.
     CheckIdp {
@@ -384,6 +419,30 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 certs,
             )
             .await
+        }
+        Cmd::CheckOp {
+            op,
+            trust_anchor,
+            listen,
+            trust_marks,
+            wait,
+            entity_id_out,
+            driver,
+            user,
+            cases,
+            report_dir,
+        } => {
+            let o = CheckOp {
+                op,
+                trust_anchor,
+                listen,
+                trust_marks,
+                wait,
+                entity_id_out,
+                driver,
+                user,
+            };
+            check_op(o, cases.as_deref(), report_dir).await
         }
         Cmd::CheckIdp {
             metadata,
@@ -817,6 +876,111 @@ async fn check_sp(
         } else {
             ExitCode::from(1)
         },
+    )
+}
+
+struct CheckOp {
+    op: String,
+    trust_anchor: String,
+    listen: String,
+    trust_marks: PathBuf,
+    wait: u64,
+    entity_id_out: Option<PathBuf>,
+    driver: Option<PathBuf>,
+    user: Option<String>,
+}
+
+async fn check_op(
+    o: CheckOp,
+    pattern: Option<&str>,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use spid_harness::check_idp::LoginDriver;
+    use spid_harness::oidc_op::{self, OpEndpoints, OpScope, OpTarget, ProbeRp};
+    let started = std::time::Instant::now();
+    let driver = match &o.driver {
+        Some(p) => toml::from_str::<LoginDriver>(&std::fs::read_to_string(p)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => LoginDriver::builtin(),
+    };
+    let who = match &o.user {
+        Some(u) => driver.users.iter().find(|d| &d.username == u),
+        None => driver.users.first(),
+    }
+    .cloned()
+    .ok_or_else(|| anyhow::anyhow!("the login driver has no such user"))?;
+    let listener = tokio::net::TcpListener::bind(&o.listen).await?;
+    let entity_id = format!("http://{}/probe-rp", listener.local_addr()?);
+    let clock: spid_core::clock::SharedClock = std::sync::Arc::new(spid_core::clock::SystemClock);
+    let probe = ProbeRp::new(&entity_id, clock)?;
+    probe.join(&o.trust_anchor, Vec::new());
+    tokio::spawn({
+        let probe = probe.clone();
+        async move {
+            let _ = probe.serve(listener).await;
+        }
+    });
+    println!(
+        "probe RP {entity_id}: waiting for {}",
+        o.trust_marks.display()
+    );
+    if let Some(p) = &o.entity_id_out {
+        std::fs::write(p, &entity_id)?;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(o.wait);
+    let marks = loop {
+        let parsed = std::fs::read_to_string(&o.trust_marks)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(m) = parsed {
+            break m;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "no trust marks in {} after {}s",
+                o.trust_marks.display(),
+                o.wait
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    probe.join(&o.trust_anchor, marks);
+    let ops = OpEndpoints::discover(&o.op).await?;
+    let all = oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let (cases, skipped): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.scope == OpScope::All);
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let external = o.driver.is_some();
+    let target = OpTarget {
+        probe: &probe,
+        op: &ops,
+        clock: None,
+        internal: false,
+        users: &users,
+        driver: external.then_some((&driver, &who)),
+    };
+    let header = format!(
+        "{}: OP {}  probe RP {}  — {} cases ({} for our OP only, skipped: {})",
+        Side::OidcOp.label(),
+        ops.issuer,
+        entity_id,
+        cases.len(),
+        skipped.len(),
+        skipped
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let run = async |c: &oidc_op::OpCase| oidc_op::run_case(&target, c).await;
+    let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), run).await;
+    finish_runs(
+        &[SideRun {
+            side: Side::OidcOp,
+            ..r
+        }],
+        started,
+        report_dir,
     )
 }
 

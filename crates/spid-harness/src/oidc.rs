@@ -235,6 +235,7 @@ impl OidcFederation {
             clock: Some(&self.clock),
             internal: true,
             users,
+            driver: None,
         };
         crate::oidc_op::run_case(&target, case).await
     }

@@ -8,6 +8,7 @@
 
 use crate::agent::{Exchange, Page, UserAgent};
 use crate::catalogue::{Expect, LoadError, EMBEDDED};
+use crate::check_idp::{DriverUser, LoginDriver};
 use crate::runner::{self, judge, Behaviour, CaseResult, Verdict};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -567,8 +568,10 @@ pub struct OpTarget<'a> {
     pub clock: Option<&'a FixedClock>,
     /// Our OP, which always names the deciding rule.
     pub internal: bool,
-    /// Test users.
+    /// Test users (our OP's pages).
     pub users: &'a [User],
+    /// Another OP's login pages and the user to log in as (None: our OP's pages).
+    pub driver: Option<(&'a LoginDriver, &'a DriverUser)>,
 }
 
 fn random_alnum(n: usize) -> String {
@@ -789,9 +792,11 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         HttpMethod::Post => ua.post_form(&url, &params).await,
     }
     .map_err(|e| e.to_string())?;
-    runner::continue_login(ua, first, user, Behaviour::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    match t.driver {
+        Some((driver, who)) => driver.continue_from(ua, first, who).await,
+        None => runner::continue_login(ua, first, user, Behaviour::default()).await,
+    }
+    .map_err(|e| e.to_string())?;
     let outcome = authorization_outcome(ua.trace(), &probe.redirect_uri(), &t.op.issuer);
 
     if case.stage == Stage::Authorization {
@@ -1013,6 +1018,15 @@ fn authorization_outcome(trace: &[Exchange], redirect_uri: &str, issuer: &str) -
             (None, None) => AuthzOutcome::Stuck("callback without code or error".into()),
         };
     }
+    // A redirect to anything else under the probe is a redirect_uri the RP never registered:
+    // the OP must answer 400 itself instead (an open redirector otherwise).
+    let probe_base = redirect_uri.trim_end_matches("/callback");
+    if let Some(e) = trace.iter().find(|e| e.url.starts_with(probe_base)) {
+        return AuthzOutcome::Stuck(format!(
+            "the OP sent the browser to an unregistered redirect_uri: {}",
+            without_query(&e.url)
+        ));
+    }
     match trace.last() {
         Some(last) if (400..500).contains(&last.status) => AuthzOutcome::Refused {
             status: last.status,
@@ -1021,10 +1035,16 @@ fn authorization_outcome(trace: &[Exchange], redirect_uri: &str, issuer: &str) -
         },
         Some(last) => AuthzOutcome::Stuck(format!(
             "no answer reached the redirect_uri (last: {} {} {})",
-            last.method, last.url, last.status
+            last.method,
+            without_query(&last.url),
+            last.status
         )),
         None => AuthzOutcome::Stuck("no exchange".into()),
     }
+}
+
+fn without_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
 }
 
 fn failed(case: &OpCase, started: Instant, note: String, trace: Vec<Exchange>) -> CaseResult {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# spid-harness check-op -> the reference OP (PyPI spid-cie-oidc 1.6.3): the probe RP is
+# onboarded at their trust anchor, logs in through their login and consent pages
+# (tests/interop/check-op/django-op-driver.toml) and sends every OP-side case that applies to
+# an external OP. The report is kept in the log; the pair passes when the run completes (the
+# honest login, token and userinfo work before and after the cases: exit 0 or 1, never 2) and
+# the lines asserted at the end hold: what the reference OP refuses, and where it deviates.
+set -euo pipefail
+: "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
+source "$(dirname "$0")/../lib.sh"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+oidc="$here/oidc"
+trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
+
+bash "$oidc/bootstrap.sh"
+set -a; source "$WORK/env"; set +a
+
+"$HARNESS" check-op --op "$OP_ID" --trust-anchor "$TA_ID" \
+  --trust-marks "$WORK/probe_tm.json" --entity-id-out "$WORK/probe_id" \
+  --driver "$here/check-op/django-op-driver.toml" >"$WORK/report.txt" 2>&1 &
+check=$!
+for _ in $(seq 1 100); do [ -s "$WORK/probe_id" ] && break; sleep 0.1; done
+probe="$(cat "$WORK/probe_id")"
+wait_for "$probe/.well-known/openid-federation"
+(cd "$oidc/project" && DJANGO_SETTINGS_MODULE=oidc_interop.settings_ta "$OIDC_PY" manage.py \
+  interop_onboard --sub "$probe" --type openid_relying_party --out "$WORK/probe_tm.json")
+rc=0; wait "$check" || rc=$?
+cat "$WORK/report.txt"
+if [ "$rc" = 2 ] || [ "$rc" -gt 2 ]; then
+  echo "FAIL: check-op did not complete (exit $rc)" >&2; exit 1
+fi
+expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }
+# Refused as SPID requires.
+expect '^authz-request-missing +reject .* pass$'
+expect '^authz-nonce-31 +reject .* pass$'
+expect '^authz-pkce-method-plain +reject .* pass$'
+expect '^token-verifier-wrong +reject .* pass$'
+expect '^userinfo-tampered-token +reject .* pass$'
+# Where the reference OP deviates (each line is a finding of this run, kept so a change shows).
+expect '^token-code-reuse +reject .* accept 200 .* FAIL$'            # a code works twice
+expect '^token-verifier-42 +reject .* accept 200 .* FAIL$'           # PKCE length unchecked
+expect '^authz-redirect-uri-unregistered +reject .* error 0 .* FAIL$' # error sent to it anyway
+expect '^authz-claims-id-token +reject .* accept 200 .* FAIL$'       # claims.id_token allowed
+echo "OK: check-op ran against the reference OP; findings above"
