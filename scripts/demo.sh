@@ -8,8 +8,6 @@ profile="${SPID_PROFILE:-release}"
 cargo build -q --profile "$profile" -p spid-harness
 case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
 harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
-# The SAML catalogue (IdP + SP), then the OIDC catalogue (trust anchor + OP + RP).
-rc=0
-"$harness" run --report-dir reports "$@" || rc=$?
-"$harness" run-oidc --report-dir reports/oidc || rc=$((rc > 0 ? rc : $?))
-exit "$rc"
+# The whole catalogue side by side: SAML (IdP + SP), OIDC RP side and OIDC OP side (trust
+# anchor + OP + RP + probe RP), counts by side at the end.
+exec "$harness" run --report-dir reports "$@"

@@ -134,6 +134,15 @@ impl Drop for OidcFederation {
 impl OidcFederation {
     /// Starts the three servers and registers OP and RP at the anchor.
     pub async fn start(creds: Credentials) -> anyhow::Result<OidcFederation> {
+        OidcFederation::start_with(creds, None).await
+    }
+
+    /// [`OidcFederation::start`] with another SPID reading for the OP (tests that weaken the
+    /// OP to show a case fails).
+    pub async fn start_with(
+        creds: Credentials,
+        op_profile: Option<spid_core::oidc::Profile>,
+    ) -> anyhow::Result<OidcFederation> {
         let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
         let (ta_l, idp_l, sp_l) = (bind().await?, bind().await?, bind().await?);
         let probe_l = bind().await?;
@@ -147,7 +156,11 @@ impl OidcFederation {
         let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp, creds.foreign);
         idp_cfg.clock = clock.clone();
         let idp = IdentityProvider::new(idp_cfg)?;
-        let op = OpenIdProvider::new(idp.op_config())?;
+        let mut op_cfg = idp.op_config();
+        if let Some(p) = op_profile {
+            op_cfg.profile = p;
+        }
+        let op = OpenIdProvider::new(op_cfg)?;
         let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
         sp_cfg.clock = clock.clone();
         let sp = ServiceProvider::new(sp_cfg)?;

@@ -1,0 +1,65 @@
+//! The OP-side OIDC catalogue end to end: the probe RP, registered at our trust anchor, sends
+//! every crafted authorization, token and userinfo request to our OP. Each case must meet its
+//! expectation (verdict and `X-SPID-Rule`), and an OP weakened by one profile switch must fail
+//! exactly the case that switch concerns.
+
+use spid_harness::oidc::OidcFederation;
+use spid_harness::oidc_op::{self, OpCase};
+use spid_harness::runner::{CaseResult, Credentials};
+use spid_idp::users::{parse, DEFAULT_USERS};
+
+async fn run_all(fed: &OidcFederation, cases: &[OpCase]) -> Vec<CaseResult> {
+    let users = parse(DEFAULT_USERS).unwrap();
+    let ops = fed.op_endpoints();
+    let mut out = Vec::new();
+    for c in cases {
+        out.push(fed.run_op_case(c, &ops, &users).await);
+    }
+    out
+}
+
+fn failing(results: &[CaseResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| format!("{} ({:?} {:?} {:?})", r.id, r.verdict, r.rule, r.note))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_op_case_meets_its_expectation_at_our_op() {
+    let fed = OidcFederation::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let cases = oidc_op::embedded().unwrap();
+    let mut all = vec![oidc_op::sanity_case()];
+    all.extend(cases.iter().cloned());
+    all.push(oidc_op::sanity_case());
+    let results = run_all(&fed, &all).await;
+    assert_eq!(failing(&results), Vec::<String>::new());
+    // Refusals are named by the OP, not inferred.
+    for r in results.iter().filter(|r| r.verdict == spid_harness::runner::Verdict::Reject) {
+        assert!(r.rule.as_deref().is_some_and(|c| c.starts_with("op.")), "{}", r.id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_op_that_allows_claims_id_token_fails_exactly_that_case() {
+    let mut weak = spid_core::oidc::Profile::rules_2023();
+    weak.authz_id_token_claims_allowed = true;
+    let fed = OidcFederation::start_with(Credentials::embedded().unwrap(), Some(weak))
+        .await
+        .unwrap();
+    let cases: Vec<OpCase> = oidc_op::embedded()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.family.starts_with("op-authz"))
+        .collect();
+    let results = run_all(&fed, &cases).await;
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(failed, vec!["authz-claims-id-token"], "{:?}", failing(&results));
+}
