@@ -38,8 +38,15 @@ async fn every_op_case_meets_its_expectation_at_our_op() {
     let results = run_all(&fed, &all).await;
     assert_eq!(failing(&results), Vec::<String>::new());
     // Refusals are named by the OP, not inferred.
-    for r in results.iter().filter(|r| r.verdict == spid_harness::runner::Verdict::Reject) {
-        assert!(r.rule.as_deref().is_some_and(|c| c.starts_with("op.")), "{}", r.id);
+    for r in results
+        .iter()
+        .filter(|r| r.verdict == spid_harness::runner::Verdict::Reject)
+    {
+        assert!(
+            r.rule.as_deref().is_some_and(|c| c.starts_with("op.")),
+            "{}",
+            r.id
+        );
     }
 }
 
@@ -61,5 +68,10 @@ async fn an_op_that_allows_claims_id_token_fails_exactly_that_case() {
         .filter(|r| !r.pass)
         .map(|r| r.id.as_str())
         .collect();
-    assert_eq!(failed, vec!["authz-claims-id-token"], "{:?}", failing(&results));
+    assert_eq!(
+        failed,
+        vec!["authz-claims-id-token"],
+        "{:?}",
+        failing(&results)
+    );
 }

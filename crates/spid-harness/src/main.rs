@@ -135,6 +135,41 @@ enum Cmd {
         #[arg(long)]
         report_dir: Option<PathBuf>,
     },
+    /// Aim the RP-side OIDC catalogue at an external relying party: our IdP + OP (on
+    /// `--listen`) joins the RP's federation once the trust marks its anchor issued appear in
+    /// `--trust-marks`, then answers each login at the RP with one case's fault plan.
+    CheckRp {
+        /// The RP URL that starts a login at our OP; `{op}` is replaced by our OP's entity id.
+        #[arg(long)]
+        login_url: String,
+        /// The trust anchor our OP names in `authority_hints`.
+        #[arg(long)]
+        trust_anchor: String,
+        /// Where our IdP + OP listen; the OP's entity id is `http://<listen>/oidc/op`.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// JSON array of the trust marks the anchor issued to our OP; the run waits for it.
+        #[arg(long)]
+        trust_marks: PathBuf,
+        /// Seconds to wait for the trust-marks file.
+        #[arg(long, default_value_t = 120)]
+        wait: u64,
+        /// Write our OP's entity id here once it listens (for onboarding scripts).
+        #[arg(long)]
+        entity_id_out: Option<PathBuf>,
+        /// SPID reading for our OP (`rules-2023`, `django-sdk`, …).
+        #[arg(long, default_value = "rules-2023")]
+        oidc_profile: String,
+        /// Text the RP's final page must contain for HTTP 200 to count as a login.
+        #[arg(long)]
+        accept_marker: Option<String>,
+        /// Only cases whose id matches this glob.
+        #[arg(long)]
+        cases: Option<String>,
+        /// Write results.json, JUnit XML and HTML here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+    },
     /// Judge an IdP: metadata, refusals of malformed AuthnRequests, and logins at L1/L2/L3
     /// under every Comparison through our SP.
     CheckIdp {
@@ -443,6 +478,30 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 user,
             };
             check_op(o, cases.as_deref(), report_dir).await
+        }
+        Cmd::CheckRp {
+            login_url,
+            trust_anchor,
+            listen,
+            trust_marks,
+            wait,
+            entity_id_out,
+            oidc_profile,
+            accept_marker,
+            cases,
+            report_dir,
+        } => {
+            let o = CheckRp {
+                login_url,
+                trust_anchor,
+                listen,
+                trust_marks,
+                wait,
+                entity_id_out,
+                oidc_profile,
+                accept_marker,
+            };
+            check_rp(o, cases.as_deref(), report_dir).await
         }
         Cmd::CheckIdp {
             metadata,
@@ -879,6 +938,99 @@ async fn check_sp(
     )
 }
 
+struct CheckRp {
+    login_url: String,
+    trust_anchor: String,
+    listen: String,
+    trust_marks: PathBuf,
+    wait: u64,
+    entity_id_out: Option<PathBuf>,
+    oidc_profile: String,
+    accept_marker: Option<String>,
+}
+
+/// Polls `path` until it holds a JSON array of trust marks, or `secs` pass.
+async fn wait_for_trust_marks(
+    path: &std::path::Path,
+    secs: u64,
+) -> anyhow::Result<Vec<spid_core::oidc::federation::TrustMarkEntry>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let parsed = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(m) = parsed {
+            return Ok(m);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("no trust marks in {} after {secs}s", path.display());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+async fn check_rp(
+    o: CheckRp,
+    pattern: Option<&str>,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use spid_harness::oidc::{self, OidcCase, RpTarget};
+    let started = std::time::Instant::now();
+    let profile = spid_core::oidc::Profile::by_name(&o.oidc_profile)
+        .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {}", o.oidc_profile))?;
+    let creds = runner::Credentials::embedded()?;
+    let l = tokio::net::TcpListener::bind(&o.listen).await?;
+    let base = format!("http://{}", l.local_addr()?);
+    let idp =
+        spid_idp::IdentityProvider::new(spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign))?;
+    let anchor = external_anchor(&o.trust_anchor, &profile).await?;
+    let mut op_cfg = idp.op_config();
+    op_cfg.profile = profile;
+    op_cfg.trust_marks_file = Some(o.trust_marks.clone());
+    let op = spid_idp::oidc::op::OpenIdProvider::new(op_cfg)?;
+    op.set_external_trust_anchor(anchor);
+    let served = op.clone();
+    tokio::spawn(async move {
+        let _ = idp.serve_with_op(l, &served).await;
+    });
+    println!(
+        "our OP {}: waiting for {}",
+        op.entity_id(),
+        o.trust_marks.display()
+    );
+    if let Some(p) = &o.entity_id_out {
+        std::fs::write(p, op.entity_id())?;
+    }
+    wait_for_trust_marks(&o.trust_marks, o.wait).await?;
+    let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
+    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let target = RpTarget {
+        op: &op,
+        login_url: &login_url,
+        accept_marker: o.accept_marker.as_deref(),
+        internal: false,
+    };
+    let header = format!(
+        "{}: OP {}  RP login {}  — {} cases",
+        Side::OidcRp.label(),
+        op.entity_id(),
+        login_url,
+        cases.len()
+    );
+    let run = async |c: &OidcCase| oidc::run_rp_case(&target, c, &users).await;
+    let r = run_with_sanity(header, &cases, &oidc::sanity_case(), run).await;
+    finish_runs(
+        &[SideRun {
+            side: Side::OidcRp,
+            ..r
+        }],
+        started,
+        report_dir,
+    )
+}
+
 struct CheckOp {
     op: String,
     trust_anchor: String,
@@ -927,23 +1079,7 @@ async fn check_op(
     if let Some(p) = &o.entity_id_out {
         std::fs::write(p, &entity_id)?;
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(o.wait);
-    let marks = loop {
-        let parsed = std::fs::read_to_string(&o.trust_marks)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if let Some(m) = parsed {
-            break m;
-        }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "no trust marks in {} after {}s",
-                o.trust_marks.display(),
-                o.wait
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    };
+    let marks = wait_for_trust_marks(&o.trust_marks, o.wait).await?;
     probe.join(&o.trust_anchor, marks);
     let ops = OpEndpoints::discover(&o.op).await?;
     let all = oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;

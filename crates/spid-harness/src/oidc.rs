@@ -268,59 +268,87 @@ impl OidcFederation {
 
     /// Runs one case: arms its plan, logs its user in, judges the RP's answer.
     pub async fn run_case(&self, case: &OidcCase, users: &[User]) -> CaseResult {
-        let started = Instant::now();
-        let user = users.iter().find(|u| u.username == case.user);
-        let mut ua = match runner::user_agent() {
-            Ok(u) => u,
-            Err(e) => return self.failed(case, started, e.to_string(), Vec::new()),
+        let target = RpTarget {
+            op: &self.op,
+            login_url: &self.login_url(),
+            accept_marker: None,
+            internal: true,
         };
-        self.op.arm(case.plan.clone());
-        let result = self.login(&mut ua, user).await;
-        self.op.disarm();
-        let trace = ua.take_trace();
-        match result {
-            Err(e) => self.failed(case, started, e.to_string(), trace),
-            Ok(page) => {
-                let verdict = Verdict::from_status(page.status);
-                let rule = page.spid_rule().map(str::to_string);
-                let (pass, note) = judge(&case.expect, verdict, rule.as_deref(), true);
-                CaseResult {
-                    id: case.id.clone(),
-                    family: case.family.clone(),
-                    title: case.title.clone(),
-                    expected: case.expect.clone(),
-                    verdict,
-                    status: page.status,
-                    rule,
-                    pass,
-                    note,
-                    millis: started.elapsed().as_millis(),
-                    trace,
+        run_rp_case(&target, case, users).await
+    }
+}
+
+/// Where RP-side cases are aimed: our OP (to arm plans) and the RP under test.
+pub struct RpTarget<'a> {
+    /// Our OP, trusted by the RP.
+    pub op: &'a OpenIdProvider,
+    /// The RP URL that starts a login at our OP.
+    pub login_url: &'a Url,
+    /// Text an RP's 200 page must contain to count as a login (RPs that show errors with 200).
+    pub accept_marker: Option<&'a str>,
+    /// Our RP, which always names the deciding rule.
+    pub internal: bool,
+}
+
+/// Runs one RP-side case: arms its plan at our OP, logs its user in at the RP, judges the
+/// RP's final answer (200 a login, 4xx a refusal).
+pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> CaseResult {
+    let started = Instant::now();
+    let user = users.iter().find(|u| u.username == case.user);
+    let mut ua = match runner::user_agent() {
+        Ok(u) => u,
+        Err(e) => return failed(case, started, e.to_string(), Vec::new()),
+    };
+    t.op.arm(case.plan.clone());
+    let result = runner::drive_login(&mut ua, t.login_url, user, Behaviour::default()).await;
+    t.op.disarm();
+    let trace = ua.take_trace();
+    match result {
+        Err(e) => failed(case, started, e.to_string(), trace),
+        Ok(page) => {
+            let mut verdict = Verdict::from_status(page.status);
+            if let (Verdict::Accept, Some(m)) = (verdict, t.accept_marker) {
+                if !page.body.contains(m) {
+                    verdict = Verdict::Reject;
                 }
+            }
+            let rule = page.spid_rule().map(str::to_string);
+            let (pass, note) = judge(&case.expect, verdict, rule.as_deref(), t.internal);
+            CaseResult {
+                id: case.id.clone(),
+                family: case.family.clone(),
+                title: case.title.clone(),
+                expected: case.expect.clone(),
+                verdict,
+                status: page.status,
+                rule,
+                pass,
+                note,
+                millis: started.elapsed().as_millis(),
+                trace,
             }
         }
     }
+}
 
-    fn failed(
-        &self,
-        case: &OidcCase,
-        started: Instant,
-        note: String,
-        trace: Vec<crate::agent::Exchange>,
-    ) -> CaseResult {
-        CaseResult {
-            id: case.id.clone(),
-            family: case.family.clone(),
-            title: case.title.clone(),
-            expected: case.expect.clone(),
-            verdict: Verdict::Error,
-            status: 0,
-            rule: None,
-            pass: false,
-            note: Some(note),
-            millis: started.elapsed().as_millis(),
-            trace,
-        }
+fn failed(
+    case: &OidcCase,
+    started: Instant,
+    note: String,
+    trace: Vec<crate::agent::Exchange>,
+) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        family: case.family.clone(),
+        title: case.title.clone(),
+        expected: case.expect.clone(),
+        verdict: Verdict::Error,
+        status: 0,
+        rule: None,
+        pass: false,
+        note: Some(note),
+        millis: started.elapsed().as_millis(),
+        trace,
     }
 }
 
