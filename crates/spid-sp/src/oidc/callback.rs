@@ -215,6 +215,7 @@ impl RelyingParty {
             issuer: &op.issuer,
             client_id: &cfg.entity_id,
             nonce,
+            refreshed: false,
             now: cfg.clock.now(),
             skew: cfg.profile.skew(),
         };
