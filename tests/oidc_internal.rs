@@ -512,6 +512,120 @@ async fn logout_revokes_the_access_token() {
     assert!(page.body.contains("nothing to revoke"), "{}", page.body);
 }
 
+impl Federation {
+    /// An accepted login by mario.rossi (with `offline=1` when `offline`) under `plan`; the
+    /// browser, for the session's next steps.
+    async fn session(&self, offline: bool, plan: OpFaultPlan) -> UserAgent {
+        let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+        let user = users.iter().find(|u| u.username == "mario.rossi");
+        let mut ua = runner::user_agent().unwrap();
+        self.op.arm(plan);
+        let page = if offline {
+            self.0.offline_login(&mut ua, user).await
+        } else {
+            self.0.login(&mut ua, user).await
+        }
+        .unwrap();
+        self.op.disarm();
+        assert_accepted(&page, SpidLevel::L2);
+        ua
+    }
+
+    async fn step(&self, ua: &mut UserAgent, path: &str) -> Page {
+        ua.get(&self.rp_url(path)).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn spid_l1_is_refused_on_refresh_and_on_introspection() {
+    let fed = Federation::start().await;
+    // A refreshed ID token at SpidL1 (what an OP owes a request naming SpidL1): refused, and
+    // the session may not try again with the refresh token the OP has just rotated.
+    let plan = OpFaultPlan {
+        refresh_acr: Some(SpidLevel::L1),
+        ..OpFaultPlan::default()
+    };
+    let mut ua = fed.session(true, plan).await;
+    let page = fed.step(&mut ua, "refresh").await;
+    assert_refused(&page, "oidc.acr.insufficient");
+    assert!(page.body.contains("acr L1 below"), "{}", page.body);
+    let page = fed.step(&mut ua, "refresh").await;
+    assert_refused(&page, "oidc.session.missing");
+
+    // Introspection reporting SpidL1 for the session's access token: refused.
+    let plan = OpFaultPlan {
+        introspection_acr: Some(SpidLevel::L1),
+        ..OpFaultPlan::default()
+    };
+    let mut ua = fed.session(false, plan).await;
+    let page = fed.step(&mut ua, "introspect").await;
+    assert_refused(&page, "oidc.acr.insufficient");
+    assert!(page.body.contains("introspection acr"), "{}", page.body);
+    assert!(page.body.contains("SpidL1"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_introspection_follows_the_new_token() {
+    let fed = Federation::start().await;
+    let mut ua = fed.session(true, OpFaultPlan::default()).await;
+    for _ in 0..3 {
+        let page = fed.step(&mut ua, "refresh").await;
+        assert_accepted(&page, SpidLevel::L2);
+        // Each refresh replaces the access token: one live token at the OP.
+        assert_eq!(fed.op.live_access_tokens(), 1);
+        let page = fed.step(&mut ua, "introspect").await;
+        assert_accepted(&page, SpidLevel::L2);
+    }
+    // Logout revokes the access token, and with it the refresh tokens (SPID): the session
+    // is gone at the RP, and nothing is live at the OP.
+    let page = fed.step(&mut ua, "logout").await;
+    assert!(
+        page.body.contains("revoked at the OP (HTTP 200)"),
+        "{}",
+        page.body
+    );
+    assert_eq!(fed.op.live_access_tokens(), 0);
+    assert_refused(&fed.step(&mut ua, "refresh").await, "oidc.session.missing");
+    assert_refused(
+        &fed.step(&mut ua, "introspect").await,
+        "oidc.session.missing",
+    );
+}
+
+#[tokio::test]
+async fn refresh_needs_an_offline_login_and_introspection_a_session() {
+    let fed = Federation::start().await;
+    let mut stranger = runner::user_agent().unwrap();
+    assert_refused(
+        &fed.step(&mut stranger, "refresh").await,
+        "oidc.session.missing",
+    );
+    assert_refused(
+        &fed.step(&mut stranger, "introspect").await,
+        "oidc.session.missing",
+    );
+    // A login without offline=1 got no refresh token.
+    let mut ua = fed.session(false, OpFaultPlan::default()).await;
+    let page = fed.step(&mut ua, "refresh").await;
+    assert_refused(&page, "oidc.session.missing");
+    assert!(page.body.contains("offline=1"), "{}", page.body);
+    assert_accepted(&fed.step(&mut ua, "introspect").await, SpidLevel::L2);
+}
+
+#[tokio::test]
+async fn refreshed_id_token_with_another_sub_is_refused() {
+    let fed = Federation::start().await;
+    let plan = OpFaultPlan {
+        refresh_other_sub: true,
+        ..OpFaultPlan::default()
+    };
+    let mut ua = fed.session(true, plan).await;
+    assert_refused(
+        &fed.step(&mut ua, "refresh").await,
+        "oidc.refresh.sub-mismatch",
+    );
+}
+
 /// Every fault the OP can be armed with, as data: `fixtures/cases/oidc/*.toml` (the
 /// catalogue's own unit test checks that every `oidc.*` rule is expected by a case).
 #[tokio::test]

@@ -154,6 +154,12 @@ rules! {
     OidcUserinfoSignature => "oidc.userinfo.signature", "SPID-OIDC userinfo", "the inner userinfo JWS is signed by the OP";
     OidcUserinfoClaims => "oidc.userinfo.claims", "SPID-OIDC userinfo", "userinfo iss is the OP, aud the client_id, and it has not expired";
     OidcUserinfoSubMismatch => "oidc.userinfo.sub-mismatch", "OIDC-CORE 5.3.2", "userinfo sub equals the ID token sub";
+    OidcSessionMissing => "oidc.session.missing", "SPID-OIDC refresh and introspection (research 10.1.9)", "refresh and introspection act on a logged-in session; refresh also needs its refresh token";
+    OidcRefreshRequestFailed => "oidc.refresh.request-failed", "SPID-OIDC refresh token; RFC 6749 6", "the token endpoint answers the refresh_token grant with 200 and JSON";
+    OidcRefreshSubMismatch => "oidc.refresh.sub-mismatch", "OIDC-CORE 12.2; SPID-OIDC refresh token", "the refreshed ID token sub equals the sub of the login";
+    OidcIntrospectionRequestFailed => "oidc.introspection.request-failed", "SPID-OIDC introspection; RFC 7662 2.2", "the introspection endpoint answers 200 with a JSON object";
+    OidcIntrospectionInactive => "oidc.introspection.inactive", "RFC 7662 2.2; SPID-OIDC introspection", "the OP reports the session's access token active";
+    OidcIntrospectionClaims => "oidc.introspection.claims", "SPID-OIDC introspection (research 8); RFC 7662 2.2", "introspection iss is the OP, client_id this RP, aud this RP or the OP's userinfo endpoint, sub the login's, exp not past";
     // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
     OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
     OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";

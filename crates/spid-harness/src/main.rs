@@ -1003,7 +1003,11 @@ async fn check_rp(
     }
     wait_for_trust_marks(&o.trust_marks, o.wait).await?;
     let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
-    let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let all = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    // Refresh and introspection flows go through our RP's session endpoints.
+    let (cases, skipped): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|c| c.flow == oidc::OidcFlow::Login);
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let target = RpTarget {
@@ -1011,13 +1015,20 @@ async fn check_rp(
         login_url: &login_url,
         accept_marker: o.accept_marker.as_deref(),
         internal: false,
+        ours: None,
     };
     let header = format!(
-        "{}: OP {}  RP login {}  — {} cases",
+        "{}: OP {}  RP login {}  — {} cases ({} need our RP, skipped: {})",
         Side::OidcRp.label(),
         op.entity_id(),
         login_url,
-        cases.len()
+        cases.len(),
+        skipped.len(),
+        skipped
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let run = async |c: &OidcCase| oidc::run_rp_case(&target, c, &users).await;
     let r = run_with_sanity(header, &cases, &oidc::sanity_case(), run).await;

@@ -1,6 +1,6 @@
 //! SPID OpenID Connect runs: a whole federation on loopback (trust anchor, our OP inside the
 //! IdP, our RP inside the SP, registered only at the anchor) and the OIDC case catalogue
-//! (`fixtures/cases/oidc/*.toml`: a user, an [`OpFaultPlan`], an expectation).
+//! (`fixtures/cases/oidc/*.toml`: a user, an [`OpFaultPlan`], a flow, an expectation).
 
 use crate::agent::{AgentError, Page, UserAgent};
 use crate::catalogue::{Expect, LoadError, EMBEDDED};
@@ -24,6 +24,35 @@ fn default_user() -> String {
     "mario.rossi".into()
 }
 
+/// What the agent does in an OIDC case, and which RP answer is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OidcFlow {
+    /// A login; its final page is judged.
+    #[default]
+    Login,
+    /// A login with `offline=1` (a refresh token), which must be accepted; then the RP's
+    /// `/refresh`, judged.
+    Refresh,
+    /// As `refresh`, but the first `/refresh` must be accepted too and a second one is
+    /// judged (rotation: the RP must be able to use the refresh token it got back).
+    RefreshTwice,
+    /// A login, which must be accepted; then the RP's `/introspect`, judged.
+    Introspect,
+}
+
+impl OidcFlow {
+    /// The flow's name in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OidcFlow::Login => "login",
+            OidcFlow::Refresh => "refresh",
+            OidcFlow::RefreshTwice => "refresh-twice",
+            OidcFlow::Introspect => "introspect",
+        }
+    }
+}
+
 /// One OIDC case: who logs in, what the OP does wrong, what the RP must answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,9 +69,13 @@ pub struct OidcCase {
     /// Fixture user.
     #[serde(default = "default_user")]
     pub user: String,
-    /// The OP's fault plan for this login.
+    /// The OP's fault plan for this login (its `refresh_*` / `introspection_*` fields act in
+    /// the later steps of the flow).
     #[serde(default)]
     pub plan: OpFaultPlan,
+    /// What is done after the login and judged (default `login`).
+    #[serde(default)]
+    pub flow: OidcFlow,
     /// What the RP must answer (`accept`, `reject` + rules, or `either`).
     pub expect: Expect,
 }
@@ -103,6 +136,7 @@ pub fn sanity_case() -> OidcCase {
         refs: vec![],
         user: default_user(),
         plan: OpFaultPlan::default(),
+        flow: OidcFlow::Login,
         expect: Expect::Accept,
     }
 }
@@ -261,18 +295,92 @@ impl OidcFederation {
         u
     }
 
+    /// The RP URL that starts a login at our OP asking `offline_access` (a refresh token).
+    pub fn offline_login_url(&self) -> Url {
+        let mut u = self.login_url();
+        u.query_pairs_mut().append_pair("offline", "1");
+        u
+    }
+
+    /// An RP URL: `path` under its entity id (e.g. `refresh`, `introspect`, `logout`).
+    pub fn rp_url(&self, path: &str) -> Url {
+        Url::parse(&format!("{}/{path}", self.rp.entity_id()))
+            .unwrap_or_else(|_| Url::parse("http://127.0.0.1/").expect("static URL"))
+    }
+
     /// One browser login by `user` through the OP's pages (the IdP's forms); the final page.
     pub async fn login(&self, ua: &mut UserAgent, user: Option<&User>) -> Result<Page, AgentError> {
         runner::drive_login(ua, &self.login_url(), user, Behaviour::default()).await
     }
 
-    /// Runs one case: arms its plan, logs its user in, judges the RP's answer.
+    /// As [`OidcFederation::login`], asking `offline_access`.
+    pub async fn offline_login(
+        &self,
+        ua: &mut UserAgent,
+        user: Option<&User>,
+    ) -> Result<Page, AgentError> {
+        runner::drive_login(ua, &self.offline_login_url(), user, Behaviour::default()).await
+    }
+
+    /// GETs the RP's `path` in `ua`'s session, requiring 200 (a step that must succeed
+    /// before the judged one); `step` names it in the note otherwise.
+    async fn must_accept(&self, ua: &mut UserAgent, path: &str, step: &str) -> Result<(), String> {
+        let page = ua
+            .get(&self.rp_url(path))
+            .await
+            .map_err(|e| format!("{step}: {e}"))?;
+        Self::accepted(&page, step)
+    }
+
+    fn accepted(page: &Page, step: &str) -> Result<(), String> {
+        if page.status == 200 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{step} must be accepted before the judged step, the RP answered {} ({})",
+                page.status,
+                page.spid_rule().unwrap_or("no rule")
+            ))
+        }
+    }
+
+    /// Drives `flow`: the login, then the steps after it; the page to judge, or why the
+    /// case could not get that far.
+    async fn drive(
+        &self,
+        ua: &mut UserAgent,
+        user: Option<&User>,
+        flow: OidcFlow,
+    ) -> Result<Page, String> {
+        let login = match flow {
+            OidcFlow::Login => return self.login(ua, user).await.map_err(|e| e.to_string()),
+            OidcFlow::Refresh | OidcFlow::RefreshTwice => self.offline_login(ua, user).await,
+            OidcFlow::Introspect => self.login(ua, user).await,
+        }
+        .map_err(|e| e.to_string())?;
+        let step = format!("the login of a {} case", flow.name());
+        Self::accepted(&login, &step)?;
+        let judged = match flow {
+            OidcFlow::Introspect => "introspect",
+            OidcFlow::RefreshTwice => {
+                self.must_accept(ua, "refresh", "the first refresh").await?;
+                "refresh"
+            }
+            _ => "refresh",
+        };
+        ua.get(&self.rp_url(judged))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs one case: arms its plan, drives its flow with its user, judges the RP's answer.
     pub async fn run_case(&self, case: &OidcCase, users: &[User]) -> CaseResult {
         let target = RpTarget {
             op: &self.op,
             login_url: &self.login_url(),
             accept_marker: None,
             internal: true,
+            ours: Some(self),
         };
         run_rp_case(&target, case, users).await
     }
@@ -288,6 +396,9 @@ pub struct RpTarget<'a> {
     pub accept_marker: Option<&'a str>,
     /// Our RP, which always names the deciding rule.
     pub internal: bool,
+    /// Our whole federation: flows beyond the login (refresh, introspection) use our RP's
+    /// session endpoints; without it those cases cannot run.
+    pub ours: Option<&'a OidcFederation>,
 }
 
 /// Runs one RP-side case: arms its plan at our OP, logs its user in at the RP, judges the
@@ -300,11 +411,19 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         Err(e) => return failed(case, started, e.to_string(), Vec::new()),
     };
     t.op.arm(case.plan.clone());
-    let result = runner::drive_login(&mut ua, t.login_url, user, Behaviour::default()).await;
+    let result = match (case.flow, t.ours) {
+        (OidcFlow::Login, _) => {
+            runner::drive_login(&mut ua, t.login_url, user, Behaviour::default())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        (flow, Some(fed)) => fed.drive(&mut ua, user, flow).await,
+        (flow, None) => Err(format!("flow {} needs our RP", flow.name())),
+    };
     t.op.disarm();
     let trace = ua.take_trace();
     match result {
-        Err(e) => failed(case, started, e.to_string(), trace),
+        Err(e) => failed(case, started, e, trace),
         Ok(page) => {
             let mut verdict = Verdict::from_status(page.status);
             if let (Verdict::Accept, Some(m)) = (verdict, t.accept_marker) {
@@ -368,8 +487,13 @@ mod tests {
             })
             .flatten()
             .collect();
-        // Reached by tests/oidc_internal.rs flows a case file cannot express yet.
-        let by_flow = ["oidc.state.unknown", "oidc.op.untrusted"];
+        // Reached by tests/oidc_internal.rs flows a case file cannot express: a replayed
+        // callback, an OP without trust chain, /refresh or /introspect with no session.
+        let by_flow = [
+            "oidc.state.unknown",
+            "oidc.op.untrusted",
+            "oidc.session.missing",
+        ];
         let missing: Vec<&str> = Rule::ALL
             .iter()
             .map(|r| r.code())
@@ -388,6 +512,17 @@ mod tests {
         assert!(parse_case("oidc/y.toml", ok).is_err());
         let typo = format!("{ok}[plan]\nacr_level = \"L1\"\n");
         assert!(parse_case("oidc/x.toml", &typo).is_err());
+        let flow = ok.replace("[expect]", "flow = \"refresh-twice\"\n[expect]");
+        assert_eq!(
+            parse_case("oidc/x.toml", &flow).map(|c| c.flow).ok(),
+            Some(OidcFlow::RefreshTwice)
+        );
+        assert_eq!(
+            parse_case("oidc/x.toml", ok).map(|c| c.flow).ok(),
+            Some(OidcFlow::Login)
+        );
+        let bad_flow = ok.replace("[expect]", "flow = \"refresh-thrice\"\n[expect]");
+        assert!(parse_case("oidc/x.toml", &bad_flow).is_err());
         let rule = ok.replace(
             "verdict = \"accept\"",
             "verdict = \"reject\"\nrules = [\"oidc.nope\"]",

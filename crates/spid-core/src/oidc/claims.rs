@@ -126,8 +126,8 @@ pub struct IdToken {
     pub iat: i64,
     /// Not before, when present.
     pub nbf: Option<i64>,
-    /// The request nonce, echoed.
-    pub nonce: String,
+    /// The request nonce, echoed (absent only in an ID token from a refresh).
+    pub nonce: Option<String>,
     /// The authentication level obtained.
     pub acr: SpidLevel,
     /// Access-token hash, when present.
@@ -186,6 +186,10 @@ pub struct IdTokenCheck<'a> {
     pub client_id: &'a str,
     /// The nonce the RP put in the request object.
     pub nonce: &'a str,
+    /// The ID token comes from a `refresh_token` grant: `nonce` may then be absent, since a
+    /// refresh is no authentication request (OIDC Core 12.2, errata set 2); when present it
+    /// must still be the original request's `nonce`.
+    pub refreshed: bool,
     /// The current time.
     pub now: DateTime<Utc>,
     /// Tolerated clock skew.
@@ -205,6 +209,7 @@ pub fn validate_id_token(
         issuer: expected_iss,
         client_id,
         nonce,
+        refreshed: false,
         now,
         skew,
     };
@@ -235,7 +240,7 @@ fn date_claim(claims: &Value, name: &'static str) -> Result<Option<i64>, IdToken
 /// Checks: `iss` = `check.issuer`; `sub` present; `aud` (string or array) contains
 /// `client_id` and, if `profile.id_token_single_audience`, nothing else; `exp` present and
 /// not past; `iat` present and not in the future; `nbf` not in the future (required if
-/// `profile.id_token_require_nbf`); `nonce` equal; `acr` one of the SPID URIs; `at_hash`
+/// `profile.id_token_require_nbf`); `nonce` equal (and present unless `check.refreshed`); `acr` one of the SPID URIs; `at_hash`
 /// present if `profile.id_token_require_at_hash` (its value is checked by
 /// [`IdToken::check_at_hash`], which needs the access token); `jti` present if
 /// `profile.id_token_require_jti`. Skew applies to every time comparison.
@@ -292,8 +297,12 @@ pub fn validate_id_token_with(
         _ => {}
     }
 
-    let got_nonce = required_string(obj, "nonce")?;
-    if got_nonce != check.nonce {
+    let got_nonce = if check.refreshed {
+        string_claim(obj, "nonce")?
+    } else {
+        Some(required_string(obj, "nonce")?)
+    };
+    if got_nonce.as_deref().is_some_and(|n| n != check.nonce) {
         return Err(IdTokenError::NonceMismatch);
     }
 

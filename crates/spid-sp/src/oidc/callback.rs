@@ -2,6 +2,7 @@
 //! Every refusal is a [`Refusal`] carrying its [`Rule`]; the ordered checks are in
 //! [`RelyingParty::complete`].
 
+use super::session::Session;
 use super::{fed, lock, refusal_response, session_id, RelyingParty, TrustedOp};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -130,10 +131,37 @@ impl RelyingParty {
             .get("code")
             .filter(|c| !c.is_empty())
             .ok_or_else(|| Refusal::new(Rule::OidcCodeMissing, "no code"))?;
-        let (access_token, id_token) = self.token_request(&op, code, &pending.verifier).await?;
-        let (sub, acr) = self.check_id_token(&op, &id_token, &access_token, &pending.nonce)?;
-        let claims = self.userinfo(&op, &access_token, &sub).await?;
-        self.remember_session(&pending.sid, &op.issuer, &access_token);
+        let redirect_uri = cfg.redirect_uri();
+        let tokens = self
+            .token_request(
+                &op,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("code_verifier", &pending.verifier),
+                    ("redirect_uri", &redirect_uri),
+                ],
+                Rule::OidcTokenRequestFailed,
+            )
+            .await?;
+        let (sub, acr) = self.check_id_token(
+            &op,
+            &tokens.id_token,
+            &tokens.access_token,
+            &pending.nonce,
+            false,
+        )?;
+        let claims = self.userinfo(&op, &tokens.access_token, &sub).await?;
+        self.remember_session(
+            &pending.sid,
+            Session {
+                op: op.issuer.clone(),
+                sub: sub.clone(),
+                nonce: pending.nonce,
+                access_token: tokens.access_token,
+                refresh_token: tokens.refresh_token,
+            },
+        );
         Ok(Identity {
             op: op.issuer,
             sub,
@@ -142,51 +170,20 @@ impl RelyingParty {
         })
     }
 
-    async fn token_request(
+    /// POSTs `grant` plus `private_key_jwt` client authentication to the token endpoint:
+    /// transport failures and non-200 answers are refused by `failed_rule`, an answer without
+    /// `token_type` Bearer, `access_token` or `id_token` by `oidc.token.response-invalid`.
+    pub(crate) async fn token_request(
         &self,
         op: &TrustedOp,
-        code: &str,
-        verifier: &str,
-    ) -> Result<(String, String), Refusal> {
-        let cfg = &self.0.cfg;
-        let now = cfg.clock.now().timestamp();
-        let failed = |d: String| Refusal::new(Rule::OidcTokenRequestFailed, d);
-        let assertion = sign_jws(
-            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": op.token_endpoint,
-                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
-            &self.0.signing_key,
-            cfg.profile.default_signing_alg,
-            None,
-        )
-        .map_err(|e| failed(e.to_string()))?;
-        let redirect_uri = cfg.redirect_uri();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", redirect_uri.as_str()),
-            ("client_id", cfg.entity_id.as_str()),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion.as_str()),
-        ];
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let a = fed::send(
-            self.0
-                .http
-                .post(&op.token_endpoint)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body),
-        )
-        .await
-        .map_err(failed)?;
+        grant: &[(&str, &str)],
+        failed_rule: Rule,
+    ) -> Result<TokenAnswer, Refusal> {
+        let failed = |d: String| Refusal::new(failed_rule, d);
+        let a = self
+            .authenticated_post(&op.token_endpoint, grant)
+            .await
+            .map_err(failed)?;
         if a.status != 200 {
             return Err(failed(format!("status {}: {}", a.status, excerpt(&a.body))));
         }
@@ -196,17 +193,64 @@ impl RelyingParty {
         if !s("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
             return Err(invalid("token_type is not Bearer"));
         }
-        let at = s("access_token").ok_or_else(|| invalid("no access_token"))?;
-        let idt = s("id_token").ok_or_else(|| invalid("no id_token"))?;
-        Ok((at, idt))
+        Ok(TokenAnswer {
+            access_token: s("access_token").ok_or_else(|| invalid("no access_token"))?,
+            id_token: s("id_token").ok_or_else(|| invalid("no id_token"))?,
+            refresh_token: s("refresh_token").filter(|t| !t.is_empty()),
+        })
     }
 
-    fn check_id_token(
+    /// POSTs `params` to `endpoint` of the OP with `client_id` and a fresh `private_key_jwt`
+    /// assertion whose `aud` is that endpoint (token, introspection, revocation).
+    pub(crate) async fn authenticated_post(
+        &self,
+        endpoint: &str,
+        params: &[(&str, &str)],
+    ) -> Result<fed::Answer, String> {
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now().timestamp();
+        let assertion = sign_jws(
+            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": endpoint,
+                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+            &self.0.signing_key,
+            cfg.profile.default_signing_alg,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .extend_pairs([
+                ("client_id", cfg.entity_id.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .finish();
+        fed::send(
+            self.0
+                .http
+                .post(endpoint)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body),
+        )
+        .await
+    }
+
+    /// Checks an ID token: signature with the OP's chain-resolved keys, claims, `at_hash`
+    /// against `access_token`, level ≥ `min_level`. `refreshed`: it comes from a refresh, so
+    /// `nonce` may be absent (and must still be `nonce`, the login's, when present).
+    pub(crate) fn check_id_token(
         &self,
         op: &TrustedOp,
         id_token: &str,
         access_token: &str,
         nonce: &str,
+        refreshed: bool,
     ) -> Result<(String, SpidLevel), Refusal> {
         let cfg = &self.0.cfg;
         let (header, claims) = verify_jws(id_token, &op.jwks, &cfg.profile.signing_algs)
@@ -215,6 +259,7 @@ impl RelyingParty {
             issuer: &op.issuer,
             client_id: &cfg.entity_id,
             nonce,
+            refreshed,
             now: cfg.clock.now(),
             skew: cfg.profile.skew(),
         };
@@ -322,7 +367,16 @@ impl RelyingParty {
     }
 }
 
-fn excerpt(s: &str) -> String {
+/// A token endpoint answer that passed the shape checks.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenAnswer {
+    pub access_token: String,
+    pub id_token: String,
+    /// Present for `offline_access` logins and after each refresh (rotation).
+    pub refresh_token: Option<String>,
+}
+
+pub(crate) fn excerpt(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
@@ -401,6 +455,7 @@ mod tests {
             token_endpoint: "http://op.example/oidc/op/token".into(),
             userinfo_endpoint: "http://op.example/oidc/op/userinfo".into(),
             revocation_endpoint: None,
+            introspection_endpoint: None,
             jwks: Jwks::default(),
             exp: i64::MAX,
         }
@@ -461,7 +516,7 @@ mod tests {
     #[test]
     fn request_object_follows_the_spid_profile() {
         let rp = rp();
-        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let url = rp.authorization_url(&op(), "sid1", false).expect("url");
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(q.get("client_id").map(String::as_str), Some(rp.entity_id()));
         assert_eq!(q.get("scope").map(String::as_str), Some("openid"));
@@ -497,6 +552,53 @@ mod tests {
         assert!(decode_unverified(&request).is_ok());
     }
 
+    #[test]
+    fn offline_logins_ask_offline_access_with_consent_at_the_required_level() {
+        let rp = rp();
+        let url = rp.authorization_url(&op(), "sid1", true).expect("url");
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            q.get("scope").map(String::as_str),
+            Some("openid offline_access")
+        );
+        let request = q.get("request").cloned().unwrap_or_default();
+        let (_, claims) = verify_jws(&request, &rp.jwks(), &[SigAlg::RS256]).expect("signed");
+        assert_eq!(claims["scope"], "openid offline_access");
+        assert_eq!(claims["prompt"], "consent");
+        // No SpidL1: it would make every refresh a SpidL1 one.
+        assert_eq!(claims["acr_values"], SpidLevel::L2.uri());
+        assert_eq!(
+            rp.metadata()["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_and_introspection_need_a_session() {
+        let rp = rp();
+        let rule =
+            |r: Result<super::super::session::SessionCheck, Refusal>| r.err().map(|e| e.rule);
+        let missing = Some(Rule::OidcSessionMissing);
+        assert_eq!(rule(rp.refresh_session(None).await), missing);
+        assert_eq!(rule(rp.introspect_session(None).await), missing);
+        assert_eq!(rule(rp.refresh_session(Some("sid1")).await), missing);
+        assert_eq!(rule(rp.introspect_session(Some("sid1")).await), missing);
+        // A login without offline_access: a session, but nothing to refresh with.
+        rp.remember_session(
+            "sid1",
+            Session {
+                op: op().issuer,
+                sub: "s".into(),
+                nonce: "n".into(),
+                access_token: "at".into(),
+                refresh_token: None,
+            },
+        );
+        let r = rp.refresh_session(Some("sid1")).await;
+        assert_eq!(r.clone().err().map(|e| e.rule), missing);
+        assert!(r.err().is_some_and(|e| e.detail.contains("offline=1")));
+    }
+
     #[tokio::test]
     async fn state_is_required_bound_to_the_session_and_single_use() {
         let rp = rp();
@@ -507,7 +609,7 @@ mod tests {
             Some(Rule::OidcStateMissing)
         );
 
-        let url = rp.authorization_url(&op(), "sid1").expect("url");
+        let url = rp.authorization_url(&op(), "sid1", false).expect("url");
         let (_, claims) = decode_unverified(
             &url.query_pairs()
                 .find(|(k, _)| k == "request")

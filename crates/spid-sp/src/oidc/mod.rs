@@ -2,11 +2,14 @@
 //! configuration, `/login?op=<OP entity id>` (trust chain of the OP through the trust anchor,
 //! signed request object, PKCE) and `/callback` (state, `iss`, token request with
 //! `private_key_jwt`, ID token, encrypted userinfo). Like the SAML SP it answers **200 only
-//! on an accepted login** and 403 + page + `X-SPID-Rule` otherwise.
+//! on an accepted login** and 403 + page + `X-SPID-Rule` otherwise. A logged-in session can
+//! then be refreshed (`/refresh`, after `/login?offline=1`) and its access token introspected
+//! (`/introspect`), judged the same way.
 
 pub mod callback;
 pub mod fed;
 pub mod pages;
+pub mod session;
 
 use crate::RULE_HEADER;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -20,6 +23,7 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use session::Session;
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
     leaf_entity_configuration, trust_marks_from_file, EntityKeys, FederationError,
@@ -62,6 +66,9 @@ pub struct RpConfig {
     /// onboarding output), read at every entity-configuration request; absent or unreadable:
     /// the mark given to [`RelyingParty::set_trust_anchor`], if any.
     pub trust_marks_file: Option<std::path::PathBuf>,
+    /// Ask every login for `offline_access` (a refresh token), as `/login?offline=1` does for
+    /// one login.
+    pub offline_access: bool,
 }
 
 impl RpConfig {
@@ -84,6 +91,7 @@ impl RpConfig {
             request_ttl: chrono::Duration::minutes(15),
             userinfo_jwe: (JweAlg::RsaOaep256, JweEnc::A256CbcHs512),
             trust_marks_file: None,
+            offline_access: false,
         }
     }
 
@@ -106,6 +114,8 @@ pub struct TrustedOp {
     pub userinfo_endpoint: String,
     /// Revocation endpoint, if the OP publishes one (used at logout).
     pub revocation_endpoint: Option<String>,
+    /// Introspection endpoint, if the OP publishes one (used by `/introspect`).
+    pub introspection_endpoint: Option<String>,
     /// OIDC-core keys (ID token, userinfo signatures).
     pub jwks: Jwks,
     /// When the chain expires.
@@ -120,8 +130,8 @@ struct Inner {
     anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
     ops: RwLock<HashMap<String, TrustedOp>>,
     pending: Mutex<HashMap<String, Pending>>,
-    /// Logged-in browser sessions: sid → (OP, access token), for revocation at logout.
-    sessions: Mutex<HashMap<String, (String, String)>>,
+    /// Logged-in browser sessions by sid: for refresh, introspection and logout.
+    sessions: Mutex<HashMap<String, Session>>,
     http: reqwest::Client,
 }
 
@@ -244,7 +254,7 @@ impl RelyingParty {
             "redirect_uris": [cfg.redirect_uri()],
             "jwks": self.jwks().to_value(),
             "response_types": ["code"],
-            "grant_types": ["authorization_code"],
+            "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "private_key_jwt",
             "client_registration_types": ["automatic"],
             "id_token_signed_response_alg": alg,
@@ -326,6 +336,7 @@ impl RelyingParty {
             token_endpoint: string_at(md, "token_endpoint").map_err(untrusted)?,
             userinfo_endpoint: string_at(md, "userinfo_endpoint").map_err(untrusted)?,
             revocation_endpoint: string_at(md, "revocation_endpoint").ok(),
+            introspection_endpoint: string_at(md, "introspection_endpoint").ok(),
             jwks,
             exp: chain.exp,
         };
@@ -344,9 +355,22 @@ impl RelyingParty {
     }
 
     /// Builds and signs the request object and the authorization URL for `op`; records
-    /// state → (nonce, verifier, OP) for the browser session `sid`.
-    fn authorization_url(&self, op: &TrustedOp, sid: &str) -> Result<url::Url, String> {
+    /// state → (nonce, verifier, OP) for the browser session `sid`. `offline`: scope
+    /// `openid offline_access` with `prompt=consent` (SPID: long sessions need consent).
+    fn authorization_url(
+        &self,
+        op: &TrustedOp,
+        sid: &str,
+        offline: bool,
+    ) -> Result<url::Url, String> {
         let cfg = &self.0.cfg;
+        // acr_values stays the required level alone, even offline: with SpidL1 among them
+        // every refresh would yield a SpidL1 ID token (research 4.5), which this RP refuses.
+        let (scope, prompt) = if offline {
+            ("openid offline_access", "consent")
+        } else {
+            ("openid", "consent login")
+        };
         let now: DateTime<Utc> = cfg.clock.now();
         let state = random_alnum(43);
         let nonce = random_alnum(43);
@@ -361,10 +385,10 @@ impl RelyingParty {
             "iss": cfg.entity_id, "client_id": cfg.entity_id, "aud": op.issuer,
             "iat": now.timestamp(), "exp": now.timestamp() + 120,
             "jti": uuid::Uuid::new_v4().to_string(),
-            "response_type": "code", "scope": "openid", "redirect_uri": cfg.redirect_uri(),
+            "response_type": "code", "scope": scope, "redirect_uri": cfg.redirect_uri(),
             "nonce": nonce, "state": state,
             "code_challenge": challenge, "code_challenge_method": "S256",
-            "acr_values": cfg.level.uri(), "prompt": "consent login",
+            "acr_values": cfg.level.uri(), "prompt": prompt,
             "claims": {"userinfo": userinfo},
         });
         let request = sign_jws(
@@ -378,7 +402,7 @@ impl RelyingParty {
         url.query_pairs_mut()
             .append_pair("client_id", &cfg.entity_id)
             .append_pair("response_type", "code")
-            .append_pair("scope", "openid")
+            .append_pair("scope", scope)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256")
             .append_pair("request", &request);
@@ -412,6 +436,8 @@ impl RelyingParty {
                 get(callback::callback).post(callback::callback_post),
             )
             .route("/logout", get(logout))
+            .route("/refresh", get(session::refresh))
+            .route("/introspect", get(session::introspect))
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())
     }
@@ -445,6 +471,8 @@ async fn configuration(State(rp): State<RelyingParty>) -> Response {
 #[derive(Deserialize)]
 struct LoginQuery {
     op: Option<String>,
+    /// `1`: ask this login for `offline_access` (see [`RpConfig::offline_access`]).
+    offline: Option<String>,
 }
 
 async fn login(
@@ -465,7 +493,8 @@ async fn login(
         Err(r) => return refusal_response(&r),
     };
     let sid = session_id(&headers).unwrap_or_else(|| random_alnum(32));
-    match rp.authorization_url(&trusted, &sid) {
+    let offline = rp.0.cfg.offline_access || q.offline.as_deref() == Some("1");
+    match rp.authorization_url(&trusted, &sid, offline) {
         Ok(url) => {
             let cookie = format!("{RP_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax");
             let mut r = (StatusCode::FOUND, pages::error("Redirect", url.as_str())).into_response();
@@ -486,52 +515,36 @@ impl RelyingParty {
     /// Ends the browser session `sid`: revokes its access token at the OP's revocation
     /// endpoint (SPID: the RP MUST revoke at logout), with a `private_key_jwt` assertion.
     /// Returns the revocation endpoint's status, or None when there was nothing to revoke.
+    /// (SPID: revoking the access token also revokes the refresh tokens issued with it.)
     pub async fn logout(&self, sid: &str) -> Option<u16> {
-        let (op, token) = lock(&self.0.sessions).remove(sid)?;
-        let trusted = self.trusted_op(&op).await.ok()?;
+        let session = lock(&self.0.sessions).remove(sid)?;
+        let trusted = self.trusted_op(&session.op).await.ok()?;
         let endpoint = trusted.revocation_endpoint?;
-        let cfg = &self.0.cfg;
-        let now = cfg.clock.now().timestamp();
-        let assertion = sign_jws(
-            &json!({"iss": cfg.entity_id, "sub": cfg.entity_id, "aud": endpoint,
-                    "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
-            &self.0.signing_key,
-            cfg.profile.default_signing_alg,
-            None,
-        )
-        .ok()?;
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", &cfg.entity_id)
-            .append_pair(
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        let answer = self
+            .authenticated_post(
+                &endpoint,
+                &[
+                    ("token", session.access_token.as_str()),
+                    ("token_type_hint", "access_token"),
+                ],
             )
-            .append_pair("client_assertion", &assertion)
-            .append_pair("token", &token)
-            .append_pair("token_type_hint", "access_token")
-            .finish();
-        let answer = fed::send(
-            self.0
-                .http
-                .post(&endpoint)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body),
-        )
-        .await
-        .ok()?;
+            .await
+            .ok()?;
         Some(answer.status)
     }
 
     /// Records a logged-in session (bounded like the pending requests).
-    pub(crate) fn remember_session(&self, sid: &str, op: &str, access_token: &str) {
+    pub(crate) fn remember_session(&self, sid: &str, session: Session) {
         let mut sessions = lock(&self.0.sessions);
         if sessions.len() >= MAX_PENDING {
             sessions.clear();
         }
-        sessions.insert(sid.to_string(), (op.to_string(), access_token.to_string()));
+        sessions.insert(sid.to_string(), session);
+    }
+
+    /// The session `sid`, if logged in.
+    pub(crate) fn session(&self, sid: &str) -> Option<Session> {
+        lock(&self.0.sessions).get(sid).cloned()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The RP's pages (maud escapes every value).
 
 use super::callback::{Identity, Refusal};
+use super::session::SessionCheck;
 use maud::{html, Markup, DOCTYPE};
 
 fn page(title: &str, body: Markup) -> String {
@@ -26,6 +27,24 @@ pub fn accepted(id: &Identity) -> String {
                 @for (n, v) in &id.claims {
                     tr { th { (n) } td data-claim=(n) { (v) } }
                 }
+            }
+        },
+    )
+}
+
+/// After an accepted refresh or introspection: the OP, the subject and the level.
+pub fn session_checked(title: &str, c: &SessionCheck) -> String {
+    page(
+        title,
+        html! {
+            p id="outcome" data-outcome="accepted" {
+                "Accepted"
+                @if let Some(level) = c.acr { " at " strong id="level" { (level.uri()) } }
+                "."
+            }
+            table {
+                tr { th { "OP" } td id="op" { (c.op) } }
+                tr { th { "sub" } td id="sub" { (c.sub) } }
             }
         },
     )

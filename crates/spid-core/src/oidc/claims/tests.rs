@@ -172,6 +172,7 @@ fn refuses_wrong_or_extra_audience() {
         issuer: ISS,
         client_id: CLIENT,
         nonce: NONCE,
+        refreshed: false,
         now: now(),
         skew: skew(),
     };
@@ -211,6 +212,31 @@ fn refuses_expired_future_and_not_yet_valid_tokens() {
 fn refuses_wrong_nonce() {
     assert_eq!(
         check(&with(good(), "nonce", json!("x".repeat(32)))),
+        Err(IdTokenError::NonceMismatch)
+    );
+}
+
+#[test]
+fn a_refreshed_id_token_may_omit_the_nonce_but_not_change_it() {
+    let refreshed = IdTokenCheck {
+        issuer: ISS,
+        client_id: CLIENT,
+        nonce: NONCE,
+        refreshed: true,
+        now: now(),
+        skew: skew(),
+    };
+    let rules = Profile::rules_2023();
+    let t = validate_id_token_with(&without(good(), "nonce"), &refreshed, &rules).expect("ok");
+    assert_eq!(t.nonce, None);
+    let t = validate_id_token_with(&good(), &refreshed, &rules).expect("ok");
+    assert_eq!(t.nonce.as_deref(), Some(NONCE));
+    assert_eq!(
+        validate_id_token_with(
+            &with(good(), "nonce", json!("x".repeat(32))),
+            &refreshed,
+            &rules
+        ),
         Err(IdTokenError::NonceMismatch)
     );
 }

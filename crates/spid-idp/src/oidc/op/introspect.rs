@@ -1,4 +1,6 @@
 //! `/introspection` (RFC 7662) and `/revocation` (RFC 7009), both behind `private_key_jwt`.
+//! Revoking an access token also revokes the refresh tokens issued with it (SPID, research
+//! §8); revoking a refresh token revokes its family, access tokens included.
 
 use super::token::TokenRefusal;
 use super::{lock, OpenIdProvider};
@@ -6,7 +8,7 @@ use crate::oidc::json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use spid_core::oidc::jose::verify_jws;
 use std::collections::HashMap;
@@ -70,10 +72,19 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
         .and_then(|jti| lock(&op.0.tokens).get(&jti).cloned())
         .filter(|g| g.client_id == client_id && g.exp > now);
     let answer = match grant {
+        Some(g) if g.plan.introspection_error => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
         None => json!({"active": false}),
+        Some(g) if g.plan.introspection_inactive => json!({"active": false}),
+        // The SPID members (research §8), `aud` being the access token's. `acr` is an
+        // extension member (RFC 7662 2.2 allows them): the level this token's grant carries,
+        // so an RP can tell that a token refreshed from an L1 request is only worth SpidL1.
         Some(g) => json!({
             "active": true, "scope": g.scope, "exp": g.exp, "sub": g.sub,
-            "client_id": g.client_id, "iss": cfg.entity_id, "aud": [cfg.endpoint("userinfo")],
+            "client_id": g.plan.introspection_client_id.clone().unwrap_or(g.client_id),
+            "iss": cfg.entity_id, "aud": [cfg.endpoint("userinfo")],
+            "acr": g.plan.introspection_acr.unwrap_or(g.level).uri(),
         }),
     };
     json(StatusCode::OK, &answer)
@@ -86,10 +97,19 @@ pub(crate) async fn revocation(State(op): State<OpenIdProvider>, body: Bytes) ->
         Err(e) => return refusal(&op, &e),
     };
     if let Some(jti) = op.access_token_jti(&token) {
-        let mut tokens = lock(&op.0.tokens);
-        if tokens.get(&jti).is_some_and(|g| g.client_id == client_id) {
-            tokens.remove(&jti);
+        let revoked = {
+            let mut tokens = lock(&op.0.tokens);
+            if tokens.get(&jti).is_some_and(|g| g.client_id == client_id) {
+                tokens.remove(&jti)
+            } else {
+                None
+            }
+        };
+        if let Some(family) = revoked.and_then(|g| g.family) {
+            op.revoke_family(&family);
         }
+    } else if let Some(family) = op.refresh_token_family(&token, &client_id) {
+        op.revoke_family(&family);
     }
     // RFC 7009 2.2: 200 whether or not the token was known.
     json(StatusCode::OK, &json!({}))

@@ -1,10 +1,12 @@
 //! The SPID OpenID Provider, mounted at `<idp base>/oidc/op`: entity configuration,
 //! `/authorization` (signed request object, automatic registration through the trust anchor),
 //! the SAML IdP's login / OTP / consent pages and users, `/token` (`private_key_jwt`, PKCE),
-//! `/userinfo` (signed then encrypted), `/introspection` and `/revocation`. A [`OpFaultPlan`] alters the next tokens.
+//! `/userinfo` (signed then encrypted), `/introspection` and `/revocation`; refresh tokens with
+//! rotation for `offline_access`. A [`OpFaultPlan`] alters the next tokens.
 
 mod authorize;
 mod introspect;
+mod refresh;
 pub mod request;
 pub mod token;
 mod userinfo;
@@ -40,7 +42,9 @@ const CODE_TTL_SECS: i64 = 60;
 const EC_TTL_SECS: i64 = 24 * 3600;
 
 /// What the OP alters in its next token response (the OIDC counterpart of the SAML
-/// [`crate::FaultPlan`]). Armed in process with [`OpenIdProvider::arm`]; used once.
+/// [`crate::FaultPlan`]). Armed in process with [`OpenIdProvider::arm`]; used once, by the
+/// next authorization-code exchange. The grant it was used for keeps it, so the `userinfo_*`,
+/// `refresh_*` and `introspection_*` fields act later on that login's tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpFaultPlan {
@@ -153,6 +157,28 @@ pub struct OpFaultPlan {
     /// Rewrite the userinfo JWE protected header `enc` to this (e.g. `A128GCM`).
     #[serde(default)]
     pub userinfo_jwe_enc: Option<String>,
+    /// Put this level in the `acr` of every ID token refreshed from this login, whatever the
+    /// refresh would carry.
+    #[serde(default)]
+    pub refresh_acr: Option<SpidLevel>,
+    /// Put another `sub` in the ID tokens refreshed from this login.
+    #[serde(default)]
+    pub refresh_other_sub: bool,
+    /// Answer the refresh grants of this login with HTTP 400 `invalid_grant`.
+    #[serde(default)]
+    pub refresh_error: bool,
+    /// Put this level in the introspection `acr` of this login's access tokens.
+    #[serde(default)]
+    pub introspection_acr: Option<SpidLevel>,
+    /// Answer introspection of this login's access tokens with `active: false`.
+    #[serde(default)]
+    pub introspection_inactive: bool,
+    /// Put this `client_id` in the introspection answer for this login's access tokens.
+    #[serde(default)]
+    pub introspection_client_id: Option<String>,
+    /// Answer introspection of this login's access tokens with HTTP 500 and a plain-text body.
+    #[serde(default)]
+    pub introspection_error: bool,
 }
 
 /// OpenID Provider configuration.
@@ -234,7 +260,7 @@ pub(crate) struct CodeGrant {
     pub created: DateTime<Utc>,
 }
 
-/// What an issued access token grants at userinfo.
+/// What an issued access token grants at userinfo (and shows at introspection).
 #[derive(Debug, Clone)]
 pub(crate) struct TokenGrant {
     pub client_id: String,
@@ -244,6 +270,10 @@ pub(crate) struct TokenGrant {
     pub userinfo_claims: Vec<String>,
     pub exp: i64,
     pub plan: OpFaultPlan,
+    /// The level this token's grant carries (introspection `acr`).
+    pub level: SpidLevel,
+    /// The refresh-token family issued beside it, if any: revoking the token revokes it.
+    pub family: Option<String>,
 }
 
 struct Inner {
@@ -257,6 +287,7 @@ struct Inner {
     txns: Mutex<HashMap<String, authorize::Txn>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     tokens: Mutex<HashMap<String, TokenGrant>>,
+    refresh: Mutex<refresh::RefreshStore>,
     plan: Mutex<Option<OpFaultPlan>>,
     http: reqwest::Client,
 }
@@ -297,6 +328,7 @@ impl OpenIdProvider {
             txns: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(refresh::RefreshStore::default()),
             plan: Mutex::new(None),
             http: super::http_client(),
         })))

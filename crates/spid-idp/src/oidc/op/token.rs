@@ -305,6 +305,9 @@ impl OpenIdProvider {
         }
         let without_id_token = plan.token_without_id_token;
         let token_type = plan.token_type.clone().unwrap_or_else(|| "Bearer".into());
+        let refresh = super::refresh::offers_refresh(&grant.authz)
+            .then(|| self.open_refresh_family(&grant.authz, &grant.user, grant.level, &sub, &plan))
+            .transpose()?;
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
             sub,
@@ -313,6 +316,8 @@ impl OpenIdProvider {
             userinfo_claims: grant.authz.userinfo_claims,
             exp: at_exp,
             plan,
+            level: grant.level,
+            family: refresh.as_ref().map(|(family, _)| family.clone()),
         };
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
         let mut answer = json!({
@@ -323,6 +328,9 @@ impl OpenIdProvider {
         });
         if let (true, Some(obj)) = (without_id_token, answer.as_object_mut()) {
             obj.remove("id_token");
+        }
+        if let (Some((_, token)), Some(obj)) = (refresh, answer.as_object_mut()) {
+            obj.insert("refresh_token".into(), json!(token));
         }
         Ok(answer)
     }
@@ -346,7 +354,12 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
     let result = match f.get("client_id").filter(|c| !c.is_empty()) {
         None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),
         Some(client_id) => match op.client(client_id).await {
-            Ok(client) => op.exchange(&f, &client),
+            // The refresh grant lives in refresh.rs; the code exchange judges everything
+            // else, an unsupported grant_type included.
+            Ok(client) => match f.get("grant_type").map(String::as_str) {
+                Some("refresh_token") => op.refresh(&f, &client),
+                _ => op.exchange(&f, &client),
+            },
             Err(e) => Err(TokenRefusal::UntrustedClient(e.to_string())),
         },
     };
