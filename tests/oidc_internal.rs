@@ -661,14 +661,31 @@ async fn op_answers_by_form_post_when_asked() {
         let url = rogue.authorization_url(&fed, &claims, &rogue.key);
         let mut ua = runner::user_agent().unwrap();
         let u = users.iter().find(|u| u.username == user);
-        let page = runner::drive_login(&mut ua, &url, u, Default::default())
+        runner::drive_login(&mut ua, &url, u, Default::default())
             .await
             .unwrap();
-        let form = page.form_by_id("oidc-form-post").expect("a form_post page");
-        assert_eq!(form.method.to_ascii_lowercase(), "post");
-        assert_eq!(form.action.as_str(), format!("{}/callback", rogue.id));
-        assert_eq!(form.field(field), Some(value.as_str()), "{user}");
-        assert_eq!(form.field("iss"), Some(fed.op.entity_id()));
+        // The agent submits the auto-posting form as a browser would: the answer reaches the
+        // callback as a POST body, never in a query.
+        let trace = ua.take_trace();
+        let form_page = trace
+            .iter()
+            .find(|x| x.body_excerpt.contains("oidc-form-post"))
+            .expect("a form_post page");
+        assert_eq!(form_page.status, 200);
+        let posted = trace
+            .iter()
+            .find(|x| x.url == format!("{}/callback", rogue.id))
+            .expect("the callback was posted to");
+        assert_eq!(posted.method, "POST");
+        let got = |k: &str| {
+            posted
+                .request_form
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(got(field), Some(value.as_str()), "{user}");
+        assert_eq!(got("iss"), Some(fed.op.entity_id()));
     }
 }
 
