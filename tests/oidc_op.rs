@@ -75,3 +75,30 @@ async fn an_op_that_allows_claims_id_token_fails_exactly_that_case() {
         failing(&results)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_and_token_shape_checks_can_fail() {
+    let fed = OidcFederation::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let by_id = |id: &str| {
+        oidc_op::embedded()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap()
+    };
+    // Our OP refreshes a SpidL2-only login at SpidL2: expecting SpidL1 must fail, by the note.
+    let mut acr = by_id("refresh-acr-l2-kept");
+    acr.refresh.expect_acr = Some(spid_core::SpidLevel::L1.uri().to_string());
+    // With offline_access the token response carries a refresh token: expecting none fails.
+    let mut offline = by_id("token-no-refresh-without-offline");
+    offline.authz.offline = true;
+    let results = run_all(&fed, &[acr, offline]).await;
+    for r in &results {
+        assert!(!r.pass, "{} passed", r.id);
+    }
+    let notes: Vec<String> = results.iter().filter_map(|r| r.note.clone()).collect();
+    assert!(notes[0].contains("refreshed ID token acr"), "{notes:?}");
+    assert!(notes[1].contains("carries a refresh_token"), "{notes:?}");
+}

@@ -54,6 +54,9 @@ pub enum Stage {
     Token,
     /// The userinfo request after an honest token exchange (refused: HTTP 4xx).
     Userinfo,
+    /// A `refresh_token` grant after an honest `offline_access` login and exchange
+    /// (refused: HTTP 4xx).
+    Refresh,
 }
 
 /// How a JWT the probe sends is signed.
@@ -111,6 +114,9 @@ pub struct AuthzFaults {
     /// GET (query) or POST (form) to the authorization endpoint.
     #[serde(default)]
     pub method: HttpMethod,
+    /// Ask `offline_access` (scope in both places, `prompt=consent`) before the other changes.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// What happens to the code before the judged token request.
@@ -152,6 +158,10 @@ pub struct TokenFaults {
     /// Seconds the OP's clock moves between login and token request (our OP only).
     #[serde(default)]
     pub advance_secs: Option<i64>,
+    /// Whether an accepted token response must (true) or must not (false) carry a
+    /// `refresh_token` (SPID: only for `offline_access` with `prompt=consent`).
+    #[serde(default)]
+    pub expect_refresh_token: Option<bool>,
 }
 
 fn post() -> HttpMethod {
@@ -169,6 +179,7 @@ impl Default for TokenFaults {
             code: CodeUse::Once,
             method: HttpMethod::Post,
             advance_secs: None,
+            expect_refresh_token: None,
         }
     }
 }
@@ -200,6 +211,51 @@ pub struct UserinfoFaults {
     /// The bearer token sent.
     #[serde(default)]
     pub token: BearerToken,
+}
+
+/// Which refresh token the judged refresh request presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshUse {
+    /// The one the code exchange issued.
+    #[default]
+    Issued,
+    /// The issued one again after an honest refresh rotated it.
+    Spent,
+    /// The rotated one, after the spent one was presented again (the family must be dead).
+    AfterReuse,
+    /// The access token instead.
+    AccessToken,
+    /// The issued one after its access token was revoked at the revocation endpoint.
+    Revoked,
+}
+
+/// What the probe changes in the refresh request (placeholders as in [`AuthzFaults`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshFaults {
+    /// Form fields to set (after removal).
+    #[serde(default)]
+    pub form_set: BTreeMap<String, String>,
+    /// Form fields to leave out.
+    #[serde(default)]
+    pub form_remove: Vec<String>,
+    /// Client-assertion claims to set (after removal).
+    #[serde(default)]
+    pub assertion_set: Map<String, Value>,
+    /// Client-assertion claims to leave out.
+    #[serde(default)]
+    pub assertion_remove: Vec<String>,
+    /// How the client assertion is signed.
+    #[serde(default)]
+    pub assertion_sign: Signer,
+    /// The refresh token presented.
+    #[serde(default)]
+    pub token: RefreshUse,
+    /// The `acr` an accepted refresh's ID token must carry (check-op 3.3.26: SpidL1 when the
+    /// request named SpidL1).
+    #[serde(default)]
+    pub expect_acr: Option<String>,
 }
 
 /// Which OPs a case applies to.
@@ -244,6 +300,9 @@ pub struct OpCase {
     /// Userinfo request faults.
     #[serde(default)]
     pub userinfo: UserinfoFaults,
+    /// Refresh request faults.
+    #[serde(default)]
+    pub refresh: RefreshFaults,
     /// The OAuth `error` values a conforming OP may answer (checked on refusals, mostly
     /// useful for OPs that do not name an `X-SPID-Rule`).
     #[serde(default)]
@@ -315,6 +374,7 @@ pub fn sanity_case() -> OpCase {
         authz: AuthzFaults::default(),
         token: TokenFaults::default(),
         userinfo: UserinfoFaults::default(),
+        refresh: RefreshFaults::default(),
         oauth_error: vec![],
         expect: Expect::Accept,
     }
@@ -763,6 +823,15 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         "acr_values": spid_core::SpidLevel::L2.uri(), "prompt": "consent login",
         "claims": {"userinfo": {"given_name": null, "family_name": null}},
     });
+    let scope = if a.offline {
+        "openid offline_access"
+    } else {
+        "openid"
+    };
+    if a.offline {
+        claims["scope"] = json!(scope);
+        claims["prompt"] = json!("consent");
+    }
     if let Some(obj) = claims.as_object_mut() {
         apply(obj, &a.claims_remove, &a.claims_set, &ctx);
     }
@@ -774,7 +843,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     let mut params: Vec<(String, String)> = [
         ("client_id", probe.entity_id()),
         ("response_type", "code"),
-        ("scope", "openid"),
+        ("scope", scope),
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
         ("request", request.as_str()),
@@ -853,7 +922,15 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         } else {
             verdict_of(answer.status)
         };
-        return Ok((verdict, answer.status, answer.error, answer.rule, None));
+        let has_refresh = answer.body.get("refresh_token").is_some();
+        let note = match tk.expect_refresh_token {
+            Some(want) if accepted && want != has_refresh => Some(format!(
+                "the token response {} a refresh_token",
+                if has_refresh { "carries" } else { "lacks" }
+            )),
+            _ => None,
+        };
+        return Ok((verdict, answer.status, answer.error, answer.rule, note));
     }
     let (Some(access), Some(id_token)) = (
         answer.body.get("access_token").and_then(Value::as_str),
@@ -864,6 +941,10 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
             answer.status
         ));
     };
+
+    if case.stage == Stage::Refresh {
+        return refresh_stage(t, ua, &ctx, &case.refresh, &answer.body, access).await;
+    }
 
     // Userinfo request.
     let u = &case.userinfo;
@@ -884,24 +965,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         BearerToken::Missing => None,
     };
     if u.token == BearerToken::Revoked {
-        let endpoint =
-            t.op.revocation
-                .clone()
-                .ok_or("precondition: the OP publishes no revocation_endpoint")?;
-        let mut form = client_auth(t, &ctx, &TokenFaults::default(), &endpoint)?;
-        form.push(("token".into(), access.to_string()));
-        let r = ua
-            .send(
-                Method::POST,
-                &Url::parse(&endpoint).map_err(|e| e.to_string())?,
-                &form,
-                HeaderMap::new(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if r.status != 200 {
-            return Err(format!("precondition: revocation answered {}", r.status));
-        }
+        revoke(t, ua, &ctx, access).await?;
     }
     let mut headers = HeaderMap::new();
     if let Some(b) = bearer {
@@ -931,11 +995,161 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     ))
 }
 
+/// Revokes `token` at the OP's revocation endpoint (a step that must succeed).
+async fn revoke(
+    t: &OpTarget<'_>,
+    ua: &mut UserAgent,
+    ctx: &Ctx,
+    token: &str,
+) -> Result<(), String> {
+    let endpoint =
+        t.op.revocation
+            .clone()
+            .ok_or("precondition: the OP publishes no revocation_endpoint")?;
+    let mut form = client_auth(t, ctx, &AssertionFaults::default(), &endpoint)?;
+    form.push(("token".into(), token.to_string()));
+    let r = ua
+        .send(
+            Method::POST,
+            &Url::parse(&endpoint).map_err(|e| e.to_string())?,
+            &form,
+            HeaderMap::new(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status != 200 {
+        return Err(format!("precondition: revocation answered {}", r.status));
+    }
+    Ok(())
+}
+
+/// The client-assertion changes of a token or refresh request.
+#[derive(Default)]
+struct AssertionFaults<'a> {
+    remove: &'a [String],
+    set: Option<&'a Map<String, Value>>,
+    sign: Signer,
+}
+
+impl TokenFaults {
+    fn assertion(&self) -> AssertionFaults<'_> {
+        AssertionFaults {
+            remove: &self.assertion_remove,
+            set: Some(&self.assertion_set),
+            sign: self.assertion_sign,
+        }
+    }
+}
+
+impl RefreshFaults {
+    fn assertion(&self) -> AssertionFaults<'_> {
+        AssertionFaults {
+            remove: &self.assertion_remove,
+            set: Some(&self.assertion_set),
+            sign: self.assertion_sign,
+        }
+    }
+}
+
+/// The judged refresh: the honest token `answer` gave `access` (and, normally, a refresh
+/// token); `f` picks which refresh token is presented and how the request is spoiled.
+async fn refresh_stage(
+    t: &OpTarget<'_>,
+    ua: &mut UserAgent,
+    ctx: &Ctx,
+    f: &RefreshFaults,
+    answer: &Value,
+    access: &str,
+) -> Result<Judged, String> {
+    let issued = answer.get("refresh_token").and_then(Value::as_str);
+    let honest = RefreshFaults::default();
+    let presented = match f.token {
+        RefreshUse::AccessToken => access.to_string(),
+        _ => issued
+            .ok_or("precondition: the token response has no refresh_token")?
+            .to_string(),
+    };
+    let presented = match f.token {
+        RefreshUse::Spent | RefreshUse::AfterReuse => {
+            let first = refresh_call(t, ua, ctx, &honest, &presented).await?;
+            let rotated = first
+                .body
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(String::from);
+            let Some(rotated) = rotated.filter(|_| first.status == 200) else {
+                return Err(format!(
+                    "precondition: the honest refresh got {} without a rotated refresh_token",
+                    first.status
+                ));
+            };
+            if f.token == RefreshUse::AfterReuse {
+                // The reuse itself is judged by its own case; here it only kills the family.
+                refresh_call(t, ua, ctx, &honest, &presented).await?;
+                rotated
+            } else {
+                presented
+            }
+        }
+        RefreshUse::Revoked => {
+            revoke(t, ua, ctx, access).await?;
+            presented
+        }
+        RefreshUse::Issued | RefreshUse::AccessToken => presented,
+    };
+    let r = refresh_call(t, ua, ctx, f, &presented).await?;
+    let accepted = r.status == 200 && r.body.get("access_token").is_some();
+    if !accepted {
+        return Ok((verdict_of(r.status), r.status, r.error, r.rule, None));
+    }
+    let mut note = None;
+    if r.body
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        note = Some("the refresh answer has no rotated refresh_token (SPID rotation)".into());
+    }
+    if let Some(want) = &f.expect_acr {
+        let acr = r
+            .body
+            .get("id_token")
+            .and_then(Value::as_str)
+            .and_then(|j| decode_unverified(j).ok())
+            .and_then(|(_, c)| c.get("acr").and_then(Value::as_str).map(String::from));
+        if acr.as_deref() != Some(want.as_str()) {
+            note = Some(format!("refreshed ID token acr {acr:?}, expected {want}"));
+        }
+    }
+    Ok((Verdict::Accept, r.status, None, None, note))
+}
+
+async fn refresh_call(
+    t: &OpTarget<'_>,
+    ua: &mut UserAgent,
+    ctx: &Ctx,
+    f: &RefreshFaults,
+    refresh_token: &str,
+) -> Result<ApiOutcome, String> {
+    let mut form: Vec<(String, String)> = vec![
+        ("grant_type".into(), "refresh_token".into()),
+        ("refresh_token".into(), refresh_token.into()),
+    ];
+    form.extend(client_auth(t, ctx, &f.assertion(), &t.op.token)?);
+    apply_pairs(&mut form, &f.form_remove, &f.form_set, ctx);
+    let url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
+    let page = ua
+        .send(Method::POST, &url, &form, HeaderMap::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ApiOutcome::from_page(&page))
+}
+
 /// `client_id` and a `private_key_jwt` assertion for `endpoint`, with the case's faults.
 fn client_auth(
     t: &OpTarget<'_>,
     ctx: &Ctx,
-    f: &TokenFaults,
+    f: &AssertionFaults<'_>,
     endpoint: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let id = t.probe.entity_id();
@@ -943,10 +1157,11 @@ fn client_auth(
         "iss": id, "sub": id, "aud": endpoint, "iat": ctx.now, "exp": ctx.now + 60,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
+    let empty = Map::new();
     if let Some(obj) = claims.as_object_mut() {
-        apply(obj, &f.assertion_remove, &f.assertion_set, ctx);
+        apply(obj, f.remove, f.set.unwrap_or(&empty), ctx);
     }
-    let assertion = t.probe.sign(&claims, f.assertion_sign)?;
+    let assertion = t.probe.sign(&claims, f.sign)?;
     Ok(vec![
         ("client_id".into(), id.to_string()),
         ("client_assertion_type".into(), JWT_BEARER.into()),
@@ -968,7 +1183,7 @@ async fn token_call(
         ("code_verifier".into(), verifier.into()),
         ("redirect_uri".into(), t.probe.redirect_uri()),
     ];
-    form.extend(client_auth(t, ctx, f, &t.op.token)?);
+    form.extend(client_auth(t, ctx, &f.assertion(), &t.op.token)?);
     apply_pairs(&mut form, &f.form_remove, &f.form_set, ctx);
     let mut url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
     let page = match f.method {
@@ -1079,14 +1294,9 @@ mod tests {
             })
             .flatten()
             .collect();
-        // Refusals a crafted request cannot provoke from a trusted probe: the user's own
-        // choices (covered by tests/oidc_internal.rs) and an untrusted client (no chain).
-        let by_flow = [
-            "op.authz.access-denied",
-            "op.authz.client.untrusted",
-            "op.token.client.untrusted",
-            "op.token.grant",
-        ];
+        // Refusals a trusted probe cannot provoke: an untrusted client (no chain); covered by
+        // tests/oidc_internal.rs.
+        let by_flow = ["op.authz.client.untrusted", "op.token.client.untrusted"];
         let missing: Vec<&str> = Rule::ALL
             .iter()
             .map(|r| r.code())
