@@ -751,3 +751,56 @@ async fn op_plan_can_be_armed_over_http_with_the_admin_token() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn an_rp_not_requiring_nbf_fails_exactly_that_case() {
+    let mut weak = spid_core::oidc::Profile::rules_2023();
+    weak.id_token_require_nbf = false;
+    let fed = OidcFederation::start_with(Credentials::embedded().unwrap(), None, Some(weak))
+        .await
+        .unwrap();
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let cases: Vec<_> = oidc_catalogue::embedded()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.family == "id-token")
+        .collect();
+    assert!(cases.len() >= 20);
+    let mut failed = Vec::new();
+    for c in &cases {
+        if !fed.run_case(c, &users).await.pass {
+            failed.push(c.id.clone());
+        }
+    }
+    assert_eq!(failed, vec!["id-token-no-nbf".to_string()]);
+}
+
+#[tokio::test]
+async fn the_external_path_agrees_at_our_rp() {
+    // As check-rp judges an RP it does not own: status only (no rule codes required) and only
+    // the login flows (refresh and introspection need our RP's session endpoints).
+    let fed = Federation::start().await;
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let login_url = fed.login_url();
+    let target = oidc_catalogue::RpTarget {
+        op: &fed.op,
+        login_url: &login_url,
+        accept_marker: Some("data-outcome=\"accepted\""),
+        internal: false,
+        ours: None,
+    };
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for c in oidc_catalogue::embedded().unwrap() {
+        if c.flow != oidc_catalogue::OidcFlow::Login {
+            continue;
+        }
+        ran += 1;
+        let r = oidc_catalogue::run_rp_case(&target, &c, &users).await;
+        if !r.pass {
+            failed.push(format!("{} {:?} {:?}", r.id, r.verdict, r.note));
+        }
+    }
+    assert!(ran >= 50, "{ran}");
+    assert_eq!(failed, Vec::<String>::new());
+}

@@ -54,7 +54,7 @@ async fn every_op_case_meets_its_expectation_at_our_op() {
 async fn an_op_that_allows_claims_id_token_fails_exactly_that_case() {
     let mut weak = spid_core::oidc::Profile::rules_2023();
     weak.authz_id_token_claims_allowed = true;
-    let fed = OidcFederation::start_with(Credentials::embedded().unwrap(), Some(weak))
+    let fed = OidcFederation::start_with(Credentials::embedded().unwrap(), Some(weak), None)
         .await
         .unwrap();
     let cases: Vec<OpCase> = oidc_op::embedded()
@@ -101,4 +101,44 @@ async fn the_refresh_and_token_shape_checks_can_fail() {
     let notes: Vec<String> = results.iter().filter_map(|r| r.note.clone()).collect();
     assert!(notes[0].contains("refreshed ID token acr"), "{notes:?}");
     assert!(notes[1].contains("carries a refresh_token"), "{notes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_external_path_agrees_at_our_op() {
+    // As check-op drives an OP it does not own: no rule codes required, the login through a
+    // login driver, no clock to move (those cases are skipped there too).
+    let fed = OidcFederation::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let users = parse(DEFAULT_USERS).unwrap();
+    let driver = spid_harness::check_idp::LoginDriver::builtin();
+    let who = driver
+        .users
+        .iter()
+        .find(|u| u.username == "mario.rossi")
+        .unwrap()
+        .clone();
+    let ops = fed.op_endpoints();
+    let target = oidc_op::OpTarget {
+        probe: &fed.probe,
+        op: &ops,
+        clock: None,
+        internal: false,
+        users: &users,
+        driver: Some((&driver, &who)),
+    };
+    let mut failed = Vec::new();
+    let cases = oidc_op::embedded().unwrap();
+    let external: Vec<&OpCase> = cases
+        .iter()
+        .filter(|c| c.scope == oidc_op::OpScope::All)
+        .collect();
+    assert!(external.len() >= 80, "{}", external.len());
+    for c in external {
+        let r = oidc_op::run_case(&target, c).await;
+        if !r.pass {
+            failed.push(format!("{} {:?} {:?}", r.id, r.verdict, r.note));
+        }
+    }
+    assert_eq!(failed, Vec::<String>::new());
 }

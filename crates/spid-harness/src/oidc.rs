@@ -168,14 +168,15 @@ impl Drop for OidcFederation {
 impl OidcFederation {
     /// Starts the three servers and registers OP and RP at the anchor.
     pub async fn start(creds: Credentials) -> anyhow::Result<OidcFederation> {
-        OidcFederation::start_with(creds, None).await
+        OidcFederation::start_with(creds, None, None).await
     }
 
-    /// [`OidcFederation::start`] with another SPID reading for the OP (tests that weaken the
-    /// OP to show a case fails).
+    /// [`OidcFederation::start`] with other SPID readings for the OP and the RP (tests that
+    /// weaken one side to show a case fails).
     pub async fn start_with(
         creds: Credentials,
         op_profile: Option<spid_core::oidc::Profile>,
+        rp_profile: Option<spid_core::oidc::Profile>,
     ) -> anyhow::Result<OidcFederation> {
         let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
         let (ta_l, idp_l, sp_l) = (bind().await?, bind().await?, bind().await?);
@@ -198,7 +199,11 @@ impl OidcFederation {
         let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
         sp_cfg.clock = clock.clone();
         let sp = ServiceProvider::new(sp_cfg)?;
-        let rp = RelyingParty::new(sp.rp_config())?;
+        let mut rp_cfg = sp.rp_config();
+        if let Some(p) = rp_profile {
+            rp_cfg.profile = p;
+        }
+        let rp = RelyingParty::new(rp_cfg)?;
         let probe = ProbeRp::new(&format!("{}/probe-rp", url(&probe_l)?), clock.clone())?;
 
         // Onboarding: the only source of trust between OP and RP.
