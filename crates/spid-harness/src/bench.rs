@@ -16,6 +16,8 @@ use std::time::Instant;
 
 /// One measured operation.
 pub struct Figure {
+    /// `SAML` or `OIDC`: ratios are read against the group's whole login (its last figure).
+    pub group: &'static str,
     /// What was measured.
     pub name: &'static str,
     /// Operations per second.
@@ -120,6 +122,7 @@ pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
     .map_err(|r| anyhow::anyhow!("bench response refused: {}", r.rule))?;
     let mut figs = Vec::new();
     figs.push(Figure {
+        group: "SAML",
         name: "IdP: build + sign Assertion",
         per_sec: rate(n, || {
             drop(sign(SignParts {
@@ -129,14 +132,17 @@ pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
         }),
     });
     figs.push(Figure {
+        group: "SAML",
         name: "IdP: build + sign Assertion and Response",
         per_sec: rate(n, || drop(sign(SignParts::BOTH))),
     });
     figs.push(Figure {
+        group: "SAML",
         name: "SP: strict XML parse only",
         per_sec: rate(n, || drop(xml::parse(&signed_both, &Limits::default()))),
     });
     figs.push(Figure {
+        group: "SAML",
         name: "SP: full validation (2 signatures)",
         per_sec: rate(n, || {
             let _ = validator::validate(
@@ -161,8 +167,121 @@ pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
         anyhow::ensure!(r.pass, "bench login failed: {:?}", r.note);
     }
     figs.push(Figure {
+        group: "SAML",
         name: "Harness: whole L2 login over HTTP (7 exchanges)",
         per_sec: m as f64 / t.elapsed().as_secs_f64(),
     });
+    figs.extend(oidc(n, &users).await?);
     Ok(figs)
+}
+
+/// The OIDC hot paths: the OP signing an ID token and sealing userinfo, the RP verifying
+/// them, and whole logins through TA + OP + RP on loopback.
+async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Figure>> {
+    use spid_core::oidc::claims::{validate_id_token_with, IdTokenCheck};
+    use spid_core::oidc::jose::{
+        decrypt_and_verify, sign_and_encrypt, sign_jws, verify_jws, DecryptionKey, JweAlg, JweEnc,
+        Jwks, SigAlg, SigningKey,
+    };
+    use spid_core::oidc::Profile;
+    let key = |bits| -> anyhow::Result<openssl::pkey::PKey<openssl::pkey::Private>> {
+        Ok(openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(
+            bits,
+        )?)?)
+    };
+    let op_key = SigningKey::from_pkey(key(2048)?)?;
+    let rp_enc = DecryptionKey::from_pkey(key(2048)?)?;
+    let op_jwks = Jwks::new(vec![op_key.public_jwk()?]);
+    let profile = Profile::rules_2023();
+    let now = Utc::now();
+    let (iss, client) = ("http://127.0.0.1:1/oidc/op", "http://127.0.0.1:2/oidc/rp");
+    let nonce = "n".repeat(43);
+    let claims = serde_json::json!({
+        "iss": iss, "sub": "pairwise-sub", "aud": client, "acr": SpidLevel::L2.uri(),
+        "at_hash": "x", "nonce": nonce, "iat": now.timestamp(), "nbf": now.timestamp(),
+        "exp": now.timestamp() + 300, "jti": "j".repeat(36),
+    });
+    let id_token = sign_jws(&claims, &op_key, SigAlg::RS256, Some("JWT"))?;
+    let check = IdTokenCheck {
+        issuer: iss,
+        client_id: client,
+        nonce: &nonce,
+        refreshed: false,
+        now,
+        skew: Duration::seconds(60),
+    };
+    let verify_id = || -> anyhow::Result<()> {
+        let (_, c) = verify_jws(&id_token, &op_jwks, &profile.signing_algs)?;
+        validate_id_token_with(&c, &check, &profile)?;
+        Ok(())
+    };
+    verify_id()?;
+    let (alg, enc) = (JweAlg::RsaOaep256, JweEnc::A256CbcHs512);
+    let recipient = rp_enc.public_jwk()?;
+    let seal = || sign_and_encrypt(&claims, &op_key, SigAlg::RS256, &recipient, alg, enc);
+    let sealed = seal()?;
+    let open = || {
+        decrypt_and_verify(
+            &sealed,
+            &rp_enc,
+            &[alg],
+            &[enc],
+            &op_jwks,
+            &profile.signing_algs,
+        )
+    };
+    open()?;
+    let mut figs = vec![
+        Figure {
+            group: "OIDC",
+            name: "OP: sign ID token (RS256)",
+            per_sec: rate(n, || {
+                drop(sign_jws(&claims, &op_key, SigAlg::RS256, Some("JWT")))
+            }),
+        },
+        Figure {
+            group: "OIDC",
+            name: "RP: verify + validate ID token",
+            per_sec: rate(n, || drop(verify_id())),
+        },
+        Figure {
+            group: "OIDC",
+            name: "OP: sign + encrypt userinfo (RSA-OAEP-256)",
+            per_sec: rate(n, || drop(seal())),
+        },
+        Figure {
+            group: "OIDC",
+            name: "RP: decrypt + verify userinfo",
+            per_sec: rate(n, || drop(open())),
+        },
+    ];
+    let fed = crate::oidc::OidcFederation::start(Credentials::embedded()?).await?;
+    let case = crate::oidc::sanity_case();
+    let m = (n / 10).max(5);
+    let t = Instant::now();
+    for _ in 0..m {
+        let r = fed.run_case(&case, users).await;
+        anyhow::ensure!(r.pass, "bench OIDC login failed: {:?}", r.note);
+    }
+    figs.push(Figure {
+        group: "OIDC",
+        name: "Harness: whole L2 login over HTTP (TA + OP + RP)",
+        per_sec: m as f64 / t.elapsed().as_secs_f64(),
+    });
+    Ok(figs)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bench's own sanity checks (each measured path accepts) hold, and both groups end
+    /// with their whole login, the base of their ratios.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bench_measures_both_protocols() {
+        let figs = super::run(5).await.unwrap();
+        for group in ["SAML", "OIDC"] {
+            let last = figs.iter().rfind(|f| f.group == group).unwrap();
+            assert!(last.name.starts_with("Harness: whole"), "{}", last.name);
+        }
+        assert!(figs.iter().all(|f| f.per_sec > 0.0));
+    }
 }

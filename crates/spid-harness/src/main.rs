@@ -409,18 +409,24 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Bench { iterations } => {
             let figs = spid_harness::bench::run(iterations).await?;
-            let base = figs.last().map(|f| f.per_sec).unwrap_or(1.0);
             let profile = if cfg!(debug_assertions) {
                 "debug"
             } else {
                 "release"
             };
             println!(
-                "{iterations} iterations, {profile} build; ratio = ops/s relative to a whole login"
+                "{iterations} iterations, {profile} build; ratio = ops/s relative to a whole login of the same protocol"
             );
             for f in &figs {
+                // Each group ends with its whole login over HTTP: the base of its ratios.
+                let base = figs
+                    .iter()
+                    .rfind(|g| g.group == f.group)
+                    .map(|g| g.per_sec)
+                    .unwrap_or(1.0);
                 println!(
-                    "{:<50} {:>9.1} ops/s  {:>7.1}x",
+                    "{:<4} {:<50} {:>9.1} ops/s  {:>7.1}x",
+                    f.group,
                     f.name,
                     f.per_sec,
                     f.per_sec / base
