@@ -1010,10 +1010,12 @@ async fn check_rp(
     wait_for_trust_marks(&o.trust_marks, o.wait).await?;
     let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
     let all = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
-    // Refresh and introspection flows go through our RP's session endpoints.
+    // Refresh and introspection flows go through our RP's session endpoints; a spoiled
+    // entity configuration is seen only by a fresh resolution, which an external RP's cache
+    // decides.
     let (cases, skipped): (Vec<_>, Vec<_>) = all
         .into_iter()
-        .partition(|c| c.flow == oidc::OidcFlow::Login);
+        .partition(|c| c.flow == oidc::OidcFlow::Login && !c.plan.alters_federation());
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let target = RpTarget {

@@ -415,6 +415,10 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         Ok(u) => u,
         Err(e) => return failed(case, started, e.to_string(), Vec::new()),
     };
+    if let (true, Some(fed)) = (case.plan.alters_federation(), t.ours) {
+        // The spoiled entity configuration is only seen by a fresh resolution.
+        fed.rp.forget_trusted_ops();
+    }
     t.op.arm(case.plan.clone());
     let result = match (case.flow, t.ours) {
         (OidcFlow::Login, _) => {
@@ -493,12 +497,8 @@ mod tests {
             .flatten()
             .collect();
         // Reached by tests/oidc_internal.rs flows a case file cannot express: a replayed
-        // callback, an OP without trust chain, /refresh or /introspect with no session.
-        let by_flow = [
-            "oidc.state.unknown",
-            "oidc.op.untrusted",
-            "oidc.session.missing",
-        ];
+        // callback, /refresh or /introspect with no session.
+        let by_flow = ["oidc.state.unknown", "oidc.session.missing"];
         let missing: Vec<&str> = Rule::ALL
             .iter()
             .map(|r| r.code())

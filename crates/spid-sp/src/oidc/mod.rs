@@ -295,6 +295,15 @@ impl RelyingParty {
         leaf_entity_configuration(c, &self.0.federation_key, cfg.profile.default_signing_alg)
     }
 
+    /// Drops every cached OP trust chain: the next login resolves its OP afresh.
+    pub fn forget_trusted_ops(&self) {
+        self.0
+            .ops
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// The OP `op`, from the cache while its chain is valid, else resolved through the
     /// trust anchor (entity configuration, anchor statement, chain, trust mark).
     pub async fn trusted_op(&self, op: &str) -> Result<TrustedOp, Refusal> {

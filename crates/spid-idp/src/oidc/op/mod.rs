@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    leaf_entity_configuration, trust_marks_from_file, EntityKeys, FederationError,
-    LeafConfiguration, TrustMarkEntry,
+    leaf_entity_configuration, sign_trust_mark, trust_marks_from_file, EntityKeys, FederationError,
+    LeafConfiguration, TrustMark, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
@@ -157,6 +157,19 @@ pub struct OpFaultPlan {
     /// Rewrite the userinfo JWE protected header `enc` to this (e.g. `A128GCM`).
     #[serde(default)]
     pub userinfo_jwe_enc: Option<String>,
+    /// Publish a self-consistent entity configuration (its `jwks` and signature) with keys
+    /// the trust anchor never registered for the OP.
+    #[serde(default)]
+    pub ec_foreign_key: bool,
+    /// Publish an entity configuration that expired an hour ago.
+    #[serde(default)]
+    pub ec_expired: bool,
+    /// Publish the entity configuration without `trust_marks`.
+    #[serde(default)]
+    pub ec_without_trust_marks: bool,
+    /// Publish a trust mark naming the anchor as issuer, signed by a key it does not hold.
+    #[serde(default)]
+    pub ec_forged_trust_mark: bool,
     /// Put this level in the `acr` of every ID token refreshed from this login, whatever the
     /// refresh would carry.
     #[serde(default)]
@@ -179,6 +192,17 @@ pub struct OpFaultPlan {
     /// Answer introspection of this login's access tokens with HTTP 500 and a plain-text body.
     #[serde(default)]
     pub introspection_error: bool,
+}
+
+impl OpFaultPlan {
+    /// Whether the plan spoils the OP's entity configuration: a relying party only sees that
+    /// when it resolves the OP afresh (not from its cached trust chain).
+    pub fn alters_federation(&self) -> bool {
+        self.ec_foreign_key
+            || self.ec_expired
+            || self.ec_without_trust_marks
+            || self.ec_forged_trust_mark
+    }
 }
 
 /// OpenID Provider configuration.
@@ -448,7 +472,7 @@ impl OpenIdProvider {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let (authority_hint, trust_marks) = match anchor {
+        let (authority_hint, mut trust_marks) = match anchor {
             Some((anchor, mark)) => (
                 Some(anchor.entity_id),
                 self.trust_marks_from_file()
@@ -456,11 +480,30 @@ impl OpenIdProvider {
             ),
             None => (None, None),
         };
+        let plan = self.peek_plan();
+        let now = cfg.clock.now().timestamp();
+        if plan.ec_without_trust_marks {
+            trust_marks = Some(Vec::new());
+        }
+        if plan.ec_forged_trust_mark {
+            trust_marks =
+                self.forged_trust_marks(trust_marks.as_deref(), authority_hint.as_deref(), now)?;
+        }
+        let key = if plan.ec_foreign_key {
+            &self.0.foreign_key
+        } else {
+            &self.0.federation_key
+        };
         let c = LeafConfiguration {
             entity_id: &cfg.entity_id,
-            now: cfg.clock.now().timestamp(),
+            // Backdated so that `exp` is an hour past.
+            now: if plan.ec_expired {
+                now - EC_TTL_SECS - 3600
+            } else {
+                now
+            },
             ttl: EC_TTL_SECS,
-            jwks: self.federation_jwks(),
+            jwks: Jwks::new(key.public_jwk().into_iter().collect()),
             role: "openid_provider",
             role_metadata: self.metadata(),
             organization_name: "spid-harness test OP",
@@ -468,7 +511,37 @@ impl OpenIdProvider {
             authority_hint,
             trust_marks,
         };
-        leaf_entity_configuration(c, &self.0.federation_key, cfg.profile.default_signing_alg)
+        leaf_entity_configuration(c, key, cfg.profile.default_signing_alg)
+    }
+
+    /// The published marks re-signed by the OP's foreign key, same claims (issuer: the
+    /// anchor): what a forger without the anchor's key could publish.
+    fn forged_trust_marks(
+        &self,
+        marks: Option<&[TrustMarkEntry]>,
+        anchor: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Vec<TrustMarkEntry>>, FederationError> {
+        let p = &self.0.cfg.profile;
+        let id = marks
+            .and_then(|m| m.first())
+            .and_then(|m| m.id.clone().or_else(|| m.trust_mark_type.clone()))
+            .unwrap_or_else(|| "https://www.spid.gov.it/openid_provider/public/".into());
+        let mark = TrustMark {
+            id: id.clone(),
+            iss: anchor.unwrap_or_default().to_string(),
+            sub: self.0.cfg.entity_id.clone(),
+            iat: now,
+            exp: Some(now + EC_TTL_SECS),
+            other: Map::new(),
+        };
+        let jwt = sign_trust_mark(&mark, &self.0.foreign_key, p.default_signing_alg, p)?;
+        Ok(Some(vec![TrustMarkEntry {
+            id: Some(id),
+            trust_mark_type: None,
+            trust_mark: jwt,
+            other: Map::new(),
+        }]))
     }
 
     /// The router, to be nested at the entity id's path (`/oidc/op`).
