@@ -805,3 +805,41 @@ async fn the_external_path_agrees_at_our_rp() {
     assert!(ran >= 50, "{ran}");
     assert_eq!(failed, Vec::<String>::new());
 }
+
+/// Whether the browser went through the OP's credentials form in its last login.
+fn authenticated_again(trace: &[spid_harness::agent::Exchange]) -> bool {
+    trace
+        .iter()
+        .any(|x| x.method == "POST" && x.url.ends_with("/oidc/op/login"))
+}
+
+#[tokio::test]
+async fn sso_session_honours_prompt_and_ends_with_revocation() {
+    let fed = Federation::start().await;
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let mario = users.iter().find(|u| u.username == "mario.rossi");
+    let mut ua = runner::user_agent().unwrap();
+    // First login (prompt=consent via offline=1): no session yet, so credentials and OTP.
+    let page = fed.0.offline_login(&mut ua, mario).await.unwrap();
+    assert_accepted(&page, SpidLevel::L2);
+    assert!(authenticated_again(&ua.take_trace()));
+    // prompt=consent within the SSO session: consent only, same level.
+    let page = fed.0.offline_login(&mut ua, mario).await.unwrap();
+    assert_accepted(&page, SpidLevel::L2);
+    assert!(!authenticated_again(&ua.take_trace()));
+    // prompt="consent login" (our RP's default) always authenticates again.
+    let page = fed.0.login(&mut ua, mario).await.unwrap();
+    assert_accepted(&page, SpidLevel::L2);
+    assert!(authenticated_again(&ua.take_trace()));
+    // Logout revokes the access token, which ends the SSO session: credentials again.
+    let page = ua.get(&fed.rp_url("logout")).await.unwrap();
+    assert!(
+        page.body.contains("revoked at the OP (HTTP 200)"),
+        "{}",
+        page.body
+    );
+    ua.take_trace();
+    let page = fed.0.offline_login(&mut ua, mario).await.unwrap();
+    assert_accepted(&page, SpidLevel::L2);
+    assert!(authenticated_again(&ua.take_trace()));
+}

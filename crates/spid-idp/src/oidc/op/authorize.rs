@@ -4,13 +4,16 @@
 use super::request::{
     check_redirect_uri, check_request_with, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
 };
-use super::{bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider};
+use super::{
+    bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider, SsoSession, SSO_COOKIE,
+    SSO_TTL_SECS,
+};
 use crate::oidc::{resolve_entity, with_rule};
 use crate::pages;
 use crate::users::{Status, User};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -35,6 +38,8 @@ pub(crate) struct Txn {
     user: Option<User>,
     granted: Option<SpidLevel>,
     stage: Stage,
+    /// The SSO session this login authenticated in (new or reused).
+    session: Option<String>,
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -162,7 +167,7 @@ impl OpenIdProvider {
         Ok(client)
     }
 
-    async fn authorize(&self, params: HashMap<String, String>) -> Response {
+    async fn authorize(&self, params: HashMap<String, String>, headers: &HeaderMap) -> Response {
         let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
             return refusal_page(&AuthzRefusal::MissingClientId);
         };
@@ -211,6 +216,17 @@ impl OpenIdProvider {
             Err(e) => return self.refuse(&redirect_uri, &state, &e),
         };
         let txn = random_id();
+        if let Some((t, user, granted)) = self.single_sign_on(&authz, headers) {
+            // `prompt=consent` within a live session at a requested level: consent only.
+            let body = pages::consent(
+                &txn,
+                &authz.client_id,
+                granted.uri(),
+                &released(&authz, &user),
+            );
+            bounded_insert(&mut lock(&self.0.txns), txn, t);
+            return html(StatusCode::OK, body);
+        }
         let body = pages::login(
             &txn,
             &authz.client_id,
@@ -224,9 +240,74 @@ impl OpenIdProvider {
             user: None,
             granted: None,
             stage: Stage::Credentials,
+            session: None,
         };
         bounded_insert(&mut lock(&self.0.txns), txn, t);
         html(StatusCode::OK, body)
+    }
+
+    /// The consent-stage login `prompt=consent` allows: the browser's SSO session is live,
+    /// its user still active, and its level reaches one of the requested ones (`consent
+    /// login` always authenticates again).
+    fn single_sign_on(
+        &self,
+        authz: &ValidAuthz,
+        headers: &HeaderMap,
+    ) -> Option<(Txn, User, SpidLevel)> {
+        if authz.prompt != "consent" {
+            return None;
+        }
+        let sid = sso_cookie(headers)?;
+        let now = self.0.cfg.clock.now();
+        let s = lock(&self.0.sso).get(&sid).cloned()?;
+        if (now - s.created).num_seconds() > SSO_TTL_SECS {
+            lock(&self.0.sso).remove(&sid);
+            return None;
+        }
+        let user = self
+            .0
+            .cfg
+            .users
+            .iter()
+            .find(|u| u.username == s.user.username && u.status == Status::Active)?;
+        let granted = grant_level(s.level, &authz.acr_values)?;
+        let t = Txn {
+            authz: authz.clone(),
+            created: now,
+            attempts: 0,
+            user: Some(user.clone()),
+            granted: Some(granted),
+            stage: Stage::Consent,
+            session: Some(sid),
+        };
+        Some((t, user.clone(), granted))
+    }
+
+    /// Opens an SSO session for the user `t` just authenticated; the cookie that names it.
+    fn open_session(&self, t: &mut Txn) -> Option<HeaderValue> {
+        let (Some(user), Some(level)) = (t.user.clone(), t.granted) else {
+            return None;
+        };
+        let sid = random_id();
+        let s = SsoSession {
+            user,
+            level,
+            created: self.0.cfg.clock.now(),
+        };
+        bounded_insert(&mut lock(&self.0.sso), sid.clone(), s);
+        t.session = Some(sid.clone());
+        let path = url::Url::parse(&self.0.cfg.entity_id)
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|_| "/".into());
+        HeaderValue::from_str(&format!(
+            "{SSO_COOKIE}={sid}; Path={path}; HttpOnly; SameSite=Lax"
+        ))
+        .ok()
+    }
+
+    /// Ends an SSO session (the access token of a login in it was revoked).
+    pub(crate) fn end_session(&self, sid: &str) {
+        lock(&self.0.sso).remove(sid);
     }
 
     /// The error response: a redirect when allowed, else HTTP 400.
@@ -310,6 +391,7 @@ impl OpenIdProvider {
             user,
             level,
             created: self.0.cfg.clock.now(),
+            session: t.session.clone(),
         };
         bounded_insert(&mut lock(&self.0.codes), code.clone(), grant);
         let plan = self.peek_plan();
@@ -355,13 +437,19 @@ fn released(authz: &ValidAuthz, user: &User) -> Vec<(String, String)> {
 
 pub(crate) async fn authorization_get(
     State(op): State<OpenIdProvider>,
+    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    op.authorize(form(q.unwrap_or_default().as_bytes())).await
+    op.authorize(form(q.unwrap_or_default().as_bytes()), &headers)
+        .await
 }
 
-pub(crate) async fn authorization_post(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    op.authorize(form(&body)).await
+pub(crate) async fn authorization_post(
+    State(op): State<OpenIdProvider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    op.authorize(form(&body), &headers).await
 }
 
 pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
@@ -413,21 +501,44 @@ pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
     };
     t.attempts = 0;
     t.granted = Some(granted);
-    let body = if granted >= SpidLevel::L2 {
+    t.user = Some(user.clone());
+    if granted >= SpidLevel::L2 {
         t.stage = Stage::Otp;
-        pages::otp(&id, user.otp.as_deref().unwrap_or_default(), None)
-    } else {
-        t.stage = Stage::Consent;
-        pages::consent(
-            &id,
-            &t.authz.client_id,
-            granted.uri(),
-            &released(&t.authz, &user),
-        )
-    };
-    t.user = Some(user);
+        let body = pages::otp(&id, user.otp.as_deref().unwrap_or_default(), None);
+        op.put(&id, t);
+        return html(StatusCode::OK, body);
+    }
+    // SpidL1: the password alone authenticates.
+    t.stage = Stage::Consent;
+    let cookie = op.open_session(&mut t);
+    let body = pages::consent(
+        &id,
+        &t.authz.client_id,
+        granted.uri(),
+        &released(&t.authz, &user),
+    );
     op.put(&id, t);
-    html(StatusCode::OK, body)
+    with_cookie(html(StatusCode::OK, body), cookie)
+}
+
+fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// The SSO session id from the OP's cookie, if any.
+fn sso_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SSO_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
 pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
@@ -455,10 +566,11 @@ pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Respon
         return html(StatusCode::OK, body);
     }
     t.stage = Stage::Consent;
+    let cookie = op.open_session(&mut t);
     let level = t.granted.map(|l| l.uri()).unwrap_or_default();
     let body = pages::consent(&id, &t.authz.client_id, level, &released(&t.authz, &user));
     op.put(&id, t);
-    html(StatusCode::OK, body)
+    with_cookie(html(StatusCode::OK, body), cookie)
 }
 
 pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Response {

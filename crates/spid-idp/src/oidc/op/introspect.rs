@@ -105,8 +105,15 @@ pub(crate) async fn revocation(State(op): State<OpenIdProvider>, body: Bytes) ->
                 None
             }
         };
-        if let Some(family) = revoked.and_then(|g| g.family) {
-            op.revoke_family(&family);
+        if let Some(g) = revoked {
+            // SPID: revoking the access token revokes its refresh tokens and ends the SSO
+            // session it was obtained in (the user's other tokens stay valid).
+            if let Some(family) = g.family {
+                op.revoke_family(&family);
+            }
+            if let Some(session) = g.session {
+                op.end_session(&session);
+            }
         }
     } else if let Some(family) = op.refresh_token_family(&token, &client_id) {
         op.revoke_family(&family);

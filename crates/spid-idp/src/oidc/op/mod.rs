@@ -36,6 +36,10 @@ pub use request::{AuthzRefusal, ValidAuthz};
 
 /// Bound on pending logins, codes and tokens kept in memory.
 const MAX_ENTRIES: usize = 10_000;
+/// The OP's single sign-on cookie.
+pub const SSO_COOKIE: &str = "spid_op_sso";
+/// Lifetime of an SSO session, seconds: `prompt=consent` skips authentication within it.
+const SSO_TTL_SECS: i64 = 30 * 60;
 /// Lifetime of an authorization code, seconds.
 const CODE_TTL_SECS: i64 = 60;
 /// Lifetime of the entity configuration, seconds.
@@ -282,6 +286,16 @@ pub(crate) struct CodeGrant {
     pub user: User,
     pub level: SpidLevel,
     pub created: DateTime<Utc>,
+    /// The SSO session the login ran in (revoking the access token ends it).
+    pub session: Option<String>,
+}
+
+/// A browser's single sign-on session at the OP: who authenticated, at which level, when.
+#[derive(Debug, Clone)]
+pub(crate) struct SsoSession {
+    pub user: User,
+    pub level: SpidLevel,
+    pub created: DateTime<Utc>,
 }
 
 /// What an issued access token grants at userinfo (and shows at introspection).
@@ -298,6 +312,8 @@ pub(crate) struct TokenGrant {
     pub level: SpidLevel,
     /// The refresh-token family issued beside it, if any: revoking the token revokes it.
     pub family: Option<String>,
+    /// The SSO session of the login: revoking the token ends it (research §8).
+    pub session: Option<String>,
 }
 
 struct Inner {
@@ -309,6 +325,8 @@ struct Inner {
     anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
     clients: RwLock<HashMap<String, Client>>,
     txns: Mutex<HashMap<String, authorize::Txn>>,
+    /// SSO sessions by the id in the [`SSO_COOKIE`] cookie.
+    sso: Mutex<HashMap<String, SsoSession>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     tokens: Mutex<HashMap<String, TokenGrant>>,
     refresh: Mutex<refresh::RefreshStore>,
@@ -350,6 +368,7 @@ impl OpenIdProvider {
             anchor: RwLock::new(None),
             clients: RwLock::new(HashMap::new()),
             txns: Mutex::new(HashMap::new()),
+            sso: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             refresh: Mutex::new(refresh::RefreshStore::default()),

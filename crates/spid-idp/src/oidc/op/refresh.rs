@@ -34,6 +34,8 @@ pub(crate) struct Family {
     /// `jti` of the only refresh token that may be used next.
     current: String,
     plan: OpFaultPlan,
+    /// The SSO session of the original login (revoking a refreshed access token ends it).
+    session: Option<String>,
 }
 
 /// Every refresh token issued (by `jti`, so that a spent one is recognised when it comes
@@ -89,6 +91,7 @@ impl OpenIdProvider {
         granted: SpidLevel,
         sub: &str,
         plan: &OpFaultPlan,
+        session: Option<String>,
     ) -> Result<(String, String), TokenRefusal> {
         let jti = uuid::Uuid::new_v4().to_string();
         let token = self.sign_refresh_token(&authz.client_id, sub, &jti)?;
@@ -106,6 +109,7 @@ impl OpenIdProvider {
             level,
             current: jti.clone(),
             plan: plan.clone(),
+            session,
         };
         let id = super::random_id();
         let mut store = lock(&self.0.refresh);
@@ -294,6 +298,7 @@ impl OpenIdProvider {
             plan: fam.plan.clone(),
             level: fam.level,
             family: Some(family_id),
+            session: fam.session.clone(),
         };
         super::bounded_insert(&mut lock(&self.0.tokens), at_jti, grant);
         Ok(json!({
@@ -397,6 +402,7 @@ mod tests {
                 user: self.op.config().users[0].clone(),
                 level: SpidLevel::L2,
                 created: self.op.config().clock.now(),
+                session: None,
             };
             let code = super::super::random_id();
             lock(&self.op.0.codes).insert(code.clone(), grant);

@@ -306,7 +306,16 @@ impl OpenIdProvider {
         let without_id_token = plan.token_without_id_token;
         let token_type = plan.token_type.clone().unwrap_or_else(|| "Bearer".into());
         let refresh = super::refresh::offers_refresh(&grant.authz)
-            .then(|| self.open_refresh_family(&grant.authz, &grant.user, grant.level, &sub, &plan))
+            .then(|| {
+                self.open_refresh_family(
+                    &grant.authz,
+                    &grant.user,
+                    grant.level,
+                    &sub,
+                    &plan,
+                    grant.session.clone(),
+                )
+            })
             .transpose()?;
         let token_grant = TokenGrant {
             client_id: client_id.to_string(),
@@ -318,6 +327,7 @@ impl OpenIdProvider {
             plan,
             level: grant.level,
             family: refresh.as_ref().map(|(family, _)| family.clone()),
+            session: grant.session.clone(),
         };
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
         let mut answer = json!({
@@ -437,6 +447,7 @@ mod tests {
             user,
             level: SpidLevel::L2,
             created,
+            session: None,
         };
         let code = super::super::random_id();
         lock(&fx.op.0.codes).insert(code.clone(), grant);
