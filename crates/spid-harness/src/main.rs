@@ -50,9 +50,12 @@ enum Cmd {
         /// Only cases whose id matches this glob.
         #[arg(long)]
         cases: Option<String>,
-        /// The OpenID Connect catalogue instead of the SAML one.
+        /// The OIDC RP-side catalogue instead of the SAML one (= `--side oidc-rp`).
         #[arg(long)]
         oidc: bool,
+        /// Which side's catalogue (default saml).
+        #[arg(long, value_enum)]
+        side: Option<Side>,
     },
     /// Print the rule-code table (Markdown).
     Rules,
@@ -350,34 +353,56 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let sides = [Side::OidcRp, Side::OidcOp];
             run(cases.as_deref(), None, report_dir, &sides).await
         }
-        Cmd::List { cases, oidc: true } => {
-            let all = spid_harness::oidc::select(spid_harness::oidc::embedded()?, cases.as_deref())
-                .map_err(anyhow::Error::msg)?;
-            for c in &all {
-                println!(
-                    "{:<34} {:<14} {:<58} {}",
-                    c.id,
-                    c.family,
-                    report::expected_text(&c.expect),
-                    c.refs.join("; ")
-                );
+        Cmd::List { cases, oidc, side } => {
+            let side = side.unwrap_or(if oidc { Side::OidcRp } else { Side::Saml });
+            let rows: Vec<[String; 4]> = match side {
+                Side::Saml => catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
+                    .map_err(anyhow::Error::msg)?
+                    .into_iter()
+                    .map(|c| {
+                        [
+                            c.id,
+                            c.family,
+                            report::expected_text(&c.expect),
+                            c.refs.join("; "),
+                        ]
+                    })
+                    .collect(),
+                Side::OidcRp => {
+                    use spid_harness::oidc;
+                    oidc::select(oidc::embedded()?, cases.as_deref())
+                        .map_err(anyhow::Error::msg)?
+                        .into_iter()
+                        .map(|c| {
+                            [
+                                c.id,
+                                c.family,
+                                report::expected_text(&c.expect),
+                                c.refs.join("; "),
+                            ]
+                        })
+                        .collect()
+                }
+                Side::OidcOp => {
+                    use spid_harness::oidc_op;
+                    oidc_op::select(oidc_op::embedded()?, cases.as_deref())
+                        .map_err(anyhow::Error::msg)?
+                        .into_iter()
+                        .map(|c| {
+                            [
+                                c.id,
+                                c.family,
+                                report::expected_text(&c.expect),
+                                c.refs.join("; "),
+                            ]
+                        })
+                        .collect()
+                }
+            };
+            for [id, family, expected, refs] in &rows {
+                println!("{id:<34} {family:<22} {expected:<58} {refs}");
             }
-            println!("{} cases", all.len());
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::List { cases, oidc: false } => {
-            let all = catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
-                .map_err(anyhow::Error::msg)?;
-            for c in &all {
-                println!(
-                    "{:<34} {:<14} {:<58} {}",
-                    c.id,
-                    c.family,
-                    report::expected_text(&c.expect),
-                    c.refs.join("; ")
-                );
-            }
-            println!("{} cases", all.len());
+            println!("{} cases ({})", rows.len(), side.label());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Probe { login_url, user } => {
