@@ -1,7 +1,9 @@
 //! The entity configuration a leaf (our OP or our RP) publishes about itself: one builder, so
 //! both roles publish the same federation shape.
 
-use super::{sign_entity_statement, EntityStatement, FederationError, Metadata, TrustMarkEntry};
+use super::{
+    sign_entity_statement, EntityKeys, EntityStatement, FederationError, Metadata, TrustMarkEntry,
+};
 use crate::oidc::jose::{Jwks, SigAlg, SigningKey};
 use serde_json::{json, Map, Value};
 
@@ -27,6 +29,45 @@ pub struct LeafConfiguration<'a> {
     pub authority_hint: Option<String>,
     /// Trust marks to publish.
     pub trust_marks: Option<Vec<TrustMarkEntry>>,
+}
+
+/// How a leaf (our OP or our RP) has joined a federation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    /// The trust anchor, trusted for the peers' chains.
+    pub anchor: EntityKeys,
+    /// The trust mark the anchor issued to the leaf; None when the marks come from a file (an
+    /// anchor run by someone else onboards the leaf later).
+    pub mark: Option<TrustMarkEntry>,
+    /// The leaf's direct superior when it is not the anchor (an intermediate).
+    pub superior: Option<String>,
+}
+
+impl Membership {
+    /// Directly under `anchor`, publishing `mark`.
+    pub fn new(anchor: EntityKeys, mark: Option<TrustMarkEntry>) -> Membership {
+        Membership {
+            anchor,
+            mark,
+            superior: None,
+        }
+    }
+
+    /// What the entity configuration publishes: the `authority_hints` entry (the superior,
+    /// else the anchor) and the trust marks (`from_file` when there are any, else the mark).
+    pub fn published(
+        &self,
+        from_file: Option<Vec<TrustMarkEntry>>,
+    ) -> (String, Option<Vec<TrustMarkEntry>>) {
+        let hint = self
+            .superior
+            .clone()
+            .unwrap_or_else(|| self.anchor.entity_id.clone());
+        (
+            hint,
+            from_file.or_else(|| self.mark.clone().map(|m| vec![m])),
+        )
+    }
 }
 
 /// Builds and signs the entity configuration.

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
     leaf_entity_configuration, trust_marks_from_file, EntityKeys, FederationError,
-    LeafConfiguration, TrustMarkEntry,
+    LeafConfiguration, Membership, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
@@ -282,7 +282,7 @@ struct Inner {
     signing_key: SigningKey,
     /// Signs tokens for the foreign-key fault; never published.
     foreign_key: SigningKey,
-    anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
+    membership: RwLock<Option<Membership>>,
     clients: RwLock<HashMap<String, Client>>,
     txns: Mutex<HashMap<String, authorize::Txn>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
@@ -323,7 +323,7 @@ impl OpenIdProvider {
             federation_key: new_signing_key()?,
             signing_key: new_signing_key()?,
             foreign_key: new_signing_key()?,
-            anchor: RwLock::new(None),
+            membership: RwLock::new(None),
             clients: RwLock::new(HashMap::new()),
             txns: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -357,14 +357,54 @@ impl OpenIdProvider {
     /// Joins the federation: `anchor` is trusted for relying parties' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this OP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, Some(mark)));
+        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Membership::new(anchor, Some(mark)));
     }
 
     /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
     /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
     /// from [`OpConfig::trust_marks_file`] once the anchor has onboarded this OP.
     pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, None));
+        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
+            Some(Membership::new(anchor, None));
+    }
+
+    /// Once joined, names `superior` (an intermediate) instead of the trust anchor in
+    /// `authority_hints`. SPID allows no intermediate between an OP and the anchor: relying
+    /// parties must refuse such an OP, which is what this is for.
+    pub fn set_superior(&self, superior: &str) {
+        if let Some(m) = self
+            .0
+            .membership
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            m.superior = Some(superior.to_string());
+        }
+    }
+
+    /// The trust anchor this OP has joined, if any.
+    pub(crate) fn anchor(&self) -> Option<EntityKeys> {
+        self.0
+            .membership
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|m| m.anchor.clone())
+    }
+
+    /// The `openid_relying_party` metadata of a relying party as automatic registration
+    /// resolved it (its own metadata after the chain's policies), while its chain is valid.
+    pub fn client_metadata(&self, client_id: &str) -> Option<Map<String, Value>> {
+        let now = self.0.cfg.clock.now().timestamp();
+        self.0
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .filter(|c| c.exp > now)
+            .map(|c| c.metadata.clone())
     }
 
     fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
@@ -442,18 +482,17 @@ impl OpenIdProvider {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let anchor = self
+        let membership = self
             .0
-            .anchor
+            .membership
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let (authority_hint, trust_marks) = match anchor {
-            Some((anchor, mark)) => (
-                Some(anchor.entity_id),
-                self.trust_marks_from_file()
-                    .or_else(|| mark.map(|m| vec![m])),
-            ),
+        let (authority_hint, trust_marks) = match membership {
+            Some(m) => {
+                let (hint, marks) = m.published(self.trust_marks_from_file());
+                (Some(hint), marks)
+            }
             None => (None, None),
         };
         let c = LeafConfiguration {
