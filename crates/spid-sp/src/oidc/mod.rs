@@ -128,7 +128,7 @@ struct Inner {
     federation_key: SigningKey,
     signing_key: SigningKey,
     encryption_key: DecryptionKey,
-    membership: RwLock<Option<Membership>>,
+    membership: Membership,
     ops: RwLock<HashMap<String, TrustedOp>>,
     pending: Mutex<HashMap<String, Pending>>,
     /// Logged-in browser sessions by sid: for refresh, introspection and logout.
@@ -189,7 +189,7 @@ impl RelyingParty {
             federation_key: SigningKey::from_pkey(new_pkey()?)?,
             signing_key: SigningKey::from_pkey(new_pkey()?)?,
             encryption_key: DecryptionKey::from_pkey(new_pkey()?)?,
-            membership: RwLock::new(None),
+            membership: Membership::default(),
             ops: RwLock::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -231,30 +231,20 @@ impl RelyingParty {
     /// Joins the federation: `anchor` is trusted for OPs' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this RP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Membership::new(anchor, Some(mark)));
+        self.0.membership.join(anchor, Some(mark));
     }
 
     /// Once joined, names `superior` (an intermediate, SPID Soggetto Aggregatore) instead of
     /// the trust anchor in `authority_hints`. The trust mark stays the anchor's.
     pub fn set_superior(&self, superior: &str) {
-        if let Some(m) = self
-            .0
-            .membership
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            m.superior = Some(superior.to_string());
-        }
+        self.0.membership.set_superior(superior);
     }
 
     /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
     /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
     /// from [`RpConfig::trust_marks_file`] once the anchor has onboarded this RP.
     pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
-        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Membership::new(anchor, None));
+        self.0.membership.join(anchor, None);
     }
 
     fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
@@ -283,19 +273,8 @@ impl RelyingParty {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let membership = self
-            .0
-            .membership
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let (authority_hint, trust_marks) = match membership {
-            Some(m) => {
-                let (hint, marks) = m.published(self.trust_marks_from_file());
-                (Some(hint), marks)
-            }
-            None => (None, None),
-        };
+        let (authority_hint, trust_marks) =
+            self.0.membership.published(|| self.trust_marks_from_file());
         let c = LeafConfiguration {
             entity_id: &cfg.entity_id,
             now: cfg.clock.now().timestamp(),
@@ -330,10 +309,7 @@ impl RelyingParty {
         let anchor = self
             .0
             .membership
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|m| m.anchor.clone())
+            .anchor()
             .ok_or_else(|| untrusted("no trust anchor configured".into()))?;
         // SPID: "No intermediates are allowed between OPs and the TA".
         let chain = resolve_trust_chain(

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::oidc::jose::{Jwks, SigAlg, SigningKey};
 use serde_json::{json, Map, Value};
+use std::sync::RwLock;
 
 /// What a leaf says about itself.
 pub struct LeafConfiguration<'a> {
@@ -31,42 +32,63 @@ pub struct LeafConfiguration<'a> {
     pub trust_marks: Option<Vec<TrustMarkEntry>>,
 }
 
-/// How a leaf (our OP or our RP) has joined a federation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Membership {
-    /// The trust anchor, trusted for the peers' chains.
-    pub anchor: EntityKeys,
-    /// The trust mark the anchor issued to the leaf; None when the marks come from a file (an
-    /// anchor run by someone else onboards the leaf later).
-    pub mark: Option<TrustMarkEntry>,
-    /// The leaf's direct superior when it is not the anchor (an intermediate).
-    pub superior: Option<String>,
+/// How a leaf (our OP or our RP) has joined a federation: the trust anchor it trusts, the
+/// trust mark it publishes and its direct superior. Shared by the leaf's handlers, so it can
+/// join after its servers are built.
+#[derive(Debug, Default)]
+pub struct Membership(RwLock<Option<Joined>>);
+
+#[derive(Debug, Clone)]
+struct Joined {
+    anchor: EntityKeys,
+    mark: Option<TrustMarkEntry>,
+    superior: Option<String>,
 }
 
 impl Membership {
-    /// Directly under `anchor`, publishing `mark`.
-    pub fn new(anchor: EntityKeys, mark: Option<TrustMarkEntry>) -> Membership {
-        Membership {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Joined>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> Option<Joined> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Joins (again) directly under `anchor`. `mark` is the trust mark it issued; None when
+    /// the marks come from a file (an anchor run by someone else onboards the leaf later).
+    pub fn join(&self, anchor: EntityKeys, mark: Option<TrustMarkEntry>) {
+        *self.write() = Some(Joined {
             anchor,
             mark,
             superior: None,
+        });
+    }
+
+    /// Once joined, names `superior` (an intermediate) instead of the anchor in
+    /// `authority_hints`; the trust mark stays the anchor's.
+    pub fn set_superior(&self, superior: &str) {
+        if let Some(j) = self.write().as_mut() {
+            j.superior = Some(superior.to_string());
         }
     }
 
+    /// The trust anchor, once joined.
+    pub fn anchor(&self) -> Option<EntityKeys> {
+        self.read().map(|j| j.anchor)
+    }
+
     /// What the entity configuration publishes: the `authority_hints` entry (the superior,
-    /// else the anchor) and the trust marks (`from_file` when there are any, else the mark).
+    /// else the anchor) and the trust marks (`from_file()` when it has any, else the mark);
+    /// nothing before joining.
     pub fn published(
         &self,
-        from_file: Option<Vec<TrustMarkEntry>>,
-    ) -> (String, Option<Vec<TrustMarkEntry>>) {
-        let hint = self
-            .superior
-            .clone()
-            .unwrap_or_else(|| self.anchor.entity_id.clone());
-        (
-            hint,
-            from_file.or_else(|| self.mark.clone().map(|m| vec![m])),
-        )
+        from_file: impl FnOnce() -> Option<Vec<TrustMarkEntry>>,
+    ) -> (Option<String>, Option<Vec<TrustMarkEntry>>) {
+        let Some(j) = self.read() else {
+            return (None, None);
+        };
+        let marks = from_file().or_else(|| j.mark.map(|m| vec![m]));
+        (Some(j.superior.unwrap_or(j.anchor.entity_id)), marks)
     }
 }
 

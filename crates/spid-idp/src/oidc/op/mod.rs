@@ -282,7 +282,7 @@ struct Inner {
     signing_key: SigningKey,
     /// Signs tokens for the foreign-key fault; never published.
     foreign_key: SigningKey,
-    membership: RwLock<Option<Membership>>,
+    membership: Membership,
     clients: RwLock<HashMap<String, Client>>,
     txns: Mutex<HashMap<String, authorize::Txn>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
@@ -323,7 +323,7 @@ impl OpenIdProvider {
             federation_key: new_signing_key()?,
             signing_key: new_signing_key()?,
             foreign_key: new_signing_key()?,
-            membership: RwLock::new(None),
+            membership: Membership::default(),
             clients: RwLock::new(HashMap::new()),
             txns: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -357,41 +357,26 @@ impl OpenIdProvider {
     /// Joins the federation: `anchor` is trusted for relying parties' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this OP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Membership::new(anchor, Some(mark)));
+        self.0.membership.join(anchor, Some(mark));
     }
 
     /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
     /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
     /// from [`OpConfig::trust_marks_file`] once the anchor has onboarded this OP.
     pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
-        *self.0.membership.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Membership::new(anchor, None));
+        self.0.membership.join(anchor, None);
     }
 
     /// Once joined, names `superior` (an intermediate) instead of the trust anchor in
     /// `authority_hints`. SPID allows no intermediate between an OP and the anchor: relying
     /// parties must refuse such an OP, which is what this is for.
     pub fn set_superior(&self, superior: &str) {
-        if let Some(m) = self
-            .0
-            .membership
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            m.superior = Some(superior.to_string());
-        }
+        self.0.membership.set_superior(superior);
     }
 
     /// The trust anchor this OP has joined, if any.
     pub(crate) fn anchor(&self) -> Option<EntityKeys> {
-        self.0
-            .membership
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|m| m.anchor.clone())
+        self.0.membership.anchor()
     }
 
     /// The `openid_relying_party` metadata of a relying party as automatic registration
@@ -482,19 +467,8 @@ impl OpenIdProvider {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let membership = self
-            .0
-            .membership
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let (authority_hint, trust_marks) = match membership {
-            Some(m) => {
-                let (hint, marks) = m.published(self.trust_marks_from_file());
-                (Some(hint), marks)
-            }
-            None => (None, None),
-        };
+        let (authority_hint, trust_marks) =
+            self.0.membership.published(|| self.trust_marks_from_file());
         let c = LeafConfiguration {
             entity_id: &cfg.entity_id,
             now: cfg.clock.now().timestamp(),
