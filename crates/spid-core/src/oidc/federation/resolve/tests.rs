@@ -1,11 +1,10 @@
 use super::*;
+use crate::oidc::federation::tests::{now, obj, profile, sign, K_INT as K_SA, K_LEAF, K_TA, T0};
 use crate::oidc::federation::{
-    sign_entity_statement, sign_trust_mark, Constraints, Metadata, MetadataPolicy, PolicyError,
-    TrustMark, TrustMarkEntry,
+    sign_trust_mark, Constraints, Metadata, MetadataPolicy, PolicyError, TrustMark, TrustMarkEntry,
 };
 use crate::oidc::jose::SigAlg;
 use crate::oidc::test_keys::{jwks, signing};
-use chrono::TimeZone;
 use serde_json::{json, Map};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,20 +14,7 @@ const TA: &str = "https://ta.example.it";
 const SA: &str = "https://sa.example.it";
 const SA2: &str = "https://sa2.example.it";
 const RP: &str = "https://rp.example.it";
-const T0: i64 = 1_700_000_000;
-// Test key indices.
 const K_SA2: usize = 2;
-const K_TA: usize = 3;
-const K_SA: usize = 4;
-const K_LEAF: usize = 5;
-
-fn now() -> DateTime<Utc> {
-    Utc.timestamp_opt(T0 + 10, 0).single().expect("time")
-}
-
-fn profile() -> Profile {
-    Profile::rules_2023()
-}
 
 /// A federation in memory: URL → body, every URL asked in order, and the anchor's answer
 /// about trust marks.
@@ -62,6 +48,14 @@ impl Net {
         self.docs.insert(url, body);
     }
 
+    /// A resolution that fails with one path tried: the error, and that path's error.
+    fn single_failure(&self, entity: &str, i: Intermediates) -> (ResolveError, ResolveError) {
+        let err = self.resolve(entity, i).expect_err("no chain");
+        let attempts: Vec<ResolveError> = err.attempt_errors().cloned().collect();
+        assert_eq!(attempts.len(), 1, "{err}");
+        (err, attempts[0].clone())
+    }
+
     fn asked(&self) -> Vec<String> {
         self.asked.lock().expect("log").clone()
     }
@@ -85,14 +79,6 @@ fn block_on<T>(f: impl Future<Output = T>) -> T {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("the in-memory fetcher never waits"),
     }
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
-fn sign(st: &EntityStatement, key: usize) -> String {
-    sign_entity_statement(st, &signing(key), SigAlg::RS256).expect("sign")
 }
 
 /// The trust mark the anchor issues to `sub`.
@@ -287,15 +273,13 @@ fn policies_cascade_from_the_anchor_through_the_intermediate() {
 #[test]
 fn two_intermediates_exceed_the_anchors_max_path_length() {
     let net = federation(rp_metadata(), &[(SA2, K_SA2), (SA, K_SA)], Some(1));
-    let err = net
-        .resolve(RP, Intermediates::Allowed)
-        .expect_err("too long");
+    let (err, why) = net.single_failure(RP, Intermediates::Allowed);
     assert_eq!(
-        err.attempt_errors().cloned().collect::<Vec<_>>(),
-        [ResolveError::PathTooLong {
+        why,
+        ResolveError::PathTooLong {
             entity: SA.into(),
             max: 1
-        }],
+        },
         "{err}"
     );
     assert!(err.to_string().contains("max_path_length 1"), "{err}");
@@ -330,12 +314,8 @@ fn hint_loops_are_cut() {
     net.put(ec_url(SA), ec(SA, K_SA, &[SA2], superior_metadata(SA)));
     net.put(ec_url(SA2), ec(SA2, K_SA2, &[SA], superior_metadata(SA2)));
     net.put(es_url(SA2, SA), es(SA2, K_SA2, SA, K_SA, json!({})));
-    let err = net.resolve(RP, Intermediates::Allowed).expect_err("loop");
-    assert_eq!(
-        err.attempt_errors().cloned().collect::<Vec<_>>(),
-        [ResolveError::Loop(SA.into())],
-        "{err}"
-    );
+    let (err, why) = net.single_failure(RP, Intermediates::Allowed);
+    assert_eq!(why, ResolveError::Loop(SA.into()), "{err}");
     assert_eq!(net.asked().len(), 3 + 4, "{:?}", net.asked());
 }
 
@@ -426,15 +406,14 @@ fn an_intermediate_without_a_fetch_endpoint_is_a_dead_end() {
             json!({"federation_entity": {"organization_name": "SA"}}),
         ),
     );
-    let err = net
-        .resolve(RP, Intermediates::Allowed)
-        .expect_err("no fetch");
+    let (err, why) = net.single_failure(RP, Intermediates::Allowed);
     assert_eq!(
-        err.attempt_errors().cloned().collect::<Vec<_>>(),
-        [ResolveError::MissingEndpoint {
+        why,
+        ResolveError::MissingEndpoint {
             entity: SA.into(),
             endpoint: "federation_fetch_endpoint"
-        }]
+        },
+        "{err}"
     );
     assert!(
         err.to_string()
@@ -450,28 +429,22 @@ fn an_intermediate_needs_a_mark_from_the_anchor() {
     st.authority_hints = Some(vec![TA.into()]);
     st.metadata = Some(Metadata(obj(superior_metadata(SA))));
     net.put(ec_url(SA), sign(&st, K_SA));
-    let err = net
-        .resolve(RP, Intermediates::Allowed)
-        .expect_err("unmarked");
+    let (err, why) = net.single_failure(RP, Intermediates::Allowed);
     assert_eq!(
-        err.attempt_errors().cloned().collect::<Vec<_>>(),
-        [ResolveError::Federation {
+        why,
+        ResolveError::Federation {
             entity: SA.into(),
             source: FederationError::NoTrustMark
-        }]
+        },
+        "{err}"
     );
 }
 
 #[test]
 fn a_provider_under_an_intermediate_is_refused_when_forbidden() {
     let net = federation(op_metadata(), &[(SA, K_SA)], Some(1));
-    let err = net
-        .resolve(RP, Intermediates::Forbidden)
-        .expect_err("OP under SA");
-    assert_eq!(
-        err.attempt_errors().cloned().collect::<Vec<_>>(),
-        [ResolveError::IntermediateForbidden(SA.into())]
-    );
+    let (err, why) = net.single_failure(RP, Intermediates::Forbidden);
+    assert_eq!(why, ResolveError::IntermediateForbidden(SA.into()), "{err}");
     assert!(
         err.to_string()
             .contains("none is allowed between an OpenID Provider and the trust anchor"),
