@@ -298,10 +298,12 @@ pub async fn resolve_trust_chain<F: FederationFetcher + Sync + ?Sized>(
         max,
         forbidden: intermediates == Intermediates::Forbidden,
         anchor_fetch: endpoint(&anchor_ec, "federation_fetch_endpoint")?,
+        leaf_token,
+        anchor_token,
         fetches: 0,
         attempts: Vec::new(),
     };
-    walk.run(leaf, leaf_token, anchor_token).await
+    walk.run(leaf).await
 }
 
 /// GETs `url`; JWT bodies never contain whitespace, so surrounding whitespace is dropped.
@@ -348,17 +350,16 @@ struct Walk<'a, F: ?Sized> {
     max: u64,
     forbidden: bool,
     anchor_fetch: String,
+    /// The resolved entity's configuration (the chain's first element).
+    leaf_token: String,
+    /// The anchor's configuration (the chain's last element: its constraints apply).
+    anchor_token: String,
     fetches: usize,
     attempts: Vec<Attempt>,
 }
 
 impl<F: FederationFetcher + Sync + ?Sized> Walk<'_, F> {
-    async fn run(
-        mut self,
-        leaf: EntityStatement,
-        leaf_token: String,
-        anchor_token: String,
-    ) -> Result<ResolvedChain, ResolveError> {
+    async fn run(mut self, leaf: EntityStatement) -> Result<ResolvedChain, ResolveError> {
         let path = vec![leaf.sub.clone()];
         let hints = self.hints_of(&leaf, &path);
         let mut stack = vec![Frame {
@@ -378,18 +379,7 @@ impl<F: FederationFetcher + Sync + ?Sized> Walk<'_, F> {
             let on_path = path.contains(&hint);
             path.push(hint.clone());
             let outcome = if hint == self.anchor.entity_id {
-                match self.statement(&self.anchor_fetch.clone(), &subject).await {
-                    Ok(es) => {
-                        let mut chain = Vec::with_capacity(statements.len() + 3);
-                        chain.push(leaf_token.clone());
-                        chain.append(&mut statements);
-                        chain.push(es);
-                        chain.push(anchor_token.clone());
-                        validate_trust_chain(&chain, self.anchor, self.profile, self.now)
-                            .map_err(ResolveError::Chain)
-                    }
-                    Err(e) => Err(e),
-                }
+                self.close(&subject, statements).await
             } else if self.forbidden {
                 Err(ResolveError::IntermediateForbidden(hint))
             } else if on_path {
@@ -452,6 +442,23 @@ impl<F: FederationFetcher + Sync + ?Sized> Walk<'_, F> {
             hints.truncate(MAX_HINTS_PER_LEVEL);
         }
         hints.into_iter()
+    }
+
+    /// Closes a path at the anchor: its statement about `subject` on top of `statements`,
+    /// then the anchor's configuration; the whole chain validated.
+    async fn close(
+        &mut self,
+        subject: &str,
+        statements: Vec<String>,
+    ) -> Result<ResolvedChain, ResolveError> {
+        let endpoint = self.anchor_fetch.clone();
+        let es = self.statement(&endpoint, subject).await?;
+        let chain: Vec<&str> = std::iter::once(self.leaf_token.as_str())
+            .chain(statements.iter().map(String::as_str))
+            .chain([es.as_str(), self.anchor_token.as_str()])
+            .collect();
+        validate_trust_chain(&chain, self.anchor, self.profile, self.now)
+            .map_err(ResolveError::Chain)
     }
 
     async fn fetch(&mut self, url: &str) -> Result<String, ResolveError> {
