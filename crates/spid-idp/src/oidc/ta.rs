@@ -344,6 +344,8 @@ impl TrustAnchor {
             now + STATEMENT_TTL_SECS,
             s.jwks,
         );
+        // In a statement about an intermediate the policy binds the relying parties below it:
+        // chains merge the policies from the anchor down.
         if matches!(
             s.kind,
             EntityKind::OpenIdRelyingParty | EntityKind::Intermediate
