@@ -8,12 +8,13 @@ use crate::oidc_op::{OpCase, OpEndpoints, OpTarget, ProbeRp};
 use crate::runner::{self, judge, Behaviour, CaseResult, Credentials, Verdict};
 use serde::{Deserialize, Serialize};
 use spid_core::clock::FixedClock;
+use spid_core::oidc::federation::MetadataPolicy;
 use spid_core::Rule;
 use spid_idp::oidc::op::{OpFaultPlan, OpenIdProvider};
 use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
 use spid_idp::users::User;
 use spid_idp::{IdentityProvider, IdpConfig};
-use spid_sp::oidc::RelyingParty;
+use spid_sp::oidc::{RelyingParty, RpConfig};
 use spid_sp::{ServiceProvider, SpConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -262,6 +263,64 @@ impl OidcFederation {
         })
     }
 
+    /// Starts an intermediate (SPID Soggetto Aggregatore) on its own 127.0.0.1 port, under
+    /// `superior` (the anchor when None): a subordinate there, holding a trust mark from the
+    /// anchor, putting `policy` (when given) in its statements about its subordinates.
+    pub async fn start_intermediate(
+        &self,
+        superior: Option<&TrustAnchor>,
+        policy: Option<MetadataPolicy>,
+    ) -> anyhow::Result<Intermediate> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let sa = TrustAnchor::new(&format!("http://{}", l.local_addr()?), self.clock.clone())?;
+        let superior = superior.unwrap_or(&self.ta);
+        superior.add_subordinate(sa.entity_id(), sa.jwks(), EntityKind::Intermediate);
+        let mark = self
+            .ta
+            .issue_trust_mark(sa.entity_id(), EntityKind::Intermediate)?;
+        sa.set_superior(superior.entity_id(), self.ta.keys(), mark);
+        if let Some(p) = policy {
+            sa.set_metadata_policy(p);
+        }
+        let task = tokio::spawn({
+            let sa = sa.clone();
+            async move {
+                let _ = sa.serve(l).await;
+            }
+        });
+        Ok(Intermediate {
+            authority: sa,
+            _task: Task(task),
+        })
+    }
+
+    /// Starts another relying party of ours on its own 127.0.0.1 port, under the
+    /// intermediate `superior`: a subordinate there, holding a trust mark from the anchor
+    /// (which the OP's trust-mark-first precheck validates with the anchor's keys).
+    pub async fn start_rp_under(&self, superior: &TrustAnchor) -> anyhow::Result<ServedRp> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let id = format!("http://{}/oidc/rp", l.local_addr()?);
+        let rp = RelyingParty::new(RpConfig::new(&id, self.clock.clone()))?;
+        superior.add_subordinate(
+            rp.entity_id(),
+            rp.federation_jwks(),
+            EntityKind::OpenIdRelyingParty,
+        );
+        let mark = self
+            .ta
+            .issue_trust_mark(rp.entity_id(), EntityKind::OpenIdRelyingParty)?;
+        rp.set_trust_anchor(self.ta.keys(), mark);
+        rp.set_superior(superior.entity_id());
+        let router = axum::Router::new().nest("/oidc/rp", rp.router());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(l, router).await;
+        });
+        Ok(ServedRp {
+            rp,
+            _task: Task(task),
+        })
+    }
+
     /// Our OP's endpoints, for the probe.
     pub fn op_endpoints(&self) -> OpEndpoints {
         let c = self.op.config();
@@ -294,10 +353,7 @@ impl OidcFederation {
 
     /// The RP URL that starts a login at our OP.
     pub fn login_url(&self) -> Url {
-        let mut u = Url::parse(&format!("{}/login", self.rp.entity_id()))
-            .unwrap_or_else(|_| Url::parse("http://127.0.0.1/").expect("static URL"));
-        u.query_pairs_mut().append_pair("op", self.op.entity_id());
-        u
+        login_url(&self.rp, self.op.entity_id())
     }
 
     /// The RP URL that starts a login at our OP asking `offline_access` (a refresh token).
@@ -389,6 +445,37 @@ impl OidcFederation {
         };
         run_rp_case(&target, case, users).await
     }
+}
+
+/// `rp`'s URL that starts a login at the OP `op`.
+pub fn login_url(rp: &RelyingParty, op: &str) -> Url {
+    let mut u = Url::parse(&format!("{}/login", rp.entity_id()))
+        .unwrap_or_else(|_| Url::parse("http://127.0.0.1/").expect("static URL"));
+    u.query_pairs_mut().append_pair("op", op);
+    u
+}
+
+/// A server task, stopped when dropped.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An intermediate started by [`OidcFederation::start_intermediate`], served until dropped.
+pub struct Intermediate {
+    /// The intermediate (register subordinates here).
+    pub authority: TrustAnchor,
+    _task: Task,
+}
+
+/// A relying party started by [`OidcFederation::start_rp_under`], served until dropped.
+pub struct ServedRp {
+    /// The relying party.
+    pub rp: RelyingParty,
+    _task: Task,
 }
 
 /// Where RP-side cases are aimed: our OP (to arm plans) and the RP under test.

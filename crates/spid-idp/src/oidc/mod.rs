@@ -8,12 +8,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use spid_core::oidc::federation::{
-    precheck_entity_configuration, resolve_leaf, EntityKeys, FederationError, ResolvedChain,
-    ENTITY_STATEMENT_CONTENT_TYPE,
-};
+use spid_core::oidc::federation::{FederationFetcher, ENTITY_STATEMENT_CONTENT_TYPE};
 use spid_core::oidc::jose::{JoseError, SigningKey};
-use spid_core::oidc::Profile;
 use std::time::Duration;
 
 /// Largest federation document or HTTP body fetched from a peer.
@@ -72,100 +68,42 @@ pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> 
     )
 }
 
-/// Why a peer could not be fetched or trusted.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Transport failure, non-200 status or an oversized body.
-    #[error("fetch {url}: {detail}")]
-    Http {
-        /// What was fetched.
-        url: String,
-        /// What went wrong.
-        detail: String,
-    },
-    /// The federation documents did not validate.
-    #[error(transparent)]
-    Federation(#[from] FederationError),
-}
-
 /// Sends `req` and returns its body as text, refusing non-200 answers and bodies over
 /// [`MAX_FETCH_BYTES`].
-async fn send_text(req: reqwest::RequestBuilder, url: &str) -> Result<String, FetchError> {
-    let err = |detail: String| FetchError::Http {
-        url: url.to_string(),
-        detail,
-    };
+async fn send_text(req: reqwest::RequestBuilder) -> Result<String, String> {
     let mut resp = req
         .timeout(Duration::from_secs(10))
         .send()
         .await
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if resp.status() != reqwest::StatusCode::OK {
-        return Err(err(format!("status {}", resp.status())));
+        return Err(format!("status {}", resp.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
         if body.len() + chunk.len() > MAX_FETCH_BYTES {
-            return Err(err("body too large".into()));
+            return Err("body too large".into());
         }
         body.extend_from_slice(&chunk);
     }
-    String::from_utf8(body).map_err(|_| err("body is not UTF-8".into()))
+    String::from_utf8(body).map_err(|_| "body is not UTF-8".into())
 }
 
-/// GETs `url` and returns its body as text (200 only, at most [`MAX_FETCH_BYTES`]).
-pub async fn fetch_text(client: &reqwest::Client, url: &str) -> Result<String, FetchError> {
-    send_text(client.get(url), url).await
-}
+/// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
+/// `reqwest`: 10 s per request, 200 answers only, at most [`MAX_FETCH_BYTES`] of UTF-8.
+///
+/// [`resolve_trust_chain`]: spid_core::oidc::federation::resolve_trust_chain
+#[derive(Clone, Copy)]
+pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
-/// Resolves `entity_id` through the trust anchor. In order, so that an entity without a
-/// valid trust mark costs one fetch only: its entity configuration, self-signed and carrying
-/// a trust mark from the anchor; the mark's status at the anchor (`trust_mark_status` must say
-/// active); the anchor's `fetch` statement; the chain ([`resolve_leaf`]).
-pub async fn resolve_entity(
-    client: &reqwest::Client,
-    entity_id: &str,
-    anchor: &EntityKeys,
-    profile: &Profile,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<ResolvedChain, FetchError> {
-    let ec_url = format!(
-        "{}/.well-known/openid-federation",
-        entity_id.trim_end_matches('/')
-    );
-    let ec = fetch_text(client, &ec_url).await?;
-    let (_, mark) = precheck_entity_configuration(&ec, anchor, profile, now)?;
-    let ta = anchor.entity_id.trim_end_matches('/');
-    let status_url = format!("{ta}/trust_mark_status");
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("sub", entity_id)
-        .append_pair("id", &mark.id)
-        .finish();
-    let status = send_text(
-        client
-            .post(&status_url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form),
-        &status_url,
-    )
-    .await?;
-    let active = spid_core::oidc::federation::trust_mark_status_active(&status, anchor, profile);
-    if active != Some(true) {
-        return Err(FetchError::Http {
-            url: status_url,
-            detail: "the trust mark is not active".into(),
-        });
+impl FederationFetcher for HttpFetcher<'_> {
+    async fn get(&self, url: &str) -> Result<String, String> {
+        send_text(self.0.get(url)).await
     }
-    let mut fetch = url::Url::parse(&format!("{ta}/fetch")).map_err(|e| FetchError::Http {
-        url: anchor.entity_id.clone(),
-        detail: e.to_string(),
-    })?;
-    fetch.query_pairs_mut().append_pair("sub", entity_id);
-    let statement = fetch_text(client, fetch.as_str()).await?;
-    Ok(resolve_leaf(&ec, &statement, anchor, profile, now)?)
+
+    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+        send_text(self.0.post(url).form(pairs)).await
+    }
 }
 
 /// An HTTP client for server-to-server calls (no proxy: peers are on loopback in tests).

@@ -1,19 +1,26 @@
-//! A minimal OpenID Federation trust anchor for offline SPID runs: its entity
-//! configuration, `fetch`, `list`, `resolve` and `trust_mark_status`, and an in-process
-//! registration API that issues each subordinate a trust mark.
+//! A minimal OpenID Federation authority for offline SPID runs: a trust anchor or, once given
+//! a superior ([`TrustAnchor::set_superior`]), an intermediate (SPID "Soggetto Aggregatore").
+//! Either serves its entity configuration, `fetch`, `list`, `resolve` and `trust_mark_status`,
+//! and has an in-process registration API; the anchor issues the trust marks.
+//!
+//! Entities below an intermediate carry a trust mark issued by the trust anchor
+//! ([`TrustAnchor::issue_trust_mark`]), not by the intermediate: SPID makes the anchor the
+//! mark issuer, and a provider's trust-mark-first precheck then needs only the anchor's keys,
+//! whatever the path.
 
-use super::{entity_statement, json, json_error, new_signing_key, resolve_entity};
+use super::{entity_statement, json, json_error, new_signing_key, HttpFetcher};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    sign_entity_statement, sign_trust_mark, Constraints, EntityKeys, EntityStatement,
-    FederationError, Metadata, TrustMark, TrustMarkEntry,
+    resolve_trust_chain, sign_entity_statement, sign_trust_mark, Constraints, EntityKeys,
+    EntityStatement, FederationError, Intermediates, Metadata, MetadataPolicy, TrustMark,
+    TrustMarkEntry,
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
@@ -22,22 +29,44 @@ use std::sync::{Arc, RwLock};
 
 /// Lifetime of the statements and trust marks the anchor signs.
 const STATEMENT_TTL_SECS: i64 = 24 * 3600;
+/// The anchor's `constraints.max_path_length` (SPID example 1: one Soggetto Aggregatore).
+pub const MAX_PATH_LENGTH: u64 = 1;
 
-/// The kind of a registered leaf; it decides the trust mark id and the `list` filter.
+/// The kind of a registered entity; it decides the trust mark id and the `list` filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntityKind {
     /// An OpenID Provider.
     OpenIdProvider,
     /// A Relying Party.
     OpenIdRelyingParty,
+    /// An intermediate (SPID Soggetto Aggregatore).
+    Intermediate,
 }
 
 impl EntityKind {
-    /// The metadata entity type (`openid_provider`, `openid_relying_party`).
+    /// Every kind.
+    pub const ALL: [EntityKind; 3] = [
+        EntityKind::OpenIdProvider,
+        EntityKind::OpenIdRelyingParty,
+        EntityKind::Intermediate,
+    ];
+
+    /// The metadata entity type (`openid_provider`, `openid_relying_party`,
+    /// `federation_entity`).
     pub fn entity_type(self) -> &'static str {
         match self {
             EntityKind::OpenIdProvider => "openid_provider",
             EntityKind::OpenIdRelyingParty => "openid_relying_party",
+            EntityKind::Intermediate => "federation_entity",
+        }
+    }
+
+    /// The role in a trust mark id (research §9.5: `openid_provider`,
+    /// `openid_relying_party`, `intermediate`).
+    pub fn mark_role(self) -> &'static str {
+        match self {
+            EntityKind::Intermediate => "intermediate",
+            other => other.entity_type(),
         }
     }
 }
@@ -46,8 +75,29 @@ impl EntityKind {
 struct Subordinate {
     jwks: Jwks,
     kind: EntityKind,
-    mark_id: String,
+}
+
+#[derive(Debug, Clone)]
+struct IssuedMark {
+    id: String,
     active: bool,
+}
+
+/// Direct subordinates (what `fetch` and `list` answer about) and the trust marks issued
+/// (what `trust_mark_status` answers about): an anchor issues marks to entities below its
+/// intermediates too.
+#[derive(Default)]
+struct Registry {
+    subs: BTreeMap<String, Subordinate>,
+    marks: BTreeMap<String, IssuedMark>,
+}
+
+/// Where an intermediate sits.
+#[derive(Clone)]
+struct Superior {
+    entity_id: String,
+    anchor: EntityKeys,
+    mark: TrustMarkEntry,
 }
 
 struct Inner {
@@ -55,10 +105,23 @@ struct Inner {
     key: SigningKey,
     profile: Profile,
     clock: SharedClock,
-    subs: RwLock<BTreeMap<String, Subordinate>>,
+    registry: RwLock<Registry>,
+    superior: RwLock<Option<Superior>>,
+    policy: RwLock<MetadataPolicy>,
 }
 
-/// The trust anchor. Cheap to clone.
+/// The SPID trust anchor's policy on relying parties, in its statements about relying parties
+/// and intermediates (where it cascades to the relying parties below).
+fn default_policy() -> MetadataPolicy {
+    let policy = json!({"openid_relying_party": {
+        "token_endpoint_auth_method": {"one_of": ["private_key_jwt"]},
+        "response_types": {"subset_of": ["code"]},
+    }});
+    MetadataPolicy(policy.as_object().cloned().unwrap_or_default())
+}
+
+/// A trust anchor, or an intermediate once [`TrustAnchor::set_superior`] was called. Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct TrustAnchor(Arc<Inner>);
 
@@ -70,7 +133,9 @@ impl TrustAnchor {
             key: new_signing_key()?,
             profile: Profile::rules_2023(),
             clock,
-            subs: RwLock::new(BTreeMap::new()),
+            registry: RwLock::new(Registry::default()),
+            superior: RwLock::new(None),
+            policy: RwLock::new(default_policy()),
         })))
     }
 
@@ -84,57 +149,113 @@ impl TrustAnchor {
         Jwks::new(self.0.key.public_jwk().into_iter().collect())
     }
 
-    /// The anchor as [`EntityKeys`], ready for chain validation.
+    /// The authority as [`EntityKeys`], ready for chain validation.
     pub fn keys(&self) -> EntityKeys {
         EntityKeys::new(self.entity_id(), self.jwks())
     }
 
-    /// The trust mark id for a kind: `<TA>/<entity type>/public/`.
+    /// The trust mark id for a kind: `<TA>/<role>/public/`.
     pub fn trust_mark_id(&self, kind: EntityKind) -> String {
-        format!("{}/{}/public/", self.0.entity_id, kind.entity_type())
+        format!("{}/{}/public/", self.0.entity_id, kind.mark_role())
     }
 
-    /// Registers (or re-registers) a leaf with its federation keys and returns the trust
-    /// mark entry it must publish in its entity configuration.
+    /// Registers (or re-registers) a direct subordinate with its federation keys and issues
+    /// it a trust mark; returns the mark entry it must publish in its entity configuration.
     pub fn register(
         &self,
         entity_id: &str,
         federation_jwks: Jwks,
         kind: EntityKind,
     ) -> Result<TrustMarkEntry, FederationError> {
-        let mark_id = self.trust_mark_id(kind);
-        let entry = self.issue_mark(entity_id, &mark_id)?;
+        let entry = self.issue_trust_mark(entity_id, kind)?;
+        self.add_subordinate(entity_id, federation_jwks, kind);
+        Ok(entry)
+    }
+
+    /// Registers a direct subordinate without issuing a trust mark: what an intermediate does
+    /// for the entities below it, whose marks come from the trust anchor.
+    pub fn add_subordinate(&self, entity_id: &str, federation_jwks: Jwks, kind: EntityKind) {
         self.0
-            .subs
+            .registry
             .write()
             .unwrap_or_else(|e| e.into_inner())
+            .subs
             .insert(
                 entity_id.to_string(),
                 Subordinate {
                     jwks: federation_jwks,
                     kind,
-                    mark_id,
-                    active: true,
                 },
             );
+    }
+
+    /// Issues `entity_id` a trust mark for `kind` and answers `active` about it at
+    /// `trust_mark_status` from now on, whether or not it is a direct subordinate (the anchor
+    /// vouches for the entities under its intermediates too).
+    pub fn issue_trust_mark(
+        &self,
+        entity_id: &str,
+        kind: EntityKind,
+    ) -> Result<TrustMarkEntry, FederationError> {
+        let id = self.trust_mark_id(kind);
+        let entry = self.sign_mark(entity_id, &id)?;
+        self.0
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .marks
+            .insert(entity_id.to_string(), IssuedMark { id, active: true });
         Ok(entry)
     }
 
-    /// Marks a subordinate's trust mark inactive at `trust_mark_status` (static validation
+    /// Marks an entity's trust mark inactive at `trust_mark_status` (static validation
     /// still passes, as in real federations until keys rotate).
     pub fn revoke(&self, entity_id: &str) {
-        if let Some(s) = self
+        if let Some(m) = self
             .0
-            .subs
+            .registry
             .write()
             .unwrap_or_else(|e| e.into_inner())
+            .marks
             .get_mut(entity_id)
         {
-            s.active = false;
+            m.active = false;
         }
     }
 
-    fn issue_mark(&self, sub: &str, id: &str) -> Result<TrustMarkEntry, FederationError> {
+    /// Makes this authority an intermediate: `superior` (the trust anchor or another
+    /// intermediate) goes into its `authority_hints`, `mark` (issued by the trust anchor
+    /// `anchor`) into its `trust_marks`; `resolve` then answers for `anchor`.
+    pub fn set_superior(&self, superior: &str, anchor: EntityKeys, mark: TrustMarkEntry) {
+        *self.0.superior.write().unwrap_or_else(|e| e.into_inner()) = Some(Superior {
+            entity_id: superior.to_string(),
+            anchor,
+            mark,
+        });
+    }
+
+    /// Replaces the `metadata_policy` of the statements about relying parties and
+    /// intermediates (default: `token_endpoint_auth_method` one of `private_key_jwt`,
+    /// `response_types` within `code`). An intermediate's policy is merged with its
+    /// superiors' when a chain is resolved.
+    pub fn set_metadata_policy(&self, policy: MetadataPolicy) {
+        *self.0.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    fn superior(&self) -> Option<Superior> {
+        self.0
+            .superior
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The trust anchor `resolve` answers for: the superior's for an intermediate.
+    fn anchor_keys(&self) -> EntityKeys {
+        self.superior().map_or_else(|| self.keys(), |s| s.anchor)
+    }
+
+    fn sign_mark(&self, sub: &str, id: &str) -> Result<TrustMarkEntry, FederationError> {
         let now = self.0.clock.now().timestamp();
         let mut other = Map::new();
         other.insert(
@@ -166,12 +287,17 @@ impl TrustAnchor {
     fn configuration(&self) -> Result<String, FederationError> {
         let now = self.0.clock.now().timestamp();
         let base = &self.0.entity_id;
+        let superior = self.superior();
         let mut st = EntityStatement::new(base, base, now, now + STATEMENT_TTL_SECS, self.jwks());
         let mut md = Map::new();
         md.insert(
             "federation_entity".into(),
             json!({
-                "organization_name": "spid-harness test trust anchor",
+                "organization_name": if superior.is_some() {
+                    "spid-harness test intermediate"
+                } else {
+                    "spid-harness test trust anchor"
+                },
                 "homepage_uri": format!("{base}/"),
                 "policy_uri": format!("{base}/"),
                 "logo_uri": format!("{base}/logo.svg"),
@@ -183,27 +309,33 @@ impl TrustAnchor {
             }),
         );
         st.metadata = Some(Metadata(md));
-        st.constraints = Some(Constraints {
-            max_path_length: Some(1),
-            ..Constraints::default()
-        });
-        let mut issuers = Map::new();
-        for kind in [EntityKind::OpenIdProvider, EntityKind::OpenIdRelyingParty] {
-            issuers.insert(self.trust_mark_id(kind), json!([base]));
+        match superior {
+            Some(s) => {
+                st.authority_hints = Some(vec![s.entity_id]);
+                st.trust_marks = Some(vec![s.mark]);
+            }
+            None => {
+                st.constraints = Some(Constraints {
+                    max_path_length: Some(MAX_PATH_LENGTH),
+                    ..Constraints::default()
+                });
+                let issuers: Map<String, Value> = EntityKind::ALL
+                    .iter()
+                    .map(|k| (self.trust_mark_id(*k), json!([base])))
+                    .collect();
+                st.trust_mark_issuers = Some(issuers);
+            }
         }
-        st.trust_mark_issuers = Some(issuers);
         sign_entity_statement(&st, &self.0.key, self.0.profile.default_signing_alg)
     }
 
-    /// The subordinate statement about `sub`, or None if it is not registered.
+    /// The subordinate statement about `sub`, or None if it is not a direct subordinate.
     fn statement(&self, sub: &str) -> Option<Result<String, FederationError>> {
-        let s = self
-            .0
-            .subs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(sub)
-            .cloned()?;
+        let (s, mark) = {
+            let registry = self.0.registry.read().unwrap_or_else(|e| e.into_inner());
+            let s = registry.subs.get(sub).cloned()?;
+            (s, registry.marks.get(sub).map(|m| m.id.clone()))
+        };
         let now = self.0.clock.now().timestamp();
         let mut st = EntityStatement::new(
             &self.0.entity_id,
@@ -212,22 +344,28 @@ impl TrustAnchor {
             now + STATEMENT_TTL_SECS,
             s.jwks,
         );
-        let mut policy = Map::new();
-        if s.kind == EntityKind::OpenIdRelyingParty {
-            policy.insert(
-                "openid_relying_party".into(),
-                json!({"token_endpoint_auth_method": {"one_of": ["private_key_jwt"]},
-                       "response_types": {"subset_of": ["code"]}}),
+        // In a statement about an intermediate the policy binds the relying parties below it:
+        // chains merge the policies from the anchor down.
+        if matches!(
+            s.kind,
+            EntityKind::OpenIdRelyingParty | EntityKind::Intermediate
+        ) {
+            st.metadata_policy = Some(
+                self.0
+                    .policy
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
             );
-            st.metadata_policy = Some(spid_core::oidc::federation::MetadataPolicy(policy));
         }
-        Some(self.issue_mark(sub, &s.mark_id).and_then(|m| {
-            st.trust_marks = Some(vec![m]);
+        let marks = mark.map(|id| self.sign_mark(sub, &id)).transpose();
+        Some(marks.and_then(|m| {
+            st.trust_marks = m.map(|m| vec![m]);
             sign_entity_statement(&st, &self.0.key, self.0.profile.default_signing_alg)
         }))
     }
 
-    /// Serves the trust anchor on `listener`.
+    /// Serves the authority on `listener`.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router()).await
     }
@@ -288,8 +426,9 @@ async fn fetch(State(ta): State<TrustAnchor>, Query(q): Query<SubQuery>) -> Resp
 }
 
 async fn list(State(ta): State<TrustAnchor>, Query(q): Query<SubQuery>) -> Response {
-    let subs = ta.0.subs.read().unwrap_or_else(|e| e.into_inner());
-    let ids: Vec<&String> = subs
+    let registry = ta.0.registry.read().unwrap_or_else(|e| e.into_inner());
+    let ids: Vec<&String> = registry
+        .subs
         .iter()
         .filter(|(_, s)| {
             q.entity_type
@@ -310,12 +449,22 @@ async fn resolve(State(ta): State<TrustAnchor>, Query(q): Query<SubQuery>) -> Re
             "sub and trust_anchor are required",
         );
     };
-    if anchor.trim_end_matches('/') != ta.0.entity_id {
+    let keys = ta.anchor_keys();
+    if anchor.trim_end_matches('/') != keys.entity_id {
         return json_error(StatusCode::NOT_FOUND, "not_found", "unknown trust anchor");
     }
     let client = super::http_client();
     let now = ta.0.clock.now();
-    let chain = match resolve_entity(&client, &sub, &ta.keys(), &ta.0.profile, now).await {
+    let chain = match resolve_trust_chain(
+        &HttpFetcher(&client),
+        &sub,
+        &keys,
+        &ta.0.profile,
+        now,
+        Intermediates::Allowed,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::NOT_FOUND, "invalid_trust_chain", &e.to_string()),
     };
@@ -351,11 +500,12 @@ fn status_answer(ta: &TrustAnchor, sub: Option<String>, id: Option<String>) -> R
         );
     };
     let active =
-        ta.0.subs
+        ta.0.registry
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .marks
             .get(&sub)
-            .is_some_and(|s| s.active && s.mark_id == id);
+            .is_some_and(|m| m.active && m.id == id);
     json(StatusCode::OK, &json!({"active": active}))
 }
 

@@ -1,10 +1,7 @@
-//! Server-to-server HTTP for the RP: bounded fetches and trust resolution through the
-//! trust anchor.
+//! Server-to-server HTTP for the RP: bounded requests, and the network trust-chain
+//! resolution walks.
 
-use spid_core::oidc::federation::{
-    precheck_entity_configuration, resolve_leaf, EntityKeys, ResolvedChain,
-};
-use spid_core::oidc::Profile;
+use spid_core::oidc::federation::FederationFetcher;
 use std::time::Duration;
 
 /// Largest body read from an OP or the trust anchor.
@@ -48,61 +45,29 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, String> {
     })
 }
 
-async fn fetch_200(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let a = send(client.get(url))
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if a.status != 200 {
-        return Err(format!("{url}: status {}", a.status));
+/// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
+/// `reqwest`, bounded as [`send`] is; only 200 answers count.
+///
+/// [`resolve_trust_chain`]: spid_core::oidc::federation::resolve_trust_chain
+#[derive(Clone, Copy)]
+pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
+
+impl HttpFetcher<'_> {
+    async fn ok_body(req: reqwest::RequestBuilder) -> Result<String, String> {
+        let a = send(req).await?;
+        if a.status != 200 {
+            return Err(format!("status {}", a.status));
+        }
+        Ok(a.body)
     }
-    Ok(a.body)
 }
 
-/// Resolves `entity_id` through the trust anchor: its entity configuration (self-signed,
-/// with a trust mark from the anchor), the mark's status at the anchor (must be active), the
-/// anchor's `fetch` statement, chain validation.
-pub async fn resolve_entity(
-    client: &reqwest::Client,
-    entity_id: &str,
-    anchor: &EntityKeys,
-    profile: &Profile,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<ResolvedChain, String> {
-    let ec = fetch_200(
-        client,
-        &format!(
-            "{}/.well-known/openid-federation",
-            entity_id.trim_end_matches('/')
-        ),
-    )
-    .await?;
-    let (_, mark) =
-        precheck_entity_configuration(&ec, anchor, profile, now).map_err(|e| e.to_string())?;
-    let ta = anchor.entity_id.trim_end_matches('/');
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("sub", entity_id)
-        .append_pair("id", &mark.id)
-        .finish();
-    let status = send(
-        client
-            .post(format!("{ta}/trust_mark_status"))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form),
-    )
-    .await?;
-    let active =
-        spid_core::oidc::federation::trust_mark_status_active(&status.body, anchor, profile);
-    if status.status != 200 || active != Some(true) {
-        return Err(format!(
-            "trust mark {} of {entity_id} is not active",
-            mark.id
-        ));
+impl FederationFetcher for HttpFetcher<'_> {
+    async fn get(&self, url: &str) -> Result<String, String> {
+        Self::ok_body(self.0.get(url)).await
     }
-    let mut fetch = url::Url::parse(&format!("{ta}/fetch")).map_err(|e| e.to_string())?;
-    fetch.query_pairs_mut().append_pair("sub", entity_id);
-    let statement = fetch_200(client, fetch.as_str()).await?;
-    resolve_leaf(&ec, &statement, anchor, profile, now).map_err(|e| e.to_string())
+
+    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+        Self::ok_body(self.0.post(url).form(pairs)).await
+    }
 }

@@ -26,8 +26,9 @@ use serde_json::{json, Map, Value};
 use session::Session;
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    leaf_entity_configuration, trust_marks_from_file, EntityKeys, FederationError,
-    LeafConfiguration, TrustMarkEntry, ENTITY_STATEMENT_CONTENT_TYPE,
+    leaf_entity_configuration, resolve_trust_chain, trust_marks_from_file, EntityKeys,
+    FederationError, Intermediates, LeafConfiguration, Membership, TrustMarkEntry,
+    ENTITY_STATEMENT_CONTENT_TYPE,
 };
 use spid_core::oidc::jose::{sign_jws, DecryptionKey, JoseError, JweAlg, JweEnc, Jwks, SigningKey};
 use spid_core::oidc::pkce::challenge_s256;
@@ -127,7 +128,7 @@ struct Inner {
     federation_key: SigningKey,
     signing_key: SigningKey,
     encryption_key: DecryptionKey,
-    anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
+    membership: Membership,
     ops: RwLock<HashMap<String, TrustedOp>>,
     pending: Mutex<HashMap<String, Pending>>,
     /// Logged-in browser sessions by sid: for refresh, introspection and logout.
@@ -188,7 +189,7 @@ impl RelyingParty {
             federation_key: SigningKey::from_pkey(new_pkey()?)?,
             signing_key: SigningKey::from_pkey(new_pkey()?)?,
             encryption_key: DecryptionKey::from_pkey(new_pkey()?)?,
-            anchor: RwLock::new(None),
+            membership: Membership::default(),
             ops: RwLock::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -230,14 +231,20 @@ impl RelyingParty {
     /// Joins the federation: `anchor` is trusted for OPs' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this RP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, Some(mark)));
+        self.0.membership.join(anchor, Some(mark));
+    }
+
+    /// Once joined, names `superior` (an intermediate, SPID Soggetto Aggregatore) instead of
+    /// the trust anchor in `authority_hints`. The trust mark stays the anchor's.
+    pub fn set_superior(&self, superior: &str) {
+        self.0.membership.set_superior(superior);
     }
 
     /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
     /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
     /// from [`RpConfig::trust_marks_file`] once the anchor has onboarded this RP.
     pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, None));
+        self.0.membership.join(anchor, None);
     }
 
     fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
@@ -266,20 +273,8 @@ impl RelyingParty {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let anchor = self
-            .0
-            .anchor
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let (authority_hint, trust_marks) = match anchor {
-            Some((anchor, mark)) => (
-                Some(anchor.entity_id),
-                self.trust_marks_from_file()
-                    .or_else(|| mark.map(|m| vec![m])),
-            ),
-            None => (None, None),
-        };
+        let (authority_hint, trust_marks) =
+            self.0.membership.published(|| self.trust_marks_from_file());
         let c = LeafConfiguration {
             entity_id: &cfg.entity_id,
             now: cfg.clock.now().timestamp(),
@@ -305,7 +300,8 @@ impl RelyingParty {
     }
 
     /// The OP `op`, from the cache while its chain is valid, else resolved through the
-    /// trust anchor (entity configuration, anchor statement, chain, trust mark).
+    /// trust anchor (trust mark, its status, anchor statement, chain), which must be its
+    /// direct superior.
     pub async fn trusted_op(&self, op: &str) -> Result<TrustedOp, Refusal> {
         let now = self.0.cfg.clock.now();
         if let Some(t) = self
@@ -321,15 +317,20 @@ impl RelyingParty {
         let untrusted = |d: String| Refusal::new(Rule::OidcOpUntrusted, d);
         let anchor = self
             .0
-            .anchor
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(a, _)| a.clone())
+            .membership
+            .anchor()
             .ok_or_else(|| untrusted("no trust anchor configured".into()))?;
-        let chain = fed::resolve_entity(&self.0.http, op, &anchor, &self.0.cfg.profile, now)
-            .await
-            .map_err(untrusted)?;
+        // SPID: "No intermediates are allowed between OPs and the TA".
+        let chain = resolve_trust_chain(
+            &fed::HttpFetcher(&self.0.http),
+            op,
+            &anchor,
+            &self.0.cfg.profile,
+            now,
+            Intermediates::Forbidden,
+        )
+        .await
+        .map_err(|e| untrusted(e.to_string()))?;
         let md = chain
             .metadata
             .openid_provider()

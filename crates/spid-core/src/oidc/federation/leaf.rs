@@ -1,36 +1,13 @@
-//! The one-hop trust decision SPID uses between a leaf (OP or RP) and the trust anchor.
+//! The trust-mark checks SPID puts before any chain: every entity but the trust anchor must
+//! carry a mark the anchor issued.
 
-use super::TrustMarkEntry;
-use super::{validate_trust_chain, verify_entity_configuration, verify_trust_mark_entry};
-use super::{EntityKeys, EntityStatement, FederationError, ResolvedChain, TrustMark};
+use super::{verify_entity_configuration, verify_trust_mark_entry};
+use super::{EntityKeys, EntityStatement, FederationError, TrustMark, TrustMarkEntry};
 use crate::oidc::profile::Profile;
 use chrono::{DateTime, Utc};
 
-/// Validates `[leaf entity configuration, trust anchor's statement about the leaf]` with the
-/// anchor's out-of-band keys ([`validate_trust_chain`]), then requires at least one of the
-/// leaf's trust marks to validate statically with the same keys (the trust anchor is the
-/// trust mark issuer here). SPID makes trust marks mandatory for leaves, so a chain alone is
-/// not enough.
-pub fn resolve_leaf(
-    entity_configuration: &str,
-    anchor_statement: &str,
-    anchor: &EntityKeys,
-    profile: &Profile,
-    now: DateTime<Utc>,
-) -> Result<ResolvedChain, FederationError> {
-    let chain = validate_trust_chain(
-        &[entity_configuration, anchor_statement],
-        anchor,
-        profile,
-        now,
-    )?;
-    let leaf = chain.leaf().ok_or(FederationError::ChainTooShort)?;
-    anchor_trust_mark(leaf, anchor, profile, now)?;
-    Ok(chain)
-}
-
 /// The first of `statement`'s trust marks that validates statically with the anchor's keys.
-fn anchor_trust_mark(
+pub(super) fn anchor_trust_mark(
     statement: &EntityStatement,
     anchor: &EntityKeys,
     profile: &Profile,
@@ -99,29 +76,18 @@ mod tests {
         sign_entity_statement(&st, &test_keys::signing(1), SigAlg::RS256).expect("ec")
     }
 
-    fn statement() -> String {
-        let now = Utc::now().timestamp();
-        let st = EntityStatement::new(TA, LEAF, now, now + 600, test_keys::jwks(1));
-        sign_entity_statement(&st, &test_keys::signing(0), SigAlg::RS256).expect("es")
-    }
-
     #[test]
-    fn a_leaf_needs_a_chain_and_a_mark_from_the_anchor() {
+    fn an_entity_needs_a_mark_from_the_anchor() {
         let anchor = EntityKeys::new(TA, test_keys::jwks(0));
         let p = Profile::rules_2023();
         let now = Utc::now();
         let good = ec(vec![mark(LEAF, 0)]);
-        assert!(precheck_entity_configuration(&good, &anchor, &p, now).is_ok());
-        let chain = resolve_leaf(&good, &statement(), &anchor, &p, now).expect("trusted");
-        assert_eq!(chain.subject, LEAF);
+        let (st, tm) = precheck_entity_configuration(&good, &anchor, &p, now).expect("marked");
+        assert_eq!((st.sub.as_str(), tm.iss.as_str()), (LEAF, TA));
 
         let none = ec(vec![]);
         assert_eq!(
             precheck_entity_configuration(&none, &anchor, &p, now).map(|_| ()),
-            Err(FederationError::NoTrustMark)
-        );
-        assert_eq!(
-            resolve_leaf(&none, &statement(), &anchor, &p, now).map(|_| ()),
             Err(FederationError::NoTrustMark)
         );
         // A mark signed by someone else, or about another entity.

@@ -1,9 +1,12 @@
 //! The entity configuration a leaf (our OP or our RP) publishes about itself: one builder, so
 //! both roles publish the same federation shape.
 
-use super::{sign_entity_statement, EntityStatement, FederationError, Metadata, TrustMarkEntry};
+use super::{
+    sign_entity_statement, EntityKeys, EntityStatement, FederationError, Metadata, TrustMarkEntry,
+};
 use crate::oidc::jose::{Jwks, SigAlg, SigningKey};
 use serde_json::{json, Map, Value};
+use std::sync::RwLock;
 
 /// What a leaf says about itself.
 pub struct LeafConfiguration<'a> {
@@ -27,6 +30,66 @@ pub struct LeafConfiguration<'a> {
     pub authority_hint: Option<String>,
     /// Trust marks to publish.
     pub trust_marks: Option<Vec<TrustMarkEntry>>,
+}
+
+/// How a leaf (our OP or our RP) has joined a federation: the trust anchor it trusts, the
+/// trust mark it publishes and its direct superior. Shared by the leaf's handlers, so it can
+/// join after its servers are built.
+#[derive(Debug, Default)]
+pub struct Membership(RwLock<Option<Joined>>);
+
+#[derive(Debug, Clone)]
+struct Joined {
+    anchor: EntityKeys,
+    mark: Option<TrustMarkEntry>,
+    superior: Option<String>,
+}
+
+impl Membership {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Joined>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> Option<Joined> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Joins (again) directly under `anchor`. `mark` is the trust mark it issued; None when
+    /// the marks come from a file (an anchor run by someone else onboards the leaf later).
+    pub fn join(&self, anchor: EntityKeys, mark: Option<TrustMarkEntry>) {
+        *self.write() = Some(Joined {
+            anchor,
+            mark,
+            superior: None,
+        });
+    }
+
+    /// Once joined, names `superior` (an intermediate) instead of the anchor in
+    /// `authority_hints`; the trust mark stays the anchor's.
+    pub fn set_superior(&self, superior: &str) {
+        if let Some(j) = self.write().as_mut() {
+            j.superior = Some(superior.to_string());
+        }
+    }
+
+    /// The trust anchor, once joined.
+    pub fn anchor(&self) -> Option<EntityKeys> {
+        self.read().map(|j| j.anchor)
+    }
+
+    /// What the entity configuration publishes: the `authority_hints` entry (the superior,
+    /// else the anchor) and the trust marks (`from_file()` when it has any, else the mark);
+    /// nothing before joining.
+    pub fn published(
+        &self,
+        from_file: impl FnOnce() -> Option<Vec<TrustMarkEntry>>,
+    ) -> (Option<String>, Option<Vec<TrustMarkEntry>>) {
+        let Some(j) = self.read() else {
+            return (None, None);
+        };
+        let marks = from_file().or_else(|| j.mark.map(|m| vec![m]));
+        (Some(j.superior.unwrap_or(j.anchor.entity_id)), marks)
+    }
 }
 
 /// Builds and signs the entity configuration.

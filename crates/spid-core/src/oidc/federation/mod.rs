@@ -1,18 +1,26 @@
 //! OpenID Federation as SPID uses it: entity configurations (self-signed) and subordinate
 //! entity statements, trust-chain validation with metadata policy, and trust marks.
 //!
-//! Everything here is offline: callers fetch the JWTs (well-known, `fetch`) and hand them in.
+//! Validation is offline: callers hand the JWTs in. Discovery ([`resolve_trust_chain`]) walks
+//! `authority_hints` over a [`FederationFetcher`] the caller implements with its HTTP client.
 
 mod chain;
 mod leaf;
 mod leaf_config;
 pub mod policy;
+mod resolve;
 mod trust_mark;
 
 pub use chain::{validate_trust_chain, ResolvedChain};
-pub use leaf::{precheck_entity_configuration, resolve_leaf};
-pub use leaf_config::{leaf_entity_configuration, trust_marks_from_file, LeafConfiguration};
+pub use leaf::precheck_entity_configuration;
+pub use leaf_config::{
+    leaf_entity_configuration, trust_marks_from_file, LeafConfiguration, Membership,
+};
 pub use policy::{MetadataPolicy, PolicyError};
+pub use resolve::{
+    entity_configuration_url, resolve_trust_chain, Attempt, FederationFetcher, Intermediates,
+    ResolveError, MAX_HINTS_PER_LEVEL, MAX_INTERMEDIATES, MAX_WALK_FETCHES,
+};
 pub use trust_mark::{
     sign_trust_mark, trust_mark_status_active, verify_trust_mark, verify_trust_mark_entry,
     TrustMark,

@@ -8,25 +8,27 @@ use serde_json::json;
 const TA: &str = "https://ta.example.it/";
 const INT: &str = "https://int.example.it/";
 const LEAF: &str = "https://rp.example.it/";
-const T0: i64 = 1_700_000_000;
+/// The time every test document is issued at.
+pub(super) const T0: i64 = 1_700_000_000;
 // Test key indices.
-const K_TA: usize = 3;
-const K_INT: usize = 4;
-const K_LEAF: usize = 5;
+pub(super) const K_TA: usize = 3;
+pub(super) const K_INT: usize = 4;
+pub(super) const K_LEAF: usize = 5;
 
-fn now() -> DateTime<Utc> {
+/// Ten seconds after [`T0`].
+pub(super) fn now() -> DateTime<Utc> {
     Utc.timestamp_opt(T0 + 10, 0).single().expect("time")
 }
 
-fn profile() -> Profile {
+pub(super) fn profile() -> Profile {
     Profile::rules_2023()
 }
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(super) fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-fn sign(st: &EntityStatement, key: usize) -> String {
+pub(super) fn sign(st: &EntityStatement, key: usize) -> String {
     sign_entity_statement(st, &signing(key), SigAlg::RS256).expect("sign")
 }
 

@@ -8,7 +8,7 @@ use super::{
     bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider, SsoSession, SSO_COOKIE,
     SSO_TTL_SECS,
 };
-use crate::oidc::{resolve_entity, with_rule};
+use crate::oidc::{with_rule, HttpFetcher};
 use crate::pages;
 use crate::users::{Status, User};
 use axum::body::Bytes;
@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use spid_core::oidc::federation::EntityKeys;
+use spid_core::oidc::federation::{resolve_trust_chain, EntityKeys, Intermediates};
 use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks};
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
@@ -112,7 +112,8 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 }
 
 impl OpenIdProvider {
-    /// The RP as resolved through the trust anchor, from the cache while its chain is valid.
+    /// The RP as resolved through the trust anchor (directly or under intermediates, as the
+    /// anchor's `max_path_length` allows), from the cache while its chain is valid.
     pub(crate) async fn client(&self, client_id: &str) -> Result<Client, AuthzRefusal> {
         let now = self.0.cfg.clock.now();
         if let Some(c) = self
@@ -126,16 +127,18 @@ impl OpenIdProvider {
             return Ok(c.clone());
         }
         let anchor: EntityKeys = self
-            .0
-            .anchor
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|(a, _)| a.clone())
+            .anchor()
             .ok_or_else(|| AuthzRefusal::UntrustedClient("no trust anchor configured".into()))?;
-        let chain = resolve_entity(&self.0.http, client_id, &anchor, &self.0.cfg.profile, now)
-            .await
-            .map_err(|e| AuthzRefusal::UntrustedClient(e.to_string()))?;
+        let chain = resolve_trust_chain(
+            &HttpFetcher(&self.0.http),
+            client_id,
+            &anchor,
+            &self.0.cfg.profile,
+            now,
+            Intermediates::Allowed,
+        )
+        .await
+        .map_err(|e| AuthzRefusal::UntrustedClient(e.to_string()))?;
         let metadata = chain
             .metadata
             .openid_relying_party()

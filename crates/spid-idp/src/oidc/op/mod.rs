@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
     leaf_entity_configuration, sign_trust_mark, trust_marks_from_file, EntityKeys, FederationError,
-    LeafConfiguration, TrustMark, TrustMarkEntry,
+    LeafConfiguration, Membership, TrustMark, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
@@ -322,7 +322,7 @@ struct Inner {
     signing_key: SigningKey,
     /// Signs tokens for the foreign-key fault; never published.
     foreign_key: SigningKey,
-    anchor: RwLock<Option<(EntityKeys, Option<TrustMarkEntry>)>>,
+    membership: Membership,
     clients: RwLock<HashMap<String, Client>>,
     txns: Mutex<HashMap<String, authorize::Txn>>,
     /// SSO sessions by the id in the [`SSO_COOKIE`] cookie.
@@ -365,7 +365,7 @@ impl OpenIdProvider {
             federation_key: new_signing_key()?,
             signing_key: new_signing_key()?,
             foreign_key: new_signing_key()?,
-            anchor: RwLock::new(None),
+            membership: Membership::default(),
             clients: RwLock::new(HashMap::new()),
             txns: Mutex::new(HashMap::new()),
             sso: Mutex::new(HashMap::new()),
@@ -400,14 +400,39 @@ impl OpenIdProvider {
     /// Joins the federation: `anchor` is trusted for relying parties' chains and named in
     /// `authority_hints`; `mark` is the trust mark it issued to this OP.
     pub fn set_trust_anchor(&self, anchor: EntityKeys, mark: TrustMarkEntry) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, Some(mark)));
+        self.0.membership.join(anchor, Some(mark));
     }
 
     /// Joins a federation run by someone else: `anchor` (its entity id and the keys from its
     /// entity configuration) is trusted and named in `authority_hints`; the trust marks come
     /// from [`OpConfig::trust_marks_file`] once the anchor has onboarded this OP.
     pub fn set_external_trust_anchor(&self, anchor: EntityKeys) {
-        *self.0.anchor.write().unwrap_or_else(|e| e.into_inner()) = Some((anchor, None));
+        self.0.membership.join(anchor, None);
+    }
+
+    /// Once joined, names `superior` (an intermediate) instead of the trust anchor in
+    /// `authority_hints`. SPID allows no intermediate between an OP and the anchor: relying
+    /// parties must refuse such an OP, which is what this is for.
+    pub fn set_superior(&self, superior: &str) {
+        self.0.membership.set_superior(superior);
+    }
+
+    /// The trust anchor this OP has joined, if any.
+    pub(crate) fn anchor(&self) -> Option<EntityKeys> {
+        self.0.membership.anchor()
+    }
+
+    /// The `openid_relying_party` metadata of a relying party as automatic registration
+    /// resolved it (its own metadata after the chain's policies), while its chain is valid.
+    pub fn client_metadata(&self, client_id: &str) -> Option<Map<String, Value>> {
+        let now = self.0.cfg.clock.now().timestamp();
+        self.0
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .filter(|c| c.exp > now)
+            .map(|c| c.metadata.clone())
     }
 
     fn trust_marks_from_file(&self) -> Option<Vec<TrustMarkEntry>> {
@@ -485,28 +510,17 @@ impl OpenIdProvider {
 
     fn configuration(&self) -> Result<String, FederationError> {
         let cfg = &self.0.cfg;
-        let anchor = self
-            .0
-            .anchor
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let (authority_hint, mut trust_marks) = match anchor {
-            Some((anchor, mark)) => (
-                Some(anchor.entity_id),
-                self.trust_marks_from_file()
-                    .or_else(|| mark.map(|m| vec![m])),
-            ),
-            None => (None, None),
-        };
+        let (authority_hint, mut trust_marks) =
+            self.0.membership.published(|| self.trust_marks_from_file());
         let plan = self.peek_plan();
         let now = cfg.clock.now().timestamp();
         if plan.ec_without_trust_marks {
             trust_marks = Some(Vec::new());
         }
         if plan.ec_forged_trust_mark {
+            let anchor = self.0.membership.anchor().map(|a| a.entity_id);
             trust_marks =
-                self.forged_trust_marks(trust_marks.as_deref(), authority_hint.as_deref(), now)?;
+                self.forged_trust_marks(trust_marks.as_deref(), anchor.as_deref(), now)?;
         }
         let key = if plan.ec_foreign_key {
             &self.0.foreign_key
