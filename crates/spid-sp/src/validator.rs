@@ -115,7 +115,7 @@ pub struct Identity {
 }
 
 /// An Assertion whose every byte was covered by a signature verified with the IdP metadata
-/// certificate. Only [`verify`] makes one.
+/// certificate. Only the private `verify` step of [`validate`] makes one.
 #[derive(Debug)]
 pub struct VerifiedAssertion(Element);
 
