@@ -834,10 +834,15 @@ fn finish_runs(
     let _ = writeln!(out, "\nby side:");
     for r in runs {
         let passed = r.results.iter().filter(|c| c.pass).count();
+        // The cases' own time: no server start-up, no sanity logins.
+        let secs = r.results.iter().map(|c| c.millis).sum::<u128>() as f64 / 1000.0;
         let state = if r.setup_error {
             "SETUP ERROR".to_string()
         } else {
-            format!("{passed}/{} meet their expectation", r.results.len())
+            format!(
+                "{passed}/{} meet their expectation  ({secs:.2} s)",
+                r.results.len()
+            )
         };
         let _ = writeln!(out, "  {:<16} {state}", r.side.label());
     }
