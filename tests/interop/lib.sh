@@ -10,3 +10,5 @@ wait_for() { # url: poll until it answers 200 (peers need a moment to start)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+# expect REGEX: the pair's report ($WORK/report.txt) has a line matching it, else the pair fails.
+expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }

@@ -106,73 +106,11 @@ enum Cmd {
     /// Aim the OP-side OIDC catalogue at an external OpenID Provider: a probe RP (fresh keys,
     /// its own entity configuration on `--listen`) joins the OP's federation once the trust
     /// marks its anchor issued appear in `--trust-marks`, then sends every crafted request.
-    CheckOp {
-        /// The OP's entity id.
-        #[arg(long)]
-        op: String,
-        /// The trust anchor the probe names in `authority_hints`.
-        #[arg(long)]
-        trust_anchor: String,
-        /// Where the probe listens; its entity id is `http://<listen>/probe-rp`.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        /// JSON array of the trust marks the anchor issued to the probe; the run waits for it.
-        #[arg(long)]
-        trust_marks: PathBuf,
-        /// Seconds to wait for the trust-marks file.
-        #[arg(long, default_value_t = 120)]
-        wait: u64,
-        /// Write the probe's entity id here once it listens (for onboarding scripts).
-        #[arg(long)]
-        entity_id_out: Option<PathBuf>,
-        /// Login driver for the OP's pages (TOML as for check-idp); default: our OP's pages.
-        #[arg(long)]
-        driver: Option<PathBuf>,
-        /// The driver user to log in as (default: the driver's first).
-        #[arg(long)]
-        user: Option<String>,
-        /// Only cases whose id matches this glob.
-        #[arg(long)]
-        cases: Option<String>,
-        /// Write results.json, JUnit XML and HTML here.
-        #[arg(long)]
-        report_dir: Option<PathBuf>,
-    },
+    CheckOp(CheckOp),
     /// Aim the RP-side OIDC catalogue at an external relying party: our IdP + OP (on
     /// `--listen`) joins the RP's federation once the trust marks its anchor issued appear in
     /// `--trust-marks`, then answers each login at the RP with one case's fault plan.
-    CheckRp {
-        /// The RP URL that starts a login at our OP; `{op}` is replaced by our OP's entity id.
-        #[arg(long)]
-        login_url: String,
-        /// The trust anchor our OP names in `authority_hints`.
-        #[arg(long)]
-        trust_anchor: String,
-        /// Where our IdP + OP listen; the OP's entity id is `http://<listen>/oidc/op`.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        /// JSON array of the trust marks the anchor issued to our OP; the run waits for it.
-        #[arg(long)]
-        trust_marks: PathBuf,
-        /// Seconds to wait for the trust-marks file.
-        #[arg(long, default_value_t = 120)]
-        wait: u64,
-        /// Write our OP's entity id here once it listens (for onboarding scripts).
-        #[arg(long)]
-        entity_id_out: Option<PathBuf>,
-        /// SPID reading for our OP (`rules-2023`, `django-sdk`, …).
-        #[arg(long, default_value = "rules-2023")]
-        oidc_profile: String,
-        /// Text the RP's final page must contain for HTTP 200 to count as a login.
-        #[arg(long)]
-        accept_marker: Option<String>,
-        /// Only cases whose id matches this glob.
-        #[arg(long)]
-        cases: Option<String>,
-        /// Write results.json, JUnit XML and HTML here.
-        #[arg(long)]
-        report_dir: Option<PathBuf>,
-    },
+    CheckRp(CheckRp),
     /// Judge an IdP: metadata, refusals of malformed AuthnRequests, and logins at L1/L2/L3
     /// under every Comparison through our SP.
     CheckIdp {
@@ -486,54 +424,8 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        Cmd::CheckOp {
-            op,
-            trust_anchor,
-            listen,
-            trust_marks,
-            wait,
-            entity_id_out,
-            driver,
-            user,
-            cases,
-            report_dir,
-        } => {
-            let o = CheckOp {
-                op,
-                trust_anchor,
-                listen,
-                trust_marks,
-                wait,
-                entity_id_out,
-                driver,
-                user,
-            };
-            check_op(o, cases.as_deref(), report_dir).await
-        }
-        Cmd::CheckRp {
-            login_url,
-            trust_anchor,
-            listen,
-            trust_marks,
-            wait,
-            entity_id_out,
-            oidc_profile,
-            accept_marker,
-            cases,
-            report_dir,
-        } => {
-            let o = CheckRp {
-                login_url,
-                trust_anchor,
-                listen,
-                trust_marks,
-                wait,
-                entity_id_out,
-                oidc_profile,
-                accept_marker,
-            };
-            check_rp(o, cases.as_deref(), report_dir).await
-        }
+        Cmd::CheckOp(o) => check_op(o).await,
+        Cmd::CheckRp(o) => check_rp(o).await,
         Cmd::CheckIdp {
             metadata,
             sp_listen,
@@ -974,15 +866,69 @@ async fn check_sp(
     )
 }
 
-struct CheckRp {
-    login_url: String,
+/// How our entity joins someone else's federation: it listens, says its entity id, and waits
+/// for the trust marks the anchor issues it once onboarded.
+#[derive(clap::Args)]
+struct Onboarding {
+    /// The trust anchor our entity names in `authority_hints`.
+    #[arg(long)]
     trust_anchor: String,
+    /// Where our entity listens (the probe RP: `http://<listen>/probe-rp`; our OP:
+    /// `http://<listen>/oidc/op`).
+    #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
+    /// JSON array of the trust marks the anchor issued to our entity; the run waits for it.
+    #[arg(long)]
     trust_marks: PathBuf,
+    /// Seconds to wait for the trust-marks file.
+    #[arg(long, default_value_t = 120)]
     wait: u64,
+    /// Write our entity id here once it listens (for onboarding scripts).
+    #[arg(long)]
     entity_id_out: Option<PathBuf>,
+}
+
+impl Onboarding {
+    /// Says which entity waits, writes its id for the onboarding script, and waits for its
+    /// trust marks.
+    async fn announce_and_wait(
+        &self,
+        entity_id: &str,
+    ) -> anyhow::Result<Vec<spid_core::oidc::federation::TrustMarkEntry>> {
+        println!("{entity_id}: waiting for {}", self.trust_marks.display());
+        if let Some(p) = &self.entity_id_out {
+            std::fs::write(p, entity_id)?;
+        }
+        wait_for_trust_marks(&self.trust_marks, self.wait).await
+    }
+}
+
+/// Which catalogue cases run and where the reports go.
+#[derive(clap::Args)]
+struct Selection {
+    /// Only cases whose id matches this glob.
+    #[arg(long)]
+    cases: Option<String>,
+    /// Write results.json, JUnit XML and HTML here.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CheckRp {
+    /// The RP URL that starts a login at our OP; `{op}` is replaced by our OP's entity id.
+    #[arg(long)]
+    login_url: String,
+    #[command(flatten)]
+    join: Onboarding,
+    /// SPID reading for our OP (`rules-2023`, `django-sdk`, …).
+    #[arg(long, default_value = "rules-2023")]
     oidc_profile: String,
+    /// Text the RP's final page must contain for HTTP 200 to count as a login.
+    #[arg(long)]
     accept_marker: Option<String>,
+    #[command(flatten)]
+    select: Selection,
 }
 
 /// Polls `path` until it holds a JSON array of trust marks, or `secs` pass.
@@ -1005,39 +951,28 @@ async fn wait_for_trust_marks(
     }
 }
 
-async fn check_rp(
-    o: CheckRp,
-    pattern: Option<&str>,
-    report_dir: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
+    let (pattern, report_dir) = (o.select.cases.as_deref(), o.select.report_dir.clone());
     use spid_harness::oidc::{self, OidcCase, RpTarget};
     let started = std::time::Instant::now();
     let profile = spid_core::oidc::Profile::by_name(&o.oidc_profile)
         .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {}", o.oidc_profile))?;
     let creds = runner::Credentials::embedded()?;
-    let l = tokio::net::TcpListener::bind(&o.listen).await?;
+    let l = tokio::net::TcpListener::bind(&o.join.listen).await?;
     let base = format!("http://{}", l.local_addr()?);
     let idp =
         spid_idp::IdentityProvider::new(spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign))?;
-    let anchor = external_anchor(&o.trust_anchor, &profile).await?;
+    let anchor = external_anchor(&o.join.trust_anchor, &profile).await?;
     let mut op_cfg = idp.op_config();
     op_cfg.profile = profile;
-    op_cfg.trust_marks_file = Some(o.trust_marks.clone());
+    op_cfg.trust_marks_file = Some(o.join.trust_marks.clone());
     let op = spid_idp::oidc::op::OpenIdProvider::new(op_cfg)?;
     op.set_external_trust_anchor(anchor);
     let served = op.clone();
     tokio::spawn(async move {
         let _ = idp.serve_with_op(l, &served).await;
     });
-    println!(
-        "our OP {}: waiting for {}",
-        op.entity_id(),
-        o.trust_marks.display()
-    );
-    if let Some(p) = &o.entity_id_out {
-        std::fs::write(p, op.entity_id())?;
-    }
-    wait_for_trust_marks(&o.trust_marks, o.wait).await?;
+    o.join.announce_and_wait(op.entity_id()).await?;
     let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
     let all = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
     // Refresh and introspection flows go through our RP's session endpoints; a spoiled
@@ -1080,22 +1015,25 @@ async fn check_rp(
     )
 }
 
+#[derive(clap::Args)]
 struct CheckOp {
+    /// The OP's entity id.
+    #[arg(long)]
     op: String,
-    trust_anchor: String,
-    listen: String,
-    trust_marks: PathBuf,
-    wait: u64,
-    entity_id_out: Option<PathBuf>,
+    #[command(flatten)]
+    join: Onboarding,
+    /// Login driver for the OP's pages (TOML as for check-idp); default: our OP's pages.
+    #[arg(long)]
     driver: Option<PathBuf>,
+    /// The driver user to log in as (default: the driver's first).
+    #[arg(long)]
     user: Option<String>,
+    #[command(flatten)]
+    select: Selection,
 }
 
-async fn check_op(
-    o: CheckOp,
-    pattern: Option<&str>,
-    report_dir: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
+    let (pattern, report_dir) = (o.select.cases.as_deref(), o.select.report_dir.clone());
     use spid_harness::check_idp::LoginDriver;
     use spid_harness::oidc_op::{self, OpEndpoints, OpScope, OpTarget, ProbeRp};
     let started = std::time::Instant::now();
@@ -1110,26 +1048,19 @@ async fn check_op(
     }
     .cloned()
     .ok_or_else(|| anyhow::anyhow!("the login driver has no such user"))?;
-    let listener = tokio::net::TcpListener::bind(&o.listen).await?;
+    let listener = tokio::net::TcpListener::bind(&o.join.listen).await?;
     let entity_id = format!("http://{}/probe-rp", listener.local_addr()?);
     let clock: spid_core::clock::SharedClock = std::sync::Arc::new(spid_core::clock::SystemClock);
     let probe = ProbeRp::new(&entity_id, clock)?;
-    probe.join(&o.trust_anchor, Vec::new());
+    probe.join(&o.join.trust_anchor, Vec::new());
     tokio::spawn({
         let probe = probe.clone();
         async move {
             let _ = probe.serve(listener).await;
         }
     });
-    println!(
-        "probe RP {entity_id}: waiting for {}",
-        o.trust_marks.display()
-    );
-    if let Some(p) = &o.entity_id_out {
-        std::fs::write(p, &entity_id)?;
-    }
-    let marks = wait_for_trust_marks(&o.trust_marks, o.wait).await?;
-    probe.join(&o.trust_anchor, marks);
+    let marks = o.join.announce_and_wait(&entity_id).await?;
+    probe.join(&o.join.trust_anchor, marks);
     let ops = OpEndpoints::discover(&o.op).await?;
     let all = oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;
     let (cases, skipped): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.scope == OpScope::All);

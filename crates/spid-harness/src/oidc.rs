@@ -3,20 +3,18 @@
 //! (`fixtures/cases/oidc/*.toml`: a user, an [`OpFaultPlan`], a flow, an expectation).
 
 use crate::agent::{AgentError, Page, UserAgent};
-use crate::catalogue::{Expect, LoadError, EMBEDDED};
+use crate::catalogue::{CatalogueCase, Expect, LoadError};
 use crate::oidc_op::{OpCase, OpEndpoints, OpTarget, ProbeRp};
 use crate::runner::{self, judge, Behaviour, CaseResult, Credentials, Verdict};
 use serde::{Deserialize, Serialize};
 use spid_core::clock::FixedClock;
 use spid_core::oidc::federation::MetadataPolicy;
-use spid_core::Rule;
 use spid_idp::oidc::op::{OpFaultPlan, OpenIdProvider};
 use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
 use spid_idp::users::User;
 use spid_idp::{IdentityProvider, IdpConfig};
 use spid_sp::oidc::{RelyingParty, RpConfig};
 use spid_sp::{ServiceProvider, SpConfig};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use url::Url;
@@ -81,46 +79,30 @@ pub struct OidcCase {
     pub expect: Expect,
 }
 
+impl CatalogueCase for OidcCase {
+    const FOLDER: &'static str = "oidc";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn family(&self) -> &str {
+        &self.family
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn expect(&self) -> &Expect {
+        &self.expect
+    }
+}
+
 /// Parses and checks one OIDC case file.
 pub fn parse_case(file: &str, text: &str) -> Result<OidcCase, LoadError> {
-    let err = |m: String| LoadError {
-        file: file.to_string(),
-        message: m,
-    };
-    let case: OidcCase = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-    match &case.expect {
-        Expect::Reject { rules } if rules.is_empty() => {
-            return Err(err("expect.rules is empty".into()))
-        }
-        Expect::Reject { rules } => {
-            if let Some(r) = rules.iter().find(|r| Rule::from_code(r).is_none()) {
-                return Err(err(format!("unknown rule code {r:?}")));
-            }
-        }
-        Expect::Level { .. } => return Err(err("expect level is SAML-only".into())),
-        _ => {}
-    }
-    let stem = Path::new(file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    if stem != case.id {
-        return Err(err(format!(
-            "id {:?} does not match the file name",
-            case.id
-        )));
-    }
-    Ok(case)
+    crate::catalogue::parse(file, text)
 }
 
 /// The embedded OIDC catalogue, sorted by id.
 pub fn embedded() -> Result<Vec<OidcCase>, LoadError> {
-    let cases = EMBEDDED
-        .iter()
-        .filter(|(n, _)| n.starts_with("oidc/"))
-        .map(|(n, t)| parse_case(n, t))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::catalogue::sorted_unique(cases, |c| &c.id)
+    crate::catalogue::embedded_cases()
 }
 
 /// Keeps the cases whose id matches the glob.
@@ -552,19 +534,7 @@ fn failed(
     note: String,
     trace: Vec<crate::agent::Exchange>,
 ) -> CaseResult {
-    CaseResult {
-        id: case.id.clone(),
-        family: case.family.clone(),
-        title: case.title.clone(),
-        expected: case.expect.clone(),
-        verdict: Verdict::Error,
-        status: 0,
-        rule: None,
-        pass: false,
-        note: Some(note),
-        millis: started.elapsed().as_millis(),
-        trace,
-    }
+    CaseResult::harness_error(case, started, note, trace)
 }
 
 #[cfg(test)]
@@ -575,22 +545,10 @@ mod tests {
     fn catalogue_loads_and_reaches_every_oidc_rule() {
         let cases = embedded().unwrap();
         assert!(cases.len() >= 20, "{}", cases.len());
-        let expected: std::collections::BTreeSet<&str> = cases
-            .iter()
-            .filter_map(|c| match &c.expect {
-                Expect::Reject { rules } => Some(rules.iter().map(String::as_str)),
-                _ => None,
-            })
-            .flatten()
-            .collect();
         // Reached by tests/oidc_internal.rs flows a case file cannot express: a replayed
         // callback, /refresh or /introspect with no session.
         let by_flow = ["oidc.state.unknown", "oidc.session.missing"];
-        let missing: Vec<&str> = Rule::ALL
-            .iter()
-            .map(|r| r.code())
-            .filter(|c| c.starts_with("oidc.") && !expected.contains(c) && !by_flow.contains(c))
-            .collect();
+        let missing = crate::catalogue::rules_no_case_expects(&cases, "oidc.", &by_flow);
         assert!(
             missing.is_empty(),
             "oidc rules no case expects: {missing:?}"

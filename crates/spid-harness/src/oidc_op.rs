@@ -7,7 +7,7 @@
 //! registers it automatically like any RP.
 
 use crate::agent::{Exchange, Page, UserAgent};
-use crate::catalogue::{Expect, LoadError, EMBEDDED};
+use crate::catalogue::{CatalogueCase, Expect, LoadError};
 use crate::check_idp::{DriverUser, LoginDriver};
 use crate::runner::{self, judge, Behaviour, CaseResult, Verdict};
 use axum::extract::State;
@@ -19,7 +19,7 @@ use chrono::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use spid_core::clock::{FixedClock, SharedClock};
 use spid_core::oidc::federation::{
     leaf_entity_configuration, FederationError, LeafConfiguration, TrustMarkEntry,
@@ -29,10 +29,8 @@ use spid_core::oidc::jose::{
     b64url_encode, decode_unverified, sign_jws, DecryptionKey, JoseError, Jwks, SigAlg, SigningKey,
 };
 use spid_core::oidc::pkce::challenge_s256;
-use spid_core::Rule;
 use spid_idp::users::User;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use url::Url;
@@ -87,27 +85,46 @@ pub enum HttpMethod {
     Post,
 }
 
-/// What the probe changes in the authorization request. String values may hold
-/// placeholders: `{op}`, `{client_id}`, `{redirect_uri}`, `{token_endpoint}`, `{random:N}`;
-/// a whole value `{now}`, `{now+N}` or `{now-N}` becomes a number (seconds).
+/// Form fields or HTTP parameters to leave out, then to set. Values may hold placeholders:
+/// `{op}`, `{client_id}`, `{redirect_uri}`, `{token_endpoint}`, `{random:N}`; a whole value
+/// `{now}`, `{now+N}` or `{now-N}` becomes a number of seconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldFaults {
+    /// Names to leave out.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Values to set (after removal).
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}
+
+/// A JWT the probe sends (request object, client assertion): claims to leave out, claims to
+/// set (any JSON value; placeholders as in [`FieldFaults`]), and how it is signed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFaults {
+    /// Claims to leave out.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Claims to set (after removal).
+    #[serde(default)]
+    pub set: BTreeMap<String, Value>,
+    /// How it is signed.
+    #[serde(default)]
+    pub sign: Signer,
+}
+
+/// What the probe changes in the authorization request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzFaults {
-    /// HTTP parameters to set (after removal).
+    /// HTTP parameters.
     #[serde(default)]
-    pub params_set: BTreeMap<String, String>,
-    /// HTTP parameters to leave out.
+    pub params: FieldFaults,
+    /// The request object.
     #[serde(default)]
-    pub params_remove: Vec<String>,
-    /// Request-object claims to set (after removal).
-    #[serde(default)]
-    pub claims_set: Map<String, Value>,
-    /// Request-object claims to leave out.
-    #[serde(default)]
-    pub claims_remove: Vec<String>,
-    /// How the request object is signed.
-    #[serde(default)]
-    pub sign: Signer,
+    pub request: JwtFaults,
     /// Length of the PKCE verifier the challenge is computed from (default 64).
     #[serde(default)]
     pub verifier_len: Option<usize>,
@@ -130,25 +147,16 @@ pub enum CodeUse {
     Reuse,
 }
 
-/// What the probe changes in the token request (placeholders as in [`AuthzFaults`]).
+/// What the probe changes in the token request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenFaults {
-    /// Form fields to set (after removal).
+    /// Form fields.
     #[serde(default)]
-    pub form_set: BTreeMap<String, String>,
-    /// Form fields to leave out.
+    pub form: FieldFaults,
+    /// The client assertion.
     #[serde(default)]
-    pub form_remove: Vec<String>,
-    /// Client-assertion claims to set (after removal).
-    #[serde(default)]
-    pub assertion_set: Map<String, Value>,
-    /// Client-assertion claims to leave out.
-    #[serde(default)]
-    pub assertion_remove: Vec<String>,
-    /// How the client assertion is signed.
-    #[serde(default)]
-    pub assertion_sign: Signer,
+    pub assertion: JwtFaults,
     /// Single use or replay of the code.
     #[serde(default)]
     pub code: CodeUse,
@@ -171,11 +179,8 @@ fn post() -> HttpMethod {
 impl Default for TokenFaults {
     fn default() -> TokenFaults {
         TokenFaults {
-            form_set: BTreeMap::new(),
-            form_remove: Vec::new(),
-            assertion_set: Map::new(),
-            assertion_remove: Vec::new(),
-            assertion_sign: Signer::Rp,
+            form: FieldFaults::default(),
+            assertion: JwtFaults::default(),
             code: CodeUse::Once,
             method: HttpMethod::Post,
             advance_secs: None,
@@ -230,25 +235,16 @@ pub enum RefreshUse {
     Revoked,
 }
 
-/// What the probe changes in the refresh request (placeholders as in [`AuthzFaults`]).
+/// What the probe changes in the refresh request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshFaults {
-    /// Form fields to set (after removal).
+    /// Form fields.
     #[serde(default)]
-    pub form_set: BTreeMap<String, String>,
-    /// Form fields to leave out.
+    pub form: FieldFaults,
+    /// The client assertion.
     #[serde(default)]
-    pub form_remove: Vec<String>,
-    /// Client-assertion claims to set (after removal).
-    #[serde(default)]
-    pub assertion_set: Map<String, Value>,
-    /// Client-assertion claims to leave out.
-    #[serde(default)]
-    pub assertion_remove: Vec<String>,
-    /// How the client assertion is signed.
-    #[serde(default)]
-    pub assertion_sign: Signer,
+    pub assertion: JwtFaults,
     /// The refresh token presented.
     #[serde(default)]
     pub token: RefreshUse,
@@ -311,49 +307,31 @@ pub struct OpCase {
     pub expect: Expect,
 }
 
-/// Parses and checks one OP-side case file.
+impl CatalogueCase for OpCase {
+    const FOLDER: &'static str = "oidc-op";
+    const RULE_PREFIX: &'static str = "op.";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn family(&self) -> &str {
+        &self.family
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn expect(&self) -> &Expect {
+        &self.expect
+    }
+}
+
+/// Parses and checks one OP-side case file (expected rules are our OP's `op.*` codes).
 pub fn parse_case(file: &str, text: &str) -> Result<OpCase, LoadError> {
-    let err = |m: String| LoadError {
-        file: file.to_string(),
-        message: m,
-    };
-    let case: OpCase = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-    match &case.expect {
-        Expect::Reject { rules } if rules.is_empty() => {
-            return Err(err("expect.rules is empty".into()))
-        }
-        Expect::Reject { rules } => {
-            if let Some(r) = rules
-                .iter()
-                .find(|r| !r.starts_with("op.") || Rule::from_code(r).is_none())
-            {
-                return Err(err(format!("unknown OP rule code {r:?}")));
-            }
-        }
-        Expect::Level { .. } => return Err(err("expect level is SAML-only".into())),
-        _ => {}
-    }
-    let stem = Path::new(file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
-    if stem != case.id {
-        return Err(err(format!(
-            "id {:?} does not match the file name",
-            case.id
-        )));
-    }
-    Ok(case)
+    crate::catalogue::parse(file, text)
 }
 
 /// The embedded OP-side catalogue, sorted by id.
 pub fn embedded() -> Result<Vec<OpCase>, LoadError> {
-    let cases = EMBEDDED
-        .iter()
-        .filter(|(n, _)| n.starts_with("oidc-op/"))
-        .map(|(n, t)| parse_case(n, t))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::catalogue::sorted_unique(cases, |c| &c.id)
+    crate::catalogue::embedded_cases()
 }
 
 /// Keeps the cases whose id matches the glob.
@@ -675,28 +653,32 @@ fn expand_str(s: &str, vars: &BTreeMap<&str, String>) -> String {
     out
 }
 
-fn apply(obj: &mut Map<String, Value>, remove: &[String], set: &Map<String, Value>, ctx: &Ctx) {
-    for k in remove {
-        obj.remove(k);
-    }
-    for (k, v) in set {
-        obj.insert(k.clone(), expand(v, &ctx.vars, ctx.now));
+impl JwtFaults {
+    /// Applies the removals and settings to the claims.
+    fn apply(&self, claims: &mut Value, ctx: &Ctx) {
+        let Some(obj) = claims.as_object_mut() else {
+            return;
+        };
+        for k in &self.remove {
+            obj.remove(k);
+        }
+        for (k, v) in &self.set {
+            obj.insert(k.clone(), expand(v, &ctx.vars, ctx.now));
+        }
     }
 }
 
-fn apply_pairs(
-    pairs: &mut Vec<(String, String)>,
-    remove: &[String],
-    set: &BTreeMap<String, String>,
-    ctx: &Ctx,
-) {
-    pairs.retain(|(k, _)| !remove.contains(k) && !set.contains_key(k));
-    for (k, v) in set {
-        let v = match expand(&Value::String(v.clone()), &ctx.vars, ctx.now) {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        pairs.push((k.clone(), v));
+impl FieldFaults {
+    /// Applies the removals and settings to form fields (a set field replaces every value).
+    fn apply(&self, pairs: &mut Vec<(String, String)>, ctx: &Ctx) {
+        pairs.retain(|(k, _)| !self.remove.contains(k) && !self.set.contains_key(k));
+        for (k, v) in &self.set {
+            let v = match expand(&Value::String(v.clone()), &ctx.vars, ctx.now) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            pairs.push((k.clone(), v));
+        }
     }
 }
 
@@ -832,14 +814,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         claims["scope"] = json!(scope);
         claims["prompt"] = json!("consent");
     }
-    if let Some(obj) = claims.as_object_mut() {
-        apply(obj, &a.claims_remove, &a.claims_set, &ctx);
-    }
+    a.request.apply(&mut claims, &ctx);
     let sent_state = claims
         .get("state")
         .and_then(Value::as_str)
         .map(String::from);
-    let request = probe.sign(&claims, a.sign)?;
+    let request = probe.sign(&claims, a.request.sign)?;
     let mut params: Vec<(String, String)> = [
         ("client_id", probe.entity_id()),
         ("response_type", "code"),
@@ -851,7 +831,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    apply_pairs(&mut params, &a.params_remove, &a.params_set, &ctx);
+    a.params.apply(&mut params, &ctx);
     let mut url = Url::parse(&t.op.authorization).map_err(|e| e.to_string())?;
     let first = match a.method {
         HttpMethod::Get => {
@@ -1006,7 +986,7 @@ async fn revoke(
         t.op.revocation
             .clone()
             .ok_or("precondition: the OP publishes no revocation_endpoint")?;
-    let mut form = client_auth(t, ctx, &AssertionFaults::default(), &endpoint)?;
+    let mut form = client_auth(t, ctx, &JwtFaults::default(), &endpoint)?;
     form.push(("token".into(), token.to_string()));
     let r = ua
         .send(
@@ -1021,34 +1001,6 @@ async fn revoke(
         return Err(format!("precondition: revocation answered {}", r.status));
     }
     Ok(())
-}
-
-/// The client-assertion changes of a token or refresh request.
-#[derive(Default)]
-struct AssertionFaults<'a> {
-    remove: &'a [String],
-    set: Option<&'a Map<String, Value>>,
-    sign: Signer,
-}
-
-impl TokenFaults {
-    fn assertion(&self) -> AssertionFaults<'_> {
-        AssertionFaults {
-            remove: &self.assertion_remove,
-            set: Some(&self.assertion_set),
-            sign: self.assertion_sign,
-        }
-    }
-}
-
-impl RefreshFaults {
-    fn assertion(&self) -> AssertionFaults<'_> {
-        AssertionFaults {
-            remove: &self.assertion_remove,
-            set: Some(&self.assertion_set),
-            sign: self.assertion_sign,
-        }
-    }
 }
 
 /// The judged refresh: the honest token `answer` gave `access` (and, normally, a refresh
@@ -1135,8 +1087,8 @@ async fn refresh_call(
         ("grant_type".into(), "refresh_token".into()),
         ("refresh_token".into(), refresh_token.into()),
     ];
-    form.extend(client_auth(t, ctx, &f.assertion(), &t.op.token)?);
-    apply_pairs(&mut form, &f.form_remove, &f.form_set, ctx);
+    form.extend(client_auth(t, ctx, &f.assertion, &t.op.token)?);
+    f.form.apply(&mut form, ctx);
     let url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
     let page = ua
         .send(Method::POST, &url, &form, HeaderMap::new())
@@ -1149,7 +1101,7 @@ async fn refresh_call(
 fn client_auth(
     t: &OpTarget<'_>,
     ctx: &Ctx,
-    f: &AssertionFaults<'_>,
+    f: &JwtFaults,
     endpoint: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let id = t.probe.entity_id();
@@ -1157,10 +1109,7 @@ fn client_auth(
         "iss": id, "sub": id, "aud": endpoint, "iat": ctx.now, "exp": ctx.now + 60,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    let empty = Map::new();
-    if let Some(obj) = claims.as_object_mut() {
-        apply(obj, f.remove, f.set.unwrap_or(&empty), ctx);
-    }
+    f.apply(&mut claims, ctx);
     let assertion = t.probe.sign(&claims, f.sign)?;
     Ok(vec![
         ("client_id".into(), id.to_string()),
@@ -1183,8 +1132,8 @@ async fn token_call(
         ("code_verifier".into(), verifier.into()),
         ("redirect_uri".into(), t.probe.redirect_uri()),
     ];
-    form.extend(client_auth(t, ctx, &f.assertion(), &t.op.token)?);
-    apply_pairs(&mut form, &f.form_remove, &f.form_set, ctx);
+    form.extend(client_auth(t, ctx, &f.assertion, &t.op.token)?);
+    f.form.apply(&mut form, ctx);
     let mut url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
     let page = match f.method {
         HttpMethod::Post => ua.send(Method::POST, &url, &form, HeaderMap::new()).await,
@@ -1263,19 +1212,7 @@ fn without_query(url: &str) -> &str {
 }
 
 fn failed(case: &OpCase, started: Instant, note: String, trace: Vec<Exchange>) -> CaseResult {
-    CaseResult {
-        id: case.id.clone(),
-        family: case.family.clone(),
-        title: case.title.clone(),
-        expected: case.expect.clone(),
-        verdict: Verdict::Error,
-        status: 0,
-        rule: None,
-        pass: false,
-        note: Some(note),
-        millis: started.elapsed().as_millis(),
-        trace,
-    }
+    CaseResult::harness_error(case, started, note, trace)
 }
 
 #[cfg(test)]
@@ -1286,22 +1223,10 @@ mod tests {
     fn catalogue_loads_and_reaches_every_op_rule() {
         let cases = embedded().unwrap();
         assert!(cases.len() >= 30, "{}", cases.len());
-        let expected: std::collections::BTreeSet<&str> = cases
-            .iter()
-            .filter_map(|c| match &c.expect {
-                Expect::Reject { rules } => Some(rules.iter().map(String::as_str)),
-                _ => None,
-            })
-            .flatten()
-            .collect();
         // Refusals a trusted probe cannot provoke: an untrusted client (no chain); covered by
         // tests/oidc_internal.rs.
         let by_flow = ["op.authz.client.untrusted", "op.token.client.untrusted"];
-        let missing: Vec<&str> = Rule::ALL
-            .iter()
-            .map(|r| r.code())
-            .filter(|c| c.starts_with("op.") && !expected.contains(c) && !by_flow.contains(c))
-            .collect();
+        let missing = crate::catalogue::rules_no_case_expects(&cases, "op.", &by_flow);
         assert!(missing.is_empty(), "op rules no case expects: {missing:?}");
     }
 
@@ -1310,7 +1235,7 @@ mod tests {
         let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n[expect]\nverdict = \"accept\"\n";
         assert!(parse_case("oidc-op/x.toml", ok).is_ok());
         assert!(parse_case("oidc-op/y.toml", ok).is_err());
-        let typo = format!("{ok}[authz]\nclaim_set = {{}}\n");
+        let typo = format!("{ok}[authz.request]\nsett = {{}}\n");
         assert!(parse_case("oidc-op/x.toml", &typo).is_err());
         let rp_rule = ok.replace(
             "verdict = \"accept\"",

@@ -468,18 +468,30 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
 }
 
 fn failed(case: &Case, started: Instant, note: String, trace: Vec<Exchange>) -> CaseResult {
-    CaseResult {
-        id: case.id.clone(),
-        family: case.family.clone(),
-        title: case.title.clone(),
-        expected: case.expect.clone(),
-        verdict: Verdict::Error,
-        status: 0,
-        rule: None,
-        pass: false,
-        note: Some(note),
-        millis: started.elapsed().as_millis(),
-        trace,
+    CaseResult::harness_error(case, started, note, trace)
+}
+
+impl CaseResult {
+    /// The result of a case the harness could not drive to a verdict (`note` says why).
+    pub fn harness_error<C: crate::catalogue::CatalogueCase>(
+        case: &C,
+        started: Instant,
+        note: String,
+        trace: Vec<Exchange>,
+    ) -> CaseResult {
+        CaseResult {
+            id: case.id().to_string(),
+            family: case.family().to_string(),
+            title: case.title().to_string(),
+            expected: case.expect().clone(),
+            verdict: Verdict::Error,
+            status: 0,
+            rule: None,
+            pass: false,
+            note: Some(note),
+            millis: started.elapsed().as_millis(),
+            trace,
+        }
     }
 }
 

@@ -15,21 +15,9 @@ trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
 bash "$oidc/bootstrap.sh"
 set -a; source "$WORK/env"; set +a
 
-"$HARNESS" check-op --op "$OP_ID" --trust-anchor "$TA_ID" \
-  --trust-marks "$WORK/probe_tm.json" --entity-id-out "$WORK/probe_id" \
-  --driver "$here/check-op/django-op-driver.toml" >"$WORK/report.txt" 2>&1 &
-check=$!
-for _ in $(seq 1 100); do [ -s "$WORK/probe_id" ] && break; sleep 0.1; done
-probe="$(cat "$WORK/probe_id")"
-wait_for "$probe/.well-known/openid-federation"
-(cd "$oidc/project" && DJANGO_SETTINGS_MODULE=oidc_interop.settings_ta "$OIDC_PY" manage.py \
-  interop_onboard --sub "$probe" --type openid_relying_party --out "$WORK/probe_tm.json")
-rc=0; wait "$check" || rc=$?
-cat "$WORK/report.txt"
-if [ "$rc" = 2 ] || [ "$rc" -gt 2 ]; then
-  echo "FAIL: check-op did not complete (exit $rc)" >&2; exit 1
-fi
-expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }
+source "$oidc/onboard.sh"
+run_onboarded openid_relying_party check-op --op "$OP_ID" --trust-anchor "$TA_ID" \
+  --driver "$here/check-op/django-op-driver.toml"
 # Refused as SPID requires.
 expect '^authz-request-missing +reject .* pass$'
 expect '^authz-nonce-31 +reject .* pass$'

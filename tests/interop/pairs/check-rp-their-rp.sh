@@ -16,21 +16,9 @@ trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
 bash "$oidc/bootstrap.sh"
 set -a; source "$WORK/env"; set +a
 
-"$HARNESS" check-rp --login-url "$RP_ID/authorization?provider={op}&profile=spid" \
-  --trust-anchor "$TA_ID" --trust-marks "$WORK/our_op_tm.json" --entity-id-out "$WORK/op_id" \
-  --oidc-profile django-sdk --accept-marker TINIT- >"$WORK/report.txt" 2>&1 &
-check=$!
-for _ in $(seq 1 100); do [ -s "$WORK/op_id" ] && break; sleep 0.1; done
-op="$(cat "$WORK/op_id")"
-wait_for "$op/.well-known/openid-federation"
-(cd "$oidc/project" && DJANGO_SETTINGS_MODULE=oidc_interop.settings_ta "$OIDC_PY" manage.py \
-  interop_onboard --sub "$op" --type openid_provider --out "$WORK/our_op_tm.json")
-rc=0; wait "$check" || rc=$?
-cat "$WORK/report.txt"
-if [ "$rc" -ge 2 ]; then
-  echo "FAIL: check-rp did not complete (exit $rc)" >&2; exit 1
-fi
-expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }
+source "$oidc/onboard.sh"
+run_onboarded openid_provider check-rp --login-url "$RP_ID/authorization?provider={op}&profile=spid" \
+  --trust-anchor "$TA_ID" --oidc-profile django-sdk --accept-marker TINIT-
 # Refused as SPID requires.
 expect '^id-token-alg-none +reject .* pass$'
 expect '^id-token-bad-signature +reject .* pass$'

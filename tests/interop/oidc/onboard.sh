@@ -1,0 +1,26 @@
+# Shared by the pairs that aim check-op / check-rp at the reference federation (sourced after
+# ../lib.sh and $WORK/env): run the harness in the background, onboard the entity it announces
+# at their trust anchor, wait for the run.
+
+# run_onboarded TYPE ARGS...: `$HARNESS ARGS...` with --trust-marks/--entity-id-out in $WORK,
+# its entity onboarded as TYPE (openid_relying_party | openid_provider); the output is kept in
+# $WORK/report.txt and printed; fails unless the run completed (exit 0 or 1, never 2: the
+# honest login worked before and after the cases).
+run_onboarded() {
+  local type="$1"; shift
+  "$HARNESS" "$@" --trust-marks "$WORK/tm.json" --entity-id-out "$WORK/entity_id" \
+    >"$WORK/report.txt" 2>&1 &
+  local check=$! rc=0 id
+  for _ in $(seq 1 100); do [ -s "$WORK/entity_id" ] && break; sleep 0.1; done
+  id="$(cat "$WORK/entity_id")"
+  wait_for "$id/.well-known/openid-federation"
+  (cd "$(dirname "${BASH_SOURCE[0]}")/project" \
+    && DJANGO_SETTINGS_MODULE=oidc_interop.settings_ta "$OIDC_PY" manage.py \
+      interop_onboard --sub "$id" --type "$type" --out "$WORK/tm.json")
+  wait "$check" || rc=$?
+  cat "$WORK/report.txt"
+  if [ "$rc" -ge 2 ]; then
+    echo "FAIL: $1 did not complete (exit $rc)" >&2
+    return 1
+  fi
+}
