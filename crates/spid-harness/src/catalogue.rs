@@ -157,40 +157,55 @@ pub struct LoadError {
 }
 
 /// What the three catalogues (SAML, OIDC RP side, OIDC OP side) share: one loader, one set
-/// of load checks, one shape of harness-error result.
+/// of load checks, one listing, one shape of harness-error result.
 pub trait CatalogueCase: serde::de::DeserializeOwned {
     /// The folder under `fixtures/cases`.
     const FOLDER: &'static str;
     /// The prefix every expected rule code must carry (empty: any known rule).
-    const RULE_PREFIX: &'static str = "";
+    const RULE_PREFIX: &'static str;
     /// Whether `expect.verdict = "level"` makes sense (SAML only).
-    const LEVEL_EXPECT: bool = false;
+    const LEVEL_EXPECT: bool;
     /// Stable id (= file stem).
     fn id(&self) -> &str;
     /// Family.
     fn family(&self) -> &str;
     /// One line.
     fn title(&self) -> &str;
+    /// SPID rule and upstream references.
+    fn refs(&self) -> &[String];
     /// The expectation.
     fn expect(&self) -> &Expect;
 }
 
-impl CatalogueCase for Case {
-    const FOLDER: &'static str = "saml";
-    const LEVEL_EXPECT: bool = true;
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn family(&self) -> &str {
-        &self.family
-    }
-    fn title(&self) -> &str {
-        &self.title
-    }
-    fn expect(&self) -> &Expect {
-        &self.expect
-    }
+/// Implements [`CatalogueCase`] for a case struct with `id`, `family`, `title`, `refs` and
+/// `expect` fields: `catalogue_case!(Type, folder, rule prefix, level expectation allowed)`.
+macro_rules! catalogue_case {
+    ($t:ty, $folder:literal, $prefix:literal, $level:literal) => {
+        impl $crate::catalogue::CatalogueCase for $t {
+            const FOLDER: &'static str = $folder;
+            const RULE_PREFIX: &'static str = $prefix;
+            const LEVEL_EXPECT: bool = $level;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn family(&self) -> &str {
+                &self.family
+            }
+            fn title(&self) -> &str {
+                &self.title
+            }
+            fn refs(&self) -> &[String] {
+                &self.refs
+            }
+            fn expect(&self) -> &$crate::catalogue::Expect {
+                &self.expect
+            }
+        }
+    };
 }
+pub(crate) use catalogue_case;
+
+catalogue_case!(Case, "saml", "", true);
 
 /// Parses and checks one case file of any catalogue: unknown keys, an empty or unknown (or
 /// wrongly prefixed) rule list, a misplaced `level` expectation and an id that is not the

@@ -293,49 +293,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::List { cases, oidc, side } => {
             let side = side.unwrap_or(if oidc { Side::OidcRp } else { Side::Saml });
-            let rows: Vec<[String; 4]> = match side {
-                Side::Saml => catalogue::select(catalogue::embedded("saml")?, cases.as_deref())
-                    .map_err(anyhow::Error::msg)?
-                    .into_iter()
-                    .map(|c| {
-                        [
-                            c.id,
-                            c.family,
-                            report::expected_text(&c.expect),
-                            c.refs.join("; "),
-                        ]
-                    })
-                    .collect(),
-                Side::OidcRp => {
-                    use spid_harness::oidc;
-                    oidc::select(oidc::embedded()?, cases.as_deref())
-                        .map_err(anyhow::Error::msg)?
-                        .into_iter()
-                        .map(|c| {
-                            [
-                                c.id,
-                                c.family,
-                                report::expected_text(&c.expect),
-                                c.refs.join("; "),
-                            ]
-                        })
-                        .collect()
-                }
-                Side::OidcOp => {
-                    use spid_harness::oidc_op;
-                    oidc_op::select(oidc_op::embedded()?, cases.as_deref())
-                        .map_err(anyhow::Error::msg)?
-                        .into_iter()
-                        .map(|c| {
-                            [
-                                c.id,
-                                c.family,
-                                report::expected_text(&c.expect),
-                                c.refs.join("; "),
-                            ]
-                        })
-                        .collect()
-                }
+            let pattern = cases.as_deref();
+            let rows = match side {
+                Side::Saml => list_rows::<catalogue::Case>(pattern)?,
+                Side::OidcRp => list_rows::<spid_harness::oidc::OidcCase>(pattern)?,
+                Side::OidcOp => list_rows::<spid_harness::oidc_op::OpCase>(pattern)?,
             };
             for [id, family, expected, refs] in &rows {
                 println!("{id:<34} {family:<22} {expected:<58} {refs}");
@@ -610,6 +572,25 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The `list` rows of one catalogue: id, family, expectation, references.
+fn list_rows<C: catalogue::CatalogueCase>(
+    pattern: Option<&str>,
+) -> anyhow::Result<Vec<[String; 4]>> {
+    let cases = catalogue::select_by(catalogue::embedded_cases::<C>()?, pattern, |c| c.id())
+        .map_err(anyhow::Error::msg)?;
+    Ok(cases
+        .iter()
+        .map(|c| {
+            [
+                c.id().to_string(),
+                c.family().to_string(),
+                report::expected_text(c.expect()),
+                c.refs().join("; "),
+            ]
+        })
+        .collect())
 }
 
 /// One side of the catalogue `run` covers.

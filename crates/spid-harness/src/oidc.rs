@@ -3,7 +3,7 @@
 //! (`fixtures/cases/oidc/*.toml`: a user, an [`OpFaultPlan`], a flow, an expectation).
 
 use crate::agent::{AgentError, Page, UserAgent};
-use crate::catalogue::{CatalogueCase, Expect, LoadError};
+use crate::catalogue::{Expect, LoadError};
 use crate::oidc_op::{OpCase, OpEndpoints, OpTarget, ProbeRp};
 use crate::runner::{self, judge, Behaviour, CaseResult, Credentials, Verdict};
 use serde::{Deserialize, Serialize};
@@ -79,21 +79,7 @@ pub struct OidcCase {
     pub expect: Expect,
 }
 
-impl CatalogueCase for OidcCase {
-    const FOLDER: &'static str = "oidc";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn family(&self) -> &str {
-        &self.family
-    }
-    fn title(&self) -> &str {
-        &self.title
-    }
-    fn expect(&self) -> &Expect {
-        &self.expect
-    }
-}
+crate::catalogue::catalogue_case!(OidcCase, "oidc", "", false);
 
 /// Parses and checks one OIDC case file.
 pub fn parse_case(file: &str, text: &str) -> Result<OidcCase, LoadError> {

@@ -7,7 +7,7 @@
 //! registers it automatically like any RP.
 
 use crate::agent::{Exchange, Page, UserAgent};
-use crate::catalogue::{CatalogueCase, Expect, LoadError};
+use crate::catalogue::{Expect, LoadError};
 use crate::check_idp::{DriverUser, LoginDriver};
 use crate::runner::{self, judge, Behaviour, CaseResult, Verdict};
 use axum::extract::State;
@@ -307,22 +307,7 @@ pub struct OpCase {
     pub expect: Expect,
 }
 
-impl CatalogueCase for OpCase {
-    const FOLDER: &'static str = "oidc-op";
-    const RULE_PREFIX: &'static str = "op.";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn family(&self) -> &str {
-        &self.family
-    }
-    fn title(&self) -> &str {
-        &self.title
-    }
-    fn expect(&self) -> &Expect {
-        &self.expect
-    }
-}
+crate::catalogue::catalogue_case!(OpCase, "oidc-op", "op.", false);
 
 /// Parses and checks one OP-side case file (expected rules are our OP's `op.*` codes).
 pub fn parse_case(file: &str, text: &str) -> Result<OpCase, LoadError> {

@@ -9,14 +9,8 @@
 set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
 source "$(dirname "$0")/../lib.sh"
-here="$(cd "$(dirname "$0")/.." && pwd)"
-oidc="$here/oidc"
-trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
+source "$(dirname "$0")/../oidc/federation.sh"
 
-bash "$oidc/bootstrap.sh"
-set -a; source "$WORK/env"; set +a
-
-source "$oidc/onboard.sh"
 run_onboarded openid_provider check-rp --login-url "$RP_ID/authorization?provider={op}&profile=spid" \
   --trust-anchor "$TA_ID" --oidc-profile django-sdk --accept-marker TINIT-
 # Refused as SPID requires.

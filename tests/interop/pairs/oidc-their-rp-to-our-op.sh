@@ -21,12 +21,7 @@
 set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
 source "$(dirname "$0")/../lib.sh"
-oidc="$(cd "$(dirname "$0")/../oidc" && pwd)"
-trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
-
-# Their TA, OP and RP on loopback (venv .venv/oidc-interop, installed from PyPI on first use).
-bash "$oidc/bootstrap.sh"
-set -a; source "$WORK/env"; set +a
+source "$(dirname "$0")/../oidc/federation.sh"
 
 idp_port="$(free_port)"
 op="http://127.0.0.1:$idp_port/oidc/op"

@@ -455,15 +455,13 @@ impl RelyingParty {
 
 /// The session id from the RP cookie, if any.
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == RP_COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 64)
+    spid_core::cookie::session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        RP_COOKIE,
+    )
 }
 
 async fn configuration(State(rp): State<RelyingParty>) -> Response {

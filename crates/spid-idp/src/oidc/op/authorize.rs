@@ -533,15 +533,13 @@ fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
 
 /// The SSO session id from the OP's cookie, if any.
 fn sso_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SSO_COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 64)
+    spid_core::cookie::session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        SSO_COOKIE,
+    )
 }
 
 pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Response {

@@ -1,6 +1,14 @@
-# Shared by the pairs that aim check-op / check-rp at the reference federation (sourced after
-# ../lib.sh and $WORK/env): run the harness in the background, onboard the entity it announces
-# at their trust anchor, wait for the run.
+# Sourced (after ../lib.sh) by every pair that works inside the reference federation: starts
+# their trust anchor, OP and RP on loopback (venv .venv/oidc-interop, installed from PyPI on
+# first use), stops them whatever happens, loads their ids into the environment ($TA_ID,
+# $OP_ID, $RP_ID, $OIDC_PY), and defines run_onboarded for check-op / check-rp.
+oidc="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+trap 'cleanup; WORK="$WORK" bash "$oidc/stop.sh"' EXIT
+bash "$oidc/bootstrap.sh"
+set -a
+# shellcheck disable=SC1091
+source "$WORK/env"
+set +a
 
 # run_onboarded TYPE ARGS...: `$HARNESS ARGS...` with --trust-marks/--entity-id-out in $WORK,
 # its entity onboarded as TYPE (openid_relying_party | openid_provider); the output is kept in
@@ -14,7 +22,7 @@ run_onboarded() {
   for _ in $(seq 1 100); do [ -s "$WORK/entity_id" ] && break; sleep 0.1; done
   id="$(cat "$WORK/entity_id")"
   wait_for "$id/.well-known/openid-federation"
-  (cd "$(dirname "${BASH_SOURCE[0]}")/project" \
+  (cd "$oidc/project" \
     && DJANGO_SETTINGS_MODULE=oidc_interop.settings_ta "$OIDC_PY" manage.py \
       interop_onboard --sub "$id" --type "$type" --out "$WORK/tm.json")
   wait "$check" || rc=$?
