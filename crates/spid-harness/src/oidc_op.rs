@@ -23,7 +23,6 @@ use serde_json::{json, Value};
 use spid_core::clock::{FixedClock, SharedClock};
 use spid_core::oidc::federation::{
     leaf_entity_configuration, FederationError, LeafConfiguration, TrustMarkEntry,
-    ENTITY_STATEMENT_CONTENT_TYPE,
 };
 use spid_core::oidc::jose::{
     b64url_encode, decode_unverified, sign_jws, DecryptionKey, JoseError, Jwks, SigAlg, SigningKey,
@@ -511,12 +510,7 @@ impl ProbeRp {
 
 async fn configuration(State(p): State<ProbeRp>) -> Response {
     match p.configuration() {
-        Ok(jwt) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, ENTITY_STATEMENT_CONTENT_TYPE)],
-            jwt,
-        )
-            .into_response(),
+        Ok(jwt) => spid_idp::oidc::entity_statement(jwt),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

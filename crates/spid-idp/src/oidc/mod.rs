@@ -37,7 +37,7 @@ pub(crate) fn with_rule(mut response: Response, rule: spid_core::Rule) -> Respon
 pub const RULE_HEADER: &str = "x-spid-rule";
 
 /// A `200` answer carrying an entity statement JWT.
-pub(crate) fn entity_statement(jwt: String) -> Response {
+pub fn entity_statement(jwt: String) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, ENTITY_STATEMENT_CONTENT_TYPE)],
