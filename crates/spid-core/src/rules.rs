@@ -189,6 +189,8 @@ rules! {
     OpTokenGrant => "op.token.grant", "SPID-OIDC token request", "the grant is valid (refresh token known, current, this client's)";
     OpUserinfoToken => "op.userinfo.token", "SPID-OIDC userinfo; RFC 6750", "a valid, unexpired, unrevoked access token of this OP as bearer";
     OpUserinfoMethod => "op.userinfo.method", "SPID-OIDC userinfo; check-op 4.5.0", "userinfo is GET only";
+    // check-sp: an external SP's metadata (codes sp-metadata.*).
+    // check-sp: the AuthnRequest an external SP sent (codes sp-request.*).
 }
 
 impl fmt::Display for Rule {

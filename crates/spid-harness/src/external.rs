@@ -127,6 +127,8 @@ pub async fn check_sp(
         all_checks.push(CheckResult {
             id: "request.xml",
             pass: false,
+            warning: false,
+            reference: "",
             detail: "the login URL did not send an AuthnRequest to our IdP".into(),
         });
     }

@@ -1,0 +1,99 @@
+//! Static checks of an SP under test: its metadata (SPID SP profile, Avviso 29) and the
+//! AuthnRequest it sends (SPID rules). Every SP check is a code of the one rule table
+//! (`spid_core::Rule`, sections `sp-metadata.*` and `sp-request.*`) with its reference.
+
+mod metadata;
+mod request;
+pub mod xsd;
+
+pub use metadata::metadata_checks;
+pub use request::authn_request_checks;
+
+use serde::Serialize;
+use spid_core::saml::metadata::{self as md, EntityMetadata};
+use spid_core::saml::ns;
+use spid_core::saml::xml::Element;
+use spid_core::Rule;
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Stable id, e.g. `sp-metadata.signed` (a [`Rule`] code for SP checks).
+    pub id: &'static str,
+    /// Whether it holds.
+    pub pass: bool,
+    /// A failed check that is only a recommendation (SHOULD): reported, never fails the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
+    /// Where the requirement comes from (empty for checks outside the rule table).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reference: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl CheckResult {
+    /// Whether the check counts against the target (failed, and not only a warning).
+    pub fn failed(&self) -> bool {
+        !self.pass && !self.warning
+    }
+
+    /// The report group: `metadata`, `authn-request`, or the id's first segment.
+    pub fn group(&self) -> &'static str {
+        let head = self.id.split('.').next().unwrap_or(self.id);
+        match head {
+            "sp-metadata" | "metadata" => "metadata",
+            "sp-request" | "request" => "authn-request",
+            _ => head,
+        }
+    }
+}
+
+/// Appends a check result with a free id (checks outside the rule table, e.g. check-idp's).
+pub(crate) fn check(
+    out: &mut Vec<CheckResult>,
+    id: &'static str,
+    pass: bool,
+    detail: impl Into<String>,
+) {
+    out.push(CheckResult {
+        id,
+        pass,
+        warning: false,
+        reference: "",
+        detail: detail.into(),
+    });
+}
+
+/// Appends the result of `rule` (a MUST: a failure fails the run).
+pub(crate) fn rule(out: &mut Vec<CheckResult>, rule: Rule, pass: bool, detail: impl Into<String>) {
+    out.push(CheckResult {
+        id: rule.code(),
+        pass,
+        warning: false,
+        reference: rule.reference(),
+        detail: detail.into(),
+    });
+}
+
+/// Appends the result of `rule` as a recommendation (a SHOULD: a failure is a warning).
+pub(crate) fn advise(
+    out: &mut Vec<CheckResult>,
+    rule: Rule,
+    pass: bool,
+    detail: impl Into<String>,
+) {
+    out.push(CheckResult {
+        id: rule.code(),
+        pass,
+        warning: true,
+        reference: rule.reference(),
+        detail: detail.into(),
+    });
+}
+
+/// Whether metadata carries an enveloped signature that verifies with its own signing
+/// certificate (integrity; trust in the certificate is the registry's business).
+pub(crate) fn self_signed(text: &str, root: &Element, m: &EntityMetadata) -> bool {
+    root.child(ns::DS, "Signature").is_some() && md::verify(text, &m.signing_certs).is_ok()
+}
