@@ -90,38 +90,45 @@ pub async fn check_sp(
         .iter()
         .filter(|x| x.url.starts_with(&sso))
         .find_map(|x| {
-            let xml = x
-                .saml
-                .iter()
-                .find(|m| m.param == "SAMLRequest")?
-                .xml
-                .clone()?;
-            let (query, relay) = if x.method == "GET" {
-                let relay = Url::parse(&x.url).ok().and_then(|u| {
-                    u.query_pairs()
-                        .find(|(k, _)| k == "RelayState")
-                        .map(|(_, v)| v.into_owned())
-                });
-                (x.url.split_once('?').map(|(_, q)| q.to_string()), relay)
-            } else {
-                let relay = x
-                    .request_form
-                    .iter()
+            let m = x.saml.iter().find(|m| m.param == "SAMLRequest")?;
+            let xml = m.xml.clone()?;
+            let relay = |pairs: Vec<(String, String)>| {
+                pairs
+                    .into_iter()
                     .find(|(k, _)| k == "RelayState")
-                    .map(|(_, v)| v.clone());
-                (None, relay)
+                    .map(|(_, v)| v)
             };
-            Some((xml, query, relay))
+            Some(if x.method == "GET" {
+                let q = x.url.split_once('?').map(|(_, q)| q.to_string());
+                let pairs = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+                checks::ArrivedRequest {
+                    binding: crate::agent::Binding::Redirect,
+                    xml,
+                    raw_query: q,
+                    form: Vec::new(),
+                    relay_state: relay(pairs),
+                }
+            } else {
+                checks::ArrivedRequest {
+                    binding: crate::agent::Binding::Post,
+                    xml,
+                    raw_query: None,
+                    form: x.request_form.clone(),
+                    relay_state: relay(x.request_form.clone()),
+                }
+            })
         });
-    if let Some((xml, query, relay)) = arrived {
-        all_checks.extend(checks::authn_request_checks(
-            &xml,
-            query.as_deref(),
-            relay.as_deref(),
-            &md,
-            &base,
-            &sso,
-        ));
+    if let Some(arrived) = arrived {
+        let ctx = checks::RequestContext {
+            sp: &md,
+            idp_entity_id: &base,
+            idp_sso: &sso,
+            now: idp.config().clock.now(),
+            skew: chrono::Duration::seconds(180),
+        };
+        all_checks.extend(checks::authn_request_checks(&arrived, &ctx));
     }
     if !all_checks.iter().any(|c| c.id == "request.xml") {
         all_checks.push(CheckResult {

@@ -7,7 +7,7 @@ mod request;
 pub mod xsd;
 
 pub use metadata::metadata_checks;
-pub use request::authn_request_checks;
+pub use request::{authn_request_checks, ArrivedRequest, RequestContext};
 
 use serde::Serialize;
 use spid_core::saml::metadata::{self as md, EntityMetadata};

@@ -9,16 +9,46 @@ use spid_core::saml::ns;
 use spid_core::saml::xml::{self, Limits};
 use spid_core::SpidLevel;
 
-/// Checks the AuthnRequest the SP sent. `redirect_query` is the raw query of an HTTP-Redirect
-/// request (None for HTTP-POST, whose XML then carries an enveloped signature).
-pub fn authn_request_checks(
-    xml_text: &str,
-    redirect_query: Option<&str>,
-    relay_state: Option<&str>,
-    sp: &EntityMetadata,
-    idp_entity_id: &str,
-    idp_sso: &str,
-) -> Vec<CheckResult> {
+/// The AuthnRequest as it reached our SSO endpoint.
+#[derive(Debug, Clone)]
+pub struct ArrivedRequest {
+    /// `GET` (HTTP-Redirect) or `POST` (HTTP-POST) at our SSO endpoint.
+    pub binding: crate::agent::Binding,
+    /// The decoded AuthnRequest XML.
+    pub xml: String,
+    /// HTTP-Redirect: the raw query string as it arrived (signature input); None for POST.
+    pub raw_query: Option<String>,
+    /// HTTP-POST: the form fields as they arrived; empty for Redirect.
+    pub form: Vec<(String, String)>,
+    /// RelayState, whichever binding carried it.
+    pub relay_state: Option<String>,
+}
+
+/// What the request is judged against.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    /// The SP's parsed metadata.
+    pub sp: &'a EntityMetadata,
+    /// Our IdP's entityID.
+    pub idp_entity_id: &'a str,
+    /// Our IdP's SSO location (the binding's endpoint the request arrived at).
+    pub idp_sso: &'a str,
+    /// When the request arrived (our IdP's clock).
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Allowed clock skew for IssueInstant.
+    pub skew: chrono::Duration,
+}
+
+/// Checks the AuthnRequest the SP sent, as it arrived.
+pub fn authn_request_checks(arrived: &ArrivedRequest, ctx: &RequestContext<'_>) -> Vec<CheckResult> {
+    let (xml_text, redirect_query, relay_state, sp, idp_entity_id, idp_sso) = (
+        arrived.xml.as_str(),
+        arrived.raw_query.as_deref(),
+        arrived.relay_state.as_deref(),
+        ctx.sp,
+        ctx.idp_entity_id,
+        ctx.idp_sso,
+    );
     let mut out = Vec::new();
     let req = match xml::parse(xml_text, &Limits::default())
         .ok()
