@@ -251,9 +251,22 @@ pub enum DoctypeKind {
 }
 
 impl RawMutation {
-    /// Applies the edit to the serialised document.
-    pub fn apply(&self, xml: &str) -> String {
-        match self {
+    /// Applies the edit to the serialised document; an edit whose anchor text is absent is an
+    /// error (the case would otherwise send the honest message under its name).
+    pub fn apply(&self, xml: &str) -> Result<String, RawMutationError> {
+        let anchor = match self {
+            RawMutation::Doctype {
+                kind: DoctypeKind::Xxe | DoctypeKind::BillionLaughs,
+            } => Some("</saml:NameID>"),
+            RawMutation::ReplaceFirst { from, .. } => Some(from.as_str()),
+            _ => None,
+        };
+        if let Some(a) = anchor {
+            if !xml.contains(a) {
+                return Err(RawMutationError(a.to_string()));
+            }
+        }
+        Ok(match self {
             RawMutation::Doctype { kind } => {
                 let (dtd, body) = match kind {
                     DoctypeKind::Xxe => (
@@ -276,9 +289,14 @@ impl RawMutation {
             RawMutation::XmlDeclaration => {
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}")
             }
-        }
+        })
     }
 }
+
+/// A raw edit whose anchor text is not in the serialised document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("text `{0}` not found in the serialised Response")]
+pub struct RawMutationError(pub String);
 
 /// Which key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -725,13 +743,22 @@ mod tests {
         let x = RawMutation::Doctype {
             kind: DoctypeKind::Xxe,
         }
-        .apply("<samlp:Response><saml:NameID>n</saml:NameID></samlp:Response>");
+        .apply("<samlp:Response><saml:NameID>n</saml:NameID></samlp:Response>")
+        .unwrap();
         assert!(x.starts_with("<!DOCTYPE") && x.contains("&xxe;</saml:NameID>"));
         assert!(RawMutation::Append {
             text: "junk".into()
         }
         .apply("<r/>")
+        .unwrap()
         .ends_with("junk"));
+        // An edit whose anchor is absent is an error, never the honest message.
+        let miss = RawMutation::ReplaceFirst {
+            from: "<saml:Nowhere".into(),
+            to: "x".into(),
+        }
+        .apply("<r/>");
+        assert_eq!(miss, Err(RawMutationError("<saml:Nowhere".into())));
     }
 
     #[test]

@@ -124,7 +124,17 @@ struct Txn {
     user: Option<User>,
     granted: Option<SpidLevel>,
     stage: Stage,
+    /// The harness case this login belongs to (the [`CASE_COOKIE`] the browser sent to /sso).
+    case: Option<String>,
 }
+
+/// The cookie through which the harness's browser names the case a login belongs to, so that
+/// cases armed with [`IdentityProvider::arm_for`] can run concurrently.
+pub const CASE_COOKIE: &str = "spid-harness-case";
+
+/// The response header of the page the IdP shows instead of a Response whose fault plan
+/// missed its target.
+pub const PLAN_ERROR_HEADER: &str = "x-spid-harness-plan-error";
 
 /// One Response the IdP sent, for the harness's trace and replay cases.
 #[derive(Debug, Clone)]
@@ -143,6 +153,11 @@ struct Inner {
     sps: RwLock<Vec<EntityMetadata>>,
     txns: Mutex<HashMap<String, Txn>>,
     plan: Mutex<Option<FaultPlan>>,
+    /// Plans armed per case token ([`CASE_COOKIE`]).
+    plans: Mutex<HashMap<String, FaultPlan>>,
+    /// Why a case's plan could not be carried out (a missed target), per case token ("" for
+    /// the global plan).
+    plan_errors: Mutex<HashMap<String, String>>,
     last: Mutex<Option<SentResponse>>,
     /// Issued transient NameIDs and the SP each went to, for Single Logout.
     sessions: Mutex<HashMap<String, String>>,
@@ -174,6 +189,8 @@ impl IdentityProvider {
             sps: RwLock::new(Vec::new()),
             txns: Mutex::new(HashMap::new()),
             plan: Mutex::new(None),
+            plans: Mutex::new(HashMap::new()),
+            plan_errors: Mutex::new(HashMap::new()),
             last: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
         })))
@@ -217,6 +234,46 @@ impl IdentityProvider {
     /// Disarms any plan.
     pub fn disarm(&self) {
         *self.0.plan.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.0
+            .plan_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove("");
+    }
+
+    /// Arms `plan` for the login whose browser sends [`CASE_COOKIE`] = `case` (replacing any
+    /// plan armed for it). Logins without the cookie use the plan of [`Self::arm`].
+    pub fn arm_for(&self, case: &str, plan: FaultPlan) {
+        let mut plans = self.0.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if plans.len() >= MAX_TXNS {
+            plans.clear();
+        }
+        plans.insert(case.to_string(), plan);
+    }
+
+    /// Forgets the plan armed for `case` and returns why it could not be carried out, if it
+    /// missed its target.
+    pub fn disarm_for(&self, case: &str) -> Option<String> {
+        self.0
+            .plans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(case);
+        self.0
+            .plan_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(case)
+    }
+
+    /// Why the global plan could not be carried out, if it missed its target.
+    pub fn plan_error(&self) -> Option<String> {
+        self.0
+            .plan_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get("")
+            .cloned()
     }
 
     /// The last Response sent.
@@ -281,25 +338,30 @@ impl IdentityProvider {
         axum::serve(listener, self.router()).await
     }
 
-    fn take_plan(&self) -> FaultPlan {
-        self.0
-            .plan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or_default()
+    fn take_plan(&self, case: Option<&str>) -> FaultPlan {
+        match case {
+            Some(c) => self
+                .0
+                .plans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(c),
+            None => self.0.plan.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        }
+        .unwrap_or_default()
     }
 
     /// Builds the Response for `req` (a login by `user` at `granted`, or `error`), applies the
     /// armed plan, and returns the auto-posting form page.
     fn respond(
         &self,
-        req: &request::ValidRequest,
+        t: &Txn,
         user: Option<&User>,
         granted: Option<SpidLevel>,
         error: Option<SpidError>,
     ) -> Response {
-        let plan = self.take_plan();
+        let req = &t.req;
+        let plan = self.take_plan(t.case.as_deref());
         let cfg = &self.0.cfg;
         let now = cfg.clock.now();
         let error = plan.spid_error().or(error);
@@ -366,16 +428,42 @@ impl IdentityProvider {
             status,
             assertion,
         };
-        self.send(model, &plan, &req.acs_url, req.relay_state.as_deref())
+        match self.send(model, &plan, &req.acs_url, req.relay_state.as_deref()) {
+            Ok(r) => r,
+            Err(e) => self.plan_missed(t.case.as_deref(), e),
+        }
     }
 
+    /// A plan that cannot be carried out is a harness error, never a silently different
+    /// message: no Response goes out; the reason is kept for the harness and shown.
+    fn plan_missed(&self, case: Option<&str>, why: String) -> Response {
+        tracing::error!(case = case.unwrap_or("-"), "fault plan not carried out: {why}");
+        self.0
+            .plan_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(case.unwrap_or_default().to_string(), why.clone());
+        let mut r = html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::error("Fault plan not carried out", None, &why),
+        );
+        r.headers_mut().insert(
+            PLAN_ERROR_HEADER,
+            HeaderValue::from_str(&why.replace(|c: char| !c.is_ascii_graphic() && c != ' ', "?"))
+                .unwrap_or(HeaderValue::from_static("plan error")),
+        );
+        r
+    }
+
+    /// Builds, signs and edits the Response as `plan` says; an edit that finds no target is an
+    /// error (its message names the stage and the edit).
     fn send(
         &self,
         model: ResponseModel,
         plan: &FaultPlan,
         acs: &str,
         relay: Option<&str>,
-    ) -> Response {
+    ) -> Result<Response, String> {
         let cfg = &self.0.cfg;
         let foreign_el = xml::parse(
             &self.0.metadata_xml,
@@ -391,9 +479,7 @@ impl IdentityProvider {
         };
         let mut el = model.to_element();
         for m in &plan.pre_sign {
-            if let Err(e) = faults::apply(&mut el, m, &ctx) {
-                tracing::warn!("pre-sign: {e}");
-            }
+            faults::apply(&mut el, m, &ctx).map_err(|e| format!("pre-sign edit: {e}"))?;
         }
         let cred = match plan.sign.key {
             faults::SigningKey::Idp => &cfg.credential,
@@ -417,20 +503,18 @@ impl IdentityProvider {
         let mut el = match signed {
             Ok(el) => el,
             Err(e) => {
-                return html(
+                return Ok(html(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     pages::error("Signing failed", Some(3), &e.to_string()),
-                )
+                ))
             }
         };
         for m in &plan.post_sign {
-            if let Err(e) = faults::apply(&mut el, m, &ctx) {
-                tracing::warn!("post-sign: {e}");
-            }
+            faults::apply(&mut el, m, &ctx).map_err(|e| format!("post-sign edit: {e}"))?;
         }
         let mut xml = el.to_xml();
         for r in &plan.raw {
-            xml = r.apply(&xml);
+            xml = r.apply(&xml).map_err(|e| format!("raw edit: {e}"))?;
         }
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
             acs_url: acs.to_string(),
@@ -438,10 +522,10 @@ impl IdentityProvider {
             relay_state: relay.map(str::to_string),
         });
         let Ok(action) = url::Url::parse(acs) else {
-            return html(
+            return Ok(html(
                 StatusCode::BAD_REQUEST,
                 pages::error("Bad ACS URL", Some(16), acs),
-            );
+            ));
         };
         let value = match plan.binding {
             None => binding::encode_post(&xml),
@@ -451,10 +535,10 @@ impl IdentityProvider {
                 binding::encode_post(&format!("{xml}{}", " ".repeat(300 * 1024)))
             }
         };
-        html(
+        Ok(html(
             StatusCode::OK,
             binding::post_form_html(&action, MessageParam::SamlResponse, &value, relay),
-        )
+        ))
     }
 
     fn refuse(&self, r: request::Refusal) -> Response {
@@ -473,6 +557,7 @@ impl IdentityProvider {
                 };
                 let plan = FaultPlan::default();
                 self.send(model, &plan, acs, relay.as_deref())
+                    .unwrap_or_else(|e| self.plan_missed(None, e))
             }
             (_, ErrorChannel::UserPage { http_status }) => html(
                 StatusCode::from_u16(http_status).unwrap_or(StatusCode::FORBIDDEN),
@@ -485,7 +570,7 @@ impl IdentityProvider {
         }
     }
 
-    fn start(&self, incoming: request::Incoming<'_>) -> Response {
+    fn start(&self, incoming: request::Incoming<'_>, case: Option<String>) -> Response {
         let cfg = &self.0.cfg;
         let sps = self.0.sps.read().unwrap_or_else(|e| e.into_inner()).clone();
         let sso = cfg.sso_url();
@@ -521,6 +606,7 @@ impl IdentityProvider {
                         user: None,
                         granted: None,
                         stage: Stage::Credentials,
+                        case,
                     },
                 );
                 html(StatusCode::OK, body)
@@ -550,7 +636,7 @@ impl IdentityProvider {
             txns.remove(id);
             drop(txns);
             return Err(Box::new(self.respond(
-                &t.req,
+                &t,
                 None,
                 None,
                 Some(SpidError::TIMEOUT),
@@ -718,14 +804,31 @@ async fn metadata_handler(State(idp): State<IdentityProvider>) -> Response {
         .into_response()
 }
 
-async fn sso_get(State(idp): State<IdentityProvider>, RawQuery(q): RawQuery) -> Response {
-    idp.start(request::Incoming::Redirect(
-        q.as_deref().unwrap_or_default(),
-    ))
+/// The harness case named by the browser's [`CASE_COOKIE`], if any.
+fn case_of(headers: &HeaderMap) -> Option<String> {
+    spid_core::cookie::session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        CASE_COOKIE,
+    )
+}
+
+async fn sso_get(
+    State(idp): State<IdentityProvider>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    idp.start(
+        request::Incoming::Redirect(q.as_deref().unwrap_or_default()),
+        case_of(&headers),
+    )
 }
 
 async fn sso_post(
     State(idp): State<IdentityProvider>,
+    headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
@@ -741,7 +844,7 @@ async fn sso_post(
             to_sp: None,
         });
     }
-    idp.start(request::Incoming::Post(&f))
+    idp.start(request::Incoming::Post(&f), case_of(&headers))
 }
 
 async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
@@ -752,7 +855,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     };
     if field(&f, "action") == Some("cancel") {
         idp.finish(&id);
-        return idp.respond(&t.req, None, None, Some(SpidError::CANCELLED));
+        return idp.respond(&t, None, None, Some(SpidError::CANCELLED));
     }
     let username = field(&f, "username").unwrap_or_default();
     let password = field(&f, "password").unwrap_or_default();
@@ -768,7 +871,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         t.attempts += 1;
         if t.attempts >= idp.0.cfg.max_attempts {
             idp.finish(&id);
-            return idp.respond(&t.req, None, None, Some(SpidError::WRONG_CREDENTIALS));
+            return idp.respond(&t, None, None, Some(SpidError::WRONG_CREDENTIALS));
         }
         let left = idp.0.cfg.max_attempts - t.attempts;
         let body = pages::login(
@@ -782,7 +885,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     };
     if user.status != users::Status::Active {
         idp.finish(&id);
-        return idp.respond(&t.req, None, None, Some(SpidError::SUSPENDED));
+        return idp.respond(&t, None, None, Some(SpidError::SUSPENDED));
     }
     let wanted_type = t.req.request.purpose.as_deref();
     let type_ok = match wanted_type {
@@ -793,12 +896,12 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     };
     if !type_ok && wanted_type.is_some() {
         idp.finish(&id);
-        return idp.respond(&t.req, None, None, Some(SpidError::WRONG_IDENTITY_TYPE));
+        return idp.respond(&t, None, None, Some(SpidError::WRONG_IDENTITY_TYPE));
     }
     let Some(granted) = grant(user.max_level(), t.req.level, t.req.comparison) else {
         idp.finish(&id);
         return idp.respond(
-            &t.req,
+            &t,
             None,
             None,
             Some(SpidError::NO_CREDENTIALS_FOR_LEVEL),
@@ -833,7 +936,7 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     };
     if field(&f, "action") == Some("cancel") {
         idp.finish(&id);
-        return idp.respond(&t.req, None, None, Some(SpidError::CANCELLED));
+        return idp.respond(&t, None, None, Some(SpidError::CANCELLED));
     }
     let Some(user) = t.user.clone() else {
         return html(
@@ -846,7 +949,7 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         t.attempts += 1;
         if t.attempts >= idp.0.cfg.max_attempts {
             idp.finish(&id);
-            return idp.respond(&t.req, None, None, Some(SpidError::WRONG_CREDENTIALS));
+            return idp.respond(&t, None, None, Some(SpidError::WRONG_CREDENTIALS));
         }
         let body = pages::otp(&id, &expected, Some("OTP errato"));
         idp.put(&id, t);
@@ -867,9 +970,9 @@ async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     };
     idp.finish(&id);
     if field(&f, "action") != Some("accept") {
-        return idp.respond(&t.req, None, None, Some(SpidError::CONSENT_DENIED));
+        return idp.respond(&t, None, None, Some(SpidError::CONSENT_DENIED));
     }
-    idp.respond(&t.req, t.user.as_ref(), t.granted, None)
+    idp.respond(&t, t.user.as_ref(), t.granted, None)
 }
 
 fn authorized(idp: &IdentityProvider, headers: &HeaderMap) -> bool {
