@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages the build needs (samael's xmlsec feature: libxml2, libxmlsec1,
-# OpenSSL headers, and libclang for bindgen), only when something is missing. Idempotent.
+# Installs the system packages the build and the tests need, only when something is missing
+# (idempotent): samael's xmlsec feature (libxml2, libxmlsec1, OpenSSL headers, libclang for
+# bindgen); the OASIS SAML 2.0 and W3C XML-DSig schemas check-sp validates against
+# (opensaml-schemas, xmltooling-schemas); xmlsec1, the independent verifier of the isolation test.
 set -euo pipefail
-pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
-[ "${SPID_SETUP_XMLSEC1:-0}" = 1 ] && pkgs+=(xmlsec1)
+pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev opensaml-schemas xmltooling-schemas xmlsec1)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
