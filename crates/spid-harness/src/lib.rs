@@ -11,5 +11,6 @@ pub mod checks;
 pub mod external;
 pub mod oidc;
 pub mod oidc_op;
+pub mod peers;
 pub mod report;
 pub mod runner;
