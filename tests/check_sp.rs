@@ -1,6 +1,9 @@
-//! `check-sp` discriminates: against our SP, run as a separate process, every case passes;
-//! against a deliberately weak SP (no audience check, unsigned assertions accepted) exactly
-//! the cases that exercise those two rules fail, and no others.
+//! `check-sp` discriminates: against our SP, run as a separate process, every check and case
+//! passes by either binding, with at least as many checks as spid-sp-test runs there; against
+//! a deliberately weak SP (no audience check, unsigned assertions accepted) exactly the cases
+//! that exercise those two rules fail, and no others; a login URL that never reaches our IdP
+//! is a setup error (exit 2) that says where the flow stopped and still writes the reports;
+//! `--jobs 8` gives the same verdicts as `--jobs 1`.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -44,15 +47,144 @@ async fn wait_for(url: &str) {
 }
 
 async fn run(sp_base: &str, idp_addr: &str) -> CheckSpReport {
+    run_with(sp_base, "/login", idp_addr, 4).await
+}
+
+async fn run_with(sp_base: &str, login: &str, idp_addr: &str, jobs: usize) -> CheckSpReport {
     let opts = CheckSpOptions {
         metadata: format!("{sp_base}/metadata"),
-        login_url: url::Url::parse(&format!("{sp_base}/login")).unwrap(),
+        login_url: url::Url::parse(&format!("{sp_base}{login}")).unwrap(),
         idp_listen: idp_addr.to_string(),
         certs: None,
+        lenient_requests: false,
+        jobs,
+        peer: None,
     };
     let cases = catalogue::embedded("saml").unwrap();
     let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
-    check_sp(&opts, &cases, &users, |_| {}).await.unwrap()
+    check_sp(&opts, &cases, &users, |_| {}).await
+}
+
+/// Our SP as a separate process trusting our IdP at `idp_addr`.
+async fn our_sp(idp_addr: &str, extra: &[&str]) -> (String, Kill) {
+    let sp_addr = format!("127.0.0.1:{}", free_port());
+    let dir = std::env::temp_dir().join(format!(
+        "spid-harness-test-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let md = dir.join("idp.xml");
+    std::fs::write(&md, idp_metadata(idp_addr)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["sp", "--listen", &sp_addr, "--idp-metadata"])
+        .arg(&md)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{sp_addr}");
+    wait_for(&format!("{base}/metadata")).await;
+    (base, Kill(child))
+}
+
+fn count(report: &CheckSpReport, group: &str) -> usize {
+    report.checks.iter().filter(|c| c.group() == group).count()
+}
+
+fn failed_checks(report: &CheckSpReport) -> Vec<(&str, &str)> {
+    report
+        .checks
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| (c.id, c.detail.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn our_sp_by_post_binding_passes_with_the_request_as_it_arrived() {
+    let idp_addr = format!("127.0.0.1:{}", free_port());
+    let (base, _sp) = our_sp(&idp_addr, &[]).await;
+    let report = run_with(&base, "/login?binding=post", &idp_addr, 4).await;
+    assert_eq!(report.setup_error, None);
+    assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
+    // spid-sp-test 1.2.18 runs 51 request checks against our SP by POST.
+    assert!(count(&report, "authn-request") >= 51, "{}", count(&report, "authn-request"));
+    let arrived = report.sanity[0]
+        .trace
+        .iter()
+        .find(|x| x.saml.iter().any(|m| m.param == "SAMLRequest"))
+        .unwrap();
+    assert_eq!(arrived.method, "POST");
+    assert!(report.cases.iter().all(|c| c.pass));
+}
+
+#[tokio::test]
+async fn our_private_sp_meets_the_private_profile() {
+    let idp_addr = format!("127.0.0.1:{}", free_port());
+    let (base, _sp) = our_sp(&idp_addr, &["--private"]).await;
+    let report = run_with(&base, "/login", &idp_addr, 4).await;
+    assert_eq!(report.setup_error, None);
+    assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
+    // spid-sp-test 1.2.18 runs 117 metadata checks against our private SP.
+    assert!(count(&report, "metadata") >= 117, "{}", count(&report, "metadata"));
+}
+
+#[tokio::test]
+async fn a_login_url_that_never_reaches_our_idp_is_a_setup_error_with_reports() {
+    let idp_addr = format!("127.0.0.1:{}", free_port());
+    let (base, _sp) = our_sp(&idp_addr, &[]).await;
+    let dir = std::env::temp_dir().join(format!("check-sp-setup-{}", free_port()));
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["check-sp", "--metadata", &format!("{base}/metadata")])
+        .args(["--login-url", &format!("{base}/"), "--idp-listen", &idp_addr])
+        .arg("--report-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "setup error: the honest L2 login failed before the run: the login URL answered 200 at {base}/ without sending an AuthnRequest to our IdP"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("?idp="), "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+            .unwrap();
+    assert!(json["setup_error"]
+        .as_str()
+        .unwrap()
+        .contains("without sending an AuthnRequest"));
+    // The metadata checks ran and are reported; the trace so far is kept.
+    assert!(json["checks"].as_array().unwrap().len() > 10);
+    assert!(!json["sanity"][0]["trace"].as_array().unwrap().is_empty());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<testsuite name=\"setup\""), "{junit}");
+    assert!(dir.join("report.html").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn jobs_eight_gives_the_verdicts_of_jobs_one() {
+    let idp_addr = format!("127.0.0.1:{}", free_port());
+    let (base, _sp) = our_sp(&idp_addr, &[]).await;
+    let verdicts = |r: &CheckSpReport| {
+        r.cases
+            .iter()
+            .map(|c| {
+                serde_json::json!([c.id, c.verdict, c.status, c.rule, c.outcome, c.note])
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = run_with(&base, "/login", &idp_addr, 1).await;
+    let eight = run_with(&base, "/login", &idp_addr, 8).await;
+    assert_eq!(one.setup_error, None);
+    assert!(one.cases.len() >= 125);
+    assert_eq!(verdicts(&one), verdicts(&eight));
 }
 
 struct Kill(Child);
@@ -65,34 +197,13 @@ impl Drop for Kill {
 #[tokio::test]
 async fn our_sp_as_a_process_passes_everything() {
     let idp_addr = format!("127.0.0.1:{}", free_port());
-    let sp_addr = format!("127.0.0.1:{}", free_port());
-    let dir = std::env::temp_dir().join(format!("spid-harness-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let md = dir.join("idp.xml");
-    std::fs::write(&md, idp_metadata(&idp_addr)).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
-        .args(["sp", "--listen", &sp_addr, "--idp-metadata"])
-        .arg(&md)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Kill(child);
-    let base = format!("http://{sp_addr}");
-    wait_for(&format!("{base}/metadata")).await;
+    let (base, _sp) = our_sp(&idp_addr, &[]).await;
     let report = run(&base, &idp_addr).await;
     assert_eq!(report.setup_error, None);
-    let failed_checks: Vec<_> = report
-        .checks
-        .iter()
-        .filter(|c| !c.pass)
-        .map(|c| c.id)
-        .collect();
-    assert!(failed_checks.is_empty(), "{failed_checks:?}");
-    assert!(report
-        .checks
-        .iter()
-        .any(|c| c.id == "request.signed" && c.pass));
+    assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
+    // spid-sp-test 1.2.18 runs 110 metadata and 44 request checks against our SP (Redirect).
+    assert!(count(&report, "metadata") >= 110, "{}", count(&report, "metadata"));
+    assert!(count(&report, "authn-request") >= 44, "{}", count(&report, "authn-request"));
     let failed: Vec<_> = report
         .cases
         .iter()

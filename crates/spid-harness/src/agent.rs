@@ -282,8 +282,20 @@ impl Page {
         // An OIDC form_post answer (or any page) whose body submits its first form on load.
         let doc = Html::parse_document(&self.body);
         let body = scraper::Selector::parse("body").ok()?;
-        let onload = doc.select(&body).next()?.value().attr("onload")?;
+        let onload = doc
+            .select(&body)
+            .next()
+            .and_then(|b| b.value().attr("onload"))
+            .unwrap_or_default();
         if onload.contains("forms[0].submit()") {
+            return forms.into_iter().next();
+        }
+        // A lone form that a script submits, as a browser with scripts would.
+        let script = scraper::Selector::parse("script").ok()?;
+        let submits = doc
+            .select(&script)
+            .any(|s| s.text().collect::<String>().contains(".submit()"));
+        if submits && forms.len() == 1 {
             return forms.into_iter().next();
         }
         None
@@ -417,6 +429,11 @@ impl UserAgent {
             self.client = client;
         }
         self.trace.clear();
+    }
+
+    /// Stores a cookie (`name=value; attributes`) for `url`, as a `Set-Cookie` from it would.
+    pub fn add_cookie(&self, cookie: &str, url: &Url) {
+        self.jar.jar().add_cookie_str(cookie, url);
     }
 
     /// The `Cookie` header the agent would send to `url`, if any.

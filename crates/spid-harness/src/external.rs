@@ -1,10 +1,15 @@
 //! `check-sp`: the catalogue aimed at anybody's SP. Our IdP runs on a fixed address the SP
-//! trusts; the SP's metadata is registered with it; then the metadata and AuthnRequest checks,
-//! the sanity login, every case in a fresh browser session, and the sanity login again.
+//! trusts; the SP's metadata is registered with it and checked; the honest login comes first
+//! (its AuthnRequest, as it arrived at our SSO endpoint, is checked too), then every case in a
+//! browser session of its own (up to `jobs` at a time), then the honest login again. Every
+//! verdict needs a trace proving the flow crossed both sides ([`runner::prove_flow`]).
 
 use crate::catalogue::{Case, Scope};
-use crate::checks::{self, CheckResult};
+use crate::checks::{self, ArrivedRequest, CheckResult};
+use crate::peers::PeerFile;
 use crate::runner::{self, CaseResult, Credentials, Target};
+use serde::Serialize;
+use spid_core::saml::metadata::EntityMetadata;
 use spid_idp::{IdentityProvider, IdpConfig};
 use url::Url;
 
@@ -18,40 +23,94 @@ pub struct CheckSpOptions {
     pub idp_listen: String,
     /// Credentials directory for our IdP (None: the embedded test keys).
     pub certs: Option<std::path::PathBuf>,
+    /// Answer AuthnRequests despite SPID defects (still reported by the request checks).
+    pub lenient_requests: bool,
+    /// Cases run at the same time (each in its own browser session).
+    pub jobs: usize,
+    /// The peer's expected deviations.
+    pub peer: Option<PeerFile>,
 }
 
-/// The outcome of a `check-sp` run.
+/// A case not run, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Case id.
+    pub id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The outcome of a `check-sp` run: everything the reports show.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckSpReport {
+    /// The SP metadata source, the login URL and our IdP's address.
+    pub target: TargetInfo,
     /// Metadata and AuthnRequest checks.
     pub checks: Vec<CheckResult>,
     /// Case results (sanity excluded).
     pub cases: Vec<CaseResult>,
+    /// The honest logins before and after the cases, with their traces.
+    pub sanity: Vec<CaseResult>,
     /// Cases not run, with the reason.
-    pub skipped: Vec<(String, String)>,
-    /// Set when the run could not judge the SP (the sanity login failed).
+    pub skipped: Vec<Skipped>,
+    /// Set when the run could not judge the SP: where and why it stopped.
     pub setup_error: Option<String>,
 }
 
-/// Fetches metadata from a URL or reads it from a file.
-pub async fn load_text(src: &str) -> anyhow::Result<String> {
-    if src.starts_with("http://") || src.starts_with("https://") {
-        let c = reqwest::Client::builder().no_proxy().build()?;
-        Ok(c.get(src).send().await?.error_for_status()?.text().await?)
-    } else {
-        Ok(std::fs::read_to_string(
-            src.strip_prefix("file://").unwrap_or(src),
-        )?)
+/// What was checked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetInfo {
+    /// `--metadata`.
+    pub metadata: String,
+    /// `--login-url`.
+    pub login_url: String,
+    /// Our IdP's base URL (or the `--idp-listen` address asked for).
+    pub idp: String,
+    /// The peer file's name for the target, if one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+impl CheckSpReport {
+    /// Whether anything fails the run (exit 1); setup errors are exit 2.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.outcome.fails_run())
+            || self.cases.iter().any(|c| c.outcome.fails_run())
     }
 }
 
-/// Starts our IdP on `listen`; returns it and its base URL.
+/// Fetches metadata from a URL or reads it from a file; the error names the source.
+pub async fn load_text(src: &str) -> anyhow::Result<String> {
+    if src.starts_with("http://") || src.starts_with("https://") {
+        let c = reqwest::Client::builder().no_proxy().build()?;
+        let r = c
+            .get(src)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot fetch {src}: {e}"))?;
+        let status = r.status();
+        anyhow::ensure!(status.is_success(), "{src} answered HTTP {status}");
+        Ok(r.text().await?)
+    } else {
+        let path = src.strip_prefix("file://").unwrap_or(src);
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))
+    }
+}
+
+/// Starts our IdP on `listen` (a bind failure names the address and `--idp-listen`); returns
+/// it and its base URL.
 pub async fn start_idp(
     listen: &str,
     creds: Credentials,
+    strict_requests: bool,
 ) -> anyhow::Result<(IdentityProvider, String, tokio::task::JoinHandle<()>)> {
-    let l = tokio::net::TcpListener::bind(listen).await?;
+    let l = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("our IdP cannot listen on {listen} (--idp-listen): {e}"))?;
     let base = format!("http://{}", l.local_addr()?);
-    let idp = IdentityProvider::new(IdpConfig::new(&base, creds.idp, creds.foreign))?;
+    let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
+    cfg.strict_requests = strict_requests;
+    let idp = IdentityProvider::new(cfg)?;
     let task = tokio::spawn({
         let idp = idp.clone();
         async move {
@@ -61,127 +120,201 @@ pub async fn start_idp(
     Ok((idp, base, task))
 }
 
-/// Runs `check-sp` with `cases`; `progress` sees each result as it comes.
+/// The first AuthnRequest of `trace` that reached our SSO endpoint, as it arrived.
+pub fn arrived_request(trace: &[crate::agent::Exchange], sso: &str) -> Option<ArrivedRequest> {
+    trace
+        .iter()
+        .filter(|x| x.url.split('?').next() == Some(sso))
+        .find_map(|x| {
+            let m = x.saml.iter().find(|m| m.param == "SAMLRequest")?;
+            let xml = m.xml.clone()?;
+            let relay = |pairs: &[(String, String)]| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == "RelayState")
+                    .map(|(_, v)| v.clone())
+            };
+            Some(if x.method == "GET" {
+                let q = x.url.split_once('?').map(|(_, q)| q.to_string());
+                let pairs: Vec<(String, String)> =
+                    url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
+                        .into_owned()
+                        .collect();
+                ArrivedRequest {
+                    binding: crate::agent::Binding::Redirect,
+                    xml,
+                    raw_query: q,
+                    form: Vec::new(),
+                    relay_state: relay(&pairs),
+                }
+            } else {
+                ArrivedRequest {
+                    binding: crate::agent::Binding::Post,
+                    xml,
+                    raw_query: None,
+                    relay_state: relay(&x.request_form),
+                    form: x.request_form.clone(),
+                }
+            })
+        })
+}
+
+/// Runs `check-sp` with `cases`; `progress` sees each result (sanity logins included) in
+/// order as it comes. Setup errors are reported in the result, with what was found so far.
 pub async fn check_sp(
     opts: &CheckSpOptions,
     cases: &[Case],
     users: &[spid_idp::users::User],
     mut progress: impl FnMut(&CaseResult),
-) -> anyhow::Result<CheckSpReport> {
-    let md_text = load_text(&opts.metadata).await?;
-    let (mut all_checks, md) = checks::metadata_checks(&md_text);
-    let md = md.ok_or_else(|| {
+) -> CheckSpReport {
+    let mut report = CheckSpReport {
+        target: TargetInfo {
+            metadata: opts.metadata.clone(),
+            login_url: opts.login_url.to_string(),
+            idp: opts.idp_listen.clone(),
+            peer: opts.peer.as_ref().map(|p| p.peer.name.clone()),
+        },
+        ..Default::default()
+    };
+    if let Err(e) = run_checks(opts, cases, users, &mut progress, &mut report).await {
+        report.setup_error = Some(format!("{e:#}"));
+    }
+    if let Some(p) = &opts.peer {
+        for c in &mut report.checks {
+            c.settle(p);
+        }
+    }
+    report
+}
+
+async fn run_checks(
+    opts: &CheckSpOptions,
+    cases: &[Case],
+    users: &[spid_idp::users::User],
+    progress: &mut impl FnMut(&CaseResult),
+    report: &mut CheckSpReport,
+) -> anyhow::Result<()> {
+    let md_text = load_text(&opts.metadata)
+        .await
+        .map_err(|e| anyhow::anyhow!("SP metadata (--metadata): {e:#}"))?;
+    let (md_checks, md) = checks::metadata_checks(&md_text);
+    report.checks = md_checks;
+    let md: EntityMetadata = md.ok_or_else(|| {
+        let why = report
+            .checks
+            .iter()
+            .rfind(|c| !c.pass)
+            .map(|c| format!("{}: {}", c.id, c.detail))
+            .unwrap_or_default();
+        anyhow::anyhow!("the SP metadata from {} is unusable ({why})", opts.metadata)
+    })?;
+    let creds = Credentials::load(opts.certs.as_deref())?;
+    let (idp, base, task) = start_idp(&opts.idp_listen, creds, !opts.lenient_requests).await?;
+    let _guard = AbortOnDrop(task);
+    report.target.idp = base.clone();
+    idp.register_sp(&md_text).map_err(|e| {
         anyhow::anyhow!(
-            "SP metadata unusable: {:?}",
-            all_checks.last().map(|c| &c.detail)
+            "our IdP cannot register the SP metadata from {}: {e}",
+            opts.metadata
         )
     })?;
-    let (idp, base, task) =
-        start_idp(&opts.idp_listen, Credentials::load(opts.certs.as_deref())?).await?;
-    let _guard = AbortOnDrop(task);
-    idp.register_sp(&md_text)?;
-    // The AuthnRequest, as it reaches our IdP.
-    let mut ua = runner::user_agent()?;
-    let _ = ua.get(&opts.login_url).await;
-    // The first exchange that reached our SSO endpoint carries the SP's AuthnRequest.
-    let sso = format!("{base}/sso");
-    let trace = ua.take_trace();
-    let arrived = trace
-        .iter()
-        .filter(|x| x.url.starts_with(&sso))
-        .find_map(|x| {
-            let m = x.saml.iter().find(|m| m.param == "SAMLRequest")?;
-            let xml = m.xml.clone()?;
-            let relay = |pairs: Vec<(String, String)>| {
-                pairs
-                    .into_iter()
-                    .find(|(k, _)| k == "RelayState")
-                    .map(|(_, v)| v)
-            };
-            Some(if x.method == "GET" {
-                let q = x.url.split_once('?').map(|(_, q)| q.to_string());
-                let pairs = url::form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
-                    .into_owned()
-                    .collect();
-                checks::ArrivedRequest {
-                    binding: crate::agent::Binding::Redirect,
-                    xml,
-                    raw_query: q,
-                    form: Vec::new(),
-                    relay_state: relay(pairs),
-                }
-            } else {
-                checks::ArrivedRequest {
-                    binding: crate::agent::Binding::Post,
-                    xml,
-                    raw_query: None,
-                    form: x.request_form.clone(),
-                    relay_state: relay(x.request_form.clone()),
-                }
-            })
-        });
-    if let Some(arrived) = arrived {
-        let ctx = checks::RequestContext {
-            sp: &md,
-            idp_entity_id: &base,
-            idp_sso: &sso,
-            now: idp.config().clock.now(),
-            skew: chrono::Duration::seconds(180),
-        };
-        all_checks.extend(checks::authn_request_checks(&arrived, &ctx));
-    }
-    if !all_checks.iter().any(|c| c.id == "request.xml") {
-        all_checks.push(CheckResult {
-            id: "request.xml",
-            pass: false,
-            warning: false,
-            reference: "",
-            detail: "the login URL did not send an AuthnRequest to our IdP".into(),
-        });
-    }
     let target = Target {
         idp: &idp,
         login_url: &opts.login_url,
         clock: None,
         internal: false,
+        sp: Some(&md),
     };
     let sanity = runner::sanity_case();
     let first = runner::run_case_on(target, &sanity, users).await;
     progress(&first);
-    let mut report = CheckSpReport {
-        checks: all_checks,
-        cases: Vec::new(),
-        skipped: Vec::new(),
-        setup_error: None,
-    };
-    if !first.pass {
-        report.setup_error = Some(format!(
-            "the honest L2 login failed before the run: {}",
-            first.note.unwrap_or_default()
-        ));
-        return Ok(report);
-    }
-    for c in cases {
-        if c.scope == Scope::Internal {
-            report.skipped.push((
-                c.id.clone(),
-                "internal-only: depends on our SP's login parameters or clock".into(),
-            ));
-            continue;
+    // The AuthnRequest of the honest login, as it reached our SSO endpoint.
+    let sso = idp.config().sso_url();
+    match arrived_request(&first.trace, &sso) {
+        Some(arrived) => {
+            let ctx = checks::RequestContext {
+                sp: &md,
+                idp_entity_id: &base,
+                idp_sso: &sso,
+                now: idp.config().clock.now(),
+                skew: idp.config().skew,
+            };
+            report
+                .checks
+                .extend(checks::authn_request_checks(&arrived, &ctx));
         }
-        let r = runner::run_case_on(target, c, users).await;
-        progress(&r);
-        report.cases.push(r);
+        None => checks::no_request(
+            &mut report.checks,
+            format!(
+                "the login URL {} sent no AuthnRequest to our SSO endpoint {sso}",
+                opts.login_url
+            ),
+        ),
     }
+    let first_ok = first.pass;
+    let first_note = sanity_failure(&first);
+    report.sanity.push(first);
+    anyhow::ensure!(first_ok, "the honest L2 login failed before the run: {first_note}");
+    let mut run = Vec::new();
+    for c in cases {
+        let skip = if c.scope == Scope::Internal {
+            Some("internal-only: depends on our SP's login parameters or clock".to_string())
+        } else {
+            opts.peer
+                .as_ref()
+                .and_then(|p| p.skip(&c.id))
+                .map(|r| format!("skipped for this peer: {r}"))
+        };
+        match skip {
+            Some(reason) => report.skipped.push(Skipped {
+                id: c.id.clone(),
+                reason,
+            }),
+            None => run.push(c.clone()),
+        }
+    }
+    let peer = opts.peer.as_ref();
+    report.cases = runner::run_ordered(
+        &run,
+        opts.jobs,
+        |_| false,
+        async |c: &Case| {
+            let mut r = runner::run_case_on(target, c, users).await;
+            r.settle(peer, runner::flag_warning(c).as_deref());
+            r
+        },
+        &mut *progress,
+    )
+    .await;
     let last = runner::run_case_on(target, &sanity, users).await;
     progress(&last);
-    if !last.pass {
-        report.setup_error = Some(format!(
-            "the honest L2 login failed after the run: {}",
-            last.note.unwrap_or_default()
-        ));
+    let last_ok = last.pass;
+    let last_note = sanity_failure(&last);
+    report.sanity.push(last);
+    anyhow::ensure!(
+        last_ok,
+        "the honest L2 login failed after the run, so the verdicts are not trustworthy: {last_note}"
+    );
+    Ok(())
+}
+
+/// Why an honest login failed, in words.
+pub fn sanity_failure(r: &CaseResult) -> String {
+    match r.verdict {
+        runner::Verdict::Error => r.note.clone().unwrap_or_default(),
+        v => format!(
+            "the SP answered HTTP {} ({v}){}{}",
+            r.status,
+            r.rule
+                .as_deref()
+                .map(|x| format!(", rule {x}"))
+                .unwrap_or_default(),
+            r.note
+                .as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
+        ),
     }
-    Ok(report)
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

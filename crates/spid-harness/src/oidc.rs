@@ -506,7 +506,10 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
                 status: page.status,
                 rule,
                 pass,
+                outcome: crate::runner::Outcome::of(pass, verdict),
                 note,
+                finding: None,
+                why: None,
                 millis: started.elapsed().as_millis(),
                 trace,
             }

@@ -739,7 +739,10 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
                 status,
                 rule,
                 pass,
+                outcome: crate::runner::Outcome::of(pass, verdict),
                 note,
+                finding: None,
+                why: None,
                 millis: started.elapsed().as_millis(),
                 trace,
             }

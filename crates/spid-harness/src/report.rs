@@ -1,7 +1,13 @@
-//! Reporters: a progress line per case, a closing table with counts by family, and JSON.
+//! Reporters: a progress line per case (each case printed once), a closing summary (what did
+//! not pass, counts by family and by outcome), and the files: `results.json`, `junit.xml`
+//! and `report.html`, each carrying the checks, the cases and any setup error with the trace
+//! so far. The exit code and JUnit agree: a run fails exactly when JUnit has a failure.
 
 use crate::catalogue::Expect;
-use crate::runner::CaseResult;
+use crate::checks::CheckResult;
+use crate::external::{Skipped, TargetInfo};
+use crate::runner::{CaseResult, Outcome};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -15,47 +21,108 @@ pub fn expected_text(e: &Expect) -> String {
     }
 }
 
+/// Everything one run reports.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Report<'a> {
+    /// What was checked (external targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<&'a TargetInfo>,
+    /// Set when the run could not judge the target.
+    pub setup_error: Option<&'a str>,
+    /// Metadata and AuthnRequest checks.
+    pub checks: &'a [CheckResult],
+    /// Case results.
+    pub cases: &'a [CaseResult],
+    /// Cases not run.
+    pub skipped: &'a [Skipped],
+    /// The honest logins around the cases, with their traces.
+    pub sanity: &'a [CaseResult],
+}
+
+impl Report<'_> {
+    /// Whether the run fails (exit 1) — setup errors aside (exit 2).
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.outcome.fails_run())
+            || self.cases.iter().any(|c| c.outcome.fails_run())
+    }
+}
+
+/// The width of the id column for `ids` (so long ids never break the alignment).
+pub fn id_width<'a>(ids: impl IntoIterator<Item = &'a str>) -> usize {
+    ids.into_iter().map(str::len).max().unwrap_or(4).max(6)
+}
+
 /// One line as a case finishes.
-pub fn progress(out: &mut impl Write, r: &CaseResult) {
+pub fn progress(out: &mut impl Write, r: &CaseResult, width: usize) {
+    let extra: Vec<&str> = [r.note.as_deref(), r.finding.as_deref(), r.why.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     let _ = writeln!(
         out,
-        "{} {:<34} {:>4} {:<48} {}ms{}",
-        if r.pass { "PASS" } else { "FAIL" },
+        "{:<5} {:<width$} {:>4} {:<44} {:>6}ms{}",
+        r.outcome.label(),
         r.id,
         r.status,
         r.rule.as_deref().unwrap_or("-"),
         r.millis,
-        r.note
-            .as_deref()
-            .map(|n| format!("  ({n})"))
-            .unwrap_or_default()
+        if extra.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", extra.join("; "))
+        }
     );
 }
 
-/// The closing table and counts.
-pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
-    let w = results.iter().map(|r| r.id.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(
-        out,
-        "\n{:<w$}  {:<58}  {:<8}  {:<48}  result",
-        "case", "expected", "got", "rule"
-    );
-    let _ = writeln!(out, "{}", "-".repeat(w + 130));
-    for r in results {
-        let got = match r.verdict {
-            crate::runner::Verdict::Accept => "accept",
-            crate::runner::Verdict::Reject => "reject",
-            crate::runner::Verdict::Error => "error",
-        };
+/// The checks, one line each.
+pub fn checks(out: &mut impl Write, checks: &[CheckResult]) {
+    if checks.is_empty() {
+        return;
+    }
+    let w = id_width(checks.iter().map(|c| c.id));
+    let mut group = "";
+    for c in checks {
+        if c.group() != group {
+            group = c.group();
+            let n = checks.iter().filter(|x| x.group() == group).count();
+            let _ = writeln!(out, "\n{group} checks ({n}):");
+        }
         let _ = writeln!(
             out,
-            "{:<w$}  {:<58}  {:<8}  {:<48}  {}",
-            r.id,
-            expected_text(&r.expected),
-            format!("{got} {}", r.status),
-            r.rule.as_deref().unwrap_or("-"),
-            if r.pass { "pass" } else { "FAIL" }
+            "  {:<5} {:<w$} {}{}",
+            c.outcome.label(),
+            c.id,
+            c.detail,
+            c.why
+                .as_deref()
+                .map(|r| format!("  ({r})"))
+                .unwrap_or_default()
         );
+    }
+}
+
+/// The closing summary: what did not pass (the progress lines already listed every case),
+/// counts by family and by outcome.
+pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
+    let w = id_width(results.iter().map(|r| r.id.as_str()));
+    let notable: Vec<&CaseResult> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pass)
+        .collect();
+    if !notable.is_empty() {
+        let _ = writeln!(out, "\nnot passed:");
+        for r in notable {
+            let got = format!("{} {}", r.verdict, r.status);
+            let _ = writeln!(
+                out,
+                "  {:<5} {:<w$}  expected {:<40}  got {:<10} {}",
+                r.outcome.label(),
+                r.id,
+                expected_text(&r.expected),
+                got,
+                r.rule.as_deref().unwrap_or("-"),
+            );
+        }
     }
     let mut fam: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for r in results {
@@ -72,59 +139,174 @@ pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
     let passed = results.iter().filter(|r| r.pass).count();
     let _ = writeln!(
         out,
-        "\n{passed}/{} cases meet their expectation",
-        results.len()
+        "\n{passed}/{} cases meet their expectation{}",
+        results.len(),
+        outcome_counts(results.iter().map(|r| r.outcome))
     );
 }
 
+/// `  (3 xfail, 1 warn)`-style counts of the outcomes other than pass.
+pub fn outcome_counts(outcomes: impl IntoIterator<Item = Outcome>) -> String {
+    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in outcomes {
+        if o != Outcome::Pass {
+            *n.entry(o.label()).or_default() += 1;
+        }
+    }
+    if n.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = n
+        .iter()
+        .map(|(k, v)| format!("{v} {}", k.to_lowercase()))
+        .collect();
+    format!("  ({})", parts.join(", "))
+}
+
 /// Writes `results.json` into `dir`.
-pub fn write_json(
-    dir: &std::path::Path,
-    results: &[CaseResult],
-) -> std::io::Result<std::path::PathBuf> {
+pub fn write_json(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let p = dir.join("results.json");
     let f = std::fs::File::create(&p)?;
-    serde_json::to_writer_pretty(f, results)?;
+    serde_json::to_writer_pretty(f, r)?;
     Ok(p)
 }
 
-/// Writes `junit.xml` into `dir` (one testcase per case, grouped by family).
-pub fn write_junit(
-    dir: &std::path::Path,
-    results: &[CaseResult],
-) -> std::io::Result<std::path::PathBuf> {
+/// One JUnit testcase.
+struct JCase<'a> {
+    class: &'a str,
+    name: &'a str,
+    secs: f64,
+    failure: Option<String>,
+    skipped: Option<String>,
+    out: Option<String>,
+}
+
+fn junit_case(r: &CaseResult) -> JCase<'_> {
+    let msg = || {
+        let mut m = format!(
+            "expected {}, got {} {} {}",
+            expected_text(&r.expected),
+            r.verdict,
+            r.status,
+            r.rule.as_deref().unwrap_or("-"),
+        );
+        for x in [r.note.as_deref(), r.finding.as_deref(), r.why.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            m.push_str("; ");
+            m.push_str(x);
+        }
+        m
+    };
+    let (failure, out) = match r.outcome {
+        o if o.fails_run() => (Some(format!("{}: {}", o.label(), msg())), None),
+        Outcome::Xfail | Outcome::Warn => (None, Some(format!("{}: {}", r.outcome.label(), msg()))),
+        _ => (None, r.finding.clone()),
+    };
+    JCase {
+        class: &r.family,
+        name: &r.id,
+        secs: r.millis as f64 / 1000.0,
+        failure,
+        skipped: None,
+        out,
+    }
+}
+
+fn junit_check(c: &CheckResult) -> JCase<'_> {
+    let msg = || {
+        let mut m = c.detail.clone();
+        if !c.reference.is_empty() {
+            m.push_str(&format!(" [{}]", c.reference));
+        }
+        if let Some(w) = &c.why {
+            m.push_str(&format!("; {w}"));
+        }
+        m
+    };
+    JCase {
+        class: c.group(),
+        name: c.id,
+        secs: 0.0,
+        failure: c
+            .outcome
+            .fails_run()
+            .then(|| format!("{}: {}", c.outcome.label(), msg())),
+        skipped: None,
+        out: (!c.outcome.fails_run()).then(|| format!("{}: {}", c.outcome.label(), msg())),
+    }
+}
+
+/// Writes `junit.xml` into `dir`: a testsuite per check group (`metadata`, `authn-request`),
+/// one per case family, `skipped` and, after a setup error, `setup`.
+pub fn write_junit(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
     use spid_core::saml::xml::escape_attr;
     std::fs::create_dir_all(dir)?;
-    let mut fam: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
-    for r in results {
-        fam.entry(r.family.as_str()).or_default().push(r);
+    let mut suites: BTreeMap<(u8, String), Vec<JCase<'_>>> = BTreeMap::new();
+    for c in r.checks {
+        suites
+            .entry((0, c.group().to_string()))
+            .or_default()
+            .push(junit_check(c));
     }
-    let failures = results.iter().filter(|r| !r.pass).count();
-    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"spid-harness\" tests=\"{}\" failures=\"{failures}\">\n", results.len());
-    for (f, rs) in fam {
-        let fails = rs.iter().filter(|r| !r.pass).count();
+    for c in r.cases {
+        suites
+            .entry((1, c.family.clone()))
+            .or_default()
+            .push(junit_case(c));
+    }
+    for s in r.skipped {
+        suites.entry((2, "skipped".into())).or_default().push(JCase {
+            class: "skipped",
+            name: &s.id,
+            secs: 0.0,
+            failure: None,
+            skipped: Some(s.reason.clone()),
+            out: None,
+        });
+    }
+    if let Some(e) = r.setup_error {
+        suites.entry((3, "setup".into())).or_default().push(JCase {
+            class: "setup",
+            name: "sanity",
+            secs: 0.0,
+            failure: Some(format!("setup error: {e}")),
+            skipped: None,
+            out: None,
+        });
+    }
+    let total: usize = suites.values().map(Vec::len).sum();
+    let failures: usize = suites
+        .values()
+        .flatten()
+        .filter(|c| c.failure.is_some())
+        .count();
+    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"spid-harness\" tests=\"{total}\" failures=\"{failures}\">\n");
+    for ((_, name), cases) in &suites {
+        let fails = cases.iter().filter(|c| c.failure.is_some()).count();
+        let skips = cases.iter().filter(|c| c.skipped.is_some()).count();
         s.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\">\n",
-            escape_attr(f),
-            rs.len()
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" skipped=\"{skips}\">\n",
+            escape_attr(name),
+            cases.len()
         ));
-        for r in rs {
+        for c in cases {
             s.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-                escape_attr(&r.family),
-                escape_attr(&r.id),
-                r.millis as f64 / 1000.0
+                escape_attr(c.class),
+                escape_attr(c.name),
+                c.secs
             ));
-            if !r.pass {
-                let msg = format!(
-                    "expected {}, got {} {} ({})",
-                    expected_text(&r.expected),
-                    r.status,
-                    r.rule.as_deref().unwrap_or("-"),
-                    r.note.as_deref().unwrap_or("")
-                );
-                s.push_str(&format!("<failure message=\"{}\"/>", escape_attr(&msg)));
+            if let Some(f) = &c.failure {
+                s.push_str(&format!("<failure message=\"{}\"/>", escape_attr(f)));
+            }
+            if let Some(k) = &c.skipped {
+                s.push_str(&format!("<skipped message=\"{}\"/>", escape_attr(k)));
+            }
+            if let Some(o) = &c.out {
+                s.push_str(&format!("<system-out>{}</system-out>", escape_attr(o)));
             }
             s.push_str("</testcase>\n");
         }
@@ -136,41 +318,74 @@ pub fn write_junit(
     Ok(p)
 }
 
-/// Writes `report.html` into `dir`: every case with its verdict, the deciding rule and the
-/// decoded message trace.
-pub fn write_html(
-    dir: &std::path::Path,
-    results: &[CaseResult],
-) -> std::io::Result<std::path::PathBuf> {
+/// Writes `report.html` into `dir`: the setup error, the checks, every case with its outcome,
+/// the deciding rule and the decoded message trace (the sanity logins' too).
+pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
     use maud::{html, DOCTYPE};
     std::fs::create_dir_all(dir)?;
-    let passed = results.iter().filter(|r| r.pass).count();
+    let results = r.cases;
+    let passed = results.iter().filter(|c| c.pass).count();
+    let class = |o: Outcome| {
+        if o.fails_run() {
+            "fail"
+        } else if o == Outcome::Pass {
+            "pass"
+        } else {
+            "note"
+        }
+    };
+    let traced: Vec<&CaseResult> = r.sanity.iter().chain(results.iter()).collect();
     let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { "spid-harness report" }
-                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}" }
+                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse;margin-bottom:1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}.note{background:#ffd}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}.setup{background:#fdd;padding:.5rem;border:1px solid #c00}" }
             }
             body {
                 h1 { "spid-harness: " (passed) "/" (results.len()) " cases meet their expectation" }
-                table {
-                    tr { th { "case" } th { "family" } th { "expected" } th { "status" } th { "rule" } th { "result" } }
-                    @for r in results {
-                        tr class=(if r.pass { "pass" } else { "fail" }) {
-                            td { a href={ "#" (r.id) } { (r.id) } } td { (r.family) } td { (expected_text(&r.expected)) }
-                            td { (r.status) } td { code { (r.rule.as_deref().unwrap_or("-")) } }
-                            td { (if r.pass { "pass" } else { "FAIL" }) @if let Some(n) = &r.note { " — " (n) } }
+                @if let Some(t) = r.target {
+                    p { "SP metadata " code { (t.metadata) } ", login URL " code { (t.login_url) } ", our IdP " code { (t.idp) }
+                        @if let Some(p) = &t.peer { ", peer " (p) } }
+                }
+                @if let Some(e) = r.setup_error {
+                    p class="setup" { strong { "Setup error: " } (e) }
+                }
+                @if !r.checks.is_empty() {
+                    h2 { "Checks (" (r.checks.len()) ")" }
+                    table {
+                        tr { th { "group" } th { "check" } th { "result" } th { "seen" } th { "reference" } }
+                        @for c in r.checks {
+                            tr class=(class(c.outcome)) {
+                                td { (c.group()) } td { code { (c.id) } } td { (c.outcome.label()) }
+                                td { (c.detail) @if let Some(w) = &c.why { " — " (w) } } td { (c.reference) }
+                            }
                         }
                     }
                 }
-                @for r in results {
-                    section id=(r.id) {
-                        h2 { (r.id) ": " (r.title) }
-                        p { "Expected " (expected_text(&r.expected)) "; got HTTP " (r.status) " " code { (r.rule.as_deref().unwrap_or("-")) } }
+                h2 { "Cases" }
+                table {
+                    tr { th { "case" } th { "family" } th { "expected" } th { "status" } th { "rule" } th { "result" } }
+                    @for c in results {
+                        tr class=(class(c.outcome)) {
+                            td { a href={ "#" (c.id) } { (c.id) } } td { (c.family) } td { (expected_text(&c.expected)) }
+                            td { (c.status) } td { code { (c.rule.as_deref().unwrap_or("-")) } }
+                            td { (c.outcome.label())
+                                @for n in [c.note.as_deref(), c.finding.as_deref(), c.why.as_deref()].into_iter().flatten() { " — " (n) } }
+                        }
+                    }
+                }
+                @if !r.skipped.is_empty() {
+                    h2 { "Skipped (" (r.skipped.len()) ")" }
+                    ul { @for s in r.skipped { li { code { (s.id) } ": " (s.reason) } } }
+                }
+                @for c in &traced {
+                    section id=(c.id) {
+                        h2 { (c.id) ": " (c.title) }
+                        p { "Expected " (expected_text(&c.expected)) "; got HTTP " (c.status) " " code { (c.rule.as_deref().unwrap_or("-")) } " — " (c.outcome.label()) }
                         ol {
-                            @for x in &r.trace {
+                            @for x in &c.trace {
                                 li {
                                     code { (x.method) " " (x.url) } " → " (x.status)
                                     @if let Some(l) = &x.location { " → " code { (l) } }
@@ -194,11 +409,76 @@ pub fn write_html(
 /// Writes the JSON, JUnit and HTML reports; returns their paths.
 pub fn write_all(
     dir: &std::path::Path,
-    results: &[CaseResult],
+    r: &Report<'_>,
 ) -> std::io::Result<Vec<std::path::PathBuf>> {
     Ok(vec![
-        write_json(dir, results)?,
-        write_junit(dir, results)?,
-        write_html(dir, results)?,
+        write_json(dir, r)?,
+        write_junit(dir, r)?,
+        write_html(dir, r)?,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Verdict;
+
+    fn case(id: &str, outcome: Outcome) -> CaseResult {
+        CaseResult {
+            id: id.into(),
+            family: "f".into(),
+            title: "t".into(),
+            expected: Expect::Accept,
+            verdict: Verdict::Reject,
+            status: 500,
+            rule: None,
+            pass: outcome == Outcome::Pass,
+            outcome,
+            note: None,
+            finding: Some("refused by crashing (HTTP 500)".into()),
+            why: None,
+            millis: 1,
+            trace: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn junit_failures_are_exactly_the_outcomes_that_fail_the_run() {
+        let dir = std::env::temp_dir().join(format!("junit-{:032x}", rand::random::<u128>()));
+        let cases = [
+            case("a", Outcome::Pass),
+            case("b", Outcome::Xfail),
+            case("c", Outcome::Warn),
+            case("d", Outcome::Xpass),
+            case("e", Outcome::Fail),
+        ];
+        let r = Report {
+            cases: &cases,
+            setup_error: Some("it stopped"),
+            ..Default::default()
+        };
+        let p = write_junit(&dir, &r).unwrap();
+        let x = std::fs::read_to_string(p).unwrap();
+        // d, e and the setup error.
+        assert!(x.contains("tests=\"6\" failures=\"3\""), "{x}");
+        assert!(x.contains("name=\"setup\""));
+        assert!(x.contains("refused by crashing (HTTP 500)"));
+        assert!(r.failed());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn progress_lines_align_long_ids() {
+        let mut out = Vec::new();
+        let w = id_width(["a-very-long-case-identifier-beyond-thirty-four", "x"]);
+        progress(&mut out, &case("x", Outcome::Pass), w);
+        progress(
+            &mut out,
+            &case("a-very-long-case-identifier-beyond-thirty-four", Outcome::Fail),
+            w,
+        );
+        let s = String::from_utf8(out).unwrap();
+        let cols: Vec<usize> = s.lines().map(|l| l.find(" 500 ").unwrap()).collect();
+        assert_eq!(cols[0], cols[1], "{s}");
+    }
 }

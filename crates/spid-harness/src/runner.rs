@@ -9,6 +9,7 @@ use spid_core::clock::FixedClock;
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding as saml_binding;
 use spid_core::saml::dsig::Credential;
+use spid_core::saml::metadata::EntityMetadata;
 use spid_core::saml::xml::{self as sxml, Limits};
 use spid_core::{satisfies, Rule};
 use spid_idp::users::User;
@@ -42,6 +43,66 @@ impl Verdict {
     }
 }
 
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject => "reject",
+            Verdict::Error => "error",
+        })
+    }
+}
+
+/// What a case's result means for the run: exit 0 when every case is `pass`, `xfail`,
+/// `warn` or `skip`; 1 for any `fail`, `xpass` or `error`; 2 when the run had a setup error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Verdict and rule meet the expectation.
+    Pass,
+    /// They do not.
+    Fail,
+    /// They do not, as the peer's expectation file says (with its reason).
+    Xfail,
+    /// The peer file expects a failure that did not happen: the file is stale.
+    Xpass,
+    /// A flagged case (e.g. hardening) not met by an external target: reported, not failed.
+    Warn,
+    /// Not run (with the reason).
+    Skip,
+    /// The harness could not drive the case to a verdict the trace proves.
+    Error,
+}
+
+impl Outcome {
+    /// The plain outcome of a judged case.
+    pub fn of(pass: bool, verdict: Verdict) -> Outcome {
+        match (pass, verdict) {
+            (true, _) => Outcome::Pass,
+            (false, Verdict::Error) => Outcome::Error,
+            (false, _) => Outcome::Fail,
+        }
+    }
+
+    /// Whether this outcome fails the run.
+    pub fn fails_run(self) -> bool {
+        matches!(self, Outcome::Fail | Outcome::Xpass | Outcome::Error)
+    }
+
+    /// The word the reports print.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Xfail => "XFAIL",
+            Outcome::Xpass => "XPASS",
+            Outcome::Warn => "WARN",
+            Outcome::Skip => "SKIP",
+            Outcome::Error => "ERROR",
+        }
+    }
+}
+
 /// The result of one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseResult {
@@ -61,8 +122,16 @@ pub struct CaseResult {
     pub rule: Option<String>,
     /// Whether verdict and rule meet the expectation.
     pub pass: bool,
+    /// What the result means for the run (peer expectations and flags applied).
+    pub outcome: Outcome,
     /// Why it did not (or the harness error).
     pub note: Option<String>,
+    /// A finding beside the verdict, e.g. "refused by crashing (HTTP 500)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    /// Why the outcome is not plain pass/fail: the peer file's reason or the flag's meaning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// Milliseconds.
     pub millis: u128,
     /// Every HTTP exchange, SAML messages decoded.
@@ -352,7 +421,7 @@ pub fn judge(
             None if rule_required => (false, Some("rejected without a rule code".into())),
             None => (true, None),
         },
-        (_, v) => (false, Some(format!("verdict {v:?}"))),
+        (_, v) => (false, Some(format!("got {v}, expected {}", crate::report::expected_text(expect)))),
     }
 }
 
@@ -368,6 +437,8 @@ pub struct Target<'a> {
     /// Our own SP: it understands `level`/`comparison`/`binding` on its login URL and always
     /// names the deciding rule.
     pub internal: bool,
+    /// The SP's metadata, to resolve the ACS an AuthnRequest names by index.
+    pub sp: Option<&'a EntityMetadata>,
 }
 
 impl InternalPair {
@@ -378,6 +449,7 @@ impl InternalPair {
             login_url,
             clock: Some(&self.clock),
             internal: true,
+            sp: None,
         }
     }
 
@@ -393,14 +465,22 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
     run_case_on(pair.target(&login), case, users).await
 }
 
-/// Runs one case against `target`.
+/// Runs one case against `target`, in a browser session of its own: the case's plan is armed
+/// for this session only (the [`spid_idp::CASE_COOKIE`]), so cases may run concurrently.
 pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> CaseResult {
     let started = Instant::now();
     let mut ua = match user_agent() {
         Ok(u) => u,
         Err(e) => return failed(case, started, e.to_string(), Vec::new()),
     };
-    target.idp.disarm();
+    let token = format!("{:032x}", rand::random::<u128>());
+    match Url::parse(&target.idp.config().base_url) {
+        Ok(idp_url) => ua.add_cookie(
+            &format!("{}={token}; Path=/", spid_idp::CASE_COOKIE),
+            &idp_url,
+        ),
+        Err(e) => return failed(case, started, format!("our IdP's base URL: {e}"), Vec::new()),
+    }
     let user = users.iter().find(|u| u.username == case.user);
     let mut login = target.login_url.clone();
     if target.internal {
@@ -409,7 +489,7 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
             login.set_query(Some(&query));
         }
     }
-    target.idp.arm(case.plan.clone());
+    target.idp.arm_for(&token, case.plan.clone());
     let result = async {
         let how = Behaviour {
             consent: case.consent,
@@ -441,30 +521,313 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
         }
     }
     .await;
-    target.idp.disarm();
+    let plan_error = target.idp.disarm_for(&token);
     let trace = ua.take_trace();
-    match result {
-        Err(e) => failed(case, started, e.to_string(), trace),
-        Ok(page) => {
-            let verdict = Verdict::from_status(page.status);
-            let rule = page.spid_rule().map(str::to_string);
-            let expected = resolve(&case.expect, sent_request(&trace).as_ref());
-            let (pass, note) = judge(&expected, verdict, rule.as_deref(), target.internal);
-            CaseResult {
-                id: case.id.clone(),
-                family: case.family.clone(),
-                title: case.title.clone(),
-                expected,
-                verdict,
-                status: page.status,
-                rule,
-                pass,
-                note,
-                millis: started.elapsed().as_millis(),
-                trace,
+    if let Some(e) = plan_error {
+        return failed(
+            case,
+            started,
+            format!("the case's fault plan could not be carried out: {e}"),
+            trace,
+        );
+    }
+    let page = match result {
+        Err(e) => return failed(case, started, e.to_string(), trace),
+        Ok(page) => page,
+    };
+    if let Err(stop) = prove_flow(&trace, target.idp, target.sp) {
+        return failed(case, started, stop.to_string(), trace);
+    }
+    let verdict = Verdict::from_status(page.status);
+    let rule = page.spid_rule().map(str::to_string);
+    let expected = resolve(&case.expect, sent_request(&trace).as_ref());
+    let (mut pass, mut note) = judge(&expected, verdict, rule.as_deref(), target.internal);
+    let mut finding = (page.status == 500).then(|| "refused by crashing (HTTP 500)".to_string());
+    if verdict == Verdict::Accept && !target.internal {
+        match comment_truncation(&trace, &page.body) {
+            Some(Truncation::Truncated { shown, signed }) => {
+                pass = false;
+                note = Some(format!(
+                    "accepted the identity truncated at the comment: the page shows `{shown}`, the signed value is `{signed}`"
+                ));
             }
+            Some(Truncation::NotShown { signed }) => {
+                finding = Some(format!(
+                    "accepted; its page shows neither the signed value `{signed}` nor its truncation, so whether it read the value whole is not known"
+                ));
+            }
+            Some(Truncation::Whole) | None => {}
         }
     }
+    CaseResult {
+        id: case.id.clone(),
+        family: case.family.clone(),
+        title: case.title.clone(),
+        expected,
+        verdict,
+        status: page.status,
+        rule,
+        pass,
+        outcome: Outcome::of(pass, verdict),
+        note,
+        finding,
+        why: None,
+        millis: started.elapsed().as_millis(),
+        trace,
+    }
+}
+
+/// Where a login's flow stopped short of crossing both sides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowStop {
+    /// Nothing reached our SSO endpoint.
+    #[error("the login URL answered {status} at {at} without sending an AuthnRequest to our IdP ({sso}); if that page is an IdP chooser, pass the IdP in the URL (e.g. ?idp={entity_id})")]
+    NoRequest {
+        /// Final status.
+        status: u16,
+        /// Final URL.
+        at: String,
+        /// Our SSO endpoint.
+        sso: String,
+        /// Our entity id.
+        entity_id: String,
+    },
+    /// Our IdP refused the request on its own error page.
+    #[error("our IdP refused the SP's AuthnRequest{code}: {detail} (see the authn-request checks; --lenient-requests answers despite request defects)")]
+    Refused {
+        /// ` with SPID error nrN`, or empty.
+        code: String,
+        /// The IdP's explanation.
+        detail: String,
+    },
+    /// No Response was posted anywhere.
+    #[error("our IdP sent no Response: the flow ended at {at} with HTTP {status}")]
+    NoResponse {
+        /// Final status.
+        status: u16,
+        /// Final URL.
+        at: String,
+    },
+    /// The Response went somewhere else than the ACS the request named.
+    #[error("our Response was posted to {posted}, not to the ACS the AuthnRequest named ({named})")]
+    WrongAcs {
+        /// Where it went.
+        posted: String,
+        /// What the request named.
+        named: String,
+    },
+    /// The browser went on elsewhere after the ACS.
+    #[error("after our Response reached the ACS ({acs}) the browser went on to {at}; the SP's answer to the Response is not the final page")]
+    WentOn {
+        /// The ACS.
+        acs: String,
+        /// Where it ended.
+        at: String,
+    },
+}
+
+/// Proves from the trace that a login crossed both sides: the SP's AuthnRequest arrived at our
+/// SSO endpoint, our Response was posted to the ACS that request named, and the final page is
+/// the SP's answer to that POST (directly or through its redirects).
+pub fn prove_flow(
+    trace: &[Exchange],
+    idp: &IdentityProvider,
+    sp: Option<&EntityMetadata>,
+) -> Result<(), FlowStop> {
+    let cfg = idp.config();
+    let sso = cfg.sso_url();
+    let last = trace.last();
+    let (status, at) = last
+        .map(|x| (x.status, without_query(&x.url)))
+        .unwrap_or((0, "(no exchange)".into()));
+    let Some(i) = trace.iter().position(|x| {
+        without_query(&x.url) == sso && x.saml.iter().any(|m| m.param == "SAMLRequest")
+    }) else {
+        return Err(FlowStop::NoRequest {
+            status,
+            at,
+            sso,
+            entity_id: cfg.entity_id.clone(),
+        });
+    };
+    let posted = trace
+        .iter()
+        .enumerate()
+        .skip(i)
+        .filter(|(_, x)| x.method == "POST" && x.request_form.iter().any(|(k, _)| k == "SAMLResponse"))
+        .map(|(j, _)| j)
+        .next_back();
+    let Some(j) = posted else {
+        let refused = trace[i..]
+            .iter()
+            .find(|x| x.url.starts_with(&cfg.base_url) && x.status >= 400);
+        return Err(match refused {
+            Some(x) => {
+                let (code, detail) = idp_error_page(&x.body_excerpt);
+                FlowStop::Refused { code, detail }
+            }
+            None => FlowStop::NoResponse { status, at },
+        });
+    };
+    let posted_to = without_query(&trace[j].url);
+    let named = trace[i]
+        .saml
+        .iter()
+        .find(|m| m.param == "SAMLRequest")
+        .and_then(|m| m.xml.as_deref())
+        .and_then(|x| sxml::parse(x, &Limits::default()).ok())
+        .and_then(|e| AuthnRequest::from_element(&e))
+        .and_then(|r| acs_named(&r, sp));
+    if let Some(named) = named {
+        if without_query(&named) != posted_to {
+            return Err(FlowStop::WrongAcs {
+                posted: posted_to,
+                named,
+            });
+        }
+    }
+    // Every hop after the POST but the last is a redirect: the last page answers the POST.
+    if trace[j..trace.len() - 1]
+        .iter()
+        .any(|x| !(300..400).contains(&x.status))
+    {
+        return Err(FlowStop::WentOn { acs: posted_to, at });
+    }
+    Ok(())
+}
+
+/// The ACS URL an AuthnRequest names: its AssertionConsumerServiceURL, or the metadata ACS of
+/// its index (the default ACS when it names neither); None when that cannot be known.
+pub fn acs_named(req: &AuthnRequest, sp: Option<&EntityMetadata>) -> Option<String> {
+    if let Some(u) = &req.acs_url {
+        return Some(u.clone());
+    }
+    let acs = &sp?.sp.as_ref()?.acs;
+    match req.acs_index.as_deref().and_then(|i| i.parse::<u16>().ok()) {
+        Some(i) => acs.iter().find(|a| a.index == i),
+        None => acs.iter().find(|a| a.is_default).or(acs.first()),
+    }
+    .map(|a| a.endpoint.location.clone())
+}
+
+fn without_query(u: &str) -> String {
+    u.split(['?', '#']).next().unwrap_or(u).to_string()
+}
+
+/// The SPID error code and explanation on one of our IdP's error pages.
+fn idp_error_page(body: &str) -> (String, String) {
+    let doc = scraper::Html::parse_document(body);
+    let code = scraper::Selector::parse("#spid-error")
+        .ok()
+        .and_then(|s| doc.select(&s).next().and_then(|e| e.value().attr("data-code")))
+        .map(|c| format!(" with SPID error nr{c}"))
+        .unwrap_or_default();
+    let detail = scraper::Selector::parse("p")
+        .ok()
+        .and_then(|s| {
+            doc.select(&s)
+                .filter(|e| e.value().attr("id") != Some("spid-error"))
+                .map(|e| e.text().collect::<String>().trim().to_string())
+                .find(|t| !t.is_empty())
+        })
+        .unwrap_or_else(|| "no explanation on its page".into());
+    (code, detail)
+}
+
+/// What an SP that accepted a comment-split value showed of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Truncation {
+    /// The whole signed value.
+    Whole,
+    /// Only the part before the comment.
+    Truncated {
+        /// What the page shows.
+        shown: String,
+        /// What was signed (comments are not part of the canonical text).
+        signed: String,
+    },
+    /// Neither.
+    NotShown {
+        /// What was signed.
+        signed: String,
+    },
+}
+
+/// For a Response whose signed text a comment splits (`ab<!---->c`), what the SP's page shows
+/// of that value; None when the posted Response has no such comment.
+pub fn comment_truncation(trace: &[Exchange], page: &str) -> Option<Truncation> {
+    let xml = trace
+        .iter()
+        .rev()
+        .flat_map(|x| x.saml.iter())
+        .find(|m| m.param == "SAMLResponse")?
+        .xml
+        .as_deref()?;
+    let at = xml.find("<!---->")?;
+    let before = &xml[..at];
+    let head = &before[before.rfind('>')? + 1..];
+    let after = &xml[at + "<!---->".len()..];
+    let tail = &after[..after.find('<')?];
+    let signed = format!("{head}{tail}");
+    Some(if page.contains(&signed) {
+        Truncation::Whole
+    } else if !head.is_empty() && page.contains(head) {
+        Truncation::Truncated {
+            shown: head.to_string(),
+            signed,
+        }
+    } else {
+        Truncation::NotShown { signed }
+    })
+}
+
+/// Runs `cases` with up to `jobs` at a time, results in catalogue order (`progress` sees each
+/// in that order too); a case for which `exclusive` holds (it moves the shared clock) runs
+/// alone, after the cases before it and before those after it.
+pub async fn run_ordered<C>(
+    cases: &[C],
+    jobs: usize,
+    exclusive: impl Fn(&C) -> bool,
+    run: impl AsyncFn(&C) -> CaseResult,
+    mut progress: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    use futures_util::StreamExt;
+    let mut out = Vec::with_capacity(cases.len());
+    let mut rest = cases;
+    while !rest.is_empty() {
+        let n = if exclusive(&rest[0]) {
+            1
+        } else {
+            rest.iter().position(&exclusive).unwrap_or(rest.len())
+        };
+        let (batch, tail) = rest.split_at(n);
+        let run = &run;
+        let mut results = futures_util::stream::iter(batch)
+            .map(|c| run(c))
+            .buffered(jobs.max(1));
+        while let Some(r) = results.next().await {
+            progress(&r);
+            out.push(r);
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// What an unmet case means when it is flagged (hardening: a defence this tool recommends,
+/// not a SPID rule), for a warning instead of a failure at an external target.
+pub fn flag_warning(case: &Case) -> Option<String> {
+    let notes: Vec<String> = case
+        .flag_notes()
+        .into_iter()
+        .map(|(f, why)| format!("{f}: {why}"))
+        .collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Whether a case moves the clock the pair shares (it must run alone).
+pub fn moves_clock(case: &Case) -> bool {
+    case.flow == Flow::Timeout
 }
 
 fn failed(case: &Case, started: Instant, note: String, trace: Vec<Exchange>) -> CaseResult {
@@ -488,10 +851,43 @@ impl CaseResult {
             status: 0,
             rule: None,
             pass: false,
+            outcome: Outcome::Error,
             note: Some(note),
+            finding: None,
+            why: None,
             millis: started.elapsed().as_millis(),
             trace,
         }
+    }
+
+    /// Applies a peer's expected deviations and the case's flags to the outcome: a listed
+    /// failure is `xfail` (a listed one that passed is `xpass`); an unmet flagged case against
+    /// an external target is `warn` with the flag's meaning — unless the SP accepted a
+    /// truncated identity, which always fails.
+    pub fn settle(&mut self, peer: Option<&crate::peers::PeerFile>, flag_warning: Option<&str>) {
+        let listed = peer.and_then(|p| p.expected_failure(&self.id));
+        let truncated = self
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("accepted the identity truncated"));
+        self.outcome = match (self.pass, listed) {
+            (true, Some(r)) => {
+                self.why = Some(format!("listed as an expected failure: {r}"));
+                Outcome::Xpass
+            }
+            (true, None) => Outcome::Pass,
+            (false, Some(r)) => {
+                self.why = Some(r.to_string());
+                Outcome::Xfail
+            }
+            (false, None) => match flag_warning {
+                Some(w) if !truncated && self.verdict != Verdict::Error => {
+                    self.why = Some(w.to_string());
+                    Outcome::Warn
+                }
+                _ => Outcome::of(false, self.verdict),
+            },
+        };
     }
 }
 
@@ -502,6 +898,8 @@ pub fn sanity_case() -> Case {
         title: "honest L2 login (sanity)".into(),
         family: "sanity".into(),
         refs: vec![],
+        flags: vec![],
+        intact: Default::default(),
         user: "mario.rossi".into(),
         flow: Flow::Login,
         consent: Consent::Accept,

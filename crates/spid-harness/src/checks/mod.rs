@@ -13,6 +13,8 @@ use serde::Serialize;
 use spid_core::saml::metadata::{self as md, EntityMetadata};
 use spid_core::saml::ns;
 use spid_core::saml::xml::Element;
+use crate::peers::PeerFile;
+use crate::runner::Outcome;
 use spid_core::Rule;
 
 /// One check's result.
@@ -30,12 +32,39 @@ pub struct CheckResult {
     pub reference: &'static str,
     /// What was seen.
     pub detail: String,
+    /// What the result means for the run (a peer's expected deviations applied).
+    pub outcome: Outcome,
+    /// The peer file's reason, for an expected deviation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+fn outcome(pass: bool, warning: bool) -> Outcome {
+    match (pass, warning) {
+        (true, _) => Outcome::Pass,
+        (false, true) => Outcome::Warn,
+        (false, false) => Outcome::Fail,
+    }
 }
 
 impl CheckResult {
     /// Whether the check counts against the target (failed, and not only a warning).
     pub fn failed(&self) -> bool {
         !self.pass && !self.warning
+    }
+
+    /// Applies a peer's expected deviations: a listed failure is `xfail`; a listed check that
+    /// passed is `xpass` (the file is stale).
+    pub fn settle(&mut self, peer: &PeerFile) {
+        if let Some(r) = peer.expected_failure(self.id) {
+            if self.pass {
+                self.outcome = Outcome::Xpass;
+                self.why = Some(format!("listed as an expected failure: {r}"));
+            } else {
+                self.outcome = Outcome::Xfail;
+                self.why = Some(r.to_string());
+            }
+        }
     }
 
     /// The report group: `metadata`, `authn-request`, or the id's first segment.
@@ -46,6 +75,14 @@ impl CheckResult {
             "sp-request" | "request" => "authn-request",
             _ => head,
         }
+    }
+}
+
+/// Records that no AuthnRequest reached our SSO endpoint, so none of the request checks ran.
+pub fn no_request(out: &mut Vec<CheckResult>, detail: String) {
+    match Rule::from_code("sp-request.arrived") {
+        Some(r) => rule(out, r, false, detail),
+        None => check(out, "sp-request.arrived", false, detail),
     }
 }
 
@@ -62,6 +99,8 @@ pub(crate) fn check(
         warning: false,
         reference: "",
         detail: detail.into(),
+        outcome: outcome(pass, false),
+        why: None,
     });
 }
 
@@ -73,6 +112,8 @@ pub(crate) fn rule(out: &mut Vec<CheckResult>, rule: Rule, pass: bool, detail: i
         warning: false,
         reference: rule.reference(),
         detail: detail.into(),
+        outcome: outcome(pass, false),
+        why: None,
     });
 }
 
@@ -89,6 +130,8 @@ pub(crate) fn advise(
         warning: true,
         reference: rule.reference(),
         detail: detail.into(),
+        outcome: outcome(pass, true),
+        why: None,
     });
 }
 
