@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod check_idp;
 pub mod checks;
+pub mod compare;
 pub mod external;
 pub mod oidc;
 pub mod oidc_op;
