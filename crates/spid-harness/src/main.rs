@@ -35,6 +35,10 @@ enum Cmd {
         /// Only these sides (repeatable; default all).
         #[arg(long, value_enum)]
         side: Vec<Side>,
+        /// SAML cases run at the same time, each in its own browser session (cases that move
+        /// the shared clock run alone; output order does not change).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// The two OIDC sides only (`run --side oidc-rp --side oidc-op`).
     RunOidc {
@@ -96,12 +100,24 @@ enum Cmd {
         /// Only cases whose id matches this glob.
         #[arg(long)]
         cases: Option<String>,
-        /// Write results.json here.
+        /// Write results.json, junit.xml and report.html here (also after a setup error).
         #[arg(long)]
         report_dir: Option<PathBuf>,
         /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
         #[arg(long)]
         certs: Option<PathBuf>,
+        /// Answer AuthnRequests despite SPID defects (Issuer without NameQualifier,
+        /// AllowCreate, …), so the Responses are judged; the defects are still reported.
+        #[arg(long)]
+        lenient_requests: bool,
+        /// Cases run at the same time, each in its own browser session (the honest logins
+        /// before and after stay alone); output order does not change.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// The peer's expected deviations (fixtures/peers/<peer>.toml): listed failures are
+        /// xfail, listed failures that pass are xpass and fail the run.
+        #[arg(long)]
+        peer: Option<PathBuf>,
     },
     /// Aim the OP-side OIDC catalogue at an external OpenID Provider: a probe RP (fresh keys,
     /// its own entity configuration on `--listen`) joins the OP's federation once the trust
@@ -128,6 +144,21 @@ enum Cmd {
         /// Directory with sp.key.pem / sp.crt.pem (default: embedded test keys).
         #[arg(long)]
         certs: Option<PathBuf>,
+    },
+    /// One SP judged by check-sp and by spid-sp-test, side by side: both tools' verdicts on
+    /// the shared Response cases (`spt-NNN-*` = its test NNN) and their metadata and
+    /// AuthnRequest check counts. Exit 1 on a disagreement the peer file does not explain, a
+    /// stale explanation, or fewer checks of ours than spid-sp-test's.
+    CompareSpidSpTest {
+        /// check-sp's results.json.
+        #[arg(long)]
+        results: PathBuf,
+        /// spid-sp-test's JSON report (`--extra -tr -rf json -o FILE`).
+        #[arg(long)]
+        spid_sp_test: PathBuf,
+        /// The peer's expectation file (`[[spid_sp_test]]` explains disagreements).
+        #[arg(long)]
+        peer: Option<PathBuf>,
     },
     /// One SP judged by check-sp and by spid-sp-test, side by side: both tools' verdicts on
     /// the shared Response cases (`spt-NNN-*` = its test NNN) and their metadata and
@@ -294,17 +325,18 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             catalogue: dir,
             report_dir,
             side,
+            jobs,
         } => {
             let sides = if side.is_empty() {
                 vec![Side::Saml, Side::OidcRp, Side::OidcOp]
             } else {
                 side
             };
-            run(cases.as_deref(), dir, report_dir, &sides).await
+            run(cases.as_deref(), dir, report_dir, &sides, jobs).await
         }
         Cmd::RunOidc { cases, report_dir } => {
             let sides = [Side::OidcRp, Side::OidcOp];
-            run(cases.as_deref(), None, report_dir, &sides).await
+            run(cases.as_deref(), None, report_dir, &sides, 1).await
         }
         Cmd::List { cases, oidc, side } => {
             let side = side.unwrap_or(if oidc { Side::OidcRp } else { Side::Saml });
@@ -390,17 +422,31 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             cases,
             report_dir,
             certs,
+            lenient_requests,
+            jobs,
+            peer,
         } => {
-            check_sp(
+            let login_url = url::Url::parse(&login_url)
+                .map_err(|e| anyhow::anyhow!("--login-url {login_url}: {e}"))?;
+            let peer = peer
+                .map(|p| spid_harness::peers::PeerFile::load(&p))
+                .transpose()?;
+            let opts = external::CheckSpOptions {
                 metadata,
-                &login_url,
+                login_url,
                 idp_listen,
-                cases.as_deref(),
-                report_dir,
                 certs,
-            )
-            .await
+                lenient_requests,
+                jobs,
+                peer,
+            };
+            check_sp(opts, cases.as_deref(), report_dir).await
         }
+        Cmd::CompareSpidSpTest {
+            results,
+            spid_sp_test,
+            peer,
+        } => spid_harness::compare::run(&results, &spid_sp_test, peer.as_deref()),
         Cmd::CompareSpidSpTest {
             results,
             spid_sp_test,
@@ -562,6 +608,11 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let kind = cfg.kind.clone();
             let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
             cfg.kind = kind;
+            if certs.is_none() {
+                // The committed test certificate names a placeholder entity ID: sign with a
+                // fresh one whose subject uri is this SP's entityID (Avviso 29 v3), of its kind.
+                cfg.credential = certs::sp_credential(&cfg.entity_id, &cfg.kind)?;
+            }
             let sp = spid_sp::ServiceProvider::new(cfg)?;
             for p in idp_metadata {
                 let id = sp.register_idp(&external::load_text(&p).await?, None)?;
@@ -638,7 +689,10 @@ impl Side {
 struct SideRun {
     side: Side,
     results: Vec<runner::CaseResult>,
-    setup_error: bool,
+    /// The honest logins before and after.
+    sanity: Vec<runner::CaseResult>,
+    /// Where the side stopped, when it could not be judged.
+    setup_error: Option<String>,
 }
 
 async fn run(
@@ -646,6 +700,7 @@ async fn run(
     dir: Option<PathBuf>,
     report_dir: Option<PathBuf>,
     sides: &[Side],
+    jobs: usize,
 ) -> anyhow::Result<ExitCode> {
     use spid_harness::oidc::{self, OidcCase, OidcFederation};
     use spid_harness::oidc_op::{self, OpCase};
@@ -668,7 +723,15 @@ async fn run(
             cases.len()
         );
         let run = async |c: &catalogue::Case| runner::run_case(&pair, c, &users).await;
-        let r = run_with_sanity(header, &cases, &runner::sanity_case(), run).await;
+        let r = run_with_sanity(
+            header,
+            &cases,
+            &runner::sanity_case(),
+            jobs,
+            runner::moves_clock,
+            run,
+        )
+        .await;
         runs.push(SideRun {
             side: Side::Saml,
             ..r
@@ -687,8 +750,9 @@ async fn run(
                 fed.rp.entity_id(),
                 cases.len()
             );
+            // OIDC fault plans are armed per OP, not per session: one case at a time.
             let run = async |c: &OidcCase| fed.run_case(c, &users).await;
-            let r = run_with_sanity(header, &cases, &oidc::sanity_case(), run).await;
+            let r = run_with_sanity(header, &cases, &oidc::sanity_case(), 1, |_| true, run).await;
             runs.push(SideRun {
                 side: Side::OidcRp,
                 ..r
@@ -707,7 +771,8 @@ async fn run(
                 cases.len()
             );
             let run = async |c: &OpCase| fed.run_op_case(c, &ops, &users).await;
-            let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), run).await;
+            let r =
+                run_with_sanity(header, &cases, &oidc_op::sanity_case(), 1, |_| true, run).await;
             runs.push(SideRun {
                 side: Side::OidcOp,
                 ..r
@@ -729,7 +794,7 @@ fn finish_runs(
         let passed = r.results.iter().filter(|c| c.pass).count();
         // The cases' own time: no server start-up, no sanity logins.
         let secs = r.results.iter().map(|c| c.millis).sum::<u128>() as f64 / 1000.0;
-        let state = if r.setup_error {
+        let state = if r.setup_error.is_some() {
             "SETUP ERROR".to_string()
         } else {
             format!(
@@ -741,130 +806,168 @@ fn finish_runs(
     }
     let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
     let all: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.results.clone()).collect();
+    let sanity: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.sanity.clone()).collect();
+    let setup: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.setup_error.as_ref().map(|e| format!("{}: {e}", r.side.label())))
+        .collect();
+    let setup = (!setup.is_empty()).then(|| setup.join("; "));
+    let rep = report::Report {
+        setup_error: setup.as_deref(),
+        cases: &all,
+        sanity: &sanity,
+        ..Default::default()
+    };
     if let Some(d) = report_dir {
-        for p in report::write_all(&d, &all)? {
+        for p in report::write_all(&d, &rep)
+            .map_err(|e| anyhow::anyhow!("cannot write the reports to {} (--report-dir): {e}", d.display()))?
+        {
             let _ = writeln!(out, "report: {}", p.display());
         }
     }
-    Ok(if runs.iter().any(|r| r.setup_error) {
+    Ok(if setup.is_some() {
         ExitCode::from(2)
-    } else if all.iter().all(|r| r.pass) {
-        ExitCode::SUCCESS
-    } else {
+    } else if rep.failed() {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
 /// Runs `cases` between two honest logins (if either fails the side is a setup error: a
-/// server that is down must not "pass" the reject cases), with a progress line per case
-/// and the summary.
-async fn run_with_sanity<C>(
+/// server that is down must not "pass" the reject cases), up to `jobs` at a time (`exclusive`
+/// cases alone), with a progress line per case in catalogue order and the summary.
+async fn run_with_sanity<C: catalogue::CatalogueCase>(
     header: String,
     cases: &[C],
     sanity: &C,
+    jobs: usize,
+    exclusive: impl Fn(&C) -> bool,
     run: impl AsyncFn(&C) -> runner::CaseResult,
 ) -> SideRun {
+    let w = report::id_width(cases.iter().map(|c| c.id()).chain([sanity.id()]));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\n{header}");
-    let setup_error = |results| SideRun {
+    let mut side = SideRun {
         side: Side::Saml,
-        results,
-        setup_error: true,
+        results: Vec::new(),
+        sanity: Vec::new(),
+        setup_error: None,
     };
     let first = run(sanity).await;
-    report::progress(&mut out, &first);
-    if !first.pass {
-        let _ = writeln!(
-            out,
-            "setup error: the honest login failed before the run; no verdicts reported"
-        );
-        return setup_error(Vec::new());
+    report::progress(&mut out, &first, w);
+    let ok = first.pass;
+    let why = external::sanity_failure(&first);
+    side.sanity.push(first);
+    if !ok {
+        let e = format!("the honest login failed before the run: {why}");
+        let _ = writeln!(out, "setup error: {e}; no verdicts reported");
+        side.setup_error = Some(e);
+        return side;
     }
-    let mut results = Vec::new();
-    for c in cases {
-        let r = run(c).await;
-        report::progress(&mut out, &r);
-        results.push(r);
-    }
+    side.results = runner::run_ordered(cases, jobs, exclusive, run_ref(&run), |r| {
+        report::progress(&mut out, r, w)
+    })
+    .await;
     let last = run(sanity).await;
-    report::progress(&mut out, &last);
-    if !last.pass {
-        let _ = writeln!(
-            out,
-            "setup error: the honest login failed after the run; verdicts are not trustworthy"
-        );
-        return setup_error(results);
+    report::progress(&mut out, &last, w);
+    let ok = last.pass;
+    let why = external::sanity_failure(&last);
+    side.sanity.push(last);
+    if !ok {
+        let e = format!("the honest login failed after the run, so the verdicts are not trustworthy: {why}");
+        let _ = writeln!(out, "setup error: {e}");
+        side.setup_error = Some(e);
+        return side;
     }
-    report::summary(&mut out, &results);
-    SideRun {
-        side: Side::Saml,
-        results,
-        setup_error: false,
-    }
+    report::summary(&mut out, &side.results);
+    side
+}
+
+/// Borrows an async closure as one (so it can be called again afterwards).
+fn run_ref<C>(
+    run: &impl AsyncFn(&C) -> runner::CaseResult,
+) -> impl AsyncFn(&C) -> runner::CaseResult + '_ {
+    async move |c: &C| run(c).await
 }
 
 async fn check_sp(
-    metadata: String,
-    login_url: &str,
-    idp_listen: String,
+    opts: external::CheckSpOptions,
     pattern: Option<&str>,
     report_dir: Option<PathBuf>,
-    certs: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let cases =
         catalogue::select(catalogue::embedded("saml")?, pattern).map_err(anyhow::Error::msg)?;
+    if let Some(p) = &opts.peer {
+        p.check_ids(|id| {
+            cases.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some()
+        })?;
+    }
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
-    let opts = external::CheckSpOptions {
-        metadata,
-        login_url: url::Url::parse(login_url)?,
-        idp_listen,
-        certs,
-    };
     let started = std::time::Instant::now();
-    let report = external::check_sp(&opts, &cases, &users, |r| {
-        report::progress(&mut std::io::stdout().lock(), r)
+    let w = report::id_width(cases.iter().map(|c| c.id.as_str()));
+    println!(
+        "check-sp: SP metadata {}, login URL {}, our IdP on {}{}",
+        opts.metadata,
+        opts.login_url,
+        opts.idp_listen,
+        opts.peer
+            .as_ref()
+            .map(|p| format!(", peer {} ({})", p.peer.name, p.path))
+            .unwrap_or_default()
+    );
+    let rep = external::check_sp(&opts, &cases, &users, |r| {
+        report::progress(&mut std::io::stdout().lock(), r, w)
     })
-    .await?;
+    .await;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "\nmetadata and AuthnRequest checks:");
-    for c in &report.checks {
-        let _ = writeln!(
-            out,
-            "  {} {:<40} {}",
-            if c.pass { "PASS" } else { "FAIL" },
-            c.id,
-            c.detail
-        );
+    report::checks(&mut out, &rep.checks);
+    if !rep.skipped.is_empty() {
+        let _ = writeln!(out, "\nskipped ({}):", rep.skipped.len());
+        for s in &rep.skipped {
+            let _ = writeln!(out, "  {:<w$} {}", s.id, s.reason);
+        }
     }
-    for (id, why) in &report.skipped {
-        let _ = writeln!(out, "SKIP {id}: {why}");
+    if !rep.cases.is_empty() {
+        report::summary(&mut out, &rep.cases);
     }
-    if let Some(e) = &report.setup_error {
-        let _ = writeln!(out, "setup error: {e}; no verdicts reported");
-        return Ok(ExitCode::from(2));
-    }
-    report::summary(&mut out, &report.cases);
-    let failed_checks = report.checks.iter().filter(|c| !c.pass).count();
+    let by_group = |g: &str| rep.checks.iter().filter(|c| c.group() == g).count();
     let _ = writeln!(
         out,
-        "{} checks, {failed_checks} failed; {} skipped; wall time {:.2}s",
-        report.checks.len(),
-        report.skipped.len(),
+        "{} metadata checks, {} authn-request checks{}; {} cases; {} skipped; wall time {:.2}s",
+        by_group("metadata"),
+        by_group("authn-request"),
+        report::outcome_counts(rep.checks.iter().map(|c| c.outcome)),
+        rep.cases.len(),
+        rep.skipped.len(),
         started.elapsed().as_secs_f64()
     );
+    let r = report::Report {
+        target: Some(&rep.target),
+        setup_error: rep.setup_error.as_deref(),
+        checks: &rep.checks,
+        cases: &rep.cases,
+        skipped: &rep.skipped,
+        sanity: &rep.sanity,
+    };
     if let Some(d) = report_dir {
-        for p in report::write_all(&d, &report.cases)? {
+        let paths = report::write_all(&d, &r).map_err(|e| {
+            anyhow::anyhow!("cannot write the reports to {} (--report-dir): {e}", d.display())
+        })?;
+        for p in paths {
             let _ = writeln!(out, "report: {}", p.display());
         }
     }
-    Ok(
-        if failed_checks == 0 && report.cases.iter().all(|r| r.pass) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        },
-    )
+    if let Some(e) = &rep.setup_error {
+        let _ = writeln!(out, "setup error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(if r.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// How our entity joins someone else's federation: it listens, says its entity id, and waits
@@ -1005,7 +1108,7 @@ async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
             .join(", ")
     );
     let run = async |c: &OidcCase| oidc::run_rp_case(&target, c, &users).await;
-    let r = run_with_sanity(header, &cases, &oidc::sanity_case(), run).await;
+    let r = run_with_sanity(header, &cases, &oidc::sanity_case(), 1, |_| true, run).await;
     finish_runs(
         &[SideRun {
             side: Side::OidcRp,
@@ -1090,7 +1193,7 @@ async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
             .join(", ")
     );
     let run = async |c: &oidc_op::OpCase| oidc_op::run_case(&target, c).await;
-    let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), run).await;
+    let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), 1, |_| true, run).await;
     finish_runs(
         &[SideRun {
             side: Side::OidcOp,
