@@ -160,21 +160,6 @@ enum Cmd {
         #[arg(long)]
         peer: Option<PathBuf>,
     },
-    /// One SP judged by check-sp and by spid-sp-test, side by side: both tools' verdicts on
-    /// the shared Response cases (`spt-NNN-*` = its test NNN) and their metadata and
-    /// AuthnRequest check counts. Exit 1 on a disagreement the peer file does not explain, a
-    /// stale explanation, or fewer checks of ours than spid-sp-test's.
-    CompareSpidSpTest {
-        /// check-sp's results.json.
-        #[arg(long)]
-        results: PathBuf,
-        /// spid-sp-test's JSON report (`--extra -tr -rf json -o FILE`).
-        #[arg(long)]
-        spid_sp_test: PathBuf,
-        /// The peer's expectation file (`[[spid_sp_test]]` explains disagreements).
-        #[arg(long)]
-        peer: Option<PathBuf>,
-    },
     /// Serve the fake IdP alone (or print its metadata).
     Idp {
         /// Listen address.
@@ -442,11 +427,6 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             };
             check_sp(opts, cases.as_deref(), report_dir).await
         }
-        Cmd::CompareSpidSpTest {
-            results,
-            spid_sp_test,
-            peer,
-        } => spid_harness::compare::run(&results, &spid_sp_test, peer.as_deref()),
         Cmd::CompareSpidSpTest {
             results,
             spid_sp_test,
