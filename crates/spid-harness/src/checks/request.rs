@@ -984,7 +984,7 @@ fn verify_query(alg: &str, signed: &[u8], signature: &[u8], cert: &X509) -> bool
         (true, Id::EC) => {
             if signature.first() == Some(&0x30) {
                 signature.to_vec()
-            } else if signature.len() % 2 == 0 && !signature.is_empty() {
+            } else if signature.len().is_multiple_of(2) && !signature.is_empty() {
                 let (r, s) = signature.split_at(signature.len() / 2);
                 let sig = openssl::bn::BigNum::from_slice(r)
                     .and_then(|r| openssl::bn::BigNum::from_slice(s).map(|s| (r, s)))
@@ -1599,6 +1599,27 @@ mod tests {
         let c = codes(&results);
         assert!(c.contains("sp-request.signature.valid"));
         assert!(!c.contains("sp-request.signature.query"));
+    }
+
+    #[tokio::test]
+    async fn honest_post_request_by_acs_url_passes() {
+        // The pysaml2 shape: AssertionConsumerServiceURL and ProtocolBinding, no index.
+        let cap = capture(Binding::Post, "?binding=post").await;
+        let el = cap.edited(|e| {
+            e.remove_attr("AssertionConsumerServiceIndex");
+            let acs = cap.sp_md.sp.as_ref().unwrap().acs[0]
+                .endpoint
+                .location
+                .clone();
+            e.set_attr("AssertionConsumerServiceURL", acs);
+            e.set_attr("ProtocolBinding", ns::BINDING_POST);
+        });
+        let results = cap.check(&cap.resend(el, cap.relay(), &cap.creds.sp));
+        assert_honest(&results, 54);
+        let c = codes(&results);
+        assert!(
+            c.contains("sp-request.acs.url.known") && !c.contains("sp-request.acs.index.known")
+        );
     }
 
     #[tokio::test]
