@@ -12,3 +12,35 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 # expect REGEX: the pair's report ($WORK/report.txt) has a line matching it, else the pair fails.
 expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }
+
+# spid-sp-test (the official SPID SP checker, PyPI, EUPL-1.2), pinned and installed as
+# scripts/spid-sp-test.sh does: a venv of its own ($SPT_VENV, default .venv/spid-sp-test), xmlsec1
+# and openssl on PATH. spt_setup sets $spt (its command); spt_idp_metadata OUT writes the
+# metadata of its fake IdP (signing with our test IdP key, IDP_CERT_PATH under $WORK), which the
+# SP must trust while spid-sp-test runs; spt_run METADATA_URL AUTHN_URL OUT runs its metadata,
+# AuthnRequest and Response checks (--extra -tr) into the JSON report OUT (its exit status is
+# 1 whenever a check failed, so callers judge the report, not the status).
+SPT_VERSION=1.2.18
+interop_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+spt_setup() {
+  local venv="${SPT_VENV:-$interop_root/.venv/spid-sp-test}"
+  command -v xmlsec1 >/dev/null && command -v openssl >/dev/null ||
+    SPID_SETUP_XMLSEC1=1 "$interop_root/scripts/setup.sh"
+  if [ "$("$venv/bin/spid_sp_test" --version 2>/dev/null)" != "$SPT_VERSION" ]; then
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "spid-sp-test==$SPT_VERSION"
+  fi
+  spt="$venv/bin/spid_sp_test"
+  export IDP_CERT_PATH="$WORK/spt-idp-keys"
+  mkdir -p "$IDP_CERT_PATH"
+  cp "$interop_root/certs/idp.key.pem" "$IDP_CERT_PATH/private.key"
+  cp "$interop_root/certs/idp.crt.pem" "$IDP_CERT_PATH/public.cert"
+}
+spt_idp_metadata() { "$spt" --idp-metadata >"$1" 2>>"$WORK/spid-sp-test.log"; }
+spt_run() {
+  rm -f "$3"
+  (cd "$WORK" && "$spt" --metadata-url "$1" --authn-url "$2" --extra -tr -rf json -o "$3" \
+    -rhd "$WORK/spid-sp-test-html" >"$WORK/spid-sp-test.out" 2>>"$WORK/spid-sp-test.log") || true
+  grep 'Spid QA:' "$WORK/spid-sp-test.out" || true
+  [ -s "$3" ] || { echo "spid-sp-test wrote no report; its log:" >&2; tail -n 30 "$WORK/spid-sp-test.log" >&2; return 1; }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# check-sp and spid-sp-test against a third-party SP built on python3-saml (the OneLogin toolkit,
+# tests/interop/python3-saml/sp.py; AuthnRequest by HTTP-Redirect), side by side:
+# 1. check-sp aims our catalogue at it (its expected deviations: fixtures/peers/python3-saml.toml);
+# 2. the SP is restarted trusting spid-sp-test's IdP, and spid-sp-test 1.2.18 runs its metadata,
+#    AuthnRequest and 111 Response checks against the same SP;
+# 3. compare-spid-sp-test puts both tools' verdicts side by side.
+# Passes only if check-sp exits 0 (peer file applied) and the comparison exits 0.
+set -euo pipefail
+: "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
+source "$(dirname "$0")/../lib.sh"
+root="$interop_root"
+here="$root/tests/interop/python3-saml"
+peer="$root/fixtures/peers/python3-saml.toml"
+"$py" -c 'import onelogin.saml2.auth' 2>/dev/null ||
+  "$py" -m pip install -q --disable-pip-version-check -r "$root/tests/interop/requirements.txt"
+
+# The SP gets its own key pair, not the harness's test credentials.
+openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=python3-saml interop SP/O=spid-harness TEST ONLY/C=IT" \
+  -keyout "$WORK/sp.key.pem" -out "$WORK/sp.crt.pem" 2>/dev/null
+sp_port="$(free_port)"
+idp_port="$(free_port)"
+while [ "$idp_port" = "$sp_port" ]; do idp_port="$(free_port)"; done
+sp="http://127.0.0.1:$sp_port"
+sp_pid=""
+start_sp() { # IdP metadata file the SP trusts
+  (cd "$here" && exec "$py" sp.py --port "$sp_port" --key "$WORK/sp.key.pem" --cert "$WORK/sp.crt.pem" \
+    --idp-metadata "$1") >>"$WORK/sp.log" 2>&1 &
+  sp_pid=$!
+  pids+=("$sp_pid")
+  wait_for "$sp/metadata"
+}
+stop_sp() { kill "$sp_pid" 2>/dev/null || true; wait "$sp_pid" 2>/dev/null || true; }
+
+echo "== python3-saml $("$py" -c 'import importlib.metadata as m; print(m.version("python3-saml"))') SP at $sp, trusting our IdP"
+"$HARNESS" idp --listen "127.0.0.1:$idp_port" --print-metadata >"$WORK/idp-metadata.xml"
+start_sp "$WORK/idp-metadata.xml"
+echo "== check-sp"
+check=0
+"$HARNESS" check-sp --metadata "$sp/metadata" --login-url "$sp/login" --idp-listen "127.0.0.1:$idp_port" \
+  --lenient-requests --peer "$peer" --report-dir "$WORK/reports" --jobs 4 || check=$?
+stop_sp
+
+echo "== spid-sp-test $SPT_VERSION against the same SP, now trusting its IdP"
+spt_setup
+spt_idp_metadata "$WORK/spt-idp-metadata.xml"
+start_sp "$WORK/spt-idp-metadata.xml"
+spt_run "$sp/metadata" "$sp/login" "$WORK/spid-sp-test.json"
+stop_sp
+
+echo "== compare-spid-sp-test"
+compare=0
+"$HARNESS" compare-spid-sp-test --results "$WORK/reports/results.json" --spid-sp-test "$WORK/spid-sp-test.json" \
+  --peer "$peer" || compare=$?
+echo "check-sp exit $check, compare-spid-sp-test exit $compare"
+if [ "$check" != 0 ] || [ "$compare" != 0 ]; then
+  echo "-- SP log (last lines):"; tail -n 20 "$WORK/sp.log"
+  exit 1
+fi
+echo "OK check-sp-python3-saml"
