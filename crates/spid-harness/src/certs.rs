@@ -60,6 +60,8 @@ const OID_QT_UNOTICE: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 2, 2];
 const OID_POLICY_AGID_CERT: &[u64] = &[1, 3, 76, 16, 6];
 /// AgID `spid-publicsector-SP` certificate policy.
 const OID_POLICY_SPID_PUBLIC_SP: &[u64] = &[1, 3, 76, 16, 4, 2, 1];
+/// AgID `spid-privatesector-SP` certificate policy.
+const OID_POLICY_SPID_PRIVATE_SP: &[u64] = &[1, 3, 76, 16, 4, 3, 1];
 
 /// Certificate validity start: 2025-01-01 (year, month, day).
 const NOT_BEFORE: (i32, u8, u8) = (2025, 1, 1);
@@ -99,6 +101,14 @@ pub enum Role {
         /// The administration's IPA code (1 to 11 non-whitespace characters),
         /// e.g. `c_h501` for Roma Capitale.
         ipa_code: String,
+    },
+    /// A private-sector Service Provider following the SPID SP certificate
+    /// profile (Avviso 29 v3): as [`Role::SpPublic`], with
+    /// `organizationIdentifier` = `VATIT-<11 digits>` or `CF:IT-<fiscal code>` and the
+    /// spid-privatesector-SP policy (1.3.76.16.4.3.1).
+    SpPrivate {
+        /// `VATIT-<partita IVA>` or `CF:IT-<codice fiscale>`.
+        organization_identifier: String,
     },
     /// A key nobody trusts (an attacker's), for foreign-key / KeyInfo
     /// substitution cases: subject CN, O, C, L (and `uri` if the entity ID is
@@ -164,6 +174,46 @@ pub fn default_specs() -> Vec<CertSpec> {
     ]
 }
 
+/// A fresh TEST-ONLY SP credential (RSA-2048, in memory) whose certificate follows the
+/// Avviso 29 v3 profile for `kind` with `uri` = `entity_id`: what a running SP signs its
+/// metadata with, since the committed `certs/sp.crt.pem` names a placeholder entity ID
+/// (`http://127.0.0.1/spid-sp`) and the public-sector profile only.
+pub fn sp_credential(
+    entity_id: &str,
+    kind: &spid_core::saml::metadata::SpKind,
+) -> Result<spid_core::saml::dsig::Credential> {
+    use spid_core::saml::metadata::SpKind;
+    let role = match kind {
+        SpKind::Public { ipa_code } => Role::SpPublic {
+            ipa_code: ipa_code.clone(),
+        },
+        SpKind::Private {
+            vat_number,
+            fiscal_code,
+            ..
+        } => Role::SpPrivate {
+            organization_identifier: match (vat_number, fiscal_code) {
+                (Some(v), _) if v.starts_with("IT") => format!("VATIT-{}", &v[2..]),
+                (_, Some(cf)) => format!("CF:IT-{cf}"),
+                _ => bail!("a private SP certificate needs an Italian VAT number or a fiscal code"),
+            },
+        },
+    };
+    let spec = CertSpec {
+        name: "sp",
+        common_name: "spid-harness test SP".to_owned(),
+        role,
+        entity_id: entity_id.to_owned(),
+        bits: 2048,
+    };
+    validate_specs(std::slice::from_ref(&spec))?;
+    let (key_pem, cert_pem, _) = generate_one(&spec)?;
+    Ok(spid_core::saml::dsig::Credential::from_pem(
+        key_pem.as_bytes(),
+        cert_pem.as_bytes(),
+    )?)
+}
+
 /// Rejects specs that would produce unusable, clashing or unsafe files.
 fn validate_specs(specs: &[CertSpec]) -> Result<()> {
     let mut names = HashSet::new();
@@ -216,6 +266,27 @@ fn validate_specs(specs: &[CertSpec]) -> Result<()> {
                     ipa_code
                 );
             }
+            Role::SpPrivate {
+                organization_identifier: id,
+            } => {
+                ensure!(
+                    !spec.entity_id.is_empty(),
+                    "{}: an SP needs an entity ID",
+                    spec.name
+                );
+                let vat = id
+                    .strip_prefix("VATIT-")
+                    .is_some_and(|n| n.len() == 11 && n.chars().all(|c| c.is_ascii_digit()));
+                let cf = id.strip_prefix("CF:IT-").is_some_and(|c| {
+                    matches!(c.len(), 11 | 16) && c.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+                ensure!(
+                    vat || cf,
+                    "{}: organizationIdentifier {:?} must be VATIT-<11 digits> or CF:IT-<fiscal code>",
+                    spec.name,
+                    id
+                );
+            }
             Role::Foreign => {}
         }
     }
@@ -250,7 +321,7 @@ fn certificate_params(spec: &CertSpec, ski: Vec<u8>) -> Result<CertificateParams
     dn.push(DnType::CommonName, spec.common_name.as_str());
     dn.push(DnType::OrganizationName, TEST_ORGANIZATION);
     let include_uri = match spec.role {
-        Role::Idp | Role::SpPublic { .. } => true,
+        Role::Idp | Role::SpPublic { .. } | Role::SpPrivate { .. } => true,
         Role::Foreign => !spec.entity_id.is_empty(),
     };
     if include_uri {
@@ -263,6 +334,15 @@ fn certificate_params(spec: &CertSpec, ski: Vec<u8>) -> Result<CertificateParams
         dn.push(
             DnType::CustomDnType(OID_ORGANIZATION_IDENTIFIER.to_vec()),
             format!("PA:IT-{ipa_code}"),
+        );
+    }
+    if let Role::SpPrivate {
+        organization_identifier,
+    } = &spec.role
+    {
+        dn.push(
+            DnType::CustomDnType(OID_ORGANIZATION_IDENTIFIER.to_vec()),
+            organization_identifier.as_str(),
         );
     }
     // countryName is a PrintableString (RFC 5280, X.520).
@@ -305,6 +385,17 @@ fn certificate_params(spec: &CertSpec, ski: Vec<u8>) -> Result<CertificateParams
                 certificate_policies_der(&[
                     (OID_POLICY_AGID_CERT, "agIDcert"),
                     (OID_POLICY_SPID_PUBLIC_SP, "cert_SP_Pub"),
+                ]),
+            ));
+    }
+    if let Role::SpPrivate { .. } = spec.role {
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                OID_CERTIFICATE_POLICIES,
+                certificate_policies_der(&[
+                    (OID_POLICY_AGID_CERT, "agIDcert"),
+                    (OID_POLICY_SPID_PRIVATE_SP, "cert_SP_Priv"),
                 ]),
             ));
     }
@@ -611,6 +702,7 @@ mod tests {
                     assert_eq!(org_id, None);
                     assert!(!has_policies);
                 }
+                Role::SpPrivate { .. } => unreachable!("not in the default set"),
             }
         }
     }

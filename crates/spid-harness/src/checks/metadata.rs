@@ -1,10 +1,38 @@
 //! SP metadata checks (SPID SP profile, Avviso 29 v3 certificates), public and private SPs.
+//!
+//! Every check is a `sp-metadata.*` code of the rule table. The SP's kind (public or private)
+//! is read from the metadata (`spid:Public` / `spid:Private` in the `other` contact) and
+//! decides which contact and certificate-policy checks apply. Checks that repeat per element
+//! (each AssertionConsumerService, SingleLogoutService, RequestedAttribute, certificate) are
+//! recorded once per element, as spid-sp-test does. A check whose subject is absent (no ACS,
+//! no certificate…) is still recorded, as a non-failing "not evaluated" entry, so counts do
+//! not shrink while the absence itself fails once, under its own code.
+//!
+//! https and custom ports: SPID production metadata uses https URLs without custom ports
+//! (spid-sp-test checks them with `-p`). They are recommendations here (warnings), and do not
+//! apply at all to a loopback SP (127.0.0.0/8, ::1, localhost): a test SP on a developer's
+//! machine has no certificate for https and runs on an ephemeral port.
 
-use super::{check, self_signed, CheckResult};
+use super::{advise, rule, self_signed, xsd, CheckResult};
 use spid_core::attributes::is_spid_attribute;
 use spid_core::saml::metadata::{self, EntityMetadata};
 use spid_core::saml::ns;
 use spid_core::saml::xml::{self, Element, Limits};
+use spid_core::Rule as R;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The SP's kind as the metadata declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Public,
+    Private,
+    Unknown,
+}
+
+/// Records `r` as not evaluated (its subject is missing; that absence fails elsewhere).
+fn skipped(out: &mut Vec<CheckResult>, r: R, why: &str) {
+    advise(out, r, false, format!("not evaluated: {why}"));
+}
 
 /// Checks SP metadata. Returns the parsed metadata when it is usable at all.
 pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
@@ -18,159 +46,2432 @@ pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>)
     ) {
         Ok(r) => r,
         Err(e) => {
-            check(&mut out, "metadata.xml", false, e.to_string());
+            rule(&mut out, R::SpMdXml, false, e.to_string());
             return (out, None);
         }
     };
-    check(&mut out, "metadata.xml", true, "well-formed, no DTD");
+    rule(&mut out, R::SpMdXml, true, "well-formed, no DTD");
+    schema_checks(&mut out, text);
     let parsed = metadata::parse(text);
-    let m = match parsed {
-        Ok(m) => m,
-        Err(e) => {
-            check(&mut out, "metadata.entity-descriptor", false, e.to_string());
-            return (out, None);
-        }
-    };
-    check(
+    let root_pos = out.len();
+    rule(
         &mut out,
-        "metadata.entity-descriptor",
-        true,
-        format!("entityID {}", m.entity_id),
+        R::SpMdEntityRoot,
+        parsed.is_ok(),
+        match &parsed {
+            Ok(_) => "one md:EntityDescriptor".to_string(),
+            Err(e) => e.to_string(),
+        },
     );
+    entity_checks(&mut out, &root);
     let sps: Vec<&Element> = root.children_named(ns::MD, "SPSSODescriptor").collect();
-    check(
+    rule(
         &mut out,
-        "metadata.sp-descriptor",
+        R::SpMdSpDescriptor,
         sps.len() == 1,
         format!("{} SPSSODescriptor", sps.len()),
     );
-    check(
+    let others: Vec<&str> = root
+        .elements()
+        .filter(|e| e.ns.as_deref() == Some(ns::MD) && e.local().ends_with("Descriptor"))
+        .map(Element::local)
+        .filter(|l| *l != "SPSSODescriptor")
+        .collect();
+    advise(
         &mut out,
-        "metadata.signing-certificate",
-        !m.signing_certs.is_empty(),
-        format!("{} signing certificate(s)", m.signing_certs.len()),
-    );
-    let signed = self_signed(text, &root, &m);
-    check(
-        &mut out,
-        "metadata.signed",
-        signed,
-        if signed {
-            "enveloped signature verifies"
+        R::SpMdOnlySpRole,
+        others.is_empty(),
+        if others.is_empty() {
+            "only SPSSODescriptor".to_string()
         } else {
-            "no valid enveloped signature"
+            format!("also {}", others.join(", "))
         },
     );
-    let Some(sp) = sps.first() else {
-        return (out, Some(m));
+    signature_checks(&mut out, text, &root, parsed.as_ref().ok());
+    let kind = kind_of(&root);
+    let empty = Element::new("md:SPSSODescriptor", Some(ns::MD));
+    let sp = sps.first().copied();
+    sp_attribute_checks(&mut out, sp);
+    let sp = sp.unwrap_or(&empty);
+    key_checks(&mut out, sp, &root, kind);
+    acs_checks(&mut out, sp, root.attr("entityID").unwrap_or(""));
+    slo_checks(&mut out, sp);
+    attribute_service_checks(&mut out, sp);
+    organization_checks(&mut out, &root);
+    contact_checks(&mut out, &root, kind);
+    match parsed {
+        Ok(m) => (out, Some(m)),
+        Err(_) => {
+            // The reason the metadata is unusable goes last (callers report the last detail).
+            let r = out.remove(root_pos);
+            out.push(r);
+            (out, None)
+        }
+    }
+}
+
+/// XSD validation, split by namespace: SAML (with XML-DSig, XML-Enc), SPID, invoicing.
+fn schema_checks(out: &mut Vec<CheckResult>, text: &str) {
+    let errs = match xsd::validate(text, xsd::Schema::Metadata) {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
     };
-    check(
-        &mut out,
-        "metadata.protocol-support",
-        sp.attr("protocolSupportEnumeration") == Some(ns::SAMLP),
-        format!("{:?}", sp.attr("protocolSupportEnumeration")),
+    let (mut spid, mut fpa, mut saml) = (Vec::new(), Vec::new(), Vec::new());
+    for e in errs {
+        if e.contains("'spid:") {
+            spid.push(e);
+        } else if e.contains("'fpa:") {
+            fpa.push(e);
+        } else {
+            saml.push(e);
+        }
+    }
+    let has = |p: &str| text.contains(p);
+    let report = |errs: &[String], ok: &str| {
+        if errs.is_empty() {
+            ok.to_string()
+        } else {
+            errs.join("; ")
+        }
+    };
+    rule(
+        out,
+        R::SpMdXsdSaml,
+        saml.is_empty(),
+        report(&saml, "valid against saml-schema-metadata-2.0.xsd"),
     );
-    check(
-        &mut out,
-        "metadata.authn-requests-signed",
-        sp.attr("AuthnRequestsSigned") == Some("true"),
-        format!("{:?}", sp.attr("AuthnRequestsSigned")),
+    rule(
+        out,
+        R::SpMdXsdSpid,
+        spid.is_empty(),
+        report(&spid, "spid: extensions valid"),
     );
-    check(
-        &mut out,
-        "metadata.want-assertions-signed",
-        sp.attr("WantAssertionsSigned") == Some("true"),
-        format!("{:?}", sp.attr("WantAssertionsSigned")),
+    rule(
+        out,
+        R::SpMdXsdInvoicing,
+        fpa.is_empty(),
+        report(
+            &fpa,
+            if has(xsd::INVOICING_NS) {
+                "fpa: extensions valid"
+            } else {
+                "no invoicing extensions"
+            },
+        ),
     );
-    let slo = sp.children_named(ns::MD, "SingleLogoutService").count();
-    check(
-        &mut out,
-        "metadata.single-logout",
-        slo >= 1,
-        format!("{slo} SingleLogoutService"),
+}
+
+/// Whether `u` is an absolute http(s) URL with a host.
+fn http_url(u: &str) -> Option<url::Url> {
+    let p = url::Url::parse(u.trim()).ok()?;
+    (matches!(p.scheme(), "http" | "https") && p.host_str().is_some_and(|h| !h.is_empty()))
+        .then_some(p)
+}
+
+/// Whether the URL's host is a loopback address or localhost.
+fn loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
+    }
+}
+
+/// Records a production-only URL rule (https, no port) over `urls`: a warning when it fails,
+/// not applicable to loopback URLs.
+fn production_url(out: &mut Vec<CheckResult>, r: R, urls: &[&str], ok: impl Fn(&url::Url) -> bool) {
+    let parsed: Vec<url::Url> = urls.iter().filter_map(|u| http_url(u)).collect();
+    if parsed.is_empty() {
+        skipped(out, r, "no URL to check");
+        return;
+    }
+    let bad: Vec<&str> = parsed
+        .iter()
+        .filter(|u| !loopback(u) && !ok(u))
+        .map(url::Url::as_str)
+        .collect();
+    let detail = if !bad.is_empty() {
+        bad.join(", ")
+    } else if parsed.iter().all(loopback) {
+        "loopback test SP: not applicable".to_string()
+    } else {
+        "ok".to_string()
+    };
+    advise(out, r, bad.is_empty(), detail);
+}
+
+fn entity_checks(out: &mut Vec<CheckResult>, root: &Element) {
+    let id = root.attr("entityID").unwrap_or("");
+    rule(
+        out,
+        R::SpMdEntityId,
+        !id.trim().is_empty(),
+        format!("{id:?}"),
     );
+    let url = http_url(id);
+    rule(out, R::SpMdEntityIdUrl, url.is_some(), id.to_string());
+    production_url(out, R::SpMdEntityIdHttps, &[id], |u| u.scheme() == "https");
+    rule(
+        out,
+        R::SpMdEntityIdQuery,
+        !id.is_empty() && !id.contains('?') && !id.contains('#'),
+        id.to_string(),
+    );
+    rule(
+        out,
+        R::SpMdEntityIdLength,
+        id.chars().count() <= 1024,
+        format!("{} characters", id.chars().count()),
+    );
+    match root.attr("validUntil") {
+        None => rule(out, R::SpMdEntityValidUntil, true, "no validUntil"),
+        Some(v) => {
+            let t = chrono::DateTime::parse_from_rfc3339(v);
+            rule(
+                out,
+                R::SpMdEntityValidUntil,
+                t.is_ok_and(|t| t > chrono::Utc::now()),
+                v.to_string(),
+            );
+        }
+    }
+}
+
+fn signature_checks(
+    out: &mut Vec<CheckResult>,
+    text: &str,
+    root: &Element,
+    m: Option<&EntityMetadata>,
+) {
+    let sigs: Vec<&Element> = root.children_named(ns::DS, "Signature").collect();
+    rule(
+        out,
+        R::SpMdSignaturePresent,
+        sigs.len() == 1,
+        format!("{} ds:Signature child(ren) of EntityDescriptor", sigs.len()),
+    );
+    let Some(sig) = sigs.first() else {
+        for r in [
+            R::SpMdSignatureReference,
+            R::SpMdSignatureTransforms,
+            R::SpMdSignatureC14n,
+            R::SpMdSignatureMethod,
+            R::SpMdSignatureAlgorithm,
+            R::SpMdDigestMethod,
+            R::SpMdDigestAlgorithm,
+            R::SpMdSignatureValid,
+            R::SpMdSignatureKeyInfo,
+        ] {
+            skipped(out, r, "no signature");
+        }
+        return;
+    };
+    let si = sig.child(ns::DS, "SignedInfo");
+    let refs: Vec<&Element> = si
+        .map(|s| s.children_named(ns::DS, "Reference").collect())
+        .unwrap_or_default();
+    let want = root.attr("ID").map(|id| format!("#{id}"));
+    rule(
+        out,
+        R::SpMdSignatureReference,
+        refs.len() == 1 && want.is_some() && refs[0].attr("URI") == want.as_deref(),
+        format!(
+            "{} Reference(s), URI {:?}, EntityDescriptor ID {:?}",
+            refs.len(),
+            refs.first().and_then(|r| r.attr("URI")),
+            root.attr("ID")
+        ),
+    );
+    let transforms: Vec<&str> = refs
+        .iter()
+        .filter_map(|r| r.child(ns::DS, "Transforms"))
+        .flat_map(|t| t.children_named(ns::DS, "Transform"))
+        .map(|t| t.attr("Algorithm").unwrap_or(""))
+        .collect();
+    rule(
+        out,
+        R::SpMdSignatureTransforms,
+        !refs.is_empty()
+            && transforms
+                .iter()
+                .all(|t| *t == ns::ENVELOPED || *t == ns::EXC_C14N),
+        format!("{transforms:?}"),
+    );
+    let c14n = si
+        .and_then(|s| s.child(ns::DS, "CanonicalizationMethod"))
+        .and_then(|c| c.attr("Algorithm"));
+    rule(
+        out,
+        R::SpMdSignatureC14n,
+        c14n == Some(ns::EXC_C14N),
+        format!("{c14n:?}"),
+    );
+    let method = si.and_then(|s| s.child(ns::DS, "SignatureMethod"));
+    let alg = method.and_then(|m| m.attr("Algorithm"));
+    rule(
+        out,
+        R::SpMdSignatureMethod,
+        alg.is_some_and(|a| !a.is_empty()),
+        format!("{alg:?}"),
+    );
+    const RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
+    rule(
+        out,
+        R::SpMdSignatureAlgorithm,
+        alg == Some(ns::RSA_SHA256) || alg == Some(RSA_SHA512),
+        format!("{alg:?}"),
+    );
+    let digests: Vec<Option<&str>> = refs
+        .iter()
+        .map(|r| {
+            r.child(ns::DS, "DigestMethod")
+                .and_then(|d| d.attr("Algorithm"))
+        })
+        .collect();
+    rule(
+        out,
+        R::SpMdDigestMethod,
+        !digests.is_empty() && digests.iter().all(|d| d.is_some_and(|a| !a.is_empty())),
+        format!("{digests:?}"),
+    );
+    const SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
+    rule(
+        out,
+        R::SpMdDigestAlgorithm,
+        !digests.is_empty()
+            && digests
+                .iter()
+                .all(|d| *d == Some(ns::DIGEST_SHA256) || *d == Some(SHA512)),
+        format!("{digests:?}"),
+    );
+    match m {
+        Some(m) => {
+            let ok = self_signed(text, root, m);
+            rule(
+                out,
+                R::SpMdSignatureValid,
+                ok,
+                if ok {
+                    "verifies with the metadata's signing certificate"
+                } else {
+                    "does not verify with the metadata's signing certificate(s)"
+                },
+            );
+            let key_info: Vec<Vec<u8>> = sig
+                .child(ns::DS, "KeyInfo")
+                .into_iter()
+                .flat_map(|k| k.children_named(ns::DS, "X509Data"))
+                .flat_map(|d| d.children_named(ns::DS, "X509Certificate"))
+                .filter_map(|c| b64(&c.text()))
+                .collect();
+            rule(
+                out,
+                R::SpMdSignatureKeyInfo,
+                key_info.iter().all(|c| m.signing_certs.contains(c)),
+                format!(
+                    "{} certificate(s) in KeyInfo, all among the signing KeyDescriptors: {}",
+                    key_info.len(),
+                    key_info.iter().all(|c| m.signing_certs.contains(c))
+                ),
+            );
+        }
+        None => {
+            rule(out, R::SpMdSignatureValid, false, "metadata unusable");
+            skipped(out, R::SpMdSignatureKeyInfo, "metadata unusable");
+        }
+    }
+}
+
+fn b64(t: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let clean: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(clean)
+        .ok()
+        .filter(|d| !d.is_empty())
+}
+
+fn sp_attribute_checks(out: &mut Vec<CheckResult>, sp: Option<&Element>) {
+    let Some(sp) = sp else {
+        for r in [
+            R::SpMdProtocolPresent,
+            R::SpMdProtocolSaml2,
+            R::SpMdAuthnSignedPresent,
+            R::SpMdAuthnSigned,
+            R::SpMdWantSignedPresent,
+            R::SpMdWantSigned,
+            R::SpMdNameIdFormat,
+        ] {
+            skipped(out, r, "no SPSSODescriptor");
+        }
+        return;
+    };
+    let pse = sp.attr("protocolSupportEnumeration");
+    rule(
+        out,
+        R::SpMdProtocolPresent,
+        pse.is_some_and(|p| !p.trim().is_empty()),
+        format!("{pse:?}"),
+    );
+    rule(
+        out,
+        R::SpMdProtocolSaml2,
+        pse.is_some_and(|p| p.split_whitespace().collect::<Vec<_>>() == [ns::SAMLP]),
+        format!("{pse:?}"),
+    );
+    for (present, is_true, name) in [
+        (
+            R::SpMdAuthnSignedPresent,
+            R::SpMdAuthnSigned,
+            "AuthnRequestsSigned",
+        ),
+        (
+            R::SpMdWantSignedPresent,
+            R::SpMdWantSigned,
+            "WantAssertionsSigned",
+        ),
+    ] {
+        let v = sp.attr(name);
+        rule(
+            out,
+            present,
+            v.is_some_and(|v| !v.trim().is_empty()),
+            format!("{name}={v:?}"),
+        );
+        rule(
+            out,
+            is_true,
+            matches!(v.map(str::trim), Some("true" | "1")),
+            format!("{name}={v:?}"),
+        );
+    }
+    let formats: Vec<String> = sp
+        .children_named(ns::MD, "NameIDFormat")
+        .map(|f| f.text().trim().to_string())
+        .collect();
+    rule(
+        out,
+        R::SpMdNameIdFormat,
+        formats.iter().all(|f| f == ns::NAMEID_TRANSIENT),
+        if formats.is_empty() {
+            "no NameIDFormat (transient is used)".to_string()
+        } else {
+            formats.join(", ")
+        },
+    );
+}
+
+/// KeyDescriptors and the Avviso 29 checks of each signing certificate.
+fn key_checks(out: &mut Vec<CheckResult>, sp: &Element, root: &Element, kind: Kind) {
+    let kds: Vec<&Element> = sp.children_named(ns::MD, "KeyDescriptor").collect();
+    let certs_of = |kd: &Element| -> Vec<String> {
+        kd.child(ns::DS, "KeyInfo")
+            .into_iter()
+            .flat_map(|k| k.children_named(ns::DS, "X509Data"))
+            .flat_map(|d| d.children_named(ns::DS, "X509Certificate"))
+            .map(|c| c.text())
+            .filter(|t| !t.trim().is_empty())
+            .collect()
+    };
+    let signing: Vec<&&Element> = kds
+        .iter()
+        .filter(|k| matches!(k.attr("use"), None | Some("signing")))
+        .collect();
+    let encryption: Vec<&&Element> = kds
+        .iter()
+        .filter(|k| k.attr("use") == Some("encryption"))
+        .collect();
+    rule(
+        out,
+        R::SpMdKeySigning,
+        !signing.is_empty(),
+        format!("{} signing KeyDescriptor(s)", signing.len()),
+    );
+    let without: usize = signing.iter().filter(|k| certs_of(k).is_empty()).count();
+    rule(
+        out,
+        R::SpMdKeySigningCert,
+        !signing.is_empty() && without == 0,
+        format!("{without} signing KeyDescriptor(s) without a certificate"),
+    );
+    let enc_without = encryption.iter().filter(|k| certs_of(k).is_empty()).count();
+    rule(
+        out,
+        R::SpMdKeyEncryptionCert,
+        enc_without == 0,
+        format!(
+            "{} encryption KeyDescriptor(s), {enc_without} without a certificate",
+            encryption.len()
+        ),
+    );
+    let all: Vec<String> = kds.iter().flat_map(|k| certs_of(k)).collect();
+    let bad: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            b64(t)
+                .and_then(|d| openssl::x509::X509::from_der(&d).ok())
+                .is_none()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    rule(
+        out,
+        R::SpMdKeyCertParses,
+        !all.is_empty() && bad.is_empty(),
+        format!("{} certificate(s), unparsable: {bad:?}", all.len()),
+    );
+    let mut seen = BTreeSet::new();
+    let signing_der: Vec<Vec<u8>> = signing
+        .iter()
+        .flat_map(|k| certs_of(k))
+        .filter_map(|t| b64(&t))
+        .filter(|d| seen.insert(d.clone()))
+        .collect();
+    let ctx = cert::Context {
+        entity_id: root.attr("entityID").unwrap_or(""),
+        kind,
+        contact: other_contact_ids(root),
+    };
+    let mut any = false;
+    for der in &signing_der {
+        if let Ok(c) = openssl::x509::X509::from_der(der) {
+            any = true;
+            cert::checks(out, &c, der, &ctx);
+        }
+    }
+    if !any {
+        for r in cert::RULES {
+            skipped(out, *r, "no parsable signing certificate");
+        }
+    }
+}
+
+/// The codes of the `other` contact the certificate's organizationIdentifier must name.
+#[derive(Debug, Default)]
+struct ContactIds {
+    ipa_code: Option<String>,
+    vat_number: Option<String>,
+    fiscal_code: Option<String>,
+}
+
+fn other_contact_ids(root: &Element) -> ContactIds {
+    let ext = contacts(root, "other")
+        .first()
+        .and_then(|c| c.child(ns::MD, "Extensions"));
+    let get = |n: &str| {
+        ext.and_then(|e| e.child(ns::SPID, n))
+            .map(|e| e.text().trim().to_string())
+    };
+    ContactIds {
+        ipa_code: get("IPACode"),
+        vat_number: get("VATNumber"),
+        fiscal_code: get("FiscalCode"),
+    }
+}
+
+fn acs_checks(out: &mut Vec<CheckResult>, sp: &Element, entity_id: &str) {
     let acs: Vec<&Element> = sp
         .children_named(ns::MD, "AssertionConsumerService")
         .collect();
+    rule(
+        out,
+        R::SpMdAcsPresent,
+        !acs.is_empty(),
+        format!("{} AssertionConsumerService", acs.len()),
+    );
+    if acs.is_empty() {
+        for r in [
+            R::SpMdAcsIndex,
+            R::SpMdAcsBinding,
+            R::SpMdAcsLocation,
+            R::SpMdAcsIndexUnique,
+        ] {
+            skipped(out, r, "no AssertionConsumerService");
+        }
+    }
+    for (i, a) in acs.iter().enumerate() {
+        let index = a.attr("index");
+        rule(
+            out,
+            R::SpMdAcsIndex,
+            index.is_some_and(|x| x.parse::<u16>().is_ok()),
+            format!("ACS #{i}: index {index:?}"),
+        );
+        let b = a.attr("Binding");
+        rule(
+            out,
+            R::SpMdAcsBinding,
+            b == Some(ns::BINDING_POST),
+            format!("ACS #{i}: Binding {b:?}"),
+        );
+        let l = a.attr("Location").unwrap_or("");
+        rule(
+            out,
+            R::SpMdAcsLocation,
+            http_url(l).is_some(),
+            format!("ACS #{i}: Location {l:?}"),
+        );
+    }
+    if !acs.is_empty() {
+        let idx: Vec<&str> = acs.iter().filter_map(|a| a.attr("index")).collect();
+        let uniq: BTreeSet<&str> = idx.iter().copied().collect();
+        rule(
+            out,
+            R::SpMdAcsIndexUnique,
+            uniq.len() == idx.len(),
+            format!("indexes {idx:?}"),
+        );
+    }
+    let locations: Vec<&str> = acs.iter().filter_map(|a| a.attr("Location")).collect();
+    production_url(out, R::SpMdAcsHttps, &locations, |u| u.scheme() == "https");
     let defaults: Vec<&&Element> = acs
         .iter()
-        .filter(|a| a.attr("isDefault") == Some("true"))
+        .filter(|a| matches!(a.attr("isDefault"), Some("true" | "1")))
         .collect();
-    check(
-        &mut out,
-        "metadata.acs-default",
+    rule(
+        out,
+        R::SpMdAcsDefaultSingle,
+        defaults.len() == 1,
+        format!("{} default ACS", defaults.len()),
+    );
+    rule(
+        out,
+        R::SpMdAcsDefaultIndex,
         defaults.len() == 1 && defaults[0].attr("index") == Some("0"),
-        format!("{} ACS, {} default", acs.len(), defaults.len()),
+        format!(
+            "default ACS index {:?}",
+            defaults.first().and_then(|d| d.attr("index"))
+        ),
     );
-    check(
-        &mut out,
-        "metadata.acs-post",
-        !acs.is_empty()
-            && acs.iter().all(|a| {
-                a.attr("Binding") == Some(ns::BINDING_POST)
-                    || a.attr("Binding") == Some(ns::BINDING_REDIRECT)
-            }),
-        "ACS bindings",
+    let mut urls: Vec<&str> = vec![entity_id];
+    urls.extend(sp.elements().filter_map(|e| e.attr("Location")));
+    production_url(out, R::SpMdEndpointPort, &urls, |u| u.port().is_none());
+}
+
+fn slo_checks(out: &mut Vec<CheckResult>, sp: &Element) {
+    let slo: Vec<&Element> = sp.children_named(ns::MD, "SingleLogoutService").collect();
+    rule(
+        out,
+        R::SpMdSloPresent,
+        !slo.is_empty(),
+        format!("{} SingleLogoutService", slo.len()),
     );
+    if slo.is_empty() {
+        for r in [
+            R::SpMdSloBinding,
+            R::SpMdSloLocation,
+            R::SpMdSloResponseLocation,
+        ] {
+            skipped(out, r, "no SingleLogoutService");
+        }
+    }
+    const SOAP: &str = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP";
+    for (i, s) in slo.iter().enumerate() {
+        let b = s.attr("Binding");
+        rule(
+            out,
+            R::SpMdSloBinding,
+            matches!(b, Some(x) if x == ns::BINDING_POST || x == ns::BINDING_REDIRECT || x == SOAP),
+            format!("SLO #{i}: Binding {b:?}"),
+        );
+        let l = s.attr("Location").unwrap_or("");
+        rule(
+            out,
+            R::SpMdSloLocation,
+            http_url(l).is_some(),
+            format!("SLO #{i}: Location {l:?}"),
+        );
+        let rl = s.attr("ResponseLocation");
+        rule(
+            out,
+            R::SpMdSloResponseLocation,
+            rl.is_none_or(|r| http_url(r).is_some()),
+            format!("SLO #{i}: ResponseLocation {rl:?}"),
+        );
+    }
+    let locations: Vec<&str> = slo.iter().filter_map(|a| a.attr("Location")).collect();
+    production_url(out, R::SpMdSloHttps, &locations, |u| u.scheme() == "https");
+}
+
+fn attribute_service_checks(out: &mut Vec<CheckResult>, sp: &Element) {
     let services: Vec<&Element> = sp
         .children_named(ns::MD, "AttributeConsumingService")
         .collect();
-    let mut attrs_ok = !services.is_empty();
-    for s in &services {
-        let names: Vec<&str> = s
-            .children_named(ns::MD, "RequestedAttribute")
-            .filter_map(|r| r.attr("Name"))
-            .collect();
-        let mut dedup = names.clone();
-        dedup.sort_unstable();
-        dedup.dedup();
-        attrs_ok &= !names.is_empty()
-            && names.iter().all(|n| is_spid_attribute(n))
-            && dedup.len() == names.len()
-            && s.child(ns::MD, "ServiceName")
-                .is_some_and(|n| !n.text().trim().is_empty());
+    rule(
+        out,
+        R::SpMdAttrsPresent,
+        !services.is_empty(),
+        format!("{} AttributeConsumingService", services.len()),
+    );
+    if services.is_empty() {
+        for r in [
+            R::SpMdAttrsIndex,
+            R::SpMdAttrsIndexUnique,
+            R::SpMdAttrsDefault,
+            R::SpMdAttrsServiceName,
+            R::SpMdAttrsServiceNameIt,
+            R::SpMdAttrsRequested,
+            R::SpMdAttrsName,
+            R::SpMdAttrsNameFormat,
+            R::SpMdAttrsUnique,
+        ] {
+            skipped(out, r, "no AttributeConsumingService");
+        }
+        return;
     }
-    check(
-        &mut out,
-        "metadata.attribute-consuming-service",
-        attrs_ok,
-        format!("{} service(s)", services.len()),
+    let idx: Vec<&str> = services.iter().filter_map(|s| s.attr("index")).collect();
+    let uniq: BTreeSet<&str> = idx.iter().copied().collect();
+    rule(
+        out,
+        R::SpMdAttrsIndexUnique,
+        uniq.len() == idx.len(),
+        format!("indexes {idx:?}"),
     );
-    let org = root.child(ns::MD, "Organization");
-    let org_ok = org.is_some_and(|o| {
-        [
-            "OrganizationName",
-            "OrganizationDisplayName",
-            "OrganizationURL",
-        ]
+    let defaults = services
         .iter()
-        .all(|n| {
-            o.children_named(ns::MD, n)
-                .any(|e| e.attr("xml:lang") == Some("it") && !e.text().trim().is_empty())
-        })
-    });
-    check(
-        &mut out,
-        "metadata.organization",
-        org_ok,
-        "Organization with it-localised name, display name, URL",
+        .filter(|s| matches!(s.attr("isDefault"), Some("true" | "1")))
+        .count();
+    rule(
+        out,
+        R::SpMdAttrsDefault,
+        defaults <= 1,
+        format!("{defaults} default service(s)"),
     );
-    let other = root
-        .children_named(ns::MD, "ContactPerson")
-        .find(|c| c.attr("contactType") == Some("other"));
-    let markers = other
-        .and_then(|c| c.child(ns::MD, "Extensions"))
-        .map(|e| {
-            e.children_named(ns::SPID, "Public").count()
-                + e.children_named(ns::SPID, "Private").count()
-        })
-        .unwrap_or(0);
-    check(
-        &mut out,
-        "metadata.contact-other",
-        other.is_some() && markers == 1,
-        "ContactPerson other with exactly one of spid:Public / spid:Private",
-    );
-    (out, Some(m))
+    const URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+    for (i, s) in services.iter().enumerate() {
+        let index = s.attr("index");
+        rule(
+            out,
+            R::SpMdAttrsIndex,
+            index.is_some_and(|x| x.parse::<u16>().is_ok()),
+            format!("service #{i}: index {index:?}"),
+        );
+        let names: Vec<&Element> = s.children_named(ns::MD, "ServiceName").collect();
+        rule(
+            out,
+            R::SpMdAttrsServiceName,
+            !names.is_empty()
+                && names
+                    .iter()
+                    .all(|n| !n.text().trim().is_empty() && n.attr("xml:lang").is_some()),
+            format!("service #{i}: {} ServiceName", names.len()),
+        );
+        advise(
+            out,
+            R::SpMdAttrsServiceNameIt,
+            names.iter().any(|n| n.attr("xml:lang") == Some("it")),
+            format!("service #{i}"),
+        );
+        let ras: Vec<&Element> = s.children_named(ns::MD, "RequestedAttribute").collect();
+        rule(
+            out,
+            R::SpMdAttrsRequested,
+            !ras.is_empty(),
+            format!("service #{i}: {} RequestedAttribute", ras.len()),
+        );
+        for ra in &ras {
+            let n = ra.attr("Name");
+            rule(
+                out,
+                R::SpMdAttrsName,
+                n.is_some_and(is_spid_attribute),
+                format!("service #{i}: Name {n:?}"),
+            );
+            let f = ra.attr("NameFormat");
+            rule(
+                out,
+                R::SpMdAttrsNameFormat,
+                f.is_none_or(|f| f == ns::ATTRNAME_BASIC || f == URI),
+                format!("service #{i}: {n:?} NameFormat {f:?}"),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        let dups: Vec<&str> = ras
+            .iter()
+            .filter_map(|r| r.attr("Name"))
+            .filter(|n| !seen.insert(*n))
+            .collect();
+        rule(
+            out,
+            R::SpMdAttrsUnique,
+            dups.is_empty(),
+            format!("service #{i}: duplicated {dups:?}"),
+        );
+    }
 }
 
+fn organization_checks(out: &mut Vec<CheckResult>, root: &Element) {
+    let orgs: Vec<&Element> = root.children_named(ns::MD, "Organization").collect();
+    rule(
+        out,
+        R::SpMdOrgPresent,
+        orgs.len() == 1,
+        format!("{} Organization", orgs.len()),
+    );
+    let empty = Element::new("md:Organization", Some(ns::MD));
+    let org = orgs.first().copied().unwrap_or(&empty);
+    let mut langs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (r, name) in [
+        (R::SpMdOrgName, "OrganizationName"),
+        (R::SpMdOrgDisplayName, "OrganizationDisplayName"),
+        (R::SpMdOrgUrl, "OrganizationURL"),
+    ] {
+        let els: Vec<&Element> = org.children_named(ns::MD, name).collect();
+        let ok = !els.is_empty()
+            && els
+                .iter()
+                .all(|e| e.attr("xml:lang").is_some() && !e.text().trim().is_empty());
+        rule(out, r, ok, format!("{} {name}", els.len()));
+        langs.insert(
+            name,
+            els.iter()
+                .map(|e| e.attr("xml:lang").unwrap_or("").to_string())
+                .collect(),
+        );
+    }
+    let urls: Vec<String> = org
+        .children_named(ns::MD, "OrganizationURL")
+        .map(|e| e.text().trim().to_string())
+        .collect();
+    let bad: Vec<&String> = urls.iter().filter(|u| http_url(u).is_none()).collect();
+    rule(
+        out,
+        R::SpMdOrgUrlValid,
+        !urls.is_empty() && bad.is_empty(),
+        format!("not URLs: {bad:?}"),
+    );
+    let sets: Vec<BTreeSet<&String>> = langs.values().map(|v| v.iter().collect()).collect();
+    rule(
+        out,
+        R::SpMdOrgLangsSame,
+        sets.windows(2).all(|w| w[0] == w[1]),
+        format!("{langs:?}"),
+    );
+    rule(
+        out,
+        R::SpMdOrgLangsUnique,
+        langs
+            .values()
+            .all(|v| v.iter().collect::<BTreeSet<_>>().len() == v.len()),
+        format!("{langs:?}"),
+    );
+    rule(
+        out,
+        R::SpMdOrgItalian,
+        langs.values().all(|v| v.iter().any(|l| l == "it")),
+        format!("{langs:?}"),
+    );
+}
+
+/// ContactPersons of `contact_type` (the plain ones: no spid:entityType).
+fn contacts<'a>(root: &'a Element, contact_type: &str) -> Vec<&'a Element> {
+    root.children_named(ns::MD, "ContactPerson")
+        .filter(|c| c.attr("contactType") == Some(contact_type))
+        .filter(|c| c.attr("spid:entityType").is_none())
+        .collect()
+}
+
+fn kind_of(root: &Element) -> Kind {
+    let ext = contacts(root, "other")
+        .first()
+        .and_then(|c| c.child(ns::MD, "Extensions"));
+    let public = ext.is_some_and(|e| e.child(ns::SPID, "Public").is_some());
+    let private = ext.is_some_and(|e| e.child(ns::SPID, "Private").is_some());
+    match (public, private) {
+        (true, false) => Kind::Public,
+        (false, true) => Kind::Private,
+        _ => Kind::Unknown,
+    }
+}
+
+/// `local@domain.tld` with the usual characters.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    !local.is_empty()
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+/// ISO 3166-1 alpha-2 country codes.
+const ISO3166: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI \
+BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \
+DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ \
+GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN \
+KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS \
+MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT \
+PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF \
+TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+fn is_country(c: &str) -> bool {
+    c.len() == 2 && ISO3166.split(' ').any(|x| x == c)
+}
+
+/// A VAT number: a country prefix (ISO 3166, or EL for Greece as VIES writes it) and 1 to 28
+/// letters or digits; an Italian one has exactly 11 digits.
+fn is_vat_number(v: &str) -> bool {
+    if v.len() < 3 || !v.is_char_boundary(2) {
+        return false;
+    }
+    let (c, code) = v.split_at(2);
+    (is_country(c) || c == "EL")
+        && code.len() <= 28
+        && code.chars().all(|ch| ch.is_ascii_alphanumeric())
+        && (c != "IT" || (code.len() == 11 && code.chars().all(|ch| ch.is_ascii_digit())))
+}
+
+/// An Italian fiscal code: 16 letters and digits (a person) or 11 digits (a legal entity).
+fn is_fiscal_code(v: &str) -> bool {
+    (v.len() == 16 && v.chars().all(|c| c.is_ascii_alphanumeric()))
+        || (v.len() == 11 && v.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// An IndicePA code: 1 to 16 letters, digits and underscores.
+fn is_ipa_code(v: &str) -> bool {
+    (1..=16).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks of an e-mail list (`present` once, `valid` once).
+fn emails(out: &mut Vec<CheckResult>, c: Option<&Element>, present: R, valid: R, who: &str) {
+    let mails: Vec<String> = c
+        .map(|c| {
+            c.children_named(ns::MD, "EmailAddress")
+                .map(|e| e.text().trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    rule(
+        out,
+        present,
+        mails.iter().any(|m| !m.is_empty()),
+        format!("{who}: {} EmailAddress", mails.len()),
+    );
+    let bad: Vec<&String> = mails
+        .iter()
+        .filter(|m| !is_email(m.strip_prefix("mailto:").unwrap_or(m)))
+        .collect();
+    rule(
+        out,
+        valid,
+        !mails.is_empty() && bad.is_empty(),
+        format!("{who}: not e-mail addresses: {bad:?}"),
+    );
+}
+
+fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
+    let others = contacts(root, "other");
+    rule(
+        out,
+        R::SpMdOtherSingle,
+        others.len() == 1,
+        format!("{} ContactPerson contactType=\"other\"", others.len()),
+    );
+    let other = others.first().copied();
+    let exts: Vec<&Element> = other
+        .map(|c| c.children_named(ns::MD, "Extensions").collect())
+        .unwrap_or_default();
+    rule(
+        out,
+        R::SpMdOtherExtensions,
+        exts.len() == 1,
+        format!("{} Extensions", exts.len()),
+    );
+    let empty = Element::new("md:Extensions", Some(ns::MD));
+    let ext = exts.first().copied().unwrap_or(&empty);
+    let markers: Vec<&Element> = ext
+        .elements()
+        .filter(|e| e.is(ns::SPID, "Public") || e.is(ns::SPID, "Private"))
+        .collect();
+    rule(
+        out,
+        R::SpMdOtherKind,
+        markers.len() == 1,
+        format!(
+            "{:?}",
+            markers.iter().map(|e| e.qname.as_str()).collect::<Vec<_>>()
+        ),
+    );
+    rule(
+        out,
+        R::SpMdOtherKindEmpty,
+        !markers.is_empty() && markers.iter().all(|m| m.children.is_empty()),
+        "spid:Public / spid:Private without content",
+    );
+    const AGGREGATOR: [&str; 7] = [
+        "PublicServicesFullAggregator",
+        "PublicServicesLightAggregator",
+        "PrivateServicesFullAggregator",
+        "PrivateServicesLightAggregator",
+        "PublicServicesFullOperator",
+        "PublicServicesLightOperator",
+        "PublicOperator",
+    ];
+    let ag: Vec<&str> = AGGREGATOR
+        .iter()
+        .copied()
+        .filter(|n| ext.child(ns::SPID, n).is_some())
+        .collect();
+    rule(
+        out,
+        R::SpMdOtherNoAggregator,
+        ag.is_empty(),
+        format!("{ag:?}"),
+    );
+    let org_name = root
+        .child(ns::MD, "Organization")
+        .and_then(|o| o.child(ns::MD, "OrganizationName"))
+        .map(|n| n.text().trim().to_string());
+    let company = other.and_then(|c| c.child(ns::MD, "Company"));
+    rule(
+        out,
+        R::SpMdOtherCompany,
+        company.is_none_or(|c| {
+            !c.text().trim().is_empty() && Some(c.text().trim().to_string()) == org_name
+        }),
+        format!(
+            "Company {:?}, OrganizationName {org_name:?}",
+            company.map(|c| c.text())
+        ),
+    );
+    emails(
+        out,
+        other,
+        R::SpMdOtherEmail,
+        R::SpMdOtherEmailValid,
+        "other",
+    );
+    let phones: Vec<String> = other
+        .map(|c| {
+            c.children_named(ns::MD, "TelephoneNumber")
+                .map(|e| e.text())
+                .collect()
+        })
+        .unwrap_or_default();
+    let phone_ok = |p: &str| {
+        p.strip_prefix('+')
+            .is_some_and(|d| (6..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
+    };
+    rule(
+        out,
+        R::SpMdOtherPhone,
+        phones.iter().all(|p| phone_ok(p)),
+        format!("{phones:?}"),
+    );
+    advise(
+        out,
+        R::SpMdOtherPhoneIt,
+        phones.iter().all(|p| p.starts_with("+39")),
+        format!("{phones:?}"),
+    );
+    let values = |n: &str| -> Vec<String> {
+        ext.children_named(ns::SPID, n)
+            .map(|e| e.text().trim().to_string())
+            .collect()
+    };
+    let vats = values("VATNumber");
+    rule(
+        out,
+        R::SpMdOtherVat,
+        vats.len() <= 1 && vats.iter().all(|v| is_vat_number(v)),
+        format!("{vats:?}"),
+    );
+    let cfs = values("FiscalCode");
+    rule(
+        out,
+        R::SpMdOtherFiscalCode,
+        cfs.len() <= 1 && cfs.iter().all(|v| is_fiscal_code(v)),
+        format!("{cfs:?}"),
+    );
+    let ipas = values("IPACode");
+    match kind {
+        Kind::Public | Kind::Unknown => {
+            let why = if kind == Kind::Unknown {
+                " (kind unknown: checked as public)"
+            } else {
+                ""
+            };
+            rule(
+                out,
+                R::SpMdPublicIpaCode,
+                ipas.len() == 1 && is_ipa_code(&ipas[0]),
+                format!("{ipas:?}{why}"),
+            );
+            advise(
+                out,
+                R::SpMdPublicIpaTest,
+                !ipas.iter().any(|i| i == "__aggrsint"),
+                format!("{ipas:?}"),
+            );
+        }
+        Kind::Private => {
+            rule(
+                out,
+                R::SpMdPrivateNoIpa,
+                ipas.is_empty(),
+                format!("{ipas:?}"),
+            );
+            rule(
+                out,
+                R::SpMdPrivateVatOrCf,
+                !vats.is_empty() || !cfs.is_empty(),
+                format!("VATNumber {vats:?}, FiscalCode {cfs:?}"),
+            );
+            billing_checks(out, root, vats.first(), cfs.first());
+        }
+    }
+}
+
+fn billing_checks(
+    out: &mut Vec<CheckResult>,
+    root: &Element,
+    vat: Option<&String>,
+    cf: Option<&String>,
+) {
+    const FPA: &str = xsd::INVOICING_NS;
+    let billing = contacts(root, "billing");
+    rule(
+        out,
+        R::SpMdBillingSingle,
+        billing.len() == 1,
+        format!("{} ContactPerson contactType=\"billing\"", billing.len()),
+    );
+    let b = billing.first().copied();
+    let exts: Vec<&Element> = b
+        .map(|c| c.children_named(ns::MD, "Extensions").collect())
+        .unwrap_or_default();
+    rule(
+        out,
+        R::SpMdBillingExtensions,
+        exts.len() == 1,
+        format!("{} Extensions", exts.len()),
+    );
+    let empty = Element::new("md:Extensions", Some(ns::MD));
+    let ext = exts.first().copied().unwrap_or(&empty);
+    let cc: Vec<&Element> = ext.children_named(FPA, "CessionarioCommittente").collect();
+    rule(
+        out,
+        R::SpMdBillingCessionario,
+        cc.len() == 1,
+        format!("{} fpa:CessionarioCommittente", cc.len()),
+    );
+    let dati = cc.first().and_then(|c| c.child(FPA, "DatiAnagrafici"));
+    let billed_vat = dati.and_then(|d| d.child(FPA, "IdFiscaleIVA")).map(|i| {
+        let t = |n| {
+            i.child(FPA, n)
+                .map(|e| e.text().trim().to_string())
+                .unwrap_or_default()
+        };
+        format!("{}{}", t("IdPaese"), t("IdCodice"))
+    });
+    let billed_cf = dati
+        .and_then(|d| d.child(FPA, "CodiceFiscale"))
+        .map(|e| e.text().trim().to_string());
+    let named = dati
+        .and_then(|d| d.child(FPA, "Anagrafica"))
+        .is_some_and(|a| {
+            a.child(FPA, "Denominazione")
+                .is_some_and(|d| !d.text().trim().is_empty())
+                || (a.child(FPA, "Nome").is_some() && a.child(FPA, "Cognome").is_some())
+        });
+    let sede = cc.first().and_then(|c| c.child(FPA, "Sede")).is_some();
+    rule(
+        out,
+        R::SpMdBillingIdentification,
+        (billed_vat.is_some() || billed_cf.is_some()) && named && sede,
+        format!(
+            "IdFiscaleIVA {billed_vat:?}, CodiceFiscale {billed_cf:?}, named {named}, Sede {sede}"
+        ),
+    );
+    let matches =
+        (vat.is_some() && billed_vat.as_ref() == vat) || (cf.is_some() && billed_cf.as_ref() == cf);
+    advise(
+        out,
+        R::SpMdBillingMatches,
+        matches,
+        format!("billed {billed_vat:?} / {billed_cf:?}, other contact {vat:?} / {cf:?}"),
+    );
+    let terzo = ext.child(FPA, "TerzoIntermediarioSoggettoEmittente");
+    rule(
+        out,
+        R::SpMdBillingTerzo,
+        terzo.is_none_or(|t| t.elements().next().is_some()),
+        format!("present: {}", terzo.is_some()),
+    );
+    emails(
+        out,
+        b,
+        R::SpMdBillingEmail,
+        R::SpMdBillingEmailValid,
+        "billing",
+    );
+    let company = b.and_then(|c| c.child(ns::MD, "Company"));
+    rule(
+        out,
+        R::SpMdBillingCompany,
+        company.is_none_or(|c| !c.text().trim().is_empty()),
+        format!("{:?}", company.map(|c| c.text())),
+    );
+    let kinds = ext
+        .elements()
+        .filter(|e| e.is(ns::SPID, "Public") || e.is(ns::SPID, "Private"))
+        .count();
+    advise(
+        out,
+        R::SpMdBillingNoKind,
+        kinds == 0,
+        format!("{kinds} spid:Public/Private in the billing contact"),
+    );
+}
+
+/// Avviso 29 v3 checks of one signing certificate.
+mod cert {
+    use super::{is_country, rule, CheckResult, ContactIds, Kind, R};
+    use openssl::pkey::Id;
+    use openssl::x509::X509;
+
+    /// Every code `checks` records (for the not-evaluated entries).
+    pub(super) const RULES: &[R] = &[
+        R::SpMdCertKeyType,
+        R::SpMdCertKeySizeMin,
+        R::SpMdCertKeySize,
+        R::SpMdCertSigAlg,
+        R::SpMdCertValidity,
+        R::SpMdCertVersion,
+        R::SpMdCertBcPresent,
+        R::SpMdCertBcCritical,
+        R::SpMdCertBcCa,
+        R::SpMdCertKuPresent,
+        R::SpMdCertKuCritical,
+        R::SpMdCertKuRequired,
+        R::SpMdCertKuForbidden,
+        R::SpMdCertPolPresent,
+        R::SpMdCertPolCritical,
+        R::SpMdCertPolAgid,
+        R::SpMdCertPolSector,
+        R::SpMdCertSubjectCn,
+        R::SpMdCertSubjectC,
+        R::SpMdCertSubjectO,
+        R::SpMdCertSubjectL,
+        R::SpMdCertSubjectOrgId,
+        R::SpMdCertSubjectOrgIdMatch,
+        R::SpMdCertSubjectUri,
+        R::SpMdCertSubjectUriEntity,
+        R::SpMdCertSubjectPersonal,
+        R::SpMdCertSubjectEmail,
+        R::SpMdCertSubjectValues,
+    ];
+
+    pub(super) struct Context<'a> {
+        pub entity_id: &'a str,
+        pub kind: Kind,
+        pub contact: ContactIds,
+    }
+
+    const CN: &str = "2.5.4.3";
+    const C: &str = "2.5.4.6";
+    const L: &str = "2.5.4.7";
+    const O: &str = "2.5.4.10";
+    const URI: &str = "2.5.4.83";
+    const ORG_ID: &str = "2.5.4.97";
+    const EMAIL: &str = "1.2.840.113549.1.9.1";
+    /// surname, givenName, initials, pseudonym, name (personal attributes).
+    const PERSONAL: [(&str, &str); 5] = [
+        ("2.5.4.4", "surname"),
+        ("2.5.4.42", "givenName"),
+        ("2.5.4.43", "initials"),
+        ("2.5.4.65", "pseudonym"),
+        ("2.5.4.41", "name"),
+    ];
+    const AGID_CERT: &str = "1.3.76.16.6";
+    const PUBLIC_SP: &str = "1.3.76.16.4.2.1";
+    const PRIVATE_SP: &str = "1.3.76.16.4.3.1";
+
+    /// A DER element: tag and content.
+    #[derive(Clone, Copy)]
+    struct Tlv<'a> {
+        tag: u8,
+        body: &'a [u8],
+    }
+
+    /// Reads one DER element; returns it and the rest.
+    fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize);
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| {
+            (
+                Tlv {
+                    tag,
+                    body: &rest[..len],
+                },
+                &rest[len..],
+            )
+        })
+    }
+
+    /// The elements of a constructed value.
+    fn items(mut body: &[u8]) -> Option<Vec<Tlv<'_>>> {
+        let mut v = Vec::new();
+        while !body.is_empty() {
+            let (t, rest) = read(body)?;
+            v.push(t);
+            body = rest;
+        }
+        Some(v)
+    }
+
+    /// A dotted OID from its content octets.
+    fn oid(body: &[u8]) -> String {
+        let mut arcs: Vec<u64> = Vec::new();
+        let mut acc = 0u64;
+        for &b in body {
+            acc = (acc << 7) | (b & 0x7f) as u64;
+            if b & 0x80 == 0 {
+                if arcs.is_empty() {
+                    let first = (acc / 40).min(2);
+                    arcs.push(first);
+                    arcs.push(acc - first * 40);
+                } else {
+                    arcs.push(acc);
+                }
+                acc = 0;
+            }
+        }
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// A directory string's text (UTF-8, Printable, IA5, BMP…).
+    fn string(t: Tlv<'_>) -> String {
+        if t.tag == 0x1e {
+            let u: Vec<u16> = t
+                .body
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                .collect();
+            String::from_utf16_lossy(&u)
+        } else {
+            String::from_utf8_lossy(t.body).into_owned()
+        }
+    }
+
+    struct Parsed {
+        /// (OID, value) of each subject attribute.
+        subject: Vec<(String, String)>,
+        /// (OID, critical, value) of each extension.
+        extensions: Vec<(String, bool, Vec<u8>)>,
+    }
+
+    fn parse(der: &[u8]) -> Option<Parsed> {
+        let (cert, _) = read(der)?;
+        let tbs = *items(cert.body)?.first()?;
+        let f = items(tbs.body)?;
+        let off = usize::from(f.first()?.tag == 0xa0);
+        let subject_seq = f.get(off + 4)?;
+        let mut subject = Vec::new();
+        for set in items(subject_seq.body)? {
+            for atv in items(set.body)? {
+                let parts = items(atv.body)?;
+                subject.push((oid(parts.first()?.body), string(*parts.get(1)?)));
+            }
+        }
+        let mut extensions = Vec::new();
+        if let Some(x) = f.iter().skip(off + 6).find(|t| t.tag == 0xa3) {
+            let (seq, _) = read(x.body)?;
+            for e in items(seq.body)? {
+                let parts = items(e.body)?;
+                let id = oid(parts.first()?.body);
+                let critical = parts.len() == 3 && parts[1].tag == 0x01 && parts[1].body != [0];
+                extensions.push((id, critical, parts.last()?.body.to_vec()));
+            }
+        }
+        Some(Parsed {
+            subject,
+            extensions,
+        })
+    }
+
+    pub(super) fn checks(out: &mut Vec<CheckResult>, c: &X509, der: &[u8], ctx: &Context<'_>) {
+        let subject_line = c
+            .subject_name()
+            .entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    match e.object().nid() {
+                        openssl::nid::Nid::UNDEF => "uri?",
+                        n => n.short_name().unwrap_or("?"),
+                    },
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tag = format!("certificate [{subject_line}]");
+        let key = c.public_key().ok();
+        let is_rsa = key.as_ref().is_some_and(|k| k.id() == Id::RSA);
+        let bits = key.as_ref().map(|k| k.bits()).unwrap_or(0);
+        rule(
+            out,
+            R::SpMdCertKeyType,
+            is_rsa,
+            format!("{tag}: key {:?}", key.as_ref().map(|k| k.id())),
+        );
+        rule(
+            out,
+            R::SpMdCertKeySizeMin,
+            is_rsa && bits >= 2048,
+            format!("{tag}: {bits} bits"),
+        );
+        rule(
+            out,
+            R::SpMdCertKeySize,
+            is_rsa && matches!(bits, 2048 | 3072 | 4096),
+            format!("{tag}: {bits} bits"),
+        );
+        let sig = c.signature_algorithm().object().nid();
+        rule(
+            out,
+            R::SpMdCertSigAlg,
+            sig == openssl::nid::Nid::SHA256WITHRSAENCRYPTION
+                || sig == openssl::nid::Nid::SHA512WITHRSAENCRYPTION,
+            format!("{tag}: {}", sig.long_name().unwrap_or("unknown")),
+        );
+        let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
+        let in_force = now
+            .as_ref()
+            .is_some_and(|n| c.not_before() <= n.as_ref() && c.not_after() > n.as_ref());
+        rule(
+            out,
+            R::SpMdCertValidity,
+            in_force,
+            format!("{tag}: {} to {}", c.not_before(), c.not_after()),
+        );
+        rule(
+            out,
+            R::SpMdCertVersion,
+            c.version() == 2,
+            format!("{tag}: version {}", c.version() + 1),
+        );
+        let Some(p) = parse(der) else {
+            for r in &RULES[6..] {
+                rule(out, *r, false, format!("{tag}: DER not understood"));
+            }
+            return;
+        };
+        let ext = |id: &str| p.extensions.iter().find(|e| e.0 == id);
+        // basicConstraints
+        match ext("2.5.29.19") {
+            None => {
+                rule(out, R::SpMdCertBcPresent, false, format!("{tag}: absent"));
+                rule(out, R::SpMdCertBcCritical, false, format!("{tag}: absent"));
+                rule(out, R::SpMdCertBcCa, false, format!("{tag}: absent"));
+            }
+            Some((_, critical, v)) => {
+                rule(out, R::SpMdCertBcPresent, true, format!("{tag}: present"));
+                rule(
+                    out,
+                    R::SpMdCertBcCritical,
+                    !critical,
+                    format!("{tag}: critical {critical}"),
+                );
+                let ca = read(v)
+                    .and_then(|(s, _)| items(s.body))
+                    .and_then(|i| i.first().copied())
+                    .is_some_and(|t| t.tag == 0x01 && t.body != [0]);
+                rule(out, R::SpMdCertBcCa, !ca, format!("{tag}: cA {ca}"));
+            }
+        }
+        // keyUsage
+        match ext("2.5.29.15") {
+            None => {
+                for r in [
+                    R::SpMdCertKuPresent,
+                    R::SpMdCertKuCritical,
+                    R::SpMdCertKuRequired,
+                    R::SpMdCertKuForbidden,
+                ] {
+                    rule(out, r, false, format!("{tag}: keyUsage absent"));
+                }
+            }
+            Some((_, critical, v)) => {
+                rule(out, R::SpMdCertKuPresent, true, format!("{tag}: present"));
+                rule(
+                    out,
+                    R::SpMdCertKuCritical,
+                    *critical,
+                    format!("{tag}: critical {critical}"),
+                );
+                let bits = read(v)
+                    .filter(|(t, _)| t.tag == 0x03)
+                    .map(|(t, _)| t.body.get(1..).unwrap_or(&[]).to_vec())
+                    .unwrap_or_default();
+                let bit = |n: usize| bits.get(n / 8).is_some_and(|b| b & (0x80 >> (n % 8)) != 0);
+                const NAMES: [&str; 9] = [
+                    "digitalSignature",
+                    "nonRepudiation",
+                    "keyEncipherment",
+                    "dataEncipherment",
+                    "keyAgreement",
+                    "keyCertSign",
+                    "cRLSign",
+                    "encipherOnly",
+                    "decipherOnly",
+                ];
+                let set: Vec<&str> = (0..9).filter(|n| bit(*n)).map(|n| NAMES[n]).collect();
+                rule(
+                    out,
+                    R::SpMdCertKuRequired,
+                    bit(0) && bit(1),
+                    format!("{tag}: {set:?}"),
+                );
+                rule(
+                    out,
+                    R::SpMdCertKuForbidden,
+                    !(2..=6).any(bit),
+                    format!("{tag}: {set:?}"),
+                );
+            }
+        }
+        // certificatePolicies
+        let sector = match ctx.kind {
+            Kind::Public => Some(PUBLIC_SP),
+            Kind::Private => Some(PRIVATE_SP),
+            Kind::Unknown => None,
+        };
+        match ext("2.5.29.32") {
+            None => {
+                for r in [
+                    R::SpMdCertPolPresent,
+                    R::SpMdCertPolCritical,
+                    R::SpMdCertPolAgid,
+                    R::SpMdCertPolSector,
+                ] {
+                    rule(out, r, false, format!("{tag}: certificatePolicies absent"));
+                }
+            }
+            Some((_, critical, v)) => {
+                rule(out, R::SpMdCertPolPresent, true, format!("{tag}: present"));
+                rule(
+                    out,
+                    R::SpMdCertPolCritical,
+                    !critical,
+                    format!("{tag}: critical {critical}"),
+                );
+                let policies: Vec<String> = read(v)
+                    .and_then(|(s, _)| items(s.body))
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|pi| items(pi.body)?.first().map(|o| oid(o.body)))
+                    .collect();
+                rule(
+                    out,
+                    R::SpMdCertPolAgid,
+                    policies.iter().any(|p| p == AGID_CERT),
+                    format!("{tag}: {policies:?}"),
+                );
+                rule(
+                    out,
+                    R::SpMdCertPolSector,
+                    sector.is_some_and(|s| policies.iter().any(|p| p == s)),
+                    format!(
+                        "{tag}: {policies:?}, wanted {}",
+                        sector.unwrap_or("(SP kind unknown)")
+                    ),
+                );
+            }
+        }
+        // Subject.
+        let get = |id: &str| -> Vec<&str> {
+            p.subject
+                .iter()
+                .filter(|(o, _)| o == id)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        let one = |id: &str| get(id).first().map(|s| s.trim()).filter(|s| !s.is_empty());
+        rule(
+            out,
+            R::SpMdCertSubjectCn,
+            one(CN).is_some(),
+            format!("{tag}: commonName {:?}", one(CN)),
+        );
+        rule(
+            out,
+            R::SpMdCertSubjectC,
+            one(C).is_some_and(is_country),
+            format!("{tag}: countryName {:?}", one(C)),
+        );
+        rule(
+            out,
+            R::SpMdCertSubjectO,
+            one(O).is_some(),
+            format!("{tag}: organizationName {:?}", one(O)),
+        );
+        rule(
+            out,
+            R::SpMdCertSubjectL,
+            one(L).is_some(),
+            format!("{tag}: localityName {:?}", one(L)),
+        );
+        let org_id = one(ORG_ID);
+        let public_form = |v: &str| {
+            v.strip_prefix("PA:IT-")
+                .is_some_and(|c| (1..=16).contains(&c.len()) && !c.chars().any(char::is_whitespace))
+        };
+        let private_form = |v: &str| {
+            v.strip_prefix("VATIT-")
+                .is_some_and(|n| n.len() == 11 && n.chars().all(|c| c.is_ascii_digit()))
+                || v.strip_prefix("CF:IT-").is_some_and(super::is_fiscal_code)
+        };
+        rule(
+            out,
+            R::SpMdCertSubjectOrgId,
+            org_id.is_some_and(|v| match ctx.kind {
+                Kind::Public => public_form(v),
+                Kind::Private => private_form(v),
+                Kind::Unknown => false,
+            }),
+            format!(
+                "{tag}: organizationIdentifier {org_id:?} ({:?} SP)",
+                ctx.kind
+            ),
+        );
+        let wanted: Vec<String> = match ctx.kind {
+            Kind::Public => ctx
+                .contact
+                .ipa_code
+                .iter()
+                .map(|i| format!("PA:IT-{i}"))
+                .collect(),
+            Kind::Private => ctx
+                .contact
+                .vat_number
+                .iter()
+                .filter_map(|v| v.strip_prefix("IT"))
+                .map(|v| format!("VATIT-{v}"))
+                .chain(ctx.contact.fiscal_code.iter().map(|c| format!("CF:IT-{c}")))
+                .collect(),
+            Kind::Unknown => Vec::new(),
+        };
+        rule(
+            out,
+            R::SpMdCertSubjectOrgIdMatch,
+            org_id.is_some_and(|v| wanted.iter().any(|w| w == v)),
+            format!("{tag}: organizationIdentifier {org_id:?}, contact gives {wanted:?}"),
+        );
+        let uri = one(URI);
+        rule(
+            out,
+            R::SpMdCertSubjectUri,
+            uri.is_some(),
+            format!("{tag}: uri {uri:?}"),
+        );
+        rule(
+            out,
+            R::SpMdCertSubjectUriEntity,
+            uri == Some(ctx.entity_id),
+            format!("{tag}: uri {uri:?}, entityID {:?}", ctx.entity_id),
+        );
+        let personal: Vec<&str> = PERSONAL
+            .iter()
+            .filter(|(o, _)| !get(o).is_empty())
+            .map(|(_, n)| *n)
+            .collect();
+        rule(
+            out,
+            R::SpMdCertSubjectPersonal,
+            personal.is_empty(),
+            format!("{tag}: personal attributes {personal:?}"),
+        );
+        super::advise(
+            out,
+            R::SpMdCertSubjectEmail,
+            get(EMAIL).is_empty(),
+            format!("{tag}: emailAddress {:?}", get(EMAIL)),
+        );
+        let empty: Vec<&str> = p
+            .subject
+            .iter()
+            .filter(|(_, v)| v.trim().is_empty())
+            .map(|(o, _)| o.as_str())
+            .collect();
+        rule(
+            out,
+            R::SpMdCertSubjectValues,
+            !p.subject.is_empty() && empty.is_empty(),
+            format!("{tag}: empty attributes {empty:?}"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metadata_checks;
+    use spid_core::saml::dsig::{self, Credential};
+    use spid_core::saml::metadata::SpKind;
+    use spid_core::saml::ns;
+    use spid_core::saml::xml::{self, Limits};
+    use std::collections::{BTreeSet, HashMap};
+    use std::sync::{Mutex, OnceLock};
+
+    const BASE: &str = "http://127.0.0.1:8000";
+
+    fn private_kind() -> SpKind {
+        SpKind::Private {
+            vat_number: Some("IT12345678901".into()),
+            fiscal_code: None,
+            billing_email: "fatturazione@example.org".into(),
+            billing_company: "spid-harness reference SP".into(),
+        }
+    }
+
+    /// A credential for `entity_id` and the kind (generated once per pair: RSA keys are slow).
+    fn cred(entity_id: &str, private: bool) -> Credential {
+        static CACHE: OnceLock<Mutex<HashMap<(String, bool), Credential>>> = OnceLock::new();
+        let mut c = CACHE.get_or_init(Default::default).lock().unwrap();
+        c.entry((entity_id.to_string(), private))
+            .or_insert_with(|| {
+                let kind = if private {
+                    private_kind()
+                } else {
+                    SpKind::Public {
+                        ipa_code: "c_h501".into(),
+                    }
+                };
+                crate::certs::sp_credential(entity_id, &kind).unwrap()
+            })
+            .clone()
+    }
+
+    /// Our SP's metadata at `base`, signed with a certificate for its entityID.
+    fn sp_metadata(base: &str, private: bool) -> (String, Credential) {
+        let c = cred(&format!("{base}/metadata"), private);
+        let mut cfg = spid_sp::SpConfig::new(base, c.clone());
+        if private {
+            cfg.kind = private_kind();
+        }
+        let md = spid_sp::ServiceProvider::new(cfg)
+            .unwrap()
+            .metadata_xml()
+            .to_string();
+        (md, c)
+    }
+
+    fn honest(private: bool) -> (String, Credential) {
+        sp_metadata(BASE, private)
+    }
+
+    /// Re-signs `xml` (its old signature removed) with `cred`.
+    fn resign(xml_text: &str, cred: &Credential) -> String {
+        let mut root = xml::parse(xml_text, &Limits::default()).unwrap();
+        root.remove_children(ns::DS, "Signature");
+        dsig::sign_root(root, cred).unwrap()
+    }
+
+    /// `edit` applied to the honest metadata, re-signed.
+    fn edited(private: bool, edit: impl Fn(&str) -> String) -> String {
+        let (md, c) = honest(private);
+        let e = edit(&md);
+        assert_ne!(e, md, "the edit changed nothing");
+        resign(&e, &c)
+    }
+
+    fn replace(from: &'static str, to: &'static str) -> impl Fn(&str) -> String {
+        move |m: &str| {
+            assert!(m.contains(from), "{from} not in the metadata");
+            m.replacen(from, to, 1)
+        }
+    }
+
+    fn failing(md: &str) -> BTreeSet<&'static str> {
+        metadata_checks(md)
+            .0
+            .iter()
+            .filter(|c| c.failed())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    fn warned(md: &str) -> BTreeSet<&'static str> {
+        metadata_checks(md)
+            .0
+            .iter()
+            .filter(|c| !c.pass && c.warning && !c.detail.starts_with("not evaluated"))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    #[track_caller]
+    fn assert_fails(md: &str, want: &[&str]) {
+        let got = failing(md);
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        let details: Vec<String> = metadata_checks(md)
+            .0
+            .iter()
+            .filter(|c| c.failed())
+            .map(|c| format!("{}: {}", c.id, c.detail))
+            .collect();
+        assert_eq!(got, want, "{details:#?}");
+    }
+
+    fn every_code_is_a_rule(out: &[super::CheckResult]) {
+        for c in out {
+            let r = spid_core::Rule::from_code(c.id).unwrap_or_else(|| panic!("{}", c.id));
+            assert!(c.id.starts_with("sp-metadata."), "{}", c.id);
+            assert_eq!(c.reference, r.reference());
+        }
+    }
+
+    #[test]
+    fn our_public_metadata_passes_every_check() {
+        let (md, _) = honest(false);
+        let (out, m) = metadata_checks(&md);
+        assert!(m.is_some());
+        let bad: Vec<_> = out.iter().filter(|c| !c.pass).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        assert!(out.len() >= 110, "{} checks", out.len());
+        every_code_is_a_rule(&out);
+    }
+
+    #[test]
+    fn our_private_metadata_passes_every_check() {
+        let (md, _) = honest(true);
+        let (out, m) = metadata_checks(&md);
+        assert!(m.is_some());
+        let bad: Vec<_> = out.iter().filter(|c| !c.pass).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        // spid-sp-test 1.2.18 --extra runs 125 metadata checks on it.
+        assert!(out.len() >= 125, "{} checks", out.len());
+        every_code_is_a_rule(&out);
+        let ids: BTreeSet<&str> = out.iter().map(|c| c.id).collect();
+        assert!(ids.contains("sp-metadata.contact.billing.cessionario"));
+        assert!(!ids.contains("sp-metadata.contact.public.ipa-code"));
+    }
+
+    #[test]
+    fn the_committed_test_certificate_names_a_placeholder_entity_id() {
+        let creds = crate::runner::Credentials::embedded().unwrap();
+        let md = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(BASE, creds.sp))
+            .unwrap()
+            .metadata_xml()
+            .to_string();
+        assert_fails(&md, &["sp-metadata.cert.subject.uri.entity-id"]);
+    }
+
+    #[test]
+    fn not_well_formed_or_dtd() {
+        let (md, _) = honest(false);
+        let with_dtd = md.replacen(
+            "<md:EntityDescriptor",
+            "<!DOCTYPE x []><md:EntityDescriptor",
+            1,
+        );
+        let (out, m) = metadata_checks(&with_dtd);
+        assert!(m.is_none());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id, "sp-metadata.xml.well-formed");
+        assert!(out[0].failed());
+    }
+
+    #[test]
+    fn xsd_saml_violation() {
+        let md = edited(
+            false,
+            replace("<md:NameIDFormat>", "<md:Bogus/><md:NameIDFormat>"),
+        );
+        assert_fails(&md, &["sp-metadata.xsd.saml"]);
+        let detail = metadata_checks(&md).0[1].detail.clone();
+        assert!(
+            detail.contains("md:Bogus") && detail.starts_with("line "),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn xsd_spid_violation() {
+        let md = edited(
+            false,
+            replace("<spid:Public/>", "<spid:Public>yes</spid:Public>"),
+        );
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.xsd.spid",
+                "sp-metadata.contact.other.kind.empty",
+            ],
+        );
+    }
+
+    #[test]
+    fn xsd_invoicing_violation() {
+        let md = edited(
+            true,
+            replace("<fpa:CAP>00100</fpa:CAP>", "<fpa:CAP>Roma</fpa:CAP>"),
+        );
+        assert_fails(&md, &["sp-metadata.xsd.invoicing"]);
+    }
+
+    #[test]
+    fn signature_tampered_missing_foreign_and_weak() {
+        let (md, c) = honest(false);
+        let tampered = md.replacen("spid-harness reference SP", "spid-harness tampered SP", 1);
+        assert_ne!(tampered, md);
+        assert_fails(&tampered, &["sp-metadata.signature.valid"]);
+
+        let mut root = xml::parse(&md, &Limits::default()).unwrap();
+        root.remove_children(ns::DS, "Signature");
+        let unsigned = root.to_xml();
+        let got = failing(&unsigned);
+        assert!(got.contains("sp-metadata.signature.present"), "{got:?}");
+        assert!(
+            !got.contains("sp-metadata.signature.method.allowed"),
+            "{got:?}"
+        );
+
+        let foreign = crate::runner::Credentials::embedded().unwrap().foreign;
+        assert_fails(
+            &resign(&md, &foreign),
+            &[
+                "sp-metadata.signature.valid",
+                "sp-metadata.signature.key-info",
+            ],
+        );
+
+        let sha1 = md.replacen(
+            ns::RSA_SHA256,
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            1,
+        );
+        assert_fails(
+            &sha1,
+            &[
+                "sp-metadata.signature.method.allowed",
+                "sp-metadata.signature.valid",
+            ],
+        );
+        let sha1 = md.replacen(
+            ns::DIGEST_SHA256,
+            "http://www.w3.org/2000/09/xmldsig#sha1",
+            1,
+        );
+        assert_fails(
+            &sha1,
+            &[
+                "sp-metadata.signature.digest.allowed",
+                "sp-metadata.signature.valid",
+            ],
+        );
+        let _ = c;
+    }
+
+    #[test]
+    fn descriptor_attributes() {
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "AuthnRequestsSigned=\"true\"",
+                    "AuthnRequestsSigned=\"false\"",
+                ),
+            ),
+            &["sp-metadata.sp.authn-requests-signed.true"],
+        );
+        assert_fails(
+            &edited(false, replace(" AuthnRequestsSigned=\"true\"", "")),
+            &[
+                "sp-metadata.sp.authn-requests-signed.present",
+                "sp-metadata.sp.authn-requests-signed.true",
+            ],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "WantAssertionsSigned=\"true\"",
+                    "WantAssertionsSigned=\"false\"",
+                ),
+            ),
+            &["sp-metadata.sp.want-assertions-signed.true"],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"",
+                    "protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:1.1:protocol urn:oasis:names:tc:SAML:2.0:protocol\"",
+                ),
+            ),
+            &["sp-metadata.sp.protocol-support.saml2"],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+                    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                ),
+            ),
+            &["sp-metadata.sp.name-id-format"],
+        );
+    }
+
+    #[test]
+    fn entity_attributes() {
+        let md = edited(false, |m| {
+            m.replacen(
+                " entityID=",
+                " validUntil=\"2020-01-01T00:00:00Z\" entityID=",
+                1,
+            )
+        });
+        assert_fails(&md, &["sp-metadata.entity.valid-until"]);
+        // A query string in the entityID (the certificate names the entityID without it).
+        let md = edited(false, |m| {
+            m.replacen(
+                "entityID=\"http://127.0.0.1:8000/metadata\"",
+                "entityID=\"http://127.0.0.1:8000/metadata?x=1\"",
+                1,
+            )
+        });
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.entity.id.no-query",
+                "sp-metadata.cert.subject.uri.entity-id",
+            ],
+        );
+    }
+
+    #[test]
+    fn key_descriptors() {
+        let enc = format!(
+            "<md:KeyDescriptor use=\"encryption\"><ds:KeyInfo xmlns:ds=\"{}\"><ds:KeyName>k</ds:KeyName></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService",
+            ns::DS
+        );
+        let md = edited(false, |m| m.replacen("<md:SingleLogoutService", &enc, 1));
+        assert_fails(&md, &["sp-metadata.key.encryption.certificate"]);
+    }
+
+    #[test]
+    fn certificate_profile_violations() {
+        // A certificate outside the SPID SP profile: CA, wrong key usage, no policies,
+        // no organizationIdentifier, an e-mail in the subject.
+        use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let rsa = openssl::rsa::Rsa::generate(2048).unwrap();
+        let pkey = openssl::pkey::PKey::from_rsa(rsa).unwrap();
+        let kp = KeyPair::try_from(pkey.private_key_to_pkcs8().unwrap().as_slice()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "bad SP");
+        dn.push(DnType::OrganizationName, "spid-harness TEST ONLY");
+        dn.push(
+            DnType::CustomDnType(vec![2, 5, 4, 83]),
+            "http://127.0.0.1:8000/metadata",
+        );
+        dn.push(DnType::CountryName, "IT");
+        dn.push(DnType::LocalityName, "Roma");
+        dn.push(
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            "sp@example.org",
+        );
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let cert = p.self_signed(&kp).unwrap();
+        let bad = Credential::from_pem(
+            pkey.private_key_to_pem_pkcs8().unwrap().as_slice(),
+            cert.pem().as_bytes(),
+        )
+        .unwrap();
+        let (md, good) = honest(false);
+        let md = resign(&md.replace(&good.cert_base64(), &bad.cert_base64()), &bad);
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.cert.basic-constraints.not-critical",
+                "sp-metadata.cert.basic-constraints.not-ca",
+                "sp-metadata.cert.key-usage.required",
+                "sp-metadata.cert.key-usage.forbidden",
+                "sp-metadata.cert.policies.present",
+                "sp-metadata.cert.policies.not-critical",
+                "sp-metadata.cert.policies.agidcert",
+                "sp-metadata.cert.policies.sector",
+                "sp-metadata.cert.subject.organization-identifier",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+        assert_eq!(
+            warned(&md),
+            BTreeSet::from(["sp-metadata.cert.subject.no-email"])
+        );
+    }
+
+    #[test]
+    fn a_public_certificate_in_private_metadata() {
+        let (md, private_cred) = honest(true);
+        let public_cred = cred(&format!("{BASE}/metadata"), false);
+        let md = resign(
+            &md.replace(&private_cred.cert_base64(), &public_cred.cert_base64()),
+            &public_cred,
+        );
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.cert.policies.sector",
+                "sp-metadata.cert.subject.organization-identifier",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+    }
+
+    #[test]
+    fn assertion_consumer_services() {
+        assert_fails(
+            &edited(false, replace(" isDefault=\"true\"", "")),
+            &[
+                "sp-metadata.acs.default.single",
+                "sp-metadata.acs.default.index-zero",
+            ],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "index=\"0\" isDefault=\"true\"",
+                    "index=\"1\" isDefault=\"true\"",
+                ),
+            ),
+            &["sp-metadata.acs.default.index-zero"],
+        );
+        let second = "<md:AssertionConsumerService index=\"0\" Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"http://127.0.0.1:8000/acs2\"/><md:AttributeConsumingService";
+        assert_fails(
+            &edited(false, |m| {
+                m.replacen("<md:AttributeConsumingService", second, 1)
+            }),
+            &["sp-metadata.acs.index.unique"],
+        );
+        assert_fails(
+            &edited(false, |m| {
+                m.replacen(
+                    &format!(
+                        "Binding=\"{}\" Location=\"http://127.0.0.1:8000/acs\"",
+                        ns::BINDING_POST
+                    ),
+                    &format!(
+                        "Binding=\"{}\" Location=\"http://127.0.0.1:8000/acs\"",
+                        ns::BINDING_REDIRECT
+                    ),
+                    1,
+                )
+            }),
+            &["sp-metadata.acs.binding"],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "Location=\"http://127.0.0.1:8000/acs\"",
+                    "Location=\"/acs\"",
+                ),
+            ),
+            &["sp-metadata.acs.location"],
+        );
+    }
+
+    #[test]
+    fn single_logout_services() {
+        let md = edited(false, |m| {
+            let mut root = xml::parse(m, &Limits::default()).unwrap();
+            root.child_mut(ns::MD, "SPSSODescriptor")
+                .unwrap()
+                .remove_children(ns::MD, "SingleLogoutService");
+            root.to_xml()
+        });
+        assert_fails(&md, &["sp-metadata.slo.present"]);
+        let md = edited(false, |m| {
+            m.replacen(
+                &format!("<md:SingleLogoutService Binding=\"{}\"", ns::BINDING_POST),
+                "<md:SingleLogoutService Binding=\"urn:example:binding\"",
+                1,
+            )
+        });
+        assert_fails(&md, &["sp-metadata.slo.binding"]);
+        let md = edited(false, |m| {
+            m.replacen(
+                "<md:SingleLogoutService Binding",
+                "<md:SingleLogoutService ResponseLocation=\"slo\" Binding",
+                1,
+            )
+        });
+        assert_fails(&md, &["sp-metadata.slo.response-location"]);
+    }
+
+    #[test]
+    fn attribute_consuming_services() {
+        assert_fails(
+            &edited(false, replace("Name=\"spidCode\"", "Name=\"nickname\"")),
+            &["sp-metadata.attrs.requested.name"],
+        );
+        assert_fails(
+            &edited(false, replace("Name=\"name\"", "Name=\"familyName\"")),
+            &["sp-metadata.attrs.requested.unique"],
+        );
+        assert_fails(
+            &edited(false, |m| {
+                m.replacen(
+                    &format!("Name=\"email\" NameFormat=\"{}\"", ns::ATTRNAME_BASIC),
+                    "Name=\"email\" NameFormat=\"urn:example:format\"",
+                    1,
+                )
+            }),
+            &["sp-metadata.attrs.requested.name-format"],
+        );
+        let md = edited(
+            false,
+            replace(
+                "<md:ServiceName xml:lang=\"it\"",
+                "<md:ServiceName xml:lang=\"en\"",
+            ),
+        );
+        assert_fails(&md, &[]);
+        assert_eq!(
+            warned(&md),
+            BTreeSet::from(["sp-metadata.attrs.service.name.italian"])
+        );
+    }
+
+    #[test]
+    fn organization() {
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "<md:OrganizationURL xml:lang=\"it\"",
+                    "<md:OrganizationURL xml:lang=\"en\"",
+                ),
+            ),
+            &[
+                "sp-metadata.org.languages.same",
+                "sp-metadata.org.languages.italian",
+            ],
+        );
+        let md = edited(false, |m| {
+            let mut root = xml::parse(m, &Limits::default()).unwrap();
+            root.child_mut(ns::MD, "Organization")
+                .unwrap()
+                .remove_children(ns::MD, "OrganizationDisplayName");
+            root.to_xml()
+        });
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.xsd.saml",
+                "sp-metadata.org.display-name",
+                "sp-metadata.org.languages.same",
+                "sp-metadata.org.languages.italian",
+            ],
+        );
+    }
+
+    #[test]
+    fn public_contact() {
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "<spid:IPACode>c_h501</spid:IPACode>",
+                    "<spid:IPACode>c_h502</spid:IPACode>",
+                ),
+            ),
+            &["sp-metadata.cert.subject.organization-identifier.matches"],
+        );
+        assert_fails(
+            &edited(false, replace("<spid:IPACode>c_h501</spid:IPACode>", "")),
+            &[
+                "sp-metadata.contact.public.ipa-code",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+        assert_fails(
+            &edited(false, replace("<spid:Public/>", "")),
+            &[
+                "sp-metadata.contact.other.kind",
+                "sp-metadata.contact.other.kind.empty",
+                "sp-metadata.cert.policies.sector",
+                "sp-metadata.cert.subject.organization-identifier",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "<spid:Public/>",
+                    "<spid:Public/><spid:PublicServicesFullAggregator/>",
+                ),
+            ),
+            &["sp-metadata.contact.other.no-aggregator"],
+        );
+        assert_fails(
+            &edited(false, |m| {
+                let mail = "<md:EmailAddress>";
+                assert!(m.contains(mail));
+                let i = m.find(mail).unwrap() + mail.len();
+                let j = i + m[i..].find('<').unwrap();
+                format!("{}not-an-address{}", &m[..i], &m[j..])
+            }),
+            &["sp-metadata.contact.other.email.valid"],
+        );
+        assert_fails(
+            &edited(false, replace("+390600000000", "+39 06 000000")),
+            &["sp-metadata.contact.other.phone"],
+        );
+        assert_fails(
+            &edited(
+                false,
+                replace(
+                    "</md:Extensions><md:EmailAddress>",
+                    "</md:Extensions><md:Company>Someone else</md:Company><md:EmailAddress>",
+                ),
+            ),
+            &["sp-metadata.contact.other.company"],
+        );
+    }
+
+    #[test]
+    fn private_contacts() {
+        let md = edited(true, |m| {
+            let mut root = xml::parse(m, &Limits::default()).unwrap();
+            root.children.retain(
+                |n| !matches!(n, xml::Node::Element(e) if e.attr("contactType") == Some("billing")),
+            );
+            root.to_xml()
+        });
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.contact.billing.single",
+                "sp-metadata.contact.billing.extensions",
+                "sp-metadata.contact.billing.cessionario",
+                "sp-metadata.contact.billing.identification",
+                "sp-metadata.contact.billing.email.present",
+                "sp-metadata.contact.billing.email.valid",
+            ],
+        );
+        assert_fails(
+            &edited(
+                true,
+                replace(
+                    "<spid:Private/>",
+                    "<spid:IPACode>c_h501</spid:IPACode><spid:Private/>",
+                ),
+            ),
+            &["sp-metadata.contact.private.no-ipa-code"],
+        );
+        let md = edited(
+            true,
+            replace(
+                "<spid:VATNumber>IT12345678901</spid:VATNumber>",
+                "<spid:VATNumber>XX12345678901</spid:VATNumber>",
+            ),
+        );
+        assert_fails(
+            &md,
+            &[
+                "sp-metadata.contact.other.vat-number",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+        assert_eq!(
+            warned(&md),
+            BTreeSet::from(["sp-metadata.contact.billing.identification.matches"])
+        );
+        assert_fails(
+            &edited(
+                true,
+                replace("<spid:VATNumber>IT12345678901</spid:VATNumber>", ""),
+            ),
+            &[
+                "sp-metadata.contact.private.vat-or-fiscal-code",
+                "sp-metadata.cert.subject.organization-identifier.matches",
+            ],
+        );
+        let b = edited(true, |m| {
+            let mail = "<md:EmailAddress>fatturazione@example.org</md:EmailAddress>";
+            assert!(m.contains(mail));
+            m.replacen(mail, "<md:EmailAddress>fatturazione</md:EmailAddress>", 1)
+        });
+        assert_fails(&b, &["sp-metadata.contact.billing.email.valid"]);
+    }
+
+    #[test]
+    fn production_urls_are_recommendations_off_loopback() {
+        let (md, _) = sp_metadata("http://sp.example.org", false);
+        assert_fails(&md, &[]);
+        assert_eq!(
+            warned(&md),
+            BTreeSet::from([
+                "sp-metadata.entity.id.https",
+                "sp-metadata.acs.location.https",
+                "sp-metadata.slo.location.https",
+            ])
+        );
+        let (md, _) = sp_metadata("https://sp.example.org:8443", false);
+        assert_fails(&md, &[]);
+        assert_eq!(
+            warned(&md),
+            BTreeSet::from(["sp-metadata.endpoint.no-port"])
+        );
+    }
+
+    #[test]
+    fn missing_parts_are_recorded_not_dropped() {
+        let (md, c) = honest(false);
+        let n = metadata_checks(&md).0.len();
+        let mut root = xml::parse(&md, &Limits::default()).unwrap();
+        root.remove_children(ns::DS, "Signature");
+        root.child_mut(ns::MD, "SPSSODescriptor")
+            .unwrap()
+            .remove_children(ns::MD, "KeyDescriptor");
+        let md = dsig::sign_root(root, &c).unwrap();
+        let (out, _) = metadata_checks(&md);
+        // Every certificate check is still there, as "not evaluated".
+        assert!(out.len() >= n - 2, "{} of {n}", out.len());
+        let failed: BTreeSet<_> = out.iter().filter(|c| c.failed()).map(|c| c.id).collect();
+        assert!(
+            failed.contains("sp-metadata.key.signing.present"),
+            "{failed:?}"
+        );
+        assert!(!failed.contains("sp-metadata.cert.key.type"), "{failed:?}");
+    }
+}

@@ -188,7 +188,10 @@ pub fn validate(xml: &str, schema: Schema) -> Result<(), Vec<String>> {
     let root = doc
         .get_root_element()
         .ok_or_else(|| vec!["no root element".to_string()])?;
-    let root_ns = root.get_namespace().map(|n| n.get_href()).unwrap_or_default();
+    let root_ns = root
+        .get_namespace()
+        .map(|n| n.get_href())
+        .unwrap_or_default();
     let root_ok = match schema {
         Schema::Metadata => {
             root_ns == ns::MD
@@ -243,14 +246,11 @@ mod tests {
 
     #[test]
     fn an_unexpected_element_is_reported_with_line_and_name() {
-        let md = our_metadata().replacen(
-            "<md:NameIDFormat>",
-            "<md:Bogus/>\n<md:NameIDFormat>",
-            1,
-        );
+        let md = our_metadata().replacen("<md:NameIDFormat>", "<md:Bogus/>\n<md:NameIDFormat>", 1);
         let errs = validate(&md, Schema::Metadata).unwrap_err();
         assert!(
-            errs.iter().any(|e| e.starts_with("line ") && e.contains("md:Bogus")),
+            errs.iter()
+                .any(|e| e.starts_with("line ") && e.contains("md:Bogus")),
             "{errs:?}"
         );
     }
@@ -260,7 +260,8 @@ mod tests {
         let md = our_metadata().replacen(" protocolSupportEnumeration=", " x=", 1);
         let errs = validate(&md, Schema::Metadata).unwrap_err();
         assert!(
-            errs.iter().any(|e| e.contains("protocolSupportEnumeration")),
+            errs.iter()
+                .any(|e| e.contains("protocolSupportEnumeration")),
             "{errs:?}"
         );
     }
