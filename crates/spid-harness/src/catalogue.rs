@@ -106,6 +106,90 @@ pub enum Consent {
     Deny,
 }
 
+/// What a case's emitted Response keeps intact; `tests/isolation.rs` checks every emitted
+/// Response against it with an independent verifier (the `xmlsec1` tool and the IdP's
+/// metadata certificate).
+///
+/// The default (no `[intact]` table) is "every signature valid": whatever the plan edits, each
+/// signature in the Response verifies, so the case proves the rule it names and not merely
+/// that a broken signature is refused. A case that is *about* signatures, or whose point makes
+/// a valid signature impossible, opts out and says why:
+///
+/// ```toml
+/// [intact]
+/// signatures = false
+/// why = "the NameID is changed after signing: the broken signature is the point"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intact {
+    /// Every signature in the Response verifies with the IdP certificate (default true).
+    #[serde(default = "yes")]
+    pub signatures: bool,
+    /// Why not: required with `signatures = false`, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Intact {
+    fn default() -> Self {
+        Intact {
+            signatures: true,
+            why: None,
+        }
+    }
+}
+
+/// A property of a case, from a closed vocabulary; each is explained once, in
+/// `fixtures/cases/FLAGS.toml` ([`Flag::explanation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flag {
+    /// Not a SPID rule: a defence this tool recommends. Against an external SP an unmet
+    /// hardening case is a warning, not a conformance failure.
+    Hardening,
+}
+
+/// `fixtures/cases/FLAGS.toml`: flag name → explanation.
+pub const FLAGS_TOML: &str = include_str!("../../../fixtures/cases/FLAGS.toml");
+
+fn flag_explanations() -> &'static std::collections::BTreeMap<String, String> {
+    static MAP: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| toml::from_str(FLAGS_TOML).unwrap_or_default())
+}
+
+impl Flag {
+    /// Every flag.
+    pub const ALL: [Flag; 1] = [Flag::Hardening];
+
+    /// The name used in the case files (`hardening`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Hardening => "hardening",
+        }
+    }
+
+    /// The one explanation of the flag, from `fixtures/cases/FLAGS.toml` (a test keeps that
+    /// file and this enum in step).
+    pub fn explanation(self) -> &'static str {
+        flag_explanations()
+            .get(self.name())
+            .map(String::as_str)
+            .unwrap_or("(not explained in fixtures/cases/FLAGS.toml)")
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One case.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +203,12 @@ pub struct Case {
     /// SPID rule and upstream case references.
     #[serde(default)]
     pub refs: Vec<String>,
+    /// Flags (closed vocabulary, explained in `fixtures/cases/FLAGS.toml`), e.g. `hardening`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+    /// What the emitted Response keeps intact (default: every signature valid).
+    #[serde(default)]
+    pub intact: Intact,
     /// Fixture user who logs in (default `mario.rossi`, an L2 user).
     #[serde(default = "default_user")]
     pub user: String,
@@ -144,6 +234,45 @@ pub struct Case {
 
 fn default_user() -> String {
     "mario.rossi".into()
+}
+
+impl Case {
+    /// Whether the case carries `flag`.
+    pub fn has_flag(&self, flag: Flag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// A hardening case: not a SPID rule, so against an external SP an unmet expectation is
+    /// a warning, not a conformance failure ([`Flag::Hardening`]).
+    pub fn is_hardening(&self) -> bool {
+        self.has_flag(Flag::Hardening)
+    }
+
+    /// The case's flags with their explanations, for reports.
+    pub fn flag_notes(&self) -> Vec<(Flag, &'static str)> {
+        self.flags.iter().map(|f| (*f, f.explanation())).collect()
+    }
+
+    /// The envelope checks beyond the grammar: `intact` opt-outs say why, flags are not
+    /// repeated, and the plan's fragments parse.
+    fn check_envelope(&self) -> Result<(), String> {
+        match (&self.intact.signatures, &self.intact.why) {
+            (false, None) => return Err("intact.signatures = false needs intact.why".into()),
+            (false, Some(w)) if w.trim().is_empty() => return Err("intact.why is empty".into()),
+            (true, Some(_)) => {
+                return Err(
+                    "intact.why explains an opt-out: set intact.signatures = false or drop it"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(f) = self.flags.iter().find(|f| !seen.insert(**f)) {
+            return Err(format!("flag {f} listed twice"));
+        }
+        self.plan.check().map_err(|e| e.to_string())
+    }
 }
 
 /// A catalogue load error.
@@ -175,12 +304,26 @@ pub trait CatalogueCase: serde::de::DeserializeOwned {
     fn refs(&self) -> &[String];
     /// The expectation.
     fn expect(&self) -> &Expect;
+    /// Checks of this catalogue's own envelope fields, after parsing (default: none).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Implements [`CatalogueCase`] for a case struct with `id`, `family`, `title`, `refs` and
 /// `expect` fields: `catalogue_case!(Type, folder, rule prefix, level expectation allowed)`.
 macro_rules! catalogue_case {
+    ($t:ty, $folder:literal, $prefix:literal, $level:literal, check = $check:path) => {
+        $crate::catalogue::catalogue_case!(@impl $t, $folder, $prefix, $level,
+            fn check(&self) -> Result<(), String> {
+                $check(self)
+            }
+        );
+    };
     ($t:ty, $folder:literal, $prefix:literal, $level:literal) => {
+        $crate::catalogue::catalogue_case!(@impl $t, $folder, $prefix, $level,);
+    };
+    (@impl $t:ty, $folder:literal, $prefix:literal, $level:literal, $($extra:item)*) => {
         impl $crate::catalogue::CatalogueCase for $t {
             const FOLDER: &'static str = $folder;
             const RULE_PREFIX: &'static str = $prefix;
@@ -200,12 +343,13 @@ macro_rules! catalogue_case {
             fn expect(&self) -> &$crate::catalogue::Expect {
                 &self.expect
             }
+            $($extra)*
         }
     };
 }
 pub(crate) use catalogue_case;
 
-catalogue_case!(Case, "saml", "", true);
+catalogue_case!(Case, "saml", "", true, check = Case::check_envelope);
 
 /// Parses and checks one case file of any catalogue: unknown keys, an empty or unknown (or
 /// wrongly prefixed) rule list, a misplaced `level` expectation and an id that is not the
@@ -231,6 +375,7 @@ pub fn parse<C: CatalogueCase>(file: &str, text: &str) -> Result<C, LoadError> {
         }
         _ => {}
     }
+    case.check().map_err(err)?;
     let stem = Path::new(file)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -429,6 +574,91 @@ mod tests {
                 cases.iter().any(|c| c.id.starts_with(&format!("ssc-{n}"))),
                 "spid-saml-check {n}"
             );
+        }
+    }
+
+    #[test]
+    fn flags_are_explained_once() {
+        let explained: std::collections::BTreeMap<String, String> =
+            toml::from_str(FLAGS_TOML).expect("fixtures/cases/FLAGS.toml parses as flag = text");
+        let variants: Vec<&str> = Flag::ALL.iter().map(|f| f.name()).collect();
+        for (name, text) in &explained {
+            assert!(
+                variants.contains(&name.as_str()),
+                "FLAGS.toml explains {name:?}, which is not a Flag variant"
+            );
+            assert!(
+                !text.trim().is_empty(),
+                "FLAGS.toml: {name} has no explanation"
+            );
+        }
+        for f in Flag::ALL {
+            assert!(
+                explained.contains_key(f.name()),
+                "flag {f} is not explained in fixtures/cases/FLAGS.toml"
+            );
+            // The serde name is the name used in the files.
+            assert_eq!(toml::Value::try_from(f).unwrap().as_str(), Some(f.name()));
+            assert!(!f.explanation().starts_with("(not explained"));
+        }
+        let cases = embedded("saml").unwrap();
+        for c in &cases {
+            for f in &c.flags {
+                assert!(
+                    explained.contains_key(f.name()),
+                    "{}: flag {f} unexplained",
+                    c.id
+                );
+            }
+        }
+        // Every case whose references call it hardening carries the flag.
+        for c in &cases {
+            if c.refs.iter().any(|r| r.eq_ignore_ascii_case("hardening")) {
+                assert!(
+                    c.is_hardening(),
+                    "{}: refs say hardening, flags do not",
+                    c.id
+                );
+            }
+        }
+        let h = cases.iter().find(|c| c.id == "xml-deep-nesting").unwrap();
+        assert!(h.is_hardening());
+        assert_eq!(
+            h.flag_notes(),
+            vec![(Flag::Hardening, Flag::Hardening.explanation())]
+        );
+        assert!(!cases
+            .iter()
+            .find(|c| c.id == "login-l2")
+            .unwrap()
+            .is_hardening());
+    }
+
+    #[test]
+    fn intact_opt_out_needs_a_reason_and_flags_are_closed() {
+        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";
+        let accept = "[expect]\nverdict = \"accept\"\n";
+        let ok = parse_case(
+            "x.toml",
+            &format!("{base}flags = [\"hardening\"]\n[intact]\nsignatures = false\nwhy = \"w\"\n{accept}"),
+        )
+        .unwrap();
+        assert!(!ok.intact.signatures && ok.is_hardening());
+        assert!(
+            parse_case("x.toml", &format!("{base}{accept}"))
+                .unwrap()
+                .intact
+                .signatures
+        );
+        for (bad, says) in [
+            ("[intact]\nsignatures = false\n", "needs intact.why"),
+            ("[intact]\nwhy = \"w\"\n", "opt-out"),
+            ("[intact]\nsignatures = false\nwhy = \" \"\n", "empty"),
+            ("flags = [\"shiny\"]\n", "shiny"),
+            ("flags = [\"hardening\", \"hardening\"]\n", "twice"),
+        ] {
+            let e = parse_case("x.toml", &format!("{base}{bad}{accept}")).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
         }
     }
 

@@ -1,11 +1,14 @@
 //! Fault injection: a plan the IdP carries out on its next Response. The IdP always builds the
 //! honest Response first; the plan then edits the tree before signing, chooses what is signed
-//! and with which key, and edits the signed tree afterwards (wrapping attacks live there).
+//! and with which key and algorithms, and edits the signed tree afterwards (wrapping attacks
+//! live there). An edit that finds nothing to act on is a [`PlanError`] naming the stage, the
+//! edit and what was missing: a case never goes out as the honest message under its name.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use spid_core::errors::SpidError;
-use spid_core::saml::xml::{Element, Node};
+pub use spid_core::saml::dsig::{DigestMethod, SignatureMethod};
+use spid_core::saml::xml::{self, Element, Limits, Node};
 use spid_core::saml::{new_id, ns};
 use spid_core::SpidLevel;
 
@@ -51,10 +54,31 @@ pub enum Target {
     FirstAttribute,
     /// The first saml:Attribute's first AttributeValue.
     FirstAttributeValue,
-    /// The Assertion signature's SignatureMethod.
+    /// The Assertion signature's SignatureMethod (an edit here breaks the signature: to sign
+    /// with another algorithm use `sign.signature_method`).
     AssertionSignatureMethod,
-    /// The Assertion signature's DigestMethod.
+    /// The Assertion signature's DigestMethod (an edit here breaks the signature: to sign
+    /// with another digest use `sign.digest_method`).
     AssertionDigestMethod,
+}
+
+/// The kebab-case name a value has in the case files (`assertion-digest-method`).
+fn toml_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Object(o)) => o
+            .get("op")
+            .and_then(|x| x.as_str())
+            .unwrap_or("?")
+            .to_string(),
+        _ => "?".into(),
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&toml_name(self))
+    }
 }
 
 impl Target {
@@ -109,6 +133,33 @@ impl Target {
         }
         Some(cur)
     }
+
+    /// The target's parent and the target's position among the parent's children (None for
+    /// the root or an absent target).
+    fn parent_mut(self, root: &mut Element) -> Option<(&mut Element, usize)> {
+        let ((n, l), parent_path) = self.path().split_last()?;
+        let mut cur = root;
+        for (pn, pl) in parent_path {
+            cur = cur.child_mut(pn, pl)?;
+        }
+        let i = cur.child_index(n, l)?;
+        Some((cur, i))
+    }
+}
+
+/// Where [`Mutation::InsertXml`] puts its fragment, relative to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Position {
+    /// After the target's last child.
+    #[default]
+    LastChild,
+    /// Before the target's first child.
+    FirstChild,
+    /// Right before the target (not for the root).
+    Before,
+    /// Right after the target (not for the root).
+    After,
 }
 
 /// One edit of the Response tree.
@@ -143,7 +194,8 @@ pub enum Mutation {
         /// What.
         target: Target,
     },
-    /// Removes the element's children and text, keeping its attributes.
+    /// Removes the element's children and text, keeping its attributes (an element already
+    /// empty is a miss).
     Empty {
         /// What.
         target: Target,
@@ -161,7 +213,8 @@ pub enum Mutation {
         #[serde(default)]
         precision: Precision,
     },
-    /// Removes attribute `name` from every element whose local name is `element`.
+    /// Removes attribute `name` from every element whose local name is `element` (a miss when
+    /// no element carried it).
     RemoveAttrEverywhere {
         /// Local name of the elements.
         element: String,
@@ -170,11 +223,13 @@ pub enum Mutation {
     },
     /// Splits the target's text with a comment (`ab<!---->c`): XML canonicalisation drops
     /// comments, so a signature still verifies while naive text readers see a truncated value.
+    /// The target must hold only text, at least two characters of it.
     InjectComment {
         /// Where.
         target: Target,
     },
-    /// Appends a copy of the (signed) Assertion with a new ID after it.
+    /// Appends a copy of the Assertion with a new ID after it (before signing, the IdP signs
+    /// both copies; after signing, the copy carries a signature that no longer matches).
     DuplicateAssertion,
     /// XML Signature Wrapping, variants 1–8 (the SAML Raider numbering).
     Xsw {
@@ -186,6 +241,26 @@ pub enum Mutation {
     /// Puts a correctly signed foreign element (the IdP's own signed metadata) first in the
     /// Response, the signature-verification bypass of spid-saml-check 112/113.
     SignedForeignElement,
+    /// Inserts an XML fragment at `at` (default: as the target's last child). The fragment is
+    /// read by spid-core's strict parser with the `saml` and `samlp` prefixes declared (the
+    /// Response declares them); any other prefix must be declared in the fragment. Before
+    /// signing this is how a case adds content the signature covers.
+    InsertXml {
+        /// Where.
+        target: Target,
+        /// Relative to the target.
+        #[serde(default)]
+        at: Position,
+        /// One or more elements (text between them is kept).
+        xml: String,
+    },
+    /// Renames the element, keeping its prefix and namespace (`local = "LogoutResponse"`).
+    Rename {
+        /// What.
+        target: Target,
+        /// The new local name.
+        local: String,
+    },
 }
 
 /// Fractional-second digits of a generated instant.
@@ -321,6 +396,26 @@ pub struct SignSpec {
     pub key: SigningKey,
     /// Which certificate travels in KeyInfo.
     pub keyinfo: KeyInfoCert,
+    /// The SignatureMethod of every signature the IdP makes (default `rsa-sha256`). The
+    /// signature is genuinely computed with it: `rsa-sha1` gives a valid SHA-1 signature.
+    pub signature_method: SignatureMethod,
+    /// The DigestMethod of every signature's Reference (default `sha256`), likewise genuine.
+    pub digest_method: DigestMethod,
+}
+
+impl SignSpec {
+    /// The algorithms for spid-core's signer.
+    pub fn algorithms(&self) -> spid_core::saml::dsig::Algorithms {
+        spid_core::saml::dsig::Algorithms {
+            signature: self.signature_method,
+            digest: self.digest_method,
+        }
+    }
+
+    /// Nothing is signed.
+    pub fn unsigned(&self) -> bool {
+        !self.assertion && !self.response
+    }
 }
 
 /// The certificate put in `ds:KeyInfo` (a verifier must ignore it and use metadata).
@@ -345,6 +440,8 @@ impl Default for SignSpec {
             response: true,
             key: SigningKey::Idp,
             keyinfo: KeyInfoCert::Signer,
+            signature_method: SignatureMethod::default(),
+            digest_method: DigestMethod::default(),
         }
     }
 }
@@ -377,12 +474,107 @@ impl FaultPlan {
     pub fn spid_error(&self) -> Option<SpidError> {
         self.status.map(SpidError)
     }
+
+    /// Checks what can be checked before any Response exists: every `insert-xml` fragment
+    /// parses. (Targets are checked when the plan runs, against the Response it edits.)
+    pub fn check(&self) -> Result<(), PlanError> {
+        for (stage, edits) in [
+            (Stage::PreSign, &self.pre_sign),
+            (Stage::PostSign, &self.post_sign),
+        ] {
+            for (i, m) in edits.iter().enumerate() {
+                if let Mutation::InsertXml { xml, .. } = m {
+                    fragment(xml).map_err(|e| PlanError::new(stage, i, m, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Why a mutation could not be applied (the target is absent in this Response).
+/// The stage of a plan an edit belongs to, named as in the case files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// `plan.pre_sign`.
+    PreSign,
+    /// `plan.post_sign`.
+    PostSign,
+    /// `plan.raw`.
+    Raw,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::PreSign => "plan.pre_sign",
+            Stage::PostSign => "plan.post_sign",
+            Stage::Raw => "plan.raw",
+        })
+    }
+}
+
+/// An edit of a plan that could not be carried out: the stage, the edit (1-based, as the
+/// `[[plan.…]]` tables appear in the case file), its op and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mutation target {0:?} not present")]
-pub struct MutationError(pub Target);
+#[error("{stage} edit #{number} ({op}): {reason}")]
+pub struct PlanError {
+    /// The stage.
+    pub stage: Stage,
+    /// 1-based position in the stage's list.
+    pub number: usize,
+    /// The op, as in the case file (`set-attr`).
+    pub op: String,
+    /// Why it missed.
+    pub reason: String,
+}
+
+impl PlanError {
+    fn new<T: Serialize>(stage: Stage, index: usize, edit: &T, reason: impl ToString) -> Self {
+        PlanError {
+            stage,
+            number: index + 1,
+            op: toml_name(edit),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Applies the tree edits of `stage` in order; the first miss is the error.
+pub fn apply_stage(
+    root: &mut Element,
+    stage: Stage,
+    edits: &[Mutation],
+    ctx: &MutationCtx<'_>,
+) -> Result<(), PlanError> {
+    for (i, m) in edits.iter().enumerate() {
+        apply(root, m, ctx).map_err(|e| PlanError::new(stage, i, m, e))?;
+    }
+    Ok(())
+}
+
+/// Applies the raw edits in order; the first miss is the error.
+pub fn apply_raw(mut xml: String, edits: &[RawMutation]) -> Result<String, PlanError> {
+    for (i, r) in edits.iter().enumerate() {
+        xml = r
+            .apply(&xml)
+            .map_err(|e| PlanError::new(Stage::Raw, i, r, e))?;
+    }
+    Ok(xml)
+}
+
+/// Why a mutation could not be applied to this Response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MutationError {
+    /// The target element is absent.
+    #[error("target `{0}` not present")]
+    Missing(Target),
+    /// The target is there but the edit would change nothing or cannot act on it.
+    #[error("target `{0}`: {1}")]
+    Unusable(Target, String),
+    /// Something else the edit needs is absent (a signature, the signed foreign element…).
+    #[error("{0}")]
+    Needs(String),
+}
 
 /// What mutations may need besides the tree.
 #[derive(Debug, Clone, Copy)]
@@ -394,7 +586,7 @@ pub struct MutationCtx<'a> {
 }
 
 fn find(root: &mut Element, t: Target) -> Result<&mut Element, MutationError> {
-    t.find_mut(root).ok_or(MutationError(t))
+    t.find_mut(root).ok_or(MutationError::Missing(t))
 }
 
 fn instant(now: DateTime<Utc>, offset: i64, p: Precision) -> String {
@@ -407,7 +599,30 @@ fn instant(now: DateTime<Utc>, offset: i64, p: Precision) -> String {
     .to_string()
 }
 
-/// Applies `m` to `root`.
+/// The wrapper [`Mutation::InsertXml`] parses its fragment in.
+const FRAGMENT_WRAPPER: &str = "spid-harness-fragment";
+
+/// Parses an `insert-xml` fragment into the nodes to insert.
+fn fragment(text: &str) -> Result<Vec<Node>, String> {
+    let wrapped = format!(
+        "<{FRAGMENT_WRAPPER} xmlns:saml=\"{}\" xmlns:samlp=\"{}\">{text}</{FRAGMENT_WRAPPER}>",
+        ns::SAML,
+        ns::SAMLP
+    );
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        max_depth: 1024,
+        max_elements: 1 << 16,
+        ..Limits::default()
+    };
+    let w = xml::parse(&wrapped, &limits).map_err(|e| format!("fragment: {e}"))?;
+    if w.elements().next().is_none() {
+        return Err("fragment has no element".into());
+    }
+    Ok(w.children)
+}
+
+/// Applies `m` to `root`; an edit that would find nothing to act on is an error.
 pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<(), MutationError> {
     match m {
         Mutation::SetAttr {
@@ -416,21 +631,26 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
             value,
         } => find(root, *target)?.set_attr(name, value.clone()),
         Mutation::RemoveAttr { target, name } => {
-            find(root, *target)?.remove_attr(name);
+            if !find(root, *target)?.remove_attr(name) {
+                return Err(MutationError::Unusable(
+                    *target,
+                    format!("has no attribute {name}"),
+                ));
+            }
         }
         Mutation::SetText { target, value } => find(root, *target)?.set_text(value.clone()),
-        Mutation::Empty { target } => find(root, *target)?.children.clear(),
-        Mutation::Remove { target } => {
-            let path = target.path();
-            let Some(((n, l), parent_path)) = path.split_last() else {
-                return Err(MutationError(*target));
-            };
-            let mut cur = &mut *root;
-            for (pn, pl) in parent_path {
-                cur = cur.child_mut(pn, pl).ok_or(MutationError(*target))?;
+        Mutation::Empty { target } => {
+            let el = find(root, *target)?;
+            if el.children.is_empty() {
+                return Err(MutationError::Unusable(*target, "already empty".into()));
             }
-            let i = cur.child_index(n, l).ok_or(MutationError(*target))?;
-            cur.children.remove(i);
+            el.children.clear();
+        }
+        Mutation::Remove { target } => {
+            let (parent, i) = target
+                .parent_mut(root)
+                .ok_or(MutationError::Missing(*target))?;
+            parent.children.remove(i);
         }
         Mutation::SetInstant {
             target,
@@ -440,13 +660,32 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
         } => {
             find(root, *target)?.set_attr(name, instant(ctx.now, *offset, *precision));
         }
-        Mutation::RemoveAttrEverywhere { element, name } => remove_everywhere(root, element, name),
+        Mutation::RemoveAttrEverywhere { element, name } => {
+            if remove_everywhere(root, element, name) == 0 {
+                return Err(MutationError::Needs(format!(
+                    "no {element} element carries attribute {name}"
+                )));
+            }
+        }
         Mutation::InjectComment { target } => {
             let el = find(root, *target)?;
+            if el.elements().next().is_some() {
+                return Err(MutationError::Unusable(
+                    *target,
+                    "holds elements, not only text".into(),
+                ));
+            }
             let text = el.text();
+            let chars = text.chars().count();
+            if chars < 2 {
+                return Err(MutationError::Unusable(
+                    *target,
+                    format!("text {text:?} is too short to split"),
+                ));
+            }
             let cut = text
                 .char_indices()
-                .nth(text.chars().count().saturating_sub(1).max(1))
+                .nth(chars - 1)
                 .map(|(i, _)| i)
                 .unwrap_or(text.len());
             let (a, b) = text.split_at(cut);
@@ -459,21 +698,25 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
         Mutation::DuplicateAssertion => {
             let i = root
                 .child_index(ns::SAML, "Assertion")
-                .ok_or(MutationError(Target::Assertion))?;
+                .ok_or(MutationError::Missing(Target::Assertion))?;
             let mut copy = assertion_at(root, i).clone();
             copy.set_attr("ID", new_id());
             root.children.insert(i + 1, Node::Element(copy));
         }
         Mutation::Xsw { variant } => xsw(root, *variant)?,
         Mutation::XsltTransform => {
-            let sig = root
+            let transforms = root
                 .child_mut(ns::DS, "Signature")
-                .ok_or(MutationError(Target::Response))?;
-            let transforms = sig
-                .child_mut(ns::DS, "SignedInfo")
+                .and_then(|sig| sig.child_mut(ns::DS, "SignedInfo"))
                 .and_then(|si| si.child_mut(ns::DS, "Reference"))
                 .and_then(|r| r.child_mut(ns::DS, "Transforms"))
-                .ok_or(MutationError(Target::Response))?;
+                .ok_or_else(|| {
+                    MutationError::Needs(
+                        "the Response signature (with Reference Transforms) is not present: \
+                         sign the Response"
+                            .into(),
+                    )
+                })?;
             let xsl = Element::new(
                 "xsl:stylesheet",
                 Some("http://www.w3.org/1999/XSL/Transform"),
@@ -498,21 +741,60 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
         Mutation::SignedForeignElement => {
             let el = ctx
                 .signed_foreign
-                .ok_or(MutationError(Target::Response))?
+                .ok_or_else(|| {
+                    MutationError::Needs(
+                        "no signed foreign element (IdP metadata) available".into(),
+                    )
+                })?
                 .clone();
             root.children.insert(0, Node::Element(el));
+        }
+        Mutation::InsertXml { target, at, xml } => {
+            let nodes = fragment(xml).map_err(MutationError::Needs)?;
+            match at {
+                Position::LastChild => find(root, *target)?.children.extend(nodes),
+                Position::FirstChild => {
+                    find(root, *target)?.children.splice(0..0, nodes);
+                }
+                Position::Before | Position::After => {
+                    if *target == Target::Response {
+                        return Err(MutationError::Unusable(
+                            *target,
+                            "the root has no siblings in the tree (use a raw edit)".into(),
+                        ));
+                    }
+                    let (parent, i) = target
+                        .parent_mut(root)
+                        .ok_or(MutationError::Missing(*target))?;
+                    let at = if *at == Position::Before { i } else { i + 1 };
+                    parent.children.splice(at..at, nodes);
+                }
+            }
+        }
+        Mutation::Rename { target, local } => {
+            let el = find(root, *target)?;
+            if el.local() == local {
+                return Err(MutationError::Unusable(
+                    *target,
+                    format!("is already named {local}"),
+                ));
+            }
+            el.qname = match el.prefix() {
+                Some(p) => format!("{p}:{local}"),
+                None => local.clone(),
+            };
         }
     }
     Ok(())
 }
 
-fn remove_everywhere(el: &mut Element, local: &str, name: &str) {
-    if el.local() == local {
-        el.remove_attr(name);
-    }
+/// Removes the attribute everywhere; returns how many elements carried it.
+fn remove_everywhere(el: &mut Element, local: &str, name: &str) -> usize {
+    let mut n = usize::from(el.local() == local && el.remove_attr(name));
     for c in el.elements_mut() {
-        remove_everywhere(c, local, name);
+        n += remove_everywhere(c, local, name);
     }
+    n
 }
 
 fn assertion_at(root: &Element, i: usize) -> &Element {
@@ -523,40 +805,42 @@ fn assertion_at(root: &Element, i: usize) -> &Element {
 }
 
 /// An attacker's copy of `a`: new ID, another NameID, no signature.
-fn evil_copy(a: &Element) -> Element {
+fn evil_copy(a: &Element) -> Result<Element, MutationError> {
     let mut e = a.clone();
     e.set_attr("ID", new_id());
     strip_signature(&mut e);
-    if let Some(n) = Target::NameId.path().get(1..).and_then(|p| {
-        let mut cur = &mut e;
-        for (pn, pl) in p {
-            cur = cur.child_mut(pn, pl)?;
-        }
-        Some(cur)
-    }) {
-        n.set_text("_evil-attacker-subject");
-    }
-    e
+    e.child_mut(ns::SAML, "Subject")
+        .and_then(|s| s.child_mut(ns::SAML, "NameID"))
+        .ok_or(MutationError::Missing(Target::NameId))?
+        .set_text("_evil-attacker-subject");
+    Ok(e)
+}
+
+fn needs_signature(of: &str) -> MutationError {
+    MutationError::Needs(format!("the {of} signature is not present: sign the {of}"))
 }
 
 fn xsw(root: &mut Element, variant: u8) -> Result<(), MutationError> {
+    if !(1..=8).contains(&variant) {
+        return Err(MutationError::Needs(format!(
+            "XSW variant {variant} does not exist (1..=8)"
+        )));
+    }
     let i = root
         .child_index(ns::SAML, "Assertion")
-        .ok_or(MutationError(Target::Assertion))?;
+        .ok_or(MutationError::Missing(Target::Assertion))?;
     let original = assertion_at(root, i).clone();
+    let assertion_signed = original.child(ns::DS, "Signature").is_some();
     match variant {
         // 1, 2: a forged Response around (1) or beside (2) the original signed Response.
         1 | 2 => {
             let signed = root.clone();
             let mut evil = root.clone();
             evil.set_attr("ID", new_id());
-            let ai = evil
-                .child_index(ns::SAML, "Assertion")
-                .ok_or(MutationError(Target::Assertion))?;
-            evil.children[ai] = Node::Element(evil_copy(&original));
+            evil.children[i] = Node::Element(evil_copy(&original)?);
             let si = evil
                 .child_index(ns::DS, "Signature")
-                .ok_or(MutationError(Target::Response))?;
+                .ok_or_else(|| needs_signature("Response"))?;
             if variant == 1 {
                 if let Node::Element(sig) = &mut evil.children[si] {
                     sig.children.push(Node::Element(signed));
@@ -567,22 +851,25 @@ fn xsw(root: &mut Element, variant: u8) -> Result<(), MutationError> {
             *root = evil;
         }
         // 3: evil Assertion before the signed one.
-        3 => root.children.insert(i, Node::Element(evil_copy(&original))),
+        3 => root
+            .children
+            .insert(i, Node::Element(evil_copy(&original)?)),
         // 4: the signed Assertion nested inside the evil one.
         4 => {
-            let mut evil = evil_copy(&original);
+            let mut evil = evil_copy(&original)?;
             evil.children.push(Node::Element(original));
             root.children[i] = Node::Element(evil);
         }
         // 5: the original signature moved into an evil copy; the original, unsigned, after it.
         5 => {
-            let mut evil = original.clone();
-            if let Some(n) = evil
-                .child_mut(ns::SAML, "Subject")
-                .and_then(|s| s.child_mut(ns::SAML, "NameID"))
-            {
-                n.set_text("_evil-attacker-subject");
+            if !assertion_signed {
+                return Err(needs_signature("Assertion"));
             }
+            let mut evil = original.clone();
+            evil.child_mut(ns::SAML, "Subject")
+                .and_then(|s| s.child_mut(ns::SAML, "NameID"))
+                .ok_or(MutationError::Missing(Target::NameId))?
+                .set_text("_evil-attacker-subject");
             let mut orig = original;
             strip_signature(&mut orig);
             orig.set_attr("ID", new_id());
@@ -591,27 +878,30 @@ fn xsw(root: &mut Element, variant: u8) -> Result<(), MutationError> {
         }
         // 6: the evil Assertion inside the original Assertion's signature.
         6 => {
-            let evil = evil_copy(&original);
+            let evil = evil_copy(&original)?;
             let mut orig = original;
-            if let Some(sig) = orig.child_mut(ns::DS, "Signature") {
-                sig.children.push(Node::Element(evil));
-            }
+            orig.child_mut(ns::DS, "Signature")
+                .ok_or_else(|| needs_signature("Assertion"))?
+                .children
+                .push(Node::Element(evil));
             root.children[i] = Node::Element(orig);
         }
         // 7: the signed Assertion hidden in an Extensions element, the evil one in its place.
         7 => {
-            root.children[i] = Node::Element(evil_copy(&original));
+            let at = root
+                .child_index(ns::SAMLP, "Status")
+                .ok_or(MutationError::Missing(Target::Status))?;
+            root.children[i] = Node::Element(evil_copy(&original)?);
             let ext = Element::new("samlp:Extensions", Some(ns::SAMLP)).with_child(original);
-            let at = root.child_index(ns::SAMLP, "Status").unwrap_or(0);
             root.children.insert(at, Node::Element(ext));
         }
         // 8: the evil Assertion carries the original signature, the original in a ds:Object.
-        8 => {
-            let mut evil = evil_copy(&original);
+        _ => {
+            let mut evil = evil_copy(&original)?;
             let mut sig = original
                 .child(ns::DS, "Signature")
                 .cloned()
-                .ok_or(MutationError(Target::Assertion))?;
+                .ok_or_else(|| needs_signature("Assertion"))?;
             let mut orig = original;
             strip_signature(&mut orig);
             sig.children.push(Node::Element(
@@ -624,7 +914,6 @@ fn xsw(root: &mut Element, variant: u8) -> Result<(), MutationError> {
             evil.children.insert(at, Node::Element(sig));
             root.children[i] = Node::Element(evil);
         }
-        _ => return Err(MutationError(Target::Assertion)),
     }
     Ok(())
 }
@@ -643,6 +932,10 @@ mod tests {
         Element::new("samlp:Response", Some(ns::SAMLP)).with_child(
             Element::new("saml:Assertion", Some(ns::SAML))
                 .with_attr("ID", "_a")
+                .with_child(
+                    Element::new("saml:Subject", Some(ns::SAML))
+                        .with_child(Element::new("saml:NameID", Some(ns::SAML)).with_text("n1")),
+                )
                 .with_child(
                     Element::new("saml:Conditions", Some(ns::SAML)).with_child(
                         Element::new("saml:AudienceRestriction", Some(ns::SAML)).with_child(
@@ -691,7 +984,11 @@ mod tests {
                     target: Target::Audience
                 }
             ),
-            Err(MutationError(Target::Audience))
+            Err(MutationError::Missing(Target::Audience))
+        );
+        assert_eq!(
+            MutationError::Missing(Target::AssertionDigestMethod).to_string(),
+            "target `assertion-digest-method` not present"
         );
         ap(
             &mut r,
@@ -715,6 +1012,10 @@ mod tests {
     fn every_xsw_variant_adds_an_unsigned_assertion() {
         for v in 1..=8 {
             let mut r = resp();
+            r.children.insert(
+                0,
+                Node::Element(Element::new("samlp:Status", Some(ns::SAMLP))),
+            );
             r.children
                 .insert(0, Node::Element(Element::new("ds:Signature", Some(ns::DS))));
             if let Some(a) = r.child_mut(ns::SAML, "Assertion") {
@@ -759,6 +1060,218 @@ mod tests {
         }
         .apply("<r/>");
         assert_eq!(miss, Err(RawMutationError("<saml:Nowhere".into())));
+    }
+
+    #[test]
+    fn every_mutation_reports_a_miss() {
+        use Mutation::*;
+        let t = |target| target;
+        let misses = [
+            SetAttr {
+                target: t(Target::Status),
+                name: "x".into(),
+                value: "y".into(),
+            },
+            RemoveAttr {
+                target: t(Target::Assertion),
+                name: "Nope".into(),
+            },
+            SetText {
+                target: t(Target::Status),
+                value: "x".into(),
+            },
+            Remove {
+                target: t(Target::Status),
+            },
+            Empty {
+                target: t(Target::Status),
+            },
+            SetInstant {
+                target: t(Target::Status),
+                name: "x".into(),
+                offset: 0,
+                precision: Precision::Millis,
+            },
+            RemoveAttrEverywhere {
+                element: "Attribute".into(),
+                name: "NameFormat".into(),
+            },
+            InjectComment {
+                target: t(Target::Subject),
+            },
+            InjectComment {
+                target: t(Target::Status),
+            },
+            Xsw { variant: 1 },
+            Xsw { variant: 5 },
+            Xsw { variant: 6 },
+            Xsw { variant: 7 },
+            Xsw { variant: 8 },
+            Xsw { variant: 9 },
+            XsltTransform,
+            SignedForeignElement,
+            InsertXml {
+                target: t(Target::Status),
+                at: Position::LastChild,
+                xml: "<x/>".into(),
+            },
+            InsertXml {
+                target: t(Target::Response),
+                at: Position::Before,
+                xml: "<x/>".into(),
+            },
+            InsertXml {
+                target: t(Target::Assertion),
+                at: Position::After,
+                xml: "<ds:Object/>".into(),
+            },
+            Rename {
+                target: t(Target::Assertion),
+                local: "Assertion".into(),
+            },
+        ];
+        for m in misses {
+            let mut r = resp();
+            let before = r.clone();
+            assert!(
+                ap(&mut r, m.clone()).is_err(),
+                "{m:?} did not report a miss"
+            );
+            assert_eq!(r, before, "{m:?} changed the tree although it missed");
+        }
+        // Without an Assertion, the Assertion edits miss too.
+        let mut bare = Element::new("samlp:Response", Some(ns::SAMLP));
+        assert!(ap(&mut bare, DuplicateAssertion).is_err());
+        assert!(ap(&mut bare, Xsw { variant: 3 }).is_err());
+        // A one-character text cannot be split by a comment.
+        let mut r = resp();
+        ap(
+            &mut r,
+            SetText {
+                target: Target::NameId,
+                value: "x".into(),
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            ap(
+                &mut r,
+                InjectComment {
+                    target: Target::NameId
+                }
+            ),
+            Err(MutationError::Unusable(Target::NameId, _))
+        ));
+    }
+
+    #[test]
+    fn insert_xml_and_rename() {
+        let mut r = resp();
+        ap(
+            &mut r,
+            Mutation::InsertXml {
+                target: Target::Assertion,
+                at: Position::Before,
+                xml: "<samlp:Extensions/>".into(),
+            },
+        )
+        .unwrap();
+        let first = r.elements().next().unwrap();
+        assert!(first.is(ns::SAMLP, "Extensions"), "{}", first.qname);
+        ap(
+            &mut r,
+            Mutation::InsertXml {
+                target: Target::Assertion,
+                at: Position::LastChild,
+                xml: "<x><x/></x>".into(),
+            },
+        )
+        .unwrap();
+        assert!(r.to_xml().contains("<x><x/></x></saml:Assertion>"));
+        ap(
+            &mut r,
+            Mutation::Rename {
+                target: Target::Response,
+                local: "LogoutResponse".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.qname, "samlp:LogoutResponse");
+        // A fragment that does not parse strictly is an error, before any Response exists.
+        let bad: FaultPlan = toml::from_str(
+            "[[pre_sign]]\nop = \"insert-xml\"\ntarget = \"assertion\"\nxml = \"<x>\"\n",
+        )
+        .unwrap();
+        let e = bad.check().unwrap_err();
+        assert_eq!(
+            (e.stage, e.number, e.op.as_str()),
+            (Stage::PreSign, 1, "insert-xml")
+        );
+        assert!(
+            e.to_string()
+                .starts_with("plan.pre_sign edit #1 (insert-xml): fragment"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stage_errors_name_stage_edit_and_target() {
+        let plan: FaultPlan = toml::from_str(
+            r#"
+[[post_sign]]
+op = "set-text"
+target = "audience"
+value = "x"
+[[post_sign]]
+op = "set-attr"
+target = "assertion-digest-method"
+name = "Algorithm"
+value = "x"
+"#,
+        )
+        .unwrap();
+        let mut r = resp();
+        let ctx = MutationCtx {
+            now: Utc::now(),
+            signed_foreign: None,
+        };
+        let e = apply_stage(&mut r, Stage::PostSign, &plan.post_sign, &ctx).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "plan.post_sign edit #2 (set-attr): target `assertion-digest-method` not present"
+        );
+        let raw = apply_raw(
+            "<r/>".into(),
+            &[RawMutation::ReplaceFirst {
+                from: "<nowhere".into(),
+                to: "x".into(),
+            }],
+        )
+        .unwrap_err();
+        assert!(
+            raw.to_string()
+                .starts_with("plan.raw edit #1 (replace-first): "),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn sign_spec_algorithms_default_to_sha256_and_parse() {
+        let d = SignSpec::default().algorithms();
+        assert_eq!(d.signature.uri(), ns::RSA_SHA256);
+        assert_eq!(d.digest.uri(), ns::DIGEST_SHA256);
+        let p: FaultPlan =
+            toml::from_str("[sign]\nsignature_method = \"rsa-sha1\"\ndigest_method = \"sha1\"\n")
+                .unwrap();
+        assert_eq!(
+            p.sign.algorithms().signature.uri(),
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+        );
+        assert_eq!(
+            p.sign.algorithms().digest.uri(),
+            "http://www.w3.org/2000/09/xmldsig#sha1"
+        );
+        assert!(toml::from_str::<FaultPlan>("[sign]\ndigest_method = \"md5\"\n").is_err());
     }
 
     #[test]

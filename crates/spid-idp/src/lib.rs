@@ -28,7 +28,7 @@ use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
 use spid_core::saml::new_id;
 use spid_core::saml::response::{
-    sign_response, AssertionModel, ResponseModel, SignParts, StatusModel,
+    sign_response_with, AssertionModel, ResponseModel, SignParts, StatusModel,
 };
 use spid_core::saml::xml::{self, Limits};
 use spid_core::{satisfies, Comparison, SpidLevel};
@@ -478,9 +478,8 @@ impl IdentityProvider {
             signed_foreign: foreign_el.as_ref(),
         };
         let mut el = model.to_element();
-        for m in &plan.pre_sign {
-            faults::apply(&mut el, m, &ctx).map_err(|e| format!("pre-sign edit: {e}"))?;
-        }
+        faults::apply_stage(&mut el, faults::Stage::PreSign, &plan.pre_sign, &ctx)
+            .map_err(|e| e.to_string())?;
         let cred = match plan.sign.key {
             faults::SigningKey::Idp => &cfg.credential,
             faults::SigningKey::Foreign => &cfg.foreign,
@@ -498,7 +497,7 @@ impl IdentityProvider {
         let signed = if parts == SignParts::NONE {
             Ok(el)
         } else {
-            sign_response(el, cred, parts, keyinfo.as_deref())
+            sign_response_with(el, cred, parts, keyinfo.as_deref(), plan.sign.algorithms())
         };
         let mut el = match signed {
             Ok(el) => el,
@@ -509,13 +508,9 @@ impl IdentityProvider {
                 ))
             }
         };
-        for m in &plan.post_sign {
-            faults::apply(&mut el, m, &ctx).map_err(|e| format!("post-sign edit: {e}"))?;
-        }
-        let mut xml = el.to_xml();
-        for r in &plan.raw {
-            xml = r.apply(&xml).map_err(|e| format!("raw edit: {e}"))?;
-        }
+        faults::apply_stage(&mut el, faults::Stage::PostSign, &plan.post_sign, &ctx)
+            .map_err(|e| e.to_string())?;
+        let xml = faults::apply_raw(el.to_xml(), &plan.raw).map_err(|e| e.to_string())?;
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
             acs_url: acs.to_string(),
             xml: xml.clone(),

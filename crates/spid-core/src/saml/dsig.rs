@@ -1,4 +1,6 @@
 //! Enveloped XML signatures (RSA-SHA256, exclusive c14n, SHA-256 digest) on xmlsec through samael.
+//! Signing can use other algorithms ([`Algorithms`]) so the fake IdP can sign genuinely with what
+//! SPID forbids (rsa-sha1, a sha1 digest); verification accepts only [`ALLOWED`].
 //!
 //! All signing and verification goes through this module so the backend can be swapped; libxmlsec
 //! keeps global state, so [`init`] warms it up once per process before any concurrent use.
@@ -18,6 +20,73 @@ pub const ALLOWED: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::RsaSha384,
     AllowedSignatureAlgorithm::RsaSha512,
 ];
+
+/// A `ds:SignatureMethod` the signer can use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureMethod {
+    /// RSA with SHA-1 (forbidden by SPID: for faults only).
+    RsaSha1,
+    /// RSA with SHA-256.
+    #[default]
+    RsaSha256,
+    /// RSA with SHA-384.
+    RsaSha384,
+    /// RSA with SHA-512.
+    RsaSha512,
+}
+
+impl SignatureMethod {
+    /// The algorithm URI.
+    pub fn uri(self) -> &'static str {
+        match self {
+            SignatureMethod::RsaSha1 => "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            SignatureMethod::RsaSha256 => ns::RSA_SHA256,
+            SignatureMethod::RsaSha384 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+            SignatureMethod::RsaSha512 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        }
+    }
+}
+
+/// A `ds:DigestMethod` the signer can use.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestMethod {
+    /// SHA-1 (forbidden by SPID: for faults only).
+    Sha1,
+    /// SHA-256.
+    #[default]
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl DigestMethod {
+    /// The algorithm URI.
+    pub fn uri(self) -> &'static str {
+        match self {
+            DigestMethod::Sha1 => "http://www.w3.org/2000/09/xmldsig#sha1",
+            DigestMethod::Sha256 => ns::DIGEST_SHA256,
+            DigestMethod::Sha384 => "http://www.w3.org/2001/04/xmldsig-more#sha384",
+            DigestMethod::Sha512 => "http://www.w3.org/2001/04/xmlenc#sha512",
+        }
+    }
+}
+
+/// The algorithms a signature template names (xmlsec signs with what the template says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Algorithms {
+    /// SignatureMethod (default RSA-SHA256).
+    pub signature: SignatureMethod,
+    /// DigestMethod of the one Reference (default SHA-256).
+    pub digest: DigestMethod,
+}
 
 /// Errors from signing or verifying.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,10 +211,15 @@ unsafe extern "C" fn quiet(
 /// A `ds:Signature` template referencing `#ref_id`: exc-c14n, RSA-SHA256, SHA-256 digest,
 /// enveloped + exc-c14n transforms, and the certificate in KeyInfo when given.
 pub fn template(ref_id: &str, cert_b64: Option<&str>) -> Element {
+    template_with(ref_id, cert_b64, Algorithms::default())
+}
+
+/// [`template`] naming `algs` as SignatureMethod and DigestMethod.
+pub fn template_with(ref_id: &str, cert_b64: Option<&str>, algs: Algorithms) -> Element {
     let alg = |q: &str, a: &str| Element::new(q, Some(ns::DS)).with_attr("Algorithm", a);
     let signed_info = Element::new("ds:SignedInfo", Some(ns::DS))
         .with_child(alg("ds:CanonicalizationMethod", ns::EXC_C14N))
-        .with_child(alg("ds:SignatureMethod", ns::RSA_SHA256))
+        .with_child(alg("ds:SignatureMethod", algs.signature.uri()))
         .with_child(
             Element::new("ds:Reference", Some(ns::DS))
                 .with_attr("URI", format!("#{ref_id}"))
@@ -154,7 +228,7 @@ pub fn template(ref_id: &str, cert_b64: Option<&str>) -> Element {
                         .with_child(alg("ds:Transform", ns::ENVELOPED))
                         .with_child(alg("ds:Transform", ns::EXC_C14N)),
                 )
-                .with_child(alg("ds:DigestMethod", ns::DIGEST_SHA256))
+                .with_child(alg("ds:DigestMethod", algs.digest.uri()))
                 .with_child(Element::new("ds:DigestValue", Some(ns::DS))),
         );
     let mut sig = Element::new("ds:Signature", Some(ns::DS))
@@ -175,8 +249,13 @@ pub fn template(ref_id: &str, cert_b64: Option<&str>) -> Element {
 /// Inserts a signature template into `target` referencing its `ID`, right after its `Issuer`
 /// child (where SAML and SPID place it), or first when there is no Issuer.
 pub fn insert_template(target: &mut Element, cert_b64: Option<&str>) {
+    insert_template_with(target, cert_b64, Algorithms::default());
+}
+
+/// [`insert_template`] naming `algs`.
+pub fn insert_template_with(target: &mut Element, cert_b64: Option<&str>, algs: Algorithms) {
     let id = target.attr("ID").unwrap_or_default().to_string();
-    let sig = template(&id, cert_b64);
+    let sig = template_with(&id, cert_b64, algs);
     let pos = target
         .children
         .iter()
@@ -304,6 +383,34 @@ pub(crate) mod tests {
             verify_and_reduce(&signed, std::slice::from_ref(&ours.cert_der)),
             Err(DsigError::Invalid)
         );
+    }
+
+    #[test]
+    fn signs_with_the_algorithms_asked() {
+        let cred = test_credential("a");
+        let trusted = std::slice::from_ref(&cred.cert_der);
+        let sign = |algs: Algorithms| {
+            let mut root = doc();
+            insert_template_with(&mut root, Some(&cred.cert_base64()), algs);
+            let signed = sign_first_template(&root.to_xml(), &cred.key_der).unwrap();
+            assert!(signed.contains(algs.signature.uri()), "{signed}");
+            assert!(signed.contains(algs.digest.uri()), "{signed}");
+            signed
+        };
+        // SHA-512 is allowed: the signature verifies.
+        let strong = sign(Algorithms {
+            signature: SignatureMethod::RsaSha512,
+            digest: DigestMethod::Sha512,
+        });
+        assert!(verify_and_reduce(&strong, trusted).is_ok());
+        // A genuine rsa-sha1 signature is refused by the allow-list, though it is valid.
+        let sha1 = sign(Algorithms {
+            signature: SignatureMethod::RsaSha1,
+            digest: DigestMethod::Sha256,
+        });
+        assert_eq!(verify_and_reduce(&sha1, trusted), Err(DsigError::Invalid));
+        assert_eq!(Algorithms::default().signature.uri(), ns::RSA_SHA256);
+        assert_eq!(Algorithms::default().digest.uri(), ns::DIGEST_SHA256);
     }
 
     #[test]

@@ -232,30 +232,54 @@ impl SignParts {
 /// put in KeyInfo (None: no KeyInfo). Returns the signed document re-parsed as a tree, so
 /// post-signature mutations can follow.
 pub fn sign_response(
+    response: Element,
+    cred: &Credential,
+    parts: SignParts,
+    keyinfo: Option<&str>,
+) -> Result<Element, DsigError> {
+    sign_response_with(response, cred, parts, keyinfo, dsig::Algorithms::default())
+}
+
+/// [`sign_response`] with the given algorithms. Every Assertion child is signed (a fault plan
+/// may have duplicated one before signing), last first: xmlsec signs the first template in
+/// document order, so each new template, placed before the signed ones, is the one it signs;
+/// the Response's own template, right after its Issuer, comes last.
+pub fn sign_response_with(
     mut response: Element,
     cred: &Credential,
     parts: SignParts,
     keyinfo: Option<&str>,
+    algs: dsig::Algorithms,
 ) -> Result<Element, DsigError> {
     let reparse = |s: &str| {
         xml::parse(
             s,
             &Limits {
                 max_bytes: 4 << 20,
+                // A fault plan may nest deeper than any SP should accept (xml-deep-nesting).
+                max_depth: 1024,
+                max_elements: 1 << 20,
                 ..Limits::default()
             },
         )
         .map_err(|e| DsigError::Sign(e.to_string()))
     };
     if parts.assertion {
-        if let Some(a) = response.child_mut(ns::SAML, "Assertion") {
-            dsig::insert_template(a, keyinfo);
+        let n = response.children_named(ns::SAML, "Assertion").count();
+        for k in (0..n).rev() {
+            if let Some(a) = response
+                .elements_mut()
+                .filter(|e| e.is(ns::SAML, "Assertion"))
+                .nth(k)
+            {
+                dsig::insert_template_with(a, keyinfo, algs);
+            }
             let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
             response = reparse(&signed)?;
         }
     }
     if parts.response {
-        dsig::insert_template(&mut response, keyinfo);
+        dsig::insert_template_with(&mut response, keyinfo, algs);
         let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
         response = reparse(&signed)?;
     }
