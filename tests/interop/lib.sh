@@ -44,3 +44,44 @@ spt_run() {
   grep 'Spid QA:' "$WORK/spid-sp-test.out" || true
   [ -s "$3" ] || { echo "spid-sp-test wrote no report; its log:" >&2; tail -n 30 "$WORK/spid-sp-test.log" >&2; return 1; }
 }
+
+# spid_sp_cert CN ENTITY_ID KEY CERT: a fresh key pair with a self-signed certificate in the
+# profile SPID asks of a public SP's signing certificate (AgID Avviso 29 v3: subject with
+# organizationIdentifier, uri = entity ID, C and L; basicConstraints CA:FALSE not critical;
+# keyUsage critical digitalSignature+nonRepudiation; certificatePolicies agIDcert and
+# spid-publicsector-SP), as a real integrator would have. TEST ONLY.
+spid_sp_cert() {
+  local cnf="$WORK/spid-sp-cert.cnf"
+  cat >"$cnf" <<CNF
+oid_section = spid_oids
+[spid_oids]
+spidUri = 2.5.4.83
+[req]
+distinguished_name = dn
+prompt = no
+string_mask = utf8only
+[dn]
+commonName = $1
+organizationName = spid-harness TEST ONLY
+organizationIdentifier = PA:IT-c_h501
+spidUri = $2
+countryName = IT
+localityName = Roma
+[ext]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, nonRepudiation
+certificatePolicies = @agid, @pub
+[agid]
+policyIdentifier = 1.3.76.16.6
+userNotice.1 = @agid_notice
+[agid_notice]
+explicitText = "agIDcert"
+[pub]
+policyIdentifier = 1.3.76.16.4.2.1
+userNotice.1 = @pub_notice
+[pub_notice]
+explicitText = "cert_SP_Pub"
+CNF
+  openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -config "$cnf" -extensions ext \
+    -keyout "$3" -out "$4" 2>/dev/null
+}

@@ -23,13 +23,13 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   echo "$lock_hash" >"$stamp"
 fi
 
-# The SP gets its own key pair, not the harness's test credentials.
-openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=passport-saml interop SP/O=spid-harness TEST ONLY/C=IT" \
-  -keyout "$WORK/sp.key.pem" -out "$WORK/sp.crt.pem" 2>/dev/null
 sp_port="$(free_port)"
 idp_port="$(free_port)"
 while [ "$idp_port" = "$sp_port" ]; do idp_port="$(free_port)"; done
 sp="http://127.0.0.1:$sp_port"
+# The SP gets its own key pair (not the harness's test credentials), its certificate in SPID's
+# profile for public SPs, naming its entity ID.
+spid_sp_cert "passport-saml interop SP" "$sp/metadata" "$WORK/sp.key.pem" "$WORK/sp.crt.pem"
 sp_pid=""
 start_sp() { # IdP metadata file the SP trusts
   SP_PORT=$sp_port SP_KEY="$WORK/sp.key.pem" SP_CERT="$WORK/sp.crt.pem" IDP_METADATA="$1" \

@@ -15,13 +15,13 @@ peer="$root/fixtures/peers/python3-saml.toml"
 "$py" -c 'import onelogin.saml2.auth' 2>/dev/null ||
   "$py" -m pip install -q --disable-pip-version-check -r "$root/tests/interop/requirements.txt"
 
-# The SP gets its own key pair, not the harness's test credentials.
-openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -subj "/CN=python3-saml interop SP/O=spid-harness TEST ONLY/C=IT" \
-  -keyout "$WORK/sp.key.pem" -out "$WORK/sp.crt.pem" 2>/dev/null
 sp_port="$(free_port)"
 idp_port="$(free_port)"
 while [ "$idp_port" = "$sp_port" ]; do idp_port="$(free_port)"; done
 sp="http://127.0.0.1:$sp_port"
+# The SP gets its own key pair (not the harness's test credentials), its certificate in SPID's
+# profile for public SPs, naming its entity ID.
+spid_sp_cert "python3-saml interop SP" "$sp/metadata" "$WORK/sp.key.pem" "$WORK/sp.crt.pem"
 sp_pid=""
 start_sp() { # IdP metadata file the SP trusts
   (cd "$here" && exec "$py" sp.py --port "$sp_port" --key "$WORK/sp.key.pem" --cert "$WORK/sp.crt.pem" \
