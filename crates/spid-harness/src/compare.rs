@@ -391,11 +391,14 @@ pub fn compare(ours: &OurRun, theirs: &SptRun, peer: Option<&PeerFile>) -> Compa
         } else {
             our_j == t.judgement && c.verdict == their_verdict
         };
-        let explained = key
-            .parse::<u32>()
-            .ok()
-            .and_then(|n| peer.and_then(|p| p.disagreement(n)))
-            .map(str::to_string);
+        let explained = match key.parse::<u32>() {
+            Ok(n) => peer.and_then(|p| p.disagreement(n)).map(str::to_string),
+            // `[[spid_sp_test]] test` takes numbers only: for xswN/xslt the case's own
+            // `[[expect]]` reason (why this SP fails our variant) stands in.
+            Err(_) => peer
+                .and_then(|p| p.expected_failure(&c.id))
+                .map(|r| format!("{r} (the case's [[expect]] reason)")),
+        };
         rows.push(Row {
             key,
             case: c.id.clone(),
@@ -434,7 +437,11 @@ pub fn compare(ours: &OurRun, theirs: &SptRun, peer: Option<&PeerFile>) -> Compa
                 "test {} ({}): the tools disagree and the peer file does not say why",
                 r.key, r.case
             )),
-            (true, Some(_)) if r.ours.2 != Judgement::None && r.theirs.2 != Judgement::None => {
+            (true, Some(_))
+                if r.key.parse::<u32>().is_ok()
+                    && r.ours.2 != Judgement::None
+                    && r.theirs.2 != Judgement::None =>
+            {
                 problems.push(format!(
                     "test {} ({}): the peer file explains a disagreement, but the tools agree: stale entry",
                     r.key, r.case
@@ -640,12 +647,7 @@ mod tests {
         let mdv: Vec<_> = (0..md)
             .map(|i| entry("", format!("md {i}"), String::new(), "success"))
             // A repeated check counts once.
-            .chain(std::iter::once(entry(
-                "",
-                "md 0".into(),
-                String::new(),
-                "success",
-            )))
+            .chain((md > 0).then(|| entry("", "md 0".into(), String::new(), "success")))
             .collect();
         let reqv: Vec<_> = (0..req)
             .map(|i| entry("", format!("rq {i}"), String::new(), "success"))
@@ -818,6 +820,27 @@ mod tests {
         // So is explaining a test neither run has in common.
         let p = peer("[peer]\nname = \"x\"\n[[spid_sp_test]]\ntest = 14\nreason = \"a\"\n[[spid_sp_test]]\ntest = 99\nreason = \"b\"\n");
         assert!(!compare(&o, &t, Some(&p)).ok());
+    }
+
+    #[test]
+    fn xsw_disagreement_is_explained_by_the_case_expectation() {
+        let t = spt(&[("xsw6", 403, "success"), ("xsw1", 403, "success")], 0, 0);
+        let o = ours(
+            &[
+                ("spt-xsw6", "accept", 200, "xfail"),
+                ("spt-xsw1", "reject", 403, "pass"),
+            ],
+            0,
+            0,
+        );
+        assert!(!compare(&o, &t, None).ok());
+        let p = peer("[peer]\nname = \"x\"\n[[expect]]\nid = \"spt-xsw6\"\noutcome = \"fail\"\nreason = \"nested copy ignored\"\n");
+        let c = compare(&o, &t, Some(&p));
+        assert!(c.ok(), "{:?}", c.problems);
+        assert!(c
+            .rows
+            .iter()
+            .any(|r| r.key == "xsw6" && r.explained.is_some()));
     }
 
     #[test]

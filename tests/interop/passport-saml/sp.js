@@ -153,7 +153,7 @@ async function main() {
       callbackUrl: acsUrl,
       logoutCallbackUrl: `${base}/sls`, // published (SPID asks for one); logout is not implemented
       idpCert: cert,
-      idpIssuer: idpEntityId, // node-saml compares the Assertion Issuer with it
+      idpIssuer: idpEntityId, // node-saml 5.1.0 compares it with logout messages only, not Assertions
       audience: entityId,
       identifierFormat: TRANSIENT,
       allowCreate: false, // node-saml cannot omit AllowCreate; "false" is the closest it gets
