@@ -326,9 +326,24 @@ pub enum DoctypeKind {
 }
 
 impl RawMutation {
-    /// Applies the edit to the serialised document; an edit whose anchor text is absent is an
-    /// error (the case would otherwise send the honest message under its name).
+    /// Applies the edit to the serialised document; an edit whose anchor text is absent, or
+    /// that would change nothing, is an error (the case would otherwise send the honest
+    /// message, or not the one it names, under its name).
     pub fn apply(&self, xml: &str) -> Result<String, RawMutationError> {
+        let refuse = |why: &'static str| Err(RawMutationError::NoEffect(why));
+        match self {
+            RawMutation::Doctype { .. } if xml.contains("<!DOCTYPE") => {
+                return refuse("the document already has a DOCTYPE")
+            }
+            RawMutation::XmlDeclaration if xml.trim_start().starts_with("<?xml ") => {
+                return refuse("the document already has an XML declaration")
+            }
+            RawMutation::ReplaceFirst { from, to } if from == to => {
+                return refuse("`from` and `to` are the same text")
+            }
+            RawMutation::Append { text } if text.is_empty() => return refuse("nothing to append"),
+            _ => {}
+        }
         let anchor = match self {
             RawMutation::Doctype {
                 kind: DoctypeKind::Xxe | DoctypeKind::BillionLaughs,
@@ -338,7 +353,7 @@ impl RawMutation {
         };
         if let Some(a) = anchor {
             if !xml.contains(a) {
-                return Err(RawMutationError(a.to_string()));
+                return Err(RawMutationError::NotFound(a.to_string()));
             }
         }
         Ok(match self {
@@ -368,10 +383,16 @@ impl RawMutation {
     }
 }
 
-/// A raw edit whose anchor text is not in the serialised document.
+/// Why a raw edit could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("text `{0}` not found in the serialised Response")]
-pub struct RawMutationError(pub String);
+pub enum RawMutationError {
+    /// The anchor text is not in the serialised document.
+    #[error("text `{0}` not found in the serialised Response")]
+    NotFound(String),
+    /// The edit would change nothing, or not what it names.
+    #[error("{0}")]
+    NoEffect(&'static str),
+}
 
 /// Which key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -629,7 +650,7 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
             target,
             name,
             value,
-        } => find(root, *target)?.set_attr(name, value.clone()),
+        } => set_attr(find(root, *target)?, *target, name, value.clone())?,
         Mutation::RemoveAttr { target, name } => {
             if !find(root, *target)?.remove_attr(name) {
                 return Err(MutationError::Unusable(
@@ -638,7 +659,16 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
                 ));
             }
         }
-        Mutation::SetText { target, value } => find(root, *target)?.set_text(value.clone()),
+        Mutation::SetText { target, value } => {
+            let el = find(root, *target)?;
+            if el.elements().next().is_none() && el.text() == *value {
+                return Err(MutationError::Unusable(
+                    *target,
+                    format!("already holds the text {value:?}"),
+                ));
+            }
+            el.set_text(value.clone());
+        }
         Mutation::Empty { target } => {
             let el = find(root, *target)?;
             if el.children.is_empty() {
@@ -658,7 +688,8 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
             offset,
             precision,
         } => {
-            find(root, *target)?.set_attr(name, instant(ctx.now, *offset, *precision));
+            let v = instant(ctx.now, *offset, *precision);
+            set_attr(find(root, *target)?, *target, name, v)?;
         }
         Mutation::RemoveAttrEverywhere { element, name } => {
             if remove_everywhere(root, element, name) == 0 {
@@ -785,6 +816,18 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
             };
         }
     }
+    Ok(())
+}
+
+/// Sets an attribute; setting the value it already has is a miss (the honest message).
+fn set_attr(el: &mut Element, t: Target, name: &str, value: String) -> Result<(), MutationError> {
+    if el.attr(name) == Some(value.as_str()) {
+        return Err(MutationError::Unusable(
+            t,
+            format!("already has {name}={value:?}"),
+        ));
+    }
+    el.set_attr(name, value);
     Ok(())
 }
 
@@ -1059,7 +1102,32 @@ mod tests {
             to: "x".into(),
         }
         .apply("<r/>");
-        assert_eq!(miss, Err(RawMutationError("<saml:Nowhere".into())));
+        assert_eq!(
+            miss,
+            Err(RawMutationError::NotFound("<saml:Nowhere".into()))
+        );
+        for (edit, doc) in [
+            (RawMutation::XmlDeclaration, "<?xml version=\"1.0\"?><r/>"),
+            (
+                RawMutation::Doctype {
+                    kind: DoctypeKind::Internal,
+                },
+                "<!DOCTYPE r><r/>",
+            ),
+            (
+                RawMutation::ReplaceFirst {
+                    from: "<r".into(),
+                    to: "<r".into(),
+                },
+                "<r/>",
+            ),
+            (RawMutation::Append { text: "".into() }, "<r/>"),
+        ] {
+            assert!(
+                matches!(edit.apply(doc), Err(RawMutationError::NoEffect(_))),
+                "{edit:?}"
+            );
+        }
     }
 
     #[test]
@@ -1128,6 +1196,15 @@ mod tests {
             Rename {
                 target: t(Target::Assertion),
                 local: "Assertion".into(),
+            },
+            SetAttr {
+                target: t(Target::Assertion),
+                name: "ID".into(),
+                value: "_a".into(),
+            },
+            SetText {
+                target: t(Target::NameId),
+                value: "n1".into(),
             },
         ];
         for m in misses {
