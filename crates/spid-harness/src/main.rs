@@ -228,6 +228,10 @@ enum Cmd {
         /// Print the SP metadata for `--listen` and exit.
         #[arg(long)]
         print_metadata: bool,
+        /// Answer every request only after this many milliseconds (a slow SP, for measuring
+        /// `check-sp --jobs`).
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
         /// Also serve the OpenID Connect relying party at `<sp>/oidc/rp`, in the federation of
         /// this EXTERNAL trust anchor (entity id; its keys are taken from its entity
         /// configuration at start-up; it is named in the RP's `authority_hints`).
@@ -562,6 +566,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             private,
             certs,
             print_metadata,
+            delay_ms,
             oidc_trust_anchor,
             oidc_trust_marks,
             oidc_jwks_out,
@@ -588,6 +593,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let kind = cfg.kind.clone();
             let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
             cfg.kind = kind;
+            cfg.delay = std::time::Duration::from_millis(delay_ms);
             if certs.is_none() {
                 // The committed test certificate names a placeholder entity ID: sign with a
                 // fresh one whose subject uri is this SP's entityID (Avviso 29 v3), of its kind.

@@ -70,6 +70,9 @@ pub struct SpConfig {
     pub request_ttl: Duration,
     /// Time source.
     pub clock: SharedClock,
+    /// Answer every request only after this long: a slow SP, to measure how far concurrent
+    /// cases (`--jobs`) hide a target's latency. Zero by default.
+    pub delay: std::time::Duration,
 }
 
 impl SpConfig {
@@ -97,6 +100,7 @@ impl SpConfig {
             kind: SpKind::Public {
                 ipa_code: "c_h501".into(),
             },
+            delay: std::time::Duration::ZERO,
             skew: Duration::seconds(60),
             request_ttl: Duration::minutes(15),
             clock: Arc::new(SystemClock),
@@ -229,6 +233,10 @@ impl ServiceProvider {
             .route("/logout", get(logout))
             .route("/slo", get(slo_get).post(slo_post))
             .layer(DefaultBodyLimit::max(1 << 20))
+            .layer(axum::middleware::from_fn_with_state(
+                self.0.cfg.delay,
+                delayed,
+            ))
             .with_state(self.clone())
     }
 
@@ -259,6 +267,18 @@ impl ServiceProvider {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router()).await
     }
+}
+
+/// Holds each answer for the configured delay ([`SpConfig::delay`]).
+async fn delayed(
+    State(delay): State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    next.run(req).await
 }
 
 fn session_of(headers: &HeaderMap) -> Option<String> {
