@@ -110,7 +110,11 @@ async fn our_sp_by_post_binding_passes_with_the_request_as_it_arrived() {
     assert_eq!(report.setup_error, None);
     assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
     // spid-sp-test 1.2.18 runs 51 request checks against our SP by POST.
-    assert!(count(&report, "authn-request") >= 51, "{}", count(&report, "authn-request"));
+    assert!(
+        count(&report, "authn-request") >= 51,
+        "{}",
+        count(&report, "authn-request")
+    );
     let arrived = report.sanity[0]
         .trace
         .iter()
@@ -128,7 +132,11 @@ async fn our_private_sp_meets_the_private_profile() {
     assert_eq!(report.setup_error, None);
     assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
     // spid-sp-test 1.2.18 runs 117 metadata checks against our private SP.
-    assert!(count(&report, "metadata") >= 117, "{}", count(&report, "metadata"));
+    assert!(
+        count(&report, "metadata") >= 117,
+        "{}",
+        count(&report, "metadata")
+    );
 }
 
 #[tokio::test]
@@ -138,7 +146,12 @@ async fn a_login_url_that_never_reaches_our_idp_is_a_setup_error_with_reports() 
     let dir = std::env::temp_dir().join(format!("check-sp-setup-{}", free_port()));
     let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
         .args(["check-sp", "--metadata", &format!("{base}/metadata")])
-        .args(["--login-url", &format!("{base}/"), "--idp-listen", &idp_addr])
+        .args([
+            "--login-url",
+            &format!("{base}/"),
+            "--idp-listen",
+            &idp_addr,
+        ])
         .arg("--report-dir")
         .arg(&dir)
         .output()
@@ -153,8 +166,7 @@ async fn a_login_url_that_never_reaches_our_idp_is_a_setup_error_with_reports() 
     );
     assert!(stdout.contains("?idp="), "{stdout}");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     assert!(json["setup_error"]
         .as_str()
         .unwrap()
@@ -175,9 +187,7 @@ async fn jobs_eight_gives_the_verdicts_of_jobs_one() {
     let verdicts = |r: &CheckSpReport| {
         r.cases
             .iter()
-            .map(|c| {
-                serde_json::json!([c.id, c.verdict, c.status, c.rule, c.outcome, c.note])
-            })
+            .map(|c| serde_json::json!([c.id, c.verdict, c.status, c.rule, c.outcome, c.note]))
             .collect::<Vec<_>>()
     };
     let one = run_with(&base, "/login", &idp_addr, 1).await;
@@ -202,8 +212,16 @@ async fn our_sp_as_a_process_passes_everything() {
     assert_eq!(report.setup_error, None);
     assert_eq!(failed_checks(&report), Vec::<(&str, &str)>::new());
     // spid-sp-test 1.2.18 runs 110 metadata and 44 request checks against our SP (Redirect).
-    assert!(count(&report, "metadata") >= 110, "{}", count(&report, "metadata"));
-    assert!(count(&report, "authn-request") >= 44, "{}", count(&report, "authn-request"));
+    assert!(
+        count(&report, "metadata") >= 110,
+        "{}",
+        count(&report, "metadata")
+    );
+    assert!(
+        count(&report, "authn-request") >= 44,
+        "{}",
+        count(&report, "authn-request")
+    );
     let failed: Vec<_> = report
         .cases
         .iter()

@@ -254,7 +254,10 @@ async fn run_checks(
     let first_ok = first.pass;
     let first_note = sanity_failure(&first);
     report.sanity.push(first);
-    anyhow::ensure!(first_ok, "the honest L2 login failed before the run: {first_note}");
+    anyhow::ensure!(
+        first_ok,
+        "the honest L2 login failed before the run: {first_note}"
+    );
     let mut run = Vec::new();
     for c in cases {
         let skip = if c.scope == Scope::Internal {

@@ -795,7 +795,11 @@ fn finish_runs(
     let sanity: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.sanity.clone()).collect();
     let setup: Vec<String> = runs
         .iter()
-        .filter_map(|r| r.setup_error.as_ref().map(|e| format!("{}: {e}", r.side.label())))
+        .filter_map(|r| {
+            r.setup_error
+                .as_ref()
+                .map(|e| format!("{}: {e}", r.side.label()))
+        })
         .collect();
     let setup = (!setup.is_empty()).then(|| setup.join("; "));
     let rep = report::Report {
@@ -805,9 +809,12 @@ fn finish_runs(
         ..Default::default()
     };
     if let Some(d) = report_dir {
-        for p in report::write_all(&d, &rep)
-            .map_err(|e| anyhow::anyhow!("cannot write the reports to {} (--report-dir): {e}", d.display()))?
-        {
+        for p in report::write_all(&d, &rep).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write the reports to {} (--report-dir): {e}",
+                d.display()
+            )
+        })? {
             let _ = writeln!(out, "report: {}", p.display());
         }
     }
@@ -861,7 +868,9 @@ async fn run_with_sanity<C: catalogue::CatalogueCase>(
     let why = external::sanity_failure(&last);
     side.sanity.push(last);
     if !ok {
-        let e = format!("the honest login failed after the run, so the verdicts are not trustworthy: {why}");
+        let e = format!(
+            "the honest login failed after the run, so the verdicts are not trustworthy: {why}"
+        );
         let _ = writeln!(out, "setup error: {e}");
         side.setup_error = Some(e);
         return side;
@@ -939,7 +948,10 @@ async fn check_sp(
     };
     if let Some(d) = report_dir {
         let paths = report::write_all(&d, &r).map_err(|e| {
-            anyhow::anyhow!("cannot write the reports to {} (--report-dir): {e}", d.display())
+            anyhow::anyhow!(
+                "cannot write the reports to {} (--report-dir): {e}",
+                d.display()
+            )
         })?;
         for p in paths {
             let _ = writeln!(out, "report: {}", p.display());

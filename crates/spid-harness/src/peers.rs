@@ -175,7 +175,10 @@ reason = "their case also moves NotBefore"
 "#,
         );
         let f = PeerFile::load(&p).unwrap();
-        assert_eq!(f.expected_failure("spt-014-a"), Some("no IssueInstant check"));
+        assert_eq!(
+            f.expected_failure("spt-014-a"),
+            Some("no IssueInstant check")
+        );
         assert_eq!(f.skip("spt-014-a"), None);
         assert_eq!(f.skip("replay-new-session"), Some("no replay cache"));
         assert_eq!(f.disagreement(14), Some("their case also moves NotBefore"));

@@ -258,14 +258,17 @@ pub fn write_junit(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std
             .push(junit_case(c));
     }
     for s in r.skipped {
-        suites.entry((2, "skipped".into())).or_default().push(JCase {
-            class: "skipped",
-            name: &s.id,
-            secs: 0.0,
-            failure: None,
-            skipped: Some(s.reason.clone()),
-            out: None,
-        });
+        suites
+            .entry((2, "skipped".into()))
+            .or_default()
+            .push(JCase {
+                class: "skipped",
+                name: &s.id,
+                secs: 0.0,
+                failure: None,
+                skipped: Some(s.reason.clone()),
+                out: None,
+            });
     }
     if let Some(e) = r.setup_error {
         suites.entry((3, "setup".into())).or_default().push(JCase {
@@ -474,7 +477,10 @@ mod tests {
         progress(&mut out, &case("x", Outcome::Pass), w);
         progress(
             &mut out,
-            &case("a-very-long-case-identifier-beyond-thirty-four", Outcome::Fail),
+            &case(
+                "a-very-long-case-identifier-beyond-thirty-four",
+                Outcome::Fail,
+            ),
             w,
         );
         let s = String::from_utf8(out).unwrap();

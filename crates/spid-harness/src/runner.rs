@@ -421,7 +421,13 @@ pub fn judge(
             None if rule_required => (false, Some("rejected without a rule code".into())),
             None => (true, None),
         },
-        (_, v) => (false, Some(format!("got {v}, expected {}", crate::report::expected_text(expect)))),
+        (_, v) => (
+            false,
+            Some(format!(
+                "got {v}, expected {}",
+                crate::report::expected_text(expect)
+            )),
+        ),
     }
 }
 
@@ -479,7 +485,14 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
             &format!("{}={token}; Path=/", spid_idp::CASE_COOKIE),
             &idp_url,
         ),
-        Err(e) => return failed(case, started, format!("our IdP's base URL: {e}"), Vec::new()),
+        Err(e) => {
+            return failed(
+                case,
+                started,
+                format!("our IdP's base URL: {e}"),
+                Vec::new(),
+            )
+        }
     }
     let user = users.iter().find(|u| u.username == case.user);
     let mut login = target.login_url.clone();
@@ -609,7 +622,9 @@ pub enum FlowStop {
         at: String,
     },
     /// The Response went somewhere else than the ACS the request named.
-    #[error("our Response was posted to {posted}, not to the ACS the AuthnRequest named ({named})")]
+    #[error(
+        "our Response was posted to {posted}, not to the ACS the AuthnRequest named ({named})"
+    )]
     WrongAcs {
         /// Where it went.
         posted: String,
@@ -654,7 +669,9 @@ pub fn prove_flow(
         .iter()
         .enumerate()
         .skip(i)
-        .filter(|(_, x)| x.method == "POST" && x.request_form.iter().any(|(k, _)| k == "SAMLResponse"))
+        .filter(|(_, x)| {
+            x.method == "POST" && x.request_form.iter().any(|(k, _)| k == "SAMLResponse")
+        })
         .map(|(j, _)| j)
         .next_back();
     let Some(j) = posted else {
@@ -719,7 +736,11 @@ fn idp_error_page(body: &str) -> (String, String) {
     let doc = scraper::Html::parse_document(body);
     let code = scraper::Selector::parse("#spid-error")
         .ok()
-        .and_then(|s| doc.select(&s).next().and_then(|e| e.value().attr("data-code")))
+        .and_then(|s| {
+            doc.select(&s)
+                .next()
+                .and_then(|e| e.value().attr("data-code"))
+        })
         .map(|c| format!(" with SPID error nr{c}"))
         .unwrap_or_default();
     let detail = scraper::Selector::parse("p")

@@ -437,7 +437,10 @@ impl IdentityProvider {
     /// A plan that cannot be carried out is a harness error, never a silently different
     /// message: no Response goes out; the reason is kept for the harness and shown.
     fn plan_missed(&self, case: Option<&str>, why: String) -> Response {
-        tracing::error!(case = case.unwrap_or("-"), "fault plan not carried out: {why}");
+        tracing::error!(
+            case = case.unwrap_or("-"),
+            "fault plan not carried out: {why}"
+        );
         self.0
             .plan_errors
             .lock()
@@ -895,12 +898,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     }
     let Some(granted) = grant(user.max_level(), t.req.level, t.req.comparison) else {
         idp.finish(&id);
-        return idp.respond(
-            &t,
-            None,
-            None,
-            Some(SpidError::NO_CREDENTIALS_FOR_LEVEL),
-        );
+        return idp.respond(&t, None, None, Some(SpidError::NO_CREDENTIALS_FOR_LEVEL));
     };
     t.attempts = 0;
     t.granted = Some(granted);
