@@ -6,7 +6,7 @@
 //! knows our IdP.
 
 use crate::agent::{Page, UserAgent};
-use crate::checks::{check, self_signed, CheckResult};
+use crate::checks::{check, list, self_signed, shown, CheckResult};
 use crate::runner::{self, Credentials};
 use serde::{Deserialize, Serialize};
 use spid_core::saml::authn_request::AuthnRequest;
@@ -249,7 +249,7 @@ pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>)
             &mut out,
             "idp-metadata.want-authn-requests-signed",
             d.attr("WantAuthnRequestsSigned") == Some("true"),
-            format!("{:?}", d.attr("WantAuthnRequestsSigned")),
+            shown(d.attr("WantAuthnRequestsSigned")),
         );
         let sso: Vec<&str> = d
             .children_named(ns::MD, "SingleSignOnService")
@@ -259,7 +259,7 @@ pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>)
             &mut out,
             "idp-metadata.sso-bindings",
             sso.contains(&ns::BINDING_REDIRECT) && sso.contains(&ns::BINDING_POST),
-            format!("{sso:?}"),
+            list(&sso),
         );
         let slo = d.children_named(ns::MD, "SingleLogoutService").count();
         check(
@@ -437,12 +437,20 @@ async fn malformed_checks(
                     && !page.body.contains("type=\"password\"");
                 (
                     refused && page.body.contains(&format!("nr{nr}")),
-                    format!("HTTP {} page, {:?}", page.status, resp),
+                    format!(
+                        "HTTP {} page, {}",
+                        page.status,
+                        match &resp {
+                            None => "no error Response".to_string(),
+                            Some((c, s, m)) =>
+                                format!("Response {c} {} {}", shown(s.as_deref()), shown(Some(m))),
+                        }
+                    ),
                 )
             }
             (Some((st, sub)), Some((c, s, m))) => (
                 c == st && s.as_deref() == sub && m == format!("ErrorCode nr{nr}"),
-                format!("{c} {s:?} {m:?}"),
+                format!("{c} {} {}", shown(s.as_deref()), shown(Some(m))),
             ),
             (Some(_), None) => (false, format!("no error Response (HTTP {})", page.status)),
         };
@@ -551,7 +559,11 @@ async fn login_matrix(
                     &mut duties,
                     "idp.level-satisfies-request",
                     got.is_some_and(|g| spid_core::satisfies(level, cmp, g)),
-                    format!("{got:?} for {} {level}", cmp.as_str()),
+                    format!(
+                        "{} for {} {level}",
+                        got.map_or("no known level".to_string(), |g| g.to_string()),
+                        cmp.as_str()
+                    ),
                 );
                 let si = authn.and_then(|s| s.attr("SessionIndex")).is_some();
                 check(
@@ -575,7 +587,7 @@ async fn login_matrix(
                     &mut duties,
                     "idp.attributes-as-requested",
                     names == want,
-                    format!("{names:?}"),
+                    list(&names),
                 );
                 check(
                     &mut duties,
@@ -603,8 +615,10 @@ async fn login_matrix(
                     "idp.response",
                     false,
                     format!(
-                        "no Response reached the SP (HTTP {status}, {:?})",
-                        page.err()
+                        "no Response reached the SP (HTTP {status}, {})",
+                        page.as_ref()
+                            .err()
+                            .map_or("no error".to_string(), |e| e.to_string())
                     ),
                 );
                 false

@@ -13,7 +13,7 @@
 //! apply at all to a loopback SP (127.0.0.0/8, ::1, localhost): a test SP on a developer's
 //! machine has no certificate for https and runs on an ephemeral port.
 
-use super::{advise, rule, self_signed, xsd, CheckResult};
+use super::{advise, list, rule, self_signed, shown, xsd, CheckResult};
 use spid_core::attributes::is_spid_attribute;
 use spid_core::saml::metadata::{self, EntityMetadata};
 use spid_core::saml::ns;
@@ -27,6 +27,30 @@ enum Kind {
     Public,
     Private,
     Unknown,
+}
+
+impl Kind {
+    /// The kind as a word for check details.
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Public => "public",
+            Kind::Private => "private",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+/// The xml:lang values of each Organization child, e.g. `OrganizationName: it, en`.
+fn langs_shown(langs: &BTreeMap<&str, Vec<String>>) -> String {
+    let parts: Vec<String> = langs
+        .iter()
+        .map(|(name, ls)| format!("{name}: {}", list(ls.iter().map(|l| shown(Some(l))))))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// Records `r` as not evaluated (its subject is missing; that absence fails elsewhere).
@@ -203,12 +227,7 @@ fn production_url(out: &mut Vec<CheckResult>, r: R, urls: &[&str], ok: impl Fn(&
 
 fn entity_checks(out: &mut Vec<CheckResult>, root: &Element) {
     let id = root.attr("entityID").unwrap_or("");
-    rule(
-        out,
-        R::SpMdEntityId,
-        !id.trim().is_empty(),
-        format!("{id:?}"),
-    );
+    rule(out, R::SpMdEntityId, !id.trim().is_empty(), shown(Some(id)));
     let url = http_url(id);
     rule(out, R::SpMdEntityIdUrl, url.is_some(), id.to_string());
     production_url(out, R::SpMdEntityIdHttps, &[id], |u| u.scheme() == "https");
@@ -277,10 +296,10 @@ fn signature_checks(
         R::SpMdSignatureReference,
         refs.len() == 1 && want.is_some() && refs[0].attr("URI") == want.as_deref(),
         format!(
-            "{} Reference(s), URI {:?}, EntityDescriptor ID {:?}",
+            "{} Reference(s), URI {}, EntityDescriptor ID {}",
             refs.len(),
-            refs.first().and_then(|r| r.attr("URI")),
-            root.attr("ID")
+            shown(refs.first().and_then(|r| r.attr("URI"))),
+            shown(root.attr("ID"))
         ),
     );
     let transforms: Vec<&str> = refs
@@ -296,7 +315,7 @@ fn signature_checks(
             && transforms
                 .iter()
                 .all(|t| *t == ns::ENVELOPED || *t == ns::EXC_C14N),
-        format!("{transforms:?}"),
+        list(&transforms),
     );
     let c14n = si
         .and_then(|s| s.child(ns::DS, "CanonicalizationMethod"))
@@ -305,7 +324,7 @@ fn signature_checks(
         out,
         R::SpMdSignatureC14n,
         c14n == Some(ns::EXC_C14N),
-        format!("{c14n:?}"),
+        shown(c14n),
     );
     let method = si.and_then(|s| s.child(ns::DS, "SignatureMethod"));
     let alg = method.and_then(|m| m.attr("Algorithm"));
@@ -313,14 +332,14 @@ fn signature_checks(
         out,
         R::SpMdSignatureMethod,
         alg.is_some_and(|a| !a.is_empty()),
-        format!("{alg:?}"),
+        shown(alg),
     );
     const RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
     rule(
         out,
         R::SpMdSignatureAlgorithm,
         alg == Some(ns::RSA_SHA256) || alg == Some(RSA_SHA512),
-        format!("{alg:?}"),
+        shown(alg),
     );
     let digests: Vec<Option<&str>> = refs
         .iter()
@@ -333,7 +352,7 @@ fn signature_checks(
         out,
         R::SpMdDigestMethod,
         !digests.is_empty() && digests.iter().all(|d| d.is_some_and(|a| !a.is_empty())),
-        format!("{digests:?}"),
+        list(digests.iter().map(|d| shown(*d))),
     );
     const SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
     rule(
@@ -343,7 +362,7 @@ fn signature_checks(
             && digests
                 .iter()
                 .all(|d| *d == Some(ns::DIGEST_SHA256) || *d == Some(SHA512)),
-        format!("{digests:?}"),
+        list(digests.iter().map(|d| shown(*d))),
     );
     match m {
         Some(m) => {
@@ -412,13 +431,13 @@ fn sp_attribute_checks(out: &mut Vec<CheckResult>, sp: Option<&Element>) {
         out,
         R::SpMdProtocolPresent,
         pse.is_some_and(|p| !p.trim().is_empty()),
-        format!("{pse:?}"),
+        shown(pse),
     );
     rule(
         out,
         R::SpMdProtocolSaml2,
         pse.is_some_and(|p| p.split_whitespace().collect::<Vec<_>>() == [ns::SAMLP]),
-        format!("{pse:?}"),
+        shown(pse),
     );
     for (present, is_true, name) in [
         (
@@ -437,13 +456,13 @@ fn sp_attribute_checks(out: &mut Vec<CheckResult>, sp: Option<&Element>) {
             out,
             present,
             v.is_some_and(|v| !v.trim().is_empty()),
-            format!("{name}={v:?}"),
+            format!("{name} {}", shown(v)),
         );
         rule(
             out,
             is_true,
             matches!(v.map(str::trim), Some("true" | "1")),
-            format!("{name}={v:?}"),
+            format!("{name} {}", shown(v)),
         );
     }
     let formats: Vec<String> = sp
@@ -520,7 +539,11 @@ fn key_checks(out: &mut Vec<CheckResult>, sp: &Element, root: &Element, kind: Ki
         out,
         R::SpMdKeyCertParses,
         !all.is_empty() && bad.is_empty(),
-        format!("{} certificate(s), unparsable: {bad:?}", all.len()),
+        format!(
+            "{} certificate(s), unparsable: {}",
+            all.len(),
+            list(bad.iter().map(|i| format!("#{i}")))
+        ),
     );
     let mut seen = BTreeSet::new();
     let signing_der: Vec<Vec<u8>> = signing
@@ -597,21 +620,21 @@ fn acs_checks(out: &mut Vec<CheckResult>, sp: &Element, entity_id: &str) {
             out,
             R::SpMdAcsIndex,
             index.is_some_and(|x| x.parse::<u16>().is_ok()),
-            format!("ACS #{i}: index {index:?}"),
+            format!("ACS #{i}: index {}", shown(index)),
         );
         let b = a.attr("Binding");
         rule(
             out,
             R::SpMdAcsBinding,
             b == Some(ns::BINDING_POST),
-            format!("ACS #{i}: Binding {b:?}"),
+            format!("ACS #{i}: Binding {}", shown(b)),
         );
         let l = a.attr("Location").unwrap_or("");
         rule(
             out,
             R::SpMdAcsLocation,
             http_url(l).is_some(),
-            format!("ACS #{i}: Location {l:?}"),
+            format!("ACS #{i}: Location {}", shown(a.attr("Location"))),
         );
     }
     if !acs.is_empty() {
@@ -621,7 +644,7 @@ fn acs_checks(out: &mut Vec<CheckResult>, sp: &Element, entity_id: &str) {
             out,
             R::SpMdAcsIndexUnique,
             uniq.len() == idx.len(),
-            format!("indexes {idx:?}"),
+            format!("indexes {}", list(&idx)),
         );
     }
     let locations: Vec<&str> = acs.iter().filter_map(|a| a.attr("Location")).collect();
@@ -641,8 +664,8 @@ fn acs_checks(out: &mut Vec<CheckResult>, sp: &Element, entity_id: &str) {
         R::SpMdAcsDefaultIndex,
         defaults.len() == 1 && defaults[0].attr("index") == Some("0"),
         format!(
-            "default ACS index {:?}",
-            defaults.first().and_then(|d| d.attr("index"))
+            "default ACS index {}",
+            shown(defaults.first().and_then(|d| d.attr("index")))
         ),
     );
     let mut urls: Vec<&str> = vec![entity_id];
@@ -674,21 +697,21 @@ fn slo_checks(out: &mut Vec<CheckResult>, sp: &Element) {
             out,
             R::SpMdSloBinding,
             matches!(b, Some(x) if x == ns::BINDING_POST || x == ns::BINDING_REDIRECT || x == SOAP),
-            format!("SLO #{i}: Binding {b:?}"),
+            format!("SLO #{i}: Binding {}", shown(b)),
         );
         let l = s.attr("Location").unwrap_or("");
         rule(
             out,
             R::SpMdSloLocation,
             http_url(l).is_some(),
-            format!("SLO #{i}: Location {l:?}"),
+            format!("SLO #{i}: Location {}", shown(s.attr("Location"))),
         );
         let rl = s.attr("ResponseLocation");
         rule(
             out,
             R::SpMdSloResponseLocation,
             rl.is_none_or(|r| http_url(r).is_some()),
-            format!("SLO #{i}: ResponseLocation {rl:?}"),
+            format!("SLO #{i}: ResponseLocation {}", shown(rl)),
         );
     }
     let locations: Vec<&str> = slo.iter().filter_map(|a| a.attr("Location")).collect();
@@ -727,7 +750,7 @@ fn attribute_service_checks(out: &mut Vec<CheckResult>, sp: &Element) {
         out,
         R::SpMdAttrsIndexUnique,
         uniq.len() == idx.len(),
-        format!("indexes {idx:?}"),
+        format!("indexes {}", list(&idx)),
     );
     let defaults = services
         .iter()
@@ -746,7 +769,7 @@ fn attribute_service_checks(out: &mut Vec<CheckResult>, sp: &Element) {
             out,
             R::SpMdAttrsIndex,
             index.is_some_and(|x| x.parse::<u16>().is_ok()),
-            format!("service #{i}: index {index:?}"),
+            format!("service #{i}: index {}", shown(index)),
         );
         let names: Vec<&Element> = s.children_named(ns::MD, "ServiceName").collect();
         rule(
@@ -777,14 +800,14 @@ fn attribute_service_checks(out: &mut Vec<CheckResult>, sp: &Element) {
                 out,
                 R::SpMdAttrsName,
                 n.is_some_and(is_spid_attribute),
-                format!("service #{i}: Name {n:?}"),
+                format!("service #{i}: Name {}", shown(n)),
             );
             let f = ra.attr("NameFormat");
             rule(
                 out,
                 R::SpMdAttrsNameFormat,
                 f.is_none_or(|f| f == ns::ATTRNAME_BASIC || f == URI),
-                format!("service #{i}: {n:?} NameFormat {f:?}"),
+                format!("service #{i}: {} NameFormat {}", shown(n), shown(f)),
             );
         }
         let mut seen = BTreeSet::new();
@@ -797,7 +820,7 @@ fn attribute_service_checks(out: &mut Vec<CheckResult>, sp: &Element) {
             out,
             R::SpMdAttrsUnique,
             dups.is_empty(),
-            format!("service #{i}: duplicated {dups:?}"),
+            format!("service #{i}: duplicated {}", list(&dups)),
         );
     }
 }
@@ -840,14 +863,14 @@ fn organization_checks(out: &mut Vec<CheckResult>, root: &Element) {
         out,
         R::SpMdOrgUrlValid,
         !urls.is_empty() && bad.is_empty(),
-        format!("not URLs: {bad:?}"),
+        format!("not URLs: {}", list(bad.iter().map(|u| shown(Some(u))))),
     );
     let sets: Vec<BTreeSet<&String>> = langs.values().map(|v| v.iter().collect()).collect();
     rule(
         out,
         R::SpMdOrgLangsSame,
         sets.windows(2).all(|w| w[0] == w[1]),
-        format!("{langs:?}"),
+        langs_shown(&langs),
     );
     rule(
         out,
@@ -855,13 +878,13 @@ fn organization_checks(out: &mut Vec<CheckResult>, root: &Element) {
         langs
             .values()
             .all(|v| v.iter().collect::<BTreeSet<_>>().len() == v.len()),
-        format!("{langs:?}"),
+        langs_shown(&langs),
     );
     rule(
         out,
         R::SpMdOrgItalian,
         langs.values().all(|v| v.iter().any(|l| l == "it")),
-        format!("{langs:?}"),
+        langs_shown(&langs),
     );
 }
 
@@ -969,7 +992,10 @@ fn emails(out: &mut Vec<CheckResult>, c: Option<&Element>, present: R, valid: R,
         out,
         valid,
         !mails.is_empty() && bad.is_empty(),
-        format!("{who}: not e-mail addresses: {bad:?}"),
+        format!(
+            "{who}: not e-mail addresses: {}",
+            list(bad.iter().map(|m| shown(Some(m))))
+        ),
     );
 }
 
@@ -979,7 +1005,7 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
         out,
         R::SpMdOtherSingle,
         others.len() == 1,
-        format!("{} ContactPerson contactType=\"other\"", others.len()),
+        format!("{} ContactPerson of contactType other", others.len()),
     );
     let other = others.first().copied();
     let exts: Vec<&Element> = other
@@ -1001,10 +1027,7 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
         out,
         R::SpMdOtherKind,
         markers.len() == 1,
-        format!(
-            "{:?}",
-            markers.iter().map(|e| e.qname.as_str()).collect::<Vec<_>>()
-        ),
+        list(markers.iter().map(|e| e.qname.as_str())),
     );
     rule(
         out,
@@ -1026,12 +1049,7 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
         .copied()
         .filter(|n| ext.child(ns::SPID, n).is_some())
         .collect();
-    rule(
-        out,
-        R::SpMdOtherNoAggregator,
-        ag.is_empty(),
-        format!("{ag:?}"),
-    );
+    rule(out, R::SpMdOtherNoAggregator, ag.is_empty(), list(&ag));
     let org_name = root
         .child(ns::MD, "Organization")
         .and_then(|o| o.child(ns::MD, "OrganizationName"))
@@ -1044,8 +1062,9 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
             !c.text().trim().is_empty() && Some(c.text().trim().to_string()) == org_name
         }),
         format!(
-            "Company {:?}, OrganizationName {org_name:?}",
-            company.map(|c| c.text())
+            "Company {}, OrganizationName {}",
+            shown(company.map(|c| c.text())),
+            shown(org_name.as_deref())
         ),
     );
     emails(
@@ -1070,13 +1089,13 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
         out,
         R::SpMdOtherPhone,
         phones.iter().all(|p| phone_ok(p)),
-        format!("{phones:?}"),
+        list(phones.iter().map(|p| shown(Some(p)))),
     );
     advise(
         out,
         R::SpMdOtherPhoneIt,
         phones.iter().all(|p| p.starts_with("+39")),
-        format!("{phones:?}"),
+        list(phones.iter().map(|p| shown(Some(p)))),
     );
     let values = |n: &str| -> Vec<String> {
         ext.children_named(ns::SPID, n)
@@ -1088,14 +1107,14 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
         out,
         R::SpMdOtherVat,
         vats.len() <= 1 && vats.iter().all(|v| is_vat_number(v)),
-        format!("{vats:?}"),
+        list(vats.iter().map(|v| shown(Some(v)))),
     );
     let cfs = values("FiscalCode");
     rule(
         out,
         R::SpMdOtherFiscalCode,
         cfs.len() <= 1 && cfs.iter().all(|v| is_fiscal_code(v)),
-        format!("{cfs:?}"),
+        list(cfs.iter().map(|c| shown(Some(c)))),
     );
     let ipas = values("IPACode");
     match kind {
@@ -1109,13 +1128,13 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
                 out,
                 R::SpMdPublicIpaCode,
                 ipas.len() == 1 && is_ipa_code(&ipas[0]),
-                format!("{ipas:?}{why}"),
+                format!("{}{why}", list(ipas.iter().map(|c| shown(Some(c))))),
             );
             advise(
                 out,
                 R::SpMdPublicIpaTest,
                 !ipas.iter().any(|i| i == "__aggrsint"),
-                format!("{ipas:?}"),
+                list(ipas.iter().map(|c| shown(Some(c)))),
             );
         }
         Kind::Private => {
@@ -1123,13 +1142,17 @@ fn contact_checks(out: &mut Vec<CheckResult>, root: &Element, kind: Kind) {
                 out,
                 R::SpMdPrivateNoIpa,
                 ipas.is_empty(),
-                format!("{ipas:?}"),
+                list(ipas.iter().map(|c| shown(Some(c)))),
             );
             rule(
                 out,
                 R::SpMdPrivateVatOrCf,
                 !vats.is_empty() || !cfs.is_empty(),
-                format!("VATNumber {vats:?}, FiscalCode {cfs:?}"),
+                format!(
+                    "VATNumber {}, FiscalCode {}",
+                    list(vats.iter().map(|v| shown(Some(v)))),
+                    list(cfs.iter().map(|c| shown(Some(c))))
+                ),
             );
             billing_checks(out, root, vats.first(), cfs.first());
         }
@@ -1148,7 +1171,7 @@ fn billing_checks(
         out,
         R::SpMdBillingSingle,
         billing.len() == 1,
-        format!("{} ContactPerson contactType=\"billing\"", billing.len()),
+        format!("{} ContactPerson of contactType billing", billing.len()),
     );
     let b = billing.first().copied();
     let exts: Vec<&Element> = b
@@ -1194,7 +1217,9 @@ fn billing_checks(
         R::SpMdBillingIdentification,
         (billed_vat.is_some() || billed_cf.is_some()) && named && sede,
         format!(
-            "IdFiscaleIVA {billed_vat:?}, CodiceFiscale {billed_cf:?}, named {named}, Sede {sede}"
+            "IdFiscaleIVA {}, CodiceFiscale {}, named {named}, Sede {sede}",
+            shown(billed_vat.as_deref()),
+            shown(billed_cf.as_deref())
         ),
     );
     let matches =
@@ -1203,7 +1228,13 @@ fn billing_checks(
         out,
         R::SpMdBillingMatches,
         matches,
-        format!("billed {billed_vat:?} / {billed_cf:?}, other contact {vat:?} / {cf:?}"),
+        format!(
+            "billed {} / {}, other contact {} / {}",
+            shown(billed_vat.as_deref()),
+            shown(billed_cf.as_deref()),
+            shown(vat),
+            shown(cf)
+        ),
     );
     let terzo = ext.child(FPA, "TerzoIntermediarioSoggettoEmittente");
     rule(
@@ -1224,7 +1255,7 @@ fn billing_checks(
         out,
         R::SpMdBillingCompany,
         company.is_none_or(|c| !c.text().trim().is_empty()),
-        format!("{:?}", company.map(|c| c.text())),
+        shown(company.map(|c| c.text())),
     );
     let kinds = ext
         .elements()
@@ -1240,9 +1271,22 @@ fn billing_checks(
 
 /// Avviso 29 v3 checks of one signing certificate.
 mod cert {
-    use super::{is_country, rule, CheckResult, ContactIds, Kind, R};
+    use super::{is_country, list, rule, shown, CheckResult, ContactIds, Kind, R};
     use openssl::pkey::Id;
     use openssl::x509::X509;
+
+    /// A public-key type as a word for check details.
+    fn key_type(id: Option<Id>) -> String {
+        match id {
+            None => "unreadable".to_string(),
+            Some(Id::RSA) => "RSA".to_string(),
+            Some(Id::EC) => "EC".to_string(),
+            Some(Id::DSA) => "DSA".to_string(),
+            Some(Id::ED25519) => "Ed25519".to_string(),
+            Some(Id::ED448) => "Ed448".to_string(),
+            Some(other) => format!("type {}", other.as_raw()),
+        }
+    }
 
     /// Every code `checks` records (for the not-evaluated entries).
     pub(super) const RULES: &[R] = &[
@@ -1441,7 +1485,7 @@ mod cert {
             out,
             R::SpMdCertKeyType,
             is_rsa,
-            format!("{tag}: key {:?}", key.as_ref().map(|k| k.id())),
+            format!("{tag}: key {}", key_type(key.as_ref().map(|k| k.id()))),
         );
         rule(
             out,
@@ -1549,13 +1593,13 @@ mod cert {
                     out,
                     R::SpMdCertKuRequired,
                     bit(0) && bit(1),
-                    format!("{tag}: {set:?}"),
+                    format!("{tag}: {}", list(&set)),
                 );
                 rule(
                     out,
                     R::SpMdCertKuForbidden,
                     !(2..=6).any(bit),
-                    format!("{tag}: {set:?}"),
+                    format!("{tag}: {}", list(&set)),
                 );
             }
         }
@@ -1594,14 +1638,15 @@ mod cert {
                     out,
                     R::SpMdCertPolAgid,
                     policies.iter().any(|p| p == AGID_CERT),
-                    format!("{tag}: {policies:?}"),
+                    format!("{tag}: {}", list(&policies)),
                 );
                 rule(
                     out,
                     R::SpMdCertPolSector,
                     sector.is_some_and(|s| policies.iter().any(|p| p == s)),
                     format!(
-                        "{tag}: {policies:?}, wanted {}",
+                        "{tag}: {}, wanted {}",
+                        list(&policies),
                         sector.unwrap_or("(SP kind unknown)")
                     ),
                 );
@@ -1620,25 +1665,25 @@ mod cert {
             out,
             R::SpMdCertSubjectCn,
             one(CN).is_some(),
-            format!("{tag}: commonName {:?}", one(CN)),
+            format!("{tag}: commonName {}", shown(one(CN))),
         );
         rule(
             out,
             R::SpMdCertSubjectC,
             one(C).is_some_and(is_country),
-            format!("{tag}: countryName {:?}", one(C)),
+            format!("{tag}: countryName {}", shown(one(C))),
         );
         rule(
             out,
             R::SpMdCertSubjectO,
             one(O).is_some(),
-            format!("{tag}: organizationName {:?}", one(O)),
+            format!("{tag}: organizationName {}", shown(one(O))),
         );
         rule(
             out,
             R::SpMdCertSubjectL,
             one(L).is_some(),
-            format!("{tag}: localityName {:?}", one(L)),
+            format!("{tag}: localityName {}", shown(one(L))),
         );
         let org_id = one(ORG_ID);
         let public_form = |v: &str| {
@@ -1659,8 +1704,9 @@ mod cert {
                 Kind::Unknown => false,
             }),
             format!(
-                "{tag}: organizationIdentifier {org_id:?} ({:?} SP)",
-                ctx.kind
+                "{tag}: organizationIdentifier {} ({} SP)",
+                shown(org_id),
+                ctx.kind.word()
             ),
         );
         let wanted: Vec<String> = match ctx.kind {
@@ -1684,20 +1730,28 @@ mod cert {
             out,
             R::SpMdCertSubjectOrgIdMatch,
             org_id.is_some_and(|v| wanted.iter().any(|w| w == v)),
-            format!("{tag}: organizationIdentifier {org_id:?}, contact gives {wanted:?}"),
+            format!(
+                "{tag}: organizationIdentifier {}, contact gives {}",
+                shown(org_id),
+                list(&wanted)
+            ),
         );
         let uri = one(URI);
         rule(
             out,
             R::SpMdCertSubjectUri,
             uri.is_some(),
-            format!("{tag}: uri {uri:?}"),
+            format!("{tag}: uri {}", shown(uri)),
         );
         rule(
             out,
             R::SpMdCertSubjectUriEntity,
             uri == Some(ctx.entity_id),
-            format!("{tag}: uri {uri:?}, entityID {:?}", ctx.entity_id),
+            format!(
+                "{tag}: uri {}, entityID {}",
+                shown(uri),
+                shown(Some(ctx.entity_id))
+            ),
         );
         let personal: Vec<&str> = PERSONAL
             .iter()
@@ -1708,13 +1762,13 @@ mod cert {
             out,
             R::SpMdCertSubjectPersonal,
             personal.is_empty(),
-            format!("{tag}: personal attributes {personal:?}"),
+            format!("{tag}: personal attributes {}", list(&personal)),
         );
         super::advise(
             out,
             R::SpMdCertSubjectEmail,
             get(EMAIL).is_empty(),
-            format!("{tag}: emailAddress {:?}", get(EMAIL)),
+            format!("{tag}: emailAddress {}", list(get(EMAIL))),
         );
         let empty: Vec<&str> = p
             .subject
@@ -1726,7 +1780,7 @@ mod cert {
             out,
             R::SpMdCertSubjectValues,
             !p.subject.is_empty() && empty.is_empty(),
-            format!("{tag}: empty attributes {empty:?}"),
+            format!("{tag}: empty attributes {}", list(&empty)),
         );
     }
 }
@@ -2473,5 +2527,51 @@ mod tests {
             "{failed:?}"
         );
         assert!(!failed.contains("sp-metadata.cert.key.type"), "{failed:?}");
+    }
+
+    #[test]
+    fn details_are_words_not_rust_debug() {
+        // Several defects at once: an ACS without index and Binding, no Organization, a
+        // KeyDescriptor without certificate, an attribute service without index, a
+        // RequestedAttribute without Name; signed and unsigned, public and private.
+        let enc = format!(
+            "<md:KeyDescriptor use=\"encryption\"><ds:KeyInfo xmlns:ds=\"{}\"><ds:KeyName>k</ds:KeyName></ds:KeyInfo></md:KeyDescriptor><md:SingleLogoutService",
+            ns::DS
+        );
+        let edit = |m: &str| {
+            let m = m.replacen("<md:SingleLogoutService", &enc, 1);
+            let mut root = xml::parse(&m, &Limits::default()).unwrap();
+            root.remove_children(ns::MD, "Organization");
+            let sp = root.child_mut(ns::MD, "SPSSODescriptor").unwrap();
+            let acs = sp.child_mut(ns::MD, "AssertionConsumerService").unwrap();
+            acs.remove_attr("index");
+            acs.remove_attr("Binding");
+            let svc = sp.child_mut(ns::MD, "AttributeConsumingService").unwrap();
+            svc.remove_attr("index");
+            svc.child_mut(ns::MD, "RequestedAttribute")
+                .unwrap()
+                .remove_attr("Name");
+            sp.remove_attr("AuthnRequestsSigned");
+            root.to_xml()
+        };
+        for private in [false, true] {
+            let signed = edited(private, edit);
+            let mut unsigned = xml::parse(&signed, &Limits::default()).unwrap();
+            unsigned.remove_children(ns::DS, "Signature");
+            for md in [signed, unsigned.to_xml()] {
+                let (out, _) = metadata_checks(&md);
+                assert!(out.iter().any(|c| c.failed()));
+                for c in &out {
+                    for bad in ["Some(", "None", "\"", "[\""] {
+                        assert!(
+                            !c.detail.contains(bad),
+                            "{} (private {private}): {bad} in {:?}",
+                            c.id,
+                            c.detail
+                        );
+                    }
+                }
+            }
+        }
     }
 }

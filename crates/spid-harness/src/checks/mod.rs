@@ -9,12 +9,12 @@ pub mod xsd;
 pub use metadata::metadata_checks;
 pub use request::{authn_request_checks, ArrivedRequest, RequestContext};
 
+use crate::peers::PeerFile;
+use crate::runner::Outcome;
 use serde::Serialize;
 use spid_core::saml::metadata::{self as md, EntityMetadata};
 use spid_core::saml::ns;
 use spid_core::saml::xml::Element;
-use crate::peers::PeerFile;
-use crate::runner::Outcome;
 use spid_core::Rule;
 
 /// One check's result.
@@ -139,4 +139,42 @@ pub(crate) fn advise(
 /// certificate (integrity; trust in the certificate is the registry's business).
 pub(crate) fn self_signed(text: &str, root: &Element, m: &EntityMetadata) -> bool {
     root.child(ns::DS, "Signature").is_some() && md::verify(text, &m.signing_certs).is_ok()
+}
+
+/// An optional value as user-facing text: the value, `empty` when blank, or `absent`
+/// (never Rust's `Some("…")` / `None`).
+pub(crate) fn shown<S: AsRef<str>>(v: Option<S>) -> String {
+    match v {
+        None => "absent".to_string(),
+        Some(s) if s.as_ref().trim().is_empty() => "empty".to_string(),
+        Some(s) => s.as_ref().to_string(),
+    }
+}
+
+/// Items as user-facing text: joined with `, `, or `none` (never Rust's `["a", "b"]`).
+pub(crate) fn list<I>(items: I) -> String
+where
+    I: IntoIterator,
+    I::Item: std::fmt::Display,
+{
+    let all: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    if all.is_empty() {
+        "none".to_string()
+    } else {
+        all.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::{list, shown};
+
+    #[test]
+    fn words_not_debug() {
+        assert_eq!(shown(Some("x")), "x");
+        assert_eq!(shown(Some(" ")), "empty");
+        assert_eq!(shown(None::<&str>), "absent");
+        assert_eq!(list(["a", "b"]), "a, b");
+        assert_eq!(list(Vec::<&str>::new()), "none");
+    }
 }
