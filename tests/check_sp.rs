@@ -315,3 +315,44 @@ async fn a_weak_sp_fails_exactly_the_expected_cases() {
         assert_eq!(c.status, 200, "{}", c.id);
     }
 }
+
+/// `run` (our pair, the SAML side) gives the same verdicts with `--jobs 1` and `--jobs 8`.
+#[test]
+fn run_jobs_eight_gives_the_verdicts_of_jobs_one() {
+    let verdicts = |jobs: &str| {
+        let dir = std::env::temp_dir().join(format!("run-jobs-{jobs}-{}", free_port()));
+        let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+            .args(["run", "--side", "saml", "--jobs", jobs, "--report-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        json["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                serde_json::json!([
+                    c["id"],
+                    c["verdict"],
+                    c["status"],
+                    c["rule"],
+                    c["outcome"],
+                    c["note"]
+                ])
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = verdicts("1");
+    assert!(one.len() >= 195, "{} cases", one.len());
+    assert_eq!(one, verdicts("8"));
+}

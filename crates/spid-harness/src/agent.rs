@@ -256,14 +256,17 @@ impl Page {
     /// Like [`Page::form_with_field`], failing with [`AgentError::NoForm`].
     pub fn require_form_with_field(&self, name: &str) -> Result<Form, AgentError> {
         self.form_with_field(name).ok_or_else(|| {
-            AgentError::NoForm(format!("no form with field {name:?} at {}", self.url))
+            AgentError::NoForm(format!(
+                "no form with a field named `{name}` at {}",
+                self.url
+            ))
         })
     }
 
     /// Like [`Page::form_by_id`], failing with [`AgentError::NoForm`].
     pub fn require_form_by_id(&self, id: &str) -> Result<Form, AgentError> {
         self.form_by_id(id)
-            .ok_or_else(|| AgentError::NoForm(format!("no form with id {id:?} at {}", self.url)))
+            .ok_or_else(|| AgentError::NoForm(format!("no form with id `{id}` at {}", self.url)))
     }
 
     /// The first form carrying a SAML HTTP-POST binding message, if this is

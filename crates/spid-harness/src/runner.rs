@@ -534,9 +534,9 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
         }
     }
     .await;
-    let plan_error = target.idp.disarm_for(&token);
+    let end = target.idp.disarm_for(&token);
     let trace = ua.take_trace();
-    if let Some(e) = plan_error {
+    if let Some(e) = end.plan_error {
         return failed(
             case,
             started,
@@ -555,6 +555,13 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
     let rule = page.spid_rule().map(str::to_string);
     let expected = resolve(&case.expect, sent_request(&trace).as_ref());
     let (mut pass, mut note) = judge(&expected, verdict, rule.as_deref(), target.internal);
+    if let (false, Some(why)) = (pass, &end.refused) {
+        // The SP judged our error Response: say what our IdP refused, and why.
+        let n = note.take().map(|n| format!("; {n}")).unwrap_or_default();
+        note = Some(format!(
+            "our IdP refused the SP's AuthnRequest ({why}) and answered with an error Response (see the authn-request checks; --lenient-requests answers despite request defects){n}"
+        ));
+    }
     let mut finding = (page.status == 500).then(|| "refused by crashing (HTTP 500)".to_string());
     if verdict == Verdict::Accept && !target.internal {
         match comment_truncation(&trace, &page.body) {

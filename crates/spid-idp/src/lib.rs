@@ -132,6 +132,15 @@ struct Txn {
 /// cases armed with [`IdentityProvider::arm_for`] can run concurrently.
 pub const CASE_COOKIE: &str = "spid-harness-case";
 
+/// What the IdP knows of a case's login when the harness disarms it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseEnd {
+    /// Why the case's plan could not be carried out (a missed target).
+    pub plan_error: Option<String>,
+    /// Why the IdP refused the login's AuthnRequest (`nrN: detail`).
+    pub refused: Option<String>,
+}
+
 /// The response header of the page the IdP shows instead of a Response whose fault plan
 /// missed its target.
 pub const PLAN_ERROR_HEADER: &str = "x-spid-harness-plan-error";
@@ -158,6 +167,8 @@ struct Inner {
     /// Why a case's plan could not be carried out (a missed target), per case token ("" for
     /// the global plan).
     plan_errors: Mutex<HashMap<String, String>>,
+    /// Why an AuthnRequest was refused, per case token.
+    refusals: Mutex<HashMap<String, String>>,
     last: Mutex<Option<SentResponse>>,
     /// Issued transient NameIDs and the SP each went to, for Single Logout.
     sessions: Mutex<HashMap<String, String>>,
@@ -191,6 +202,7 @@ impl IdentityProvider {
             plan: Mutex::new(None),
             plans: Mutex::new(HashMap::new()),
             plan_errors: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
             last: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
         })))
@@ -251,19 +263,29 @@ impl IdentityProvider {
         plans.insert(case.to_string(), plan);
     }
 
-    /// Forgets the plan armed for `case` and returns why it could not be carried out, if it
-    /// missed its target.
-    pub fn disarm_for(&self, case: &str) -> Option<String> {
+    /// Forgets the plan armed for `case`; says why it could not be carried out, if it missed
+    /// its target, and why the IdP refused that login's AuthnRequest, if it did.
+    pub fn disarm_for(&self, case: &str) -> CaseEnd {
         self.0
             .plans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(case);
-        self.0
-            .plan_errors
+        let refused = self
+            .0
+            .refusals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(case)
+            .remove(case);
+        CaseEnd {
+            plan_error: self
+                .0
+                .plan_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(case),
+            refused,
+        }
     }
 
     /// Why the global plan could not be carried out, if it missed its target.
@@ -581,7 +603,19 @@ impl IdentityProvider {
             strict: cfg.strict_requests,
         };
         match request::check(incoming, &ctx) {
-            Err(r) => self.refuse(r),
+            Err(r) => {
+                if let Some(c) = &case {
+                    let mut m = self.0.refusals.lock().unwrap_or_else(|e| e.into_inner());
+                    if m.len() >= MAX_TXNS {
+                        m.clear();
+                    }
+                    m.insert(
+                        c.clone(),
+                        format!("SPID error nr{}: {}", r.error.0, r.detail),
+                    );
+                }
+                self.refuse(r)
+            }
             Ok(req) => {
                 let txn = format!("{:032x}", rand::random::<u128>());
                 let body = pages::login(
