@@ -85,3 +85,30 @@ CNF
   openssl req -x509 -newkey rsa:2048 -sha256 -nodes -days 2 -config "$cnf" -extensions ext \
     -keyout "$3" -out "$4" 2>/dev/null
 }
+
+# check_sp_beside_spid_sp_test NAME: the SP (start_sp IDP_METADATA / stop_sp, defined by the
+# pair, at $sp) judged by check-sp through our IdP on 127.0.0.1:$idp_port with the peer file
+# $peer, then by spid-sp-test with the SP trusting its IdP, then both side by side
+# (compare-spid-sp-test). Fails the pair unless check-sp and the comparison both exit 0.
+check_sp_beside_spid_sp_test() {
+  local name="$1" check=0 compare=0
+  echo "== check-sp"
+  "$HARNESS" check-sp --metadata "$sp/metadata" --login-url "$sp/login" --idp-listen "127.0.0.1:$idp_port" \
+    --lenient-requests --peer "$peer" --report-dir "$WORK/reports" --jobs 4 || check=$?
+  stop_sp
+  echo "== spid-sp-test $SPT_VERSION against the same SP, now trusting its IdP"
+  spt_setup
+  spt_idp_metadata "$WORK/spt-idp-metadata.xml"
+  start_sp "$WORK/spt-idp-metadata.xml"
+  spt_run "$sp/metadata" "$sp/login" "$WORK/spid-sp-test.json"
+  stop_sp
+  echo "== compare-spid-sp-test"
+  "$HARNESS" compare-spid-sp-test --results "$WORK/reports/results.json" \
+    --spid-sp-test "$WORK/spid-sp-test.json" --peer "$peer" || compare=$?
+  echo "check-sp exit $check, compare-spid-sp-test exit $compare"
+  if [ "$check" != 0 ] || [ "$compare" != 0 ]; then
+    echo "-- SP log (last lines):"; tail -n 20 "$WORK/sp.log"
+    exit 1
+  fi
+  echo "OK $name"
+}

@@ -245,7 +245,7 @@ rules! {
     SpMdCertSubjectC => "sp-metadata.cert.subject.country", "Avviso 29 v3 §2", "subject countryName present, an ISO 3166 alpha-2 code";
     SpMdCertSubjectO => "sp-metadata.cert.subject.organization", "Avviso 29 v3 §2", "subject organizationName present";
     SpMdCertSubjectL => "sp-metadata.cert.subject.locality", "Avviso 29 v3 §2", "subject localityName present";
-    SpMdCertSubjectOrgId => "sp-metadata.cert.subject.organization-identifier", "Avviso 29 v3 §2", "subject organizationIdentifier is PA:IT-<IPA code> (public) or VATIT-<11 digits> / CF:IT-<fiscal code> (private)";
+    SpMdCertSubjectOrgId => "sp-metadata.cert.subject.organization-identifier", "Avviso 29 v3 §2", "subject organizationIdentifier is PA:IT- + the IPA code (public), or VATIT- + 11 digits or CF:IT- + the fiscal code (private)";
     SpMdCertSubjectOrgIdMatch => "sp-metadata.cert.subject.organization-identifier.matches", "Avviso 29 v3 §2", "organizationIdentifier names the IPACode, VATNumber or FiscalCode of the metadata's contact";
     SpMdCertSubjectUri => "sp-metadata.cert.subject.uri", "Avviso 29 v3 §2", "subject uri (2.5.4.83) present";
     SpMdCertSubjectUriEntity => "sp-metadata.cert.subject.uri.entity-id", "Avviso 29 v3 §2", "subject uri equals the entityID";

@@ -43,26 +43,4 @@ stop_sp() { kill "$sp_pid" 2>/dev/null || true; wait "$sp_pid" 2>/dev/null || tr
 echo "== passport-saml $(node -p "require('$here/node_modules/@node-saml/passport-saml/package.json').version") (node-saml $(node -p "require('$here/node_modules/@node-saml/node-saml/package.json').version")) SP at $sp, trusting our IdP"
 "$HARNESS" idp --listen "127.0.0.1:$idp_port" --print-metadata >"$WORK/idp-metadata.xml"
 start_sp "$WORK/idp-metadata.xml"
-echo "== check-sp"
-check=0
-"$HARNESS" check-sp --metadata "$sp/metadata" --login-url "$sp/login" --idp-listen "127.0.0.1:$idp_port" \
-  --lenient-requests --peer "$peer" --report-dir "$WORK/reports" --jobs 4 || check=$?
-stop_sp
-
-echo "== spid-sp-test $SPT_VERSION against the same SP, now trusting its IdP"
-spt_setup
-spt_idp_metadata "$WORK/spt-idp-metadata.xml"
-start_sp "$WORK/spt-idp-metadata.xml"
-spt_run "$sp/metadata" "$sp/login" "$WORK/spid-sp-test.json"
-stop_sp
-
-echo "== compare-spid-sp-test"
-compare=0
-"$HARNESS" compare-spid-sp-test --results "$WORK/reports/results.json" --spid-sp-test "$WORK/spid-sp-test.json" \
-  --peer "$peer" || compare=$?
-echo "check-sp exit $check, compare-spid-sp-test exit $compare"
-if [ "$check" != 0 ] || [ "$compare" != 0 ]; then
-  echo "-- SP log (last lines):"; tail -n 20 "$WORK/sp.log"
-  exit 1
-fi
-echo "OK check-sp-passport-saml"
+check_sp_beside_spid_sp_test check-sp-passport-saml
