@@ -20,6 +20,10 @@ list:
 certs:
     cargo run -q -p spid-harness -- certs --out certs
 
+# Regenerate docs/cases.md from the catalogues.
+cases:
+    cargo run -q -p spid-harness -- cases > docs/cases.md
+
 # Regenerate docs/rules.md from the rule table.
 rules:
     cargo run -q -p spid-harness -- rules > docs/rules.md

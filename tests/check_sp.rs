@@ -356,3 +356,49 @@ fn run_jobs_eight_gives_the_verdicts_of_jobs_one() {
     assert!(one.len() >= 195, "{} cases", one.len());
     assert_eq!(one, verdicts("8"));
 }
+
+/// `run --partition k/3` for k = 1..3: the shards' cases add up to the whole run, each case
+/// once, and `merge` combines their reports into one with the whole run's verdicts.
+#[test]
+fn partitions_add_up_to_the_whole_run_and_merge() {
+    let base = std::env::temp_dir().join(format!("partitions-{}", free_port()));
+    let run = |args: &[&str], dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+            .args(args)
+            .arg("--report-dir")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        let mut v: Vec<String> = json["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {} {}", c["id"], c["verdict"], c["outcome"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let whole = run(&["run", "--side", "saml"], &base.join("whole"));
+    let mut shards = Vec::new();
+    let mut files = Vec::new();
+    for k in 1..=3 {
+        let dir = base.join(format!("shard{k}"));
+        let part = run(&["run", "--side", "saml", "--partition", &format!("{k}/3")], &dir);
+        assert!(!part.is_empty() && part.len() < whole.len());
+        shards.extend(part);
+        files.push(dir.join("results.json"));
+    }
+    shards.sort();
+    assert_eq!(shards, whole);
+    let mut args = vec!["merge".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(run(&args, &base.join("merged")), whole);
+    let junit = std::fs::read_to_string(base.join("merged/junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    let _ = std::fs::remove_dir_all(base);
+}

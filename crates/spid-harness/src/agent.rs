@@ -21,7 +21,7 @@ use reqwest::header::{
 use reqwest::redirect::Policy;
 use reqwest::{Client, Method};
 use scraper::{ElementRef, Html};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use url::{form_urlencoded, Url};
 
 /// `User-Agent` header sent by default: a desktop Firefox string, tagged so
@@ -79,7 +79,7 @@ pub enum AgentError {
 }
 
 /// SAML binding through which a protocol message travelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Binding {
     /// HTTP-Redirect binding: the message is a URL query parameter
     /// (base64 of the DEFLATE-compressed XML).
@@ -97,7 +97,7 @@ pub enum Binding {
 pub type SamlDecoder = fn(param: &str, value: &str, binding: Binding) -> Option<String>;
 
 /// A SAML protocol message observed in an exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SamlMessage {
     /// `SAMLRequest` or `SAMLResponse`.
     pub param: String,
@@ -110,7 +110,7 @@ pub struct SamlMessage {
 }
 
 /// One recorded HTTP request/response pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exchange {
     /// Request method (`GET`, `POST`).
     pub method: String,

@@ -8,7 +8,7 @@ use crate::catalogue::{Case, Scope};
 use crate::checks::{self, ArrivedRequest, CheckResult};
 use crate::peers::PeerFile;
 use crate::runner::{self, CaseResult, Credentials, Target};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spid_core::saml::metadata::EntityMetadata;
 use spid_idp::{IdentityProvider, IdpConfig};
 use url::Url;
@@ -32,7 +32,7 @@ pub struct CheckSpOptions {
 }
 
 /// A case not run, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Skipped {
     /// Case id.
     pub id: String,
@@ -58,7 +58,7 @@ pub struct CheckSpReport {
 }
 
 /// What was checked.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TargetInfo {
     /// `--metadata`.
     pub metadata: String,

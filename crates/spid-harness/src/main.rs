@@ -39,6 +39,20 @@ enum Cmd {
         /// the shared clock run alone; output order does not change).
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+        /// Only shard k of n (e.g. 2/3): stable by case id, the shards add up to the whole
+        /// run; `merge` combines their reports.
+        #[arg(long, value_parser = catalogue::parse_partition)]
+        partition: Option<(usize, usize)>,
+    },
+    /// Combine the reports of a run's shards (`--partition k/n`) into one; exit code as the
+    /// combined run's.
+    Merge {
+        /// The shards' results.json files.
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        /// Write the combined results.json, junit.xml and report.html here.
+        #[arg(long)]
+        report_dir: PathBuf,
     },
     /// The two OIDC sides only (`run --side oidc-rp --side oidc-op`).
     RunOidc {
@@ -63,6 +77,8 @@ enum Cmd {
     },
     /// Print the rule-code table (Markdown).
     Rules,
+    /// Print every catalogue, counted by family (Markdown; docs/cases.md).
+    Cases,
     /// Throughput of signing, validation and whole logins, as ratios measured in one run.
     Bench {
         /// Iterations per measurement (whole logins: a tenth).
@@ -118,6 +134,9 @@ enum Cmd {
         /// xfail, listed failures that pass are xpass and fail the run.
         #[arg(long)]
         peer: Option<PathBuf>,
+        /// Only shard k of n of the cases (e.g. 2/3; every shard makes the checks).
+        #[arg(long, value_parser = catalogue::parse_partition)]
+        partition: Option<(usize, usize)>,
     },
     /// Aim the OP-side OIDC catalogue at an external OpenID Provider: a probe RP (fresh keys,
     /// its own entity configuration on `--listen`) joins the OP's federation once the trust
@@ -315,17 +334,60 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             report_dir,
             side,
             jobs,
+            partition,
         } => {
             let sides = if side.is_empty() {
                 vec![Side::Saml, Side::OidcRp, Side::OidcOp]
             } else {
                 side
             };
-            run(cases.as_deref(), dir, report_dir, &sides, jobs).await
+            let sel = RunSelection {
+                pattern: cases.as_deref(),
+                partition,
+                jobs,
+            };
+            run(sel, dir, report_dir, &sides).await
         }
         Cmd::RunOidc { cases, report_dir } => {
             let sides = [Side::OidcRp, Side::OidcOp];
-            run(cases.as_deref(), None, report_dir, &sides, 1).await
+            let sel = RunSelection {
+                pattern: cases.as_deref(),
+                partition: None,
+                jobs: 1,
+            };
+            run(sel, None, report_dir, &sides).await
+        }
+        Cmd::Merge {
+            results,
+            report_dir,
+        } => {
+            let parts = results
+                .iter()
+                .map(|p| report::OwnedReport::load(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = report::OwnedReport::merge(parts)?;
+            let view = merged.view();
+            for p in report::write_all(&report_dir, &view).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the reports to {} (--report-dir): {e}",
+                    report_dir.display()
+                )
+            })? {
+                println!("report: {}", p.display());
+            }
+            println!(
+                "{} reports merged: {} cases{}",
+                results.len(),
+                merged.cases.len(),
+                report::outcome_counts(merged.cases.iter().map(|c| c.outcome))
+            );
+            Ok(if view.setup_error.is_some() {
+                ExitCode::from(2)
+            } else if view.failed() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::List { cases, oidc, side } => {
             let side = side.unwrap_or(if oidc { Side::OidcRp } else { Side::Saml });
@@ -395,6 +457,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Cases => {
+            print!("{}", catalogue::cases_markdown()?);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Rules => {
             print!("{}", spid_core::Rule::markdown_table());
             Ok(ExitCode::SUCCESS)
@@ -414,6 +480,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             lenient_requests,
             jobs,
             peer,
+            partition,
         } => {
             let login_url = url::Url::parse(&login_url)
                 .map_err(|e| anyhow::anyhow!("--login-url {login_url}: {e}"))?;
@@ -429,7 +496,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 jobs,
                 peer,
             };
-            check_sp(opts, cases.as_deref(), report_dir).await
+            check_sp(opts, cases.as_deref(), partition, report_dir).await
         }
         Cmd::CompareSpidSpTest {
             results,
@@ -681,13 +748,31 @@ struct SideRun {
     setup_error: Option<String>,
 }
 
+/// Which cases `run` runs and how many at once.
+#[derive(Clone, Copy)]
+struct RunSelection<'a> {
+    pattern: Option<&'a str>,
+    partition: Option<(usize, usize)>,
+    jobs: usize,
+}
+
+impl RunSelection<'_> {
+    /// The cases of this shard.
+    fn shard<T>(&self, cases: Vec<T>, id: impl Fn(&T) -> &str) -> Vec<T> {
+        match self.partition {
+            Some((k, n)) => catalogue::partition(cases, k, n, id),
+            None => cases,
+        }
+    }
+}
+
 async fn run(
-    pattern: Option<&str>,
+    sel: RunSelection<'_>,
     dir: Option<PathBuf>,
     report_dir: Option<PathBuf>,
     sides: &[Side],
-    jobs: usize,
 ) -> anyhow::Result<ExitCode> {
+    let (pattern, jobs) = (sel.pattern, sel.jobs);
     use spid_harness::oidc::{self, OidcCase, OidcFederation};
     use spid_harness::oidc_op::{self, OpCase};
     let users =
@@ -700,6 +785,7 @@ async fn run(
             None => catalogue::embedded("saml")?,
         };
         let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
+        let cases = sel.shard(cases, |c| c.id.as_str());
         let pair = runner::InternalPair::start(runner::Credentials::embedded()?).await?;
         let header = format!(
             "{}: IdP {}  SP {}  — {} cases",
@@ -728,6 +814,7 @@ async fn run(
         let fed = OidcFederation::start(runner::Credentials::embedded()?).await?;
         if sides.contains(&Side::OidcRp) {
             let cases = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+            let cases = sel.shard(cases, |c| c.id.as_str());
             let header = format!(
                 "{}: TA {}  OP {}  RP {}  — {} cases",
                 Side::OidcRp.label(),
@@ -747,6 +834,7 @@ async fn run(
         if sides.contains(&Side::OidcOp) {
             let cases =
                 oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+            let cases = sel.shard(cases, |c| c.id.as_str());
             let ops = fed.op_endpoints();
             let header = format!(
                 "{}: TA {}  OP {}  probe RP {}  — {} cases",
@@ -889,15 +977,18 @@ fn run_ref<C>(
 async fn check_sp(
     opts: external::CheckSpOptions,
     pattern: Option<&str>,
+    partition: Option<(usize, usize)>,
     report_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let cases =
-        catalogue::select(catalogue::embedded("saml")?, pattern).map_err(anyhow::Error::msg)?;
+    let all = catalogue::embedded("saml")?;
     if let Some(p) = &opts.peer {
-        p.check_ids(|id| {
-            cases.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some()
-        })?;
+        p.check_ids(|id| all.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some())?;
     }
+    let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
+    let cases = match partition {
+        Some((k, n)) => catalogue::partition(cases, k, n, |c| c.id.as_str()),
+        None => cases,
+    };
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let started = std::time::Instant::now();

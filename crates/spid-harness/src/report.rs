@@ -47,6 +47,84 @@ impl Report<'_> {
     }
 }
 
+/// A report read back from `results.json` (for `merge`).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct OwnedReport {
+    /// What was checked.
+    #[serde(default)]
+    pub target: Option<TargetInfo>,
+    /// Set when the run could not judge the target.
+    #[serde(default)]
+    pub setup_error: Option<String>,
+    /// Checks.
+    #[serde(default, deserialize_with = "crate::checks::deserialize_checks")]
+    pub checks: Vec<CheckResult>,
+    /// Cases.
+    #[serde(default)]
+    pub cases: Vec<CaseResult>,
+    /// Cases not run.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+    /// Honest logins.
+    #[serde(default)]
+    pub sanity: Vec<CaseResult>,
+}
+
+impl OwnedReport {
+    /// Reads `results.json`; the error names the file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<OwnedReport> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a spid-harness results.json: {e}", path.display()))
+    }
+
+    /// Combines the reports of a run's shards (`--partition k/n`) into one: cases in id order
+    /// within each family as the shards ran them, checks once (every shard makes the same
+    /// checks of the same target), setup errors joined.
+    pub fn merge(parts: Vec<OwnedReport>) -> anyhow::Result<OwnedReport> {
+        let mut out = OwnedReport::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut errors = Vec::new();
+        for p in parts {
+            if out.target.is_none() {
+                out.target = p.target;
+            }
+            if out.checks.is_empty() {
+                out.checks = p.checks;
+            }
+            errors.extend(p.setup_error);
+            for c in p.cases {
+                anyhow::ensure!(
+                    seen.insert(c.id.clone()),
+                    "case {} is in two of the merged reports: were they shards of one run?",
+                    c.id
+                );
+                out.cases.push(c);
+            }
+            out.skipped.extend(p.skipped);
+            out.sanity.extend(p.sanity);
+        }
+        out.skipped.sort_by(|a, b| a.id.cmp(&b.id));
+        out.skipped.dedup_by(|a, b| a.id == b.id);
+        out.skipped.retain(|s| !seen.contains(&s.id));
+        out.setup_error = (!errors.is_empty()).then(|| errors.join("; "));
+        Ok(out)
+    }
+
+    /// The borrowed view the writers take.
+    pub fn view(&self) -> Report<'_> {
+        Report {
+            target: self.target.as_ref(),
+            setup_error: self.setup_error.as_deref(),
+            checks: &self.checks,
+            cases: &self.cases,
+            skipped: &self.skipped,
+            sanity: &self.sanity,
+        }
+    }
+}
+
 /// The width of the id column for `ids` (so long ids never break the alignment).
 pub fn id_width<'a>(ids: impl IntoIterator<Item = &'a str>) -> usize {
     ids.into_iter().map(str::len).max().unwrap_or(4).max(6)

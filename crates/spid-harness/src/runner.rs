@@ -4,7 +4,7 @@
 use crate::agent::{AgentError, Binding, Exchange, Page, UserAgent};
 use crate::catalogue::{Case, Consent, Expect, Flow};
 use chrono::Duration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spid_core::clock::FixedClock;
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding as saml_binding;
@@ -21,7 +21,7 @@ use url::Url;
 
 /// The verdict an SP gave, by the conformance contract: 200 accepted; 400/401/403/422/500
 /// rejected; anything else (or no answer) is an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// HTTP 200.
@@ -55,7 +55,7 @@ impl std::fmt::Display for Verdict {
 
 /// What a case's result means for the run: exit 0 when every case is `pass`, `xfail`,
 /// `warn` or `skip`; 1 for any `fail`, `xpass` or `error`; 2 when the run had a setup error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Verdict and rule meet the expectation.
@@ -104,7 +104,7 @@ impl Outcome {
 }
 
 /// The result of one case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseResult {
     /// Case id.
     pub id: String,
@@ -228,8 +228,16 @@ impl Drop for InternalPair {
 }
 
 impl InternalPair {
-    /// Starts both servers.
+    /// Starts both servers within the default [`spid_net::ServeLimits`].
     pub async fn start(creds: Credentials) -> anyhow::Result<Self> {
+        Self::start_with_limits(creds, spid_net::ServeLimits::default()).await
+    }
+
+    /// Starts both servers, each within `limits`.
+    pub async fn start_with_limits(
+        creds: Credentials,
+        limits: spid_net::ServeLimits,
+    ) -> anyhow::Result<Self> {
         let idp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let idp_url = format!("http://{}", idp_l.local_addr()?);
@@ -245,13 +253,13 @@ impl InternalPair {
             tokio::spawn({
                 let idp = idp.clone();
                 async move {
-                    let _ = idp.serve(idp_l).await;
+                    let _ = idp.serve_limited(idp_l, limits).await;
                 }
             }),
             tokio::spawn({
                 let sp = sp.clone();
                 async move {
-                    let _ = sp.serve(sp_l).await;
+                    let _ = sp.serve_limited(sp_l, limits).await;
                 }
             }),
         ];

@@ -11,7 +11,7 @@ pub use request::{authn_request_checks, ArrivedRequest, RequestContext};
 
 use crate::peers::PeerFile;
 use crate::runner::Outcome;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spid_core::saml::metadata::{self as md, EntityMetadata};
 use spid_core::saml::ns;
 use spid_core::saml::xml::Element;
@@ -25,7 +25,7 @@ pub struct CheckResult {
     /// Whether it holds.
     pub pass: bool,
     /// A failed check that is only a recommendation (SHOULD): reported, never fails the run.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warning: bool,
     /// Where the requirement comes from (empty for checks outside the rule table).
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -37,6 +37,49 @@ pub struct CheckResult {
     /// The peer file's reason, for an expected deviation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+}
+
+/// A check result as a report holds it (owned strings), for reading reports back.
+#[derive(Debug, Clone, Deserialize)]
+struct CheckRecord {
+    id: String,
+    pass: bool,
+    #[serde(default)]
+    warning: bool,
+    #[serde(default)]
+    reference: String,
+    detail: String,
+    outcome: Outcome,
+    #[serde(default)]
+    why: Option<String>,
+}
+
+/// Reads check results back from a report (`merge`): a known rule code is the table's own
+/// string; any other id is kept for the life of the process (a merge reads a few files).
+pub fn deserialize_checks<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<CheckResult>, D::Error> {
+    let keep = |s: String| -> &'static str {
+        match Rule::from_code(&s) {
+            Some(r) => r.code(),
+            None => Box::leak(s.into_boxed_str()),
+        }
+    };
+    Ok(Vec::<CheckRecord>::deserialize(d)?
+        .into_iter()
+        .map(|r| CheckResult {
+            reference: match Rule::from_code(&r.id) {
+                Some(rule) => rule.reference(),
+                None => keep(r.reference),
+            },
+            id: keep(r.id),
+            pass: r.pass,
+            warning: r.warning,
+            detail: r.detail,
+            outcome: r.outcome,
+            why: r.why,
+        })
+        .collect())
 }
 
 fn outcome(pass: bool, warning: bool) -> Outcome {
