@@ -11,6 +11,7 @@ pub mod faults;
 pub mod oidc;
 pub mod pages;
 pub mod request;
+pub mod test_idp;
 pub mod users;
 
 use axum::body::Bytes;
@@ -23,6 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 pub use faults::FaultPlan;
 use spid_core::clock::{SharedClock, SystemClock};
 use spid_core::errors::{ErrorChannel, SpidError};
+use spid_core::pending::{Full, PendingMap};
 use spid_core::saml::binding::{self, MessageParam};
 use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
@@ -32,8 +34,11 @@ use spid_core::saml::response::{
 };
 use spid_core::saml::xml::{self, Limits};
 use spid_core::{satisfies, Comparison, SpidLevel};
+use spid_net::FormLimits;
+pub use spid_net::ServeLimits;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+pub use test_idp::TestIdp;
 use users::User;
 
 /// IdP configuration. [`IdpConfig::new`] gives working defaults.
@@ -107,6 +112,14 @@ pub enum IdpError {
     /// SP metadata unusable.
     #[error("SP metadata: {0}")]
     Sp(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +173,13 @@ struct Inner {
     cfg: IdpConfig,
     metadata_xml: String,
     sps: RwLock<Vec<EntityMetadata>>,
-    txns: Mutex<HashMap<String, Txn>>,
+    /// Logins between `/sso` and the consent, bounded globally and per SP (see
+    /// [`spid_core::pending`]: a flood is refused with nr2 / HTTP 503, never evicts a login).
+    txns: Mutex<PendingMap<Txn>>,
+    /// AuthnRequests already answered, by SP entityID and request ID, for as long as their
+    /// IssueInstant would still pass the freshness check (twice the skew): each is answered
+    /// once.
+    answered: Mutex<PendingMap<()>>,
     plan: Mutex<Option<FaultPlan>>,
     /// Plans armed per case token ([`CASE_COOKIE`]).
     plans: Mutex<HashMap<String, FaultPlan>>,
@@ -179,6 +198,12 @@ struct Inner {
 pub struct IdentityProvider(Arc<Inner>);
 
 const MAX_TXNS: usize = 10_000;
+/// Logins in progress one SP may hold (the rest of [`MAX_TXNS`] stays for the others).
+const MAX_TXNS_PER_SP: usize = 5_000;
+/// AuthnRequest IDs remembered at most (each lives twice the skew).
+const MAX_ANSWERED: usize = 100_000;
+/// AuthnRequest IDs one SP may have remembered.
+const MAX_ANSWERED_PER_SP: usize = 50_000;
 
 impl IdentityProvider {
     /// Builds the IdP and signs its metadata.
@@ -198,7 +223,8 @@ impl IdentityProvider {
             cfg,
             metadata_xml,
             sps: RwLock::new(Vec::new()),
-            txns: Mutex::new(HashMap::new()),
+            txns: Mutex::new(PendingMap::new(MAX_TXNS, MAX_TXNS_PER_SP)),
+            answered: Mutex::new(PendingMap::new(MAX_ANSWERED, MAX_ANSWERED_PER_SP)),
             plan: Mutex::new(None),
             plans: Mutex::new(HashMap::new()),
             plan_errors: Mutex::new(HashMap::new()),
@@ -298,6 +324,21 @@ impl IdentityProvider {
             .cloned()
     }
 
+    /// Logins in progress held in memory (expired ones not yet dropped included): bounded by
+    /// a global and a per-SP limit, whatever the traffic.
+    pub fn pending_logins(&self) -> usize {
+        self.0.txns.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// AuthnRequest IDs remembered as answered (bounded like [`Self::pending_logins`]).
+    pub fn answered_requests(&self) -> usize {
+        self.0
+            .answered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// The last Response sent.
     pub fn last_response(&self) -> Option<SentResponse> {
         self.0
@@ -339,7 +380,7 @@ impl IdentityProvider {
         listener: tokio::net::TcpListener,
         op: &oidc::op::OpenIdProvider,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router_with_op(op)).await
+        spid_net::serve(listener, self.router_with_op(op), ServeLimits::default()).await
     }
 
     /// OpenID Provider defaults for this IdP: entity id `<base_url>/oidc/op`, the same users
@@ -355,9 +396,19 @@ impl IdentityProvider {
         op
     }
 
-    /// Serves on `listener`.
+    /// Serves on `listener` within the default [`ServeLimits`].
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        self.serve_limited(listener, ServeLimits::default()).await
+    }
+
+    /// Serves on `listener` within `limits` (with an OP nested, pass
+    /// [`IdentityProvider::router_with_op`] to [`spid_net::serve`]).
+    pub async fn serve_limited(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: ServeLimits,
+    ) -> std::io::Result<()> {
+        spid_net::serve(listener, self.router(), limits).await
     }
 
     fn take_plan(&self, case: Option<&str>) -> FaultPlan {
@@ -624,26 +675,60 @@ impl IdentityProvider {
                     &format!("{} {}", req.comparison.as_str(), req.level),
                     None,
                 );
-                let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
                 let now = cfg.clock.now();
-                if txns.len() >= MAX_TXNS {
-                    txns.retain(|_, t| now - t.created < cfg.login_timeout);
+                let answered_key = format!("{}\n{}", req.sp, req.id);
+                let sp = req.sp.clone();
+                let mut answered = self.0.answered.lock().unwrap_or_else(|e| e.into_inner());
+                if answered.contains(&answered_key, now) {
+                    drop(answered);
+                    return self.refuse_replay(&req.id, case.as_deref());
                 }
-                txns.insert(
-                    txn,
-                    Txn {
-                        req,
-                        created: now,
-                        attempts: 0,
-                        user: None,
-                        granted: None,
-                        stage: Stage::Credentials,
-                        case,
-                    },
-                );
+                let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
+                let t = Txn {
+                    req,
+                    created: now,
+                    attempts: 0,
+                    user: None,
+                    granted: None,
+                    stage: Stage::Credentials,
+                    case,
+                };
+                // Kept past the timeout so that a late step still gets nr21, not "unknown".
+                let until = now + cfg.login_timeout * 2;
+                if let Err(full) = txns.insert(txn.clone(), t, Some(&sp), until, now) {
+                    return busy(full);
+                }
+                if let Err(full) =
+                    answered.insert(answered_key, (), Some(&sp), now + cfg.skew * 2, now)
+                {
+                    txns.remove(&txn);
+                    return busy(full);
+                }
                 html(StatusCode::OK, body)
             }
         }
+    }
+
+    /// The page for a replayed AuthnRequest: nothing goes to the SP (the browser that replays
+    /// it need not be the one that brought it), the harness's case learns why.
+    fn refuse_replay(&self, id: &str, case: Option<&str>) -> Response {
+        let rule = spid_core::Rule::IdpRequestReplayed;
+        let detail = format!("AuthnRequest {id} was already answered ({})", rule.code());
+        tracing::info!(%detail, "request refused");
+        if let Some(c) = case {
+            let mut m = self.0.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= MAX_TXNS {
+                m.clear();
+            }
+            m.insert(c.to_string(), detail.clone());
+        }
+        with_rule(
+            html(
+                StatusCode::FORBIDDEN,
+                pages::error("Richiesta già usata", None, &detail),
+            ),
+            rule,
+        )
     }
 
     /// Takes the transaction named in `fields` if it is at `stage`; answers nr21 past the timeout.
@@ -653,8 +738,9 @@ impl IdentityProvider {
         stage: Stage,
     ) -> Result<(String, Txn), Box<Response>> {
         let id = field(fields, "txn").unwrap_or_default();
+        let now = self.0.cfg.clock.now();
         let mut txns = self.0.txns.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(t) = txns.get(id).filter(|t| t.stage == stage).cloned() else {
+        let Some(t) = txns.get(id, now).filter(|t| t.stage == stage).cloned() else {
             return Err(Box::new(html(
                 StatusCode::BAD_REQUEST,
                 pages::error(
@@ -664,7 +750,7 @@ impl IdentityProvider {
                 ),
             )));
         };
-        if self.0.cfg.clock.now() - t.created > self.0.cfg.login_timeout {
+        if now - t.created > self.0.cfg.login_timeout {
             txns.remove(id);
             drop(txns);
             return Err(Box::new(self.respond(
@@ -677,12 +763,19 @@ impl IdentityProvider {
         Ok((id.to_string(), t))
     }
 
+    /// Stores the next stage of a login taken with [`Self::txn`] (in place: its deadline, its
+    /// SP's share and its slot stay).
     fn put(&self, id: &str, t: Txn) {
-        self.0
+        let now = self.0.cfg.clock.now();
+        if let Some(slot) = self
+            .0
             .txns
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), t);
+            .get_mut(id, now)
+        {
+            *slot = t;
+        }
     }
 
     fn finish(&self, id: &str) {
@@ -803,7 +896,10 @@ async fn slo_post(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     idp.logout(q.as_deref(), &f)
 }
 
@@ -814,8 +910,30 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn form(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
+/// The body's fields within [`FormLimits::default`]; a refusal is the 400 to answer.
+fn form(body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    spid_net::form(body, &FormLimits::default()).map_err(IntoResponse::into_response)
+}
+
+/// nr2 (system unavailable, HTTP 503) with `server.pending.full`: the IdP holds as many logins
+/// in progress as it may, none of which it will drop for a new one.
+fn busy(full: Full) -> Response {
+    tracing::warn!(%full, "login refused: pending-login store full");
+    with_rule(
+        html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error(
+                "Servizio temporaneamente non disponibile",
+                Some(2),
+                &full.to_string(),
+            ),
+        ),
+        spid_core::Rule::ServerPendingFull,
+    )
+}
+
+fn with_rule(response: Response, rule: spid_core::Rule) -> Response {
+    oidc::with_rule(response, rule)
 }
 
 fn html(status: StatusCode, body: String) -> Response {
