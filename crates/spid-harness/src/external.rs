@@ -284,6 +284,7 @@ async fn run_checks(
         async |c: &Case| {
             let mut r = runner::run_case_on(target, c, users).await;
             r.settle(peer, runner::flag_warning(c).as_deref());
+            r.side = "SAML (SP side)".into();
             r
         },
         &mut *progress,

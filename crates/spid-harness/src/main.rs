@@ -879,8 +879,18 @@ fn finish_runs(
         let _ = writeln!(out, "  {:<16} {state}", r.side.label());
     }
     let _ = writeln!(out, "wall time {:.2}s", started.elapsed().as_secs_f64());
-    let all: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.results.clone()).collect();
-    let sanity: Vec<runner::CaseResult> = runs.iter().flat_map(|r| r.sanity.clone()).collect();
+    let sided = |r: &SideRun, cases: &[runner::CaseResult]| {
+        cases
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                c.side = r.side.label().to_string();
+                c
+            })
+            .collect::<Vec<_>>()
+    };
+    let all: Vec<runner::CaseResult> = runs.iter().flat_map(|r| sided(r, &r.results)).collect();
+    let sanity: Vec<runner::CaseResult> = runs.iter().flat_map(|r| sided(r, &r.sanity)).collect();
     let setup: Vec<String> = runs
         .iter()
         .filter_map(|r| {
@@ -982,7 +992,9 @@ async fn check_sp(
 ) -> anyhow::Result<ExitCode> {
     let all = catalogue::embedded("saml")?;
     if let Some(p) = &opts.peer {
-        p.check_ids(|id| all.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some())?;
+        p.check_ids(|id| {
+            all.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some()
+        })?;
     }
     let cases = catalogue::select(all, pattern).map_err(anyhow::Error::msg)?;
     let cases = match partition {

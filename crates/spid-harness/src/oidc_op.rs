@@ -455,11 +455,24 @@ impl ProbeRp {
         Router::new()
             .route("/.well-known/openid-federation", get(configuration))
             .route("/callback", get(callback).post(callback))
+            // The callback never reads its body: the limit is for whoever adds a handler.
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
             .with_state(self.clone())
     }
 
-    /// Serves the router under the entity id's path on `listener`.
+    /// Serves the router under the entity id's path on `listener` within the default
+    /// [`spid_net::ServeLimits`].
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        self.serve_limited(listener, spid_net::ServeLimits::default())
+            .await
+    }
+
+    /// Serves the router under the entity id's path on `listener` within `limits`.
+    pub async fn serve_limited(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: spid_net::ServeLimits,
+    ) -> std::io::Result<()> {
         let path = Url::parse(&self.0.entity_id)
             .map(|u| u.path().trim_end_matches('/').to_string())
             .unwrap_or_default();
@@ -468,7 +481,7 @@ impl ProbeRp {
         } else {
             Router::new().nest(&path, self.router())
         };
-        axum::serve(listener, app).await
+        spid_net::serve(listener, app, limits).await
     }
 
     fn sign(&self, claims: &Value, how: Signer) -> Result<String, String> {
@@ -745,6 +758,8 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
                 why: None,
                 millis: started.elapsed().as_millis(),
                 trace,
+                honest: None,
+                side: String::new(),
             }
         }
     }
@@ -1205,9 +1220,14 @@ mod tests {
     fn catalogue_loads_and_reaches_every_op_rule() {
         let cases = embedded().unwrap();
         assert!(cases.len() >= 30, "{}", cases.len());
-        // Refusals a trusted probe cannot provoke: an untrusted client (no chain); covered by
-        // tests/oidc_internal.rs.
-        let by_flow = ["op.authz.client.untrusted", "op.token.client.untrusted"];
+        // Refusals a trusted probe cannot provoke: an untrusted client (no chain, unknown to
+        // the anchor, documents not fetched); covered by tests/oidc_internal.rs.
+        let by_flow = [
+            "op.authz.client.untrusted",
+            "op.token.client.untrusted",
+            "op.authz.client.unlisted",
+            "op.authz.client.fetch-failed",
+        ];
         let missing = crate::catalogue::rules_no_case_expects(&cases, "op.", &by_flow);
         assert!(missing.is_empty(), "op rules no case expects: {missing:?}");
     }

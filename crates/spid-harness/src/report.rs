@@ -75,8 +75,9 @@ impl OwnedReport {
     pub fn load(path: &std::path::Path) -> anyhow::Result<OwnedReport> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not a spid-harness results.json: {e}", path.display()))
+        serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{} is not a spid-harness results.json: {e}", path.display())
+        })
     }
 
     /// Combines the reports of a run's shards (`--partition k/n`) into one: cases in id order
@@ -317,10 +318,10 @@ fn junit_check(c: &CheckResult) -> JCase<'_> {
     }
 }
 
-/// Writes `junit.xml` into `dir`: a testsuite per check group (`metadata`, `authn-request`),
-/// one per case family, `skipped` and, after a setup error, `setup`.
+/// Writes `junit.xml` into `dir` (quick-junit): a testsuite per check group (`metadata`,
+/// `authn-request`), one per case family, `skipped` and, after a setup error, `setup`.
 pub fn write_junit(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
-    use spid_core::saml::xml::escape_attr;
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
     std::fs::create_dir_all(dir)?;
     let mut suites: BTreeMap<(u8, String), Vec<JCase<'_>>> = BTreeMap::new();
     for c in r.checks {
@@ -358,51 +359,87 @@ pub fn write_junit(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std
             out: None,
         });
     }
-    let total: usize = suites.values().map(Vec::len).sum();
-    let failures: usize = suites
-        .values()
-        .flatten()
-        .filter(|c| c.failure.is_some())
-        .count();
-    let mut s = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"spid-harness\" tests=\"{total}\" failures=\"{failures}\">\n");
-    for ((_, name), cases) in &suites {
-        let fails = cases.iter().filter(|c| c.failure.is_some()).count();
-        let skips = cases.iter().filter(|c| c.skipped.is_some()).count();
-        s.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" skipped=\"{skips}\">\n",
-            escape_attr(name),
-            cases.len()
-        ));
+    let mut report = quick_junit::Report::new("spid-harness");
+    for ((_, name), cases) in suites {
+        let mut suite = TestSuite::new(name);
         for c in cases {
-            s.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-                escape_attr(c.class),
-                escape_attr(c.name),
-                c.secs
-            ));
-            if let Some(f) = &c.failure {
-                s.push_str(&format!("<failure message=\"{}\"/>", escape_attr(f)));
-            }
-            if let Some(k) = &c.skipped {
-                s.push_str(&format!("<skipped message=\"{}\"/>", escape_attr(k)));
-            }
+            let status = match (&c.failure, &c.skipped) {
+                (Some(f), _) => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(f.as_str());
+                    s
+                }
+                (None, Some(k)) => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(k.as_str());
+                    s
+                }
+                (None, None) => TestCaseStatus::success(),
+            };
+            let mut t = TestCase::new(c.name, status);
+            t.set_classname(c.class)
+                .set_time(std::time::Duration::from_secs_f64(c.secs));
             if let Some(o) = &c.out {
-                s.push_str(&format!("<system-out>{}</system-out>", escape_attr(o)));
+                t.set_system_out(o.as_str());
             }
-            s.push_str("</testcase>\n");
+            suite.add_test_case(t);
         }
-        s.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    s.push_str("</testsuites>\n");
+    let xml = report
+        .to_string()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let p = dir.join("junit.xml");
-    std::fs::write(&p, s)?;
+    std::fs::write(&p, xml)?;
     Ok(p)
 }
 
-/// Writes `report.html` into `dir`: the setup error, the checks, every case with its outcome,
-/// the deciding rule and the decoded message trace (the sanity logins' too).
+/// `xml` indented two spaces a level (quick-xml), or as it is when it does not parse.
+pub fn pretty_xml(xml: &str) -> String {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().trim_text(true);
+    let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) => break,
+            Ok(e) => {
+                if writer.write_event(e).is_err() {
+                    return xml.to_string();
+                }
+            }
+            Err(_) => return xml.to_string(),
+        }
+    }
+    String::from_utf8(writer.into_inner()).unwrap_or_else(|_| xml.to_string())
+}
+
+/// The unified diff from the honest message to the one sent, both pretty-printed; None when
+/// the case sent no edited message.
+pub fn honest_diff(c: &CaseResult) -> Option<String> {
+    let honest = c.honest.as_deref()?;
+    let sent = c
+        .trace
+        .iter()
+        .rev()
+        .flat_map(|x| x.saml.iter())
+        .find(|m| m.param == "SAMLResponse")
+        .map(|m| m.xml.clone().unwrap_or_else(|| m.raw.clone()))?;
+    let (h, s) = (pretty_xml(honest), pretty_xml(&sent));
+    Some(
+        similar::TextDiff::from_lines(&h, &s)
+            .unified_diff()
+            .context_radius(2)
+            .header("honest", "sent")
+            .to_string(),
+    )
+}
+
+/// Writes `report.html` into `dir`: a summary by side, a filter box, the setup error, the
+/// checks, every case grouped by side with failures first, and for each case its decoded
+/// trace (messages pretty-printed) and the diff of the message sent against the honest one.
 pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
-    use maud::{html, DOCTYPE};
+    use maud::{html, PreEscaped, DOCTYPE};
     std::fs::create_dir_all(dir)?;
     let results = r.cases;
     let passed = results.iter().filter(|c| c.pass).count();
@@ -415,14 +452,42 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
             "note"
         }
     };
+    let rank = |o: Outcome| {
+        if o.fails_run() {
+            0
+        } else if o == Outcome::Pass {
+            2
+        } else {
+            1
+        }
+    };
+    let mut sides: Vec<&str> = Vec::new();
+    for c in results {
+        if !sides.contains(&c.side.as_str()) {
+            sides.push(&c.side);
+        }
+    }
+    let by_side = |side: &str| {
+        let mut v: Vec<&CaseResult> = results.iter().filter(|c| c.side == side).collect();
+        v.sort_by_key(|c| rank(c.outcome));
+        v
+    };
+    let side_name = |s: &str| {
+        if s.is_empty() {
+            "cases".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     let traced: Vec<&CaseResult> = r.sanity.iter().chain(results.iter()).collect();
+    let script = "document.getElementById('filter').addEventListener('input',function(e){var q=e.target.value.toLowerCase();document.querySelectorAll('[data-filter]').forEach(function(el){el.style.display=el.getAttribute('data-filter').indexOf(q)<0?'none':'';});});";
     let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 title { "spid-harness report" }
-                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse;margin-bottom:1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}.note{background:#ffd}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}.setup{background:#fdd;padding:.5rem;border:1px solid #c00}" }
+                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse;margin-bottom:1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}.note{background:#ffd}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}.setup{background:#fdd;padding:.5rem;border:1px solid #c00}#filter{font-size:1rem;padding:.3rem;width:30rem;margin-bottom:1rem}.add{color:#060}.del{color:#a00}" }
             }
             body {
                 h1 { "spid-harness: " (passed) "/" (results.len()) " cases meet their expectation" }
@@ -433,38 +498,58 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                 @if let Some(e) = r.setup_error {
                     p class="setup" { strong { "Setup error: " } (e) }
                 }
+                table {
+                    tr { th { "side" } th { "cases" } th { "meet their expectation" } th { "other outcomes" } }
+                    @for side in &sides {
+                        @let cs = by_side(side);
+                        tr { td { (side_name(side)) } td { (cs.len()) } td { (cs.iter().filter(|c| c.pass).count()) }
+                             td { (outcome_counts(cs.iter().map(|c| c.outcome)).trim().trim_start_matches('(').trim_end_matches(')')) } }
+                    }
+                }
+                input id="filter" type="search" placeholder="filter: id, family, rule, outcome…";
+                @if let Some(e) = r.setup_error { p class="setup" { "Setup error: " (e) } }
                 @if !r.checks.is_empty() {
                     h2 { "Checks (" (r.checks.len()) ")" }
                     table {
                         tr { th { "group" } th { "check" } th { "result" } th { "seen" } th { "reference" } }
                         @for c in r.checks {
-                            tr class=(class(c.outcome)) {
+                            tr class=(class(c.outcome)) data-filter=(format!("{} {} {}", c.id, c.outcome.label(), c.detail).to_lowercase()) {
                                 td { (c.group()) } td { code { (c.id) } } td { (c.outcome.label()) }
                                 td { (c.detail) @if let Some(w) = &c.why { " — " (w) } } td { (c.reference) }
                             }
                         }
                     }
                 }
-                h2 { "Cases" }
-                table {
-                    tr { th { "case" } th { "family" } th { "expected" } th { "status" } th { "rule" } th { "result" } }
-                    @for c in results {
-                        tr class=(class(c.outcome)) {
-                            td { a href={ "#" (c.id) } { (c.id) } } td { (c.family) } td { (expected_text(&c.expected)) }
-                            td { (c.status) } td { code { (c.rule.as_deref().unwrap_or("-")) } }
-                            td { (c.outcome.label())
-                                @for n in [c.note.as_deref(), c.finding.as_deref(), c.why.as_deref()].into_iter().flatten() { " — " (n) } }
+                @for side in &sides {
+                    h2 { (side_name(side)) }
+                    table {
+                        tr { th { "case" } th { "family" } th { "expected" } th { "status" } th { "rule" } th { "result" } }
+                        @for c in by_side(side) {
+                            tr class=(class(c.outcome)) data-filter=(format!("{} {} {} {}", c.id, c.family, c.rule.as_deref().unwrap_or(""), c.outcome.label()).to_lowercase()) {
+                                td { a href={ "#" (c.id) } { (c.id) } } td { (c.family) } td { (expected_text(&c.expected)) }
+                                td { (c.status) } td { code { (c.rule.as_deref().unwrap_or("-")) } }
+                                td { (c.outcome.label())
+                                    @for n in [c.note.as_deref(), c.finding.as_deref(), c.why.as_deref()].into_iter().flatten() { " — " (n) } }
+                            }
                         }
                     }
                 }
                 @if !r.skipped.is_empty() {
                     h2 { "Skipped (" (r.skipped.len()) ")" }
-                    ul { @for s in r.skipped { li { code { (s.id) } ": " (s.reason) } } }
+                    ul { @for s in r.skipped { li data-filter=(s.id.to_lowercase()) { code { (s.id) } ": " (s.reason) } } }
                 }
                 @for c in &traced {
-                    section id=(c.id) {
+                    section id=(c.id) data-filter=(format!("{} {} {} {}", c.id, c.family, c.rule.as_deref().unwrap_or(""), c.outcome.label()).to_lowercase()) {
                         h2 { (c.id) ": " (c.title) }
                         p { "Expected " (expected_text(&c.expected)) "; got HTTP " (c.status) " " code { (c.rule.as_deref().unwrap_or("-")) } " — " (c.outcome.label()) }
+                        @if let Some(d) = honest_diff(c) {
+                            details open { summary { "The message sent, against the honest one" }
+                                pre { @for line in d.lines() {
+                                    @if line.starts_with('+') && !line.starts_with("+++") { span class="add" { (line) } "\n" }
+                                    @else if line.starts_with('-') && !line.starts_with("---") { span class="del" { (line) } "\n" }
+                                    @else { (line) "\n" }
+                                } } }
+                        }
                         ol {
                             @for x in &c.trace {
                                 li {
@@ -472,13 +557,14 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                                     @if let Some(l) = &x.location { " → " code { (l) } }
                                     @if let Some(rule) = &x.spid_rule { " [" code { (rule) } "]" }
                                     @for m in &x.saml {
-                                        details { summary { (m.param) } pre { (m.xml.as_deref().unwrap_or(&m.raw)) } }
+                                        details { summary { (m.param) } pre { (m.xml.as_deref().map(pretty_xml).unwrap_or_else(|| m.raw.clone())) } }
                                     }
                                 }
                             }
                         }
                     }
                 }
+                script { (PreEscaped(script)) }
             }
         }
     };
@@ -520,6 +606,8 @@ mod tests {
             why: None,
             millis: 1,
             trace: Vec::new(),
+            honest: None,
+            side: String::new(),
         }
     }
 
@@ -542,10 +630,50 @@ mod tests {
         let x = std::fs::read_to_string(p).unwrap();
         // d, e and the setup error.
         assert!(x.contains("tests=\"6\" failures=\"3\""), "{x}");
+        assert!(x.contains("<failure"), "{x}");
         assert!(x.contains("name=\"setup\""));
         assert!(x.contains("refused by crashing (HTTP 500)"));
         assert!(r.failed());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_diff_shows_exactly_the_edit() {
+        let honest = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1"><saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">idp</saml:Issuer></samlp:Response>"#;
+        let sent = honest.replace(">idp<", ">evil<");
+        let mut c = case("x", Outcome::Pass);
+        c.honest = Some(honest.into());
+        c.trace = vec![crate::agent::Exchange {
+            method: "POST".into(),
+            url: "http://sp/acs".into(),
+            request_form: vec![],
+            status: 403,
+            location: None,
+            spid_rule: None,
+            content_type: None,
+            body_excerpt: String::new(),
+            saml: vec![crate::agent::SamlMessage {
+                param: "SAMLResponse".into(),
+                binding: crate::agent::Binding::Post,
+                raw: String::new(),
+                xml: Some(sent),
+            }],
+        }];
+        let d = honest_diff(&c).unwrap();
+        let changed: Vec<&str> = d
+            .lines()
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
+            .collect();
+        assert_eq!(changed.len(), 2, "{d}");
+        assert!(
+            changed[0].contains(">idp<") && changed[1].contains(">evil<"),
+            "{d}"
+        );
+        assert!(pretty_xml(honest).lines().count() >= 3);
     }
 
     #[test]

@@ -136,6 +136,12 @@ pub struct CaseResult {
     pub millis: u128,
     /// Every HTTP exchange, SAML messages decoded.
     pub trace: Vec<Exchange>,
+    /// The honest message the case's plan edited (the reports diff the sent one against it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub honest: Option<String>,
+    /// The side of the run (`SAML (SP side)`, `OIDC RP side`, …), set by the runner.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub side: String,
 }
 
 /// Decodes SAML messages for traces.
@@ -602,6 +608,8 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
         why: None,
         millis: started.elapsed().as_millis(),
         trace,
+        honest: end.honest,
+        side: String::new(),
     }
 }
 
@@ -893,6 +901,8 @@ impl CaseResult {
             why: None,
             millis: started.elapsed().as_millis(),
             trace,
+            honest: None,
+            side: String::new(),
         }
     }
 

@@ -152,6 +152,8 @@ pub struct CaseEnd {
     pub plan_error: Option<String>,
     /// Why the IdP refused the login's AuthnRequest (`nrN: detail`).
     pub refused: Option<String>,
+    /// The honest Response (signed, no edit) the case's plan was applied to, when it had one.
+    pub honest: Option<String>,
 }
 
 /// The response header of the page the IdP shows instead of a Response whose fault plan
@@ -188,6 +190,8 @@ struct Inner {
     plan_errors: Mutex<HashMap<String, String>>,
     /// Why an AuthnRequest was refused, per case token.
     refusals: Mutex<HashMap<String, String>>,
+    /// The honest Response a case's plan was applied to, per case token.
+    honest: Mutex<HashMap<String, String>>,
     last: Mutex<Option<SentResponse>>,
     /// Issued transient NameIDs and the SP each went to, for Single Logout.
     sessions: Mutex<HashMap<String, String>>,
@@ -229,6 +233,7 @@ impl IdentityProvider {
             plans: Mutex::new(HashMap::new()),
             plan_errors: Mutex::new(HashMap::new()),
             refusals: Mutex::new(HashMap::new()),
+            honest: Mutex::new(HashMap::new()),
             last: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
         })))
@@ -303,7 +308,14 @@ impl IdentityProvider {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(case);
+        let honest = self
+            .0
+            .honest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(case);
         CaseEnd {
+            honest,
             plan_error: self
                 .0
                 .plan_errors
@@ -501,6 +513,27 @@ impl IdentityProvider {
             status,
             assertion,
         };
+        if let (Some(case), false) = (&t.case, plan == FaultPlan::default()) {
+            // The honest message this case's plan edits, for the report's diff.
+            let cfg = &self.0.cfg;
+            let both = SignParts {
+                assertion: true,
+                response: true,
+            };
+            let keyinfo = cfg.credential.cert_base64();
+            if let Ok(el) = spid_core::saml::response::sign_response(
+                model.to_element(),
+                &cfg.credential,
+                both,
+                Some(&keyinfo),
+            ) {
+                let mut h = self.0.honest.lock().unwrap_or_else(|e| e.into_inner());
+                if h.len() >= MAX_TXNS {
+                    h.clear();
+                }
+                h.insert(case.clone(), el.to_xml());
+            }
+        }
         match self.send(model, &plan, &req.acs_url, req.relay_state.as_deref()) {
             Ok(r) => r,
             Err(e) => self.plan_missed(t.case.as_deref(), e),
@@ -602,6 +635,13 @@ impl IdentityProvider {
             None => binding::encode_post(&xml),
             Some(faults::BindingFault::Missing) => String::new(),
             Some(faults::BindingFault::NotBase64) => "%%% not base64 %%%".into(),
+            Some(faults::BindingFault::NotUtf8) => {
+                use base64::Engine as _;
+                let mut bytes = xml.clone().into_bytes();
+                let at = xml.find("</").unwrap_or(bytes.len());
+                bytes.splice(at..at, [0xC3, 0x28]);
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            }
             Some(faults::BindingFault::Oversize) => {
                 binding::encode_post(&format!("{xml}{}", " ".repeat(300 * 1024)))
             }
@@ -982,7 +1022,10 @@ async fn sso_post(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     // HTTP-Redirect parameters POSTed in the query: the binding does not match the method (nr6).
     let in_query = q
         .as_deref()
@@ -998,7 +1041,10 @@ async fn sso_post(
 }
 
 async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, mut t) = match idp.txn(&f, Stage::Credentials) {
         Ok(x) => x,
         Err(r) => return *r,
@@ -1074,7 +1120,10 @@ fn released(req: &request::ValidRequest, user: &User) -> Vec<(String, String)> {
 }
 
 async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, mut t) = match idp.txn(&f, Stage::Otp) {
         Ok(x) => x,
         Err(r) => return *r,
@@ -1108,7 +1157,10 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
 }
 
 async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, t) = match idp.txn(&f, Stage::Consent) {
         Ok(x) => x,
         Err(r) => return *r,
