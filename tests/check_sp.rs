@@ -369,7 +369,12 @@ fn partitions_add_up_to_the_whole_run_and_merge() {
             .arg(dir)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
                 .unwrap();
@@ -387,7 +392,10 @@ fn partitions_add_up_to_the_whole_run_and_merge() {
     let mut files = Vec::new();
     for k in 1..=3 {
         let dir = base.join(format!("shard{k}"));
-        let part = run(&["run", "--side", "saml", "--partition", &format!("{k}/3")], &dir);
+        let part = run(
+            &["run", "--side", "saml", "--partition", &format!("{k}/3")],
+            &dir,
+        );
         assert!(!part.is_empty() && part.len() < whole.len());
         shards.extend(part);
         files.push(dir.join("results.json"));

@@ -317,7 +317,7 @@ impl RogueRp {
         let now = fed.clock.now().timestamp();
         serde_json::json!({
             "client_id": self.id, "iss": self.id, "aud": fed.op.entity_id(),
-            "iat": now, "exp": now + 60, "jti": "j".repeat(32),
+            "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().simple().to_string(),
             "response_type": "code", "scope": "openid",
             "redirect_uri": format!("{}/callback", self.id),
             "code_challenge": spid_core::oidc::pkce::challenge_s256(&"v".repeat(64)),

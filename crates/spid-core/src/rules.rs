@@ -189,6 +189,11 @@ rules! {
     OpTokenGrant => "op.token.grant", "SPID-OIDC token request", "the grant is valid (refresh token known, current, this client's)";
     OpUserinfoToken => "op.userinfo.token", "SPID-OIDC userinfo; RFC 6750", "a valid, unexpired, unrevoked access token of this OP as bearer";
     OpUserinfoMethod => "op.userinfo.method", "SPID-OIDC userinfo; check-op 4.5.0", "userinfo is GET only";
+    OpAuthzRequestReplayed => "op.authz.request.replayed", "hardening (RFC 9101 10.8; SPID-OIDC request object jti)", "a request object (its jti) is answered once (else HTTP 400, no redirect)";
+    // Our IdP's refusals beyond the SPID error table.
+    IdpRequestReplayed => "idp.request.replayed", "hardening (SAML-CORE 1.3.4 ID uniqueness; SAML-PROF 4.1.4.5)", "a signed AuthnRequest ID is answered once (else a 403 IdP page, nothing sent to the SP)";
+    // Every server role: bounded state between two legs of a login.
+    ServerPendingFull => "server.pending.full", "hardening (SPID-RT messaggi-errore nr2 at the IdP)", "a new login is refused with HTTP 503 while the pending-login store is full; a login in flight is never evicted";
     // check-sp: an external SP's metadata (codes sp-metadata.*).
     SpMdXml => "sp-metadata.xml.well-formed", "XML 1.0; SAML-CORE 1.3", "the metadata is well-formed XML without a DOCTYPE";
     SpMdXsdSaml => "sp-metadata.xsd.saml", "SAML-METADATA 2.0 schema (with XML-DSig, XML-Enc); spid-sp-test 1.0.0", "the metadata validates against the OASIS SAML 2.0 metadata schema";

@@ -543,7 +543,7 @@ mod tests {
         assert!(claims["claims"].get("id_token").is_none());
         assert!(claims["claims"]["userinfo"].is_object());
         let pending = lock(&rp.0.pending)
-            .get(&s("state"))
+            .get(&s("state"), rp.0.cfg.clock.now())
             .cloned()
             .expect("pending");
         assert!(valid_verifier(&pending.verifier));
