@@ -215,3 +215,212 @@ async fn our_rp_refuses_an_op_under_an_intermediate() {
         page.body
     );
 }
+
+/// What a [`Bystander`] answers whoever connects.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// `404`, connection closed.
+    NotFound,
+    /// `200` and an endless chunked body, as fast as it is read.
+    Endless,
+    /// `200` and a chunked body of one byte every 100 ms, never ending.
+    Dripping,
+}
+
+/// A listener on 127.0.0.1 that records whether anything connected to it: the host a
+/// request parameter names, which the server must not contact unless the federation knows it.
+struct Bystander {
+    url: String,
+    contacted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        self._task.abort();
+    }
+}
+
+impl Bystander {
+    async fn start(answer: Answer) -> Bystander {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let contacted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = contacted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/entity-statement+jwt\r\ntransfer-encoding: chunked\r\n\r\n";
+                    match answer {
+                        Answer::NotFound => {
+                            let _ = s
+                                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                                .await;
+                        }
+                        Answer::Endless => {
+                            let _ = s.write_all(head.as_bytes()).await;
+                            let chunk = format!("4000\r\n{}\r\n", "e".repeat(0x4000));
+                            while s.write_all(chunk.as_bytes()).await.is_ok() {}
+                        }
+                        Answer::Dripping => {
+                            let _ = s.write_all(head.as_bytes()).await;
+                            while s.write_all(b"1\r\ne\r\n").await.is_ok() {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Bystander {
+            url,
+            contacted,
+            _task: task,
+        }
+    }
+
+    fn contacted(&self) -> bool {
+        self.contacted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn our_rp_never_contacts_an_op_the_anchor_does_not_know() {
+    let fed = start().await;
+    let host = Bystander::start(Answer::NotFound).await;
+    let op = format!("{}/oidc/op", host.url);
+    let mut ua = runner::user_agent().unwrap();
+    let page = ua.get(&login_url(&fed.rp, &op)).await.unwrap();
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert_eq!(page.spid_rule(), Some("oidc.op.unlisted"), "{}", page.body);
+    assert!(!host.contacted(), "the RP fetched from an unknown OP");
+}
+
+#[tokio::test]
+async fn our_op_never_contacts_a_client_the_anchor_does_not_know() {
+    let fed = start().await;
+    let host = Bystander::start(Answer::NotFound).await;
+    let mut url = url::Url::parse(&format!("{}/authorization", fed.op.entity_id())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &format!("{}/oidc/rp", host.url))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("request", "a.b.c");
+    let r = no_redirects().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["x-spid-rule"], "op.authz.client.unlisted");
+    assert!(r.headers().get("location").is_none());
+    assert!(!host.contacted(), "the OP fetched from an unknown client");
+}
+
+#[tokio::test]
+async fn the_anchor_resolves_registered_entities_only() {
+    let fed = start().await;
+    let host = Bystander::start(Answer::NotFound).await;
+    let mut url = url::Url::parse(&format!("{}/resolve", fed.ta.entity_id())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("sub", &host.url)
+        .append_pair("trust_anchor", fed.ta.entity_id());
+    let r = no_redirects().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-spid-rule"], "ta.resolve.subject-unknown");
+    assert!(
+        !host.contacted(),
+        "the anchor fetched from an unregistered subject"
+    );
+}
+
+#[tokio::test]
+async fn a_known_op_that_cannot_be_fetched_is_refused_in_summary() {
+    let fed = start().await;
+    let host = Bystander::start(Answer::Endless).await;
+    let op = format!("{}/oidc/op", host.url);
+    fed.ta
+        .register(&op, fed.op.federation_jwks(), EntityKind::OpenIdProvider)
+        .unwrap();
+    let mut ua = runner::user_agent().unwrap();
+    let page = ua.get(&login_url(&fed.rp, &op)).await.unwrap();
+    assert!(host.contacted());
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert_eq!(
+        page.spid_rule(),
+        Some("oidc.op.fetch-failed"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("the OP&#39;s entity configuration could not be fetched")
+            || page
+                .body
+                .contains("the OP's entity configuration could not be fetched"),
+        "{}",
+        page.body
+    );
+    // The fetcher's reason (the size bound here) stays in the log.
+    assert!(!page.body.contains("bytes"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_known_client_that_cannot_be_fetched_is_refused_in_summary() {
+    let fed = start().await;
+    let host = Bystander::start(Answer::Endless).await;
+    let rp = format!("{}/oidc/rp", host.url);
+    fed.ta
+        .register(
+            &rp,
+            fed.rp.federation_jwks(),
+            EntityKind::OpenIdRelyingParty,
+        )
+        .unwrap();
+    let mut url = url::Url::parse(&format!("{}/authorization", fed.op.entity_id())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &rp)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("request", "a.b.c");
+    let r = no_redirects().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["x-spid-rule"], "op.authz.client.fetch-failed");
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("bytes"), "{body}");
+}
+
+#[tokio::test]
+async fn federation_fetches_stop_at_the_size_and_time_bounds() {
+    use spid_core::oidc::federation::{FederationFetcher, FETCH_TIMEOUT};
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let endless = Bystander::start(Answer::Endless).await;
+    let dripping = Bystander::start(Answer::Dripping).await;
+    let ec = |b: &Bystander| entity_configuration_url(&b.url);
+    let bound = FETCH_TIMEOUT + std::time::Duration::from_secs(2);
+
+    let idp = HttpFetcher(&http);
+    let sp = spid_sp::oidc::fed::HttpFetcher(&http);
+    let started = std::time::Instant::now();
+    let e = idp.get(&ec(&endless)).await.unwrap_err();
+    assert!(e.contains("65536 bytes"), "{e}");
+    let e = sp.get(&ec(&endless)).await.unwrap_err();
+    assert!(e.contains("65536 bytes"), "{e}");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+
+    let slow = ec(&dripping);
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(idp.get(&slow), sp.get(&slow));
+    let elapsed = started.elapsed();
+    assert!(a.unwrap_err().contains("no complete answer"));
+    assert!(b.unwrap_err().contains("no complete answer"));
+    assert!(elapsed >= FETCH_TIMEOUT && elapsed < bound, "{elapsed:?}");
+}

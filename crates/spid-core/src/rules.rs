@@ -40,6 +40,7 @@ rules! {
     // Binding and transport.
     BindingMissingMessage => "binding.saml-response.missing", "SAML-BIND 3.5; SPID-RT SSO", "the POST carries a SAMLResponse parameter";
     BindingBase64 => "binding.base64.invalid", "SAML-BIND 3.5.4", "SAMLResponse is valid base64";
+    BindingEncoding => "binding.encoding.invalid", "XML 1.0; SAML-BIND 3.5.4", "the decoded message is UTF-8";
     BindingTooLarge => "binding.message.too-large", "hardening", "the message is within the size bound";
     // XML.
     XmlMalformed => "xml.malformed", "XML 1.0; SAML-CORE", "the message is well-formed XML with declared prefixes";
@@ -131,6 +132,8 @@ rules! {
     LogoutStatusNotSuccess => "logout.status.not-success", "SAML-CORE 3.7.3.2", "the IdP reports Success";
     // OpenID Connect, relying party side (research notes §10.1).
     OidcOpUntrusted => "oidc.op.untrusted", "SPID-OIDC federation; OIDC-FED 10", "the OP has a valid trust chain to the trust anchor and a trust mark";
+    OidcOpUnlisted => "oidc.op.unlisted", "SPID-OIDC federation; OIDC-FED 8.1 (fetch endpoint); hardening", "the OP is a subordinate the trust anchor has a statement about (else nothing is fetched from it)";
+    OidcOpFetchFailed => "oidc.op.fetch-failed", "SPID-OIDC federation; OIDC-FED 10; hardening", "the OP's entity configuration and the anchor's documents can be fetched within the size and time bounds";
     OidcStateMissing => "oidc.state.missing", "SPID-OIDC authz response; OIDC-CORE 3.1.2.5", "the authorization response carries state";
     OidcStateUnknown => "oidc.state.unknown", "SPID-OIDC authz response; RFC 6749 10.12", "state names a request this browser session sent and is used once";
     OidcErrorResponse => "oidc.error-response", "SPID-OIDC authz error response; RFC 6749 4.1.2.1", "the OP did not answer with an error";
@@ -163,6 +166,8 @@ rules! {
     // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
     OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
     OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";
+    OpAuthzClientUnlisted => "op.authz.client.unlisted", "SPID-OIDC automatic registration; OIDC-FED 8.1, 8.2; hardening", "the RP is a subordinate the trust anchor or an intermediate it lists has a statement about (else HTTP 400, nothing fetched from it)";
+    OpAuthzClientFetchFailed => "op.authz.client.fetch-failed", "SPID-OIDC automatic registration; OIDC-FED 10; hardening", "the RP's entity configuration and its chain's documents can be fetched within the size and time bounds (else HTTP 400)";
     OpAuthzRequestMissing => "op.authz.request.missing", "SPID-OIDC authz request; check-op 2.1", "a signed request object is passed by value in request (else HTTP 400)";
     OpAuthzRequestMalformed => "op.authz.request.malformed", "SPID-OIDC authz request; check-op 2.1", "request is a compact JWS (else HTTP 400)";
     OpAuthzRedirectUri => "op.authz.redirect-uri", "SPID-OIDC authz request; research 2.4", "redirect_uri is one the RP registered (else HTTP 400, no redirect)";
@@ -194,6 +199,9 @@ rules! {
     IdpRequestReplayed => "idp.request.replayed", "hardening (SAML-CORE 1.3.4 ID uniqueness; SAML-PROF 4.1.4.5)", "a signed AuthnRequest ID is answered once (else a 403 IdP page, nothing sent to the SP)";
     // Every server role: bounded state between two legs of a login.
     ServerPendingFull => "server.pending.full", "hardening (SPID-RT messaggi-errore nr2 at the IdP)", "a new login is refused with HTTP 503 while the pending-login store is full; a login in flight is never evicted";
+    // Our trust anchor's refusals.
+    TaResolveSubjectUnknown => "ta.resolve.subject-unknown", "OIDC-FED 8.3 (resolve endpoint); hardening", "resolve answers about entities registered at the anchor only (else HTTP 404, nothing fetched)";
+    TaResolveFetchFailed => "ta.resolve.fetch-failed", "OIDC-FED 8.3; hardening", "the subject's federation documents can be fetched within the size and time bounds (else HTTP 404)";
     // check-sp: an external SP's metadata (codes sp-metadata.*).
     SpMdXml => "sp-metadata.xml.well-formed", "XML 1.0; SAML-CORE 1.3", "the metadata is well-formed XML without a DOCTYPE";
     SpMdXsdSaml => "sp-metadata.xsd.saml", "SAML-METADATA 2.0 schema (with XML-DSig, XML-Enc); spid-sp-test 1.0.0", "the metadata validates against the OASIS SAML 2.0 metadata schema";

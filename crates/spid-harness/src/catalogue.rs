@@ -540,6 +540,8 @@ mod tests {
             .into_iter()
             // The OIDC catalogues have their own completeness tests (oidc.rs, oidc_op.rs).
             .filter(|c| !c.starts_with("oidc.") && !c.starts_with("op."))
+            // The trust anchor's refusals: tests/oidc_internal.rs.
+            .filter(|c| !c.starts_with("ta."))
             // check-sp's static checks of an SP's metadata and AuthnRequest are unit-tested
             // in checks/ (metadata.rs, request.rs), not reached by Response cases.
             .filter(|c| !c.starts_with("sp-metadata.") && !c.starts_with("sp-request."))

@@ -309,6 +309,9 @@ pub enum BindingFault {
     Missing,
     /// SAMLResponse is not base64.
     NotBase64,
+    /// SAMLResponse is base64 of bytes that are not UTF-8: the honest Response with an
+    /// invalid sequence (`C3 28`) in its first text, the Issuer.
+    NotUtf8,
     /// SAMLResponse decodes to more than a 256 KiB bound (300 KiB of padding).
     Oversize,
 }

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use spid_core::errors::SpidError;
-use spid_core::saml::binding::{self, BindingError};
+use spid_core::saml::binding;
 use spid_core::saml::dsig::{self, DsigError};
 use spid_core::saml::metadata::EntityMetadata;
 use spid_core::saml::ns;
@@ -151,10 +151,8 @@ pub fn validate(
     let b64 = saml_response
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| Rejection::new(Rule::BindingMissingMessage, "no SAMLResponse"))?;
-    let text = binding::decode_post(b64, MAX_SAML_RESPONSE).map_err(|e| match e {
-        BindingError::TooLarge { .. } => Rejection::new(Rule::BindingTooLarge, e.to_string()),
-        _ => Rejection::new(Rule::BindingBase64, e.to_string()),
-    })?;
+    let text = binding::decode_post(b64, MAX_SAML_RESPONSE)
+        .map_err(|e| Rejection::new(e.rule(), e.to_string()))?;
     // XML.
     let doc = xml::parse(&text, &Limits::default())
         .map_err(|e| Rejection::new(xml_rule(&e), e.to_string()))?;
@@ -1067,6 +1065,18 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_after_base64_is_an_encoding_refusal() {
+        use base64::Engine as _;
+        let c = cred();
+        let now = fixed_now();
+        let v = base64::engine::general_purpose::STANDARD.encode(b"<samlp:Response \xff\xfe/>");
+        let e = run(&v, &[idp(&c)], &Cache::default(), now).unwrap_err();
+        assert_eq!(e.rule, Rule::BindingEncoding, "{e:?}");
+        let e = run("%%%", &[idp(&c)], &Cache::default(), now).unwrap_err();
+        assert_eq!(e.rule, Rule::BindingBase64, "{e:?}");
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let c = cred();
         let now = fixed_now();
@@ -1077,6 +1087,7 @@ mod tests {
                     e.rule,
                     Rule::BindingMissingMessage
                         | Rule::BindingBase64
+                        | Rule::BindingEncoding
                         | Rule::XmlMalformed
                         | Rule::ResponseRoot
                 ),

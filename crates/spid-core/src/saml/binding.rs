@@ -115,6 +115,18 @@ pub enum BindingError {
     Crypto(String),
 }
 
+impl BindingError {
+    /// The rule a SAML message refused at the binding breaks: the size bound, UTF-8 after
+    /// decoding (`binding.encoding.invalid`), else the base64 (and DEFLATE) encoding.
+    pub fn rule(&self) -> crate::Rule {
+        match self {
+            BindingError::TooLarge { .. } => crate::Rule::BindingTooLarge,
+            BindingError::Utf8 => crate::Rule::BindingEncoding,
+            _ => crate::Rule::BindingBase64,
+        }
+    }
+}
+
 impl From<openssl::error::ErrorStack> for BindingError {
     fn from(e: openssl::error::ErrorStack) -> Self {
         BindingError::Crypto(e.to_string())
@@ -566,6 +578,16 @@ mod tests {
 
     fn request_value(xml: &str) -> String {
         enc(&STANDARD.encode(deflate(xml.as_bytes())))
+    }
+
+    #[test]
+    fn post_value_decoding_to_non_utf8_is_an_encoding_error() {
+        let v = STANDARD.encode([b'<', 0xff, 0xfe, b'>']);
+        let e = decode_post(&v, MAX_MESSAGE_BYTES).unwrap_err();
+        assert_eq!(e, BindingError::Utf8);
+        assert_eq!(e.rule(), crate::Rule::BindingEncoding);
+        let e = decode_post("%%%", MAX_MESSAGE_BYTES).unwrap_err();
+        assert_eq!(e.rule(), crate::Rule::BindingBase64);
     }
 
     #[test]

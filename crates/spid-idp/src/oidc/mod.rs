@@ -8,12 +8,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
-use spid_core::oidc::federation::{FederationFetcher, ENTITY_STATEMENT_CONTENT_TYPE};
+use spid_core::oidc::federation::{
+    FederationFetcher, ENTITY_STATEMENT_CONTENT_TYPE, FETCH_CONNECT_TIMEOUT, FETCH_TIMEOUT,
+    MAX_FEDERATION_DOCUMENT_BYTES,
+};
 use spid_core::oidc::jose::{JoseError, SigningKey};
-use std::time::Duration;
 
 /// Largest federation document or HTTP body fetched from a peer.
-pub const MAX_FETCH_BYTES: usize = 256 * 1024;
+pub const MAX_FETCH_BYTES: usize = MAX_FEDERATION_DOCUMENT_BYTES;
 
 /// A fresh RSA 2048 signing key (`kid` = thumbprint). Trust in it comes from the trust anchor
 /// registration, so generating at startup is enough for a test federation.
@@ -69,28 +71,35 @@ pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> 
 }
 
 /// Sends `req` and returns its body as text, refusing non-200 answers and bodies over
-/// [`MAX_FETCH_BYTES`].
-async fn send_text(req: reqwest::RequestBuilder) -> Result<String, String> {
-    let mut resp = req
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if resp.status() != reqwest::StatusCode::OK {
-        return Err(format!("status {}", resp.status()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_FETCH_BYTES {
-            return Err("body too large".into());
+/// `limit` bytes (counted while the body streams in, and from `Content-Length` first), the
+/// whole exchange within [`FETCH_TIMEOUT`].
+async fn send_text(req: reqwest::RequestBuilder, limit: usize) -> Result<String, String> {
+    let exchange = async {
+        let mut resp = req.send().await.map_err(|e| e.to_string())?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(format!("status {}", resp.status()));
         }
-        body.extend_from_slice(&chunk);
-    }
-    String::from_utf8(body).map_err(|_| "body is not UTF-8".into())
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(format!("body over {limit} bytes"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > limit {
+                return Err(format!("body over {limit} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("no complete answer within {FETCH_TIMEOUT:?}")))
 }
 
 /// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
-/// `reqwest`: 10 s per request, 200 answers only, at most [`MAX_FETCH_BYTES`] of UTF-8.
+/// `reqwest`: [`FETCH_TIMEOUT`] per request (connection, answer and body), 200 answers only,
+/// at most [`MAX_FEDERATION_DOCUMENT_BYTES`] of UTF-8. Give it a client from
+/// [`http_client`]-like builders with [`FETCH_CONNECT_TIMEOUT`] (ours have it).
 ///
 /// [`resolve_trust_chain`]: spid_core::oidc::federation::resolve_trust_chain
 #[derive(Clone, Copy)]
@@ -98,11 +107,11 @@ pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl FederationFetcher for HttpFetcher<'_> {
     async fn get(&self, url: &str) -> Result<String, String> {
-        send_text(self.0.get(url)).await
+        send_text(self.0.get(url), MAX_FEDERATION_DOCUMENT_BYTES).await
     }
 
     async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
-        send_text(self.0.post(url).form(pairs)).await
+        send_text(self.0.post(url).form(pairs), MAX_FEDERATION_DOCUMENT_BYTES).await
     }
 }
 
@@ -111,6 +120,8 @@ pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(FETCH_CONNECT_TIMEOUT)
+        .timeout(FETCH_TIMEOUT)
         .build()
         .unwrap_or_default()
 }

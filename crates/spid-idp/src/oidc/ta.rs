@@ -8,7 +8,7 @@
 //! mark issuer, and a provider's trust-mark-first precheck then needs only the anchor's keys,
 //! whatever the path.
 
-use super::{entity_statement, json, json_error, new_signing_key, HttpFetcher};
+use super::{entity_statement, json, json_error, new_signing_key, with_rule, HttpFetcher};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,7 @@ use spid_core::oidc::federation::{
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
+use spid_core::Rule;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
@@ -453,6 +454,18 @@ async fn resolve(State(ta): State<TrustAnchor>, Query(q): Query<SubQuery>) -> Re
     if anchor.trim_end_matches('/') != keys.entity_id {
         return json_error(StatusCode::NOT_FOUND, "not_found", "unknown trust anchor");
     }
+    // Only entities registered here (subordinates, or holders of a mark it issued) are
+    // resolved: an unknown `sub` is never fetched.
+    let known = {
+        let registry = ta.0.registry.read().unwrap_or_else(|e| e.into_inner());
+        registry.subs.contains_key(&sub) || registry.marks.contains_key(&sub)
+    };
+    if !known {
+        return with_rule(
+            json_error(StatusCode::NOT_FOUND, "not_found", "unknown subject"),
+            Rule::TaResolveSubjectUnknown,
+        );
+    }
     let client = super::http_client();
     let now = ta.0.clock.now();
     let chain = match resolve_trust_chain(
@@ -466,7 +479,15 @@ async fn resolve(State(ta): State<TrustAnchor>, Query(q): Query<SubQuery>) -> Re
     .await
     {
         Ok(c) => c,
-        Err(e) => return json_error(StatusCode::NOT_FOUND, "invalid_trust_chain", &e.to_string()),
+        Err(e) => {
+            tracing::warn!(sub, error = %e, "resolve: no trust chain");
+            let answer = json_error(StatusCode::NOT_FOUND, "invalid_trust_chain", &e.public());
+            return if e.fetch_failed() {
+                with_rule(answer, Rule::TaResolveFetchFailed)
+            } else {
+                answer
+            };
+        }
     };
     let mut st = EntityStatement::new(
         &ta.0.entity_id,

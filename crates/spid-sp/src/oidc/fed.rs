@@ -1,7 +1,9 @@
 //! Server-to-server HTTP for the RP: bounded requests, and the network trust-chain
 //! resolution walks.
 
-use spid_core::oidc::federation::FederationFetcher;
+use spid_core::oidc::federation::{
+    FederationFetcher, FETCH_TIMEOUT, MAX_FEDERATION_DOCUMENT_BYTES,
+};
 use std::time::Duration;
 
 /// Largest body read from an OP or the trust anchor.
@@ -46,19 +48,38 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, String> {
 }
 
 /// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
-/// `reqwest`, bounded as [`send`] is; only 200 answers count.
+/// `reqwest`: 200 answers only, at most [`MAX_FEDERATION_DOCUMENT_BYTES`] (counted while the
+/// body streams in, and from `Content-Length` first), the whole exchange within
+/// [`FETCH_TIMEOUT`]; the RP's client connects within [`FETCH_CONNECT_TIMEOUT`].
 ///
+/// [`FETCH_CONNECT_TIMEOUT`]: spid_core::oidc::federation::FETCH_CONNECT_TIMEOUT
 /// [`resolve_trust_chain`]: spid_core::oidc::federation::resolve_trust_chain
 #[derive(Clone, Copy)]
 pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl HttpFetcher<'_> {
     async fn ok_body(req: reqwest::RequestBuilder) -> Result<String, String> {
-        let a = send(req).await?;
-        if a.status != 200 {
-            return Err(format!("status {}", a.status));
-        }
-        Ok(a.body)
+        let limit = MAX_FEDERATION_DOCUMENT_BYTES;
+        let exchange = async {
+            let mut resp = req.send().await.map_err(|e| e.to_string())?;
+            if resp.status() != reqwest::StatusCode::OK {
+                return Err(format!("status {}", resp.status()));
+            }
+            if resp.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(format!("body over {limit} bytes"));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("body over {limit} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            String::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| Err(format!("no complete answer within {FETCH_TIMEOUT:?}")))
     }
 }
 

@@ -26,9 +26,9 @@ use serde_json::{json, Map, Value};
 use session::Session;
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    leaf_entity_configuration, resolve_trust_chain, trust_marks_from_file, EntityKeys,
-    FederationError, Intermediates, LeafConfiguration, Membership, TrustMarkEntry,
-    ENTITY_STATEMENT_CONTENT_TYPE,
+    anchor_knows, entity_configuration_url, leaf_entity_configuration, resolve_trust_chain,
+    trust_marks_from_file, EntityKeys, FederationError, Intermediates, LeafConfiguration,
+    Membership, ResolveError, TrustMarkEntry, ENTITY_STATEMENT_CONTENT_TYPE,
 };
 use spid_core::oidc::jose::{sign_jws, DecryptionKey, JoseError, JweAlg, JweEnc, Jwks, SigningKey};
 use spid_core::oidc::pkce::challenge_s256;
@@ -174,6 +174,25 @@ pub fn refusal_response(r: &Refusal) -> Response {
         .into_response()
 }
 
+/// The refusal for an OP whose resolution failed: unknown to the anchor, documents that
+/// could not be fetched (summarised: the fetcher's reason is only logged), or no valid chain.
+fn resolve_refusal(op: &str, e: &ResolveError) -> Refusal {
+    tracing::warn!(op, error = %e, "OP trust chain not resolved");
+    if matches!(e, ResolveError::Unknown { .. }) {
+        Refusal::new(Rule::OidcOpUnlisted, e.to_string())
+    } else if e.fetch_failed() {
+        let detail = match e {
+            ResolveError::Fetch { url, .. } if *url == entity_configuration_url(op) => {
+                "the OP's entity configuration could not be fetched".to_string()
+            }
+            _ => e.public(),
+        };
+        Refusal::new(Rule::OidcOpFetchFailed, detail)
+    } else {
+        Refusal::new(Rule::OidcOpUntrusted, e.public())
+    }
+}
+
 fn string_at(m: &Map<String, Value>, k: &str) -> Result<String, String> {
     m.get(k)
         .and_then(Value::as_str)
@@ -196,6 +215,7 @@ impl RelyingParty {
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(spid_core::oidc::federation::FETCH_CONNECT_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
         })))
@@ -301,7 +321,9 @@ impl RelyingParty {
 
     /// The OP `op`, from the cache while its chain is valid, else resolved through the
     /// trust anchor (trust mark, its status, anchor statement, chain), which must be its
-    /// direct superior.
+    /// direct superior. Nothing is fetched from `op` unless the anchor has a statement about
+    /// it ([`anchor_knows`]); fetch failures are refused in summary (`oidc.op.fetch-failed`),
+    /// their reason logged.
     pub async fn trusted_op(&self, op: &str) -> Result<TrustedOp, Refusal> {
         let now = self.0.cfg.clock.now();
         if let Some(t) = self
@@ -320,17 +342,29 @@ impl RelyingParty {
             .membership
             .anchor()
             .ok_or_else(|| untrusted("no trust anchor configured".into()))?;
+        let fetcher = fed::HttpFetcher(&self.0.http);
+        let profile = &self.0.cfg.profile;
         // SPID: "No intermediates are allowed between OPs and the TA".
-        let chain = resolve_trust_chain(
-            &fed::HttpFetcher(&self.0.http),
+        anchor_knows(
+            &fetcher,
             op,
             &anchor,
-            &self.0.cfg.profile,
+            profile,
             now,
             Intermediates::Forbidden,
         )
         .await
-        .map_err(|e| untrusted(e.to_string()))?;
+        .map_err(|e| resolve_refusal(op, &e))?;
+        let chain = resolve_trust_chain(
+            &fetcher,
+            op,
+            &anchor,
+            profile,
+            now,
+            Intermediates::Forbidden,
+        )
+        .await
+        .map_err(|e| resolve_refusal(op, &e))?;
         let md = chain
             .metadata
             .openid_provider()

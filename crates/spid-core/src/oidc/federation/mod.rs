@@ -18,8 +18,10 @@ pub use leaf_config::{
 };
 pub use policy::{MetadataPolicy, PolicyError};
 pub use resolve::{
-    entity_configuration_url, resolve_trust_chain, Attempt, FederationFetcher, Intermediates,
-    ResolveError, MAX_HINTS_PER_LEVEL, MAX_INTERMEDIATES, MAX_WALK_FETCHES,
+    anchor_knows, entity_configuration_url, resolve_trust_chain, Attempt, FederationFetcher,
+    Intermediates, ResolveError, FETCH_CONNECT_TIMEOUT, FETCH_TIMEOUT,
+    MAX_FEDERATION_DOCUMENT_BYTES, MAX_HINTS_PER_LEVEL, MAX_INTERMEDIATES,
+    MAX_LISTED_INTERMEDIATES, MAX_WALK_FETCHES,
 };
 pub use trust_mark::{
     sign_trust_mark, trust_mark_status_active, verify_trust_mark, verify_trust_mark_entry,

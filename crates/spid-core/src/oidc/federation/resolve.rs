@@ -38,9 +38,11 @@ pub const MAX_INTERMEDIATES: u64 = 3;
 /// Fetches the walk may spend (configurations and statements of superiors) per resolution.
 pub const MAX_WALK_FETCHES: usize = 16;
 
-/// The network a resolution needs. Implementations bound what they read (size, time) and
-/// turn every failure (transport, non-200 status, oversized or non-UTF-8 body) into `Err`
-/// with a short reason; the resolver adds the URL.
+/// The network a resolution needs. Implementations bound what they read (size, time: at
+/// most [`MAX_FEDERATION_DOCUMENT_BYTES`] counted while the body streams in, within
+/// [`FETCH_TIMEOUT`], connecting within [`FETCH_CONNECT_TIMEOUT`]) and turn every failure
+/// (transport, non-200 status, oversized or non-UTF-8 body) into `Err` with a short reason;
+/// the resolver adds the URL. The reason is for logs: pages show [`ResolveError::public`].
 pub trait FederationFetcher {
     /// GETs `url` and returns the body of a 200 answer.
     fn get(&self, url: &str) -> impl Future<Output = Result<String, String>> + Send;
@@ -147,6 +149,15 @@ pub enum ResolveError {
     /// The walk spent its fetch budget.
     #[error("fetch budget of {0} spent")]
     FetchBudget(usize),
+    /// Neither the trust anchor nor an intermediate it lists has a statement about the
+    /// entity ([`anchor_knows`]): nothing was fetched from it.
+    #[error("{entity} is no subordinate known to the trust anchor {anchor}")]
+    Unknown {
+        /// The entity asked about.
+        entity: String,
+        /// The trust anchor.
+        anchor: String,
+    },
     /// A path reached the trust anchor but its chain did not validate.
     #[error("trust chain: {0}")]
     Chain(FederationError),
@@ -495,6 +506,12 @@ impl<F: FederationFetcher + Sync + ?Sized> Walk<'_, F> {
         Ok((ec, es))
     }
 }
+
+mod known;
+pub use known::{
+    anchor_knows, FETCH_CONNECT_TIMEOUT, FETCH_TIMEOUT, MAX_FEDERATION_DOCUMENT_BYTES,
+    MAX_LISTED_INTERMEDIATES,
+};
 
 #[cfg(test)]
 mod tests;

@@ -17,7 +17,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use spid_core::oidc::federation::{resolve_trust_chain, EntityKeys, Intermediates};
+use spid_core::oidc::federation::{
+    anchor_knows, entity_configuration_url, resolve_trust_chain, EntityKeys, Intermediates,
+    ResolveError,
+};
 use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks};
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
@@ -56,6 +59,24 @@ fn bad_request(detail: &str) -> Response {
         StatusCode::BAD_REQUEST,
         pages::error("Richiesta di autenticazione non valida", None, detail),
     )
+}
+
+/// The refusal for an RP whose resolution failed: unknown to the anchor, documents that
+/// could not be fetched (summarised: the fetcher's reason is only logged), or no valid chain.
+fn client_refusal(client_id: &str, e: &ResolveError) -> AuthzRefusal {
+    tracing::warn!(client_id, error = %e, "RP trust chain not resolved");
+    if matches!(e, ResolveError::Unknown { .. }) {
+        AuthzRefusal::UnlistedClient(e.to_string())
+    } else if e.fetch_failed() {
+        AuthzRefusal::ClientFetchFailed(match e {
+            ResolveError::Fetch { url, .. } if *url == entity_configuration_url(client_id) => {
+                "the RP's entity configuration could not be fetched".to_string()
+            }
+            _ => e.public(),
+        })
+    } else {
+        AuthzRefusal::UntrustedClient(e.public())
+    }
 }
 
 /// HTTP 400 on the OP itself (the refusal cannot go to an untrusted redirect_uri).
@@ -113,7 +134,9 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
 
 impl OpenIdProvider {
     /// The RP as resolved through the trust anchor (directly or under intermediates, as the
-    /// anchor's `max_path_length` allows), from the cache while its chain is valid.
+    /// anchor's `max_path_length` allows), from the cache while its chain is valid. Nothing
+    /// is fetched from `client_id` unless the anchor, or an intermediate it lists, has a
+    /// statement about it ([`anchor_knows`]).
     pub(crate) async fn client(&self, client_id: &str) -> Result<Client, AuthzRefusal> {
         let now = self.0.cfg.clock.now();
         if let Some(c) = self
@@ -129,16 +152,28 @@ impl OpenIdProvider {
         let anchor: EntityKeys = self
             .anchor()
             .ok_or_else(|| AuthzRefusal::UntrustedClient("no trust anchor configured".into()))?;
-        let chain = resolve_trust_chain(
-            &HttpFetcher(&self.0.http),
+        let fetcher = HttpFetcher(&self.0.http);
+        let profile = &self.0.cfg.profile;
+        anchor_knows(
+            &fetcher,
             client_id,
             &anchor,
-            &self.0.cfg.profile,
+            profile,
             now,
             Intermediates::Allowed,
         )
         .await
-        .map_err(|e| AuthzRefusal::UntrustedClient(e.to_string()))?;
+        .map_err(|e| client_refusal(client_id, &e))?;
+        let chain = resolve_trust_chain(
+            &fetcher,
+            client_id,
+            &anchor,
+            profile,
+            now,
+            Intermediates::Allowed,
+        )
+        .await
+        .map_err(|e| client_refusal(client_id, &e))?;
         let metadata = chain
             .metadata
             .openid_relying_party()

@@ -54,6 +54,13 @@ pub enum AuthzRefusal {
     /// The RP could not be resolved through the trust anchor (chain or trust mark).
     #[error("client not trusted: {0}")]
     UntrustedClient(String),
+    /// The trust anchor (nor an intermediate it lists) has no statement about the RP:
+    /// nothing was fetched from its `client_id`.
+    #[error("client not trusted: {0}")]
+    UnlistedClient(String),
+    /// A document of the RP's chain could not be fetched (summary; the reason is logged).
+    #[error("client not trusted: {0}")]
+    ClientFetchFailed(String),
     /// No `request` parameter (or a `request_uri`, which SPID does not use).
     #[error("a request object is required")]
     MissingRequest,
@@ -112,7 +119,9 @@ impl AuthzRefusal {
             | AuthzRefusal::AcrValues(_)
             | AuthzRefusal::Claims(_)
             | AuthzRefusal::Prompt(_) => "invalid_request",
-            AuthzRefusal::UntrustedClient(_) => "invalid_client",
+            AuthzRefusal::UntrustedClient(_)
+            | AuthzRefusal::UnlistedClient(_)
+            | AuthzRefusal::ClientFetchFailed(_) => "invalid_client",
             AuthzRefusal::RequestObject(_)
             | AuthzRefusal::NotJws
             | AuthzRefusal::RequestSignature(_) => "invalid_request_object",
@@ -127,6 +136,8 @@ impl AuthzRefusal {
         match self {
             AuthzRefusal::MissingClientId => Rule::OpAuthzClientId,
             AuthzRefusal::UntrustedClient(_) => Rule::OpAuthzClientUntrusted,
+            AuthzRefusal::UnlistedClient(_) => Rule::OpAuthzClientUnlisted,
+            AuthzRefusal::ClientFetchFailed(_) => Rule::OpAuthzClientFetchFailed,
             AuthzRefusal::MissingRequest => Rule::OpAuthzRequestMissing,
             AuthzRefusal::RedirectUri(_) => Rule::OpAuthzRedirectUri,
             AuthzRefusal::NotJws => Rule::OpAuthzRequestMalformed,
@@ -151,6 +162,8 @@ impl AuthzRefusal {
             self,
             AuthzRefusal::MissingClientId
                 | AuthzRefusal::UntrustedClient(_)
+                | AuthzRefusal::UnlistedClient(_)
+                | AuthzRefusal::ClientFetchFailed(_)
                 | AuthzRefusal::MissingRequest
                 | AuthzRefusal::RedirectUri(_)
                 | AuthzRefusal::NotJws
