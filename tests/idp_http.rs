@@ -437,7 +437,10 @@ async fn user_outcomes_produce_their_spid_errors() {
         (code.as_str(), sub.as_deref(), msg),
         (ns::STATUS_RESPONDER, Some(ns::STATUS_AUTHN_FAILED), nr(30))
     );
-    // …and the professional user passes the same request.
+    // …and the professional user passes the same kind of request (a new one: the IdP answers
+    // an AuthnRequest ID once, idp.request.replayed).
+    let mut r = e.request();
+    r.purpose = Some("P".into());
     let (code, _, _) = login_outcome(&e, &r, "studio.legale", how(l, a)).await;
     assert_eq!(code, ns::STATUS_SUCCESS);
     // The honest L2 login succeeds, and the L1-only user gets no Assertion at L2.

@@ -9,6 +9,7 @@ pub mod cookie;
 pub mod errors;
 pub mod level;
 pub mod oidc;
+pub mod pending;
 pub mod rules;
 pub mod saml;
 

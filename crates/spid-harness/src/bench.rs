@@ -353,3 +353,95 @@ mod tests {
         assert!(figs.iter().all(|f| f.per_sec > 0.0));
     }
 }
+
+/// What `bench --load` measured.
+pub struct LoadFigures {
+    /// Logins attempted.
+    pub logins: usize,
+    /// At most this many in flight at once.
+    pub concurrency: usize,
+    /// Logins not accepted, or whose session the SP did not know afterwards.
+    pub lost: usize,
+    /// Wall time of the whole run.
+    pub elapsed: std::time::Duration,
+    /// Median and 99th-percentile latency of one whole login (SP `/login` to the SP's home
+    /// page showing the session).
+    pub p50: std::time::Duration,
+    /// See [`LoadFigures::p50`].
+    pub p99: std::time::Duration,
+    /// Peak resident memory of this process (`VmHWM`), KiB; None off Linux.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The process's peak resident set (`VmHWM` in `/proc/self/status`), KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `logins` whole SAML logins against our pair, at most `concurrency` at once, each in its own
+/// user agent (its own cookie jar): a login is lost unless the SP accepts it and then shows
+/// the session on its home page.
+pub async fn load(logins: usize, concurrency: usize) -> anyhow::Result<LoadFigures> {
+    let pair = std::sync::Arc::new(InternalPair::start(Credentials::embedded()?).await?);
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let user = users
+        .iter()
+        .find(|u| u.username == "mario.rossi")
+        .or_else(|| users.first())
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no fixture user"))?;
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..logins {
+        let (pair, user, permits) = (pair.clone(), user.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok()?;
+            let t = Instant::now();
+            let mut ua = runner::user_agent().ok()?;
+            let login = pair.login_url();
+            let page = runner::drive_login(&mut ua, &login, Some(&user), Default::default())
+                .await
+                .ok()?;
+            if page.status != 200 {
+                return None;
+            }
+            let home = ua.get(&login.join("/").ok()?).await.ok()?;
+            home.body.contains("Logged in via").then(|| t.elapsed())
+        });
+    }
+    let mut latencies = Vec::with_capacity(logins);
+    let mut lost = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.ok().flatten() {
+            Some(d) => latencies.push(d),
+            None => lost += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(LoadFigures {
+        logins,
+        concurrency,
+        lost,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        peak_rss_kib: peak_rss_kib(),
+    })
+}

@@ -84,6 +84,17 @@ enum Cmd {
         /// Iterations per measurement (whole logins: a tenth).
         #[arg(long, default_value_t = 200)]
         iterations: u32,
+        /// Instead: whole SAML logins against our pair under load (`--logins` at
+        /// `--concurrency`, each its own browser); prints lost sessions, p50/p99 latency and
+        /// peak RSS; exit 1 if any session was lost.
+        #[arg(long)]
+        load: bool,
+        /// Logins for `--load`.
+        #[arg(long, default_value_t = 1000, requires = "load")]
+        logins: usize,
+        /// Logins in flight at once for `--load`.
+        #[arg(long, default_value_t = 100, requires = "load")]
+        concurrency: usize,
     },
     /// One browser login through any SP login URL (our IdP's pages are filled in when they
     /// appear); prints the final status and rule; exit 0 only on HTTP 200.
@@ -430,7 +441,38 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Cmd::Bench { iterations } => {
+        Cmd::Bench {
+            load: true,
+            logins,
+            concurrency,
+            ..
+        } => {
+            let f = spid_harness::bench::load(logins, concurrency).await?;
+            let profile = if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            };
+            println!(
+                "{} SAML logins at concurrency {}, {profile} build: {} lost, {:.1} s ({:.0} logins/s), latency p50 {} ms, p99 {} ms, peak RSS {}",
+                f.logins,
+                f.concurrency,
+                f.lost,
+                f.elapsed.as_secs_f64(),
+                f.logins as f64 / f.elapsed.as_secs_f64(),
+                f.p50.as_millis(),
+                f.p99.as_millis(),
+                f.peak_rss_kib
+                    .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                    .unwrap_or_else(|| "unknown".into()),
+            );
+            Ok(if f.lost == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Bench { iterations, .. } => {
             let figs = spid_harness::bench::run(iterations).await?;
             let profile = if cfg!(debug_assertions) {
                 "debug"

@@ -255,6 +255,11 @@ impl ServiceProvider {
         axum::serve(listener, self.router_with_rp(rp)).await
     }
 
+    /// Outstanding AuthnRequests held in memory: bounded (see [`store`]), whatever the traffic.
+    pub fn pending_requests(&self) -> usize {
+        self.0.store.pending_len()
+    }
+
     /// Relying party defaults for this SP: entity id `<base_url>/oidc/rp`, the SP's clock.
     pub fn rp_config(&self) -> oidc::RpConfig {
         oidc::RpConfig::new(
@@ -414,7 +419,7 @@ async fn login(
     let relay = format!("{:032x}", rand::random::<u128>());
     let session =
         session_of(&headers).unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
-    sp.0.store.add_pending(
+    let added = sp.0.store.add_pending(
         &session,
         PendingRequest {
             id: req_id,
@@ -428,6 +433,27 @@ async fn login(
         now,
         now + cfg.request_ttl,
     );
+    if let Err(full) = added {
+        tracing::warn!(%full, "login refused: pending-request store full");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
+                (
+                    header::HeaderName::from_static(RULE_HEADER),
+                    HeaderValue::from_static(spid_core::Rule::ServerPendingFull.code()),
+                ),
+            ],
+            pages::error(
+                "Servizio temporaneamente non disponibile",
+                &full.to_string(),
+            ),
+        )
+            .into_response();
+    }
     let cookie = set_cookie(&sp, &session);
     match binding {
         RequestBinding::Redirect => {
@@ -502,6 +528,9 @@ async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes)
             tracing::info!(idp = %id.idp, level = %id.level, "login accepted");
             let new_session = format!("{:032x}", rand::random::<u128>());
             let page = pages::accepted(&id);
+            if let Some(taken) = lookup.taken() {
+                sp.0.store.move_consumed(taken, &new_session, now);
+            }
             sp.0.store.login(session.as_deref(), &new_session, id, now);
             (
                 StatusCode::OK,

@@ -33,14 +33,18 @@ use spid_core::oidc::federation::{
 use spid_core::oidc::jose::{sign_jws, DecryptionKey, JoseError, JweAlg, JweEnc, Jwks, SigningKey};
 use spid_core::oidc::pkce::challenge_s256;
 use spid_core::oidc::Profile;
+use spid_core::pending::{Full, PendingMap};
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The RP's session cookie (distinct from the SAML SP's: both may share a host).
 pub const RP_COOKIE: &str = "spid_rp_session";
-/// Bound on pending authorization requests kept in memory.
+/// Bound on pending authorization requests kept in memory (see [`spid_core::pending`]: at
+/// the bound new logins get HTTP 503 `server.pending.full`; none in flight is evicted).
 const MAX_PENDING: usize = 10_000;
+/// Pending authorization requests one browser session may hold.
+const MAX_PENDING_PER_SESSION: usize = 16;
 /// Lifetime of the entity configuration, seconds.
 const EC_TTL_SECS: i64 = 24 * 3600;
 
@@ -130,7 +134,8 @@ struct Inner {
     encryption_key: DecryptionKey,
     membership: Membership,
     ops: RwLock<HashMap<String, TrustedOp>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// Sent requests by `state`, owned by their browser session.
+    pending: Mutex<PendingMap<Pending>>,
     /// Logged-in browser sessions by sid: for refresh, introspection and logout.
     sessions: Mutex<HashMap<String, Session>>,
     http: reqwest::Client,
@@ -200,6 +205,15 @@ fn string_at(m: &Map<String, Value>, k: &str) -> Result<String, String> {
         .ok_or_else(|| format!("OP metadata has no {k}"))
 }
 
+/// Why no authorization request could be sent.
+#[derive(Debug)]
+enum LoginFailure {
+    /// The pending-request store is full (HTTP 503).
+    Busy(Full),
+    /// Signing or URL building failed (HTTP 500).
+    Internal(String),
+}
+
 impl RelyingParty {
     /// Builds the RP with fresh federation, signing and encryption keys (RSA 2048).
     pub fn new(cfg: RpConfig) -> Result<RelyingParty, JoseError> {
@@ -210,7 +224,7 @@ impl RelyingParty {
             encryption_key: DecryptionKey::from_pkey(new_pkey()?)?,
             membership: Membership::default(),
             ops: RwLock::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingMap::new(MAX_PENDING, MAX_PENDING_PER_SESSION)),
             sessions: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -406,7 +420,7 @@ impl RelyingParty {
         op: &TrustedOp,
         sid: &str,
         offline: bool,
-    ) -> Result<url::Url, String> {
+    ) -> Result<url::Url, LoginFailure> {
         let cfg = &self.0.cfg;
         // acr_values stays the required level alone, even offline: with SpidL1 among them
         // every refresh would yield a SpidL1 ID token (research 4.5), which this RP refuses.
@@ -441,8 +455,9 @@ impl RelyingParty {
             cfg.profile.default_signing_alg,
             None,
         )
-        .map_err(|e| e.to_string())?;
-        let mut url = url::Url::parse(&op.authorization_endpoint).map_err(|e| e.to_string())?;
+        .map_err(|e| LoginFailure::Internal(e.to_string()))?;
+        let mut url = url::Url::parse(&op.authorization_endpoint)
+            .map_err(|e| LoginFailure::Internal(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("client_id", &cfg.entity_id)
             .append_pair("response_type", "code")
@@ -450,24 +465,28 @@ impl RelyingParty {
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256")
             .append_pair("request", &request);
-        let mut pending = lock(&self.0.pending);
-        if pending.len() >= MAX_PENDING {
-            pending.retain(|_, p| now - p.created < cfg.request_ttl);
-            if pending.len() >= MAX_PENDING {
-                pending.clear();
-            }
-        }
-        pending.insert(
-            state,
-            Pending {
-                sid: sid.to_string(),
-                nonce,
-                verifier,
-                op: op.issuer.clone(),
-                created: now,
-            },
-        );
+        lock(&self.0.pending)
+            .insert(
+                state,
+                Pending {
+                    sid: sid.to_string(),
+                    nonce,
+                    verifier,
+                    op: op.issuer.clone(),
+                    created: now,
+                },
+                Some(sid),
+                now + cfg.request_ttl,
+                now,
+            )
+            .map_err(LoginFailure::Busy)?;
         Ok(url)
+    }
+
+    /// Authorization requests sent and not yet answered, held in memory (expired ones not
+    /// yet dropped included): bounded globally and per browser session.
+    pub fn pending_logins(&self) -> usize {
+        lock(&self.0.pending).len()
     }
 
     /// The router, to be nested at the entity id's path (`/oidc/rp`).
@@ -549,7 +568,28 @@ async fn login(
             }
             r
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(LoginFailure::Busy(full)) => {
+            tracing::warn!(%full, "login refused: pending-request store full");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    ),
+                    (
+                        header::HeaderName::from_static(RULE_HEADER),
+                        HeaderValue::from_static(Rule::ServerPendingFull.code()),
+                    ),
+                ],
+                pages::error(
+                    "Servizio temporaneamente non disponibile",
+                    &full.to_string(),
+                ),
+            )
+                .into_response()
+        }
+        Err(LoginFailure::Internal(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
 }
 

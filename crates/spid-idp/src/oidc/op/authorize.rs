@@ -252,7 +252,32 @@ impl OpenIdProvider {
         let authz = match checked {
             Ok(a) => a,
             Err(e) => return self.refuse(&redirect_uri, &state, &e),
+        let now = cfg.clock.now();
+        // Answered once: by `jti` (SPID requires one), else by the whole JWT.
+        let answered_key = format!(
+            "{}\n{}",
+            authz.client_id,
+            unverified
+                .get("jti")
+                .and_then(Value::as_str)
+                .filter(|j| !j.is_empty())
+                .unwrap_or(request)
+        );
+        let answered_until = unverified
+            .get("exp")
+            .and_then(Value::as_i64)
+            .and_then(|e| DateTime::<Utc>::from_timestamp(e, 0))
+            .unwrap_or(now)
+            .max(now)
+            + cfg.profile.skew();
+        if lock(&self.0.answered).contains(&answered_key, now) {
+            return with_rule(
+                bad_request("this request object was already used: start the login again"),
+                Rule::OpAuthzRequestReplayed,
+            );
+        }
         };
+        let client = authz.client_id.clone();
         let txn = random_id();
         if let Some((t, user, granted)) = self.single_sign_on(&authz, headers) {
             // `prompt=consent` within a live session at a requested level: consent only.
@@ -262,7 +287,9 @@ impl OpenIdProvider {
                 granted.uri(),
                 &released(&authz, &user),
             );
-            bounded_insert(&mut lock(&self.0.txns), txn, t);
+            if let Err(r) = self.open_txn(txn, t, &client, answered_key, answered_until) {
+                return *r;
+            }
             return html(StatusCode::OK, body);
         }
         let body = pages::login(
@@ -280,9 +307,54 @@ impl OpenIdProvider {
             stage: Stage::Credentials,
             session: None,
         };
-        bounded_insert(&mut lock(&self.0.txns), txn, t);
+        if let Err(r) = self.open_txn(txn, t, &client, answered_key, answered_until) {
+            return *r;
+        }
         html(StatusCode::OK, body)
     }
+    /// Records a login in progress and its request object as answered, or answers HTTP 503
+    /// (`server.pending.full`) when either store is full: live logins are never evicted.
+    fn open_txn(
+        &self,
+        txn: String,
+        t: Txn,
+        client: &str,
+        answered_key: String,
+        answered_until: DateTime<Utc>,
+    ) -> Result<(), Box<Response>> {
+        let now = self.0.cfg.clock.now();
+        let until = now + self.0.cfg.login_timeout * 2;
+        let mut answered = lock(&self.0.answered);
+        let mut txns = lock(&self.0.txns);
+        let full = match txns.insert(txn.clone(), t, Some(client), until, now) {
+            Err(f) => Some(f),
+            Ok(()) => match answered.insert(answered_key, (), Some(client), answered_until, now) {
+                Err(f) => {
+                    txns.remove(&txn);
+                    Some(f)
+                }
+                Ok(()) => None,
+            },
+        };
+        match full {
+            None => Ok(()),
+            Some(f) => {
+                tracing::warn!(full = %f, "authorization refused: pending-login store full");
+                Err(Box::new(with_rule(
+                    html(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        pages::error(
+                            "Servizio temporaneamente non disponibile",
+                            None,
+                            &f.to_string(),
+                        ),
+                    ),
+                    Rule::ServerPendingFull,
+                )))
+            }
+        }
+    }
+
 
     /// The consent-stage login `prompt=consent` allows: the browser's SSO session is live,
     /// its user still active, and its level reaches one of the requested ones (`consent
@@ -387,9 +459,10 @@ impl OpenIdProvider {
         f: &HashMap<String, String>,
         stage: Stage,
     ) -> Result<(String, Txn), Box<Response>> {
+        let now = self.0.cfg.clock.now();
         let id = f.get("txn").cloned().unwrap_or_default();
         let mut txns = lock(&self.0.txns);
-        let Some(t) = txns.get(&id).filter(|t| t.stage == stage).cloned() else {
+        let Some(t) = txns.get(&id, now).filter(|t| t.stage == stage).cloned() else {
             return Err(Box::new(html(
                 StatusCode::BAD_REQUEST,
                 pages::error(
@@ -399,7 +472,7 @@ impl OpenIdProvider {
                 ),
             )));
         };
-        if self.0.cfg.clock.now() - t.created > self.0.cfg.login_timeout {
+        if now - t.created > self.0.cfg.login_timeout {
             txns.remove(&id);
             drop(txns);
             return Err(Box::new(self.refuse_txn(
@@ -409,9 +482,13 @@ impl OpenIdProvider {
         }
         Ok((id, t))
     }
+    /// Stores the next stage of a login in place (its deadline and its client's share stay).
 
     fn put(&self, id: &str, t: Txn) {
-        lock(&self.0.txns).insert(id.to_string(), t);
+        let now = self.0.cfg.clock.now();
+        if let Some(slot) = lock(&self.0.txns).get_mut(id, now) {
+            *slot = t;
+        }
     }
 
     fn finish(&self, id: &str) {

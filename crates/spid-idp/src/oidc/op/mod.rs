@@ -28,6 +28,7 @@ use spid_core::oidc::federation::{
 };
 use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
 use spid_core::oidc::Profile;
+use spid_core::pending::PendingMap;
 use spid_core::SpidLevel;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,6 +37,12 @@ pub use request::{AuthzRefusal, ValidAuthz};
 
 /// Bound on pending logins, codes and tokens kept in memory.
 const MAX_ENTRIES: usize = 10_000;
+/// Logins in progress one RP may hold (the rest of [`MAX_ENTRIES`] stays for the others).
+const MAX_TXNS_PER_CLIENT: usize = 5_000;
+/// Request objects remembered as answered, at most.
+const MAX_ANSWERED: usize = 100_000;
+/// Request objects one RP may have remembered.
+const MAX_ANSWERED_PER_CLIENT: usize = 50_000;
 /// The OP's single sign-on cookie.
 pub const SSO_COOKIE: &str = "spid_op_sso";
 /// Lifetime of an SSO session, seconds: `prompt=consent` skips authentication within it.
@@ -324,7 +331,12 @@ struct Inner {
     foreign_key: SigningKey,
     membership: Membership,
     clients: RwLock<HashMap<String, Client>>,
-    txns: Mutex<HashMap<String, authorize::Txn>>,
+    /// Logins between `/authorization` and the consent, bounded globally and per client
+    /// (see [`spid_core::pending`]: a flood gets HTTP 503, never evicts a login in flight).
+    txns: Mutex<PendingMap<authorize::Txn>>,
+    /// Request objects already answered, by client_id and `jti` (or the whole JWT without
+    /// one), until their `exp` plus the skew: each is answered once.
+    answered: Mutex<PendingMap<()>>,
     /// SSO sessions by the id in the [`SSO_COOKIE`] cookie.
     sso: Mutex<HashMap<String, SsoSession>>,
     codes: Mutex<HashMap<String, CodeGrant>>,
@@ -367,7 +379,8 @@ impl OpenIdProvider {
             foreign_key: new_signing_key()?,
             membership: Membership::default(),
             clients: RwLock::new(HashMap::new()),
-            txns: Mutex::new(HashMap::new()),
+            txns: Mutex::new(PendingMap::new(MAX_ENTRIES, MAX_TXNS_PER_CLIENT)),
+            answered: Mutex::new(PendingMap::new(MAX_ANSWERED, MAX_ANSWERED_PER_CLIENT)),
             sso: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -375,6 +388,16 @@ impl OpenIdProvider {
             plan: Mutex::new(None),
             http: super::http_client(),
         })))
+    }
+
+    /// Logins in progress held in memory (bounded globally and per RP, whatever the traffic).
+    pub fn pending_logins(&self) -> usize {
+        lock(&self.0.txns).len()
+    }
+
+    /// Request objects remembered as answered (bounded like [`Self::pending_logins`]).
+    pub fn answered_requests(&self) -> usize {
+        lock(&self.0.answered).len()
     }
 
     /// The configuration.
