@@ -25,6 +25,8 @@ use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, SpKind, SpMetadataConfig};
 use spid_core::saml::ns;
 use spid_core::{Comparison, SpidLevel};
+use spid_net::FormLimits;
+pub use spid_net::ServeLimits;
 use std::sync::{Arc, RwLock};
 use validator::{PendingRequest, Policy};
 
@@ -252,7 +254,7 @@ impl ServiceProvider {
         listener: tokio::net::TcpListener,
         rp: &oidc::RelyingParty,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router_with_rp(rp)).await
+        spid_net::serve(listener, self.router_with_rp(rp), ServeLimits::default()).await
     }
 
     /// Outstanding AuthnRequests held in memory: bounded (see [`store`]), whatever the traffic.
@@ -268,9 +270,19 @@ impl ServiceProvider {
         )
     }
 
-    /// Serves on `listener` until the task is dropped.
+    /// Serves on `listener` within the default [`ServeLimits`] until the task is dropped.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        self.serve_limited(listener, ServeLimits::default()).await
+    }
+
+    /// Serves on `listener` within `limits` until the task is dropped (with an RP nested,
+    /// pass [`ServiceProvider::router_with_rp`] to [`spid_net::serve`]).
+    pub async fn serve_limited(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: ServeLimits,
+    ) -> std::io::Result<()> {
+        spid_net::serve(listener, self.router(), limits).await
     }
 }
 
@@ -513,7 +525,10 @@ async fn login(
 }
 
 async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes) -> Response {
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let fields = match spid_net::form(&body, &FormLimits::default()) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
     let saml = fields
         .iter()
         .find(|(k, _)| k == "SAMLResponse")
@@ -681,7 +696,10 @@ async fn slo_post(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    let f: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let f = match spid_net::form(&body, &FormLimits::default()) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
     slo(&sp, &headers, q.as_deref(), &f)
 }
 

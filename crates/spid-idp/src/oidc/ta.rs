@@ -366,9 +366,19 @@ impl TrustAnchor {
         }))
     }
 
-    /// Serves the authority on `listener`.
+    /// Serves the authority on `listener` within the default [`spid_net::ServeLimits`].
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        self.serve_limited(listener, spid_net::ServeLimits::default())
+            .await
+    }
+
+    /// Serves the authority on `listener` within `limits`.
+    pub async fn serve_limited(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: spid_net::ServeLimits,
+    ) -> std::io::Result<()> {
+        spid_net::serve(listener, self.router(), limits).await
     }
 
     /// The router: `/.well-known/openid-federation`, `/fetch`, `/list`, `/resolve`,
@@ -536,7 +546,12 @@ async fn trust_mark_status(State(ta): State<TrustAnchor>, Query(q): Query<SubQue
 
 async fn trust_mark_status_post(
     State(ta): State<TrustAnchor>,
-    axum::extract::Form(q): axum::extract::Form<SubQuery>,
+    body: axum::body::Bytes,
 ) -> Response {
-    status_answer(&ta, q.sub, q.id)
+    // Bounded (spid_net::FormLimits::default); first value wins.
+    let mut f = match spid_net::form(&body, &spid_net::FormLimits::default()) {
+        Ok(f) => spid_net::first_wins(f),
+        Err(r) => return r.into_response(),
+    };
+    status_answer(&ta, f.remove("sub"), f.remove("id"))
 }

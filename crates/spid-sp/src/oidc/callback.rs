@@ -380,14 +380,12 @@ pub(crate) fn excerpt(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-fn parse_params(bytes: &[u8]) -> HashMap<String, String> {
-    let mut params = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(bytes) {
-        params
-            .entry(k.into_owned())
-            .or_insert_with(|| v.into_owned());
-    }
-    params
+/// The parameters within [`spid_net::FormLimits::default`], first value wins; a refusal is
+/// the 400 to answer.
+fn parse_params(bytes: &[u8]) -> Result<HashMap<String, String>, Response> {
+    spid_net::form(bytes, &spid_net::FormLimits::default())
+        .map(spid_net::first_wins)
+        .map_err(IntoResponse::into_response)
 }
 
 /// `response_mode=form_post`: the same parameters in a form body.
@@ -396,7 +394,10 @@ pub(crate) async fn callback_post(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    answer(&rp, &headers, &parse_params(&body)).await
+    match parse_params(&body) {
+        Ok(p) => answer(&rp, &headers, &p).await,
+        Err(r) => r,
+    }
 }
 
 pub(crate) async fn callback(
@@ -404,12 +405,10 @@ pub(crate) async fn callback(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    answer(
-        &rp,
-        &headers,
-        &parse_params(q.unwrap_or_default().as_bytes()),
-    )
-    .await
+    match parse_params(q.unwrap_or_default().as_bytes()) {
+        Ok(p) => answer(&rp, &headers, &p).await,
+        Err(r) => r,
+    }
 }
 
 async fn answer(

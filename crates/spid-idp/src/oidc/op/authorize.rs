@@ -84,13 +84,12 @@ fn refusal_page(e: &AuthzRefusal) -> Response {
     with_rule(bad_request(&e.to_string()), e.rule())
 }
 
-fn form(body: &[u8]) -> HashMap<String, String> {
-    // First value wins: a repeated parameter must not override an earlier one silently.
-    let mut m = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        m.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    m
+/// A form (or query) within [`spid_net::FormLimits::default`]; first value wins: a repeated
+/// parameter must not override an earlier one silently. A refusal is the 400 to answer.
+fn form(body: &[u8]) -> Result<HashMap<String, String>, Response> {
+    spid_net::form(body, &spid_net::FormLimits::default())
+        .map(spid_net::first_wins)
+        .map_err(IntoResponse::into_response)
 }
 
 /// The authorization response by `mode`: a 302 with a query, or an auto-submitting form.
@@ -252,6 +251,7 @@ impl OpenIdProvider {
         let authz = match checked {
             Ok(a) => a,
             Err(e) => return self.refuse(&redirect_uri, &state, &e),
+        };
         let now = cfg.clock.now();
         // Answered once: by `jti` (SPID requires one), else by the whole JWT.
         let answered_key = format!(
@@ -276,9 +276,8 @@ impl OpenIdProvider {
                 Rule::OpAuthzRequestReplayed,
             );
         }
-        };
-        let client = authz.client_id.clone();
         let txn = random_id();
+        let client = authz.client_id.clone();
         if let Some((t, user, granted)) = self.single_sign_on(&authz, headers) {
             // `prompt=consent` within a live session at a requested level: consent only.
             let body = pages::consent(
@@ -312,6 +311,7 @@ impl OpenIdProvider {
         }
         html(StatusCode::OK, body)
     }
+
     /// Records a login in progress and its request object as answered, or answers HTTP 503
     /// (`server.pending.full`) when either store is full: live logins are never evicted.
     fn open_txn(
@@ -354,7 +354,6 @@ impl OpenIdProvider {
             }
         }
     }
-
 
     /// The consent-stage login `prompt=consent` allows: the browser's SSO session is live,
     /// its user still active, and its level reaches one of the requested ones (`consent
@@ -459,8 +458,8 @@ impl OpenIdProvider {
         f: &HashMap<String, String>,
         stage: Stage,
     ) -> Result<(String, Txn), Box<Response>> {
-        let now = self.0.cfg.clock.now();
         let id = f.get("txn").cloned().unwrap_or_default();
+        let now = self.0.cfg.clock.now();
         let mut txns = lock(&self.0.txns);
         let Some(t) = txns.get(&id, now).filter(|t| t.stage == stage).cloned() else {
             return Err(Box::new(html(
@@ -482,8 +481,8 @@ impl OpenIdProvider {
         }
         Ok((id, t))
     }
-    /// Stores the next stage of a login in place (its deadline and its client's share stay).
 
+    /// Stores the next stage of a login in place (its deadline and its client's share stay).
     fn put(&self, id: &str, t: Txn) {
         let now = self.0.cfg.clock.now();
         if let Some(slot) = lock(&self.0.txns).get_mut(id, now) {
@@ -555,8 +554,10 @@ pub(crate) async fn authorization_get(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    op.authorize(form(q.unwrap_or_default().as_bytes()), &headers)
-        .await
+    match form(q.unwrap_or_default().as_bytes()) {
+        Ok(f) => op.authorize(f, &headers).await,
+        Err(r) => r,
+    }
 }
 
 pub(crate) async fn authorization_post(
@@ -564,11 +565,17 @@ pub(crate) async fn authorization_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    op.authorize(form(&body), &headers).await
+    match form(&body) {
+        Ok(f) => op.authorize(f, &headers).await,
+        Err(r) => r,
+    }
 }
 
 pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, mut t) = match op.txn(&f, Stage::Credentials) {
         Ok(x) => x,
         Err(r) => return *r,
@@ -655,7 +662,10 @@ fn sso_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, mut t) = match op.txn(&f, Stage::Otp) {
         Ok(x) => x,
         Err(r) => return *r,
@@ -687,7 +697,10 @@ pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Respon
 }
 
 pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (id, t) = match op.txn(&f, Stage::Consent) {
         Ok(x) => x,
         Err(r) => return *r,

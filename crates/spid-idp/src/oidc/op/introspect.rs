@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 use spid_core::oidc::jose::verify_jws;
 use std::collections::HashMap;
 
-fn form(body: &[u8]) -> HashMap<String, String> {
-    let mut f = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        f.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
-    f
+/// The body's fields within [`spid_net::FormLimits::default`], first value wins; a refusal
+/// is the 400 to answer.
+fn form(body: &[u8]) -> Result<HashMap<String, String>, Response> {
+    spid_net::form(body, &spid_net::FormLimits::default())
+        .map(spid_net::first_wins)
+        .map_err(IntoResponse::into_response)
 }
 
 fn refusal(op: &OpenIdProvider, e: &TokenRefusal) -> Response {
@@ -60,7 +60,10 @@ impl OpenIdProvider {
 }
 
 pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (client_id, token) = match op.authenticated(&f, "introspection").await {
         Ok(x) => x,
         Err(e) => return refusal(&op, &e),
@@ -91,7 +94,10 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
 }
 
 pub(crate) async fn revocation(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = match form(&body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (client_id, token) = match op.authenticated(&f, "revocation").await {
         Ok(x) => x,
         Err(e) => return refusal(&op, &e),

@@ -347,10 +347,11 @@ impl OpenIdProvider {
 }
 
 pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
-    let mut f = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        f.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
+    // Bounded (spid_net::FormLimits::default); first value wins.
+    let f = match spid_net::form(&body, &spid_net::FormLimits::default()) {
+        Ok(f) => spid_net::first_wins(f),
+        Err(r) => return r.into_response(),
+    };
     let fault = op.peek_plan();
     if fault.token_server_error || fault.token_not_json {
         op.take_plan();

@@ -1,0 +1,14 @@
+//! What every server of the harness shares on the wire, and nothing else: one bounded serve
+//! loop ([`serve`], [`ServeLimits`]) and one bounded form parser ([`form`], [`FormLimits`]).
+//!
+//! `axum::serve` runs hyper without a timer: an idle connection, a request head sent one line
+//! every few seconds, a body dribbled or stalled short of its `Content-Length` are held for
+//! ever, and enough of them exhaust the process's file descriptors. [`serve`] bounds each of
+//! those and caps the connections held at once. `spid-idp` and `spid-sp` both depend on this
+//! crate and still never on each other (`/work/shared/DESIGN.md`).
+
+mod form;
+mod serve;
+
+pub use form::{first_wins, form, FormLimits, FormRefusal};
+pub use serve::{serve, ServeLimits};
