@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod check_idp;
 pub mod checks;
+pub mod cli;
 pub mod compare;
 pub mod external;
 pub mod oidc;
