@@ -442,6 +442,10 @@ fn open(
     let qname = std::str::from_utf8(s.name().as_ref())
         .map_err(|_| XmlError::Malformed("non UTF-8 name".into()))?
         .to_string();
+    // `< />` reads as an element with no name, which would serialise as `</>` (fuzz).
+    if qname.is_empty() || qname.starts_with(':') || qname.ends_with(':') {
+        return Err(XmlError::Malformed(format!("element name {qname:?}")));
+    }
     let mut attrs = Vec::new();
     let mut declared = Vec::new();
     for a in s.attributes() {
@@ -564,5 +568,17 @@ mod tests {
         assert!(e.has_comment());
         assert_eq!(n.text(), "abcd");
         assert_eq!(p(&e.to_xml()).unwrap(), e);
+    }
+
+    /// Found by the `xml_parse` fuzz target: an element without a name was accepted and
+    /// re-serialised as `</>`, which the parser then refused.
+    #[test]
+    fn fuzz_element_without_a_name_is_refused() {
+        for input in ["< />", "<>", "< ></ >", "<a:/>", "<:a/>"] {
+            assert!(
+                matches!(p(input), Err(XmlError::Malformed(_))),
+                "{input:?} accepted"
+            );
+        }
     }
 }
