@@ -367,3 +367,65 @@ async fn a_form_past_the_field_limit_is_refused_with_its_reason_at_both_servers(
         r.headers()
     );
 }
+
+#[tokio::test]
+async fn a_form_past_the_field_limit_is_refused_at_the_op_the_rp_and_the_anchor() {
+    let fed = spid_harness::oidc::OidcFederation::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // 1,000 fields in 2 KB: far under every body limit, far over the field limit.
+    let many = "=&".repeat(1000);
+    let op = fed.op.entity_id().to_string();
+    let mut refused = 0;
+    for url in [
+        format!("{op}/authorization"),
+        format!("{op}/login"),
+        format!("{op}/otp"),
+        format!("{op}/consent"),
+        format!("{op}/token"),
+        format!("{op}/introspection"),
+        format!("{op}/revocation"),
+        format!("{}/callback", fed.rp.entity_id()),
+        format!("{}/trust_mark_status", fed.ta.entity_id()),
+    ] {
+        let r = http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(many.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert_eq!(
+            r.headers().get("x-form-refusal").map(|v| v.to_str().unwrap()),
+            Some("form-too-many-fields"),
+            "{url}"
+        );
+        refused += 1;
+    }
+    // The authorization endpoint and the RP callback read their GET query the same way.
+    for url in [
+        format!("{op}/authorization?{many}"),
+        format!("{}/callback?{many}", fed.rp.entity_id()),
+    ] {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert_eq!(
+            r.headers().get("x-form-refusal").map(|v| v.to_str().unwrap()),
+            Some("form-too-many-fields"),
+            "{url}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 11);
+    // A normal token request still reaches the token endpoint's own rules.
+    let r = http
+        .post(format!("{op}/token"))
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-form-refusal").is_none());
+    assert!(r.status().is_client_error(), "{}", r.status());
+}
