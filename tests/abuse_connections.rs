@@ -398,7 +398,9 @@ async fn a_form_past_the_field_limit_is_refused_at_the_op_the_rp_and_the_anchor(
             .unwrap();
         assert_eq!(r.status(), 400, "{url}");
         assert_eq!(
-            r.headers().get("x-form-refusal").map(|v| v.to_str().unwrap()),
+            r.headers()
+                .get("x-form-refusal")
+                .map(|v| v.to_str().unwrap()),
             Some("form-too-many-fields"),
             "{url}"
         );
@@ -412,7 +414,9 @@ async fn a_form_past_the_field_limit_is_refused_at_the_op_the_rp_and_the_anchor(
         let r = http.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 400, "{url}");
         assert_eq!(
-            r.headers().get("x-form-refusal").map(|v| v.to_str().unwrap()),
+            r.headers()
+                .get("x-form-refusal")
+                .map(|v| v.to_str().unwrap()),
             Some("form-too-many-fields"),
             "{url}"
         );
