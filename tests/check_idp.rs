@@ -101,3 +101,69 @@ async fn an_idp_that_always_asserts_l1_is_caught() {
         assert_eq!(l.rule.as_deref(), Some("assertion.level.insufficient"));
     }
 }
+
+/// A peer file from TOML text.
+fn peer(text: &str) -> spid_harness::peers::PeerFile {
+    toml::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn a_peer_file_turns_the_listed_failures_into_xfail_and_a_stale_entry_into_xpass() {
+    use spid_harness::runner::Outcome;
+    let base = run(Some(SpidLevel::L1)).await;
+    assert!(base.failed());
+    // The level duty (and with it our SP's verdict) fails in six logins and holds in the
+    // rest: listed, those six are xfail, the rest pass, the run passes.
+    let mut r = base.clone();
+    r.settle(&peer(
+        "[[expect]]\nid = \"idp.level-satisfies-request\"\noutcome = \"fail\"\nreason = \"always L1\"\n[[expect]]\nid = \"sp.rules\"\noutcome = \"fail\"\nreason = \"refused for its level\"\n",
+    ));
+    assert!(!r.failed(), "{:?}", r.logins);
+    assert_eq!(
+        r.logins
+            .iter()
+            .filter(|l| l.outcome == Outcome::Xfail)
+            .count(),
+        6
+    );
+    assert!(r
+        .logins
+        .iter()
+        .filter(|l| l.outcome == Outcome::Xfail)
+        .all(|l| l.why.as_deref().is_some_and(|w| w.contains("always L1"))));
+    // One login listed by id: xfail; the others still fail the run.
+    let mut r = base.clone();
+    r.settle(&peer(
+        "[[expect]]\nid = \"login.better.l1\"\noutcome = \"fail\"\nreason = \"r\"\n",
+    ));
+    let one = r.logins.iter().find(|l| l.id == "login.better.l1").unwrap();
+    assert_eq!(one.outcome, Outcome::Xfail);
+    assert!(r.failed());
+    // A check that passes, listed: xpass, the run fails.
+    let mut r = base.clone();
+    r.settle(&peer(
+        "[[expect]]\nid = \"idp-metadata.signed\"\noutcome = \"fail\"\nreason = \"r\"\n[[expect]]\nid = \"idp.level-satisfies-request\"\noutcome = \"fail\"\nreason = \"r\"\n",
+    ));
+    let signed = r
+        .checks
+        .iter()
+        .find(|c| c.id == "idp-metadata.signed")
+        .unwrap();
+    assert_eq!(signed.outcome, Outcome::Xpass);
+    assert!(r.failed());
+    // Every id check-idp reports is one a peer file may name.
+    for id in r
+        .checks
+        .iter()
+        .map(|c| c.id.to_string())
+        .chain(r.logins.iter().map(|l| l.id.clone()))
+        .chain(
+            r.logins
+                .iter()
+                .flat_map(|l| l.duties.iter().map(|d| d.id.to_string())),
+        )
+    {
+        assert!(spid_harness::check_idp::is_known_id(&id), "{id}");
+    }
+    assert!(!spid_harness::check_idp::is_known_id("idp.no-such-duty"));
+}

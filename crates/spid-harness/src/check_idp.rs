@@ -7,7 +7,8 @@
 
 use crate::agent::{Page, UserAgent};
 use crate::checks::{check, list, self_signed, shown, CheckResult};
-use crate::runner::{self, Credentials};
+use crate::peers::PeerFile;
+use crate::runner::{self, Credentials, Outcome};
 use serde::{Deserialize, Serialize};
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding::{self, MessageParam, SigAlg};
@@ -173,6 +174,9 @@ pub struct CheckIdpOptions {
 /// One login of the matrix.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginResult {
+    /// Stable id for peer files: `login.<comparison>.l<n>`, and
+    /// `login.minimum.l3.without-l3` for the user without L3 credentials asked for L3.
+    pub id: String,
     /// Level requested.
     pub level: SpidLevel,
     /// Comparison requested.
@@ -189,14 +193,138 @@ pub struct LoginResult {
     pub duties: Vec<CheckResult>,
     /// Whether everything holds.
     pub pass: bool,
+    /// What the result means for the run (a peer's expected deviations applied).
+    pub outcome: Outcome,
+    /// The peer file's reason(s), for an expected deviation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl LoginResult {
+    /// Applies a peer's expected deviations, after its duties were settled: a listed login
+    /// is `xfail` when it fails (`xpass` when it passes); an unlisted login that fails only by
+    /// expected duty failures is `xfail` with their reasons; one with a duty that no longer
+    /// fails (`xpass`) is `xpass`.
+    pub fn settle(&mut self, peer: &PeerFile) {
+        if let Some(r) = peer.expected_failure(&self.id) {
+            (self.outcome, self.why) = if self.pass {
+                (
+                    Outcome::Xpass,
+                    Some(format!("listed as an expected failure: {r}")),
+                )
+            } else {
+                (Outcome::Xfail, Some(r.to_string()))
+            };
+            return;
+        }
+        let failing: Vec<&CheckResult> = self.duties.iter().filter(|d| !d.pass).collect();
+        if self.duties.iter().any(|d| d.outcome == Outcome::Xpass) {
+            self.outcome = Outcome::Xpass;
+            self.why = Some("a duty listed as an expected failure passed".into());
+        } else if !self.pass
+            && !failing.is_empty()
+            && failing.iter().all(|d| d.outcome == Outcome::Xfail)
+        {
+            self.outcome = Outcome::Xfail;
+            self.why = Some(
+                failing
+                    .iter()
+                    .map(|d| format!("{}: {}", d.id, d.why.as_deref().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        }
+    }
 }
 
 /// The outcome.
+#[derive(Debug, Clone, Serialize)]
 pub struct CheckIdpReport {
     /// Metadata checks and malformed-request checks.
     pub checks: Vec<CheckResult>,
     /// The login matrix.
     pub logins: Vec<LoginResult>,
+}
+
+impl CheckIdpReport {
+    /// Applies a peer's expected deviations to the checks, each login's duties and the
+    /// logins. A listed duty is an expected failure of the IdP, not of every login: where it
+    /// fails it is `xfail`, where it holds it stays `pass` as long as it fails in some login;
+    /// `xpass` only when it holds in every login.
+    pub fn settle(&mut self, peer: &PeerFile) {
+        for c in &mut self.checks {
+            c.settle(peer);
+        }
+        let mut failing: Vec<&'static str> = Vec::new();
+        for l in &mut self.logins {
+            for d in &mut l.duties {
+                d.settle(peer);
+                if d.outcome == Outcome::Xfail {
+                    failing.push(d.id);
+                }
+            }
+        }
+        for l in &mut self.logins {
+            for d in &mut l.duties {
+                if d.outcome == Outcome::Xpass && failing.contains(&d.id) {
+                    (d.outcome, d.why) = (Outcome::Pass, None);
+                }
+            }
+            l.settle(peer);
+        }
+    }
+
+    /// Whether the run fails: a check or login that failed unexpectedly, or an xpass.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.outcome.fails_run())
+            || self.logins.iter().any(|l| l.outcome.fails_run())
+    }
+}
+
+/// The ids of the metadata checks.
+const METADATA_CHECKS: &[&str] = &[
+    "idp-metadata.xml",
+    "idp-metadata.entity-descriptor",
+    "idp-metadata.idp-descriptor",
+    "idp-metadata.signing-certificate",
+    "idp-metadata.signed",
+    "idp-metadata.want-authn-requests-signed",
+    "idp-metadata.sso-bindings",
+    "idp-metadata.single-logout",
+    "idp-metadata.name-id-format",
+    "idp-metadata.attributes",
+];
+
+/// The ids of the duties checked on a login's Response.
+const DUTIES: &[&str] = &[
+    "idp.level-satisfies-request",
+    "idp.no-session-index-above-l1",
+    "idp.attributes-as-requested",
+    "sp.rules",
+    "idp.nr20",
+    "idp.response",
+];
+
+/// The login id for `level` under `cmp` (`weak`: the user without L3 credentials).
+fn login_id(level: SpidLevel, cmp: Comparison, weak: bool) -> String {
+    let mut id = format!("login.{}.l{}", cmp.as_str(), level.number());
+    if weak {
+        id.push_str(".without-l3");
+    }
+    id
+}
+
+/// Whether `id` names a check, duty or login check-idp can report (for peer files).
+pub fn is_known_id(id: &str) -> bool {
+    let logins = SpidLevel::ALL
+        .iter()
+        .flat_map(|l| Comparison::ALL.iter().map(move |c| login_id(*l, *c, false)));
+    METADATA_CHECKS.contains(&id)
+        || DUTIES.contains(&id)
+        || id == "request.redirect-endpoint"
+        || malformed().iter().any(|m| m.0 == id)
+        || id == login_id(SpidLevel::L3, Comparison::Minimum, true)
+        || logins.into_iter().any(|l| l == id)
 }
 
 /// Checks IdP metadata against the SPID IdP rules.
@@ -501,10 +629,10 @@ async fn login_matrix(
         .iter()
         .max_by_key(|u| u.level)
         .ok_or_else(|| anyhow::anyhow!("the login driver has no users"))?;
-    let mut plan: Vec<(SpidLevel, Comparison, &DriverUser)> = Vec::new();
+    let mut plan: Vec<(SpidLevel, Comparison, &DriverUser, bool)> = Vec::new();
     for l in SpidLevel::ALL {
         for c in Comparison::ALL {
-            plan.push((l, c, strongest));
+            plan.push((l, c, strongest, false));
         }
     }
     // A user without L3 credentials asked for L3 (already in the matrix when nobody has L3).
@@ -514,11 +642,11 @@ async fn login_matrix(
         .filter(|u| u.level < SpidLevel::L3)
         .min_by_key(|u| u.level);
     if let Some(weak) = weak.filter(|_| strongest.level == SpidLevel::L3) {
-        plan.push((SpidLevel::L3, Comparison::Minimum, weak));
+        plan.push((SpidLevel::L3, Comparison::Minimum, weak, true));
     }
     let requested: Vec<String> = sp.config().attributes.clone();
     let mut out = Vec::new();
-    for (level, cmp, user) in plan {
+    for (level, cmp, user, weak) in plan {
         // A SPID IdP must answer nr20 when no credential of the user satisfies the request.
         let possible = SpidLevel::ALL
             .iter()
@@ -565,13 +693,16 @@ async fn login_matrix(
                         cmp.as_str()
                     ),
                 );
-                let si = authn.and_then(|s| s.attr("SessionIndex")).is_some();
-                check(
-                    &mut duties,
-                    "idp.no-session-index-above-l1",
-                    level == SpidLevel::L1 || !si,
-                    format!("SessionIndex present: {si}"),
-                );
+                // Not a duty at L1 (where a SessionIndex is allowed).
+                if level != SpidLevel::L1 {
+                    let si = authn.and_then(|s| s.attr("SessionIndex")).is_some();
+                    check(
+                        &mut duties,
+                        "idp.no-session-index-above-l1",
+                        !si,
+                        format!("SessionIndex present: {si}"),
+                    );
+                }
                 let mut names: Vec<String> = a
                     .map(|a| {
                         a.children_named(ns::SAML, "AttributeStatement")
@@ -626,6 +757,7 @@ async fn login_matrix(
             _ => false,
         };
         out.push(LoginResult {
+            id: login_id(level, cmp, weak),
             level,
             comparison: cmp,
             user: user.username.clone(),
@@ -634,6 +766,8 @@ async fn login_matrix(
             rule,
             duties,
             pass,
+            outcome: if pass { Outcome::Pass } else { Outcome::Fail },
+            why: None,
         });
     }
     Ok(out)

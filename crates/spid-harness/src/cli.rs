@@ -344,6 +344,14 @@ pub struct CheckIdpArgs {
     /// Directory with sp.key.pem / sp.crt.pem (default: embedded test keys).
     #[arg(long)]
     pub certs: Option<PathBuf>,
+    /// The IdP's expected deviations (fixtures/peers/<peer>.toml; ids: check ids, duty ids
+    /// such as `idp.nr20`, login ids such as `login.exact.l3`): listed failures are xfail,
+    /// listed failures that pass are xpass and fail the run.
+    #[arg(long)]
+    pub peer: Option<PathBuf>,
+    /// Write results.json (checks and logins, outcomes and reasons) here.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// `check-idp`.
@@ -353,8 +361,14 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
         sp_listen,
         driver,
         certs,
+        peer,
+        report_dir,
     } = a;
-    check_idp(metadata, sp_listen, driver, certs).await
+    let peer = peer.map(|p| crate::peers::PeerFile::load(&p)).transpose()?;
+    if let Some(p) = &peer {
+        p.check_ids(crate::check_idp::is_known_id)?;
+    }
+    check_idp(metadata, sp_listen, driver, certs, peer, report_dir).await
 }
 
 /// The arguments of `idp`.
@@ -716,6 +730,8 @@ pub struct SideRun {
     sanity: Vec<runner::CaseResult>,
     /// Where the side stopped, when it could not be judged.
     setup_error: Option<String>,
+    /// Cases not run, with the reason.
+    skipped: Vec<external::Skipped>,
 }
 
 /// Which cases `run` runs and how many at once.
@@ -847,8 +863,9 @@ pub fn finish_runs(
             "SETUP ERROR".to_string()
         } else {
             format!(
-                "{passed}/{} meet their expectation  ({secs:.2} s)",
-                r.results.len()
+                "{passed}/{} meet their expectation{}  ({secs:.2} s)",
+                r.results.len(),
+                report::outcome_counts(r.results.iter().map(|c| c.outcome))
             )
         };
         let _ = writeln!(out, "  {:<16} {state}", r.side.label());
@@ -875,10 +892,15 @@ pub fn finish_runs(
         })
         .collect();
     let setup = (!setup.is_empty()).then(|| setup.join("; "));
+    let skipped: Vec<external::Skipped> = runs
+        .iter()
+        .flat_map(|r| r.skipped.iter().cloned())
+        .collect();
     let rep = report::Report {
         setup_error: setup.as_deref(),
         cases: &all,
         sanity: &sanity,
+        skipped: &skipped,
         ..Default::default()
     };
     if let Some(d) = report_dir {
@@ -919,6 +941,7 @@ pub async fn run_with_sanity<C: catalogue::CatalogueCase>(
         results: Vec::new(),
         sanity: Vec::new(),
         setup_error: None,
+        skipped: Vec::new(),
     };
     let first = run(sanity).await;
     report::progress(&mut out, &first, w);
@@ -1094,6 +1117,48 @@ pub struct Selection {
     /// Write results.json, JUnit XML and HTML here.
     #[arg(long)]
     report_dir: Option<PathBuf>,
+    /// The peer's expected deviations (fixtures/peers/<peer>.toml, case ids): listed
+    /// failures are xfail, listed failures that pass are xpass and fail the run; `skip`
+    /// entries are not run.
+    #[arg(long)]
+    peer: Option<PathBuf>,
+}
+
+impl Selection {
+    /// The peer file, its ids checked against the catalogue's case ids.
+    fn load_peer(&self, ids: &[&str]) -> anyhow::Result<Option<crate::peers::PeerFile>> {
+        let Some(path) = &self.peer else {
+            return Ok(None);
+        };
+        let p = crate::peers::PeerFile::load(path)?;
+        p.check_ids(|id| ids.contains(&id))?;
+        Ok(Some(p))
+    }
+}
+
+/// Splits `cases` into those run and those skipped (`not_here`: the reason a case cannot
+/// run against an external peer, if any; then the peer file's `skip` entries).
+fn skip_for_peer<C: catalogue::CatalogueCase>(
+    cases: Vec<C>,
+    peer: Option<&crate::peers::PeerFile>,
+    not_here: impl Fn(&C) -> Option<&'static str>,
+) -> (Vec<C>, Vec<external::Skipped>) {
+    let mut run = Vec::new();
+    let mut skipped = Vec::new();
+    for c in cases {
+        let why = not_here(&c).map(str::to_string).or_else(|| {
+            peer.and_then(|p| p.skip(c.id()))
+                .map(|r| format!("skipped for this peer: {r}"))
+        });
+        match why {
+            Some(reason) => skipped.push(external::Skipped {
+                id: c.id().to_string(),
+                reason,
+            }),
+            None => run.push(c),
+        }
+    }
+    (run, skipped)
 }
 
 /// The arguments of `check-rp`.
@@ -1112,6 +1177,12 @@ pub struct CheckRp {
     accept_marker: Option<String>,
     #[command(flatten)]
     select: Selection,
+}
+
+/// `\n  peer <name> (<file>)` for a run header, or nothing.
+fn peer_line(peer: Option<&crate::peers::PeerFile>) -> String {
+    peer.map(|p| format!("\n  peer {} ({})", p.peer.name, p.path))
+        .unwrap_or_default()
 }
 
 /// Polls `path` until it holds a JSON array of trust marks, or `secs` pass.
@@ -1158,13 +1229,18 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
     });
     o.join.announce_and_wait(op.entity_id()).await?;
     let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
-    let all = oidc::select(oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+    let catalogue = oidc::embedded()?;
+    let peer = o
+        .select
+        .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
+    let all = oidc::select(catalogue, pattern).map_err(anyhow::Error::msg)?;
     // Refresh and introspection flows go through our RP's session endpoints; a spoiled
     // entity configuration is seen only by a fresh resolution, which an external RP's cache
     // decides.
-    let (cases, skipped): (Vec<_>, Vec<_>) = all
-        .into_iter()
-        .partition(|c| c.flow == oidc::OidcFlow::Login && !c.plan.alters_federation());
+    let (cases, skipped) = skip_for_peer(all, peer.as_ref(), |c| {
+        (c.flow != oidc::OidcFlow::Login || c.plan.alters_federation())
+            .then_some("needs our RP: its session endpoints or a fresh federation resolution")
+    });
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let target = RpTarget {
@@ -1175,7 +1251,7 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
         ours: None,
     };
     let header = format!(
-        "{}: OP {}  RP login {}  — {} cases ({} need our RP, skipped: {})",
+        "{}: OP {}  RP login {}  — {} cases ({} skipped: {}){}",
         Side::OidcRp.label(),
         op.entity_id(),
         login_url,
@@ -1185,13 +1261,19 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|c| c.id.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        peer_line(peer.as_ref())
     );
-    let run = async |c: &OidcCase| oidc::run_rp_case(&target, c, &users).await;
+    let run = async |c: &OidcCase| {
+        let mut r = oidc::run_rp_case(&target, c, &users).await;
+        r.settle(peer.as_ref(), None);
+        r
+    };
     let r = run_with_sanity(header, &cases, &oidc::sanity_case(), 1, |_| true, run).await;
     finish_runs(
         &[SideRun {
             side: Side::OidcRp,
+            skipped,
             ..r
         }],
         started,
@@ -1248,8 +1330,14 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     let marks = o.join.announce_and_wait(&entity_id).await?;
     probe.join(&o.join.trust_anchor, marks);
     let ops = OpEndpoints::discover(&o.op).await?;
-    let all = oidc_op::select(oidc_op::embedded()?, pattern).map_err(anyhow::Error::msg)?;
-    let (cases, skipped): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.scope == OpScope::All);
+    let catalogue = oidc_op::embedded()?;
+    let peer = o
+        .select
+        .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
+    let all = oidc_op::select(catalogue, pattern).map_err(anyhow::Error::msg)?;
+    let (cases, skipped) = skip_for_peer(all, peer.as_ref(), |c| {
+        (c.scope != OpScope::All).then_some("for our OP only")
+    });
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let external = o.driver.is_some();
@@ -1262,7 +1350,7 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
         driver: external.then_some((&driver, &who)),
     };
     let header = format!(
-        "{}: OP {}  probe RP {}  — {} cases ({} for our OP only, skipped: {})",
+        "{}: OP {}  probe RP {}  — {} cases ({} skipped: {}){}",
         Side::OidcOp.label(),
         ops.issuer,
         entity_id,
@@ -1272,13 +1360,19 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|c| c.id.as_str())
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        peer_line(peer.as_ref())
     );
-    let run = async |c: &oidc_op::OpCase| oidc_op::run_case(&target, c).await;
+    let run = async |c: &oidc_op::OpCase| {
+        let mut r = oidc_op::run_case(&target, c).await;
+        r.settle(peer.as_ref(), None);
+        r
+    };
     let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), 1, |_| true, run).await;
     finish_runs(
         &[SideRun {
             side: Side::OidcOp,
+            skipped,
             ..r
         }],
         started,
@@ -1286,12 +1380,15 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// Judges an IdP: metadata, refusals of malformed AuthnRequests, logins at every level.
+/// Judges an IdP: metadata, refusals of malformed AuthnRequests, logins at every level; with
+/// `peer`, its expected deviations are xfail; writes results.json to `report_dir`.
 pub async fn check_idp(
     metadata: String,
     sp_listen: String,
     driver: Option<PathBuf>,
     certs: Option<PathBuf>,
+    peer: Option<crate::peers::PeerFile>,
+    report_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     use crate::check_idp::{self as ci, CheckIdpOptions, LoginDriver};
     let driver = match driver {
@@ -1302,53 +1399,103 @@ pub async fn check_idp(
         None => None,
     };
     let started = std::time::Instant::now();
-    let report = ci::check_idp(&CheckIdpOptions {
+    let mut report = ci::check_idp(&CheckIdpOptions {
         metadata,
         sp_listen,
         driver,
         certs,
     })
     .await?;
+    if let Some(p) = &peer {
+        report.settle(p);
+    }
     let mut out = std::io::stdout().lock();
+    if let Some(p) = &peer {
+        let _ = writeln!(out, "peer {} ({})", p.peer.name, p.path);
+    }
+    let why = |w: &Option<String>| w.as_deref().map(|r| format!("  ({r})")).unwrap_or_default();
     let _ = writeln!(out, "metadata and request checks:");
     for c in &report.checks {
         let _ = writeln!(
             out,
-            "  {} {:<42} {}",
-            if c.pass { "PASS" } else { "FAIL" },
+            "  {:<5} {:<42} {}{}",
+            c.outcome.label(),
             c.id,
-            c.detail
+            c.detail,
+            why(&c.why)
         );
     }
     let _ = writeln!(out, "logins:");
     for l in &report.logins {
         let _ = writeln!(
             out,
-            "  {} {:<8} {} {:<14} expect {:<5} got {} {}",
-            if l.pass { "PASS" } else { "FAIL" },
+            "  {:<5} {:<26} {:<8} {} {:<14} expect {:<5} got {} {}{}",
+            l.outcome.label(),
+            l.id,
             l.comparison.as_str(),
             l.level,
             l.user,
             l.expected,
             l.status,
-            l.rule.as_deref().unwrap_or("-")
+            l.rule.as_deref().unwrap_or("-"),
+            // The duties' reasons are on their own lines.
+            if l.outcome == runner::Outcome::Xfail && l.duties.iter().all(|d| d.why.is_none()) {
+                why(&l.why)
+            } else {
+                String::new()
+            }
         );
-        for d in l.duties.iter().filter(|d| !d.pass) {
-            let _ = writeln!(out, "       FAIL {} {}", d.id, d.detail);
+        for d in l
+            .duties
+            .iter()
+            .filter(|d| d.outcome != runner::Outcome::Pass)
+        {
+            let _ = writeln!(
+                out,
+                "        {:<5} {} {}{}",
+                d.outcome.label(),
+                d.id,
+                d.detail,
+                why(&d.why)
+            );
         }
     }
     let failed = report.checks.iter().filter(|c| !c.pass).count()
         + report.logins.iter().filter(|l| !l.pass).count();
     let _ = writeln!(
         out,
-        "{} checks, {} logins, {failed} failed; wall time {:.2}s",
+        "{} checks, {} logins, {failed} failed{}; wall time {:.2}s",
         report.checks.len(),
         report.logins.len(),
+        report::outcome_counts(
+            report
+                .checks
+                .iter()
+                .map(|c| c.outcome)
+                .chain(report.logins.iter().map(|l| l.outcome))
+        ),
         started.elapsed().as_secs_f64()
     );
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
+    if let Some(d) = report_dir {
+        std::fs::create_dir_all(&d)
+            .and_then(|_| {
+                let p = d.join("results.json");
+                let mut v = serde_json::to_value(&report)?;
+                v["peer"] = peer.as_ref().map(|p| p.peer.name.clone()).into();
+                std::fs::write(&p, serde_json::to_string_pretty(&v)?)?;
+                let _ = writeln!(out, "report: {}", p.display());
+                Ok(())
+            })
+            .map_err(|e: std::io::Error| {
+                anyhow::anyhow!(
+                    "cannot write the report to {} (--report-dir): {e}",
+                    d.display()
+                )
+            })?;
+    }
+    Ok(if report.failed() {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
