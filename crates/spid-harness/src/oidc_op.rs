@@ -1227,6 +1227,8 @@ mod tests {
             "op.token.client.untrusted",
             "op.authz.client.unlisted",
             "op.authz.client.fetch-failed",
+            // A replayed request object: tests/abuse_state.rs replays one 10,050 times.
+            "op.authz.request.replayed",
         ];
         let missing = crate::catalogue::rules_no_case_expects(&cases, "op.", &by_flow);
         assert!(missing.is_empty(), "op rules no case expects: {missing:?}");
