@@ -1464,7 +1464,7 @@ pub async fn check_idp(
         + report.logins.iter().filter(|l| !l.pass).count();
     let _ = writeln!(
         out,
-        "{} checks, {} logins, {failed} failed{}; wall time {:.2}s",
+        "{} checks, {} logins, {failed} not passed{}; wall time {:.2}s",
         report.checks.len(),
         report.logins.len(),
         report::outcome_counts(
