@@ -10,8 +10,6 @@ wait_for() { # url: poll until it answers 200 (peers need a moment to start)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-# expect REGEX: the pair's report ($WORK/report.txt) has a line matching it, else the pair fails.
-expect() { grep -Eq "$1" "$WORK/report.txt" || { echo "FAIL: report lacks /$1/" >&2; exit 1; }; }
 
 # spid-sp-test (the official SPID SP checker, PyPI, EUPL-1.2), pinned and installed as
 # scripts/spid-sp-test.sh does: a venv of its own ($SPT_VENV, default .venv/spid-sp-test), xmlsec1
