@@ -225,11 +225,23 @@ pub struct ProbeArgs {
     /// Fixture user for our IdP's login page.
     #[arg(long, default_value = "mario.rossi")]
     pub user: String,
+    /// Exit 0 only if the final answer has this HTTP status (instead of 200).
+    #[arg(long)]
+    pub expect_status: Option<u16>,
+    /// Exit 0 only if the final answer is a refusal (400/401/403/422/500, or the status of
+    /// `--expect-status`) naming this rule in X-SPID-Rule.
+    #[arg(long)]
+    pub expect_rule: Option<String>,
 }
 
 /// `probe`.
 pub async fn cmd_probe(a: ProbeArgs) -> anyhow::Result<ExitCode> {
-    let ProbeArgs { login_url, user } = a;
+    let ProbeArgs {
+        login_url,
+        user,
+        expect_status,
+        expect_rule,
+    } = a;
 
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
@@ -251,11 +263,32 @@ pub async fn cmd_probe(a: ProbeArgs) -> anyhow::Result<ExitCode> {
     if std::env::var_os("SPID_PROBE_TRACE").is_some() {
         println!("{}", serde_json::to_string_pretty(ua.trace())?);
     }
-    Ok(if page.status == 200 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let status_ok = match (expect_status, &expect_rule) {
+        (Some(s), _) => page.status == s,
+        (None, Some(_)) => runner::Verdict::from_status(page.status) == runner::Verdict::Reject,
+        (None, None) => page.status == 200,
+    };
+    let rule_ok = expect_rule
+        .as_deref()
+        .is_none_or(|r| page.spid_rule() == Some(r));
+    if status_ok && rule_ok {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "probe: expected {}{}, got status {} rule {}",
+        match (expect_status, &expect_rule) {
+            (Some(s), _) => format!("status {s}"),
+            (None, Some(_)) => "a refusal".to_string(),
+            (None, None) => "status 200".to_string(),
+        },
+        expect_rule
+            .as_deref()
+            .map(|r| format!(" with rule {r}"))
+            .unwrap_or_default(),
+        page.status,
+        page.spid_rule().unwrap_or("-")
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// The arguments of `check-sp`.

@@ -5,8 +5,8 @@
 # mark it issued. The login goes through their OP's login and consent pages
 # (tests/interop/oidc/foreign_rp_login.py); the verdict is our RP's final answer:
 #   - SpidL2 login (user/oidcuser): our RP must accept (HTTP 200);
-#   - their OP forced to SpidL1 ($WORK/op_force_acr): our RP must refuse with
-#     X-SPID-Rule oidc.acr.insufficient.
+#   - their OP forced to SpidL1 ($WORK/op_force_acr): our RP must refuse with HTTP 403 and
+#     X-SPID-Rule oidc.acr.insufficient (foreign_rp_login.py ... 403 RULE exits 0 only then).
 #
 # Our RP runs with --oidc-profile django-sdk. The switches of that preset this pair needs, and
 # the deviation of the reference implementation each one accommodates:
@@ -46,10 +46,8 @@ echo "== SpidL2 login at their OP: our RP must accept"
 
 echo "== their OP forced to SpidL1: our RP must refuse with oidc.acr.insufficient"
 echo https://www.spid.gov.it/SpidL1 >"$WORK/op_force_acr"
-out="$(cd "$oidc" && "$OIDC_PY" foreign_rp_login.py "$login" user oidcuser)" && ok=1 || ok=0
+ok=0
+(cd "$oidc" && "$OIDC_PY" foreign_rp_login.py "$login" user oidcuser 403 oidc.acr.insufficient) || ok=$?
 rm -f "$WORK/op_force_acr"
-echo "$out"
-if [ "$ok" = 1 ] || ! grep -q '^status 403 rule oidc.acr.insufficient ' <<<"$out"; then
-  echo "FAIL: expected a 403 refusal with rule oidc.acr.insufficient" >&2; exit 1
-fi
+[ "$ok" = 0 ] || { echo "FAIL: expected our RP's 403 refusal with rule oidc.acr.insufficient" >&2; exit 1; }
 echo "OK: L2 accepted, L1 refused (oidc.acr.insufficient)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Our fake IdP <- a SPID SP built on pysaml2 (tests/interop/pysaml2/sp.py).
-# mario.rossi (L2) must log in (probe exit 0); anna.neri (L1 only) gets nr20 from our IdP and the
-# pysaml2 SP must refuse the login (probe non-zero, rule response.status.nr20).
+# mario.rossi (L2) must log in (probe exit 0: HTTP 200); anna.neri (L1 only) gets nr20 from our
+# IdP and the pysaml2 SP must refuse the login naming it (probe --expect-rule response.status.nr20).
 set -euo pipefail
 : "${HARNESS:?}" "${WORK:?}" "${PYTHON_VENV:?}"
 source "$(dirname "$0")/../lib.sh"
@@ -30,10 +30,6 @@ echo "== mario.rossi (SpidL2): must be accepted"
 "$HARNESS" probe --login-url "$login" --user mario.rossi
 
 echo "== anna.neri (SpidL1 only, our IdP answers nr20): must be refused"
-# The pysaml2 SP names its reason in X-SPID-Rule (probe: "rule ..."): it must be our IdP's nr20.
-out="$("$HARNESS" probe --login-url "$login" --user anna.neri)" && ok=1 || ok=0
-echo "$out"
-if [ "$ok" = 1 ] || ! grep -q ' rule response.status.nr20 ' <<<"$out"; then
-  echo "FAIL: expected a refusal with rule response.status.nr20" >&2; exit 1
-fi
+# The pysaml2 SP names its reason in X-SPID-Rule: it must be our IdP's nr20.
+"$HARNESS" probe --login-url "$login" --user anna.neri --expect-rule response.status.nr20
 echo "OK: L2 accepted, L1-only user refused"
