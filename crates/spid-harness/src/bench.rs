@@ -339,21 +339,6 @@ async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
     Ok(figs)
 }
 
-#[cfg(test)]
-mod tests {
-    /// The bench's own sanity checks (each measured path accepts) hold, and both groups end
-    /// with their whole login, the base of their ratios.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn bench_measures_both_protocols() {
-        let figs = super::run(5).await.unwrap();
-        for group in ["SAML", "OIDC"] {
-            let last = figs.iter().rfind(|f| f.group == group).unwrap();
-            assert!(last.name.starts_with("Harness: whole"), "{}", last.name);
-        }
-        assert!(figs.iter().all(|f| f.per_sec > 0.0));
-    }
-}
-
 /// What `bench --load` measured.
 pub struct LoadFigures {
     /// Logins attempted.
@@ -444,4 +429,19 @@ pub async fn load(logins: usize, concurrency: usize) -> anyhow::Result<LoadFigur
         p99: pct(0.99),
         peak_rss_kib: peak_rss_kib(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The bench's own sanity checks (each measured path accepts) hold, and both groups end
+    /// with their whole login, the base of their ratios.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn bench_measures_both_protocols() {
+        let figs = super::run(5).await.unwrap();
+        for group in ["SAML", "OIDC"] {
+            let last = figs.iter().rfind(|f| f.group == group).unwrap();
+            assert!(last.name.starts_with("Harness: whole"), "{}", last.name);
+        }
+        assert!(figs.iter().all(|f| f.per_sec > 0.0));
+    }
 }

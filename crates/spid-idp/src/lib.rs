@@ -938,7 +938,7 @@ async fn slo_post(
 ) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     idp.logout(q.as_deref(), &f)
 }
@@ -951,8 +951,8 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The body's fields within [`FormLimits::default`]; a refusal is the 400 to answer.
-fn form(body: &Bytes) -> Result<Vec<(String, String)>, Response> {
-    spid_net::form(body, &FormLimits::default()).map_err(IntoResponse::into_response)
+fn form(body: &Bytes) -> Result<Vec<(String, String)>, Box<Response>> {
+    spid_net::form(body, &FormLimits::default()).map_err(|e| Box::new(e.into_response()))
 }
 
 /// nr2 (system unavailable, HTTP 503) with `server.pending.full`: the IdP holds as many logins
@@ -1024,7 +1024,7 @@ async fn sso_post(
 ) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // HTTP-Redirect parameters POSTed in the query: the binding does not match the method (nr6).
     let in_query = q
@@ -1043,7 +1043,7 @@ async fn sso_post(
 async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, mut t) = match idp.txn(&f, Stage::Credentials) {
         Ok(x) => x,
@@ -1122,7 +1122,7 @@ fn released(req: &request::ValidRequest, user: &User) -> Vec<(String, String)> {
 async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, mut t) = match idp.txn(&f, Stage::Otp) {
         Ok(x) => x,
@@ -1159,7 +1159,7 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
 async fn consent(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, t) = match idp.txn(&f, Stage::Consent) {
         Ok(x) => x,

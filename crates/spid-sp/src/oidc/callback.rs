@@ -382,10 +382,10 @@ pub(crate) fn excerpt(s: &str) -> String {
 
 /// The parameters within [`spid_net::FormLimits::default`], first value wins; a refusal is
 /// the 400 to answer.
-fn parse_params(bytes: &[u8]) -> Result<HashMap<String, String>, Response> {
+fn parse_params(bytes: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
     spid_net::form(bytes, &spid_net::FormLimits::default())
         .map(spid_net::first_wins)
-        .map_err(IntoResponse::into_response)
+        .map_err(|e| Box::new(e.into_response()))
 }
 
 /// `response_mode=form_post`: the same parameters in a form body.
@@ -396,7 +396,7 @@ pub(crate) async fn callback_post(
 ) -> Response {
     match parse_params(&body) {
         Ok(p) => answer(&rp, &headers, &p).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -407,7 +407,7 @@ pub(crate) async fn callback(
 ) -> Response {
     match parse_params(q.unwrap_or_default().as_bytes()) {
         Ok(p) => answer(&rp, &headers, &p).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

@@ -86,10 +86,10 @@ fn refusal_page(e: &AuthzRefusal) -> Response {
 
 /// A form (or query) within [`spid_net::FormLimits::default`]; first value wins: a repeated
 /// parameter must not override an earlier one silently. A refusal is the 400 to answer.
-fn form(body: &[u8]) -> Result<HashMap<String, String>, Response> {
+fn form(body: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
     spid_net::form(body, &spid_net::FormLimits::default())
         .map(spid_net::first_wins)
-        .map_err(IntoResponse::into_response)
+        .map_err(|e| Box::new(e.into_response()))
 }
 
 /// The authorization response by `mode`: a 302 with a query, or an auto-submitting form.
@@ -556,7 +556,7 @@ pub(crate) async fn authorization_get(
 ) -> Response {
     match form(q.unwrap_or_default().as_bytes()) {
         Ok(f) => op.authorize(f, &headers).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -567,14 +567,14 @@ pub(crate) async fn authorization_post(
 ) -> Response {
     match form(&body) {
         Ok(f) => op.authorize(f, &headers).await,
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, mut t) = match op.txn(&f, Stage::Credentials) {
         Ok(x) => x,
@@ -664,7 +664,7 @@ fn sso_cookie(headers: &HeaderMap) -> Option<String> {
 pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, mut t) = match op.txn(&f, Stage::Otp) {
         Ok(x) => x,
@@ -699,7 +699,7 @@ pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Respon
 pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (id, t) = match op.txn(&f, Stage::Consent) {
         Ok(x) => x,

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 
 /// The body's fields within [`spid_net::FormLimits::default`], first value wins; a refusal
 /// is the 400 to answer.
-fn form(body: &[u8]) -> Result<HashMap<String, String>, Response> {
+fn form(body: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
     spid_net::form(body, &spid_net::FormLimits::default())
         .map(spid_net::first_wins)
-        .map_err(IntoResponse::into_response)
+        .map_err(|e| Box::new(e.into_response()))
 }
 
 fn refusal(op: &OpenIdProvider, e: &TokenRefusal) -> Response {
@@ -62,7 +62,7 @@ impl OpenIdProvider {
 pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (client_id, token) = match op.authenticated(&f, "introspection").await {
         Ok(x) => x,
@@ -96,7 +96,7 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
 pub(crate) async fn revocation(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (client_id, token) = match op.authenticated(&f, "revocation").await {
         Ok(x) => x,
