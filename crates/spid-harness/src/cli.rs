@@ -321,7 +321,7 @@ pub struct CheckSpArgs {
     /// before and after stay alone); output order does not change.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// The peer's expected deviations (fixtures/peers/<peer>.toml): listed failures are
+    /// The peer's expected deviations (`fixtures/peers/<peer>.toml`): listed failures are
     /// xfail, listed failures that pass are xpass and fail the run.
     #[arg(long)]
     pub peer: Option<PathBuf>,
@@ -377,7 +377,7 @@ pub struct CheckIdpArgs {
     /// Directory with sp.key.pem / sp.crt.pem (default: embedded test keys).
     #[arg(long)]
     pub certs: Option<PathBuf>,
-    /// The IdP's expected deviations (fixtures/peers/<peer>.toml; ids: check ids, duty ids
+    /// The IdP's expected deviations (`fixtures/peers/<peer>.toml`; ids: check ids, duty ids
     /// such as `idp.nr20`, login ids such as `login.exact.l3`): listed failures are xfail,
     /// listed failures that pass are xpass and fail the run.
     #[arg(long)]
@@ -1150,7 +1150,7 @@ pub struct Selection {
     /// Write results.json, JUnit XML and HTML here.
     #[arg(long)]
     report_dir: Option<PathBuf>,
-    /// The peer's expected deviations (fixtures/peers/<peer>.toml, case ids): listed
+    /// The peer's expected deviations (`fixtures/peers/<peer>.toml`, case ids): listed
     /// failures are xfail, listed failures that pass are xpass and fail the run; `skip`
     /// entries are not run.
     #[arg(long)]

@@ -99,7 +99,7 @@ async fn send_text(req: reqwest::RequestBuilder, limit: usize) -> Result<String,
 /// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
 /// `reqwest`: [`FETCH_TIMEOUT`] per request (connection, answer and body), 200 answers only,
 /// at most [`MAX_FEDERATION_DOCUMENT_BYTES`] of UTF-8. Give it a client from
-/// [`http_client`]-like builders with [`FETCH_CONNECT_TIMEOUT`] (ours have it).
+/// `http_client`-like builders with [`FETCH_CONNECT_TIMEOUT`] (ours have it).
 ///
 /// [`resolve_trust_chain`]: spid_core::oidc::federation::resolve_trust_chain
 #[derive(Clone, Copy)]
