@@ -57,7 +57,7 @@ async fn env() -> Env {
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
-    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
     let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign.clone());
     cfg.clock = clock.clone();
     let idp = IdentityProvider::new(cfg).unwrap();

@@ -715,7 +715,7 @@ async fn op_plan_can_be_armed_over_http_with_the_admin_token() {
     use spid_harness::runner::Credentials;
     use spid_idp::oidc::op::OpenIdProvider;
     let creds = Credentials::embedded().unwrap();
-    let clock = std::sync::Arc::new(spid_core::clock::FixedClock::new(chrono::Utc::now()));
+    let clock = std::sync::Arc::new(spid_core::clock::FixedClock::new(spid_core::clock::now()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);

@@ -51,7 +51,7 @@ fn rate(n: u32, f: impl FnMut()) -> f64 {
 /// Runs every measurement `n` times (HTTP logins `n / 10` times).
 pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
     let creds = Credentials::embedded()?;
-    let now = Utc::now();
+    let now = spid_core::clock::now();
     let idp_entity = "http://127.0.0.1:1";
     let acs = "http://127.0.0.1:2/acs";
     let sp_entity = "http://127.0.0.1:2/metadata";
@@ -261,7 +261,7 @@ async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
     let rp_enc = DecryptionKey::from_pkey(key(2048)?)?;
     let op_jwks = Jwks::new(vec![op_key.public_jwk()?]);
     let profile = Profile::rules_2023();
-    let now = Utc::now();
+    let now = spid_core::clock::now();
     let (iss, client) = ("http://127.0.0.1:1/oidc/op", "http://127.0.0.1:2/oidc/rp");
     let nonce = "n".repeat(43);
     let claims = serde_json::json!({

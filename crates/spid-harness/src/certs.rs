@@ -498,10 +498,7 @@ mod tests {
 
     impl TempDir {
         fn new(tag: &str) -> Self {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
+            let nanos = rand::random::<u64>();
             let path = std::env::temp_dir().join(format!(
                 "spid-harness-certs-{tag}-{}-{nanos}",
                 std::process::id()

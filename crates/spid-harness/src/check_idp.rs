@@ -541,7 +541,7 @@ async fn malformed_checks(
         let mut r = AuthnRequest::spid(
             sp_entity,
             &sso,
-            chrono::Utc::now(),
+            spid_core::clock::now(),
             SpidLevel::L2,
             Comparison::Minimum,
             0,

@@ -703,7 +703,7 @@ pub async fn external_anchor(
     let st = spid_core::oidc::federation::verify_entity_configuration(
         ec.trim(),
         profile,
-        chrono::Utc::now(),
+        spid_core::clock::now(),
     )?;
     anyhow::ensure!(
         st.iss == entity_id,

@@ -154,7 +154,7 @@ impl OidcFederation {
             Ok(format!("http://{}", l.local_addr()?))
         };
         let (ta_url, idp_url, sp_url) = (url(&ta_l)?, url(&idp_l)?, url(&sp_l)?);
-        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
 
         let ta = TrustAnchor::new(&ta_url, clock.clone())?;
         let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp, creds.foreign);

@@ -248,7 +248,7 @@ impl InternalPair {
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let idp_url = format!("http://{}", idp_l.local_addr()?);
         let sp_url = format!("http://{}", sp_l.local_addr()?);
-        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
         let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign);
         idp_cfg.clock = clock.clone();
         let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
@@ -486,8 +486,26 @@ pub async fn run_case(pair: &InternalPair, case: &Case, users: &[User]) -> CaseR
 }
 
 /// Runs one case against `target`, in a browser session of its own: the case's plan is armed
-/// for this session only (the [`spid_idp::CASE_COOKIE`]), so cases may run concurrently.
+/// for this session only (the [`spid_idp::CASE_COOKIE`]), so cases may run concurrently. The
+/// harness's events for the case are inside a `case` span, closed by one `case judged` event.
 pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> CaseResult {
+    use tracing::Instrument;
+    let span = tracing::info_span!("case", id = %case.id);
+    let r = run_case_traced(target, case, users)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| {
+        tracing::info!(
+            outcome = r.outcome.label(),
+            status = r.status,
+            rule = r.rule.as_deref().unwrap_or("-"),
+            "case judged"
+        )
+    });
+    r
+}
+
+async fn run_case_traced(target: Target<'_>, case: &Case, users: &[User]) -> CaseResult {
     let started = Instant::now();
     let mut ua = match user_agent() {
         Ok(u) => u,

@@ -997,7 +997,7 @@ mod tests {
             r,
             &m,
             &MutationCtx {
-                now: Utc::now(),
+                now: spid_core::clock::now(),
                 signed_foreign: None,
             },
         )
@@ -1312,7 +1312,7 @@ value = "x"
         .unwrap();
         let mut r = resp();
         let ctx = MutationCtx {
-            now: Utc::now(),
+            now: spid_core::clock::now(),
             signed_foreign: None,
         };
         let e = apply_stage(&mut r, Stage::PostSign, &plan.post_sign, &ctx).unwrap_err();

@@ -31,9 +31,15 @@ impl Default for FormLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormRefusal {
     /// More than `limit` fields.
-    TooManyFields { limit: usize },
+    TooManyFields {
+        /// The bound.
+        limit: usize,
+    },
     /// More than `limit` decoded bytes.
-    TooLarge { limit: usize },
+    TooLarge {
+        /// The bound.
+        limit: usize,
+    },
 }
 
 impl FormRefusal {

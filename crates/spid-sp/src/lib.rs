@@ -715,6 +715,7 @@ fn slo(
     use spid_core::saml::logout::LogoutResponse;
     use spid_core::Rule;
     let refuse = |rule: Rule, detail: String| {
+        tracing::info!(rule = rule.code(), %detail, "logout refused");
         let r = validator::Rejection::new(rule, detail);
         (
             StatusCode::FORBIDDEN,

@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn spid_request_round_trips() {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let r = AuthnRequest::spid(
             "https://sp.example",
             "https://idp.example/sso",

@@ -179,7 +179,10 @@ pub fn init() {
         }
         // SAFETY: the symbol is exported by libxmlsec1, which samael links; a null callback
         // would restore the default, so we pass a no-op with the documented signature.
-        unsafe { xmlSecErrorsSetCallback(Some(quiet)) };
+        #[allow(unsafe_code)]
+        unsafe {
+            xmlSecErrorsSetCallback(Some(quiet))
+        };
     });
 }
 
@@ -193,10 +196,12 @@ type XmlSecErrorsCallback = unsafe extern "C" fn(
     *const std::ffi::c_char,
 );
 
+#[allow(unsafe_code)] // the one FFI declaration; see `init`
 unsafe extern "C" {
     fn xmlSecErrorsSetCallback(cb: Option<XmlSecErrorsCallback>);
 }
 
+#[allow(unsafe_code)] // called by libxmlsec1 only; does nothing
 unsafe extern "C" fn quiet(
     _: *const std::ffi::c_char,
     _: std::ffi::c_int,

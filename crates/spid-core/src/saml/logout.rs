@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let now = Utc::now();
+        let now = crate::clock::now();
         let r = LogoutRequest::new("sp", "http://idp/slo", now, "_n", "idp", None);
         let back = LogoutRequest::from_element(
             &parse(&r.to_element().to_xml(), &Limits::default()).unwrap(),

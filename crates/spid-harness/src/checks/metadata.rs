@@ -250,7 +250,7 @@ fn entity_checks(out: &mut Vec<CheckResult>, root: &Element) {
             rule(
                 out,
                 R::SpMdEntityValidUntil,
-                t.is_ok_and(|t| t > chrono::Utc::now()),
+                t.is_ok_and(|t| t > spid_core::clock::now()),
                 v.to_string(),
             );
         }

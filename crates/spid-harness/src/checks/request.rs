@@ -1368,7 +1368,7 @@ mod tests {
                 sp: &self.sp_md,
                 idp_entity_id: &self.idp_entity,
                 idp_sso: &self.sso,
-                now: chrono::Utc::now(),
+                now: spid_core::clock::now(),
                 skew: chrono::Duration::seconds(180),
             }
         }
@@ -1674,7 +1674,7 @@ mod tests {
             (
                 "stale",
                 |e, _| {
-                    let t = chrono::Utc::now() - chrono::Duration::seconds(600);
+                    let t = spid_core::clock::now() - chrono::Duration::seconds(600);
                     e.set_attr("IssueInstant", spid_core::clock::saml_instant(t));
                 },
                 &["sp-request.issue-instant.stale"],
@@ -1682,7 +1682,7 @@ mod tests {
             (
                 "future",
                 |e, _| {
-                    let t = chrono::Utc::now() + chrono::Duration::seconds(600);
+                    let t = spid_core::clock::now() + chrono::Duration::seconds(600);
                     e.set_attr("IssueInstant", spid_core::clock::saml_instant(t));
                 },
                 &["sp-request.issue-instant.future"],
@@ -1690,7 +1690,7 @@ mod tests {
             (
                 "offset",
                 |e, _| {
-                    let t = chrono::Utc::now() + chrono::Duration::hours(1);
+                    let t = spid_core::clock::now() + chrono::Duration::hours(1);
                     e.set_attr(
                         "IssueInstant",
                         t.format("%Y-%m-%dT%H:%M:%S+01:00").to_string(),
@@ -1940,7 +1940,7 @@ mod tests {
                 "expired conditions",
                 |e, _| {
                     let pos = e.child_index(ns::SAMLP, "RequestedAuthnContext").unwrap();
-                    let now = chrono::Utc::now();
+                    let now = spid_core::clock::now();
                     let c = Element::new("saml:Conditions", Some(ns::SAML))
                         .with_attr(
                             "NotBefore",

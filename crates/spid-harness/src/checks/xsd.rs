@@ -85,7 +85,9 @@ struct Compiled(Mutex<SchemaValidationContext>);
 // SAFETY: the validation context (and the schema it owns) is only ever used while the mutex
 // is held, so no two threads touch the libxml2 objects at once; libxml2 objects carry no
 // thread affinity (only concurrent use is unsafe).
+#[allow(unsafe_code)]
 unsafe impl Send for Compiled {}
+#[allow(unsafe_code)]
 unsafe impl Sync for Compiled {}
 
 fn compiled() -> &'static Result<Compiled, String> {

@@ -28,6 +28,11 @@ pub fn new_signing_key() -> Result<SigningKey, JoseError> {
 /// `response` with the deciding rule in `X-SPID-Rule`, as the SP and RP send it: the harness
 /// asserts our OP's refusals by code, not by their error text.
 pub(crate) fn with_rule(mut response: Response, rule: spid_core::Rule) -> Response {
+    tracing::info!(
+        rule = rule.code(),
+        status = response.status().as_u16(),
+        "refused"
+    );
     response.headers_mut().insert(
         header::HeaderName::from_static(RULE_HEADER),
         header::HeaderValue::from_static(rule.code()),

@@ -443,7 +443,7 @@ mod tests {
     use std::sync::Arc;
 
     fn rp() -> RelyingParty {
-        let clock = Arc::new(FixedClock::new(Utc::now()));
+        let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
         RelyingParty::new(RpConfig::new("http://rp.example/oidc/rp", clock)).expect("rp")
     }
 

@@ -162,6 +162,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The 403 answer for a refusal: page and `X-SPID-Rule`.
 pub fn refusal_response(r: &Refusal) -> Response {
+    tracing::info!(rule = r.rule.code(), detail = %r.detail, "relying party refused");
     (
         StatusCode::FORBIDDEN,
         [

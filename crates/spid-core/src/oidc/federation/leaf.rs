@@ -55,7 +55,7 @@ mod tests {
             id: format!("{TA}/openid_relying_party/public/"),
             iss: TA.into(),
             sub: sub.into(),
-            iat: Utc::now().timestamp(),
+            iat: crate::clock::now().timestamp(),
             exp: None,
             other: Default::default(),
         };
@@ -69,7 +69,7 @@ mod tests {
     }
 
     fn ec(marks: Vec<TrustMarkEntry>) -> String {
-        let now = Utc::now().timestamp();
+        let now = crate::clock::now().timestamp();
         let mut st = EntityStatement::new(LEAF, LEAF, now, now + 600, test_keys::jwks(1));
         st.authority_hints = Some(vec![TA.into()]);
         st.trust_marks = Some(marks);
@@ -80,7 +80,7 @@ mod tests {
     fn an_entity_needs_a_mark_from_the_anchor() {
         let anchor = EntityKeys::new(TA, test_keys::jwks(0));
         let p = Profile::rules_2023();
-        let now = Utc::now();
+        let now = crate::clock::now();
         let good = ec(vec![mark(LEAF, 0)]);
         let (st, tm) = precheck_entity_configuration(&good, &anchor, &p, now).expect("marked");
         assert_eq!((st.sub.as_str(), tm.iss.as_str()), (LEAF, TA));

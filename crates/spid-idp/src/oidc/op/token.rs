@@ -414,7 +414,7 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
         let users = parse(DEFAULT_USERS).unwrap_or_default();
         let op = OpenIdProvider::new(OpConfig::new("http://op.example/oidc/op", users, clock))
             .expect("op");
