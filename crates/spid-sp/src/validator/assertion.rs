@@ -6,8 +6,8 @@
 //! accepted login and cannot fail: every rule it relies on already ran.
 
 use super::{
-    ensure, instant, not_before_request, parsed_instant, Check, Ctx, Identity, PendingRequest,
-    Policy, Rejection, AssertionRule, GrantRule,
+    ensure, instant, not_before_request, parsed_instant, AssertionRule, Check, Ctx, GrantRule,
+    Identity, PendingRequest, Policy, Rejection,
 };
 use spid_core::saml::metadata::EntityMetadata;
 use spid_core::saml::ns;
@@ -46,7 +46,10 @@ pub const ASSERTION_RULES: &[AssertionRule] = &[
         ],
         issue_instant,
     ),
-    (&[Rule::AssertionIssueInstantBeforeRequest], issued_after_request),
+    (
+        &[Rule::AssertionIssueInstantBeforeRequest],
+        issued_after_request,
+    ),
     (&[Rule::AssertionIssueInstantFuture], not_issued_in_future),
     (&[Rule::AssertionIssuerMissing], issuer_present),
     (&[Rule::AssertionIssuerMismatch], issuer_is_idp),
@@ -59,15 +62,24 @@ pub const ASSERTION_RULES: &[AssertionRule] = &[
         &[Rule::AssertionSubjectConfirmationMissing],
         confirmation_present,
     ),
-    (&[Rule::AssertionSubjectConfirmationMethod], confirmation_bearer),
+    (
+        &[Rule::AssertionSubjectConfirmationMethod],
+        confirmation_bearer,
+    ),
     (
         &[Rule::AssertionSubjectConfirmationMissing],
         confirmation_data_present,
     ),
     (&[Rule::AssertionRecipientMissing], recipient_present),
     (&[Rule::AssertionRecipientMismatch], recipient_is_acs),
-    (&[Rule::AssertionInResponseToMissing], in_response_to_present),
-    (&[Rule::AssertionInResponseToMismatch], in_response_to_request),
+    (
+        &[Rule::AssertionInResponseToMissing],
+        in_response_to_present,
+    ),
+    (
+        &[Rule::AssertionInResponseToMismatch],
+        in_response_to_request,
+    ),
     (
         &[
             Rule::AssertionConfirmationExpiryMissing,
@@ -75,7 +87,10 @@ pub const ASSERTION_RULES: &[AssertionRule] = &[
         ],
         confirmation_expiry,
     ),
-    (&[Rule::AssertionConfirmationExpired], confirmation_unexpired),
+    (
+        &[Rule::AssertionConfirmationExpired],
+        confirmation_unexpired,
+    ),
     (&[Rule::AssertionConditionsMissing], conditions_present),
     (
         &[
@@ -95,7 +110,10 @@ pub const ASSERTION_RULES: &[AssertionRule] = &[
     (&[Rule::AssertionExpired], unexpired),
     (&[Rule::AssertionAudienceMissing], audience_present),
     (&[Rule::AssertionAudienceMismatch], audience_is_sp),
-    (&[Rule::AssertionAuthnStatementMissing], authn_statement_present),
+    (
+        &[Rule::AssertionAuthnStatementMissing],
+        authn_statement_present,
+    ),
     (&[Rule::AssertionAuthnContextMissing], authn_context_present),
 ];
 
@@ -255,11 +273,9 @@ fn name_id_qualifier(s: &Signed<'_>, _: &Ctx<'_>) -> Check {
     let q = name_id(s.a)
         .and_then(|n| n.attr("NameQualifier"))
         .unwrap_or_default();
-    ensure(
-        !q.trim().is_empty(),
-        Rule::AssertionNameIdQualifier,
-        || "NameQualifier missing or empty".into(),
-    )
+    ensure(!q.trim().is_empty(), Rule::AssertionNameIdQualifier, || {
+        "NameQualifier missing or empty".into()
+    })
 }
 
 /// A SubjectConfirmation.

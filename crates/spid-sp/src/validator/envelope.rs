@@ -5,7 +5,10 @@
 //! placement first, so wrapping is refused before any crypto runs. [`RESPONSE_RULES`] run once
 //! the [`RequestLookup`](super::RequestLookup) has found the request the Response answers.
 
-use super::{ensure, instant, not_before_request, parsed_instant, Check, Ctx, Rejection, ResponseRule, RuleFn};
+use super::{
+    ensure, instant, not_before_request, parsed_instant, Check, Ctx, Rejection, ResponseRule,
+    RuleFn,
+};
 use crate::validator::PendingRequest;
 use spid_core::errors::SpidError;
 use spid_core::saml::ns;
@@ -35,18 +38,42 @@ pub const ENVELOPE_RULES: &[RuleFn<Element>] = &[
     // the meaningful refusal.
     (&[Rule::ResponseIdMissing], response_id),
     (&[Rule::AssertionIdMissing], assertion_id),
-    (&[Rule::SignaturePlacement], signature_placement::<ON_RESPONSE>),
+    (
+        &[Rule::SignaturePlacement],
+        signature_placement::<ON_RESPONSE>,
+    ),
     (&[Rule::SignatureTransform], signature_c14n::<ON_RESPONSE>),
     (&[Rule::SignatureAlgorithm], signature_method::<ON_RESPONSE>),
-    (&[Rule::SignatureReference], signature_reference::<ON_RESPONSE>),
-    (&[Rule::SignatureTransform], signature_transforms::<ON_RESPONSE>),
+    (
+        &[Rule::SignatureReference],
+        signature_reference::<ON_RESPONSE>,
+    ),
+    (
+        &[Rule::SignatureTransform],
+        signature_transforms::<ON_RESPONSE>,
+    ),
     (&[Rule::SignatureAlgorithm], signature_digest::<ON_RESPONSE>),
-    (&[Rule::SignaturePlacement], signature_placement::<ON_ASSERTION>),
+    (
+        &[Rule::SignaturePlacement],
+        signature_placement::<ON_ASSERTION>,
+    ),
     (&[Rule::SignatureTransform], signature_c14n::<ON_ASSERTION>),
-    (&[Rule::SignatureAlgorithm], signature_method::<ON_ASSERTION>),
-    (&[Rule::SignatureReference], signature_reference::<ON_ASSERTION>),
-    (&[Rule::SignatureTransform], signature_transforms::<ON_ASSERTION>),
-    (&[Rule::SignatureAlgorithm], signature_digest::<ON_ASSERTION>),
+    (
+        &[Rule::SignatureAlgorithm],
+        signature_method::<ON_ASSERTION>,
+    ),
+    (
+        &[Rule::SignatureReference],
+        signature_reference::<ON_ASSERTION>,
+    ),
+    (
+        &[Rule::SignatureTransform],
+        signature_transforms::<ON_ASSERTION>,
+    ),
+    (
+        &[Rule::SignatureAlgorithm],
+        signature_digest::<ON_ASSERTION>,
+    ),
     (&[Rule::SignaturePlacement], no_stray_signatures),
     (&[Rule::ResponseVersion], response_version),
     (
@@ -56,7 +83,10 @@ pub const ENVELOPE_RULES: &[RuleFn<Element>] = &[
         ],
         response_issue_instant,
     ),
-    (&[Rule::ResponseInResponseToMissing], response_in_response_to),
+    (
+        &[Rule::ResponseInResponseToMissing],
+        response_in_response_to,
+    ),
 ];
 
 /// Rules over the Response and the request it answers, in order.
@@ -162,7 +192,9 @@ fn response_children(doc: &Element, _: &Ctx<'_>) -> Check {
 
 /// The Assertion holds only the SAML-CORE children SPID uses.
 fn assertion_children(doc: &Element, _: &Ctx<'_>) -> Check {
-    assertion_of(doc).map_or(Ok(()), |a| children_allowed(a, &ASSERTION_CHILDREN, "Assertion"))
+    assertion_of(doc).map_or(Ok(()), |a| {
+        children_allowed(a, &ASSERTION_CHILDREN, "Assertion")
+    })
 }
 
 /// The Response has a non-blank ID.
@@ -202,7 +234,11 @@ fn signature<const IN_ASSERTION: bool>(doc: &Element) -> Option<(&Element, &Elem
 /// The single Reference of the holder's SignedInfo.
 fn reference<const IN_ASSERTION: bool>(doc: &Element) -> Option<(&Element, &Element)> {
     let (h, sig) = signature::<IN_ASSERTION>(doc)?;
-    Some((h, sig.child(ns::DS, "SignedInfo")?.child(ns::DS, "Reference")?))
+    Some((
+        h,
+        sig.child(ns::DS, "SignedInfo")?
+            .child(ns::DS, "Reference")?,
+    ))
 }
 
 fn algorithm(e: Option<&Element>) -> String {
@@ -318,7 +354,9 @@ fn signature_transforms<const IN_ASSERTION: bool>(doc: &Element, _: &Ctx<'_>) ->
         let a = t.attr("Algorithm").unwrap_or_default();
         let allowed = t.is(ns::DS, "Transform")
             && (a == ns::EXC_C14N || (a == ns::ENVELOPED && t.elements().next().is_none()));
-        ensure(allowed, Rule::SignatureTransform, || format!("Transform {a}"))?;
+        ensure(allowed, Rule::SignatureTransform, || {
+            format!("Transform {a}")
+        })?;
     }
     Ok(())
 }

@@ -164,9 +164,15 @@ pub type ResponseRule = (
     fn(&envelope::Answered<'_>, &Ctx<'_>) -> Check,
 );
 /// An entry of [`assertion::ASSERTION_RULES`] (any lifetime of its input).
-pub type AssertionRule = (&'static [Rule], fn(&assertion::Signed<'_>, &Ctx<'_>) -> Check);
+pub type AssertionRule = (
+    &'static [Rule],
+    fn(&assertion::Signed<'_>, &Ctx<'_>) -> Check,
+);
 /// An entry of [`assertion::GRANT_RULES`] (any lifetime of its input).
-pub type GrantRule = (&'static [Rule], fn(&assertion::Granted<'_>, &Ctx<'_>) -> Check);
+pub type GrantRule = (
+    &'static [Rule],
+    fn(&assertion::Granted<'_>, &Ctx<'_>) -> Check,
+);
 
 /// What every rule may read besides its input: the SP's policy and the current time.
 #[derive(Debug, Clone, Copy)]

@@ -15,8 +15,7 @@ const SP: &str = "http://sp.test/metadata";
 const ACS: &str = "http://sp.test/acs";
 
 fn cred() -> Credential {
-    let key =
-        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
     let mut name = openssl::x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "idp").unwrap();
     let name = name.build();
@@ -77,8 +76,7 @@ fn response(now: DateTime<Utc>, status: StatusModel, level: SpidLevel) -> Respon
 }
 
 fn b64(c: &Credential, r: &ResponseModel) -> String {
-    let signed =
-        sign_response(r.to_element(), c, SignParts::BOTH, Some(&c.cert_base64())).unwrap();
+    let signed = sign_response(r.to_element(), c, SignParts::BOTH, Some(&c.cert_base64())).unwrap();
     spid_core::saml::binding::encode_post(&signed.to_xml())
 }
 
@@ -124,12 +122,7 @@ fn idp(c: &Credential) -> EntityMetadata {
     }
 }
 
-fn run(
-    value: &str,
-    idps: &[EntityMetadata],
-    cache: &Cache,
-    now: DateTime<Utc>,
-) -> Check<Identity> {
+fn run(value: &str, idps: &[EntityMetadata], cache: &Cache, now: DateTime<Utc>) -> Check<Identity> {
     let mut lookup = OneRequest(RefCell::new(Some(pending(now))));
     validate(Some(value), &policy(), idps, &mut lookup, cache, now)
 }
@@ -324,5 +317,584 @@ fn garbage_never_panics() {
             "{v}: {:?}",
             e.rule
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One unit test per rule: the honest Response plus one edit must be refused by exactly that rule.
+
+/// One edit to the honest login.
+#[derive(Clone, Copy)]
+enum Edit {
+    /// On the model, before rendering.
+    Model(fn(&mut ResponseModel)),
+    /// On the rendered Response tree, before signing (covered by the signatures).
+    Unsigned(fn(&mut Element)),
+    /// On the signed Response tree.
+    Signed(fn(&mut Element)),
+    /// On the signed XML text.
+    Text(fn(String) -> String),
+    /// On the POSTed SAMLResponse value.
+    Value(fn(String) -> String),
+    /// On the pending request.
+    Pending(fn(&mut PendingRequest)),
+    /// On the registered IdPs.
+    Idps(fn(&mut Vec<EntityMetadata>)),
+    /// The honest Response, already accepted once.
+    Replayed,
+}
+
+/// The child with local name `name` (panics: test edits name existing elements).
+fn kid<'a>(e: &'a mut Element, name: &str) -> &'a mut Element {
+    e.elements_mut().find(|c| c.local() == name).unwrap()
+}
+
+/// The element at `path` of local names below `e`.
+fn at<'a>(e: &'a mut Element, path: &[&str]) -> &'a mut Element {
+    path.iter().fold(e, |e, n| kid(e, n))
+}
+
+fn remove(e: &mut Element, name: &str) {
+    e.children
+        .retain(|n| !matches!(n, Node::Element(c) if c.local() == name));
+}
+
+fn nr<const N: u8>(m: &mut ResponseModel) {
+    m.status = StatusModel::spid_error(SpidError(N));
+    m.assertion = None;
+}
+
+const LATER: &str = "2026-03-01T10:05:00.000Z";
+const EARLIER: &str = "2026-03-01T09:00:00.000Z";
+const EVIL: &str = "http://evil.test";
+
+use spid_core::saml::ns;
+use spid_core::saml::xml::Node;
+
+/// Per rule, an edit that must make the validator refuse with exactly it.
+const RULE_CASES: &[(Rule, Edit)] = &[
+    // Stages before the tables.
+    (Rule::BindingMissingMessage, Edit::Value(|_| " ".into())),
+    (Rule::BindingBase64, Edit::Value(|_| "%%%".into())),
+    (
+        Rule::BindingEncoding,
+        Edit::Value(|_| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(b"<samlp:Response \xff\xfe/>")
+        }),
+    ),
+    (
+        Rule::BindingTooLarge,
+        Edit::Value(|v| v.repeat(1 + 2 * MAX_SAML_RESPONSE / v.len())),
+    ),
+    (Rule::XmlMalformed, Edit::Text(|t| t[..t.len() - 3].into())),
+    (
+        Rule::XmlDtd,
+        Edit::Text(|t| format!("<!DOCTYPE r [<!ELEMENT r ANY>]>{t}")),
+    ),
+    (
+        Rule::XmlEntity,
+        Edit::Text(|t| t.replacen("_subject", "&foo;", 1)),
+    ),
+    (
+        Rule::XmlProcessingInstruction,
+        Edit::Text(|t| format!("<?foo bar?>{t}")),
+    ),
+    (
+        Rule::XmlLimits,
+        Edit::Text(|t| {
+            t.replacen(
+                "_subject",
+                &format!("{}{}", "<x>".repeat(300), "</x>".repeat(300)),
+                1,
+            )
+        }),
+    ),
+    // ENVELOPE_RULES.
+    (
+        Rule::ResponseRoot,
+        Edit::Signed(|e| e.qname = "samlp:ArtifactResponse".into()),
+    ),
+    (
+        Rule::AssertionMultiple,
+        Edit::Signed(|e| {
+            let a = kid(e, "Assertion").clone();
+            e.children.push(Node::Element(a));
+        }),
+    ),
+    (
+        Rule::ResponseUnexpectedElement,
+        Edit::Signed(|e| {
+            e.children.push(Node::Element(Element::new(
+                "samlp:Extensions",
+                Some(ns::SAMLP),
+            )));
+        }),
+    ),
+    (
+        Rule::ResponseIdMissing,
+        Edit::Signed(|e| {
+            e.remove_attr("ID");
+        }),
+    ),
+    (
+        Rule::AssertionIdMissing,
+        Edit::Signed(|e| {
+            kid(e, "Assertion").set_attr("ID", " ");
+        }),
+    ),
+    (
+        Rule::SignaturePlacement,
+        Edit::Signed(|e| {
+            let s = kid(e, "Signature").clone();
+            e.children.push(Node::Element(s));
+        }),
+    ),
+    (
+        Rule::SignatureTransform,
+        Edit::Signed(|e| {
+            at(e, &["Signature", "SignedInfo", "CanonicalizationMethod"]).set_attr(
+                "Algorithm",
+                "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+            );
+        }),
+    ),
+    (
+        Rule::SignatureAlgorithm,
+        Edit::Signed(|e| {
+            at(
+                e,
+                &["Assertion", "Signature", "SignedInfo", "SignatureMethod"],
+            )
+            .set_attr("Algorithm", "http://www.w3.org/2000/09/xmldsig#rsa-sha1");
+        }),
+    ),
+    (
+        Rule::SignatureReference,
+        Edit::Signed(|e| {
+            at(e, &["Signature", "SignedInfo", "Reference"]).set_attr("URI", "#_assertion1");
+        }),
+    ),
+    (
+        Rule::ResponseVersion,
+        Edit::Signed(|e| e.set_attr("Version", "1.1")),
+    ),
+    (
+        Rule::ResponseIssueInstantMissing,
+        Edit::Signed(|e| {
+            e.remove_attr("IssueInstant");
+        }),
+    ),
+    (
+        Rule::ResponseIssueInstantMalformed,
+        Edit::Signed(|e| e.set_attr("IssueInstant", "2026-03-01T10:00:00+01:00x")),
+    ),
+    (
+        Rule::ResponseInResponseToMissing,
+        Edit::Signed(|e| {
+            e.remove_attr("InResponseTo");
+        }),
+    ),
+    // The lookup.
+    (
+        Rule::ResponseInResponseToUnknown,
+        Edit::Signed(|e| e.set_attr("InResponseTo", "_other")),
+    ),
+    // RESPONSE_RULES.
+    (
+        Rule::ResponseIssueInstantBeforeRequest,
+        Edit::Pending(|p| p.issue_instant += Duration::minutes(2)),
+    ),
+    (
+        Rule::ResponseIssueInstantFuture,
+        Edit::Signed(|e| e.set_attr("IssueInstant", LATER)),
+    ),
+    (
+        Rule::ResponseDestinationMissing,
+        Edit::Signed(|e| {
+            e.remove_attr("Destination");
+        }),
+    ),
+    (
+        Rule::ResponseDestinationMismatch,
+        Edit::Signed(|e| e.set_attr("Destination", EVIL)),
+    ),
+    (
+        Rule::ResponseStatusMissing,
+        Edit::Signed(|e| remove(e, "Status")),
+    ),
+    (
+        Rule::ResponseStatusNotSuccess,
+        Edit::Signed(|e| {
+            at(e, &["Status", "StatusCode"]).set_attr("Value", ns::STATUS_REQUESTER);
+        }),
+    ),
+    (Rule::ResponseStatusNr19, Edit::Model(nr::<19>)),
+    (Rule::ResponseStatusNr20, Edit::Model(nr::<20>)),
+    (Rule::ResponseStatusNr21, Edit::Model(nr::<21>)),
+    (Rule::ResponseStatusNr22, Edit::Model(nr::<22>)),
+    (Rule::ResponseStatusNr23, Edit::Model(nr::<23>)),
+    (Rule::ResponseStatusNr25, Edit::Model(nr::<25>)),
+    (Rule::ResponseStatusNr30, Edit::Model(nr::<30>)),
+    (
+        Rule::ResponseIssuerMissing,
+        Edit::Signed(|e| kid(e, "Issuer").set_text(" ")),
+    ),
+    (
+        Rule::ResponseIssuerMismatch,
+        Edit::Signed(|e| kid(e, "Issuer").set_text(EVIL)),
+    ),
+    (
+        Rule::ResponseIssuerFormat,
+        Edit::Signed(|e| kid(e, "Issuer").set_attr("Format", ns::NAMEID_TRANSIENT)),
+    ),
+    (
+        Rule::AssertionMissing,
+        Edit::Signed(|e| remove(e, "Assertion")),
+    ),
+    (
+        Rule::SignatureAssertionMissing,
+        Edit::Signed(|e| remove(kid(e, "Assertion"), "Signature")),
+    ),
+    (
+        Rule::XmlComment,
+        Edit::Signed(|e| {
+            at(e, &["Assertion", "Subject", "NameID"])
+                .children
+                .push(Node::Comment("x".into()))
+        }),
+    ),
+    // Trust and verification.
+    (
+        Rule::SignatureNoTrustedCert,
+        Edit::Idps(|i| i[0].entity_id = EVIL.into()),
+    ),
+    (
+        Rule::SignatureInvalid,
+        Edit::Signed(|e| at(e, &["Assertion", "Subject", "NameID"]).set_text("_other")),
+    ),
+    // ASSERTION_RULES (before signing: the edits are covered by the signatures).
+    (
+        Rule::AssertionVersion,
+        Edit::Unsigned(|e| kid(e, "Assertion").set_attr("Version", "1.0")),
+    ),
+    (
+        Rule::AssertionIssueInstantMissing,
+        Edit::Unsigned(|e| {
+            kid(e, "Assertion").remove_attr("IssueInstant");
+        }),
+    ),
+    (
+        Rule::AssertionIssueInstantMalformed,
+        Edit::Unsigned(|e| kid(e, "Assertion").set_attr("IssueInstant", "yesterday")),
+    ),
+    (
+        Rule::AssertionIssueInstantBeforeRequest,
+        Edit::Unsigned(|e| kid(e, "Assertion").set_attr("IssueInstant", EARLIER)),
+    ),
+    (
+        Rule::AssertionIssueInstantFuture,
+        Edit::Unsigned(|e| kid(e, "Assertion").set_attr("IssueInstant", LATER)),
+    ),
+    (
+        Rule::AssertionIssuerMissing,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Issuer"]).set_text("")),
+    ),
+    (
+        Rule::AssertionIssuerMismatch,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Issuer"]).set_text(EVIL)),
+    ),
+    (
+        Rule::AssertionIssuerFormat,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Issuer"]).remove_attr("Format");
+        }),
+    ),
+    (
+        Rule::AssertionSubjectMissing,
+        Edit::Unsigned(|e| remove(kid(e, "Assertion"), "Subject")),
+    ),
+    (
+        Rule::AssertionNameIdMissing,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Subject", "NameID"]).set_text(" ")),
+    ),
+    (
+        Rule::AssertionNameIdFormat,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Subject", "NameID"]).set_attr("Format", ns::NAMEID_ENTITY)
+        }),
+    ),
+    (
+        Rule::AssertionNameIdQualifier,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Subject", "NameID"]).remove_attr("NameQualifier");
+        }),
+    ),
+    (
+        Rule::AssertionSubjectConfirmationMissing,
+        Edit::Unsigned(|e| remove(at(e, &["Assertion", "Subject"]), "SubjectConfirmation")),
+    ),
+    (
+        Rule::AssertionSubjectConfirmationMissing,
+        Edit::Unsigned(|e| {
+            remove(
+                at(e, &["Assertion", "Subject", "SubjectConfirmation"]),
+                "SubjectConfirmationData",
+            )
+        }),
+    ),
+    (
+        Rule::AssertionSubjectConfirmationMethod,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Subject", "SubjectConfirmation"])
+                .set_attr("Method", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key")
+        }),
+    ),
+    (
+        Rule::AssertionRecipientMissing,
+        Edit::Unsigned(|e| {
+            scd(e).remove_attr("Recipient");
+        }),
+    ),
+    (
+        Rule::AssertionRecipientMismatch,
+        Edit::Unsigned(|e| scd(e).set_attr("Recipient", EVIL)),
+    ),
+    (
+        Rule::AssertionInResponseToMissing,
+        Edit::Unsigned(|e| {
+            scd(e).remove_attr("InResponseTo");
+        }),
+    ),
+    (
+        Rule::AssertionInResponseToMismatch,
+        Edit::Unsigned(|e| scd(e).set_attr("InResponseTo", "_other")),
+    ),
+    (
+        Rule::AssertionConfirmationExpiryMissing,
+        Edit::Unsigned(|e| {
+            scd(e).remove_attr("NotOnOrAfter");
+        }),
+    ),
+    (
+        Rule::AssertionConfirmationExpiryMalformed,
+        Edit::Unsigned(|e| scd(e).set_attr("NotOnOrAfter", "soon")),
+    ),
+    (
+        Rule::AssertionConfirmationExpired,
+        Edit::Unsigned(|e| scd(e).set_attr("NotOnOrAfter", EARLIER)),
+    ),
+    (
+        Rule::AssertionConditionsMissing,
+        Edit::Unsigned(|e| remove(kid(e, "Assertion"), "Conditions")),
+    ),
+    (
+        Rule::AssertionNotBeforeMissing,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Conditions"]).remove_attr("NotBefore");
+        }),
+    ),
+    (
+        Rule::AssertionNotBeforeMalformed,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Conditions"]).set_attr("NotBefore", "now")),
+    ),
+    (
+        Rule::AssertionNotYetValid,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Conditions"]).set_attr("NotBefore", LATER)),
+    ),
+    (
+        Rule::AssertionNotOnOrAfterMissing,
+        Edit::Unsigned(|e| {
+            at(e, &["Assertion", "Conditions"]).remove_attr("NotOnOrAfter");
+        }),
+    ),
+    (
+        Rule::AssertionNotOnOrAfterMalformed,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Conditions"]).set_attr("NotOnOrAfter", "later")),
+    ),
+    (
+        Rule::AssertionExpired,
+        Edit::Unsigned(|e| at(e, &["Assertion", "Conditions"]).set_attr("NotOnOrAfter", EARLIER)),
+    ),
+    (
+        Rule::AssertionAudienceMissing,
+        Edit::Unsigned(|e| {
+            at(
+                e,
+                &["Assertion", "Conditions", "AudienceRestriction", "Audience"],
+            )
+            .set_text("")
+        }),
+    ),
+    (
+        Rule::AssertionAudienceMismatch,
+        Edit::Unsigned(|e| {
+            at(
+                e,
+                &["Assertion", "Conditions", "AudienceRestriction", "Audience"],
+            )
+            .set_text(EVIL)
+        }),
+    ),
+    (
+        Rule::AssertionAuthnStatementMissing,
+        Edit::Unsigned(|e| remove(kid(e, "Assertion"), "AuthnStatement")),
+    ),
+    (
+        Rule::AssertionAuthnContextMissing,
+        Edit::Unsigned(|e| class_ref(e).set_text(" ")),
+    ),
+    // The level stage.
+    (
+        Rule::AssertionLevelUnknown,
+        Edit::Unsigned(|e| class_ref(e).set_text("https://www.spid.gov.it/SpidL9")),
+    ),
+    // GRANT_RULES.
+    (
+        Rule::AssertionLevelInsufficient,
+        Edit::Unsigned(|e| class_ref(e).set_text(SpidLevel::L1.uri())),
+    ),
+    (
+        Rule::AssertionAttributeStatementEmpty,
+        Edit::Unsigned(|e| remove(at(e, &["Assertion", "AttributeStatement"]), "Attribute")),
+    ),
+    (
+        Rule::AssertionAttributeValueMissing,
+        Edit::Unsigned(|e| {
+            at(
+                e,
+                &[
+                    "Assertion",
+                    "AttributeStatement",
+                    "Attribute",
+                    "AttributeValue",
+                ],
+            )
+            .set_text("")
+        }),
+    ),
+    // The replay cache.
+    (Rule::AssertionReplayed, Edit::Replayed),
+];
+
+fn scd(e: &mut Element) -> &mut Element {
+    at(
+        e,
+        &[
+            "Assertion",
+            "Subject",
+            "SubjectConfirmation",
+            "SubjectConfirmationData",
+        ],
+    )
+}
+
+fn class_ref(e: &mut Element) -> &mut Element {
+    at(
+        e,
+        &[
+            "Assertion",
+            "AuthnStatement",
+            "AuthnContext",
+            "AuthnContextClassRef",
+        ],
+    )
+}
+
+/// The validator's verdict on the honest login after `edit`.
+fn verdict(c: &Credential, edit: Edit) -> Check<Identity> {
+    let now = fixed_now();
+    let mut model = response(now, StatusModel::success(), SpidLevel::L2);
+    if let Edit::Model(f) = edit {
+        f(&mut model);
+    }
+    let mut el = model.to_element();
+    if let Edit::Unsigned(f) = edit {
+        f(&mut el);
+    }
+    let mut signed = sign_response(el, c, SignParts::BOTH, Some(&c.cert_base64())).unwrap();
+    if let Edit::Signed(f) = edit {
+        f(&mut signed);
+    }
+    let mut text = signed.to_xml();
+    if let Edit::Text(f) = edit {
+        text = f(text);
+    }
+    let mut value = spid_core::saml::binding::encode_post(&text);
+    if let Edit::Value(f) = edit {
+        value = f(value);
+    }
+    let mut p = pending(now);
+    if let Edit::Pending(f) = edit {
+        f(&mut p);
+    }
+    let mut idps = vec![idp(c)];
+    if let Edit::Idps(f) = edit {
+        f(&mut idps);
+    }
+    let cache = Cache::default();
+    if let Edit::Replayed = edit {
+        run(&value, &idps, &cache, now).unwrap();
+    }
+    let mut lookup = OneRequest(RefCell::new(Some(p)));
+    validate(Some(&value), &policy(), &idps, &mut lookup, &cache, now)
+}
+
+/// Every code a table or stage of the validator can return.
+fn validator_codes() -> Vec<Rule> {
+    let tables = envelope::ENVELOPE_RULES
+        .iter()
+        .map(|(c, _)| *c)
+        .chain(envelope::RESPONSE_RULES.iter().map(|(c, _)| *c))
+        .chain(assertion::ASSERTION_RULES.iter().map(|(c, _)| *c))
+        .chain(assertion::GRANT_RULES.iter().map(|(c, _)| *c));
+    let mut all: Vec<Rule> = tables.flatten().chain(STAGE_RULES).copied().collect();
+    all.sort_by_key(|r| r.code());
+    all.dedup();
+    all
+}
+
+#[test]
+fn honest_login_passes_the_edit_pipeline() {
+    let c = cred();
+    assert!(verdict(&c, Edit::Pending(|_| {})).is_ok());
+}
+
+#[test]
+fn each_rule_refuses_its_one_edit() {
+    let c = cred();
+    let wrong: Vec<String> = RULE_CASES
+        .iter()
+        .filter_map(|(rule, edit)| match verdict(&c, *edit) {
+            Err(r) if r.rule == *rule => None,
+            other => Some(format!(
+                "{}: got {:?}",
+                rule.code(),
+                other.map(|i| i.name_id)
+            )),
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every rule the tables and stages name has a case in RULE_CASES, and every case names one of
+/// them (or the lookup's own `ResponseInResponseToUnknown`).
+#[test]
+fn every_validator_rule_has_a_unit_test() {
+    let tested: Vec<Rule> = RULE_CASES.iter().map(|(r, _)| *r).collect();
+    let missing: Vec<&str> = validator_codes()
+        .into_iter()
+        .filter(|r| !tested.contains(r))
+        .map(|r| r.code())
+        .collect();
+    assert!(missing.is_empty(), "rules without a unit test: {missing:?}");
+    let codes = validator_codes();
+    for r in tested {
+        assert!(
+            codes.contains(&r) || r == Rule::ResponseInResponseToUnknown,
+            "{} is tested but no table or stage returns it",
+            r.code()
+        );
+        assert!(Rule::ALL.contains(&r));
     }
 }
