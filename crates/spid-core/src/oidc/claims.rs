@@ -6,6 +6,7 @@
 use super::jose::{b64url_encode, numeric_date, SigAlg};
 use super::profile::Profile;
 use super::SpidLevel;
+use crate::Rule;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -110,6 +111,55 @@ pub enum IdTokenError {
     #[error("at_hash does not match the access token")]
     AtHashMismatch,
 }
+
+impl IdTokenError {
+    /// The rule that decided: one per claim for a missing or mistyped claim, otherwise the
+    /// check that failed.
+    pub fn rule(&self) -> Rule {
+        match self {
+            // verify_jws refuses a payload that is no JSON object as malformed, which the
+            // RP answers with the signature rule; the same token gets the same rule here.
+            IdTokenError::NotAnObject => Rule::OidcIdTokenSignature,
+            IdTokenError::MissingClaim(name) | IdTokenError::InvalidClaim(name) => claim_rule(name),
+            IdTokenError::IssuerMismatch { .. } => Rule::OidcIdTokenIss,
+            IdTokenError::AudienceMismatch { .. } | IdTokenError::UntrustedAudience(_) => {
+                Rule::OidcIdTokenAud
+            }
+            IdTokenError::Expired { .. } => Rule::OidcIdTokenExpired,
+            IdTokenError::NotYetValid { .. } | IdTokenError::IssuedInFuture { .. } => {
+                Rule::OidcIdTokenNotYetValid
+            }
+            IdTokenError::NonceMismatch => Rule::OidcIdTokenNonce,
+            IdTokenError::UnknownAcr(_) => Rule::OidcAcrUnknown,
+            IdTokenError::AcrTooLow { .. } => Rule::OidcAcrInsufficient,
+            IdTokenError::AtHashMismatch => Rule::OidcIdTokenAtHash,
+        }
+    }
+}
+
+/// The rule for a missing or mistyped claim `name` (one of [`TYPED`]; this module names
+/// no other claim in `MissingClaim`/`InvalidClaim`).
+fn claim_rule(name: &str) -> Rule {
+    match name {
+        "iss" => Rule::OidcIdTokenClaimIss,
+        "sub" => Rule::OidcIdTokenClaimSub,
+        "aud" => Rule::OidcIdTokenClaimAud,
+        "exp" => Rule::OidcIdTokenClaimExp,
+        "iat" => Rule::OidcIdTokenClaimIat,
+        "nbf" => Rule::OidcIdTokenClaimNbf,
+        "nonce" => Rule::OidcIdTokenClaimNonce,
+        "acr" => Rule::OidcIdTokenClaimAcr,
+        "at_hash" => Rule::OidcIdTokenClaimAtHash,
+        "jti" => Rule::OidcIdTokenClaimJti,
+        // Unreachable: the module names only the claims above.
+        _ => Rule::OidcIdTokenSignature,
+    }
+}
+
+/// The claims [`validate_id_token_with`] types; the others go to [`IdToken::extra`].
+const TYPED: [&str; 10] = [
+    "iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "acr", "at_hash", "jti",
+];
 
 /// A validated SPID ID token.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,9 +368,6 @@ pub fn validate_id_token_with(
         return Err(IdTokenError::MissingClaim("jti"));
     }
 
-    const TYPED: [&str; 10] = [
-        "iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "acr", "at_hash", "jti",
-    ];
     let extra = obj
         .iter()
         .filter(|(k, _)| !TYPED.contains(&k.as_str()))

@@ -61,25 +61,10 @@ pub struct Identity {
     pub claims: Vec<(String, String)>,
 }
 
-/// The rule for an ID-token claims refusal.
+/// The rule for an ID-token claims refusal ([`IdTokenError::rule`]: one rule per claim
+/// missing or mistyped, otherwise the value check that failed).
 pub fn id_token_rule(e: &IdTokenError) -> Rule {
-    match e {
-        IdTokenError::IssuerMismatch { .. } => Rule::OidcIdTokenIss,
-        IdTokenError::AudienceMismatch { .. } | IdTokenError::UntrustedAudience(_) => {
-            Rule::OidcIdTokenAud
-        }
-        IdTokenError::Expired { .. } => Rule::OidcIdTokenExpired,
-        IdTokenError::NotYetValid { .. } | IdTokenError::IssuedInFuture { .. } => {
-            Rule::OidcIdTokenNotYetValid
-        }
-        IdTokenError::NonceMismatch => Rule::OidcIdTokenNonce,
-        IdTokenError::UnknownAcr(_) => Rule::OidcAcrUnknown,
-        IdTokenError::AcrTooLow { .. } => Rule::OidcAcrInsufficient,
-        IdTokenError::AtHashMismatch => Rule::OidcIdTokenAtHash,
-        IdTokenError::NotAnObject
-        | IdTokenError::MissingClaim(_)
-        | IdTokenError::InvalidClaim(_) => Rule::OidcIdTokenClaims,
-    }
+    e.rule()
 }
 
 const REGISTERED: [&str; 7] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"];
@@ -505,7 +490,18 @@ mod tests {
                 Rule::OidcAcrInsufficient,
             ),
             (E::AtHashMismatch, Rule::OidcIdTokenAtHash),
-            (E::MissingClaim("jti"), Rule::OidcIdTokenClaims),
+            (E::NotAnObject, Rule::OidcIdTokenSignature),
+            (E::MissingClaim("iss"), Rule::OidcIdTokenClaimIss),
+            (E::InvalidClaim("iss"), Rule::OidcIdTokenClaimIss),
+            (E::MissingClaim("sub"), Rule::OidcIdTokenClaimSub),
+            (E::MissingClaim("aud"), Rule::OidcIdTokenClaimAud),
+            (E::MissingClaim("exp"), Rule::OidcIdTokenClaimExp),
+            (E::MissingClaim("iat"), Rule::OidcIdTokenClaimIat),
+            (E::MissingClaim("nbf"), Rule::OidcIdTokenClaimNbf),
+            (E::MissingClaim("nonce"), Rule::OidcIdTokenClaimNonce),
+            (E::MissingClaim("acr"), Rule::OidcIdTokenClaimAcr),
+            (E::MissingClaim("at_hash"), Rule::OidcIdTokenClaimAtHash),
+            (E::MissingClaim("jti"), Rule::OidcIdTokenClaimJti),
         ];
         for (e, rule) in cases {
             assert_eq!(id_token_rule(&e), rule, "{e:?}");

@@ -296,3 +296,104 @@ fn keeps_unknown_claims_in_extra() {
     let idt = check(&with(good(), "c_hash", json!("x"))).expect("valid");
     assert_eq!(idt.extra.get("c_hash"), Some(&json!("x")));
 }
+
+/// One rule per claim: the honest token less one claim, or with one claim of the wrong
+/// type, is refused by exactly that claim's rule.
+#[test]
+fn each_claim_fault_has_its_own_rule() {
+    let cases = [
+        ("iss", Rule::OidcIdTokenClaimIss),
+        ("sub", Rule::OidcIdTokenClaimSub),
+        ("aud", Rule::OidcIdTokenClaimAud),
+        ("exp", Rule::OidcIdTokenClaimExp),
+        ("iat", Rule::OidcIdTokenClaimIat),
+        ("nbf", Rule::OidcIdTokenClaimNbf),
+        ("nonce", Rule::OidcIdTokenClaimNonce),
+        ("acr", Rule::OidcIdTokenClaimAcr),
+        ("at_hash", Rule::OidcIdTokenClaimAtHash),
+        ("jti", Rule::OidcIdTokenClaimJti),
+    ];
+    assert_eq!(check(&good()).map(|_| ()), Ok(()));
+    for (name, rule) in cases {
+        assert!(TYPED.contains(&name), "{name}");
+        let missing = check(&without(good(), name))
+            .map(|_| ())
+            .map_err(|e| e.rule());
+        assert_eq!(missing, Err(rule), "without {name}");
+        // `true` is of the wrong type for every typed claim.
+        let mistyped = check(&with(good(), name, json!(true)))
+            .map(|_| ())
+            .map_err(|e| e.rule());
+        assert_eq!(mistyped, Err(rule), "{name}: true");
+    }
+    // The empty string is no issuer either.
+    assert_eq!(
+        check(&with(good(), "iss", json!(""))).map_err(|e| e.rule()),
+        Err(Rule::OidcIdTokenClaimIss)
+    );
+    // A refreshed ID token may leave nonce out, but not send it mistyped.
+    let refreshed = IdTokenCheck {
+        issuer: ISS,
+        client_id: CLIENT,
+        nonce: NONCE,
+        refreshed: true,
+        now: now(),
+        skew: skew(),
+    };
+    let p = Profile::rules_2023();
+    assert!(validate_id_token_with(&without(good(), "nonce"), &refreshed, &p).is_ok());
+    assert_eq!(
+        validate_id_token_with(&with(good(), "nonce", json!(1)), &refreshed, &p)
+            .map_err(|e| e.rule()),
+        Err(Rule::OidcIdTokenClaimNonce)
+    );
+    // at_hash checked against the access token: absent is the claim rule, wrong the value's.
+    let idt = check(&good()).expect("good");
+    let mut no_hash = idt.clone();
+    no_hash.at_hash = None;
+    assert_eq!(
+        no_hash
+            .check_at_hash(ACCESS_TOKEN, SigAlg::RS256)
+            .map_err(|e| e.rule()),
+        Err(Rule::OidcIdTokenClaimAtHash)
+    );
+    assert_eq!(
+        idt.check_at_hash("other", SigAlg::RS256)
+            .map_err(|e| e.rule()),
+        Err(Rule::OidcIdTokenAtHash)
+    );
+}
+
+#[test]
+fn a_payload_that_is_no_object_gets_the_signature_rule_as_from_verify_jws() {
+    assert_eq!(
+        check(&json!([1])).map(|_| ()).map_err(|e| e.rule()),
+        Err(Rule::OidcIdTokenSignature)
+    );
+}
+
+/// The value checks keep their rules.
+#[test]
+fn value_faults_keep_their_rules() {
+    let r = |c: Value| check(&c).map(|_| ()).map_err(|e| e.rule());
+    assert_eq!(
+        r(with(good(), "iss", json!("https://x.example/"))),
+        Err(Rule::OidcIdTokenIss)
+    );
+    assert_eq!(
+        r(with(good(), "aud", json!("https://x.example/"))),
+        Err(Rule::OidcIdTokenAud)
+    );
+    assert_eq!(
+        r(with(good(), "exp", json!(T0 - 100))),
+        Err(Rule::OidcIdTokenExpired)
+    );
+    assert_eq!(
+        r(with(good(), "iat", json!(T0 + 1000))),
+        Err(Rule::OidcIdTokenNotYetValid)
+    );
+    assert_eq!(
+        r(with(good(), "nonce", json!("other"))),
+        Err(Rule::OidcIdTokenNonce)
+    );
+}

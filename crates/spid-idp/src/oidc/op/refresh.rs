@@ -324,6 +324,7 @@ mod tests {
     use spid_core::clock::FixedClock;
     use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks, SigAlg, SigningKey};
     use spid_core::oidc::pkce::challenge_s256;
+    use spid_core::Rule;
     use std::sync::Arc;
 
     const RP: &str = "http://rp.example/oidc/rp";
@@ -606,10 +607,16 @@ mod tests {
             ("client_assertion", &fx.assertion(OTHER_RP, "token")),
         ]);
         let r = fx.op.refresh(&f, &fx.client(RP).1);
-        assert!(matches!(r, Err(TokenRefusal::InvalidClient(_))), "{r:?}");
+        assert_eq!(
+            r.map_err(|e| (e.error(), e.rule())),
+            Err(("invalid_client", Rule::OpTokenClientAssertionSignature))
+        );
         f.remove("client_assertion");
         let r = fx.op.refresh(&f, &fx.client(RP).1);
-        assert!(matches!(r, Err(TokenRefusal::InvalidClient(_))), "{r:?}");
+        assert_eq!(
+            r.map_err(|e| (e.error(), e.rule())),
+            Err(("invalid_client", Rule::OpTokenClientAssertionMissing))
+        );
         // Refusals before the store leave the token usable.
         assert!(fx.refresh(RP, &rt).is_ok());
     }

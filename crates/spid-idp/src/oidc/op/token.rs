@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
 use spid_core::oidc::jose::{
-    b64url_encode, sign_jws, sign_jws_with_header, verify_jwt, JwsHeader, SigningKey,
+    b64url_encode, sign_jws, sign_jws_with_header, verify_jwt, JoseError, JwsHeader, SigningKey,
 };
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
 use spid_core::Rule;
@@ -28,9 +28,9 @@ pub enum TokenRefusal {
     /// A required parameter is missing or malformed.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// Client authentication failed (assertion missing, badly signed, wrong claims).
-    #[error("invalid client: {0}")]
-    InvalidClient(String),
+    /// Client authentication failed: which `private_key_jwt` check, and what was found.
+    #[error("invalid client: {1}")]
+    InvalidClient(AssertionFault, String),
     /// The client does not resolve through the trust anchor.
     #[error("invalid client: {0}")]
     UntrustedClient(String),
@@ -54,7 +54,7 @@ impl TokenRefusal {
         match self {
             TokenRefusal::UnsupportedGrantType => "unsupported_grant_type",
             TokenRefusal::InvalidRequest(_) => "invalid_request",
-            TokenRefusal::InvalidClient(_) | TokenRefusal::UntrustedClient(_) => "invalid_client",
+            TokenRefusal::InvalidClient(..) | TokenRefusal::UntrustedClient(_) => "invalid_client",
             TokenRefusal::Code(_)
             | TokenRefusal::RedirectUri
             | TokenRefusal::Pkce(_)
@@ -67,7 +67,7 @@ impl TokenRefusal {
         match self {
             TokenRefusal::UnsupportedGrantType => Rule::OpTokenGrantType,
             TokenRefusal::InvalidRequest(_) => Rule::OpTokenParameters,
-            TokenRefusal::InvalidClient(_) => Rule::OpTokenClientAuth,
+            TokenRefusal::InvalidClient(fault, _) => fault.rule(),
             TokenRefusal::UntrustedClient(_) => Rule::OpTokenClientUntrusted,
             TokenRefusal::Code(_) => Rule::OpTokenCode,
             TokenRefusal::RedirectUri => Rule::OpTokenRedirectUri,
@@ -80,7 +80,7 @@ impl TokenRefusal {
     /// 400 otherwise, with the rule header.
     pub(crate) fn response(&self, invalid_client_status: u16) -> Response {
         let status = match self {
-            TokenRefusal::InvalidClient(_) | TokenRefusal::UntrustedClient(_) => {
+            TokenRefusal::InvalidClient(..) | TokenRefusal::UntrustedClient(_) => {
                 StatusCode::from_u16(invalid_client_status).unwrap_or(StatusCode::UNAUTHORIZED)
             }
             _ => StatusCode::BAD_REQUEST,
@@ -89,6 +89,67 @@ impl TokenRefusal {
             json_error(status, self.error(), &self.to_string()),
             self.rule(),
         )
+    }
+}
+
+/// Which `private_key_jwt` check a client assertion failed; each has its own rule, the OAuth
+/// error is `invalid_client` for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssertionFault {
+    /// `client_assertion_type` is not jwt-bearer.
+    Type,
+    /// No `client_assertion`.
+    Missing,
+    /// Not a JWS signed with an allowed alg by a key of the client's jwks (`none`, HMAC,
+    /// unknown key, bad signature, malformed).
+    Signature,
+    /// `iss` is not the `client_id`.
+    Iss,
+    /// `sub` is not the `client_id`.
+    Sub,
+    /// `aud` does not name the endpoint.
+    Aud,
+    /// `exp` absent, mistyped or past.
+    Exp,
+    /// `nbf` mistyped or in the future.
+    Nbf,
+    /// `iat` absent, mistyped or in the future.
+    Iat,
+    /// `jti` absent, not a string or shorter than 16 bytes.
+    Jti,
+}
+
+impl AssertionFault {
+    /// The rule for this check.
+    pub fn rule(self) -> Rule {
+        match self {
+            AssertionFault::Type => Rule::OpTokenClientAssertionType,
+            AssertionFault::Missing => Rule::OpTokenClientAssertionMissing,
+            AssertionFault::Signature => Rule::OpTokenClientAssertionSignature,
+            AssertionFault::Iss => Rule::OpTokenClientAssertionIss,
+            AssertionFault::Sub => Rule::OpTokenClientAssertionSub,
+            AssertionFault::Aud => Rule::OpTokenClientAssertionAud,
+            AssertionFault::Exp => Rule::OpTokenClientAssertionExp,
+            AssertionFault::Nbf => Rule::OpTokenClientAssertionNbf,
+            AssertionFault::Iat => Rule::OpTokenClientAssertionIat,
+            AssertionFault::Jti => Rule::OpTokenClientAssertionJti,
+        }
+    }
+
+    /// The check a [`verify_jwt`] error failed: a time claim's, else the signature's.
+    fn of_jose(e: &JoseError) -> AssertionFault {
+        match e {
+            JoseError::Expired { .. } => AssertionFault::Exp,
+            JoseError::NotYetValid { .. } => AssertionFault::Nbf,
+            JoseError::IssuedInFuture { .. } => AssertionFault::Iat,
+            JoseError::MissingClaim(c) | JoseError::InvalidClaim(c) => match c.as_str() {
+                "exp" => AssertionFault::Exp,
+                "nbf" => AssertionFault::Nbf,
+                "iat" => AssertionFault::Iat,
+                _ => AssertionFault::Signature,
+            },
+            _ => AssertionFault::Signature,
+        }
     }
 }
 
@@ -140,8 +201,9 @@ pub(super) fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<S
 }
 
 impl OpenIdProvider {
-    /// Checks the `private_key_jwt` assertion: signature with the client's keys, `iss` =
-    /// `sub` = `client_id`, `aud` ∋ the token endpoint, `exp`, `iat`, `jti`.
+    /// Checks the `private_key_jwt` assertion, in order: type, presence, signature with the
+    /// client's keys, `exp`/`nbf`/`iat` times, `iss` = `client_id`, `sub` = `client_id`,
+    /// `aud` ∋ `endpoint`, `iat` present, `jti` of 16+ bytes; each its own [`AssertionFault`].
     pub(super) fn authenticate(
         &self,
         f: &HashMap<String, String>,
@@ -149,28 +211,35 @@ impl OpenIdProvider {
         client: &Client,
         endpoint: &str,
     ) -> Result<(), TokenRefusal> {
+        let refuse = |fault: AssertionFault, detail: &str| {
+            Err(TokenRefusal::InvalidClient(fault, detail.to_string()))
+        };
         if f.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-            return Err(TokenRefusal::InvalidClient(
-                "client_assertion_type must be jwt-bearer".into(),
-            ));
+            return refuse(
+                AssertionFault::Type,
+                "client_assertion_type must be jwt-bearer",
+            );
         }
-        let assertion = f
-            .get("client_assertion")
-            .ok_or_else(|| TokenRefusal::InvalidClient("client_assertion is required".into()))?;
+        let Some(assertion) = f.get("client_assertion") else {
+            return refuse(AssertionFault::Missing, "client_assertion is required");
+        };
         let cfg = &self.0.cfg;
-        let (_, claims) = verify_jwt(
+        let (_, claims) = match verify_jwt(
             assertion,
             &client.jwks,
             &cfg.profile.signing_algs,
             cfg.clock.now(),
             cfg.profile.skew(),
-        )
-        .map_err(|e| TokenRefusal::InvalidClient(e.to_string()))?;
+        ) {
+            Ok(v) => v,
+            Err(e) => return refuse(AssertionFault::of_jose(&e), &e.to_string()),
+        };
         let s = |n: &str| claims.get(n).and_then(Value::as_str);
-        if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
-            return Err(TokenRefusal::InvalidClient(
-                "iss and sub must be the client_id".into(),
-            ));
+        if s("iss") != Some(client_id) {
+            return refuse(AssertionFault::Iss, "iss must be the client_id");
+        }
+        if s("sub") != Some(client_id) {
+            return refuse(AssertionFault::Sub, "sub must be the client_id");
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => a == endpoint,
@@ -178,15 +247,18 @@ impl OpenIdProvider {
             _ => false,
         };
         if !aud_ok {
-            return Err(TokenRefusal::InvalidClient(
-                "aud is not this endpoint".into(),
-            ));
+            return refuse(AssertionFault::Aud, "aud is not this endpoint");
+        }
+        // verify_jwt checked a present iat's type and time; SPID requires it.
+        if claims.get("iat").is_none() {
+            return refuse(AssertionFault::Iat, "iat is required");
         }
         // check-op 3.1.x: a jti of fewer than 16 bytes has too little entropy.
-        if claims.get("iat").is_none() || s("jti").is_none_or(|j| j.len() < 16) {
-            return Err(TokenRefusal::InvalidClient(
-                "iat and a jti of at least 16 bytes are required".into(),
-            ));
+        if s("jti").is_none_or(|j| j.len() < 16) {
+            return refuse(
+                AssertionFault::Jti,
+                "a jti of at least 16 bytes is required",
+            );
         }
         Ok(())
     }
@@ -598,8 +670,10 @@ mod tests {
         let mut req = request(&fx, &c, &v);
         req.insert("client_assertion_type".into(), "x".into());
         assert_eq!(
-            fx.op.exchange(&req, &fx.client).map_err(|e| e.error()),
-            Err("invalid_client")
+            fx.op
+                .exchange(&req, &fx.client)
+                .map_err(|e| (e.error(), e.rule())),
+            Err(("invalid_client", Rule::OpTokenClientAssertionType))
         );
         let other = new_signing_key().expect("key");
         let now = fx.op.config().clock.now().timestamp();
@@ -637,5 +711,231 @@ mod tests {
             fx.op.exchange(&req, &fx.client),
             Err(TokenRefusal::UnsupportedGrantType)
         );
+    }
+
+    /// The honest assertion for `fx`'s client at the token endpoint, with `edit` applied to
+    /// its claims, signed by the client's key.
+    fn assertion_with(fx: &Fixture, edit: impl FnOnce(&mut Value)) -> String {
+        let now = fx.op.config().clock.now().timestamp();
+        let mut claims = json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                                "iat": now, "exp": now + 60, "jti": "j".repeat(16)});
+        edit(&mut claims);
+        sign_jws(
+            &claims,
+            &fx.rp_key,
+            spid_core::oidc::jose::SigAlg::RS256,
+            None,
+        )
+        .expect("assertion")
+    }
+
+    /// `authenticate` on the honest form with `edit` applied: `Ok` or the refusal's
+    /// (OAuth error, rule).
+    fn client_auth(
+        fx: &Fixture,
+        edit: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Result<(), (&'static str, Rule)> {
+        let mut f = request(fx, "c", &"v".repeat(64));
+        f.insert("client_assertion".into(), assertion_with(fx, |_| {}));
+        edit(&mut f);
+        let endpoint = fx.op.config().endpoint("token");
+        fx.op
+            .authenticate(&f, RP, &fx.client, &endpoint)
+            .map_err(|e| (e.error(), e.rule()))
+    }
+
+    fn with_claims(
+        fx: &Fixture,
+        edit: impl FnOnce(&mut Value),
+    ) -> impl FnOnce(&mut HashMap<String, String>) {
+        let a = assertion_with(fx, edit);
+        move |f| {
+            f.insert("client_assertion".into(), a);
+        }
+    }
+
+    fn set(name: &'static str, v: Value) -> impl FnOnce(&mut Value) {
+        move |c| c[name] = v
+    }
+
+    fn remove(name: &'static str) -> impl FnOnce(&mut Value) {
+        move |c| {
+            if let Some(o) = c.as_object_mut() {
+                o.remove(name);
+            }
+        }
+    }
+
+    /// One rule per client-assertion check: the honest request with one edit is refused by
+    /// exactly that check's rule, always as `invalid_client`.
+    #[test]
+    fn each_client_assertion_fault_has_its_own_rule() {
+        use Rule as R;
+        let fx = fixture();
+        let now = fx.op.config().clock.now().timestamp();
+        let err = |r: Rule| Err(("invalid_client", r));
+        assert_eq!(client_auth(&fx, |_| {}), Ok(()));
+        // Array audience holding the endpoint is fine.
+        let aud = json!([fx.op.config().endpoint("token"), "http://x.example"]);
+        assert_eq!(client_auth(&fx, with_claims(&fx, set("aud", aud))), Ok(()));
+
+        assert_eq!(
+            client_auth(&fx, |f| {
+                f.insert(
+                    "client_assertion_type".into(),
+                    "urn:ietf:params:oauth:client-assertion-type:saml2-bearer".into(),
+                );
+            }),
+            err(R::OpTokenClientAssertionType)
+        );
+        assert_eq!(
+            client_auth(&fx, |f| {
+                f.remove("client_assertion_type");
+            }),
+            err(R::OpTokenClientAssertionType)
+        );
+        assert_eq!(
+            client_auth(&fx, |f| {
+                f.remove("client_assertion");
+            }),
+            err(R::OpTokenClientAssertionMissing)
+        );
+
+        // Signature: a foreign key under the client's kid, an unknown kid, alg none, HS256
+        // keyed with the client's public key, a flipped signature, not a JWS at all.
+        let claims = json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
+                            "iat": now, "exp": now + 60, "jti": "j".repeat(16)});
+        let other = new_signing_key().expect("key");
+        let sign = |k: &SigningKey| {
+            sign_jws(&claims, k, spid_core::oidc::jose::SigAlg::RS256, None).expect("jws")
+        };
+        let honest = assertion_with(&fx, |_| {});
+        for (what, a) in [
+            (
+                "foreign key",
+                sign(&other.clone().with_kid(fx.rp_key.kid())),
+            ),
+            ("unknown kid", sign(&other)),
+            (
+                "none",
+                forge_alg(&claims, "none", &fx.rp_key).expect("none"),
+            ),
+            (
+                "HS256",
+                forge_alg(&claims, "HS256", &fx.rp_key).expect("hs256"),
+            ),
+            ("flipped", corrupt_signature(&honest)),
+            ("not a JWS", "x.y".into()),
+        ] {
+            assert_eq!(
+                client_auth(&fx, |f| {
+                    f.insert("client_assertion".into(), a);
+                }),
+                err(R::OpTokenClientAssertionSignature),
+                "{what}"
+            );
+        }
+
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, Edit, Rule)> = vec![
+            (
+                "iss other",
+                Box::new(set("iss", json!("http://other.example/rp"))),
+                R::OpTokenClientAssertionIss,
+            ),
+            (
+                "iss missing",
+                Box::new(remove("iss")),
+                R::OpTokenClientAssertionIss,
+            ),
+            (
+                "sub other",
+                Box::new(set("sub", json!("http://other.example/rp"))),
+                R::OpTokenClientAssertionSub,
+            ),
+            (
+                "sub missing",
+                Box::new(remove("sub")),
+                R::OpTokenClientAssertionSub,
+            ),
+            (
+                "aud other",
+                Box::new(set("aud", json!("http://other.example/token"))),
+                R::OpTokenClientAssertionAud,
+            ),
+            (
+                "aud missing",
+                Box::new(remove("aud")),
+                R::OpTokenClientAssertionAud,
+            ),
+            (
+                "exp past",
+                Box::new(move |c: &mut Value| {
+                    c["iat"] = json!(now - 900);
+                    c["exp"] = json!(now - 600);
+                }),
+                R::OpTokenClientAssertionExp,
+            ),
+            (
+                "exp missing",
+                Box::new(remove("exp")),
+                R::OpTokenClientAssertionExp,
+            ),
+            (
+                "exp mistyped",
+                Box::new(set("exp", json!("later"))),
+                R::OpTokenClientAssertionExp,
+            ),
+            (
+                "nbf future",
+                Box::new(set("nbf", json!(now + 600))),
+                R::OpTokenClientAssertionNbf,
+            ),
+            (
+                "nbf mistyped",
+                Box::new(set("nbf", json!("soon"))),
+                R::OpTokenClientAssertionNbf,
+            ),
+            (
+                "iat future",
+                Box::new(move |c: &mut Value| {
+                    c["iat"] = json!(now + 600);
+                    c["exp"] = json!(now + 900);
+                }),
+                R::OpTokenClientAssertionIat,
+            ),
+            (
+                "iat missing",
+                Box::new(remove("iat")),
+                R::OpTokenClientAssertionIat,
+            ),
+            (
+                "iat mistyped",
+                Box::new(set("iat", json!("now"))),
+                R::OpTokenClientAssertionIat,
+            ),
+            (
+                "jti short",
+                Box::new(set("jti", json!("j".repeat(15)))),
+                R::OpTokenClientAssertionJti,
+            ),
+            (
+                "jti missing",
+                Box::new(remove("jti")),
+                R::OpTokenClientAssertionJti,
+            ),
+            (
+                "jti mistyped",
+                Box::new(set("jti", json!(12345678901234567_u64))),
+                R::OpTokenClientAssertionJti,
+            ),
+        ];
+        for (what, edit, rule) in cases {
+            assert_eq!(
+                client_auth(&fx, with_claims(&fx, edit)),
+                err(rule),
+                "{what}"
+            );
+        }
     }
 }
