@@ -9,7 +9,10 @@ fn main() {
     for family in ["saml", "oidc", "oidc-op"] {
         let dir = root.join(family);
         println!("cargo:rerun-if-changed={}", dir.display());
-        if let Ok(rd) = std::fs::read_dir(&dir) {
+        // A catalogue that cannot be read is a broken checkout, never an empty catalogue.
+        let rd = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read the case catalogue {}: {e}", dir.display()));
+        {
             for e in rd.flatten() {
                 let p = e.path();
                 if p.extension().is_some_and(|x| x == "toml") {
