@@ -7,16 +7,16 @@
 //! The SP flood goes over real HTTP; the others call the routers in process
 //! (`tower::ServiceExt::oneshot`), which shares the servers' state and is much faster.
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, StatusCode};
 use spid_harness::agent::{Page, UserAgent};
 use spid_harness::oidc::OidcFederation;
 use spid_harness::runner::{self, Behaviour, Credentials, InternalPair};
 use spid_idp::users::User;
 use std::time::Instant;
-use tower::ServiceExt;
 
-const RULE: &str = "x-spid-rule";
+#[path = "support/routers.rs"]
+mod routers;
+use routers::{oneshot, path_and_query, rule_of};
 
 fn users() -> Vec<User> {
     spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap()
@@ -64,30 +64,6 @@ fn assert_accepted(page: &Page) {
     );
 }
 
-/// Path and query of `url` (for a router mounted at its root).
-fn path_and_query(url: &str) -> String {
-    let u = url::Url::parse(url).unwrap();
-    match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    }
-}
-
-async fn oneshot(router: &axum::Router, uri: &str) -> axum::response::Response {
-    router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap()
-}
-
-fn rule_of(r: &axum::response::Response) -> Option<String> {
-    r.headers()
-        .get(RULE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// 10,100 anonymous `/login` calls at the SP over HTTP: the SP's request store fills, the
 /// rest get 503 `server.pending.full`, and the honest Response is still accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,7 +95,7 @@ async fn sp_login_flood_keeps_the_login_in_flight() {
                     503 => {
                         let rule = r
                             .headers()
-                            .get(RULE)
+                            .get(spid_sp::RULE_HEADER)
                             .map(|v| v.to_str().unwrap().to_string());
                         assert_eq!(rule.as_deref(), Some("server.pending.full"));
                         busy += 1;
