@@ -215,6 +215,318 @@ pub fn check_request(
     check_request_with(params, claims, issuer, redirect_uris, now, skew, false)
 }
 
+/// What every authorization-request rule may read besides the request: the OP and the RP's
+/// registration, the current time and the profile's allowances.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthzCtx<'a> {
+    /// The OP's entity id (the request object's `aud`).
+    pub issuer: &'a str,
+    /// The RP's registered `redirect_uris`.
+    pub redirect_uris: &'a [String],
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Tolerated clock skew.
+    pub skew: Duration,
+    /// The profile's `authz_id_token_claims_allowed`.
+    pub id_token_claims_allowed: bool,
+}
+
+/// An authorization request under check: the HTTP parameters and the request object's
+/// verified claims.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthzInput<'a> {
+    /// The HTTP parameters.
+    pub params: &'a HashMap<String, String>,
+    /// The request object's claims, as sent.
+    pub claims: &'a Value,
+    /// The same claims as an object (empty when they are not one: the table
+    /// refuses that).
+    pub obj: &'a Map<String, Value>,
+}
+
+impl AuthzInput<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+    fn claim(&self, name: &str) -> Option<&str> {
+        claim_str(self.obj, name)
+    }
+    fn scopes(&self) -> Vec<String> {
+        self.claim("scope")
+            .unwrap_or_default()
+            .split(' ')
+            .map(String::from)
+            .collect()
+    }
+    fn prompt(&self) -> &str {
+        self.claim("prompt").unwrap_or_default()
+    }
+}
+
+/// A check's verdict: nothing, or the refusal whose [`AuthzRefusal::rule`] decided.
+pub type AuthzCheck = Result<(), AuthzRefusal>;
+
+/// An entry of [`AUTHZ_RULES`]: the codes the check may return and the check.
+pub type AuthzRule = (
+    &'static [Rule],
+    fn(&AuthzInput<'_>, &AuthzCtx<'_>) -> AuthzCheck,
+);
+
+/// The checks of an authorization request, in order; the first refusal decides. The
+/// `redirect_uri` comes first since every later refusal is sent there.
+pub const AUTHZ_RULES: &[AuthzRule] = &[
+    (&[Rule::OpAuthzRedirectUri], redirect_uri),
+    (&[Rule::OpAuthzRequestClaims], request_object),
+    (&[Rule::OpAuthzParameters], client_id),
+    (&[Rule::OpAuthzRequestClaims], iss),
+    (&[Rule::OpAuthzRequestClaims], aud),
+    (&[Rule::OpAuthzRequestClaims], iat),
+    (&[Rule::OpAuthzRequestClaims], times),
+    (&[Rule::OpAuthzRequestClaims], no_sub),
+    (
+        &[Rule::OpAuthzParameters, Rule::OpAuthzResponseType],
+        response_type,
+    ),
+    (&[Rule::OpAuthzParameters], scope_param),
+    (&[Rule::OpAuthzScope], scope_openid),
+    (&[Rule::OpAuthzScope], scope_spid),
+    (&[Rule::OpAuthzPkce], pkce_challenge),
+    (&[Rule::OpAuthzPkce], pkce_method),
+    (&[Rule::OpAuthzNonce], nonce),
+    (&[Rule::OpAuthzState], state),
+    (&[Rule::OpAuthzParameters], response_mode),
+    (&[Rule::OpAuthzAcrValues], acr),
+    (&[Rule::OpAuthzClaims], claims),
+    (&[Rule::OpAuthzPrompt], prompt),
+    (&[Rule::OpAuthzPrompt], offline_consent),
+    (&[Rule::OpAuthzAcrValues], offline_l1_last),
+];
+
+/// Codes the `/authorize` handler decides before [`AUTHZ_RULES`] run (no `client_id`, a
+/// `request_uri` or no `request`, the RP's trust chain, a `request` that is not a JWS, its
+/// signature) or after them (a request object answered already; the login: `access_denied`). They need the HTTP exchange or the
+/// federation, so the harness cases judge them rather than unit tests.
+pub const AUTHZ_HANDLER_RULES: &[Rule] = &[
+    Rule::OpAuthzClientId,
+    Rule::OpAuthzRequestMissing,
+    Rule::OpAuthzClientUntrusted,
+    Rule::OpAuthzClientUnlisted,
+    Rule::OpAuthzClientFetchFailed,
+    Rule::OpAuthzRequestMalformed,
+    Rule::OpAuthzRequestSignature,
+    Rule::OpAuthzRequestReplayed,
+    Rule::OpAuthzAccessDenied,
+];
+
+/// Runs [`AUTHZ_RULES`] in order; the first refusal decides.
+pub fn run_authz_rules(input: &AuthzInput<'_>, ctx: &AuthzCtx<'_>) -> AuthzCheck {
+    for (codes, check) in AUTHZ_RULES {
+        if let Err(r) = check(input, ctx) {
+            debug_assert!(codes.contains(&r.rule()), "{:?} not in {codes:?}", r.rule());
+            return Err(r);
+        }
+    }
+    Ok(())
+}
+
+fn redirect_uri(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
+    check_redirect_uri(i.claims, c.redirect_uris).map(|_| ())
+}
+
+/// A guard: claims that are not an object have no `redirect_uri`, so [`redirect_uri`]
+/// refuses them first and no unit case can reach this one.
+fn request_object(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    match i.claims.as_object() {
+        Some(_) => Ok(()),
+        None => Err(AuthzRefusal::RequestObject("not a JSON object".into())),
+    }
+}
+
+fn client_id(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let client_id = required(i.obj, "client_id")?;
+    if i.param("client_id") != Some(client_id) {
+        return Err(AuthzRefusal::InvalidRequest(
+            "client_id differs between HTTP parameters and request object".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn iss(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if i.claim("iss") != i.claim("client_id") {
+        return Err(AuthzRefusal::RequestObject(
+            "iss is not the client_id".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn aud(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
+    let aud_ok = match i.obj.get("aud") {
+        Some(Value::String(a)) => a == c.issuer,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(c.issuer)),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(AuthzRefusal::RequestObject("aud is not this OP".into()));
+    }
+    Ok(())
+}
+
+fn iat(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if i.obj.get("iat").is_none() {
+        return Err(AuthzRefusal::RequestObject("iat missing".into()));
+    }
+    Ok(())
+}
+
+fn times(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
+    check_time_claims(i.claims, c.now, c.skew, true)
+        .map_err(|e: JoseError| AuthzRefusal::RequestObject(e.to_string()))
+}
+
+fn no_sub(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if i.obj.contains_key("sub") {
+        // SPID: a request object with `sub` could be replayed as a client assertion.
+        return Err(AuthzRefusal::RequestObject(
+            "sub must not be present".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn response_type(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let rt = required(i.obj, "response_type")?;
+    if rt != "code" || i.param("response_type").is_some_and(|p| p != rt) {
+        return Err(AuthzRefusal::ResponseType);
+    }
+    Ok(())
+}
+
+fn scope_param(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let scope = required(i.obj, "scope")?;
+    if i.param("scope") != Some(scope) {
+        return Err(AuthzRefusal::InvalidRequest(
+            "scope differs between HTTP parameters and request object".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn scope_openid(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if !i.scopes().iter().any(|s| s == "openid") {
+        return Err(AuthzRefusal::Scope("openid is required".into()));
+    }
+    Ok(())
+}
+
+fn scope_spid(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if let Some(bad) = i
+        .scopes()
+        .iter()
+        .find(|s| !["openid", "offline_access"].contains(&s.as_str()))
+    {
+        return Err(AuthzRefusal::Scope(format!("{bad} is not a SPID scope")));
+    }
+    Ok(())
+}
+
+/// The PKCE challenge, from the request object or else the HTTP parameters.
+fn challenge<'a>(i: &AuthzInput<'a>) -> Option<&'a str> {
+    claim_str(i.obj, "code_challenge")
+        .or(i.params.get("code_challenge").map(String::as_str))
+        .filter(|c| !c.is_empty())
+}
+
+fn pkce_challenge(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    challenge(i)
+        .map(|_| ())
+        .ok_or_else(|| AuthzRefusal::Pkce("code_challenge missing".into()))
+}
+
+fn pkce_method(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let method = i
+        .claim("code_challenge_method")
+        .or(i.param("code_challenge_method"));
+    if method != Some("S256") {
+        return Err(AuthzRefusal::Pkce(
+            "code_challenge_method must be S256".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn nonce(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if !strong_random_string(i.claim("nonce").unwrap_or_default()) {
+        return Err(AuthzRefusal::WeakRandom("nonce"));
+    }
+    Ok(())
+}
+
+fn state(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    if !strong_random_string(i.claim("state").unwrap_or_default()) {
+        return Err(AuthzRefusal::WeakRandom("state"));
+    }
+    Ok(())
+}
+
+fn response_mode_of(i: &AuthzInput<'_>) -> Result<ResponseMode, AuthzRefusal> {
+    match i.claim("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(other) => Err(AuthzRefusal::InvalidRequest(format!(
+            "response_mode {other} is not supported"
+        ))),
+    }
+}
+
+fn response_mode(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    response_mode_of(i).map(|_| ())
+}
+
+fn acr(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    acr_values(i.claim("acr_values")).map(|_| ())
+}
+
+fn claims(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
+    userinfo_claims(i.obj.get("claims"), c.id_token_claims_allowed).map(|_| ())
+}
+
+fn prompt(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let prompt = i.prompt();
+    if prompt != "consent" && prompt != "consent login" {
+        return Err(AuthzRefusal::Prompt(prompt.to_string()));
+    }
+    Ok(())
+}
+
+fn offline_access(i: &AuthzInput<'_>) -> bool {
+    i.scopes().iter().any(|s| s == "offline_access")
+}
+
+/// SPID: long sessions need explicit consent (check-op "offline access").
+fn offline_consent(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let prompt = i.prompt();
+    if offline_access(i) && prompt != "consent" {
+        return Err(AuthzRefusal::Prompt(format!(
+            "{prompt} (offline_access requires consent)"
+        )));
+    }
+    Ok(())
+}
+
+/// SPID: with `offline_access`, SpidL1 (the level a refresh yields) may only come last in
+/// the preference order (check-op "offline access").
+fn offline_l1_last(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+    let levels = acr_values(i.claim("acr_values"))?;
+    if offline_access(i) && levels.len() > 1 && levels.first() == Some(&SpidLevel::L1) {
+        return Err(AuthzRefusal::AcrValues(
+            "with offline_access SpidL1 must come last".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// [`check_request`], with `id_token_claims_allowed` (the `django-sdk` profile's
 /// `authz_id_token_claims_allowed`): a `claims.id_token` member is ignored instead of refused.
 pub fn check_request_with(
@@ -226,119 +538,32 @@ pub fn check_request_with(
     skew: Duration,
     id_token_claims_allowed: bool,
 ) -> Result<ValidAuthz, AuthzRefusal> {
-    let redirect_uri = check_redirect_uri(claims, redirect_uris)?;
-    let obj = claims
-        .as_object()
-        .ok_or_else(|| AuthzRefusal::RequestObject("not a JSON object".into()))?;
-    let client_id = required(obj, "client_id")?;
-    if params.get("client_id").map(String::as_str) != Some(client_id) {
-        return Err(AuthzRefusal::InvalidRequest(
-            "client_id differs between HTTP parameters and request object".into(),
-        ));
-    }
-    if claim_str(obj, "iss") != Some(client_id) {
-        return Err(AuthzRefusal::RequestObject(
-            "iss is not the client_id".into(),
-        ));
-    }
-    let aud_ok = match obj.get("aud") {
-        Some(Value::String(a)) => a == issuer,
-        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer)),
-        _ => false,
+    let ctx = AuthzCtx {
+        issuer,
+        redirect_uris,
+        now,
+        skew,
+        id_token_claims_allowed,
     };
-    if !aud_ok {
-        return Err(AuthzRefusal::RequestObject("aud is not this OP".into()));
-    }
-    if obj.get("iat").is_none() {
-        return Err(AuthzRefusal::RequestObject("iat missing".into()));
-    }
-    check_time_claims(claims, now, skew, true)
-        .map_err(|e: JoseError| AuthzRefusal::RequestObject(e.to_string()))?;
-    if obj.contains_key("sub") {
-        // SPID: a request object with `sub` could be replayed as a client assertion.
-        return Err(AuthzRefusal::RequestObject(
-            "sub must not be present".into(),
-        ));
-    }
-    let rt = required(obj, "response_type")?;
-    if rt != "code" || params.get("response_type").is_some_and(|p| p != rt) {
-        return Err(AuthzRefusal::ResponseType);
-    }
-    let scope = required(obj, "scope")?;
-    if params.get("scope").map(String::as_str) != Some(scope) {
-        return Err(AuthzRefusal::InvalidRequest(
-            "scope differs between HTTP parameters and request object".into(),
-        ));
-    }
-    let scopes: Vec<String> = scope.split(' ').map(String::from).collect();
-    if !scopes.iter().any(|s| s == "openid") {
-        return Err(AuthzRefusal::Scope("openid is required".into()));
-    }
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !["openid", "offline_access"].contains(&s.as_str()))
-    {
-        return Err(AuthzRefusal::Scope(format!("{bad} is not a SPID scope")));
-    }
-    let challenge = claim_str(obj, "code_challenge")
-        .or(params.get("code_challenge").map(String::as_str))
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| AuthzRefusal::Pkce("code_challenge missing".into()))?;
-    let method = claim_str(obj, "code_challenge_method")
-        .or(params.get("code_challenge_method").map(String::as_str));
-    if method != Some("S256") {
-        return Err(AuthzRefusal::Pkce(
-            "code_challenge_method must be S256".into(),
-        ));
-    }
-    let nonce = claim_str(obj, "nonce").unwrap_or_default();
-    if !strong_random_string(nonce) {
-        return Err(AuthzRefusal::WeakRandom("nonce"));
-    }
-    let state = claim_str(obj, "state").unwrap_or_default();
-    if !strong_random_string(state) {
-        return Err(AuthzRefusal::WeakRandom("state"));
-    }
-    let response_mode = match claim_str(obj, "response_mode") {
-        None | Some("query") => ResponseMode::Query,
-        Some("form_post") => ResponseMode::FormPost,
-        Some(other) => {
-            return Err(AuthzRefusal::InvalidRequest(format!(
-                "response_mode {other} is not supported"
-            )))
-        }
+    let empty = Map::new();
+    let input = AuthzInput {
+        params,
+        claims,
+        obj: claims.as_object().unwrap_or(&empty),
     };
-    let acr_values = acr_values(claim_str(obj, "acr_values"))?;
-    let userinfo_claims = userinfo_claims(obj.get("claims"), id_token_claims_allowed)?;
-    let prompt = claim_str(obj, "prompt").unwrap_or_default();
-    if prompt != "consent" && prompt != "consent login" {
-        return Err(AuthzRefusal::Prompt(prompt.to_string()));
-    }
-    if scopes.iter().any(|s| s == "offline_access") {
-        // SPID: long sessions need explicit consent, and SpidL1 (the level a refresh
-        // yields) may only come last in the preference order (check-op "offline access").
-        if prompt != "consent" {
-            return Err(AuthzRefusal::Prompt(format!(
-                "{prompt} (offline_access requires consent)"
-            )));
-        }
-        if acr_values.len() > 1 && acr_values.first() == Some(&SpidLevel::L1) {
-            return Err(AuthzRefusal::AcrValues(
-                "with offline_access SpidL1 must come last".into(),
-            ));
-        }
-    }
+    run_authz_rules(&input, &ctx)?;
+    // Every value below was judged by AUTHZ_RULES.
     Ok(ValidAuthz {
-        client_id: client_id.to_string(),
-        redirect_uri,
-        state: state.to_string(),
-        nonce: nonce.to_string(),
-        code_challenge: challenge.to_string(),
-        scope: scopes,
-        acr_values,
-        userinfo_claims,
-        prompt: prompt.to_string(),
-        response_mode,
+        client_id: input.claim("client_id").unwrap_or_default().to_string(),
+        redirect_uri: check_redirect_uri(claims, redirect_uris)?,
+        state: input.claim("state").unwrap_or_default().to_string(),
+        nonce: input.claim("nonce").unwrap_or_default().to_string(),
+        code_challenge: challenge(&input).unwrap_or_default().to_string(),
+        scope: input.scopes(),
+        acr_values: acr_values(input.claim("acr_values"))?,
+        userinfo_claims: userinfo_claims(input.obj.get("claims"), id_token_claims_allowed)?,
+        prompt: input.prompt().to_string(),
+        response_mode: response_mode_of(&input)?,
     })
 }
 
@@ -613,6 +838,152 @@ mod tests {
         offline(&mut p, &mut c);
         c["prompt"] = json!("consent");
         assert!(check(&p, &c).is_ok());
+    }
+
+    type Edit = fn(&mut HashMap<String, String>, &mut Value);
+
+    fn drop_claim(c: &mut Value, name: &str) {
+        if let Some(o) = c.as_object_mut() {
+            o.remove(name);
+        }
+    }
+
+    fn offline(p: &mut HashMap<String, String>, c: &mut Value) {
+        p.insert("scope".into(), "openid offline_access".into());
+        c["scope"] = json!("openid offline_access");
+    }
+
+    /// One honest request plus one edit per entry of [`AUTHZ_RULES`] (and more for the
+    /// entries that return several codes): the rule each edit must be refused by.
+    const AUTHZ_CASES: &[(Rule, Edit)] = &[
+        (Rule::OpAuthzRedirectUri, |_, c| {
+            c["redirect_uri"] = json!("http://evil.example/cb")
+        }),
+        (Rule::OpAuthzParameters, |_, c| drop_claim(c, "client_id")),
+        (Rule::OpAuthzParameters, |p, _| {
+            p.insert("client_id".into(), "http://x".into());
+        }),
+        (Rule::OpAuthzRequestClaims, |_, c| {
+            c["iss"] = json!("http://x")
+        }),
+        (Rule::OpAuthzRequestClaims, |_, c| {
+            c["aud"] = json!("http://x")
+        }),
+        (Rule::OpAuthzRequestClaims, |_, c| drop_claim(c, "iat")),
+        (Rule::OpAuthzRequestClaims, |_, c| {
+            c["exp"] = json!(1_699_999_000)
+        }),
+        (Rule::OpAuthzRequestClaims, |_, c| c["sub"] = json!(RP)),
+        (Rule::OpAuthzParameters, |_, c| {
+            drop_claim(c, "response_type")
+        }),
+        (Rule::OpAuthzResponseType, |_, c| {
+            c["response_type"] = json!("token")
+        }),
+        (Rule::OpAuthzResponseType, |p, _| {
+            p.insert("response_type".into(), "id_token".into());
+        }),
+        (Rule::OpAuthzParameters, |_, c| drop_claim(c, "scope")),
+        (Rule::OpAuthzParameters, |p, _| {
+            p.insert("scope".into(), "openid offline_access".into());
+        }),
+        (Rule::OpAuthzScope, |p, c| {
+            p.insert("scope".into(), "offline_access".into());
+            c["scope"] = json!("offline_access");
+        }),
+        (Rule::OpAuthzScope, |p, c| {
+            p.insert("scope".into(), "openid profile".into());
+            c["scope"] = json!("openid profile");
+        }),
+        (Rule::OpAuthzPkce, |_, c| drop_claim(c, "code_challenge")),
+        (Rule::OpAuthzPkce, |_, c| {
+            c["code_challenge_method"] = json!("plain")
+        }),
+        (Rule::OpAuthzNonce, |_, c| {
+            c["nonce"] = json!("n".repeat(31))
+        }),
+        (Rule::OpAuthzState, |_, c| {
+            c["state"] = json!("s".repeat(31))
+        }),
+        (Rule::OpAuthzParameters, |_, c| {
+            c["response_mode"] = json!("fragment")
+        }),
+        (Rule::OpAuthzAcrValues, |_, c| {
+            c["acr_values"] = json!("urn:SpidL2")
+        }),
+        (Rule::OpAuthzAcrValues, |_, c| drop_claim(c, "acr_values")),
+        (Rule::OpAuthzClaims, |_, c| {
+            c["claims"] = json!({"id_token": {"given_name": null}})
+        }),
+        (Rule::OpAuthzPrompt, |_, c| c["prompt"] = json!("login")),
+        (Rule::OpAuthzPrompt, offline),
+        (Rule::OpAuthzAcrValues, |p, c| {
+            offline(p, c);
+            c["prompt"] = json!("consent");
+            c["acr_values"] =
+                json!("https://www.spid.gov.it/SpidL1 https://www.spid.gov.it/SpidL2");
+        }),
+    ];
+
+    /// Each case: the honest request passes, the edited one is refused by its rule.
+    #[test]
+    fn each_authz_rule_refuses_its_edit() {
+        let (p, c) = good();
+        assert!(check(&p, &c).is_ok());
+        let wrong: Vec<String> = AUTHZ_CASES
+            .iter()
+            .enumerate()
+            .filter_map(|(n, (rule, edit))| {
+                let (mut p, mut c) = good();
+                edit(&mut p, &mut c);
+                match check(&p, &c) {
+                    Err(e) if e.rule() == *rule => None,
+                    other => Some(format!("case {n} {}: got {other:?}", rule.code())),
+                }
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Every code [`AUTHZ_RULES`] names has a case in `AUTHZ_CASES`, every case names one of
+    /// them, and the handler's codes are the rest of the OP's authorization codes.
+    #[test]
+    fn every_authz_rule_has_a_unit_test() {
+        let codes: Vec<Rule> = AUTHZ_RULES
+            .iter()
+            .flat_map(|(c, _)| c.iter().copied())
+            .collect();
+        let tested: Vec<Rule> = AUTHZ_CASES.iter().map(|(r, _)| *r).collect();
+        let missing: Vec<&str> = codes
+            .iter()
+            .filter(|r| !tested.contains(r))
+            .map(|r| r.code())
+            .collect();
+        assert!(missing.is_empty(), "rules without a unit test: {missing:?}");
+        for r in &tested {
+            assert!(
+                codes.contains(r),
+                "{} is tested but no rule returns it",
+                r.code()
+            );
+        }
+        for r in AUTHZ_HANDLER_RULES {
+            assert!(
+                !codes.contains(r),
+                "{} is both a table and a handler rule",
+                r.code()
+            );
+        }
+        let unlisted: Vec<&str> = Rule::ALL
+            .iter()
+            .filter(|r| r.code().starts_with("op.authz."))
+            .filter(|r| !codes.contains(r) && !AUTHZ_HANDLER_RULES.contains(r))
+            .map(|r| r.code())
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "op.authz codes in no table nor handler list: {unlisted:?}"
+        );
     }
 
     #[test]
