@@ -1,12 +1,13 @@
 //! `/token`: `private_key_jwt` client authentication, the single-use code, PKCE, and the
 //! signed access and ID tokens.
 
-use super::{bounded_insert, lock, Client, OpenIdProvider, TokenGrant, CODE_TTL_SECS};
+use super::{bounded_insert, lock, Client, CodeGrant, OpenIdProvider, TokenGrant, CODE_TTL_SECS};
 use crate::oidc::{json, json_error, with_rule};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
 use spid_core::oidc::jose::{
@@ -200,10 +201,292 @@ pub(super) fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<S
     Ok(format!("{input}.{}", b64url_encode(&sig)))
 }
 
+/// A token check's verdict: nothing, or the refusal whose [`TokenRefusal::rule`] decided.
+pub(crate) type TokenCheck = Result<(), TokenRefusal>;
+
+/// What every token rule may read besides its input: the OP and the current time.
+#[derive(Clone, Copy)]
+pub(crate) struct TokenCtx<'a> {
+    /// The OP (its configuration and profile).
+    pub op: &'a OpenIdProvider,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A token rule table entry: the codes the check may return and the check, over input `I`.
+pub(crate) type TokenRule<I> = (&'static [Rule], fn(&I, &TokenCtx<'_>) -> TokenCheck);
+/// An entry of [`EXCHANGE_RULES`] (any lifetime of its input).
+pub(crate) type ExchangeRule = (
+    &'static [Rule],
+    fn(&Exchange<'_>, &TokenCtx<'_>) -> TokenCheck,
+);
+/// An entry of [`GRANT_RULES`] (any lifetime of its input).
+pub(crate) type GrantRule = (
+    &'static [Rule],
+    fn(&Redeemed<'_>, &TokenCtx<'_>) -> TokenCheck,
+);
+/// An entry of [`ASSERTION_FORM_RULES`] (any lifetime of its input).
+pub(crate) type AssertionFormRule = (
+    &'static [Rule],
+    fn(&AssertionForm<'_>, &TokenCtx<'_>) -> TokenCheck,
+);
+/// An entry of [`ASSERTION_CLAIM_RULES`] (any lifetime of its input).
+pub(crate) type AssertionClaimRule = (
+    &'static [Rule],
+    fn(&AssertionClaims<'_>, &TokenCtx<'_>) -> TokenCheck,
+);
+
+/// Runs `rules` in order on `input`; the first refusal decides.
+fn run<I>(rules: &[TokenRule<I>], input: &I, ctx: &TokenCtx<'_>) -> TokenCheck {
+    for (codes, check) in rules {
+        if let Err(r) = check(input, ctx) {
+            debug_assert!(codes.contains(&r.rule()), "{:?} not in {codes:?}", r.rule());
+            return Err(r);
+        }
+    }
+    Ok(())
+}
+
+/// Every code a client assertion check may return, in the order they are checked.
+pub const ASSERTION_CODES: &[Rule] = &[
+    Rule::OpTokenClientAssertionType,
+    Rule::OpTokenClientAssertionMissing,
+    Rule::OpTokenClientAssertionSignature,
+    Rule::OpTokenClientAssertionExp,
+    Rule::OpTokenClientAssertionNbf,
+    Rule::OpTokenClientAssertionIat,
+    Rule::OpTokenClientAssertionIss,
+    Rule::OpTokenClientAssertionSub,
+    Rule::OpTokenClientAssertionAud,
+    Rule::OpTokenClientAssertionJti,
+];
+
+/// A token request form with the client it names (already resolved through the trust
+/// anchor).
+pub(crate) struct Exchange<'a> {
+    /// The form parameters (first value wins).
+    pub form: &'a HashMap<String, String>,
+    /// The client `client_id` names.
+    pub client: &'a Client,
+}
+
+/// The authorization-code exchange's checks before the code is consumed, in order.
+pub(crate) const EXCHANGE_RULES: &[ExchangeRule] = &[
+    (&[Rule::OpTokenGrantType], grant_type),
+    (&[Rule::OpTokenParameters], client_id_param),
+    (ASSERTION_CODES, client_assertion),
+    (&[Rule::OpTokenParameters], code_param),
+];
+
+/// Codes decided by stages rather than tables: consuming the code (unknown or used
+/// already), and verifying the client assertion's signature and times.
+pub const TOKEN_STAGE_RULES: &[Rule] = &[
+    Rule::OpTokenCode,
+    Rule::OpTokenClientAssertionSignature,
+    Rule::OpTokenClientAssertionExp,
+    Rule::OpTokenClientAssertionNbf,
+    Rule::OpTokenClientAssertionIat,
+];
+
+/// Codes decided outside the code exchange: the token endpoint's method and client
+/// resolution, and the refresh grant (refresh.rs) with the fault plan's token error.
+pub const TOKEN_HANDLER_RULES: &[Rule] = &[
+    Rule::OpTokenMethod,
+    Rule::OpTokenClientUntrusted,
+    Rule::OpTokenGrant,
+];
+
+fn grant_type(i: &Exchange<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+        return Err(TokenRefusal::UnsupportedGrantType);
+    }
+    Ok(())
+}
+
+fn client_id_param(i: &Exchange<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    param(i.form, "client_id").map(|_| ())
+}
+
+fn client_assertion(i: &Exchange<'_>, c: &TokenCtx<'_>) -> TokenCheck {
+    let client_id = param(i.form, "client_id")?;
+    c.op.authenticate(i.form, client_id, i.client, &c.op.0.cfg.endpoint("token"))
+}
+
+fn code_param(i: &Exchange<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    param(i.form, "code").map(|_| ())
+}
+
+/// A consumed code and the form that redeems it.
+pub(crate) struct Redeemed<'a> {
+    /// The form parameters.
+    pub form: &'a HashMap<String, String>,
+    /// The `client_id` of the form.
+    pub client_id: &'a str,
+    /// What the code stood for.
+    pub grant: &'a CodeGrant,
+}
+
+/// The checks of a consumed code against the form redeeming it, in order.
+pub(crate) const GRANT_RULES: &[GrantRule] = &[
+    (&[Rule::OpTokenCode], code_client),
+    (&[Rule::OpTokenCode], code_fresh),
+    (&[Rule::OpTokenRedirectUri], redirect_uri),
+    (&[Rule::OpTokenPkce], verifier_format),
+    (&[Rule::OpTokenPkce], verifier_match),
+];
+
+fn code_client(i: &Redeemed<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.grant.authz.client_id != i.client_id {
+        return Err(TokenRefusal::Code("code issued to another client".into()));
+    }
+    Ok(())
+}
+
+fn code_fresh(i: &Redeemed<'_>, c: &TokenCtx<'_>) -> TokenCheck {
+    if (c.now - i.grant.created).num_seconds() > CODE_TTL_SECS {
+        return Err(TokenRefusal::Code("code expired".into()));
+    }
+    Ok(())
+}
+
+fn redirect_uri(i: &Redeemed<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.form.get("redirect_uri") != Some(&i.grant.authz.redirect_uri) {
+        return Err(TokenRefusal::RedirectUri);
+    }
+    Ok(())
+}
+
+fn verifier<'a>(i: &Redeemed<'a>) -> &'a str {
+    i.form
+        .get("code_verifier")
+        .map(String::as_str)
+        .unwrap_or_default()
+}
+
+fn verifier_format(i: &Redeemed<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if !valid_verifier(verifier(i)) {
+        return Err(TokenRefusal::Pkce(
+            "code_verifier must be 43-128 unreserved characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn verifier_match(i: &Redeemed<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if !verify_s256(verifier(i), &i.grant.authz.code_challenge) {
+        return Err(TokenRefusal::Pkce("code_verifier does not match".into()));
+    }
+    Ok(())
+}
+
+/// The form carrying a client assertion.
+pub(crate) struct AssertionForm<'a> {
+    /// The form parameters.
+    pub form: &'a HashMap<String, String>,
+}
+
+/// The client assertion's checks before its signature is verified, in order.
+pub(crate) const ASSERTION_FORM_RULES: &[AssertionFormRule] = &[
+    (&[Rule::OpTokenClientAssertionType], assertion_type),
+    (&[Rule::OpTokenClientAssertionMissing], assertion_present),
+];
+
+fn invalid_client(fault: AssertionFault, detail: &str) -> TokenCheck {
+    Err(TokenRefusal::InvalidClient(fault, detail.to_string()))
+}
+
+fn assertion_type(i: &AssertionForm<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return invalid_client(
+            AssertionFault::Type,
+            "client_assertion_type must be jwt-bearer",
+        );
+    }
+    Ok(())
+}
+
+fn assertion_present(i: &AssertionForm<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if !i.form.contains_key("client_assertion") {
+        return invalid_client(AssertionFault::Missing, "client_assertion is required");
+    }
+    Ok(())
+}
+
+/// A client assertion whose signature and times verified.
+pub(crate) struct AssertionClaims<'a> {
+    /// Its claims.
+    pub claims: &'a Value,
+    /// The `client_id` it must name.
+    pub client_id: &'a str,
+    /// The endpoint it must be addressed to.
+    pub endpoint: &'a str,
+}
+
+impl AssertionClaims<'_> {
+    fn s(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// The verified client assertion's claims, in order.
+pub(crate) const ASSERTION_CLAIM_RULES: &[AssertionClaimRule] = &[
+    (&[Rule::OpTokenClientAssertionIss], assertion_iss),
+    (&[Rule::OpTokenClientAssertionSub], assertion_sub),
+    (&[Rule::OpTokenClientAssertionAud], assertion_aud),
+    (&[Rule::OpTokenClientAssertionIat], assertion_iat),
+    (&[Rule::OpTokenClientAssertionJti], assertion_jti),
+];
+
+fn assertion_iss(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.s("iss") != Some(i.client_id) {
+        return invalid_client(AssertionFault::Iss, "iss must be the client_id");
+    }
+    Ok(())
+}
+
+fn assertion_sub(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.s("sub") != Some(i.client_id) {
+        return invalid_client(AssertionFault::Sub, "sub must be the client_id");
+    }
+    Ok(())
+}
+
+fn assertion_aud(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    let aud_ok = match i.claims.get("aud") {
+        Some(Value::String(a)) => a == i.endpoint,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(i.endpoint)),
+        _ => false,
+    };
+    if !aud_ok {
+        return invalid_client(AssertionFault::Aud, "aud is not this endpoint");
+    }
+    Ok(())
+}
+
+/// verify_jwt checked a present iat's type and time; SPID requires it.
+fn assertion_iat(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.claims.get("iat").is_none() {
+        return invalid_client(AssertionFault::Iat, "iat is required");
+    }
+    Ok(())
+}
+
+/// check-op 3.1.x: a jti of fewer than 16 bytes has too little entropy.
+fn assertion_jti(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
+    if i.s("jti").is_none_or(|j| j.len() < 16) {
+        return invalid_client(
+            AssertionFault::Jti,
+            "a jti of at least 16 bytes is required",
+        );
+    }
+    Ok(())
+}
+
 impl OpenIdProvider {
-    /// Checks the `private_key_jwt` assertion, in order: type, presence, signature with the
-    /// client's keys, `exp`/`nbf`/`iat` times, `iss` = `client_id`, `sub` = `client_id`,
-    /// `aud` ∋ `endpoint`, `iat` present, `jti` of 16+ bytes; each its own [`AssertionFault`].
+    /// Checks the `private_key_jwt` assertion, in order: `ASSERTION_FORM_RULES` (type,
+    /// presence), the signature with the client's keys and the `exp`/`nbf`/`iat` times, then
+    /// `ASSERTION_CLAIM_RULES` (`iss` = `client_id`, `sub` = `client_id`, `aud` ∋ `endpoint`,
+    /// `iat` present, `jti` of 16+ bytes); each its own [`AssertionFault`].
     pub(super) fn authenticate(
         &self,
         f: &HashMap<String, String>,
@@ -211,56 +494,31 @@ impl OpenIdProvider {
         client: &Client,
         endpoint: &str,
     ) -> Result<(), TokenRefusal> {
-        let refuse = |fault: AssertionFault, detail: &str| {
-            Err(TokenRefusal::InvalidClient(fault, detail.to_string()))
-        };
-        if f.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
-            return refuse(
-                AssertionFault::Type,
-                "client_assertion_type must be jwt-bearer",
-            );
-        }
-        let Some(assertion) = f.get("client_assertion") else {
-            return refuse(AssertionFault::Missing, "client_assertion is required");
-        };
         let cfg = &self.0.cfg;
-        let (_, claims) = match verify_jwt(
+        let ctx = TokenCtx {
+            op: self,
+            now: cfg.clock.now(),
+        };
+        run(ASSERTION_FORM_RULES, &AssertionForm { form: f }, &ctx)?;
+        // ASSERTION_FORM_RULES refused a missing assertion.
+        let assertion = f
+            .get("client_assertion")
+            .map(String::as_str)
+            .unwrap_or_default();
+        let (_, claims) = verify_jwt(
             assertion,
             &client.jwks,
             &cfg.profile.signing_algs,
-            cfg.clock.now(),
+            ctx.now,
             cfg.profile.skew(),
-        ) {
-            Ok(v) => v,
-            Err(e) => return refuse(AssertionFault::of_jose(&e), &e.to_string()),
+        )
+        .map_err(|e| TokenRefusal::InvalidClient(AssertionFault::of_jose(&e), e.to_string()))?;
+        let input = AssertionClaims {
+            claims: &claims,
+            client_id,
+            endpoint,
         };
-        let s = |n: &str| claims.get(n).and_then(Value::as_str);
-        if s("iss") != Some(client_id) {
-            return refuse(AssertionFault::Iss, "iss must be the client_id");
-        }
-        if s("sub") != Some(client_id) {
-            return refuse(AssertionFault::Sub, "sub must be the client_id");
-        }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == endpoint,
-            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(endpoint)),
-            _ => false,
-        };
-        if !aud_ok {
-            return refuse(AssertionFault::Aud, "aud is not this endpoint");
-        }
-        // verify_jwt checked a present iat's type and time; SPID requires it.
-        if claims.get("iat").is_none() {
-            return refuse(AssertionFault::Iat, "iat is required");
-        }
-        // check-op 3.1.x: a jti of fewer than 16 bytes has too little entropy.
-        if s("jti").is_none_or(|j| j.len() < 16) {
-            return refuse(
-                AssertionFault::Jti,
-                "a jti of at least 16 bytes is required",
-            );
-        }
-        Ok(())
+        run(ASSERTION_CLAIM_RULES, &input, &ctx)
     }
 
     /// The authorization-code exchange for an already resolved `client`.
@@ -273,39 +531,27 @@ impl OpenIdProvider {
             self.take_plan();
             return Err(TokenRefusal::InvalidGrant("fault plan: token error".into()));
         }
-        if f.get("grant_type").map(String::as_str) != Some("authorization_code") {
-            return Err(TokenRefusal::UnsupportedGrantType);
-        }
         let cfg = &self.0.cfg;
+        let ctx = TokenCtx {
+            op: self,
+            now: cfg.clock.now(),
+        };
+        run(EXCHANGE_RULES, &Exchange { form: f, client }, &ctx)?;
+        // EXCHANGE_RULES refused an empty client_id or code.
         let client_id = param(f, "client_id")?;
-        self.authenticate(f, client_id, client, &cfg.endpoint("token"))?;
         let code = param(f, "code")?;
         // Removed before any further check: a code is good for one attempt only.
         let grant = lock(&self.0.codes)
             .remove(code)
             .ok_or_else(|| TokenRefusal::Code("unknown or already used code".into()))?;
         let now = cfg.clock.now();
-        if grant.authz.client_id != client_id {
-            return Err(TokenRefusal::Code("code issued to another client".into()));
-        }
-        if (now - grant.created).num_seconds() > CODE_TTL_SECS {
-            return Err(TokenRefusal::Code("code expired".into()));
-        }
-        if f.get("redirect_uri") != Some(&grant.authz.redirect_uri) {
-            return Err(TokenRefusal::RedirectUri);
-        }
-        let verifier = f
-            .get("code_verifier")
-            .map(String::as_str)
-            .unwrap_or_default();
-        if !valid_verifier(verifier) {
-            return Err(TokenRefusal::Pkce(
-                "code_verifier must be 43-128 unreserved characters".into(),
-            ));
-        }
-        if !verify_s256(verifier, &grant.authz.code_challenge) {
-            return Err(TokenRefusal::Pkce("code_verifier does not match".into()));
-        }
+        let ctx = TokenCtx { op: self, now };
+        let redeemed = Redeemed {
+            form: f,
+            client_id,
+            grant: &grant,
+        };
+        run(GRANT_RULES, &redeemed, &ctx)?;
 
         let plan = self.take_plan();
         let p = &cfg.profile;
@@ -937,5 +1183,192 @@ mod tests {
                 "{what}"
             );
         }
+    }
+    type TokenEdit = fn(&Fixture, &str, &mut HashMap<String, String>);
+
+    fn set_assertion(fx: &Fixture, f: &mut HashMap<String, String>, edit: impl FnOnce(&mut Value)) {
+        f.insert("client_assertion".into(), assertion_with(fx, edit));
+    }
+
+    /// One honest exchange plus one edit per entry of the token tables and stages: the rule
+    /// each edit must be refused by. The edit gets the fixture, the honest code and the form.
+    const TOKEN_CASES: &[(Rule, &str, TokenEdit)] = &[
+        (Rule::OpTokenGrantType, "grant_type password", |_, _, f| {
+            f.insert("grant_type".into(), "password".into());
+        }),
+        (Rule::OpTokenParameters, "client_id missing", |_, _, f| {
+            f.remove("client_id");
+        }),
+        (
+            Rule::OpTokenClientAssertionType,
+            "assertion type",
+            |_, _, f| {
+                f.insert("client_assertion_type".into(), "x".into());
+            },
+        ),
+        (
+            Rule::OpTokenClientAssertionMissing,
+            "no assertion",
+            |_, _, f| {
+                f.remove("client_assertion");
+            },
+        ),
+        (
+            Rule::OpTokenClientAssertionSignature,
+            "flipped signature",
+            |fx, _, f| {
+                f.insert(
+                    "client_assertion".into(),
+                    corrupt_signature(&assertion_with(fx, |_| {})),
+                );
+            },
+        ),
+        (Rule::OpTokenClientAssertionExp, "exp past", |fx, _, f| {
+            let now = fx.op.config().clock.now().timestamp();
+            set_assertion(fx, f, |c| {
+                c["iat"] = json!(now - 900);
+                c["exp"] = json!(now - 600);
+            });
+        }),
+        (Rule::OpTokenClientAssertionNbf, "nbf future", |fx, _, f| {
+            let now = fx.op.config().clock.now().timestamp();
+            set_assertion(fx, f, |c| c["nbf"] = json!(now + 600));
+        }),
+        (Rule::OpTokenClientAssertionIat, "iat future", |fx, _, f| {
+            let now = fx.op.config().clock.now().timestamp();
+            set_assertion(fx, f, |c| {
+                c["iat"] = json!(now + 600);
+                c["exp"] = json!(now + 900);
+            });
+        }),
+        (Rule::OpTokenClientAssertionIss, "iss other", |fx, _, f| {
+            set_assertion(fx, f, set("iss", json!("http://other.example/rp")));
+        }),
+        (Rule::OpTokenClientAssertionSub, "sub other", |fx, _, f| {
+            set_assertion(fx, f, set("sub", json!("http://other.example/rp")));
+        }),
+        (Rule::OpTokenClientAssertionAud, "aud other", |fx, _, f| {
+            set_assertion(fx, f, set("aud", json!("http://other.example/token")));
+        }),
+        (
+            Rule::OpTokenClientAssertionIat,
+            "iat missing",
+            |fx, _, f| {
+                set_assertion(fx, f, remove("iat"));
+            },
+        ),
+        (Rule::OpTokenClientAssertionJti, "jti short", |fx, _, f| {
+            set_assertion(fx, f, set("jti", json!("j".repeat(15))));
+        }),
+        (Rule::OpTokenParameters, "code missing", |_, _, f| {
+            f.remove("code");
+        }),
+        (Rule::OpTokenCode, "code unknown", |_, _, f| {
+            f.insert("code".into(), "unknown".into());
+        }),
+        (Rule::OpTokenCode, "code of another client", |fx, c, _| {
+            if let Some(g) = lock(&fx.op.0.codes).get_mut(c) {
+                g.authz.client_id = "http://other.example/rp".into();
+            }
+        }),
+        (Rule::OpTokenCode, "code expired", |fx, c, _| {
+            if let Some(g) = lock(&fx.op.0.codes).get_mut(c) {
+                g.created -= chrono::Duration::seconds(CODE_TTL_SECS + 1);
+            }
+        }),
+        (Rule::OpTokenRedirectUri, "redirect_uri other", |_, _, f| {
+            f.insert("redirect_uri".into(), "http://evil.example/cb".into());
+        }),
+        (Rule::OpTokenPkce, "verifier of 42", |_, _, f| {
+            f.insert("code_verifier".into(), "v".repeat(42));
+        }),
+        (Rule::OpTokenPkce, "verifier not matching", |_, _, f| {
+            f.insert("code_verifier".into(), "w".repeat(64));
+        }),
+    ];
+
+    /// Each case: the honest exchange succeeds, the edited one is refused by its rule.
+    #[test]
+    fn each_token_rule_refuses_its_edit() {
+        let fx = fixture();
+        let v = "v".repeat(64);
+        let c = code(&fx, &v);
+        assert!(fx.op.exchange(&request(&fx, &c, &v), &fx.client).is_ok());
+        let wrong: Vec<String> = TOKEN_CASES
+            .iter()
+            .filter_map(|(rule, what, edit)| {
+                let c = code(&fx, &v);
+                let mut f = request(&fx, &c, &v);
+                edit(&fx, &c, &mut f);
+                match fx.op.exchange(&f, &fx.client) {
+                    Err(e) if e.rule() == *rule => None,
+                    other => Some(format!(
+                        "{what} ({}): got {:?}",
+                        rule.code(),
+                        other.map(|_| "tokens")
+                    )),
+                }
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    fn token_codes() -> Vec<Rule> {
+        let codes = EXCHANGE_RULES
+            .iter()
+            .map(|(c, _)| *c)
+            .chain(GRANT_RULES.iter().map(|(c, _)| *c))
+            .chain(ASSERTION_FORM_RULES.iter().map(|(c, _)| *c))
+            .chain(ASSERTION_CLAIM_RULES.iter().map(|(c, _)| *c));
+        let mut all: Vec<Rule> = codes.flatten().chain(TOKEN_STAGE_RULES).copied().collect();
+        all.sort_by_key(|r| r.code());
+        all.dedup();
+        all
+    }
+
+    /// Every code the token tables and stages name has a case in `TOKEN_CASES`, every case
+    /// names one of them, `ASSERTION_CODES` is exactly what the assertion checks return, and
+    /// the handler's codes are the rest of the OP's token codes.
+    #[test]
+    fn every_token_rule_has_a_unit_test() {
+        let codes = token_codes();
+        let tested: Vec<Rule> = TOKEN_CASES.iter().map(|(r, _, _)| *r).collect();
+        let missing: Vec<&str> = codes
+            .iter()
+            .filter(|r| !tested.contains(r))
+            .map(|r| r.code())
+            .collect();
+        assert!(missing.is_empty(), "rules without a unit test: {missing:?}");
+        for r in &tested {
+            assert!(
+                codes.contains(r),
+                "{} is tested but no rule returns it",
+                r.code()
+            );
+        }
+        let assertion: Vec<Rule> = codes
+            .iter()
+            .copied()
+            .filter(|r| r.code().starts_with("op.token.client-assertion."))
+            .collect();
+        assert_eq!(assertion.len(), ASSERTION_CODES.len());
+        assert!(assertion.iter().all(|r| ASSERTION_CODES.contains(r)));
+        for r in TOKEN_HANDLER_RULES {
+            assert!(
+                !codes.contains(r),
+                "{} is both a table and a handler rule",
+                r.code()
+            );
+        }
+        let unlisted: Vec<&str> = Rule::ALL
+            .iter()
+            .filter(|r| r.code().starts_with("op.token."))
+            .filter(|r| !codes.contains(r) && !TOKEN_HANDLER_RULES.contains(r))
+            .map(|r| r.code())
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "op.token codes in no table nor handler list: {unlisted:?}"
+        );
     }
 }
