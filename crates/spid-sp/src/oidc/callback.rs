@@ -1,7 +1,8 @@
 //! `/callback`: the authorization response, the token request, the ID token and userinfo.
-//! Every refusal is a [`Refusal`] carrying its [`Rule`]; the ordered checks are in
-//! [`RelyingParty::complete`].
+//! Every refusal is a [`Refusal`] carrying its [`Rule`]; [`RelyingParty::complete`] runs
+//! the stages and the ordered rule tables of [`super::checks`].
 
+use super::checks::{self, Ctx, IdTokenInput, TokenReply, UserinfoClaims, UserinfoReply};
 use super::session::Session;
 use super::{fed, lock, refusal_response, session_id, RelyingParty, TrustedOp};
 use axum::extract::{RawQuery, State};
@@ -9,8 +10,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use spid_core::oidc::claims::{validate_id_token_with, IdTokenCheck, IdTokenError};
-use spid_core::oidc::jose::{check_time_claims, decrypt_jwe, sign_jws, verify_jws, SigAlg};
+use spid_core::oidc::claims::IdTokenError;
+use spid_core::oidc::jose::{decrypt_jwe, sign_jws, verify_jws, SigAlg};
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
@@ -97,25 +98,9 @@ impl RelyingParty {
                 )
             })?;
         let op = self.trusted_op(&pending.op).await?;
-        if let Some(iss) = params.get("iss") {
-            if *iss != op.issuer {
-                return Err(Refusal::new(
-                    Rule::OidcIssMismatch,
-                    format!("iss {iss} is not {}", op.issuer),
-                ));
-            }
-        }
-        if let Some(error) = params.get("error") {
-            let desc = params.get("error_description").cloned().unwrap_or_default();
-            return Err(Refusal::new(
-                Rule::OidcErrorResponse,
-                format!("{error}: {desc}"),
-            ));
-        }
-        let code = params
-            .get("code")
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| Refusal::new(Rule::OidcCodeMissing, "no code"))?;
+        checks::run(checks::AUTHZ_RULES, params, &self.ctx(&op))?;
+        // AUTHZ_RULES refused a missing or empty code.
+        let code = params.get("code").map(String::as_str).unwrap_or_default();
         let redirect_uri = cfg.redirect_uri();
         let tokens = self
             .token_request(
@@ -164,24 +149,17 @@ impl RelyingParty {
         grant: &[(&str, &str)],
         failed_rule: Rule,
     ) -> Result<TokenAnswer, Refusal> {
-        let failed = |d: String| Refusal::new(failed_rule, d);
         let a = self
             .authenticated_post(&op.token_endpoint, grant)
             .await
-            .map_err(failed)?;
-        if a.status != 200 {
-            return Err(failed(format!("status {}: {}", a.status, excerpt(&a.body))));
-        }
-        let invalid = |d: &str| Refusal::new(Rule::OidcTokenResponseInvalid, d);
-        let v: Value = serde_json::from_str(&a.body).map_err(|_| invalid("not JSON"))?;
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        if !s("token_type").is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
-            return Err(invalid("token_type is not Bearer"));
-        }
+            .map_err(|d| Refusal::new(failed_rule, d))?;
+        let reply = TokenReply::new(a.status, a.body, failed_rule);
+        checks::run(checks::TOKEN_RULES, &reply, &self.ctx(op))?;
+        // TOKEN_RULES refused an answer without access_token or id_token.
         Ok(TokenAnswer {
-            access_token: s("access_token").ok_or_else(|| invalid("no access_token"))?,
-            id_token: s("id_token").ok_or_else(|| invalid("no id_token"))?,
-            refresh_token: s("refresh_token").filter(|t| !t.is_empty()),
+            access_token: reply.string("access_token").unwrap_or_default(),
+            id_token: reply.string("id_token").unwrap_or_default(),
+            refresh_token: reply.string("refresh_token").filter(|t| !t.is_empty()),
         })
     }
 
@@ -240,60 +218,34 @@ impl RelyingParty {
         let cfg = &self.0.cfg;
         let (header, claims) = verify_jws(id_token, &op.jwks, &cfg.profile.signing_algs)
             .map_err(|e| Refusal::new(Rule::OidcIdTokenSignature, e.to_string()))?;
-        let check = IdTokenCheck {
-            issuer: &op.issuer,
-            client_id: &cfg.entity_id,
-            nonce,
+        let input = IdTokenInput {
+            // verify_jws accepted the alg, so it parses; RS256 is only a fallback.
+            alg: SigAlg::from_name(&header.alg).unwrap_or(SigAlg::RS256),
+            claims,
+            access_token: access_token.to_owned(),
+            nonce: nonce.to_owned(),
             refreshed,
-            now: cfg.clock.now(),
-            skew: cfg.profile.skew(),
         };
-        let to_refusal = |e: IdTokenError| Refusal::new(id_token_rule(&e), e.to_string());
-        let token = validate_id_token_with(&claims, &check, &cfg.profile).map_err(to_refusal)?;
-        // verify_jws accepted the alg, so it parses; RS256 is only a fallback.
-        let alg = SigAlg::from_name(&header.alg).unwrap_or(SigAlg::RS256);
-        token.check_at_hash(access_token, alg).map_err(to_refusal)?;
-        let level = token.check_level(cfg.min_level).map_err(to_refusal)?;
-        Ok((token.sub, level))
+        let ctx = self.ctx(op);
+        checks::run(checks::ID_TOKEN_RULES, &input, &ctx)?;
+        let token = checks::id_token(&input, &ctx)?;
+        Ok((token.sub, token.acr))
     }
 
-    async fn userinfo(
-        &self,
-        op: &TrustedOp,
-        access_token: &str,
-        sub: &str,
-    ) -> Result<Vec<(String, String)>, Refusal> {
-        let cfg = &self.0.cfg;
-        let a = fed::send(
-            self.0
-                .http
-                .get(&op.userinfo_endpoint)
-                .bearer_auth(access_token),
-        )
-        .await
-        .map_err(|e| Refusal::new(Rule::OidcUserinfoRequestFailed, e))?;
-        if a.status != 200 {
-            return Err(Refusal::new(
-                Rule::OidcUserinfoRequestFailed,
-                format!("status {}: {}", a.status, excerpt(&a.body)),
-            ));
+    /// The context of a table run against `op`, now.
+    pub(crate) fn ctx<'a>(&'a self, op: &'a TrustedOp) -> Ctx<'a> {
+        Ctx {
+            cfg: &self.0.cfg,
+            op,
+            now: self.0.cfg.clock.now(),
         }
-        let ct = a
-            .content_type
-            .as_deref()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let jose_type = ["application/jwt", "application/jose"]
-            .iter()
-            .any(|t| ct.split(';').next().map(str::trim) == Some(*t));
-        let body = a.body.trim();
-        if !jose_type || body.split('.').count() != 5 {
-            return Err(Refusal::new(
-                Rule::OidcUserinfoNotEncrypted,
-                format!("content type {ct:?}, {} parts", body.split('.').count()),
-            ));
-        }
-        let p = &cfg.profile;
+    }
+
+    /// The userinfo JWE `body`: decrypted with the RP's key (`oidc.userinfo.decryption`,
+    /// also for a `cty` other than JWT), the inner JWS verified with the OP's keys
+    /// (`oidc.userinfo.signature`); its claims.
+    pub(crate) fn open_userinfo(&self, op: &TrustedOp, body: &str) -> Result<Value, Refusal> {
+        let p = &self.0.cfg.profile;
         let (outer, plaintext) =
             decrypt_jwe(body, &self.0.encryption_key, &p.jwe_algs, &p.jwe_encs)
                 .map_err(|e| Refusal::new(Rule::OidcUserinfoDecryption, e.to_string()))?;
@@ -308,31 +260,36 @@ impl RelyingParty {
             .map_err(|_| Refusal::new(Rule::OidcUserinfoSignature, "inner JWS is not UTF-8"))?;
         let (_, claims) = verify_jws(&inner, &op.jwks, &p.signing_algs)
             .map_err(|e| Refusal::new(Rule::OidcUserinfoSignature, e.to_string()))?;
-        let bad = |d: String| Refusal::new(Rule::OidcUserinfoClaims, d);
-        let s = |k: &str| claims.get(k).and_then(Value::as_str);
-        // django-sdk profile: the inner JWS carries no iss/aud/exp; whatever is present is
-        // still checked.
-        let strict = p.userinfo_require_iss_aud_exp;
-        if (strict || claims.get("iss").is_some()) && s("iss") != Some(op.issuer.as_str()) {
-            return Err(bad("iss is not the OP".into()));
-        }
-        let aud_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == cfg.entity_id,
-            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(&cfg.entity_id)),
-            None => !strict,
-            _ => false,
+        Ok(claims)
+    }
+
+    pub(crate) async fn userinfo(
+        &self,
+        op: &TrustedOp,
+        access_token: &str,
+        sub: &str,
+    ) -> Result<Vec<(String, String)>, Refusal> {
+        let a = fed::send(
+            self.0
+                .http
+                .get(&op.userinfo_endpoint)
+                .bearer_auth(access_token),
+        )
+        .await
+        .map_err(|e| Refusal::new(Rule::OidcUserinfoRequestFailed, e))?;
+        let reply = UserinfoReply {
+            status: a.status,
+            content_type: a.content_type,
+            body: a.body,
         };
-        if !aud_ok {
-            return Err(bad("aud is not this RP".into()));
-        }
-        check_time_claims(&claims, cfg.clock.now(), p.skew(), strict)
-            .map_err(|e| bad(e.to_string()))?;
-        if s("sub") != Some(sub) {
-            return Err(Refusal::new(
-                Rule::OidcUserinfoSubMismatch,
-                "userinfo sub differs from the ID token sub",
-            ));
-        }
+        checks::run(checks::USERINFO_REPLY_RULES, &reply, &self.ctx(op))?;
+        let claims = self.open_userinfo(op, reply.body.trim())?;
+        let input = UserinfoClaims {
+            claims,
+            sub: sub.to_owned(),
+        };
+        checks::run(checks::USERINFO_RULES, &input, &self.ctx(op))?;
+        let claims = input.claims;
         let out = claims
             .as_object()
             .map(|m| {
@@ -359,10 +316,6 @@ pub(crate) struct TokenAnswer {
     pub id_token: String,
     /// Present for `offline_access` logins and after each refresh (rotation).
     pub refresh_token: Option<String>,
-}
-
-pub(crate) fn excerpt(s: &str) -> String {
-    s.chars().take(200).collect()
 }
 
 /// The parameters within [`spid_net::FormLimits::default`], first value wins; a refusal is

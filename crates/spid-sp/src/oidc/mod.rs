@@ -7,6 +7,7 @@
 //! (`/introspect`), judged the same way.
 
 pub mod callback;
+pub mod checks;
 pub mod fed;
 pub mod pages;
 pub mod session;

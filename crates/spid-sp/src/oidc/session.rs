@@ -4,12 +4,12 @@
 //! OP's answer passes every check, else 403 + page + `X-SPID-Rule`. Whatever path the OP
 //! takes, a level below the RP's minimum is `oidc.acr.insufficient`.
 
-use super::callback::{excerpt, Refusal};
+use super::callback::Refusal;
+use super::checks::{self, Introspection, RefreshedSub, Rotation};
 use super::{lock, refusal_response, session_id, RelyingParty, TrustedOp};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use spid_core::{Rule, SpidLevel};
 
 /// A logged-in browser session.
@@ -106,16 +106,13 @@ impl RelyingParty {
                 Rule::OidcRefreshRequestFailed,
             )
             .await?;
-        // SPID rotation: every refresh returns a new refresh token (research 4.5).
-        let rotated = tokens
-            .refresh_token
-            .filter(|t| t != presented)
-            .ok_or_else(|| {
-                Refusal::new(
-                    Rule::OidcTokenResponseInvalid,
-                    "the refresh answer carries no new refresh_token (no rotation)",
-                )
-            })?;
+        let rotation = Rotation {
+            refresh_token: tokens.refresh_token,
+            presented: presented.to_owned(),
+        };
+        checks::run(checks::ROTATION_RULES, &rotation, &self.ctx(op))?;
+        // ROTATION_RULES refused an answer without a new refresh token.
+        let rotated = rotation.refresh_token.unwrap_or_default();
         let (sub, acr) = self.check_id_token(
             op,
             &tokens.id_token,
@@ -123,12 +120,11 @@ impl RelyingParty {
             &session.nonce,
             true,
         )?;
-        if sub != session.sub {
-            return Err(Refusal::new(
-                Rule::OidcRefreshSubMismatch,
-                "the refreshed ID token names another sub than the login",
-            ));
-        }
+        let subs = RefreshedSub {
+            login: session.sub.clone(),
+            refreshed: sub,
+        };
+        checks::run(checks::REFRESH_SUB_RULES, &subs, &self.ctx(op))?;
         Ok((tokens.access_token, rotated, acr))
     }
 
@@ -155,70 +151,10 @@ impl RelyingParty {
             )
             .await
             .map_err(failed)?;
-        if a.status != 200 {
-            return Err(failed(format!("status {}: {}", a.status, excerpt(&a.body))));
-        }
-        let v: Value = serde_json::from_str(&a.body)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| failed("the answer is not a JSON object".into()))?;
-        if v.get("active") != Some(&Value::Bool(true)) {
-            return Err(Refusal::new(
-                Rule::OidcIntrospectionInactive,
-                "the OP reports the access token inactive",
-            ));
-        }
-        let cfg = &self.0.cfg;
-        let bad = |d: &str| Refusal::new(Rule::OidcIntrospectionClaims, d);
-        let s = |k: &str| v.get(k).and_then(Value::as_str);
-        if s("iss") != Some(op.issuer.as_str()) {
-            return Err(bad("iss is not the OP"));
-        }
-        if s("client_id") != Some(cfg.entity_id.as_str()) {
-            return Err(bad("client_id is not this RP"));
-        }
-        let ours = |a: &str| a == cfg.entity_id || a == op.userinfo_endpoint;
-        let aud_ok = match v.get("aud") {
-            Some(Value::String(a)) => ours(a),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).any(ours),
-            _ => false,
-        };
-        if !aud_ok {
-            return Err(bad("aud is neither this RP nor the OP's userinfo endpoint"));
-        }
-        if s("sub") != Some(session.sub.as_str()) {
-            return Err(bad("sub differs from the login's"));
-        }
-        match v.get("exp") {
-            None => {}
-            Some(exp) => {
-                let exp = exp.as_i64().ok_or_else(|| bad("exp is not a number"))?;
-                let now = cfg.clock.now().timestamp();
-                if now >= exp.saturating_add(cfg.profile.skew().num_seconds().abs()) {
-                    return Err(bad("exp is past"));
-                }
-            }
-        }
-        let acr = match v.get("acr") {
-            None => None,
-            Some(acr) => {
-                let uri = acr.as_str().unwrap_or_default();
-                let level = SpidLevel::from_uri(uri).ok_or_else(|| {
-                    Refusal::new(Rule::OidcAcrUnknown, format!("introspection acr {acr}"))
-                })?;
-                if level < cfg.min_level {
-                    return Err(Refusal::new(
-                        Rule::OidcAcrInsufficient,
-                        format!(
-                            "introspection acr {} below the required {}",
-                            level.uri(),
-                            cfg.min_level.uri()
-                        ),
-                    ));
-                }
-                Some(level)
-            }
-        };
+        let answer = Introspection::new(a.status, a.body, session.sub.clone());
+        let ctx = self.ctx(&op);
+        checks::run(checks::INTROSPECTION_RULES, &answer, &ctx)?;
+        let acr = answer.acr(&ctx)?;
         Ok(SessionCheck {
             op: op.issuer,
             sub: session.sub,
