@@ -8,15 +8,13 @@
 //! only checks that every seed family is produced. The names, instants and keys match
 //! `fuzz/src/lib.rs`, so seeded signatures verify inside the targets.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use spid_core::oidc::jose::{self, JweAlg, JweEnc, SigAlg, SigningKey};
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding::{self, MessageParam};
 use spid_core::saml::dsig::Credential;
 use spid_core::saml::metadata;
-use spid_core::saml::response::{
-    sign_response_with, AssertionModel, ResponseModel, SignParts, StatusModel,
-};
+use spid_core::saml::response::{sign_response_with, LoginParties, ResponseModel, SignParts};
 use spid_core::saml::xml::{self, Limits};
 use spid_core::{Comparison, SpidLevel};
 use spid_idp::faults::{self, KeyInfoCert, MutationCtx, Stage};
@@ -45,35 +43,15 @@ fn pem(stem: &str) -> Vec<u8> {
 }
 
 fn honest_model() -> ResponseModel {
-    let now = now();
-    ResponseModel {
-        id: "_resp1".into(),
-        issue_instant: now,
-        in_response_to: REQ.into(),
-        destination: ACS.into(),
-        issuer: IDP.into(),
-        status: StatusModel::success(),
-        assertion: Some(AssertionModel {
-            id: "_assertion1".into(),
-            issue_instant: now,
-            issuer: IDP.into(),
-            name_id: "_subject".into(),
-            name_qualifier: IDP.into(),
-            recipient: ACS.into(),
-            in_response_to: REQ.into(),
-            confirmation_not_on_or_after: now + Duration::minutes(5),
-            not_before: now,
-            not_on_or_after: now + Duration::minutes(5),
-            audience: SP.into(),
-            authn_instant: now,
-            session_index: Some("_session1".into()),
-            authn_context_class_ref: SpidLevel::L2.uri().into(),
-            attributes: vec![
-                ("spidCode".into(), "SPID-0000000001".into()),
-                ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
-            ],
-        }),
-    }
+    ResponseModel::fixture(
+        &LoginParties {
+            idp: IDP,
+            sp: SP,
+            acs: ACS,
+            request_id: REQ,
+        },
+        now(),
+    )
 }
 
 /// Target name → (file name → bytes).

@@ -10,9 +10,7 @@ use proptest::prelude::*;
 use spid_core::saml::binding;
 use spid_core::saml::dsig::Credential;
 use spid_core::saml::metadata::{EntityMetadata, IdpDescriptor};
-use spid_core::saml::response::{
-    sign_response, AssertionModel, ResponseModel, SignParts, StatusModel,
-};
+use spid_core::saml::response::{sign_response, LoginParties, ResponseModel, SignParts};
 use spid_core::saml::xml::{self, Element, Limits};
 use spid_core::{Comparison, Rule, SpidLevel};
 use spid_idp::faults::{self, Mutation, MutationCtx, Position, Precision, RawMutation, Target};
@@ -44,35 +42,15 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../certs");
         let idp = Credential::load(&dir, "idp").unwrap();
-        let now = now();
-        let model = ResponseModel {
-            id: "_resp1".into(),
-            issue_instant: now,
-            in_response_to: REQ.into(),
-            destination: ACS.into(),
-            issuer: IDP.into(),
-            status: StatusModel::success(),
-            assertion: Some(AssertionModel {
-                id: "_assertion1".into(),
-                issue_instant: now,
-                issuer: IDP.into(),
-                name_id: "_subject".into(),
-                name_qualifier: IDP.into(),
-                recipient: ACS.into(),
-                in_response_to: REQ.into(),
-                confirmation_not_on_or_after: now + Duration::minutes(5),
-                not_before: now,
-                not_on_or_after: now + Duration::minutes(5),
-                audience: SP.into(),
-                authn_instant: now,
-                session_index: None,
-                authn_context_class_ref: SpidLevel::L2.uri().into(),
-                attributes: vec![
-                    ("spidCode".into(), "SPID-0000000001".into()),
-                    ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
-                ],
-            }),
-        };
+        let model = ResponseModel::fixture(
+            &LoginParties {
+                idp: IDP,
+                sp: SP,
+                acs: ACS,
+                request_id: REQ,
+            },
+            now(),
+        );
         let signed = sign_response(
             model.to_element(),
             &idp,

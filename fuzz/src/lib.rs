@@ -12,9 +12,7 @@ use spid_core::oidc::jose::{Jwks, SigAlg, SigningKey};
 use spid_core::oidc::Profile;
 use spid_core::saml::dsig::Credential;
 use spid_core::saml::metadata::{self, EntityMetadata, IdpDescriptor};
-use spid_core::saml::response::{
-    sign_response, AssertionModel, ResponseModel, SignParts, StatusModel,
-};
+use spid_core::saml::response::{sign_response, LoginParties, ResponseModel, SignParts};
 use spid_core::saml::xml::{self, Element, Limits};
 use spid_core::{Comparison, Rule, SpidLevel};
 use spid_sp::validator::{PendingRequest, Policy, Rejection, ReplayCache, RequestLookup};
@@ -71,35 +69,15 @@ pub fn big_limits() -> Limits {
 
 /// The honest Response model: level 2, two attributes.
 pub fn honest_model() -> ResponseModel {
-    let now = now();
-    ResponseModel {
-        id: "_resp1".into(),
-        issue_instant: now,
-        in_response_to: REQ.into(),
-        destination: ACS.into(),
-        issuer: IDP.into(),
-        status: StatusModel::success(),
-        assertion: Some(AssertionModel {
-            id: "_assertion1".into(),
-            issue_instant: now,
-            issuer: IDP.into(),
-            name_id: "_subject".into(),
-            name_qualifier: IDP.into(),
-            recipient: ACS.into(),
-            in_response_to: REQ.into(),
-            confirmation_not_on_or_after: now + Duration::minutes(5),
-            not_before: now,
-            not_on_or_after: now + Duration::minutes(5),
-            audience: SP.into(),
-            authn_instant: now,
-            session_index: Some("_session1".into()),
-            authn_context_class_ref: SpidLevel::L2.uri().into(),
-            attributes: vec![
-                ("spidCode".into(), "SPID-0000000001".into()),
-                ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
-            ],
-        }),
-    }
+    ResponseModel::fixture(
+        &LoginParties {
+            idp: IDP,
+            sp: SP,
+            acs: ACS,
+            request_id: REQ,
+        },
+        now(),
+    )
 }
 
 /// The honest Response signed (Assertion and Response) by the IdP, as a tree.

@@ -176,7 +176,53 @@ impl AssertionModel {
     }
 }
 
+/// The parties of a fixture login ([`ResponseModel::fixture`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginParties<'a> {
+    /// The IdP's entityID.
+    pub idp: &'a str,
+    /// The SP's entityID (the Audience).
+    pub sp: &'a str,
+    /// The SP's ACS URL (Destination, Recipient).
+    pub acs: &'a str,
+    /// The AuthnRequest ID answered.
+    pub request_id: &'a str,
+}
+
 impl ResponseModel {
+    /// An honest SpidL2 login Response for fixtures (tests, benches, fuzzing): fixed ids,
+    /// valid for five minutes from `now`, no SessionIndex (SPID: L1 only), two attributes.
+    pub fn fixture(p: &LoginParties<'_>, now: DateTime<Utc>) -> ResponseModel {
+        ResponseModel {
+            id: "_resp1".into(),
+            issue_instant: now,
+            in_response_to: p.request_id.into(),
+            destination: p.acs.into(),
+            issuer: p.idp.into(),
+            status: StatusModel::success(),
+            assertion: Some(AssertionModel {
+                id: "_assertion1".into(),
+                issue_instant: now,
+                issuer: p.idp.into(),
+                name_id: "_subject".into(),
+                name_qualifier: p.idp.into(),
+                recipient: p.acs.into(),
+                in_response_to: p.request_id.into(),
+                confirmation_not_on_or_after: now + chrono::Duration::minutes(5),
+                not_before: now,
+                not_on_or_after: now + chrono::Duration::minutes(5),
+                audience: p.sp.into(),
+                authn_instant: now,
+                session_index: None,
+                authn_context_class_ref: crate::SpidLevel::L2.uri().into(),
+                attributes: vec![
+                    ("spidCode".into(), "SPID-0000000001".into()),
+                    ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
+                ],
+            }),
+        }
+    }
+
     /// Renders the Response (unsigned).
     pub fn to_element(&self) -> Element {
         let p = |q: &str| Element::new(q, Some(ns::SAMLP));
