@@ -75,32 +75,6 @@ pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> 
     )
 }
 
-/// Sends `req` and returns its body as text, refusing non-200 answers and bodies over
-/// `limit` bytes (counted while the body streams in, and from `Content-Length` first), the
-/// whole exchange within [`FETCH_TIMEOUT`].
-async fn send_text(req: reqwest::RequestBuilder, limit: usize) -> Result<String, String> {
-    let exchange = async {
-        let mut resp = req.send().await.map_err(|e| e.to_string())?;
-        if resp.status() != reqwest::StatusCode::OK {
-            return Err(format!("status {}", resp.status()));
-        }
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(format!("body over {limit} bytes"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > limit {
-                return Err(format!("body over {limit} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())
-    };
-    tokio::time::timeout(FETCH_TIMEOUT, exchange)
-        .await
-        .unwrap_or_else(|_| Err(format!("no complete answer within {FETCH_TIMEOUT:?}")))
-}
-
 /// The federation's network for trust-chain resolution ([`resolve_trust_chain`]) over
 /// `reqwest`: [`FETCH_TIMEOUT`] per request (connection, answer and body), 200 answers only,
 /// at most [`MAX_FEDERATION_DOCUMENT_BYTES`] of UTF-8. Give it a client from
@@ -112,11 +86,21 @@ pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl FederationFetcher for HttpFetcher<'_> {
     async fn get(&self, url: &str) -> Result<String, String> {
-        send_text(self.0.get(url), MAX_FEDERATION_DOCUMENT_BYTES).await
+        spid_net::fetch_text(
+            self.0.get(url),
+            MAX_FEDERATION_DOCUMENT_BYTES,
+            FETCH_TIMEOUT,
+        )
+        .await
     }
 
     async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
-        send_text(self.0.post(url).form(pairs), MAX_FEDERATION_DOCUMENT_BYTES).await
+        spid_net::fetch_text(
+            self.0.post(url).form(pairs),
+            MAX_FEDERATION_DOCUMENT_BYTES,
+            FETCH_TIMEOUT,
+        )
+        .await
     }
 }
 

@@ -59,27 +59,7 @@ pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl HttpFetcher<'_> {
     async fn ok_body(req: reqwest::RequestBuilder) -> Result<String, String> {
-        let limit = MAX_FEDERATION_DOCUMENT_BYTES;
-        let exchange = async {
-            let mut resp = req.send().await.map_err(|e| e.to_string())?;
-            if resp.status() != reqwest::StatusCode::OK {
-                return Err(format!("status {}", resp.status()));
-            }
-            if resp.content_length().is_some_and(|n| n > limit as u64) {
-                return Err(format!("body over {limit} bytes"));
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-                if body.len() + chunk.len() > limit {
-                    return Err(format!("body over {limit} bytes"));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            String::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())
-        };
-        tokio::time::timeout(FETCH_TIMEOUT, exchange)
-            .await
-            .unwrap_or_else(|_| Err(format!("no complete answer within {FETCH_TIMEOUT:?}")))
+        spid_net::fetch_text(req, MAX_FEDERATION_DOCUMENT_BYTES, FETCH_TIMEOUT).await
     }
 }
 
