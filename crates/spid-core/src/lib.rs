@@ -5,6 +5,7 @@
 
 pub mod attributes;
 pub mod clock;
+pub mod cns;
 pub mod cookie;
 pub mod errors;
 pub mod level;

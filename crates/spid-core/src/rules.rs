@@ -220,6 +220,33 @@ rules! {
     // Our trust anchor's refusals.
     TaResolveSubjectUnknown => "ta.resolve.subject-unknown", "OIDC-FED 8.3 (resolve endpoint); hardening", "resolve answers about entities registered at the anchor only (else HTTP 404, nothing fetched)";
     TaResolveFetchFailed => "ta.resolve.fetch-failed", "OIDC-FED 8.3; hardening", "the subject's federation documents can be fetched within the size and time bounds (else HTTP 404)";
+    // CNS / CIE 3.0 login over a TLS client certificate (the SP's card checks, codes cns.*).
+    // CNS-CERT = AgID "Struttura del certificato di autenticazione CNS" v1.1; DM-CNS = DM 9
+    // Dec 2004, regole tecniche CNS; CIE-AUTH = CIE 3.0 authentication certificate policy.
+    CnsCertificateMissing => "cns.certificate.missing", "DM-CNS art. 2; RFC 8446 4.4.2", "the client presents a certificate in the TLS handshake";
+    CnsCertificateMalformed => "cns.certificate.malformed", "RFC 5280 4.1", "every presented certificate is a DER X.509 v3 certificate";
+    CnsCertificateSelfSigned => "cns.certificate.self-signed", "CNS-CERT (issued by a CA of the AgID trusted list)", "the card certificate is not self-signed";
+    CnsSignatureHash => "cns.signature.weak-hash", "CNS-CERT v1.1 (sha256WithRSAEncryption); RFC 9155", "the card certificate is signed with SHA-256 or stronger, not SHA-1 or MD5";
+    CnsChainUntrusted => "cns.chain.untrusted", "DM-CNS; AgID TSL-IT (IdV services); RFC 5280 6.1", "a chain from the card to a configured CA can be built from the presented certificates";
+    CnsChainSignature => "cns.chain.signature", "RFC 5280 6.1.3 (a)(1)", "every certificate of the chain verifies with its issuer's key (no look-alike CA with the same name)";
+    CnsChainCaExpired => "cns.chain.ca-expired", "RFC 5280 6.1.3 (a)(2); AgID TSL-IT", "every CA of the chain is within its validity period";
+    CnsValidityExpired => "cns.validity.expired", "RFC 5280 4.1.2.5; CNS-CERT", "the card certificate's notAfter is in the future";
+    CnsValidityNotYet => "cns.validity.not-yet-valid", "RFC 5280 4.1.2.5; CNS-CERT", "the card certificate's notBefore is in the past";
+    CnsKeyTooSmall => "cns.key.too-small", "CNS-CERT v1.1 (RSA 2048); AgID crypto guidelines", "the card key is RSA of at least 2048 bits (or EC of at least 256)";
+    CnsKeyUsage => "cns.key-usage.digital-signature", "CNS-CERT (keyUsage critical digitalSignature); RFC 5280 4.2.1.3", "keyUsage is present, critical and has digitalSignature (a nonRepudiation signature certificate is not a CNS)";
+    CnsExtendedKeyUsage => "cns.eku.client-auth", "CNS-CERT (extKeyUsage clientAuth); RFC 5280 4.2.1.12", "extendedKeyUsage is present and has clientAuth";
+    CnsPolicyMissing => "cns.policy.missing", "CNS-CERT (certificatePolicies 1.3.76.16.2.1); CIE-AUTH 1.3.76.47.4", "certificatePolicies has the CNS policy (or, where accepted, the CIE 3.0 authentication policy)";
+    CnsPolicyCieRefused => "cns.policy.cie-refused", "CIE-AUTH 1.3.76.47.4; service configuration", "a CIE 3.0 authentication certificate is presented only where the service accepts CIE";
+    CnsSubjectCn => "cns.subject.cn", "CNS-CERT (CN = fiscal code '/' card id '.' hash)", "the subject has one commonName with a '/' after the fiscal code (split on the first '/')";
+    CnsFiscalCodeSyntax => "cns.subject.fiscal-code.syntax", "DM Finanze 23/12/1976; DPR 605/1973", "the part before the first '/' is a 16-character fiscal code in upper case";
+    CnsFiscalCodeCheck => "cns.subject.fiscal-code.check", "DM Finanze 23/12/1976 (check character)", "the fiscal code's 16th character is its check character";
+    CnsRevocationNoSource => "cns.revocation.no-source", "CNS-CERT (CRL distribution point, OCSP); RFC 5280 4.2.1.13, 4.2.2.1", "the card names a CRL distribution point or an OCSP responder";
+    CnsCrlUnavailable => "cns.revocation.crl.unavailable", "RFC 5280 6.3; hard-fail policy", "the card's CRL is fetched within bounds, parses and is signed by the card's CA";
+    CnsCrlStale => "cns.revocation.crl.stale", "RFC 5280 5.1.2.5, 6.3.3 (a)", "the CRL's nextUpdate is present and in the future";
+    CnsCrlRevoked => "cns.revocation.crl.revoked", "RFC 5280 5.1.2.6; DM-CNS", "the card's serial number is not on its CA's CRL";
+    CnsOcspUnavailable => "cns.revocation.ocsp.unavailable", "RFC 6960 2.3, 3.2; hard-fail policy", "the OCSP responder answers successful, signed by the CA or its delegated responder, fresh, for this card";
+    CnsOcspUnknown => "cns.revocation.ocsp.unknown", "RFC 6960 2.2 (unknown); hard-fail policy", "the OCSP responder knows the card (unknown is refused)";
+    CnsOcspRevoked => "cns.revocation.ocsp.revoked", "RFC 6960 2.2 (revoked); DM-CNS", "the OCSP responder does not report the card revoked";
     // check-sp: an external SP's metadata (codes sp-metadata.*).
     SpMdXml => "sp-metadata.xml.well-formed", "XML 1.0; SAML-CORE 1.3", "the metadata is well-formed XML without a DOCTYPE";
     SpMdXsdSaml => "sp-metadata.xsd.saml", "SAML-METADATA 2.0 schema (with XML-DSig, XML-Enc); spid-sp-test 1.0.0", "the metadata validates against the OASIS SAML 2.0 metadata schema";

@@ -7,6 +7,7 @@
 //! next Response is built honestly, then altered as the plan says.
 #![warn(missing_docs)]
 
+pub mod cns;
 pub mod faults;
 pub mod oidc;
 pub mod pages;
