@@ -8,7 +8,12 @@ use spid_core::SpidLevel;
 use spid_harness::agent::{Page, UserAgent};
 use spid_harness::oidc::{self as oidc_catalogue, OidcFederation};
 use spid_harness::runner::{self, Credentials};
-use spid_idp::oidc::op::OpFaultPlan;
+use spid_idp::oidc::op::OpPlan;
+
+/// An OP plan written as in a case file's `[plan]`.
+fn op_plan(toml_text: &str) -> OpPlan {
+    toml::from_str(toml_text).expect("plan")
+}
 use spid_idp::oidc::ta::EntityKind;
 use spid_idp::users::User;
 use url::Url;
@@ -41,7 +46,7 @@ impl Federation {
         (ua, page)
     }
 
-    async fn login_with_plan(&self, username: &str, plan: OpFaultPlan) -> Page {
+    async fn login_with_plan(&self, username: &str, plan: OpPlan) -> Page {
         self.op.arm(plan);
         let (_, page) = self.login(username).await;
         self.op.disarm();
@@ -95,10 +100,7 @@ async fn l3_user_gets_spid_l3() {
 #[tokio::test]
 async fn op_issuing_l1_is_refused() {
     let fed = Federation::start().await;
-    let plan = OpFaultPlan {
-        acr: Some(SpidLevel::L1),
-        ..OpFaultPlan::default()
-    };
+    let plan = op_plan("[id_token.pre_sign]\nset = { acr = \"https://www.spid.gov.it/SpidL1\" }");
     let page = fed.login_with_plan("mario.rossi", plan).await;
     assert_refused(&page, "oidc.acr.insufficient");
     // The plan was used once: the next login is honest.
@@ -515,7 +517,7 @@ async fn logout_revokes_the_access_token() {
 impl Federation {
     /// An accepted login by mario.rossi (with `offline=1` when `offline`) under `plan`; the
     /// browser, for the session's next steps.
-    async fn session(&self, offline: bool, plan: OpFaultPlan) -> UserAgent {
+    async fn session(&self, offline: bool, plan: OpPlan) -> UserAgent {
         let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
         let user = users.iter().find(|u| u.username == "mario.rossi");
         let mut ua = runner::user_agent().unwrap();
@@ -541,10 +543,8 @@ async fn spid_l1_is_refused_on_refresh_and_on_introspection() {
     let fed = Federation::start().await;
     // A refreshed ID token at SpidL1 (what an OP owes a request naming SpidL1): refused, and
     // the session may not try again with the refresh token the OP has just rotated.
-    let plan = OpFaultPlan {
-        refresh_acr: Some(SpidLevel::L1),
-        ..OpFaultPlan::default()
-    };
+    let plan =
+        op_plan("[refresh_id_token.pre_sign]\nset = { acr = \"https://www.spid.gov.it/SpidL1\" }");
     let mut ua = fed.session(true, plan).await;
     let page = fed.step(&mut ua, "refresh").await;
     assert_refused(&page, "oidc.acr.insufficient");
@@ -553,10 +553,7 @@ async fn spid_l1_is_refused_on_refresh_and_on_introspection() {
     assert_refused(&page, "oidc.session.missing");
 
     // Introspection reporting SpidL1 for the session's access token: refused.
-    let plan = OpFaultPlan {
-        introspection_acr: Some(SpidLevel::L1),
-        ..OpFaultPlan::default()
-    };
+    let plan = op_plan("[introspection.edit]\nset = { acr = \"https://www.spid.gov.it/SpidL1\" }");
     let mut ua = fed.session(false, plan).await;
     let page = fed.step(&mut ua, "introspect").await;
     assert_refused(&page, "oidc.acr.insufficient");
@@ -567,7 +564,7 @@ async fn spid_l1_is_refused_on_refresh_and_on_introspection() {
 #[tokio::test]
 async fn refresh_rotates_and_introspection_follows_the_new_token() {
     let fed = Federation::start().await;
-    let mut ua = fed.session(true, OpFaultPlan::default()).await;
+    let mut ua = fed.session(true, OpPlan::default()).await;
     for _ in 0..3 {
         let page = fed.step(&mut ua, "refresh").await;
         assert_accepted(&page, SpidLevel::L2);
@@ -605,7 +602,7 @@ async fn refresh_needs_an_offline_login_and_introspection_a_session() {
         "oidc.session.missing",
     );
     // A login without offline=1 got no refresh token.
-    let mut ua = fed.session(false, OpFaultPlan::default()).await;
+    let mut ua = fed.session(false, OpPlan::default()).await;
     let page = fed.step(&mut ua, "refresh").await;
     assert_refused(&page, "oidc.session.missing");
     assert!(page.body.contains("offline=1"), "{}", page.body);
@@ -615,10 +612,7 @@ async fn refresh_needs_an_offline_login_and_introspection_a_session() {
 #[tokio::test]
 async fn refreshed_id_token_with_another_sub_is_refused() {
     let fed = Federation::start().await;
-    let plan = OpFaultPlan {
-        refresh_other_sub: true,
-        ..OpFaultPlan::default()
-    };
+    let plan = op_plan("[refresh_id_token.pre_sign]\nset = { sub = \"another-subject\" }");
     let mut ua = fed.session(true, plan).await;
     assert_refused(
         &fed.step(&mut ua, "refresh").await,
@@ -735,18 +729,29 @@ async fn op_plan_can_be_armed_over_http_with_the_admin_token() {
             .send()
     };
     assert_eq!(
-        arm("wrong", r#"{"acr": "L1"}"#).await.unwrap().status(),
-        401
-    );
-    assert_eq!(
-        arm("s3cret", r#"{"acr_level": "L1"}"#)
+        arm("wrong", r#"{"id_token": {"sign": {"key": "foreign"}}}"#)
             .await
             .unwrap()
             .status(),
-        400
+        401
     );
     assert_eq!(
         arm("s3cret", r#"{"acr": "L1"}"#).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        arm("s3cret", r#"{"id_token": {"encrypt": {"skip": true}}}"#)
+            .await
+            .unwrap()
+            .status(),
+        400,
+        "a stage the ID token does not have"
+    );
+    assert_eq!(
+        arm("s3cret", r#"{"id_token": {"sign": {"key": "foreign"}}}"#)
+            .await
+            .unwrap()
+            .status(),
         200
     );
     task.abort();

@@ -15,10 +15,15 @@ include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 pub enum Expect {
     /// HTTP 200, a login.
     Accept,
-    /// A refusal by one of `rules` (several when more than one rule may rightly fire first).
+    /// A refusal: our own target decides by one of `rules` (several when more than one rule
+    /// may rightly fire first); any conforming target may answer one of `codes` (the
+    /// protocol's error codes, e.g. OAuth `invalid_request`; empty: any).
     Reject {
-        /// Acceptable deciding rule codes.
+        /// Our target's acceptable deciding rule codes.
         rules: Vec<String>,
+        /// The protocol error codes any conforming target may give.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        codes: Vec<String>,
     },
     /// Either outcome is conformant; `why` says why.
     Either {
@@ -59,10 +64,10 @@ pub enum Flow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
-    /// Any SP.
+    /// Any target (an external SP, RP or OP too).
     #[default]
     Any,
-    /// Our reference SP only.
+    /// Our own target only (it moves our clock, asks our SP for a level, …).
     Internal,
 }
 
@@ -190,28 +195,125 @@ impl std::fmt::Display for Flag {
     }
 }
 
-/// One case.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    /// Stable id, never reused.
+/// One case of any catalogue: the envelope every catalogue shares (`id`, `title`, `family`,
+/// `refs`, `flags`, `scope`, `user`, `expect`) around the side's own `body` (how the case is
+/// driven and its plan). The body's fields read through the case (`case.plan`): [`Deref`].
+///
+/// [`Deref`]: std::ops::Deref
+#[derive(Debug, Clone)]
+pub struct Case<B = SamlBody> {
+    /// Stable id, never reused, unique across every catalogue (= file stem).
     pub id: String,
     /// One line.
     pub title: String,
-    /// Family (for counts and selection).
+    /// Family (closed per side: [`families`]).
     pub family: String,
-    /// SPID rule and upstream case references.
-    #[serde(default)]
+    /// SPID rule and upstream references.
     pub refs: Vec<String>,
     /// Flags (closed vocabulary, explained in `fixtures/cases/FLAGS.toml`), e.g. `hardening`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<Flag>,
+    /// `internal` when the case only makes sense against our own target.
+    pub scope: Scope,
+    /// Fixture user who logs in (default `mario.rossi`, an L2 user).
+    pub user: String,
+    /// What the target must do.
+    pub expect: Expect,
+    /// The side's own fields.
+    pub body: B,
+}
+
+impl<B> std::ops::Deref for Case<B> {
+    type Target = B;
+    fn deref(&self) -> &B {
+        &self.body
+    }
+}
+
+impl<B> std::ops::DerefMut for Case<B> {
+    fn deref_mut(&mut self) -> &mut B {
+        &mut self.body
+    }
+}
+
+/// The envelope as the case file spells it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    id: String,
+    title: String,
+    family: String,
+    #[serde(default)]
+    refs: Vec<String>,
+    #[serde(default)]
+    flags: Vec<Flag>,
+    #[serde(default)]
+    scope: Scope,
+    #[serde(default = "default_user")]
+    user: String,
+    expect: Expect,
+}
+
+const ENVELOPE_KEYS: [&str; 8] = [
+    "id", "title", "family", "refs", "flags", "scope", "user", "expect",
+];
+
+impl<'de, B: serde::de::DeserializeOwned> Deserialize<'de> for Case<B> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // The envelope's keys go to the envelope, every other key to the side's body; both
+        // refuse unknown keys.
+        let mut body = toml::Table::deserialize(d)?;
+        let mut env = toml::Table::new();
+        for k in ENVELOPE_KEYS {
+            if let Some(v) = body.remove(k) {
+                env.insert(k.to_string(), v);
+            }
+        }
+        let e: Envelope = toml::Value::Table(env)
+            .try_into()
+            .map_err(D::Error::custom)?;
+        let body: B = toml::Value::Table(body)
+            .try_into()
+            .map_err(D::Error::custom)?;
+        Ok(Case {
+            id: e.id,
+            title: e.title,
+            family: e.family,
+            refs: e.refs,
+            flags: e.flags,
+            scope: e.scope,
+            user: e.user,
+            expect: e.expect,
+            body,
+        })
+    }
+}
+
+impl<B> Case<B> {
+    /// Whether the case carries `flag`.
+    pub fn has_flag(&self, flag: Flag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// A hardening case: not a SPID rule, so against an external target an unmet
+    /// expectation is a warning, not a conformance failure ([`Flag::Hardening`]).
+    pub fn is_hardening(&self) -> bool {
+        self.has_flag(Flag::Hardening)
+    }
+
+    /// The case's flags with their explanations, for reports.
+    pub fn flag_notes(&self) -> Vec<(Flag, &'static str)> {
+        self.flags.iter().map(|f| (*f, f.explanation())).collect()
+    }
+}
+
+/// The SAML side's own fields: how the browser is driven and the IdP's fault plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlBody {
     /// What the emitted Response keeps intact (default: every signature valid).
     #[serde(default)]
     pub intact: Intact,
-    /// Fixture user who logs in (default `mario.rossi`, an L2 user).
-    #[serde(default = "default_user")]
-    pub user: String,
     /// Browser flow.
     #[serde(default)]
     pub flow: Flow,
@@ -221,41 +323,19 @@ pub struct Case {
     /// What the SP should request.
     #[serde(default)]
     pub request: RequestOpts,
-    /// `internal` when the case only makes sense against our own SP (it asks for a level on
-    /// the login URL, or depends on our SP's exact clock skew or the stopped clock).
-    #[serde(default)]
-    pub scope: Scope,
     /// Fault plan armed on the IdP for this case's Response.
     #[serde(default)]
     pub plan: FaultPlan,
-    /// Expected outcome at the SP.
-    pub expect: Expect,
 }
 
 fn default_user() -> String {
     "mario.rossi".into()
 }
 
-impl Case {
-    /// Whether the case carries `flag`.
-    pub fn has_flag(&self, flag: Flag) -> bool {
-        self.flags.contains(&flag)
-    }
-
-    /// A hardening case: not a SPID rule, so against an external SP an unmet expectation is
-    /// a warning, not a conformance failure ([`Flag::Hardening`]).
-    pub fn is_hardening(&self) -> bool {
-        self.has_flag(Flag::Hardening)
-    }
-
-    /// The case's flags with their explanations, for reports.
-    pub fn flag_notes(&self) -> Vec<(Flag, &'static str)> {
-        self.flags.iter().map(|f| (*f, f.explanation())).collect()
-    }
-
-    /// The envelope checks beyond the grammar: `intact` opt-outs say why, flags are not
-    /// repeated, and the plan's fragments parse.
-    fn check_envelope(&self) -> Result<(), String> {
+impl SamlBody {
+    /// The checks beyond the grammar: `intact` opt-outs say why, and the plan's fragments
+    /// parse.
+    fn check_saml(&self) -> Result<(), String> {
         match (&self.intact.signatures, &self.intact.why) {
             (false, None) => return Err("intact.signatures = false needs intact.why".into()),
             (false, Some(w)) if w.trim().is_empty() => return Err("intact.why is empty".into()),
@@ -266,10 +346,6 @@ impl Case {
                 )
             }
             _ => {}
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(f) = self.flags.iter().find(|f| !seen.insert(**f)) {
-            return Err(format!("flag {f} listed twice"));
         }
         self.plan.check().map_err(|e| e.to_string())
     }
@@ -285,8 +361,31 @@ pub struct LoadError {
     pub message: String,
 }
 
-/// What the three catalogues (SAML, OIDC RP side, OIDC OP side) share: one loader, one set
-/// of load checks, one listing, one shape of harness-error result.
+/// What makes a side's body a catalogue: its folder, its rule codes, its own load checks.
+pub trait Body: serde::de::DeserializeOwned {
+    /// The folder under `fixtures/cases`.
+    const FOLDER: &'static str;
+    /// The prefix every expected rule code must carry (empty: any known rule).
+    const RULE_PREFIX: &'static str;
+    /// Whether `expect.verdict = "level"` makes sense (SAML only).
+    const LEVEL_EXPECT: bool;
+    /// Checks of the side's own fields, after parsing (default: none).
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Body for SamlBody {
+    const FOLDER: &'static str = "saml";
+    const RULE_PREFIX: &'static str = "";
+    const LEVEL_EXPECT: bool = true;
+    fn check(&self) -> Result<(), String> {
+        self.check_saml()
+    }
+}
+
+/// Every case type: a [`Case`] of some [`Body`] (the bound the loader, listing and runner
+/// helpers take).
 pub trait CatalogueCase: serde::de::DeserializeOwned {
     /// The folder under `fixtures/cases`.
     const FOLDER: &'static str;
@@ -302,54 +401,75 @@ pub trait CatalogueCase: serde::de::DeserializeOwned {
     fn title(&self) -> &str;
     /// SPID rule and upstream references.
     fn refs(&self) -> &[String];
+    /// Flags.
+    fn flags(&self) -> &[Flag];
     /// The expectation.
     fn expect(&self) -> &Expect;
-    /// Checks of this catalogue's own envelope fields, after parsing (default: none).
+    /// The checks beyond the grammar.
+    fn check(&self) -> Result<(), String>;
+}
+
+impl<B: Body> CatalogueCase for Case<B> {
+    const FOLDER: &'static str = B::FOLDER;
+    const RULE_PREFIX: &'static str = B::RULE_PREFIX;
+    const LEVEL_EXPECT: bool = B::LEVEL_EXPECT;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn family(&self) -> &str {
+        &self.family
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn refs(&self) -> &[String] {
+        &self.refs
+    }
+    fn flags(&self) -> &[Flag] {
+        &self.flags
+    }
+    fn expect(&self) -> &Expect {
+        &self.expect
+    }
     fn check(&self) -> Result<(), String> {
-        Ok(())
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(f) = self.flags.iter().find(|f| !seen.insert(**f)) {
+            return Err(format!("flag {f} listed twice"));
+        }
+        if family_explanation(B::FOLDER, &self.family).is_none() {
+            return Err(format!(
+                "family {:?} is not one of the {} families in fixtures/cases/FAMILIES.toml: {}",
+                self.family,
+                B::FOLDER,
+                families(B::FOLDER).join(", ")
+            ));
+        }
+        self.body.check()
     }
 }
 
-/// Implements [`CatalogueCase`] for a case struct with `id`, `family`, `title`, `refs` and
-/// `expect` fields: `catalogue_case!(Type, folder, rule prefix, level expectation allowed)`.
-macro_rules! catalogue_case {
-    ($t:ty, $folder:literal, $prefix:literal, $level:literal, check = $check:path) => {
-        $crate::catalogue::catalogue_case!(@impl $t, $folder, $prefix, $level,
-            fn check(&self) -> Result<(), String> {
-                $check(self)
-            }
-        );
-    };
-    ($t:ty, $folder:literal, $prefix:literal, $level:literal) => {
-        $crate::catalogue::catalogue_case!(@impl $t, $folder, $prefix, $level,);
-    };
-    (@impl $t:ty, $folder:literal, $prefix:literal, $level:literal, $($extra:item)*) => {
-        impl $crate::catalogue::CatalogueCase for $t {
-            const FOLDER: &'static str = $folder;
-            const RULE_PREFIX: &'static str = $prefix;
-            const LEVEL_EXPECT: bool = $level;
-            fn id(&self) -> &str {
-                &self.id
-            }
-            fn family(&self) -> &str {
-                &self.family
-            }
-            fn title(&self) -> &str {
-                &self.title
-            }
-            fn refs(&self) -> &[String] {
-                &self.refs
-            }
-            fn expect(&self) -> &$crate::catalogue::Expect {
-                &self.expect
-            }
-            $($extra)*
-        }
-    };
-}
-pub(crate) use catalogue_case;
+/// `fixtures/cases/FAMILIES.toml`: per catalogue folder, family name → what it covers.
+pub const FAMILIES_TOML: &str = include_str!("../../../fixtures/cases/FAMILIES.toml");
 
-catalogue_case!(Case, "saml", "", true, check = Case::check_envelope);
+type FamilyTable = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
+fn family_table() -> &'static FamilyTable {
+    static MAP: std::sync::OnceLock<FamilyTable> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| toml::from_str(FAMILIES_TOML).unwrap_or_default())
+}
+
+/// The closed list of families of a catalogue folder (`saml`, `oidc`, `oidc-op`).
+pub fn families(folder: &str) -> Vec<&'static str> {
+    family_table()
+        .get(folder)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// What a family of a catalogue folder covers (None: not a family of that folder).
+pub fn family_explanation(folder: &str, family: &str) -> Option<&'static str> {
+    family_table().get(folder)?.get(family).map(String::as_str)
+}
 
 /// Parses and checks one case file of any catalogue: unknown keys, an empty or unknown (or
 /// wrongly prefixed) rule list, a misplaced `level` expectation and an id that is not the
@@ -361,10 +481,10 @@ pub fn parse<C: CatalogueCase>(file: &str, text: &str) -> Result<C, LoadError> {
     };
     let case: C = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     match case.expect() {
-        Expect::Reject { rules } if rules.is_empty() => {
+        Expect::Reject { rules, .. } if rules.is_empty() => {
             return Err(err("expect.rules is empty".into()))
         }
-        Expect::Reject { rules } => {
+        Expect::Reject { rules, .. } => {
             let known = |r: &str| r.starts_with(C::RULE_PREFIX) && Rule::from_code(r).is_some();
             if let Some(r) = rules.iter().find(|r| !known(r)) {
                 return Err(err(format!("unknown rule code {r:?}")));
@@ -407,7 +527,7 @@ pub fn embedded_cases<C: CatalogueCase>() -> Result<Vec<C>, LoadError> {
 
 /// Loads the embedded SAML catalogue (`family` = "saml").
 pub fn embedded(family: &str) -> Result<Vec<Case>, LoadError> {
-    if family != Case::FOLDER {
+    if family != SamlBody::FOLDER {
         return Err(LoadError {
             file: family.to_string(),
             message: "not a SAML catalogue folder".into(),
@@ -422,7 +542,7 @@ pub fn expected_rules<C: CatalogueCase>(cases: &[C]) -> std::collections::BTreeS
     let mut out = std::collections::BTreeSet::new();
     for c in cases {
         match c.expect() {
-            Expect::Reject { rules } => out.extend(rules.iter().map(String::as_str)),
+            Expect::Reject { rules, .. } => out.extend(rules.iter().map(String::as_str)),
             Expect::Level { .. } => {
                 out.insert(Rule::AssertionLevelInsufficient.code());
             }
@@ -550,6 +670,8 @@ mod tests {
             .filter(|c| !c.starts_with("oidc.") && !c.starts_with("op."))
             // The trust anchor's refusals: tests/oidc_internal.rs.
             .filter(|c| !c.starts_with("ta."))
+            // The CNS card checks: unit-tested in spid-sp's cns module, one test per rule.
+            .filter(|c| !c.starts_with("cns."))
             // check-sp's static checks of an SP's metadata and AuthnRequest are unit-tested
             // in checks/ (metadata.rs, request.rs), not reached by Response cases.
             .filter(|c| !c.starts_with("sp-metadata.") && !c.starts_with("sp-request."))
@@ -656,7 +778,7 @@ mod tests {
 
     #[test]
     fn intact_opt_out_needs_a_reason_and_flags_are_closed() {
-        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";
+        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"signature\"\n";
         let accept = "[expect]\nverdict = \"accept\"\n";
         let ok = parse_case(
             "x.toml",
@@ -683,8 +805,47 @@ mod tests {
     }
 
     #[test]
+    fn families_are_closed_and_each_is_used() {
+        let text = "id = \"x\"\ntitle = \"t\"\nfamily = \"nope\"\n[expect]\nverdict = \"accept\"\n";
+        let e = parse_case("x.toml", text).unwrap_err();
+        assert!(e.to_string().contains("FAMILIES.toml"), "{e}");
+        let used = |folder: &str, fams: Vec<String>| {
+            for f in families(folder) {
+                assert!(
+                    fams.iter().any(|u| u == f),
+                    "{folder} family {f} has no case"
+                );
+            }
+        };
+        used(
+            "saml",
+            embedded("saml")
+                .unwrap()
+                .into_iter()
+                .map(|c| c.family)
+                .collect(),
+        );
+        used(
+            "oidc",
+            crate::oidc::embedded()
+                .unwrap()
+                .into_iter()
+                .map(|c| c.family)
+                .collect(),
+        );
+        used(
+            "oidc-op",
+            crate::oidc_op::embedded()
+                .unwrap()
+                .into_iter()
+                .map(|c| c.family)
+                .collect(),
+        );
+    }
+
+    #[test]
     fn unknown_keys_mutations_and_rules_are_errors() {
-        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n";
+        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"signature\"\n";
         assert!(parse_case("x.toml", &format!("{base}[expect]\nverdict = \"accept\"\n")).is_ok());
         let e = parse_case(
             "x.toml",

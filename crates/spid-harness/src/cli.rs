@@ -1335,8 +1335,9 @@ pub struct CheckOp {
 /// Aims the OP-side OIDC catalogue at an external OpenID Provider through the probe RP.
 pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     let (pattern, report_dir) = (o.select.cases.as_deref(), o.select.report_dir.clone());
+    use crate::catalogue::Scope;
     use crate::check_idp::LoginDriver;
-    use crate::oidc_op::{self, OpEndpoints, OpScope, OpTarget, ProbeRp};
+    use crate::oidc_op::{self, OpEndpoints, OpTarget, ProbeRp};
     let started = std::time::Instant::now();
     let driver = match &o.driver {
         Some(p) => toml::from_str::<LoginDriver>(&std::fs::read_to_string(p)?)
@@ -1369,7 +1370,7 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
         .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
     let all = oidc_op::select(catalogue, pattern).map_err(anyhow::Error::msg)?;
     let (cases, skipped) = skip_for_peer(all, peer.as_ref(), |c| {
-        (c.scope != OpScope::All).then_some("for our OP only")
+        (c.scope != Scope::Any).then_some("for our OP only")
     });
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;

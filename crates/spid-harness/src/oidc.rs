@@ -1,6 +1,6 @@
 //! SPID OpenID Connect runs: a whole federation on loopback (trust anchor, our OP inside the
 //! IdP, our RP inside the SP, registered only at the anchor) and the OIDC case catalogue
-//! (`fixtures/cases/oidc/*.toml`: a user, an [`OpFaultPlan`], a flow, an expectation).
+//! (`fixtures/cases/oidc/*.toml`: a user, an [`OpPlan`], a flow, an expectation).
 
 use crate::agent::{AgentError, Page, UserAgent};
 use crate::catalogue::{Expect, LoadError};
@@ -9,7 +9,7 @@ use crate::runner::{self, judge, Behaviour, CaseResult, Credentials, Verdict};
 use serde::{Deserialize, Serialize};
 use spid_core::clock::FixedClock;
 use spid_core::oidc::federation::MetadataPolicy;
-use spid_idp::oidc::op::{OpFaultPlan, OpenIdProvider};
+use spid_idp::oidc::op::{OpPlan, OpenIdProvider};
 use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
 use spid_idp::users::User;
 use spid_idp::{IdentityProvider, IdpConfig};
@@ -52,34 +52,31 @@ impl OidcFlow {
     }
 }
 
-/// One OIDC case: who logs in, what the OP does wrong, what the RP must answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The RP side's own fields: what our OP does wrong in the login, and which RP answer is
+/// judged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OidcCase {
-    /// Stable id, never reused (= file stem).
-    pub id: String,
-    /// One line.
-    pub title: String,
-    /// Family (for counts and selection).
-    pub family: String,
-    /// SPID rule and upstream case references.
+pub struct RpBody {
+    /// The OP's plan for this login (its `refresh_*` / `introspection` messages act in the
+    /// later steps of the flow).
     #[serde(default)]
-    pub refs: Vec<String>,
-    /// Fixture user.
-    #[serde(default = "default_user")]
-    pub user: String,
-    /// The OP's fault plan for this login (its `refresh_*` / `introspection_*` fields act in
-    /// the later steps of the flow).
-    #[serde(default)]
-    pub plan: OpFaultPlan,
+    pub plan: OpPlan,
     /// What is done after the login and judged (default `login`).
     #[serde(default)]
     pub flow: OidcFlow,
-    /// What the RP must answer (`accept`, `reject` + rules, or `either`).
-    pub expect: Expect,
 }
 
-crate::catalogue::catalogue_case!(OidcCase, "oidc", "", false);
+impl crate::catalogue::Body for RpBody {
+    const FOLDER: &'static str = "oidc";
+    const RULE_PREFIX: &'static str = "";
+    const LEVEL_EXPECT: bool = false;
+    fn check(&self) -> Result<(), String> {
+        self.plan.check()
+    }
+}
+
+/// One OIDC RP-side case: who logs in, what the OP does wrong, what the RP must answer.
+pub type OidcCase = crate::catalogue::Case<RpBody>;
 
 /// Parses and checks one OIDC case file.
 pub fn parse_case(file: &str, text: &str) -> Result<OidcCase, LoadError> {
@@ -103,10 +100,11 @@ pub fn sanity_case() -> OidcCase {
         title: "honest SpidL2 login (sanity)".into(),
         family: "sanity".into(),
         refs: vec![],
+        flags: vec![],
+        scope: crate::catalogue::Scope::Any,
         user: default_user(),
-        plan: OpFaultPlan::default(),
-        flow: OidcFlow::Login,
         expect: Expect::Accept,
+        body: RpBody::default(),
     }
 }
 
@@ -486,6 +484,15 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
     };
     t.op.disarm();
     let trace = ua.take_trace();
+    if let Some(miss) = t.op.take_plan_error() {
+        // A plan that missed its target proves nothing: a harness error, never a verdict.
+        return failed(
+            case,
+            started,
+            format!("the plan missed its target: {miss}"),
+            trace,
+        );
+    }
     match result {
         Err(e) => failed(case, started, e, trace),
         Ok(page) => {
@@ -554,11 +561,23 @@ mod tests {
 
     #[test]
     fn bad_case_files_are_refused() {
-        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n[expect]\nverdict = \"accept\"\n";
+        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"login\"\n[expect]\nverdict = \"accept\"\n";
         assert!(parse_case("oidc/x.toml", ok).is_ok());
         assert!(parse_case("oidc/y.toml", ok).is_err());
-        let typo = format!("{ok}[plan]\nacr_level = \"L1\"\n");
-        assert!(parse_case("oidc/x.toml", &typo).is_err());
+        for typo in [
+            "[plan]\nacr_level = \"L1\"\n",
+            "[plan.id_token.pre_sign]\nremvoe = [\"nonce\"]\n",
+            "[plan.id_token.encrypt]\nskip = true\n",
+            "[plan.id_token.transport]\nstatus = 500\n",
+            "[plan.userinfo.sign]\npublish_key = true\n",
+        ] {
+            assert!(
+                parse_case("oidc/x.toml", &format!("{ok}{typo}")).is_err(),
+                "{typo}"
+            );
+        }
+        let planned = format!("{ok}[plan.userinfo.encrypt]\nskip = true\n");
+        assert!(parse_case("oidc/x.toml", &planned).is_ok());
         let flow = ok.replace("[expect]", "flow = \"refresh-twice\"\n[expect]");
         assert_eq!(
             parse_case("oidc/x.toml", &flow).map(|c| c.flow).ok(),

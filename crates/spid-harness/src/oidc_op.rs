@@ -7,7 +7,7 @@
 //! registers it automatically like any RP.
 
 use crate::agent::{Exchange, Page, UserAgent};
-use crate::catalogue::{Expect, LoadError};
+use crate::catalogue::{Expect, LoadError, Scope};
 use crate::check_idp::{DriverUser, LoginDriver};
 use crate::runner::{self, judge, Behaviour, CaseResult, Verdict};
 use axum::extract::State;
@@ -25,9 +25,10 @@ use spid_core::oidc::federation::{
     leaf_entity_configuration, FederationError, LeafConfiguration, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{
-    b64url_encode, decode_unverified, sign_jws, DecryptionKey, JoseError, Jwks, SigAlg, SigningKey,
+    decode_unverified, DecryptionKey, JoseError, Jwks, JwsHeader, SigAlg, SigningKey,
 };
 use spid_core::oidc::pkce::challenge_s256;
+use spid_core::oidc::plan::{JsonPlan, JwtPlan, SignError};
 use spid_idp::users::User;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -56,23 +57,6 @@ pub enum Stage {
     Refresh,
 }
 
-/// How a JWT the probe sends is signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Signer {
-    /// With the probe's registered key.
-    #[default]
-    Rp,
-    /// With a key the trust chain does not know (same `kid`).
-    Foreign,
-    /// `alg: none`, empty signature.
-    None,
-    /// `HS256` keyed with the probe's public JWK (algorithm confusion).
-    Hs256,
-    /// Not a JWS at all.
-    NotJws,
-}
-
 /// The HTTP method of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -84,46 +68,62 @@ pub enum HttpMethod {
     Post,
 }
 
-/// Form fields or HTTP parameters to leave out, then to set. Values may hold placeholders:
-/// `{op}`, `{client_id}`, `{redirect_uri}`, `{token_endpoint}`, `{random:N}`; a whole value
-/// `{now}`, `{now+N}` or `{now-N}` becomes a number of seconds.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FieldFaults {
-    /// Names to leave out.
-    #[serde(default)]
-    pub remove: Vec<String>,
-    /// Values to set (after removal).
-    #[serde(default)]
-    pub set: BTreeMap<String, String>,
+/// What the probe's messages carry wrong: per message, the edits of
+/// [`spid_core::oidc::plan`] applied to the honest message the probe builds first. Set values
+/// may hold placeholders: `{op}`, `{client_id}`, `{redirect_uri}`, `{token_endpoint}`,
+/// `{random:N}`; a whole value `{now}`, `{now+N}` or `{now-N}` becomes a number of seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbePlan {
+    /// The HTTP parameters of the authorization request.
+    pub authz_params: JsonPlan,
+    /// The request object.
+    pub request_object: JwtPlan,
+    /// The form fields of the token request.
+    pub token_form: JsonPlan,
+    /// The client assertion of the token request.
+    pub client_assertion: JwtPlan,
+    /// The form fields of the refresh request.
+    pub refresh_form: JsonPlan,
+    /// The client assertion of the refresh request.
+    pub refresh_assertion: JwtPlan,
 }
 
-/// A JWT the probe sends (request object, client assertion): claims to leave out, claims to
-/// set (any JSON value; placeholders as in [`FieldFaults`]), and how it is signed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtFaults {
-    /// Claims to leave out.
-    #[serde(default)]
-    pub remove: Vec<String>,
-    /// Claims to set (after removal).
-    #[serde(default)]
-    pub set: BTreeMap<String, Value>,
-    /// How it is signed.
-    #[serde(default)]
-    pub sign: Signer,
+impl ProbePlan {
+    /// The probe's messages are requests: no encryption, no transport, no published keys.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("request_object", &self.request_object),
+            ("client_assertion", &self.client_assertion),
+            ("refresh_assertion", &self.refresh_assertion),
+        ] {
+            p.check(false, false)
+                .map_err(|e| format!("plan.{name}.{e}"))?;
+            if p.sign.publish_key {
+                return Err(format!(
+                    "plan.{name}.sign.publish_key: a request publishes no keys"
+                ));
+            }
+        }
+        for (name, p) in [
+            ("authz_params", &self.authz_params),
+            ("token_form", &self.token_form),
+            ("refresh_form", &self.refresh_form),
+        ] {
+            if p.transport.is_some() {
+                return Err(format!(
+                    "plan.{name}.transport: the probe sends requests; edit its fields"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// What the probe changes in the authorization request.
+/// How the authorization request is sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthzFaults {
-    /// HTTP parameters.
-    #[serde(default)]
-    pub params: FieldFaults,
-    /// The request object.
-    #[serde(default)]
-    pub request: JwtFaults,
     /// Length of the PKCE verifier the challenge is computed from (default 64).
     #[serde(default)]
     pub verifier_len: Option<usize>,
@@ -146,16 +146,10 @@ pub enum CodeUse {
     Reuse,
 }
 
-/// What the probe changes in the token request.
+/// How the token request is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenFaults {
-    /// Form fields.
-    #[serde(default)]
-    pub form: FieldFaults,
-    /// The client assertion.
-    #[serde(default)]
-    pub assertion: JwtFaults,
     /// Single use or replay of the code.
     #[serde(default)]
     pub code: CodeUse,
@@ -178,8 +172,6 @@ fn post() -> HttpMethod {
 impl Default for TokenFaults {
     fn default() -> TokenFaults {
         TokenFaults {
-            form: FieldFaults::default(),
-            assertion: JwtFaults::default(),
             code: CodeUse::Once,
             method: HttpMethod::Post,
             advance_secs: None,
@@ -205,7 +197,7 @@ pub enum BearerToken {
     Missing,
 }
 
-/// What the probe changes in the userinfo request.
+/// How the userinfo request is sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserinfoFaults {
@@ -234,16 +226,10 @@ pub enum RefreshUse {
     Revoked,
 }
 
-/// What the probe changes in the refresh request.
+/// How the refresh request is sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshFaults {
-    /// Form fields.
-    #[serde(default)]
-    pub form: FieldFaults,
-    /// The client assertion.
-    #[serde(default)]
-    pub assertion: JwtFaults,
     /// The refresh token presented.
     #[serde(default)]
     pub token: RefreshUse,
@@ -253,60 +239,42 @@ pub struct RefreshFaults {
     pub expect_acr: Option<String>,
 }
 
-/// Which OPs a case applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpScope {
-    /// Any OP.
-    #[default]
-    All,
-    /// Only our OP (it needs to move the OP's clock).
-    Internal,
-}
-
-/// One OP-side case.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The OP side's own fields: the judged endpoint, how each step is sent, and what the
+/// probe's messages carry wrong.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OpCase {
-    /// Stable id, never reused (= file stem).
-    pub id: String,
-    /// One line.
-    pub title: String,
-    /// Family (for counts and selection).
-    pub family: String,
-    /// SPID rule and check-op references.
-    #[serde(default)]
-    pub refs: Vec<String>,
-    /// Fixture user who logs in when the stage needs a login.
-    #[serde(default = "default_user")]
-    pub user: String,
+pub struct OpBody {
     /// The judged endpoint.
     #[serde(default)]
     pub stage: Stage,
-    /// Which OPs it applies to.
-    #[serde(default)]
-    pub scope: OpScope,
-    /// Authorization request faults.
+    /// How the authorization request is sent.
     #[serde(default)]
     pub authz: AuthzFaults,
-    /// Token request faults.
+    /// How the token request is sent.
     #[serde(default)]
     pub token: TokenFaults,
-    /// Userinfo request faults.
+    /// How the userinfo request is sent.
     #[serde(default)]
     pub userinfo: UserinfoFaults,
-    /// Refresh request faults.
+    /// How the refresh request is sent.
     #[serde(default)]
     pub refresh: RefreshFaults,
-    /// The OAuth `error` values a conforming OP may answer (checked on refusals, mostly
-    /// useful for OPs that do not name an `X-SPID-Rule`).
+    /// What the probe's messages carry wrong.
     #[serde(default)]
-    pub oauth_error: Vec<String>,
-    /// What the OP must do: `accept`, `reject` + our OP's rule codes, or `either`.
-    pub expect: Expect,
+    pub plan: ProbePlan,
 }
 
-crate::catalogue::catalogue_case!(OpCase, "oidc-op", "op.", false);
+impl crate::catalogue::Body for OpBody {
+    const FOLDER: &'static str = "oidc-op";
+    const RULE_PREFIX: &'static str = "op.";
+    const LEVEL_EXPECT: bool = false;
+    fn check(&self) -> Result<(), String> {
+        self.plan.check()
+    }
+}
+
+/// One OP-side case: the request the probe spoils and what the OP must answer.
+pub type OpCase = crate::catalogue::Case<OpBody>;
 
 /// Parses and checks one OP-side case file (expected rules are our OP's `op.*` codes).
 pub fn parse_case(file: &str, text: &str) -> Result<OpCase, LoadError> {
@@ -330,15 +298,14 @@ pub fn sanity_case() -> OpCase {
         title: "honest SpidL2 login, token and userinfo (sanity)".into(),
         family: "sanity".into(),
         refs: vec![],
+        flags: vec![],
+        scope: Scope::Any,
         user: default_user(),
-        stage: Stage::Userinfo,
-        scope: OpScope::All,
-        authz: AuthzFaults::default(),
-        token: TokenFaults::default(),
-        userinfo: UserinfoFaults::default(),
-        refresh: RefreshFaults::default(),
-        oauth_error: vec![],
         expect: Expect::Accept,
+        body: OpBody {
+            stage: Stage::Userinfo,
+            ..OpBody::default()
+        },
     }
 }
 
@@ -484,41 +451,40 @@ impl ProbeRp {
         spid_net::serve(listener, app, limits).await
     }
 
-    fn sign(&self, claims: &Value, how: Signer) -> Result<String, String> {
+    /// Signs `claims` through the case's `plan` (the honest header names the probe's key and
+    /// RS256; the foreign key signs under the same `kid`).
+    fn sign(
+        &self,
+        claims: &Value,
+        plan: &JwtPlan,
+        ctx: &Ctx,
+        stage: &str,
+    ) -> Result<String, String> {
         let key = &self.0.signing_key;
-        let header = |alg: &str| json!({"alg": alg, "kid": key.kid(), "typ": "JWT"});
-        let input = |alg: &str| {
-            format!(
-                "{}.{}",
-                b64url_encode(header(alg).to_string().as_bytes()),
-                b64url_encode(claims.to_string().as_bytes())
-            )
-        };
-        match how {
-            Signer::Rp => sign_jws(claims, key, SigAlg::RS256, None).map_err(|e| e.to_string()),
-            Signer::Foreign => {
-                let forged = SigningKey::from_pkey(self.0.foreign_key.pkey().clone())
-                    .map_err(|e| e.to_string())?
-                    .with_kid(key.kid());
-                sign_jws(claims, &forged, SigAlg::RS256, None).map_err(|e| e.to_string())
-            }
-            Signer::None => Ok(format!("{}.", input("none"))),
-            Signer::Hs256 => {
-                let secret = serde_json::to_vec(&key.public_jwk().map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-                let pkey = openssl::pkey::PKey::hmac(&secret).map_err(|e| e.to_string())?;
-                let mut signer =
-                    openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
-                        .map_err(|e| e.to_string())?;
-                let data = input("HS256");
-                let sig = signer
-                    .sign_oneshot_to_vec(data.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                Ok(format!("{data}.{}", b64url_encode(&sig)))
-            }
-            Signer::NotJws => Ok(b64url_encode(claims.to_string().as_bytes())),
-        }
+        let foreign = SigningKey::from_pkey(self.0.foreign_key.pkey().clone())
+            .map_err(|e| e.to_string())?
+            .with_kid(key.kid());
+        let header = JwsHeader::new(SigAlg::RS256, key);
+        plan.sign(claims, &header, key, &foreign, |v| {
+            expand(v, &ctx.vars, ctx.now)
+        })
+        .map_err(|e| match e {
+            SignError::Miss(m) => format!("the plan missed its target: {}", m.within(stage)),
+            SignError::Jose(e) => e.to_string(),
+        })
     }
+}
+
+/// Applies a plan's field edits, placeholders expanded; a miss is a harness error.
+fn edit_fields(
+    plan: &JsonPlan,
+    pairs: &mut Vec<(String, String)>,
+    ctx: &Ctx,
+    stage: &str,
+) -> Result<(), String> {
+    plan.edit
+        .apply_pairs(pairs, stage, |v| expand(v, &ctx.vars, ctx.now))
+        .map_err(|m| format!("the plan missed its target: {m}"))
 }
 
 async fn configuration(State(p): State<ProbeRp>) -> Response {
@@ -645,35 +611,6 @@ fn expand_str(s: &str, vars: &BTreeMap<&str, String>) -> String {
     out
 }
 
-impl JwtFaults {
-    /// Applies the removals and settings to the claims.
-    fn apply(&self, claims: &mut Value, ctx: &Ctx) {
-        let Some(obj) = claims.as_object_mut() else {
-            return;
-        };
-        for k in &self.remove {
-            obj.remove(k);
-        }
-        for (k, v) in &self.set {
-            obj.insert(k.clone(), expand(v, &ctx.vars, ctx.now));
-        }
-    }
-}
-
-impl FieldFaults {
-    /// Applies the removals and settings to form fields (a set field replaces every value).
-    fn apply(&self, pairs: &mut Vec<(String, String)>, ctx: &Ctx) {
-        pairs.retain(|(k, _)| !self.remove.contains(k) && !self.set.contains_key(k));
-        for (k, v) in &self.set {
-            let v = match expand(&Value::String(v.clone()), &ctx.vars, ctx.now) {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            pairs.push((k.clone(), v));
-        }
-    }
-}
-
 struct Ctx {
     vars: BTreeMap<&'static str, String>,
     now: i64,
@@ -726,15 +663,10 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
         Err(note) => failed(case, started, note, trace),
         Ok((verdict, status, error, rule, extra_note)) => {
             let (mut pass, mut note) = judge(&case.expect, verdict, rule.as_deref(), t.internal);
-            if pass && verdict == Verdict::Reject && !case.oauth_error.is_empty() {
-                if let Some(e) = &error {
-                    if !case.oauth_error.contains(e) {
-                        pass = false;
-                        note = Some(format!(
-                            "error {e}, expected {}",
-                            case.oauth_error.join(" | ")
-                        ));
-                    }
+            if let (true, Expect::Reject { codes, .. }, Some(e)) = (pass, &case.expect, &error) {
+                if !codes.is_empty() && !codes.contains(e) {
+                    pass = false;
+                    note = Some(format!("error {e}, expected {}", codes.join(" | ")));
                 }
             }
             if pass {
@@ -811,12 +743,27 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         claims["scope"] = json!(scope);
         claims["prompt"] = json!("consent");
     }
-    a.request.apply(&mut claims, &ctx);
-    let sent_state = claims
+    // The state the OP must echo is the one the (edited) request object carries.
+    let mut edited = claims.clone();
+    if let Some(obj) = edited.as_object_mut() {
+        case.plan
+            .request_object
+            .pre_sign
+            .apply_with(obj, "plan.request_object.pre_sign", |v| {
+                expand(v, &ctx.vars, ctx.now)
+            })
+            .map_err(|m| format!("the plan missed its target: {m}"))?;
+    }
+    let sent_state = edited
         .get("state")
         .and_then(Value::as_str)
         .map(String::from);
-    let request = probe.sign(&claims, a.request.sign)?;
+    let request = probe.sign(
+        &claims,
+        &case.plan.request_object,
+        &ctx,
+        "plan.request_object",
+    )?;
     let mut params: Vec<(String, String)> = [
         ("client_id", probe.entity_id()),
         ("response_type", "code"),
@@ -828,7 +775,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    a.params.apply(&mut params, &ctx);
+    edit_fields(
+        &case.plan.authz_params,
+        &mut params,
+        &ctx,
+        "plan.authz_params.edit",
+    )?;
     let mut url = Url::parse(&t.op.authorization).map_err(|e| e.to_string())?;
     let first = match a.method {
         HttpMethod::Get => {
@@ -881,8 +833,10 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     }
     let judged_token = case.stage == Stage::Token;
     let honest = TokenFaults::default();
+    let (no_form, no_assertion) = (JsonPlan::default(), JwtPlan::default());
+    let honest_edits = (&no_form, &no_assertion);
     if judged_token && tk.code == CodeUse::Reuse {
-        let first = token_call(t, ua, &ctx, &honest, &code, &verifier).await?;
+        let first = token_call(t, ua, &ctx, &honest, honest_edits, &code, &verifier).await?;
         if first.status != 200 {
             return Err(format!(
                 "precondition: the first, honest token request got {}",
@@ -890,8 +844,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
             ));
         }
     }
-    let faults = if judged_token { tk } else { &honest };
-    let answer = token_call(t, ua, &ctx, faults, &code, &verifier).await?;
+    let (faults, edits) = if judged_token {
+        (tk, (&case.plan.token_form, &case.plan.client_assertion))
+    } else {
+        (&honest, honest_edits)
+    };
+    let answer = token_call(t, ua, &ctx, faults, edits, &code, &verifier).await?;
     if judged_token {
         let accepted = answer.status == 200 && answer.body.get("access_token").is_some();
         let verdict = if accepted {
@@ -920,7 +878,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     };
 
     if case.stage == Stage::Refresh {
-        return refresh_stage(t, ua, &ctx, &case.refresh, &answer.body, access).await;
+        return refresh_stage(t, ua, &ctx, &case.refresh, &case.plan, &answer.body, access).await;
     }
 
     // Userinfo request.
@@ -983,7 +941,7 @@ async fn revoke(
         t.op.revocation
             .clone()
             .ok_or("precondition: the OP publishes no revocation_endpoint")?;
-    let mut form = client_auth(t, ctx, &JwtFaults::default(), &endpoint)?;
+    let mut form = client_auth(t, ctx, &JwtPlan::default(), &endpoint)?;
     form.push(("token".into(), token.to_string()));
     let r = ua
         .send(
@@ -1007,11 +965,13 @@ async fn refresh_stage(
     ua: &mut UserAgent,
     ctx: &Ctx,
     f: &RefreshFaults,
+    plan: &ProbePlan,
     answer: &Value,
     access: &str,
 ) -> Result<Judged, String> {
     let issued = answer.get("refresh_token").and_then(Value::as_str);
-    let honest = RefreshFaults::default();
+    let (no_form, no_assertion) = (JsonPlan::default(), JwtPlan::default());
+    let honest = (&no_form, &no_assertion);
     let presented = match f.token {
         RefreshUse::AccessToken => access.to_string(),
         _ => issued
@@ -1020,7 +980,7 @@ async fn refresh_stage(
     };
     let presented = match f.token {
         RefreshUse::Spent | RefreshUse::AfterReuse => {
-            let first = refresh_call(t, ua, ctx, &honest, &presented).await?;
+            let first = refresh_call(t, ua, ctx, honest, &presented).await?;
             let rotated = first
                 .body
                 .get("refresh_token")
@@ -1034,7 +994,7 @@ async fn refresh_stage(
             };
             if f.token == RefreshUse::AfterReuse {
                 // The reuse itself is judged by its own case; here it only kills the family.
-                refresh_call(t, ua, ctx, &honest, &presented).await?;
+                refresh_call(t, ua, ctx, honest, &presented).await?;
                 rotated
             } else {
                 presented
@@ -1046,7 +1006,8 @@ async fn refresh_stage(
         }
         RefreshUse::Issued | RefreshUse::AccessToken => presented,
     };
-    let r = refresh_call(t, ua, ctx, f, &presented).await?;
+    let edits = (&plan.refresh_form, &plan.refresh_assertion);
+    let r = refresh_call(t, ua, ctx, edits, &presented).await?;
     let accepted = r.status == 200 && r.body.get("access_token").is_some();
     if !accepted {
         return Ok((verdict_of(r.status), r.status, r.error, r.rule, None));
@@ -1077,15 +1038,15 @@ async fn refresh_call(
     t: &OpTarget<'_>,
     ua: &mut UserAgent,
     ctx: &Ctx,
-    f: &RefreshFaults,
+    (form_plan, assertion): (&JsonPlan, &JwtPlan),
     refresh_token: &str,
 ) -> Result<ApiOutcome, String> {
     let mut form: Vec<(String, String)> = vec![
         ("grant_type".into(), "refresh_token".into()),
         ("refresh_token".into(), refresh_token.into()),
     ];
-    form.extend(client_auth(t, ctx, &f.assertion, &t.op.token)?);
-    f.form.apply(&mut form, ctx);
+    form.extend(client_auth(t, ctx, assertion, &t.op.token)?);
+    edit_fields(form_plan, &mut form, ctx, "plan.refresh_form.edit")?;
     let url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
     let page = ua
         .send(Method::POST, &url, &form, HeaderMap::new())
@@ -1098,16 +1059,15 @@ async fn refresh_call(
 fn client_auth(
     t: &OpTarget<'_>,
     ctx: &Ctx,
-    f: &JwtFaults,
+    plan: &JwtPlan,
     endpoint: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let id = t.probe.entity_id();
-    let mut claims = json!({
+    let claims = json!({
         "iss": id, "sub": id, "aud": endpoint, "iat": ctx.now, "exp": ctx.now + 60,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    f.apply(&mut claims, ctx);
-    let assertion = t.probe.sign(&claims, f.sign)?;
+    let assertion = t.probe.sign(&claims, plan, ctx, "plan.client_assertion")?;
     Ok(vec![
         ("client_id".into(), id.to_string()),
         ("client_assertion_type".into(), JWT_BEARER.into()),
@@ -1120,6 +1080,7 @@ async fn token_call(
     ua: &mut UserAgent,
     ctx: &Ctx,
     f: &TokenFaults,
+    (form_plan, assertion): (&JsonPlan, &JwtPlan),
     code: &str,
     verifier: &str,
 ) -> Result<ApiOutcome, String> {
@@ -1129,8 +1090,8 @@ async fn token_call(
         ("code_verifier".into(), verifier.into()),
         ("redirect_uri".into(), t.probe.redirect_uri()),
     ];
-    form.extend(client_auth(t, ctx, &f.assertion, &t.op.token)?);
-    f.form.apply(&mut form, ctx);
+    form.extend(client_auth(t, ctx, assertion, &t.op.token)?);
+    edit_fields(form_plan, &mut form, ctx, "plan.token_form.edit")?;
     let mut url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
     let page = match f.method {
         HttpMethod::Post => ua.send(Method::POST, &url, &form, HeaderMap::new()).await,
@@ -1236,11 +1197,27 @@ mod tests {
 
     #[test]
     fn bad_case_files_are_refused() {
-        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"f\"\n[expect]\nverdict = \"accept\"\n";
+        let ok =
+            "id = \"x\"\ntitle = \"t\"\nfamily = \"op-refresh\"\n[expect]\nverdict = \"accept\"\n";
         assert!(parse_case("oidc-op/x.toml", ok).is_ok());
         assert!(parse_case("oidc-op/y.toml", ok).is_err());
-        let typo = format!("{ok}[authz.request]\nsett = {{}}\n");
-        assert!(parse_case("oidc-op/x.toml", &typo).is_err());
+        for bad in [
+            "[plan.request_object.pre_sign]\nsett = {}\n",
+            "[plan.request_object.encrypt]\nskip = true\n",
+            "[plan.token_form.transport]\nstatus = 500\n",
+            "[plan.client_assertion.sign]\npublish_key = true\n",
+            "[authz.request]\nset = {}\n",
+        ] {
+            assert!(
+                parse_case("oidc-op/x.toml", &format!("{ok}{bad}")).is_err(),
+                "{bad}"
+            );
+        }
+        let family = ok.replace("op-refresh", "refresh");
+        assert!(
+            parse_case("oidc-op/x.toml", &family).is_err(),
+            "a family of another side"
+        );
         let rp_rule = ok.replace(
             "verdict = \"accept\"",
             "verdict = \"reject\"\nrules = [\"oidc.acr.insufficient\"]",

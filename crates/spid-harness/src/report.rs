@@ -15,7 +15,7 @@ use std::io::Write;
 pub fn expected_text(e: &Expect) -> String {
     match e {
         Expect::Accept => "accept".into(),
-        Expect::Reject { rules } => format!("reject {}", rules.join("|")),
+        Expect::Reject { rules, .. } => format!("reject {}", rules.join("|")),
         Expect::Either { .. } => "either".into(),
         Expect::Level { level } => format!("level {level} vs request"),
     }

@@ -407,6 +407,7 @@ pub fn resolve(expect: &Expect, request: Option<&AuthnRequest>) -> Expect {
             } else {
                 Expect::Reject {
                     rules: vec![Rule::AssertionLevelInsufficient.code().into()],
+                    codes: vec![],
                 }
             }
         }
@@ -426,7 +427,7 @@ pub fn judge(
         (Expect::Accept, Verdict::Accept) => (true, None),
         (Expect::Either { .. }, Verdict::Accept | Verdict::Reject) => (true, None),
         (Expect::Level { .. }, _) => (false, Some("level expectation not resolved".into())),
-        (Expect::Reject { rules }, Verdict::Reject) => match rule {
+        (Expect::Reject { rules, .. }, Verdict::Reject) => match rule {
             Some(r) if rules.iter().any(|x| x == r) => (true, None),
             Some(r) => (
                 false,
@@ -963,13 +964,13 @@ pub fn sanity_case() -> Case {
         family: "sanity".into(),
         refs: vec![],
         flags: vec![],
-        intact: Default::default(),
-        user: "mario.rossi".into(),
-        flow: Flow::Login,
-        consent: Consent::Accept,
-        request: Default::default(),
         scope: Default::default(),
-        plan: Default::default(),
+        user: "mario.rossi".into(),
         expect: Expect::Accept,
+        body: crate::catalogue::SamlBody {
+            flow: Flow::Login,
+            consent: Consent::Accept,
+            ..Default::default()
+        },
     }
 }

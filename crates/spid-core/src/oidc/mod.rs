@@ -11,6 +11,7 @@ pub mod claims;
 pub mod federation;
 pub mod jose;
 pub mod pkce;
+pub mod plan;
 pub mod profile;
 
 pub use crate::level::SpidLevel;

@@ -98,6 +98,17 @@ pub fn leaf_entity_configuration(
     key: &SigningKey,
     alg: SigAlg,
 ) -> Result<String, FederationError> {
+    sign_entity_statement(&leaf_statement(c), key, alg)
+}
+
+/// The claims [`leaf_entity_configuration`] signs, for callers that edit them first.
+pub fn leaf_entity_configuration_claims(
+    c: LeafConfiguration<'_>,
+) -> Result<Value, FederationError> {
+    serde_json::to_value(leaf_statement(c)).map_err(|e| FederationError::Claims(e.to_string()))
+}
+
+fn leaf_statement(c: LeafConfiguration<'_>) -> EntityStatement {
     let mut st = EntityStatement::new(c.entity_id, c.entity_id, c.now, c.now + c.ttl, c.jwks);
     let mut md = Map::new();
     md.insert(c.role.into(), c.role_metadata);
@@ -117,7 +128,7 @@ pub fn leaf_entity_configuration(
         st.authority_hints = Some(vec![anchor]);
         st.trust_marks = c.trust_marks;
     }
-    sign_entity_statement(&st, key, alg)
+    st
 }
 
 /// Reads the trust marks a file holds (a JSON array, as a trust anchor hands them out);

@@ -14,7 +14,8 @@ mod trust_mark;
 pub use chain::{validate_trust_chain, ResolvedChain};
 pub use leaf::precheck_entity_configuration;
 pub use leaf_config::{
-    leaf_entity_configuration, trust_marks_from_file, LeafConfiguration, Membership,
+    leaf_entity_configuration, leaf_entity_configuration_claims, trust_marks_from_file,
+    LeafConfiguration, Membership,
 };
 pub use policy::{MetadataPolicy, PolicyError};
 pub use resolve::{

@@ -509,21 +509,22 @@ impl OpenIdProvider {
         };
         bounded_insert(&mut lock(&self.0.codes), code.clone(), grant);
         let plan = self.peek_plan();
-        let iss = plan
-            .response_iss
-            .unwrap_or_else(|| self.0.cfg.entity_id.clone());
-        let mut params = Vec::new();
-        if let Some(error) = plan.response_error.as_deref() {
-            params.push(("error", error));
-        } else if !plan.response_without_code {
-            params.push(("code", code.as_str()));
+        let mut params: Vec<(String, String)> = vec![
+            ("code".into(), code),
+            ("state".into(), t.authz.state.clone()),
+            ("iss".into(), self.0.cfg.entity_id.clone()),
+        ];
+        if let Err(miss) = plan
+            .authz_response
+            .edit
+            .apply_pairs(&mut params, "edit", Value::clone)
+        {
+            return self.missed(&miss.within("plan.authz_response"));
         }
-        if !plan.response_without_state {
-            params.push(("state", t.authz.state.as_str()));
-        }
-        if !plan.response_without_iss {
-            params.push(("iss", iss.as_str()));
-        }
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         respond(&t.authz.redirect_uri, t.authz.response_mode, &params)
     }
 }

@@ -75,20 +75,30 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
         .and_then(|jti| lock(&op.0.tokens).get(&jti).cloned())
         .filter(|g| g.client_id == client_id && g.exp > now);
     let answer = match grant {
-        Some(g) if g.plan.introspection_error => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-        }
         None => json!({"active": false}),
-        Some(g) if g.plan.introspection_inactive => json!({"active": false}),
-        // The SPID members (research §8), `aud` being the access token's. `acr` is an
-        // extension member (RFC 7662 2.2 allows them): the level this token's grant carries,
-        // so an RP can tell that a token refreshed from an L1 request is only worth SpidL1.
-        Some(g) => json!({
-            "active": true, "scope": g.scope, "exp": g.exp, "sub": g.sub,
-            "client_id": g.plan.introspection_client_id.clone().unwrap_or(g.client_id),
-            "iss": cfg.entity_id, "aud": [cfg.endpoint("userinfo")],
-            "acr": g.plan.introspection_acr.unwrap_or(g.level).uri(),
-        }),
+        Some(g) => {
+            let plan = &g.plan.introspection;
+            if let Some(t) = &plan.transport {
+                return super::transport(t);
+            }
+            // The SPID members (research §8), `aud` being the access token's. `acr` is an
+            // extension member (RFC 7662 2.2 allows them): the level this token's grant
+            // carries, so an RP can tell that a token refreshed from an L1 request is only
+            // worth SpidL1.
+            let mut answer = json!({
+                "active": true, "scope": g.scope, "exp": g.exp, "sub": g.sub,
+                "client_id": g.client_id,
+                "iss": cfg.entity_id, "aud": [cfg.endpoint("userinfo")],
+                "acr": g.level.uri(),
+            });
+            if let Err(m) = plan
+                .edit
+                .apply_value(&mut answer, "plan.introspection.edit")
+            {
+                return op.missed(&m);
+            }
+            answer
+        }
     };
     json(StatusCode::OK, &answer)
 }

@@ -2,7 +2,7 @@
 //! `/authorization` (signed request object, automatic registration through the trust anchor),
 //! the SAML IdP's login / OTP / consent pages and users, `/token` (`private_key_jwt`, PKCE),
 //! `/userinfo` (signed then encrypted), `/introspection` and `/revocation`; refresh tokens with
-//! rotation for `offline_access`. A [`OpFaultPlan`] alters the next tokens.
+//! rotation for `offline_access`. An [`OpPlan`] alters one login's answers.
 
 mod authorize;
 mod introspect;
@@ -23,10 +23,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use spid_core::clock::SharedClock;
 use spid_core::oidc::federation::{
-    leaf_entity_configuration, sign_trust_mark, trust_marks_from_file, EntityKeys, FederationError,
-    LeafConfiguration, Membership, TrustMark, TrustMarkEntry,
+    leaf_entity_configuration, leaf_entity_configuration_claims, trust_marks_from_file, EntityKeys,
+    FederationError, LeafConfiguration, Membership, TrustMarkEntry, ENTITY_STATEMENT_TYP,
+    TRUST_MARK_TYP,
 };
-use spid_core::oidc::jose::{JoseError, Jwks, SigningKey};
+use spid_core::oidc::jose::{decode_unverified, JoseError, Jwks, JwsHeader, SigningKey};
+use spid_core::oidc::plan::{JsonPlan, JwtPlan, PlanMiss};
 use spid_core::oidc::Profile;
 use spid_core::pending::PendingMap;
 use spid_core::SpidLevel;
@@ -52,169 +54,120 @@ const CODE_TTL_SECS: i64 = 60;
 /// Lifetime of the entity configuration, seconds.
 const EC_TTL_SECS: i64 = 24 * 3600;
 
-/// What the OP alters in its next token response (the OIDC counterpart of the SAML
-/// [`crate::FaultPlan`]). Armed in process with [`OpenIdProvider::arm`]; used once, by the
-/// next authorization-code exchange. The grant it was used for keeps it, so the `userinfo_*`,
-/// `refresh_*` and `introspection_*` fields act later on that login's tokens.
+/// What the OP alters in one login's answers (the OIDC counterpart of the SAML
+/// [`crate::FaultPlan`]): per message, the edits of [`spid_core::oidc::plan`], applied to the
+/// honest message the OP builds first. Armed in process with [`OpenIdProvider::arm`]; taken by
+/// the next authorization-code exchange. The grant it was taken for keeps it, so `userinfo`,
+/// `refresh_*` and `introspection` act later on that login's tokens.
+///
+/// ```toml
+/// [plan.id_token.pre_sign]
+/// shift = { iat = -3600, nbf = -3600, exp = -3600 }   # expired an hour ago, still signed
+/// [plan.userinfo.encrypt]
+/// recipient = "foreign"                                # to a key the RP does not hold
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpFaultPlan {
-    /// Put this level in the ID token `acr`, whatever was granted.
-    #[serde(default)]
-    pub acr: Option<SpidLevel>,
-    /// Put this `nonce` in the ID token instead of the request's.
-    #[serde(default)]
-    pub nonce: Option<String>,
-    /// Corrupt the ID token signature (one byte flipped).
-    #[serde(default)]
-    pub id_token_bad_signature: bool,
-    /// Sign the ID token with a key that is not in the OP's published jwks.
-    #[serde(default)]
-    pub id_token_foreign_key: bool,
-    /// Put this `iss` in the ID token.
-    #[serde(default)]
-    pub id_token_iss: Option<String>,
-    /// Put this `aud` in the ID token.
-    #[serde(default)]
-    pub id_token_aud: Option<String>,
-    /// Issue an ID token that expired an hour ago.
-    #[serde(default)]
-    pub id_token_expired: bool,
-    /// Put this `iss` in the authorization response instead of the OP's.
-    #[serde(default)]
-    pub response_iss: Option<String>,
-    /// Leave `state` out of the authorization response.
-    #[serde(default)]
-    pub response_without_state: bool,
-    /// Put this string in the ID token `acr` (e.g. a non-SPID URI).
-    #[serde(default)]
-    pub acr_uri: Option<String>,
-    /// Leave this claim out of the ID token.
-    #[serde(default)]
-    pub id_token_without: Option<String>,
-    /// Issue an ID token dated an hour ahead.
-    #[serde(default)]
-    pub id_token_future: bool,
-    /// Leave `code` out of the authorization response.
-    #[serde(default)]
-    pub response_without_code: bool,
-    /// Answer the token request with HTTP 400 `invalid_grant`.
-    #[serde(default)]
-    pub token_error: bool,
-    /// Leave `id_token` out of the token response.
-    #[serde(default)]
-    pub token_without_id_token: bool,
-    /// Answer userinfo with HTTP 401.
-    #[serde(default)]
-    pub userinfo_error: bool,
-    /// Sign the inner userinfo JWS with a key not in the OP's jwks.
-    #[serde(default)]
-    pub userinfo_foreign_key: bool,
-    /// Encrypt userinfo to a key that is not the RP's.
-    #[serde(default)]
-    pub userinfo_wrong_recipient: bool,
-    /// Put this `iss` in the userinfo response.
-    #[serde(default)]
-    pub userinfo_iss: Option<String>,
-    /// Put a wrong `at_hash` in the ID token.
-    #[serde(default)]
-    pub bad_at_hash: bool,
-    /// Answer userinfo with the signed JWS only, not encrypted.
-    #[serde(default)]
-    pub userinfo_unencrypted: bool,
-    /// Put another `sub` in the userinfo response.
-    #[serde(default)]
-    pub userinfo_other_sub: bool,
-    /// Answer the authorization request with this `error` (and `state`, `iss`), no `code`.
-    #[serde(default)]
-    pub response_error: Option<String>,
-    /// Leave `iss` out of the authorization response.
-    #[serde(default)]
-    pub response_without_iss: bool,
-    /// Put this `token_type` in the token response instead of `Bearer`.
-    #[serde(default)]
-    pub token_type: Option<String>,
-    /// Date the ID token (`iat`, `nbf`, `exp`) this many seconds from now.
-    #[serde(default)]
-    pub id_token_iat_offset: Option<i64>,
-    /// Put this `aud` in the userinfo response.
-    #[serde(default)]
-    pub userinfo_aud: Option<String>,
-    /// Issue a userinfo response that expired an hour ago.
-    #[serde(default)]
-    pub userinfo_expired: bool,
-    /// Put this `alg` in the ID token header: `none` (empty signature) or `HS256` (HMAC
-    /// keyed with the OP's public signing JWK, the algorithm-confusion attack).
-    #[serde(default)]
-    pub id_token_alg: Option<String>,
-    /// Put this `kid` (not in the OP's jwks) in the ID token header, signed with the OP's key.
-    #[serde(default)]
-    pub id_token_kid: Option<String>,
-    /// Put this extra audience next to the client_id in the ID token `aud` array.
-    #[serde(default)]
-    pub id_token_extra_aud: Option<String>,
-    /// Answer the token request with HTTP 500 and a plain-text body.
-    #[serde(default)]
-    pub token_server_error: bool,
-    /// Answer the token request with HTTP 200 and an HTML page, not JSON.
-    #[serde(default)]
-    pub token_not_json: bool,
-    /// Put this `alg` in the inner userinfo JWS header (as `id_token_alg`), then encrypt it.
-    #[serde(default)]
-    pub userinfo_jws_alg: Option<String>,
-    /// Rewrite the userinfo JWE protected header `alg` to this (e.g. `RSA1_5`).
-    #[serde(default)]
-    pub userinfo_jwe_alg: Option<String>,
-    /// Rewrite the userinfo JWE protected header `enc` to this (e.g. `A128GCM`).
-    #[serde(default)]
-    pub userinfo_jwe_enc: Option<String>,
-    /// Publish a self-consistent entity configuration (its `jwks` and signature) with keys
-    /// the trust anchor never registered for the OP.
-    #[serde(default)]
-    pub ec_foreign_key: bool,
-    /// Publish an entity configuration that expired an hour ago.
-    #[serde(default)]
-    pub ec_expired: bool,
-    /// Publish the entity configuration without `trust_marks`.
-    #[serde(default)]
-    pub ec_without_trust_marks: bool,
-    /// Publish a trust mark naming the anchor as issuer, signed by a key it does not hold.
-    #[serde(default)]
-    pub ec_forged_trust_mark: bool,
-    /// Put this level in the `acr` of every ID token refreshed from this login, whatever the
-    /// refresh would carry.
-    #[serde(default)]
-    pub refresh_acr: Option<SpidLevel>,
-    /// Put another `sub` in the ID tokens refreshed from this login.
-    #[serde(default)]
-    pub refresh_other_sub: bool,
-    /// Answer the refresh grants of this login with HTTP 400 `invalid_grant`.
-    #[serde(default)]
-    pub refresh_error: bool,
-    /// Put this level in the introspection `acr` of this login's access tokens.
-    #[serde(default)]
-    pub introspection_acr: Option<SpidLevel>,
-    /// Answer introspection of this login's access tokens with `active: false`.
-    #[serde(default)]
-    pub introspection_inactive: bool,
-    /// Put this `client_id` in the introspection answer for this login's access tokens.
-    #[serde(default)]
-    pub introspection_client_id: Option<String>,
-    /// Answer introspection of this login's access tokens with HTTP 500 and a plain-text body.
-    #[serde(default)]
-    pub introspection_error: bool,
+#[serde(default, deny_unknown_fields)]
+pub struct OpPlan {
+    /// The parameters of the authorization response (`code`, `state`, `iss`; `error`).
+    #[serde(skip_serializing_if = "JsonPlan::is_empty")]
+    pub authz_response: JsonPlan,
+    /// The ID token of the code exchange.
+    #[serde(skip_serializing_if = "JwtPlan::is_empty")]
+    pub id_token: JwtPlan,
+    /// The token response of the code exchange (its `transport` answers before any check).
+    #[serde(skip_serializing_if = "JsonPlan::is_empty")]
+    pub token_response: JsonPlan,
+    /// The userinfo answer (signed, then encrypted to the RP).
+    #[serde(skip_serializing_if = "JwtPlan::is_empty")]
+    pub userinfo: JwtPlan,
+    /// Every ID token refreshed from this login.
+    #[serde(skip_serializing_if = "JwtPlan::is_empty")]
+    pub refresh_id_token: JwtPlan,
+    /// Every refresh answer of this login (its `transport` replaces a valid refresh).
+    #[serde(skip_serializing_if = "JsonPlan::is_empty")]
+    pub refresh_response: JsonPlan,
+    /// The introspection answer for this login's access tokens.
+    #[serde(skip_serializing_if = "JsonPlan::is_empty")]
+    pub introspection: JsonPlan,
+    /// The OP's entity configuration while the plan is armed.
+    #[serde(skip_serializing_if = "JwtPlan::is_empty")]
+    pub entity_configuration: JwtPlan,
+    /// The trust marks the entity configuration carries (each re-signed by the plan).
+    #[serde(skip_serializing_if = "JwtPlan::is_empty")]
+    pub trust_mark: JwtPlan,
 }
 
-impl OpFaultPlan {
+impl OpPlan {
     /// Whether the plan spoils the OP's entity configuration: a relying party only sees that
     /// when it resolves the OP afresh (not from its cached trust chain).
     pub fn alters_federation(&self) -> bool {
-        self.ec_foreign_key
-            || self.ec_expired
-            || self.ec_without_trust_marks
-            || self.ec_forged_trust_mark
+        !self.entity_configuration.is_empty() || !self.trust_mark.is_empty()
+    }
+
+    /// Whether the plan changes nothing.
+    pub fn is_honest(&self) -> bool {
+        *self == OpPlan::default()
+    }
+
+    /// Checks what can be checked before any message exists: each message's plan uses only
+    /// the stages that message has.
+    pub fn check(&self) -> Result<(), String> {
+        let jwts = [
+            ("id_token", &self.id_token, false, false),
+            ("userinfo", &self.userinfo, true, true),
+            ("refresh_id_token", &self.refresh_id_token, false, false),
+            (
+                "entity_configuration",
+                &self.entity_configuration,
+                false,
+                true,
+            ),
+            ("trust_mark", &self.trust_mark, false, false),
+        ];
+        for (name, plan, encrypted, answer) in jwts {
+            plan.check(encrypted, answer)
+                .map_err(|e| format!("plan.{name}.{e}"))?;
+            if plan.sign.publish_key && name != "entity_configuration" {
+                return Err(format!(
+                    "plan.{name}.sign.publish_key: only an entity configuration publishes its keys"
+                ));
+            }
+        }
+        if self.authz_response.transport.is_some() {
+            return Err("plan.authz_response.transport: the authorization response is a redirect; edit its parameters".into());
+        }
+        Ok(())
     }
 }
+
+/// A planned HTTP answer in place of the endpoint's message.
+pub(crate) fn transport(t: &spid_core::oidc::plan::Transport) -> Response {
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(t.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let ct = axum::http::HeaderValue::from_str(t.content_type())
+        .unwrap_or(axum::http::HeaderValue::from_static("text/plain"));
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, ct)],
+        t.body.clone(),
+    )
+        .into_response()
+}
+
+/// Why the entity configuration could not be produced.
+#[derive(Debug, thiserror::Error)]
+enum ConfigurationError {
+    /// Building or signing it failed.
+    #[error(transparent)]
+    Federation(#[from] FederationError),
+    /// The plan missed its target.
+    #[error("{0}")]
+    Plan(String),
+}
+
+/// The header a plan-miss page carries: why the OP's plan could not be carried out.
+pub const PLAN_ERROR_HEADER: &str = crate::PLAN_ERROR_HEADER;
 
 /// OpenID Provider configuration.
 #[derive(Debug, Clone)]
@@ -314,7 +267,7 @@ pub(crate) struct TokenGrant {
     pub user: User,
     pub userinfo_claims: Vec<String>,
     pub exp: i64,
-    pub plan: OpFaultPlan,
+    pub plan: OpPlan,
     /// The level this token's grant carries (introspection `acr`).
     pub level: SpidLevel,
     /// The refresh-token family issued beside it, if any: revoking the token revokes it.
@@ -342,7 +295,9 @@ struct Inner {
     codes: Mutex<HashMap<String, CodeGrant>>,
     tokens: Mutex<HashMap<String, TokenGrant>>,
     refresh: Mutex<refresh::RefreshStore>,
-    plan: Mutex<Option<OpFaultPlan>>,
+    plan: Mutex<Option<OpPlan>>,
+    /// Why the last plan could not be carried out, until [`OpenIdProvider::take_plan_error`].
+    plan_error: Mutex<Option<String>>,
     http: reqwest::Client,
 }
 
@@ -386,6 +341,7 @@ impl OpenIdProvider {
             tokens: Mutex::new(HashMap::new()),
             refresh: Mutex::new(refresh::RefreshStore::default()),
             plan: Mutex::new(None),
+            plan_error: Mutex::new(None),
             http: super::http_client(),
         })))
     }
@@ -463,7 +419,7 @@ impl OpenIdProvider {
     }
 
     /// Arms `plan` for the next token response (replacing any armed plan).
-    pub fn arm(&self, plan: OpFaultPlan) {
+    pub fn arm(&self, plan: OpPlan) {
         *lock(&self.0.plan) = Some(plan);
     }
 
@@ -484,12 +440,29 @@ impl OpenIdProvider {
 
     /// The armed plan, left armed (the authorization response reads it; the token response
     /// then uses it up).
-    fn peek_plan(&self) -> OpFaultPlan {
+    fn peek_plan(&self) -> OpPlan {
         lock(&self.0.plan).clone().unwrap_or_default()
     }
 
-    fn take_plan(&self) -> OpFaultPlan {
+    fn take_plan(&self) -> OpPlan {
         lock(&self.0.plan).take().unwrap_or_default()
+    }
+
+    /// Why the last armed plan could not be carried out (an edit missed its target), once.
+    pub fn take_plan_error(&self) -> Option<String> {
+        lock(&self.0.plan_error).take()
+    }
+
+    /// Records a plan that missed its target and answers with an error page naming it (HTTP
+    /// 500 and [`PLAN_ERROR_HEADER`]): never an honest message in place of the planned one.
+    pub(crate) fn missed(&self, miss: &PlanMiss) -> Response {
+        let text = miss.to_string();
+        *lock(&self.0.plan_error) = Some(text.clone());
+        let mut r = json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &text);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&text) {
+            r.headers_mut().insert(PLAN_ERROR_HEADER, v);
+        }
+        r
     }
 
     /// The `openid_provider` metadata.
@@ -531,35 +504,27 @@ impl OpenIdProvider {
         })
     }
 
-    fn configuration(&self) -> Result<String, FederationError> {
+    fn configuration(&self) -> Result<String, ConfigurationError> {
         let cfg = &self.0.cfg;
         let (authority_hint, mut trust_marks) =
             self.0.membership.published(|| self.trust_marks_from_file());
         let plan = self.peek_plan();
         let now = cfg.clock.now().timestamp();
-        if plan.ec_without_trust_marks {
-            trust_marks = Some(Vec::new());
+        let alg = cfg.profile.default_signing_alg;
+        if !plan.trust_mark.is_empty() {
+            trust_marks = Some(self.planned_trust_marks(trust_marks.as_deref(), &plan.trust_mark)?);
         }
-        if plan.ec_forged_trust_mark {
-            let anchor = self.0.membership.anchor().map(|a| a.entity_id);
-            trust_marks =
-                self.forged_trust_marks(trust_marks.as_deref(), anchor.as_deref(), now)?;
-        }
-        let key = if plan.ec_foreign_key {
+        let ec = &plan.entity_configuration;
+        let published = if ec.sign.publish_key {
             &self.0.foreign_key
         } else {
             &self.0.federation_key
         };
         let c = LeafConfiguration {
             entity_id: &cfg.entity_id,
-            // Backdated so that `exp` is an hour past.
-            now: if plan.ec_expired {
-                now - EC_TTL_SECS - 3600
-            } else {
-                now
-            },
+            now,
             ttl: EC_TTL_SECS,
-            jwks: Jwks::new(key.public_jwk().into_iter().collect()),
+            jwks: Jwks::new(published.public_jwk().into_iter().collect()),
             role: "openid_provider",
             role_metadata: self.metadata(),
             organization_name: "spid-harness test OP",
@@ -567,37 +532,54 @@ impl OpenIdProvider {
             authority_hint,
             trust_marks,
         };
-        leaf_entity_configuration(c, key, cfg.profile.default_signing_alg)
+        if ec.is_empty() {
+            return Ok(leaf_entity_configuration(c, &self.0.federation_key, alg)?);
+        }
+        let claims = leaf_entity_configuration_claims(c)?;
+        let header = JwsHeader::new(alg, &self.0.federation_key).with_typ(ENTITY_STATEMENT_TYP);
+        ec.sign(
+            &claims,
+            &header,
+            &self.0.federation_key,
+            &self.0.foreign_key,
+            Value::clone,
+        )
+        .map_err(|e| ConfigurationError::Plan(e.to_string()))
     }
 
-    /// The published marks re-signed by the OP's foreign key, same claims (issuer: the
-    /// anchor): what a forger without the anchor's key could publish.
-    fn forged_trust_marks(
+    /// The published marks, each re-signed through `plan` (its claims decoded, edited and
+    /// signed again, by the foreign key when the plan says so: what a forger without the
+    /// anchor's key could publish). No mark to edit is a miss.
+    fn planned_trust_marks(
         &self,
         marks: Option<&[TrustMarkEntry]>,
-        anchor: Option<&str>,
-        now: i64,
-    ) -> Result<Option<Vec<TrustMarkEntry>>, FederationError> {
-        let p = &self.0.cfg.profile;
-        let id = marks
-            .and_then(|m| m.first())
-            .and_then(|m| m.id.clone().or_else(|| m.trust_mark_type.clone()))
-            .unwrap_or_else(|| "https://www.spid.gov.it/openid_provider/public/".into());
-        let mark = TrustMark {
-            id: id.clone(),
-            iss: anchor.unwrap_or_default().to_string(),
-            sub: self.0.cfg.entity_id.clone(),
-            iat: now,
-            exp: Some(now + EC_TTL_SECS),
-            other: Map::new(),
-        };
-        let jwt = sign_trust_mark(&mark, &self.0.foreign_key, p.default_signing_alg, p)?;
-        Ok(Some(vec![TrustMarkEntry {
-            id: Some(id),
-            trust_mark_type: None,
-            trust_mark: jwt,
-            other: Map::new(),
-        }]))
+        plan: &JwtPlan,
+    ) -> Result<Vec<TrustMarkEntry>, ConfigurationError> {
+        let marks = marks.filter(|m| !m.is_empty()).ok_or_else(|| {
+            ConfigurationError::Plan("plan.trust_mark: the OP publishes no trust mark".into())
+        })?;
+        let alg = self.0.cfg.profile.default_signing_alg;
+        marks
+            .iter()
+            .map(|m| {
+                let (_, claims) = decode_unverified(&m.trust_mark)
+                    .map_err(|e| ConfigurationError::Plan(format!("plan.trust_mark: {e}")))?;
+                let header = JwsHeader::new(alg, &self.0.federation_key).with_typ(TRUST_MARK_TYP);
+                let jwt = plan
+                    .sign(
+                        &claims,
+                        &header,
+                        &self.0.federation_key,
+                        &self.0.foreign_key,
+                        Value::clone,
+                    )
+                    .map_err(|e| ConfigurationError::Plan(format!("plan.trust_mark.{e}")))?;
+                Ok(TrustMarkEntry {
+                    trust_mark: jwt,
+                    ..m.clone()
+                })
+            })
+            .collect()
     }
 
     /// The router, to be nested at the entity id's path (`/oidc/op`).
@@ -627,6 +609,10 @@ impl OpenIdProvider {
 async fn configuration(State(op): State<OpenIdProvider>) -> Response {
     match op.configuration() {
         Ok(jwt) => entity_statement(jwt),
+        Err(ConfigurationError::Plan(reason)) => op.missed(&PlanMiss {
+            stage: "plan".into(),
+            reason,
+        }),
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
@@ -635,7 +621,7 @@ async fn configuration(State(op): State<OpenIdProvider>) -> Response {
     }
 }
 
-/// `POST /admin/arm` with a JSON [`OpFaultPlan`]: arms it over HTTP, for runs against an
+/// `POST /admin/arm` with a JSON [`OpPlan`]: arms it over HTTP, for runs against an
 /// external RP (token-protected, like the SAML IdP's).
 async fn admin_arm(
     State(op): State<OpenIdProvider>,
@@ -656,11 +642,14 @@ async fn admin_arm(
             "admin token required",
         );
     }
-    match serde_json::from_slice::<OpFaultPlan>(&body) {
+    match serde_json::from_slice::<OpPlan>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|p| p.check().map(|()| p))
+    {
         Ok(plan) => {
             op.arm(plan);
             super::json(StatusCode::OK, &json!({"armed": true}))
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
     }
 }

@@ -5,12 +5,13 @@
 //! revoking an access token revokes the refresh tokens issued with it (research §8).
 
 use super::request::ValidAuthz;
-use super::token::{pairwise_sub, TokenRefusal};
-use super::{lock, Client, OpFaultPlan, OpenIdProvider, TokenGrant, MAX_ENTRIES};
+use super::token::TokenRefusal;
+use super::{lock, Client, OpPlan, OpenIdProvider, TokenGrant, MAX_ENTRIES};
 use crate::users::User;
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
-use spid_core::oidc::jose::{sign_jws, verify_jwt};
+use spid_core::oidc::jose::{sign_jws, verify_jwt, JwsHeader};
+use spid_core::oidc::plan::SignError;
 use spid_core::SpidLevel;
 use std::collections::HashMap;
 
@@ -33,7 +34,7 @@ pub(crate) struct Family {
     level: SpidLevel,
     /// `jti` of the only refresh token that may be used next.
     current: String,
-    plan: OpFaultPlan,
+    plan: OpPlan,
     /// The SSO session of the original login (revoking a refreshed access token ends it).
     session: Option<String>,
 }
@@ -90,7 +91,7 @@ impl OpenIdProvider {
         user: &User,
         granted: SpidLevel,
         sub: &str,
-        plan: &OpFaultPlan,
+        plan: &OpPlan,
         session: Option<String>,
     ) -> Result<(String, String), TokenRefusal> {
         let jti = uuid::Uuid::new_v4().to_string();
@@ -238,8 +239,8 @@ impl OpenIdProvider {
                 self.drop_family_access_tokens(&family_id);
                 return Err(invalid("refresh token already used: its family is revoked"));
             }
-            if fam.plan.refresh_error {
-                return Err(invalid("fault plan: refresh error"));
+            if let Some(t) = &fam.plan.refresh_response.transport {
+                return Err(TokenRefusal::Planned(t.clone()));
             }
             // Rotation: from here on the presented token is spent.
             fam.current = new_jti.clone();
@@ -266,27 +267,29 @@ impl OpenIdProvider {
         )
         .map_err(signing_failed)?;
         let plan = &fam.plan;
-        let sub = if plan.refresh_other_sub {
-            pairwise_sub("another user", client_id)
-        } else {
-            fam.sub.clone()
-        };
-        let acr = plan.refresh_acr.unwrap_or(fam.level);
         // Same iss, sub and aud as at login; new iat/nbf/exp/jti; at_hash of the new access
         // token. No nonce: a refresh is no authentication request, and OIDC Core 12.2
         // (errata set 2) lets a refreshed ID token leave it out.
-        let id_token = sign_jws(
-            &json!({
-                "iss": cfg.entity_id, "sub": sub, "aud": client_id, "acr": acr.uri(),
-                "at_hash": at_hash(&access, alg),
-                "iat": iat, "nbf": iat, "exp": iat + p.id_token_lifetime_secs,
-                "jti": uuid::Uuid::new_v4().to_string(),
-            }),
-            &self.0.signing_key,
-            alg,
-            Some("JWT"),
-        )
-        .map_err(signing_failed)?;
+        let claims = json!({
+            "iss": cfg.entity_id, "sub": fam.sub, "aud": client_id, "acr": fam.level.uri(),
+            "at_hash": at_hash(&access, alg),
+            "iat": iat, "nbf": iat, "exp": iat + p.id_token_lifetime_secs,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        let header = JwsHeader::new(alg, &self.0.signing_key).with_typ("JWT");
+        let id_token = plan
+            .refresh_id_token
+            .sign(
+                &claims,
+                &header,
+                &self.0.signing_key,
+                &self.0.foreign_key,
+                Value::clone,
+            )
+            .map_err(|e| match e {
+                SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.refresh_id_token")),
+                SignError::Jose(e) => signing_failed(e),
+            })?;
         let refresh_token = self.sign_refresh_token(client_id, &fam.sub, &new_jti)?;
         let grant = TokenGrant {
             client_id: client_id.to_string(),
@@ -301,13 +304,18 @@ impl OpenIdProvider {
             session: fam.session.clone(),
         };
         super::bounded_insert(&mut lock(&self.0.tokens), at_jti, grant);
-        Ok(json!({
+        let mut answer = json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": p.access_token_lifetime_secs,
             "id_token": id_token,
             "refresh_token": refresh_token,
-        }))
+        });
+        plan.refresh_response
+            .edit
+            .apply_value(&mut answer, "plan.refresh_response.edit")
+            .map_err(TokenRefusal::Plan)?;
+        Ok(answer)
     }
 }
 
@@ -682,12 +690,15 @@ mod tests {
     #[tokio::test]
     async fn plan_faults_follow_the_login_into_refresh_and_introspection() {
         let fx = fixture();
-        fx.op.arm(OpFaultPlan {
-            refresh_acr: Some(SpidLevel::L1),
-            refresh_other_sub: true,
-            introspection_acr: Some(SpidLevel::L1),
-            ..OpFaultPlan::default()
-        });
+        let plan = |t: &str| toml::from_str::<OpPlan>(t).expect("plan");
+        fx.op.arm(plan(
+            r#"
+            [refresh_id_token.pre_sign]
+            set = { acr = "https://www.spid.gov.it/SpidL1", sub = "another-subject" }
+            [introspection.edit]
+            set = { acr = "https://www.spid.gov.it/SpidL1" }
+            "#,
+        ));
         let login = fx.offline_login();
         let (_, idt) = decode_unverified(&text(&login, "id_token")).expect("id token");
         assert_eq!(idt["acr"], SpidLevel::L2.uri(), "login itself is honest");
@@ -702,26 +713,33 @@ mod tests {
         assert_eq!(new_idt["acr"], SpidLevel::L1.uri());
         assert_ne!(new_idt["sub"], idt["sub"]);
 
-        fx.op.arm(OpFaultPlan {
-            refresh_error: true,
-            introspection_inactive: true,
-            ..OpFaultPlan::default()
-        });
+        fx.op.arm(plan(
+            r#"
+            [refresh_response.transport]
+            status = 400
+            body = '{"error": "invalid_grant"}'
+            [introspection.transport]
+            status = 200
+            body = '{"active": false}'
+            "#,
+        ));
         let login = fx.offline_login();
         let (_, v) = fx
             .call("introspection", &text(&login, "access_token"))
             .await;
         assert_eq!(v, json!({"active": false}));
-        let d = refused(
-            fx.refresh(RP, &text(&login, "refresh_token")),
-            "refresh_error",
-        );
-        assert!(d.contains("fault plan"), "{d}");
+        match fx.refresh(RP, &text(&login, "refresh_token")) {
+            Err(TokenRefusal::Planned(t)) => assert_eq!(t.status, 400),
+            other => panic!("expected the planned answer, got {other:?}"),
+        }
 
-        fx.op.arm(OpFaultPlan {
-            introspection_error: true,
-            ..OpFaultPlan::default()
-        });
+        fx.op.arm(plan(
+            r#"
+            [introspection.transport]
+            status = 500
+            body = "internal error"
+            "#,
+        ));
         let login = fx.offline_login();
         let (status, _) = fx
             .call("introspection", &text(&login, "access_token"))

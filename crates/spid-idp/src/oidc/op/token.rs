@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
-use spid_core::oidc::jose::{
-    b64url_encode, sign_jws, sign_jws_with_header, verify_jwt, JoseError, JwsHeader, SigningKey,
-};
+use spid_core::oidc::jose::{sign_jws, verify_jwt, JoseError, JwsHeader};
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
+use spid_core::oidc::plan::{PlanMiss, SignError, Transport};
 use spid_core::Rule;
 use std::collections::HashMap;
 
@@ -47,6 +46,12 @@ pub enum TokenRefusal {
     /// Any other invalid grant (refresh token unknown, rotated, another client's).
     #[error("invalid grant: {0}")]
     InvalidGrant(String),
+    /// The fault plan missed its target (answered as a plan error, not a refusal).
+    #[error("{0}")]
+    Plan(PlanMiss),
+    /// The fault plan replaces the answer.
+    #[error("planned answer (HTTP {})", .0.status)]
+    Planned(Transport),
 }
 
 impl TokenRefusal {
@@ -60,6 +65,7 @@ impl TokenRefusal {
             | TokenRefusal::RedirectUri
             | TokenRefusal::Pkce(_)
             | TokenRefusal::InvalidGrant(_) => "invalid_grant",
+            TokenRefusal::Plan(_) | TokenRefusal::Planned(_) => "server_error",
         }
     }
 
@@ -73,7 +79,10 @@ impl TokenRefusal {
             TokenRefusal::Code(_) => Rule::OpTokenCode,
             TokenRefusal::RedirectUri => Rule::OpTokenRedirectUri,
             TokenRefusal::Pkce(_) => Rule::OpTokenPkce,
-            TokenRefusal::InvalidGrant(_) => Rule::OpTokenGrant,
+            // Never sent: plan outcomes are answered by the handler, not as refusals.
+            TokenRefusal::InvalidGrant(_) | TokenRefusal::Plan(_) | TokenRefusal::Planned(_) => {
+                Rule::OpTokenGrant
+            }
         }
     }
 
@@ -165,40 +174,6 @@ fn param<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Toke
 pub fn pairwise_sub(username: &str, client_id: &str) -> String {
     let digest = openssl::sha::sha256(format!("{username}\u{0}{client_id}").as_bytes());
     spid_core::oidc::jose::b64url_encode(&digest)
-}
-
-/// Flips one character inside a JWS signature (the fault plan's bad signature).
-fn corrupt_signature(jws: &str) -> String {
-    let mut chars: Vec<char> = jws.chars().collect();
-    let i = chars.len().saturating_sub(10);
-    if let Some(c) = chars.get_mut(i) {
-        *c = if *c == 'A' { 'B' } else { 'A' };
-    }
-    chars.into_iter().collect()
-}
-
-/// A JWS whose header names `alg` (`none`: empty signature; `HS256`: HMAC keyed with the
-/// public JWK of `key`; anything else: empty signature) — the fault plan's forged alg.
-pub(super) fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<String, String> {
-    let header = json!({"alg": alg, "kid": key.kid(), "typ": "JWT"});
-    let input = format!(
-        "{}.{}",
-        b64url_encode(header.to_string().as_bytes()),
-        b64url_encode(claims.to_string().as_bytes())
-    );
-    let sig = if alg == "HS256" {
-        let secret = key.public_jwk().map_err(|e| e.to_string())?;
-        let secret = serde_json::to_vec(&secret).map_err(|e| e.to_string())?;
-        let pkey = openssl::pkey::PKey::hmac(&secret).map_err(|e| e.to_string())?;
-        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
-            .map_err(|e| e.to_string())?;
-        signer
-            .sign_oneshot_to_vec(input.as_bytes())
-            .map_err(|e| e.to_string())?
-    } else {
-        Vec::new()
-    };
-    Ok(format!("{input}.{}", b64url_encode(&sig)))
 }
 
 /// A token check's verdict: nothing, or the refusal whose [`TokenRefusal::rule`] decided.
@@ -527,10 +502,6 @@ impl OpenIdProvider {
         f: &HashMap<String, String>,
         client: &Client,
     ) -> Result<Value, TokenRefusal> {
-        if self.peek_plan().token_error {
-            self.take_plan();
-            return Err(TokenRefusal::InvalidGrant("fault plan: token error".into()));
-        }
         let cfg = &self.0.cfg;
         let ctx = TokenCtx {
             op: self,
@@ -571,58 +542,32 @@ impl OpenIdProvider {
             Some("at+jwt"),
         )
         .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
-        let level = plan.acr.unwrap_or(grant.level);
-        let hash = if plan.bad_at_hash {
-            at_hash("another token", alg)
-        } else {
-            at_hash(&access, alg)
-        };
-        // An expired token is also backdated, so its iat/nbf stay consistent.
-        let id_iat = if plan.id_token_expired {
-            iat - 3600
-        } else if plan.id_token_future {
-            iat + 3600
-        } else {
-            iat + plan.id_token_iat_offset.unwrap_or(0)
-        };
-        let key: &SigningKey = if plan.id_token_foreign_key {
-            &self.0.foreign_key
-        } else {
-            &self.0.signing_key
-        };
-        let mut id_claims = json!({
-                "iss": plan.id_token_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
+        // The honest ID token; the plan edits it at its stages.
+        let id_claims = json!({
+                "iss": cfg.entity_id,
                 "sub": sub,
-                "aud": match (&plan.id_token_aud, &plan.id_token_extra_aud) {
-                    (Some(aud), _) => json!(aud),
-                    (None, Some(extra)) => json!([client_id, extra]),
-                    (None, None) => json!(client_id),
-                },
-                "acr": plan.acr_uri.clone().unwrap_or_else(|| level.uri().to_string()),
-                "at_hash": hash,
-                "nonce": plan.nonce.clone().unwrap_or_else(|| grant.authz.nonce.clone()),
-                "iat": id_iat, "nbf": id_iat, "exp": id_iat + p.id_token_lifetime_secs,
+                "aud": client_id,
+                "acr": grant.level.uri(),
+                "at_hash": at_hash(&access, alg),
+                "nonce": grant.authz.nonce,
+                "iat": iat, "nbf": iat, "exp": iat + p.id_token_lifetime_secs,
                 "jti": uuid::Uuid::new_v4().to_string(),
         });
-        if let (Some(claim), Some(obj)) = (&plan.id_token_without, id_claims.as_object_mut()) {
-            obj.remove(claim);
-        }
-        let mut header = JwsHeader::new(alg, key).with_typ("JWT");
-        if let Some(kid) = &plan.id_token_kid {
-            header.kid = Some(kid.clone());
-        }
-        let signing_failed =
-            |e: String| TokenRefusal::InvalidRequest(format!("signing failed: {e}"));
-        let mut id_token = sign_jws_with_header(id_claims.to_string().as_bytes(), key, &header)
-            .map_err(|e| signing_failed(e.to_string()))?;
-        if let Some(forged) = &plan.id_token_alg {
-            id_token = forge_alg(&id_claims, forged, key).map_err(signing_failed)?;
-        }
-        if plan.id_token_bad_signature {
-            id_token = corrupt_signature(&id_token);
-        }
-        let without_id_token = plan.token_without_id_token;
-        let token_type = plan.token_type.clone().unwrap_or_else(|| "Bearer".into());
+        let header = JwsHeader::new(alg, &self.0.signing_key).with_typ("JWT");
+        let id_token = plan
+            .id_token
+            .sign(
+                &id_claims,
+                &header,
+                &self.0.signing_key,
+                &self.0.foreign_key,
+                Value::clone,
+            )
+            .map_err(|e| match e {
+                SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.id_token")),
+                SignError::Jose(e) => TokenRefusal::InvalidRequest(format!("signing failed: {e}")),
+            })?;
+        let token_edit = plan.token_response.edit.clone();
         let refresh = super::refresh::offers_refresh(&grant.authz)
             .then(|| {
                 self.open_refresh_family(
@@ -650,16 +595,16 @@ impl OpenIdProvider {
         bounded_insert(&mut lock(&self.0.tokens), at_jti, token_grant);
         let mut answer = json!({
             "access_token": access,
-            "token_type": token_type,
+            "token_type": "Bearer",
             "expires_in": p.access_token_lifetime_secs,
             "id_token": id_token,
         });
-        if let (true, Some(obj)) = (without_id_token, answer.as_object_mut()) {
-            obj.remove("id_token");
-        }
         if let (Some((_, token)), Some(obj)) = (refresh, answer.as_object_mut()) {
             obj.insert("refresh_token".into(), json!(token));
         }
+        token_edit
+            .apply_value(&mut answer, "plan.token_response.edit")
+            .map_err(TokenRefusal::Plan)?;
         Ok(answer)
     }
 }
@@ -670,15 +615,10 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
         Ok(f) => spid_net::first_wins(f),
         Err(r) => return r.into_response(),
     };
-    let fault = op.peek_plan();
-    if fault.token_server_error || fault.token_not_json {
+    // A planned transport answers before any check, as a broken token endpoint would.
+    if let Some(t) = op.peek_plan().token_response.transport {
         op.take_plan();
-        return if fault.token_server_error {
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        } else {
-            let html = [(axum::http::header::CONTENT_TYPE, "text/html")];
-            (StatusCode::OK, html, "<html><body>token</body></html>").into_response()
-        };
+        return super::transport(&t);
     }
     let result = match f.get("client_id").filter(|c| !c.is_empty()) {
         None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),
@@ -694,6 +634,8 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
     };
     match result {
         Ok(body) => json(StatusCode::OK, &body),
+        Err(TokenRefusal::Plan(miss)) => op.missed(&miss),
+        Err(TokenRefusal::Planned(t)) => super::transport(&t),
         Err(e) => e.response(op.0.cfg.profile.invalid_client_status),
     }
 }
@@ -719,8 +661,23 @@ mod tests {
     use crate::users::{parse, DEFAULT_USERS};
     use spid_core::clock::FixedClock;
     use spid_core::oidc::jose::Jwks;
+    use spid_core::oidc::jose::SigningKey;
     use spid_core::oidc::pkce::challenge_s256;
+    use spid_core::oidc::plan::{corrupt_signature, JwtPlan, SignEdits};
     use spid_core::SpidLevel;
+
+    /// `claims` signed under a header naming `alg` (`none`, `HS256`), as a forger would.
+    fn forge_alg(claims: &Value, alg: &str, key: &SigningKey) -> Result<String, SignError> {
+        let plan = JwtPlan {
+            sign: SignEdits {
+                alg: Some(alg.into()),
+                ..SignEdits::default()
+            },
+            ..JwtPlan::default()
+        };
+        let header = JwsHeader::new(spid_core::oidc::jose::SigAlg::RS256, key).with_typ("JWT");
+        plan.sign(claims, &header, key, key, Value::clone)
+    }
     use std::sync::Arc;
 
     const RP: &str = "http://rp.example/oidc/rp";

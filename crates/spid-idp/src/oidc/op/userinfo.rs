@@ -8,9 +8,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use spid_core::oidc::jose::{
-    b64url_decode, b64url_encode, encrypt_jwe, sign_and_encrypt, sign_jws, verify_jwt, JoseError,
-    JweAlg, JweEnc, Jwk, Jwks, KeyUse,
+    encrypt_jwe, verify_jwt, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
 };
+use spid_core::oidc::plan::{Recipient, SignError};
 use spid_core::Rule;
 
 /// Content-Type of the userinfo answer (check-op 4.2.0 and the django OP agree on it).
@@ -44,30 +44,6 @@ fn recipient(metadata: &Map<String, Value>) -> Option<(Jwk, JweAlg, JweEnc)> {
     Some((key, alg, enc))
 }
 
-/// The fault plan's JWE header rewrite: `alg` and/or `enc` replaced in the protected header
-/// (the rest is left as encrypted, so only a header check can refuse it correctly).
-fn rewrite_jwe_header(jwe: &str, alg: Option<&str>, enc: Option<&str>) -> String {
-    if alg.is_none() && enc.is_none() {
-        return jwe.to_string();
-    }
-    let Some((head, rest)) = jwe.split_once('.') else {
-        return jwe.to_string();
-    };
-    let mut header: Value = b64url_decode(head)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| json!({}));
-    if let Some(obj) = header.as_object_mut() {
-        if let Some(alg) = alg {
-            obj.insert("alg".into(), json!(alg));
-        }
-        if let Some(enc) = enc {
-            obj.insert("enc".into(), json!(enc));
-        }
-    }
-    format!("{}.{rest}", b64url_encode(header.to_string().as_bytes()))
-}
-
 pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMap) -> Response {
     let Some(token) = headers
         .get(header::AUTHORIZATION)
@@ -99,27 +75,19 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
     if grant.exp <= now.timestamp() {
         return unauthorized("expired access token");
     }
-    if grant.plan.userinfo_error {
-        return unauthorized("fault plan: userinfo error");
+    let plan = &grant.plan.userinfo;
+    if let Some(t) = &plan.transport {
+        return super::transport(t);
     }
     let client = match op.client(&grant.client_id).await {
         Ok(c) => c,
         Err(e) => return json_error(StatusCode::FORBIDDEN, "invalid_client", &e.to_string()),
     };
-    let iat = if grant.plan.userinfo_expired {
-        now.timestamp() - 3600
-    } else {
-        now.timestamp()
-    };
-    let sub = if grant.plan.userinfo_other_sub {
-        "another-subject".to_string()
-    } else {
-        grant.sub.clone()
-    };
+    let iat = now.timestamp();
     let mut body = json!({
-        "iss": grant.plan.userinfo_iss.clone().unwrap_or_else(|| cfg.entity_id.clone()),
-        "aud": grant.plan.userinfo_aud.clone().unwrap_or_else(|| grant.client_id.clone()),
-        "sub": sub,
+        "iss": cfg.entity_id,
+        "aud": grant.client_id,
+        "sub": grant.sub,
         "iat": iat, "nbf": iat, "exp": iat + USERINFO_TTL_SECS,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
@@ -131,13 +99,26 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         }
     }
     let alg = cfg.profile.default_signing_alg;
-    let signer = if grant.plan.userinfo_foreign_key {
-        &op.0.foreign_key
-    } else {
-        &op.0.signing_key
+    let header = JwsHeader::new(alg, &op.0.signing_key).with_typ("JWT");
+    let jws = match plan.sign(
+        &body,
+        &header,
+        &op.0.signing_key,
+        &op.0.foreign_key,
+        Value::clone,
+    ) {
+        Ok(jws) => jws,
+        Err(SignError::Miss(m)) => return op.missed(&m.within("plan.userinfo")),
+        Err(SignError::Jose(e)) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                &e.to_string(),
+            )
+        }
     };
-    let jwt = if grant.plan.userinfo_unencrypted {
-        sign_jws(&body, signer, alg, Some("JWT"))
+    let jwt = if plan.encrypt.skip {
+        Ok(jws)
     } else {
         let Some((key, jwe_alg, jwe_enc)) = recipient(&client.metadata) else {
             return json_error(
@@ -146,8 +127,9 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
                 "the RP publishes no encryption key",
             );
         };
-        let key = if grant.plan.userinfo_wrong_recipient {
-            match op.0.foreign_key.public_jwk() {
+        let key = match plan.encrypt.recipient {
+            Recipient::Published => key,
+            Recipient::Foreign => match op.0.foreign_key.public_jwk() {
                 Ok(k) => k.with_use(KeyUse::Enc),
                 Err(e) => {
                     return json_error(
@@ -156,23 +138,15 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
                         &e.to_string(),
                     )
                 }
-            }
-        } else {
-            key
+            },
         };
-        let jwe = match &grant.plan.userinfo_jws_alg {
-            Some(forged) => super::token::forge_alg(&body, forged, signer)
-                .map_err(JoseError::Crypto)
-                .and_then(|jws| encrypt_jwe(jws.as_bytes(), &key, jwe_alg, jwe_enc, Some("JWT"))),
-            None => sign_and_encrypt(&body, signer, alg, &key, jwe_alg, jwe_enc),
-        };
-        jwe.map(|jwe| {
-            rewrite_jwe_header(
-                &jwe,
-                grant.plan.userinfo_jwe_alg.as_deref(),
-                grant.plan.userinfo_jwe_enc.as_deref(),
-            )
-        })
+        match encrypt_jwe(jws.as_bytes(), &key, jwe_alg, jwe_enc, Some("JWT")) {
+            Ok(jwe) => match plan.encrypt.rewrite(&jwe, "plan.userinfo.encrypt.header") {
+                Ok(jwe) => Ok(jwe),
+                Err(m) => return op.missed(&m),
+            },
+            Err(e) => Err(e),
+        }
     };
     match jwt {
         Ok(jwt) => (

@@ -1,0 +1,624 @@
+//! The plan shape for JSON and JWT messages: the same stages as a SAML fault plan. The honest
+//! message is built first; the plan then edits it at named stages:
+//!
+//! - `pre_sign`: claim edits the signature covers ([`JsonEdits`]);
+//! - `sign`: whose key, which `alg`, which `kid` ([`SignEdits`]);
+//! - `post_sign`: what breaks after signing ([`PostSignEdits`]);
+//! - `encrypt`: to whom, or not at all, and header rewrites ([`EncryptEdits`]);
+//! - `raw`: the serialised token replaced by other bytes;
+//! - `transport`: the HTTP answer replaced ([`Transport`]).
+//!
+//! Unsigned JSON messages (a token response, an introspection answer, the parameters of an
+//! authorization response) have `edit` and `transport` only ([`JsonPlan`]). An edit that finds
+//! no target (removing, shifting or appending to an absent claim) is a [`PlanMiss`], never a
+//! silently honest message.
+
+use super::jose::{
+    b64url_decode, b64url_encode, sign_jws_with_header, JoseError, JwsHeader, SigAlg, SigningKey,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// An edit of a plan that could not be carried out: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{stage}: {reason}")]
+pub struct PlanMiss {
+    /// The stage as named in case files, e.g. `plan.id_token.pre_sign`.
+    pub stage: String,
+    /// What missed.
+    pub reason: String,
+}
+
+impl PlanMiss {
+    fn new(stage: &str, reason: impl Into<String>) -> PlanMiss {
+        PlanMiss {
+            stage: stage.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same miss, its stage prefixed with the message's name (`plan.id_token`).
+    pub fn within(mut self, message: &str) -> PlanMiss {
+        self.stage = format!("{message}.{}", self.stage);
+        self
+    }
+}
+
+/// Edits of a JSON object (claims, a header, form fields), applied in this order: `remove`,
+/// `set`, `append`, `shift`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JsonEdits {
+    /// Members to leave out (each must be there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// Members to set to a value (added when absent).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub set: BTreeMap<String, Value>,
+    /// A value to add to a member: a string becomes `[string, value]`, an array grows.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub append: BTreeMap<String, Value>,
+    /// Seconds to add to an integer member (`iat`, `exp`, …; negative to backdate).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shift: BTreeMap<String, i64>,
+}
+
+impl JsonEdits {
+    /// No edit at all.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty()
+            && self.set.is_empty()
+            && self.append.is_empty()
+            && self.shift.is_empty()
+    }
+
+    /// Applies the edits to `obj`; `value` turns a value of the case file into the one to
+    /// write (placeholders). `stage` names the stage in a miss.
+    pub fn apply_with(
+        &self,
+        obj: &mut Map<String, Value>,
+        stage: &str,
+        value: impl Fn(&Value) -> Value,
+    ) -> Result<(), PlanMiss> {
+        for k in &self.remove {
+            if obj.remove(k).is_none() {
+                return Err(PlanMiss::new(stage, format!("remove {k}: no such member")));
+            }
+        }
+        for (k, v) in &self.set {
+            obj.insert(k.clone(), value(v));
+        }
+        for (k, v) in &self.append {
+            let v = value(v);
+            match obj.get_mut(k) {
+                Some(Value::Array(a)) => a.push(v),
+                Some(s @ Value::String(_)) => *s = json!([s.clone(), v]),
+                Some(_) => {
+                    return Err(PlanMiss::new(
+                        stage,
+                        format!("append {k}: neither a string nor an array"),
+                    ))
+                }
+                None => return Err(PlanMiss::new(stage, format!("append {k}: no such member"))),
+            }
+        }
+        for (k, by) in &self.shift {
+            match obj.get(k).and_then(Value::as_i64) {
+                Some(n) => {
+                    obj.insert(k.clone(), json!(n + by));
+                }
+                None => {
+                    return Err(PlanMiss::new(
+                        stage,
+                        format!("shift {k}: no such integer member"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the edits with the case file's values as they are.
+    pub fn apply(&self, obj: &mut Map<String, Value>, stage: &str) -> Result<(), PlanMiss> {
+        self.apply_with(obj, stage, Value::clone)
+    }
+
+    /// Applies the edits to a JSON value that must be an object.
+    pub fn apply_value(&self, v: &mut Value, stage: &str) -> Result<(), PlanMiss> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        match v.as_object_mut() {
+            Some(obj) => self.apply(obj, stage),
+            None => Err(PlanMiss::new(stage, "the message is not a JSON object")),
+        }
+    }
+
+    /// Applies the edits to form fields or query parameters (a set field replaces every
+    /// value of that name; a non-string value is written as JSON).
+    pub fn apply_pairs(
+        &self,
+        pairs: &mut Vec<(String, String)>,
+        stage: &str,
+        value: impl Fn(&Value) -> Value,
+    ) -> Result<(), PlanMiss> {
+        if !self.append.is_empty() || !self.shift.is_empty() {
+            return Err(PlanMiss::new(stage, "fields take remove and set only"));
+        }
+        for k in &self.remove {
+            if !pairs.iter().any(|(n, _)| n == k) {
+                return Err(PlanMiss::new(stage, format!("remove {k}: no such field")));
+            }
+        }
+        pairs.retain(|(k, _)| !self.remove.contains(k) && !self.set.contains_key(k));
+        for (k, v) in &self.set {
+            let v = match value(v) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            pairs.push((k.clone(), v));
+        }
+        Ok(())
+    }
+}
+
+/// Whose key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyChoice {
+    /// The signer's registered key.
+    #[default]
+    Own,
+    /// A key the verifier's trust source does not hold, under the same `kid`.
+    Foreign,
+}
+
+/// How a JWT is signed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignEdits {
+    /// Whose key.
+    pub key: KeyChoice,
+    /// `none` (empty signature), `HS256` (HMAC keyed with the signer's public JWK: the
+    /// algorithm-confusion attack), or a signing algorithm name; default the honest one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// The header `kid` (default the key's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Entity configurations: publish the signing key as the statement's own `jwks`, so the
+    /// statement is self-consistent but its keys are not the ones the anchor registered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub publish_key: bool,
+}
+
+impl SignEdits {
+    /// The honest signing.
+    pub fn is_honest(&self) -> bool {
+        *self == SignEdits::default()
+    }
+}
+
+/// What breaks after signing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostSignEdits {
+    /// Flip one character of the signature.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub corrupt_signature: bool,
+    /// Claim edits after signing: the payload is re-encoded, the signature kept (broken).
+    #[serde(skip_serializing_if = "JsonEdits::is_empty")]
+    pub claims: JsonEdits,
+}
+
+impl PostSignEdits {
+    /// Nothing after signing.
+    pub fn is_empty(&self) -> bool {
+        !self.corrupt_signature && self.claims.is_empty()
+    }
+}
+
+/// To whom the signed JWT is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipient {
+    /// The recipient's published encryption key.
+    #[default]
+    Published,
+    /// A key the recipient does not hold.
+    Foreign,
+}
+
+/// How a nested JWT (userinfo) is encrypted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptEdits {
+    /// Send the signed JWS only, not encrypted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip: bool,
+    /// To whom.
+    pub recipient: Recipient,
+    /// Edits of the JWE protected header after encryption (e.g. `alg = "RSA1_5"`).
+    #[serde(skip_serializing_if = "JsonEdits::is_empty")]
+    pub header: JsonEdits,
+}
+
+impl EncryptEdits {
+    /// The honest encryption.
+    pub fn is_honest(&self) -> bool {
+        *self == EncryptEdits::default()
+    }
+
+    /// Applies the header edits to a compact JWE.
+    pub fn rewrite(&self, jwe: &str, stage: &str) -> Result<String, PlanMiss> {
+        if self.header.is_empty() {
+            return Ok(jwe.to_string());
+        }
+        let (head, rest) = jwe
+            .split_once('.')
+            .ok_or_else(|| PlanMiss::new(stage, "not a compact JWE"))?;
+        let mut header: Value = b64url_decode(head)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| PlanMiss::new(stage, "the JWE header is not JSON"))?;
+        self.header.apply_value(&mut header, stage)?;
+        Ok(format!(
+            "{}.{rest}",
+            b64url_encode(header.to_string().as_bytes())
+        ))
+    }
+}
+
+/// The HTTP answer an endpoint gives instead of its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type` (default `application/json` when the body is JSON, else `text/plain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Body (default empty).
+    #[serde(default)]
+    pub body: String,
+}
+
+impl Transport {
+    /// The content type to send.
+    pub fn content_type(&self) -> &str {
+        match &self.content_type {
+            Some(t) => t,
+            None if serde_json::from_str::<Value>(&self.body).is_ok() => "application/json",
+            None => "text/plain",
+        }
+    }
+}
+
+/// The plan for a signed (and maybe encrypted) JWT.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtPlan {
+    /// Claim edits before signing.
+    #[serde(skip_serializing_if = "JsonEdits::is_empty")]
+    pub pre_sign: JsonEdits,
+    /// Signing.
+    #[serde(skip_serializing_if = "SignEdits::is_honest")]
+    pub sign: SignEdits,
+    /// After signing.
+    #[serde(skip_serializing_if = "PostSignEdits::is_empty")]
+    pub post_sign: PostSignEdits,
+    /// Encryption (messages that are encrypted only).
+    #[serde(skip_serializing_if = "EncryptEdits::is_honest")]
+    pub encrypt: EncryptEdits,
+    /// The serialised token replaced by these bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// The HTTP answer replaced (messages that are a whole answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+}
+
+impl JwtPlan {
+    /// No edit at all.
+    pub fn is_empty(&self) -> bool {
+        *self == JwtPlan::default()
+    }
+
+    /// Builds the JWT from the honest `claims` and `header`: `pre_sign`, `sign` (with `own`
+    /// or `foreign`), `post_sign` and `raw` (encryption and transport are the caller's, who
+    /// knows the recipient and the answer). `value` expands placeholders in set values.
+    pub fn sign(
+        &self,
+        claims: &Value,
+        header: &JwsHeader,
+        own: &SigningKey,
+        foreign: &SigningKey,
+        value: impl Fn(&Value) -> Value,
+    ) -> Result<String, SignError> {
+        let mut claims = claims.clone();
+        if !self.pre_sign.is_empty() {
+            let obj = claims
+                .as_object_mut()
+                .ok_or_else(|| PlanMiss::new("pre_sign", "the claims are not a JSON object"))?;
+            self.pre_sign.apply_with(obj, "pre_sign", &value)?;
+        }
+        let key = match self.sign.key {
+            KeyChoice::Own => own,
+            KeyChoice::Foreign => foreign,
+        };
+        let mut header = header.clone();
+        header.kid = Some(
+            self.sign
+                .kid
+                .clone()
+                .unwrap_or_else(|| key.kid().to_string()),
+        );
+        let payload = serde_json::to_vec(&claims).map_err(|e| JoseError::Crypto(e.to_string()))?;
+        let mut jwt = match self.sign.alg.as_deref() {
+            None => sign_jws_with_header(&payload, key, &header)?,
+            Some(alg) if SigAlg::from_name(alg).is_some() => {
+                header.alg = alg.to_string();
+                sign_jws_with_header(&payload, key, &header)?
+            }
+            Some(alg) => forge(&payload, &header, alg, key)?,
+        };
+        if !self.post_sign.claims.is_empty() {
+            let mut parts = jwt.splitn(3, '.');
+            let (h, _, s) = (parts.next(), parts.next(), parts.next());
+            let mut edited = claims.clone();
+            if let Some(obj) = edited.as_object_mut() {
+                self.post_sign
+                    .claims
+                    .apply_with(obj, "post_sign.claims", &value)?;
+            }
+            jwt = format!(
+                "{}.{}.{}",
+                h.unwrap_or_default(),
+                b64url_encode(edited.to_string().as_bytes()),
+                s.unwrap_or_default()
+            );
+        }
+        if self.post_sign.corrupt_signature {
+            jwt = corrupt_signature(&jwt);
+        }
+        Ok(self.raw.clone().unwrap_or(jwt))
+    }
+
+    /// Checks what can be checked before any message exists: stages this message does not
+    /// have are refused (`encrypted`: it is encrypted; `answer`: it is a whole HTTP answer).
+    pub fn check(&self, encrypted: bool, answer: bool) -> Result<(), String> {
+        if !encrypted && !self.encrypt.is_honest() {
+            return Err("encrypt: this message is not encrypted".into());
+        }
+        if !answer && self.transport.is_some() {
+            return Err(
+                "transport: this message travels inside another answer; edit that one".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The plan for an unsigned JSON message or a set of parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JsonPlan {
+    /// Member edits.
+    #[serde(skip_serializing_if = "JsonEdits::is_empty")]
+    pub edit: JsonEdits,
+    /// The HTTP answer replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+}
+
+impl JsonPlan {
+    /// No edit at all.
+    pub fn is_empty(&self) -> bool {
+        *self == JsonPlan::default()
+    }
+}
+
+/// Why a planned JWT could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// An edit missed its target.
+    #[error(transparent)]
+    Miss(#[from] PlanMiss),
+    /// Signing itself failed.
+    #[error("signing failed: {0}")]
+    Jose(#[from] JoseError),
+}
+
+/// One character of the signature flipped.
+pub fn corrupt_signature(jws: &str) -> String {
+    let mut chars: Vec<char> = jws.chars().collect();
+    let i = chars.len().saturating_sub(10);
+    if let Some(c) = chars.get_mut(i) {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    chars.into_iter().collect()
+}
+
+/// A JWS whose header names an `alg` we never sign with: `HS256` is an HMAC keyed with the
+/// public JWK of `key` (algorithm confusion); anything else (`none`) has an empty signature.
+fn forge(
+    payload: &[u8],
+    header: &JwsHeader,
+    alg: &str,
+    key: &SigningKey,
+) -> Result<String, JoseError> {
+    let mut header = header.clone();
+    header.alg = alg.to_string();
+    let head = serde_json::to_vec(&header).map_err(|e| JoseError::Crypto(e.to_string()))?;
+    let input = format!("{}.{}", b64url_encode(&head), b64url_encode(payload));
+    let crypto = |e: openssl::error::ErrorStack| JoseError::Crypto(e.to_string());
+    let sig = if alg == "HS256" {
+        let secret =
+            serde_json::to_vec(&key.public_jwk()?).map_err(|e| JoseError::Crypto(e.to_string()))?;
+        let pkey = openssl::pkey::PKey::hmac(&secret).map_err(crypto)?;
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)
+            .map_err(crypto)?;
+        signer
+            .sign_oneshot_to_vec(input.as_bytes())
+            .map_err(crypto)?
+    } else {
+        Vec::new()
+    };
+    Ok(format!("{input}.{}", b64url_encode(&sig)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn edits_apply_in_order_and_misses_are_errors() {
+        let mut o = obj(json!({"a": 1, "aud": "x", "iat": 10}));
+        let e = JsonEdits {
+            remove: vec!["a".into()],
+            set: [("b".to_string(), json!(true))].into(),
+            append: [("aud".to_string(), json!("y"))].into(),
+            shift: [("iat".to_string(), -3)].into(),
+        };
+        e.apply(&mut o, "pre_sign").unwrap();
+        assert_eq!(
+            Value::Object(o),
+            json!({"aud": ["x", "y"], "b": true, "iat": 7})
+        );
+        for bad in [
+            JsonEdits {
+                remove: vec!["zz".into()],
+                ..Default::default()
+            },
+            JsonEdits {
+                shift: [("aud".to_string(), 1)].into(),
+                ..Default::default()
+            },
+            JsonEdits {
+                append: [("zz".to_string(), json!(1))].into(),
+                ..Default::default()
+            },
+        ] {
+            let err = bad
+                .apply(&mut obj(json!({"aud": "x"})), "pre_sign")
+                .unwrap_err();
+            assert_eq!(err.stage, "pre_sign", "{err}");
+        }
+    }
+
+    #[test]
+    fn pairs_refuse_a_missing_field() {
+        let mut p = vec![("a".to_string(), "1".to_string())];
+        let e = JsonEdits {
+            remove: vec!["b".into()],
+            ..Default::default()
+        };
+        assert!(e.apply_pairs(&mut p, "edit", Value::clone).is_err());
+        let e = JsonEdits {
+            remove: vec!["a".into()],
+            set: [("c".to_string(), json!(2))].into(),
+            ..Default::default()
+        };
+        e.apply_pairs(&mut p, "edit", Value::clone).unwrap();
+        assert_eq!(p, vec![("c".to_string(), "2".to_string())]);
+    }
+
+    #[test]
+    fn check_refuses_stages_the_message_lacks() {
+        let p = JwtPlan {
+            encrypt: EncryptEdits {
+                skip: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(p.check(false, false).is_err());
+        assert!(p.check(true, false).is_ok());
+        let p = JwtPlan {
+            transport: Some(Transport {
+                status: 500,
+                content_type: None,
+                body: String::new(),
+            }),
+            ..Default::default()
+        };
+        assert!(p.check(false, false).is_err());
+        assert!(p.check(false, true).is_ok());
+    }
+
+    #[test]
+    fn sign_stages_verify_as_they_claim() {
+        use crate::oidc::jose::{verify_jws, Jwks};
+        use crate::oidc::test_keys::signing;
+        let (own, foreign) = (signing(0), signing(1));
+        let jwks = Jwks::new(vec![own.public_jwk().unwrap()]);
+        let header = JwsHeader::new(SigAlg::RS256, &own).with_typ("JWT");
+        let claims = json!({"sub": "a", "iat": 10});
+        let sign = |p: &JwtPlan| {
+            p.sign(&claims, &header, &own, &foreign, Value::clone)
+                .unwrap()
+        };
+        let honest = sign(&JwtPlan::default());
+        let (_, c) = verify_jws(&honest, &jwks, &[SigAlg::RS256]).unwrap();
+        assert_eq!(c, claims);
+        let edited = JwtPlan {
+            pre_sign: JsonEdits {
+                shift: [("iat".to_string(), 5)].into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (_, c) = verify_jws(&sign(&edited), &jwks, &[SigAlg::RS256]).unwrap();
+        assert_eq!(c["iat"], 15);
+        for broken in [
+            JwtPlan {
+                sign: SignEdits {
+                    key: KeyChoice::Foreign,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            JwtPlan {
+                sign: SignEdits {
+                    alg: Some("none".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            JwtPlan {
+                sign: SignEdits {
+                    alg: Some("HS256".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            JwtPlan {
+                post_sign: PostSignEdits {
+                    corrupt_signature: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            JwtPlan {
+                post_sign: PostSignEdits {
+                    claims: JsonEdits {
+                        set: [("sub".to_string(), json!("b"))].into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                verify_jws(&sign(&broken), &jwks, &[SigAlg::RS256]).is_err(),
+                "{broken:?}"
+            );
+        }
+    }
+}
