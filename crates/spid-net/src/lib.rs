@@ -1,6 +1,7 @@
 //! What every server of the harness shares on the wire, and nothing else: one bounded serve
-//! loop ([`serve`], [`ServeLimits`]), one bounded form parser ([`form`], [`FormLimits`]) and
-//! one bounded fetch of federation documents ([`fetch_text`]).
+//! loop ([`serve`], [`ServeLimits`]; over TLS [`serve_tls`], for the CNS login), one bounded
+//! form parser ([`form`], [`FormLimits`]) and one bounded fetch of federation documents
+//! ([`fetch_text`]).
 //!
 //! `axum::serve` runs hyper without a timer: an idle connection, a request head sent one line
 //! every few seconds, a body dribbled or stalled short of its `Content-Length` are held for
@@ -14,4 +15,4 @@ mod serve;
 
 pub use fetch::fetch_text;
 pub use form::{first_wins, form, FormLimits, FormRefusal};
-pub use serve::{serve, ServeLimits};
+pub use serve::{serve, serve_tls, PeerCertificates, ServeLimits};

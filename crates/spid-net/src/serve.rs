@@ -120,6 +120,83 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits) -
     }
 }
 
+/// The certificate chain a TLS client presented (DER, leaf first; empty when it presented
+/// none), put in every request's extensions by [`serve_tls`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCertificates(pub Vec<Vec<u8>>);
+
+/// Serves `router` over TLS on `listener` within `limits`, as [`serve`] does over TCP. The
+/// handshake must end within [`ServeLimits::header_read_timeout`]; a failed handshake closes
+/// that connection only. Each request carries the client's chain as [`PeerCertificates`]
+/// (the acceptor's client-certificate verifier decides what reaches the router).
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    limits: ServeLimits,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    loop {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other("connection semaphore closed"))?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                if !is_connection_error(&e) {
+                    tracing::warn!(error = %e, "accept failed; retrying in 50 ms");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let handshake = acceptor.accept(Silence::new(stream, limits.idle_timeout));
+            let tls = match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let peer = PeerCertificates(
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|cs| cs.iter().map(|c| c.to_vec()).collect())
+                    .unwrap_or_default(),
+            );
+            let body_timeout = limits.request_body_timeout;
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let deadline = Instant::now() + body_timeout;
+                let mut req = req.map(|b| Body::new(DeadlineBody::new(b, deadline, body_timeout)));
+                req.extensions_mut().insert(peer.clone());
+                let mut router = router.clone();
+                async move { router.call(req).await }
+            });
+            if let Err(e) = http.serve_connection(TokioIo::new(tls), service).await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+}
+
 fn is_connection_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -198,15 +275,15 @@ impl http_body::Body for DeadlineBody {
 
 /// A TCP stream that fails a read or write which has waited [`ServeLimits::idle_timeout`]
 /// since the last byte moved either way.
-struct Silence {
-    inner: TcpStream,
+struct Silence<S = TcpStream> {
+    inner: S,
     limit: Duration,
     last: Instant,
     sleep: Pin<Box<Sleep>>,
 }
 
-impl Silence {
-    fn new(inner: TcpStream, limit: Duration) -> Self {
+impl<S> Silence<S> {
+    fn new(inner: S, limit: Duration) -> Self {
         let now = Instant::now();
         Silence {
             inner,
@@ -233,7 +310,7 @@ impl Silence {
     }
 }
 
-impl AsyncRead for Silence {
+impl<S: AsyncRead + Unpin> AsyncRead for Silence<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -253,7 +330,7 @@ impl AsyncRead for Silence {
     }
 }
 
-impl AsyncWrite for Silence {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Silence<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -6,6 +6,7 @@
 //! the verdict contract conformance tools rely on.
 #![warn(missing_docs)]
 
+pub mod cns;
 pub mod oidc;
 pub mod pages;
 pub mod store;

@@ -18,8 +18,6 @@ pub mod card;
 mod key;
 pub mod server;
 pub mod status;
-#[cfg(test)]
-mod tests;
 
 pub use ca::{CaId, Hierarchy};
 pub use card::{Card, CardEdit, CardHolder, CardPlan};

@@ -1,0 +1,143 @@
+//! The CNS login end to end on loopback: the card issuer serves its CRL and OCSP responder,
+//! the SP listens over TLS, and a rustls client presents a card in the handshake.
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use spid_core::clock::SystemClock;
+use spid_idp::cns::{Card, CardEdit, CardHolder, CardIssuer, CardPlan, Channels, OcspMode};
+use spid_sp::cns::{CnsConfig, CnsLogin};
+use spid_sp::ServeLimits;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Answer {
+    status: u16,
+    rule: Option<String>,
+    body: String,
+}
+
+/// GET / over TLS, presenting `card` (or no certificate).
+async fn get(addr: SocketAddr, root: &[u8], card: Option<&Card>) -> Answer {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(root.to_vec()))
+        .expect("root");
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let cfg = match card {
+        Some(c) => builder
+            .with_client_auth_cert(
+                c.chain.iter().cloned().map(CertificateDer::from).collect(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key_pkcs8.clone())),
+            )
+            .expect("client identity"),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::IpAddress(addr.ip().into());
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut raw)).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let rule = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-spid-rule")
+            .then(|| v.trim().to_owned())
+    });
+    Answer {
+        status,
+        rule,
+        body: body.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cns_login_over_tls_follows_revocation() {
+    let issuer = CardIssuer::start().await.expect("issuer");
+    let h = issuer.hierarchy();
+    let mut cfg = CnsConfig::new(h.trust_anchors(), Arc::new(SystemClock));
+    cfg.fetch_timeout = Duration::from_secs(2);
+    let login = CnsLogin::new(cfg).expect("login");
+    let (chain, key) = h.server_credential("127.0.0.1").expect("server credential");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(login.serve_tls(listener, chain, key, ServeLimits::default()));
+    let root = h.root_der.clone();
+
+    let card = issuer
+        .issue(&CardHolder::mario_rossi(), &CardPlan::honest())
+        .expect("card");
+    let ok = get(addr, &root, Some(&card)).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.contains("RSSMRA80A01H501U"), "{}", ok.body);
+    assert_eq!(ok.rule, None);
+
+    for (on, code) in [
+        (Channels::Crl, "cns.revocation.crl.revoked"),
+        (Channels::Ocsp, "cns.revocation.ocsp.revoked"),
+    ] {
+        issuer.revoke(&card, on);
+        let no = get(addr, &root, Some(&card)).await;
+        assert_eq!(
+            (no.status, no.rule.as_deref()),
+            (403, Some(code)),
+            "{}",
+            no.body
+        );
+        assert!(no.body.contains(code), "the courtesy page names the rule");
+        issuer.unrevoke(&card);
+        let again = get(addr, &root, Some(&card)).await;
+        assert_eq!(again.status, 200, "after un-revoking: {}", again.body);
+    }
+
+    // A hanging OCSP responder: refused within the fetch bound, not held.
+    issuer.set_ocsp_mode(&card, OcspMode::Hang);
+    let started = std::time::Instant::now();
+    let hang = get(addr, &root, Some(&card)).await;
+    assert_eq!(
+        hang.rule.as_deref(),
+        Some("cns.revocation.ocsp.unavailable")
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    issuer.set_ocsp_mode(&card, OcspMode::Honest);
+
+    // No card: a courtesy page, not a TLS alert.
+    let none = get(addr, &root, None).await;
+    assert_eq!(
+        (none.status, none.rule.as_deref()),
+        (403, Some("cns.certificate.missing"))
+    );
+
+    // A card the rules refuse before any fetch.
+    let cie = issuer
+        .issue(&CardHolder::mario_rossi(), &CardPlan::cie())
+        .expect("CIE card");
+    let refused = get(addr, &root, Some(&cie)).await;
+    assert_eq!(refused.rule.as_deref(), Some("cns.policy.cie-refused"));
+    let stale = issuer
+        .issue(
+            &CardHolder::mario_rossi(),
+            &CardPlan::honest().with(CardEdit::Crl {
+                mode: spid_idp::cns::CrlMode::Stale,
+            }),
+        )
+        .expect("card");
+    let refused = get(addr, &root, Some(&stale)).await;
+    assert_eq!(refused.rule.as_deref(), Some("cns.revocation.crl.stale"));
+}
