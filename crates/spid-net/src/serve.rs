@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
@@ -75,41 +75,11 @@ impl ServeLimits {
 /// axum's `http2` feature). Runs until the task is dropped.
 pub async fn serve(listener: TcpListener, router: Router, limits: ServeLimits) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
+    let http = http1(&limits);
     loop {
-        // Take the permit before accepting: past the cap, peers wait in the kernel's backlog
-        // and cost this process no descriptor.
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| io::Error::other("connection semaphore closed"))?;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // EMFILE and friends: wait for descriptors to come back rather than spin or
-                // give up (what axum::serve does too).
-                if !is_connection_error(&e) {
-                    tracing::warn!(error = %e, "accept failed; retrying in 50 ms");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        let (stream, permit) = accept(&listener, &permits).await?;
         let io = TokioIo::new(Silence::new(stream, limits.idle_timeout));
-        let router = router.clone();
-        let body_timeout = limits.request_body_timeout;
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let deadline = Instant::now() + body_timeout;
-            let req = req.map(|b| Body::new(DeadlineBody::new(b, deadline, body_timeout)));
-            let mut router = router.clone();
-            async move { router.call(req).await }
-        });
+        let service = bounded_service(router.clone(), limits.request_body_timeout, None);
         let conn = http.serve_connection(io, service).with_upgrades();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -136,28 +106,9 @@ pub async fn serve_tls(
     limits: ServeLimits,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
+    let http = http1(&limits);
     loop {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| io::Error::other("connection semaphore closed"))?;
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                if !is_connection_error(&e) {
-                    tracing::warn!(error = %e, "accept failed; retrying in 50 ms");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+        let (stream, permit) = accept(&listener, &permits).await?;
         let acceptor = acceptor.clone();
         let router = router.clone();
         let http = http.clone();
@@ -181,20 +132,75 @@ pub async fn serve_tls(
                     .map(|cs| cs.iter().map(|c| c.to_vec()).collect())
                     .unwrap_or_default(),
             );
-            let body_timeout = limits.request_body_timeout;
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let deadline = Instant::now() + body_timeout;
-                let mut req = req.map(|b| Body::new(DeadlineBody::new(b, deadline, body_timeout)));
-                req.extensions_mut().insert(peer.clone());
-                let mut router = router.clone();
-                async move { router.call(req).await }
-            });
+            let service = bounded_service(router, limits.request_body_timeout, Some(peer));
             if let Err(e) = http.serve_connection(TokioIo::new(tls), service).await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
             drop(permit);
         });
     }
+}
+
+/// hyper's HTTP/1 connection builder within `limits`.
+fn http1(limits: &ServeLimits) -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    http
+}
+
+/// The next connection, with its permit. The permit is taken before accepting: past the cap,
+/// peers wait in the kernel's backlog and cost this process no descriptor.
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("connection semaphore closed"))?;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((stream, permit));
+            }
+            Err(e) => {
+                // EMFILE and friends: wait for descriptors to come back rather than spin or
+                // give up (what axum::serve does too).
+                if !is_connection_error(&e) {
+                    tracing::warn!(error = %e, "accept failed; retrying in 50 ms");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The router as a hyper service: each request body must arrive within `body_timeout` of its
+/// head; `peer`, when given, goes into each request's extensions.
+fn bounded_service(
+    router: Router,
+    body_timeout: Duration,
+    peer: Option<PeerCertificates>,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let deadline = Instant::now() + body_timeout;
+        let mut req = req.map(|b| Body::new(DeadlineBody::new(b, deadline, body_timeout)));
+        if let Some(p) = &peer {
+            req.extensions_mut().insert(p.clone());
+        }
+        let mut router = router.clone();
+        async move { router.call(req).await }
+    })
 }
 
 fn is_connection_error(e: &io::Error) -> bool {

@@ -3,6 +3,7 @@
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use spid_core::clock::SystemClock;
+use spid_idp::cns::card::{Presented, SignatureHash};
 use spid_idp::cns::{Card, CardEdit, CardHolder, CardIssuer, CardPlan, Channels, OcspMode};
 use spid_sp::cns::{CnsConfig, CnsLogin};
 use spid_sp::ServeLimits;
@@ -140,4 +141,104 @@ async fn cns_login_over_tls_follows_revocation() {
         .expect("card");
     let refused = get(addr, &root, Some(&stale)).await;
     assert_eq!(refused.rule.as_deref(), Some("cns.revocation.crl.stale"));
+    for (edit, code) in [
+        (
+            CardEdit::SignatureHash {
+                hash: SignatureHash::Sha1,
+            },
+            "cns.signature.weak-hash",
+        ),
+        (
+            CardEdit::Present {
+                chain: Presented::LeafOnly,
+            },
+            "cns.chain.untrusted",
+        ),
+    ] {
+        let card = issuer
+            .issue(&CardHolder::mario_rossi(), &CardPlan::honest().with(edit))
+            .expect("card");
+        let refused = get(addr, &root, Some(&card)).await;
+        assert_eq!(refused.rule.as_deref(), Some(code), "{}", refused.body);
+    }
+
+    // An RSA-1024 card (CNS v1.0) from a client nobody here wrote: openssl s_client, at the
+    // security level that lets it sign with such a key. The handshake completes and the rule
+    // names the key.
+    let legacy = issuer
+        .issue(
+            &CardHolder::mario_rossi(),
+            &CardPlan::honest().with(CardEdit::KeyBits { bits: 1024 }),
+        )
+        .expect("card");
+    let root_pem = pem(&root);
+    let answer = tokio::task::spawn_blocking(move || s_client(addr, &root_pem, &legacy))
+        .await
+        .expect("s_client");
+    assert!(answer.contains("403 Forbidden"), "{answer}");
+    assert!(
+        answer.contains("x-spid-rule: cns.key.too-small"),
+        "{answer}"
+    );
+}
+
+fn pem(der: &[u8]) -> String {
+    openssl::x509::X509::from_der(der)
+        .and_then(|c| c.to_pem())
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .expect("pem")
+}
+
+/// GET / with `openssl s_client`, presenting `card`; the raw answer.
+fn s_client(addr: SocketAddr, root_pem: &str, card: &Card) -> String {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("spid-cns-s-client-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let file = |name: &str, data: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, data).expect("write");
+        p.to_string_lossy().into_owned()
+    };
+    let key = openssl::pkey::PKey::private_key_from_der(&card.key_pkcs8)
+        .and_then(|k| k.private_key_to_pem_pkcs8())
+        .expect("key");
+    let (root, cert, chain, key) = (
+        file("root.pem", root_pem.as_bytes()),
+        file("card.pem", pem(&card.chain[0]).as_bytes()),
+        file("ca.pem", pem(&card.chain[1]).as_bytes()),
+        file("key.pem", &key),
+    );
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-CAfile",
+            &root,
+            "-cert",
+            &cert,
+            "-cert_chain",
+            &chain,
+            "-key",
+            &key,
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+            "-quiet",
+            "-ign_eof",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    }
+    let out = child.wait_with_output().expect("s_client output");
+    std::fs::remove_dir_all(&dir).ok();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

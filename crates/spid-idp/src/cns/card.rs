@@ -383,10 +383,9 @@ fn drop_ext(p: &mut CertificateParams, oid: &[u64]) {
         .retain(|e| !e.oid_components().eq(oid.iter().copied()));
 }
 
-/// The honest card's parameters for `holder`, serial `serial`, from `ca`, with its revocation
-/// sources under `base_url`.
+/// The honest card's certificate parameters, serial `serial`, from `ca`, with its revocation
+/// sources under `base_url` (the subject, which names the holder, is set at minting).
 pub fn honest_params(
-    holder: &CardHolder,
     serial: u64,
     ca: CaId,
     base_url: &str,
@@ -410,7 +409,6 @@ pub fn honest_params(
         ocsp_ext(&format!("{base_url}/ocsp/{}", ca.slug()))?,
     ];
     p.use_authority_key_identifier_extension = true;
-    let _ = holder;
     Ok(p)
 }
 
@@ -545,7 +543,7 @@ pub(crate) fn mint(
     let card_id = format!("6{serial:015}");
     let digest = openssl::sha::sha1(format!("{}{card_id}", holder.fiscal_code).as_bytes());
     let mut r = Recipe {
-        params: honest_params(holder, serial, CaId::Infocert, base_url, now)?,
+        params: honest_params(serial, CaId::Infocert, base_url, now)?,
         fiscal_code: holder.fiscal_code.clone(),
         card_id,
         hash: base64::engine::general_purpose::STANDARD.encode(digest),

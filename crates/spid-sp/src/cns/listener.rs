@@ -59,6 +59,7 @@ impl ClientCertVerifier for AnyClientCert {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+            .or_else(|e| legacy_rsa(message, cert, dss).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -68,11 +69,51 @@ impl ClientCertVerifier for AnyClientCert {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+            .or_else(|e| legacy_rsa(message, cert, dss).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algs.supported_schemes()
     }
+}
+
+/// Verifies a handshake signature made with an RSA key below webpki's 2048-bit floor (the
+/// RSA-1024 cards of CNS v1.0), through OpenSSL, so the card reaches `cns.key.too-small` and
+/// its holder a courtesy page instead of a TLS alert. `None` for any other key or a bad
+/// signature.
+fn legacy_rsa(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Option<HandshakeSignatureValid> {
+    use openssl::hash::MessageDigest;
+    use openssl::rsa::Padding;
+    use openssl::sign::{RsaPssSaltlen, Verifier};
+    let key = openssl::x509::X509::from_der(cert)
+        .ok()?
+        .public_key()
+        .ok()?;
+    if key.rsa().is_err() || key.bits() >= 2048 {
+        return None;
+    }
+    let (md, pss) = match dss.scheme {
+        SignatureScheme::RSA_PKCS1_SHA256 => (MessageDigest::sha256(), false),
+        SignatureScheme::RSA_PKCS1_SHA384 => (MessageDigest::sha384(), false),
+        SignatureScheme::RSA_PKCS1_SHA512 => (MessageDigest::sha512(), false),
+        SignatureScheme::RSA_PSS_SHA256 => (MessageDigest::sha256(), true),
+        SignatureScheme::RSA_PSS_SHA384 => (MessageDigest::sha384(), true),
+        SignatureScheme::RSA_PSS_SHA512 => (MessageDigest::sha512(), true),
+        _ => return None,
+    };
+    let mut v = Verifier::new(md, &key).ok()?;
+    if pss {
+        v.set_rsa_padding(Padding::PKCS1_PSS).ok()?;
+        v.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH).ok()?;
+        v.set_rsa_mgf1_md(md).ok()?;
+    }
+    v.verify_oneshot(dss.signature(), message)
+        .ok()?
+        .then(HandshakeSignatureValid::assertion)
 }
 
 impl CnsLogin {

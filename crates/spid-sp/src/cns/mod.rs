@@ -162,28 +162,47 @@ impl CnsLogin {
         &self.cfg
     }
 
-    /// Judges the chain a client presented (DER, leaf first).
+    /// Judges the chain a client presented (DER, leaf first): [`judge_card`], the bounded
+    /// fetch of the card's revocation sources, [`judge_revocation`].
     pub async fn check(&self, chain: &[Vec<u8>]) -> Result<CnsIdentity, Refusal> {
         let ctx = Ctx {
             cfg: &self.cfg,
             now: self.cfg.clock.now(),
         };
-        let card = Card::parse(chain, &self.cfg)?;
-        rules::run_card(rules::CARD_RULES, &card, &ctx)?;
+        let card = judge_card(chain, &ctx)?;
         // The chain rule passed, so there is an issuer; only now is anything fetched.
-        let Some(issuer) = card.issuer(self.cfg.max_chain) else {
-            return Err(Refusal::new(
-                Rule::CnsChainUntrusted,
-                "no chain to a configured CA",
-            ));
-        };
+        let issuer = card_issuer(&card, &ctx)?;
         let evidence = revocation::gather(&self.http, &card.leaf, issuer, &self.cfg).await;
-        let r = rules::Revocation {
-            card: &card,
-            issuer,
-            evidence: &evidence,
-        };
-        rules::run_revocation(rules::REVOCATION_RULES, &r, &ctx)?;
-        card.identity(&ctx)
+        judge_revocation(&card, &evidence, &ctx)
     }
+}
+
+fn card_issuer<'c, 'a>(card: &'c Card<'a>, ctx: &Ctx<'_>) -> Result<&'c rules::Cert<'a>, Refusal> {
+    card.issuer(ctx.cfg.max_chain)
+        .ok_or_else(|| Refusal::new(Rule::CnsChainUntrusted, "no chain to a configured CA"))
+}
+
+/// The first half of the judgement: the presented chain parsed (stage), then
+/// [`rules::CARD_RULES`].
+pub fn judge_card<'a>(chain: &'a [Vec<u8>], ctx: &Ctx<'a>) -> Result<Card<'a>, Refusal> {
+    let card = Card::parse(chain, ctx.cfg)?;
+    rules::run_card(rules::CARD_RULES, &card, ctx)?;
+    Ok(card)
+}
+
+/// The second half: [`rules::REVOCATION_RULES`] over what the card's sources answered, then
+/// the identity.
+pub fn judge_revocation(
+    card: &Card<'_>,
+    evidence: &Evidence,
+    ctx: &Ctx<'_>,
+) -> Result<CnsIdentity, Refusal> {
+    let issuer = card_issuer(card, ctx)?;
+    let r = rules::Revocation {
+        card,
+        issuer,
+        evidence,
+    };
+    rules::run_revocation(rules::REVOCATION_RULES, &r, ctx)?;
+    card.identity()
 }

@@ -363,10 +363,16 @@ fn verified_single(
         .map_err(|e| ocsp_unavailable(format!("OCSP responder not reached: {e}")))?;
     let resp = OcspResponse::from_der(der)
         .map_err(|_| ocsp_unavailable("the answer is not a DER OCSPResponse"))?;
-    if resp.response_status != OcspResponseStatus::Successful {
-        return Err(ocsp_unavailable(
-            format!("the responder answered {:?}", resp.response_status).to_lowercase(),
-        ));
+    let status = match resp.response_status {
+        OcspResponseStatus::Successful => None,
+        OcspResponseStatus::MalformedRequest => Some("malformedRequest"),
+        OcspResponseStatus::InternalError => Some("internalError"),
+        OcspResponseStatus::TryLater => Some("tryLater"),
+        OcspResponseStatus::SigRequired => Some("sigRequired"),
+        OcspResponseStatus::Unauthorized => Some("unauthorized"),
+    };
+    if let Some(status) = status {
+        return Err(ocsp_unavailable(format!("the responder answered {status}")));
     }
     let bytes = resp
         .response_bytes

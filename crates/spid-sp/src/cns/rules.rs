@@ -189,7 +189,7 @@ impl<'a> Card<'a> {
     }
 
     /// The identity of a card every rule accepted.
-    pub(crate) fn identity(&self, ctx: &Ctx<'_>) -> Result<CnsIdentity, Refusal> {
+    pub(crate) fn identity(&self) -> Result<CnsIdentity, Refusal> {
         let cn = self.common_names().first().copied().unwrap_or_default();
         let Some((cf, card)) = split_cn(cn) else {
             return Err(Refusal::new(Rule::CnsSubjectCn, "no '/' in the CN"));
@@ -199,7 +199,6 @@ impl<'a> Card<'a> {
         } else {
             CardProfile::Cie
         };
-        let _ = ctx;
         Ok(CnsIdentity {
             fiscal_code: cf.to_owned(),
             card: card.to_owned(),

@@ -3,7 +3,7 @@
 //! as [`CnsLogin::check`] judge it.
 
 use super::revocation::{self, Evidence, FetchError, OcspEvidence};
-use super::rules::{self, Card, Ctx, Revocation};
+use super::rules::{self, Card, Ctx};
 use super::*;
 use spid_core::clock::FixedClock;
 use spid_idp::cns::card::{Eku, KeyUsage, Presented, SignatureHash};
@@ -71,19 +71,12 @@ fn judge_chain(
         cfg,
         now: cfg.clock.now(),
     };
-    let card = Card::parse(chain, cfg)?;
-    rules::run_card(rules::CARD_RULES, &card, &ctx)?;
+    let card = judge_card(chain, &ctx)?;
     let issuer = card
         .issuer(cfg.max_chain)
         .ok_or_else(|| Refusal::new(Rule::CnsChainUntrusted, "no issuer"))?;
     let ev = evidence(w, &card, issuer, minted.ca, minted.serial);
-    let r = Revocation {
-        card: &card,
-        issuer,
-        evidence: &ev,
-    };
-    rules::run_revocation(rules::REVOCATION_RULES, &r, &ctx)?;
-    card.identity(&ctx)
+    judge_revocation(&card, &ev, &ctx)
 }
 
 fn judge(w: &World, plan: &CardPlan) -> Result<CnsIdentity, Refusal> {
