@@ -2,7 +2,7 @@
 
 use super::ca::{CaId, Hierarchy, TEST_ORG};
 use super::key::TestKey;
-use super::status::{CardStatus, Channels, CrlMode, OcspMode, OcspSigner};
+use super::status::{offset, CardStatus, Channels, CrlMode, OcspMode, OcspSigner};
 use super::CnsError;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -333,13 +333,6 @@ struct Recipe {
     signature_hash: SignatureHash,
     presented: Presented,
     status: CardStatus,
-}
-
-fn offset(t: DateTime<Utc>) -> Result<time::OffsetDateTime, CnsError> {
-    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|_| CnsError::InvalidValue {
-        edit: "date".into(),
-        value: t.to_rfc3339(),
-    })
 }
 
 fn policies_ext(oids: &[String], edit: &str) -> Result<CustomExtension, CnsError> {

@@ -53,10 +53,16 @@ impl CardIssuer {
 
     /// Binds `127.0.0.1:0`, starts serving there on a tokio task, and returns the issuer.
     pub async fn start() -> Result<CardIssuer, std::io::Error> {
+        CardIssuer::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// [`CardIssuer::start`] reading time from `clock` (cards, CRLs and OCSP answers are dated
+    /// by it).
+    pub async fn start_with_clock(clock: SharedClock) -> Result<CardIssuer, std::io::Error> {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = l.local_addr()?;
-        let issuer = CardIssuer::new(&format!("http://{addr}"), Arc::new(SystemClock))
-            .map_err(std::io::Error::other)?;
+        let issuer =
+            CardIssuer::new(&format!("http://{addr}"), clock).map_err(std::io::Error::other)?;
         tokio::spawn(issuer.clone().serve(l));
         Ok(issuer)
     }

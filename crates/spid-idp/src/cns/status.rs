@@ -117,7 +117,8 @@ pub enum CrlAnswer {
     HttpError(u16),
 }
 
-fn offset(t: DateTime<Utc>) -> Result<time::OffsetDateTime, CnsError> {
+/// An instant as rcgen's date type.
+pub(crate) fn offset(t: DateTime<Utc>) -> Result<time::OffsetDateTime, CnsError> {
     time::OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|_| CnsError::InvalidValue {
         edit: "date".into(),
         value: t.to_rfc3339(),
