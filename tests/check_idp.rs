@@ -50,7 +50,7 @@ async fn our_idp_passes_everything() {
     let failed: Vec<_> = r
         .checks
         .iter()
-        .filter(|c| !c.pass)
+        .filter(|c| !c.holds())
         .map(|c| (c.id, &c.detail))
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
@@ -61,7 +61,7 @@ async fn our_idp_passes_everything() {
             .count()
             >= 10
     );
-    let bad: Vec<_> = r.logins.iter().filter(|l| !l.pass).collect();
+    let bad: Vec<_> = r.logins.iter().filter(|l| !l.holds()).collect();
     assert!(bad.is_empty(), "{bad:#?}");
     assert_eq!(r.logins.len(), 13);
     assert_eq!(r.logins.iter().filter(|l| l.expected == "nr20").count(), 2);
@@ -70,11 +70,11 @@ async fn our_idp_passes_everything() {
 #[tokio::test]
 async fn an_idp_that_always_asserts_l1_is_caught() {
     let r = run(Some(SpidLevel::L1)).await;
-    assert!(r.checks.iter().all(|c| c.pass));
+    assert!(r.checks.iter().all(|c| c.holds()));
     let failed: BTreeSet<(SpidLevel, &str)> = r
         .logins
         .iter()
-        .filter(|l| !l.pass)
+        .filter(|l| !l.holds())
         .map(|l| (l.level, l.comparison.as_str()))
         .collect();
     // L1 satisfies L1 exact/minimum/maximum and every `maximum`; `better L1` wants more;
@@ -91,11 +91,11 @@ async fn an_idp_that_always_asserts_l1_is_caught() {
     .map(|(l, c)| (l, c.as_str()))
     .collect();
     assert_eq!(failed, expected);
-    for l in r.logins.iter().filter(|l| !l.pass) {
+    for l in r.logins.iter().filter(|l| !l.holds()) {
         assert!(
             l.duties
                 .iter()
-                .any(|d| d.id == "idp.level-satisfies-request" && !d.pass),
+                .any(|d| d.id == "idp.level-satisfies-request" && !d.holds()),
             "{l:?}"
         );
         assert_eq!(l.rule.as_deref(), Some("assertion.level.insufficient"));

@@ -97,7 +97,7 @@ fn failed_checks(report: &CheckSpReport) -> Vec<(&str, &str)> {
     report
         .checks
         .iter()
-        .filter(|c| !c.pass)
+        .filter(|c| !c.holds())
         .map(|c| (c.id, c.detail.as_str()))
         .collect()
 }
@@ -121,7 +121,7 @@ async fn our_sp_by_post_binding_passes_with_the_request_as_it_arrived() {
         .find(|x| x.saml.iter().any(|m| m.param == "SAMLRequest"))
         .unwrap();
     assert_eq!(arrived.method, "POST");
-    assert!(report.cases.iter().all(|c| c.pass));
+    assert!(report.cases.iter().all(|c| c.passed()));
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn our_sp_as_a_process_passes_everything() {
     let failed: Vec<_> = report
         .cases
         .iter()
-        .filter(|c| !c.pass)
+        .filter(|c| !c.passed())
         .map(|c| (&c.id, &c.rule, &c.note))
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
@@ -294,7 +294,7 @@ async fn a_weak_sp_fails_exactly_the_expected_cases() {
     let failed: BTreeSet<&str> = report
         .cases
         .iter()
-        .filter(|c| !c.pass)
+        .filter(|c| !c.passed())
         .map(|c| c.id.as_str())
         .collect();
     let expected: BTreeSet<&str> = [
@@ -311,7 +311,7 @@ async fn a_weak_sp_fails_exactly_the_expected_cases() {
     .collect();
     assert_eq!(failed, expected);
     // The failures are real: the weak SP answered 200 where a refusal was due.
-    for c in report.cases.iter().filter(|c| !c.pass) {
+    for c in report.cases.iter().filter(|c| !c.passed()) {
         assert_eq!(c.status, 200, "{}", c.id);
     }
 }

@@ -630,7 +630,7 @@ async fn oidc_catalogue_passes() {
     let mut failures = Vec::new();
     for case in &cases {
         let r = fed.run_case(case, &users).await;
-        if !r.pass {
+        if !r.passed() {
             failures.push(format!(
                 "{}: status {} rule {:?} {:?}",
                 r.id, r.status, r.rule, r.note
@@ -773,7 +773,7 @@ async fn an_rp_not_requiring_nbf_fails_exactly_that_case() {
     assert!(cases.len() >= 20);
     let mut failed = Vec::new();
     for c in &cases {
-        if !fed.run_case(c, &users).await.pass {
+        if !fed.run_case(c, &users).await.passed() {
             failed.push(c.id.clone());
         }
     }
@@ -803,7 +803,7 @@ async fn the_external_path_agrees_at_our_rp() {
         }
         ran += 1;
         let r = oidc_catalogue::run_rp_case(&target, &c, &users).await;
-        if !r.pass {
+        if !r.passed() {
             failed.push(format!("{} {:?} {:?}", r.id, r.verdict, r.note));
         }
     }

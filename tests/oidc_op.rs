@@ -21,7 +21,7 @@ async fn run_all(fed: &OidcFederation, cases: &[OpCase]) -> Vec<CaseResult> {
 fn failing(results: &[CaseResult]) -> Vec<String> {
     results
         .iter()
-        .filter(|r| !r.pass)
+        .filter(|r| !r.passed())
         .map(|r| format!("{} ({:?} {:?} {:?})", r.id, r.verdict, r.rule, r.note))
         .collect()
 }
@@ -65,7 +65,7 @@ async fn an_op_that_allows_claims_id_token_fails_exactly_that_case() {
     let results = run_all(&fed, &cases).await;
     let failed: Vec<&str> = results
         .iter()
-        .filter(|r| !r.pass)
+        .filter(|r| !r.passed())
         .map(|r| r.id.as_str())
         .collect();
     assert_eq!(
@@ -96,7 +96,7 @@ async fn the_refresh_and_token_shape_checks_can_fail() {
     offline.authz.offline = true;
     let results = run_all(&fed, &[acr, offline]).await;
     for r in &results {
-        assert!(!r.pass, "{} passed", r.id);
+        assert!(!r.passed(), "{} passed", r.id);
     }
     let notes: Vec<String> = results.iter().filter_map(|r| r.note.clone()).collect();
     assert!(notes[0].contains("refreshed ID token acr"), "{notes:?}");
@@ -136,7 +136,7 @@ async fn the_external_path_agrees_at_our_op() {
     assert!(external.len() >= 80, "{}", external.len());
     for c in external {
         let r = oidc_op::run_case(&target, c).await;
-        if !r.pass {
+        if !r.passed() {
             failed.push(format!("{} {:?} {:?}", r.id, r.verdict, r.note));
         }
     }

@@ -58,7 +58,7 @@ async fn walking_skeleton_cases() {
         let r = runner::run_case(&pair, case, &users).await;
         assert_eq!(r.verdict, *verdict, "{id}: {:?}", r.note);
         assert_eq!(r.rule.as_deref(), *rule, "{id}");
-        assert!(r.pass, "{id}: {:?}", r.note);
+        assert!(r.passed(), "{id}: {:?}", r.note);
         if *verdict == Verdict::Reject {
             assert_eq!(r.status, 403, "{id}");
         }
@@ -73,7 +73,7 @@ async fn whole_catalogue_meets_expectations() {
     let mut failures = Vec::new();
     for case in catalogue::embedded("saml").unwrap() {
         let r = runner::run_case(&pair, &case, &users).await;
-        if !r.pass {
+        if !r.passed() {
             failures.push(format!(
                 "{}: status {} rule {:?} ({:?})",
                 r.id, r.status, r.rule, r.note

@@ -164,7 +164,7 @@ pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
     let t = Instant::now();
     for _ in 0..m {
         let r = runner::run_case(&pair, &case, &users).await;
-        anyhow::ensure!(r.pass, "bench login failed: {:?}", r.note);
+        anyhow::ensure!(r.passed(), "bench login failed: {:?}", r.note);
     }
     figs.push(Figure {
         group: "SAML",
@@ -329,7 +329,7 @@ async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
     let t = Instant::now();
     for _ in 0..m {
         let r = fed.run_case(&case, users).await;
-        anyhow::ensure!(r.pass, "bench OIDC login failed: {:?}", r.note);
+        anyhow::ensure!(r.passed(), "bench OIDC login failed: {:?}", r.note);
     }
     figs.push(Figure {
         group: "OIDC",

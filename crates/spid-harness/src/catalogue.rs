@@ -111,9 +111,10 @@ pub enum Consent {
     Deny,
 }
 
-/// What a case's emitted Response keeps intact; `tests/isolation.rs` checks every emitted
-/// Response against it with an independent verifier (the `xmlsec1` tool and the IdP's
-/// metadata certificate).
+/// What a case's emitted messages keep intact; an independent verifier checks every one
+/// against it (`tests/isolation.rs`: SAML Responses with the `xmlsec1` tool and the IdP's
+/// certificate; `tests/oidc_isolation.rs`: the OP's JWTs with the `jsonwebtoken` crate and the
+/// published keys).
 ///
 /// The default (no `[intact]` table) is "every signature valid": whatever the plan edits, each
 /// signature in the Response verifies, so the case proves the rule it names and not merely
@@ -138,6 +139,20 @@ pub struct Intact {
 
 fn yes() -> bool {
     true
+}
+
+impl Intact {
+    /// An opt-out says why; a reason without an opt-out is refused.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.signatures, &self.why) {
+            (false, None) => Err("intact.signatures = false needs intact.why".into()),
+            (false, Some(w)) if w.trim().is_empty() => Err("intact.why is empty".into()),
+            (true, Some(_)) => Err(
+                "intact.why explains an opt-out: set intact.signatures = false or drop it".into(),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for Intact {
@@ -336,17 +351,7 @@ impl SamlBody {
     /// The checks beyond the grammar: `intact` opt-outs say why, and the plan's fragments
     /// parse.
     fn check_saml(&self) -> Result<(), String> {
-        match (&self.intact.signatures, &self.intact.why) {
-            (false, None) => return Err("intact.signatures = false needs intact.why".into()),
-            (false, Some(w)) if w.trim().is_empty() => return Err("intact.why is empty".into()),
-            (true, Some(_)) => {
-                return Err(
-                    "intact.why explains an opt-out: set intact.signatures = false or drop it"
-                        .into(),
-                )
-            }
-            _ => {}
-        }
+        self.intact.check()?;
         self.plan.check().map_err(|e| e.to_string())
     }
 }

@@ -191,9 +191,8 @@ pub struct LoginResult {
     pub rule: Option<String>,
     /// IdP-side duties checked on the Response.
     pub duties: Vec<CheckResult>,
-    /// Whether everything holds.
-    pub pass: bool,
-    /// What the result means for the run (a peer's expected deviations applied).
+    /// What the result means for the run: `pass` when every duty holds, else `fail`; then
+    /// a peer's expected deviations applied.
     pub outcome: Outcome,
     /// The peer file's reason(s), for an expected deviation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,13 +200,18 @@ pub struct LoginResult {
 }
 
 impl LoginResult {
+    /// Whether the IdP met every duty of this login (`pass`, or `xpass`).
+    pub fn holds(&self) -> bool {
+        matches!(self.outcome, Outcome::Pass | Outcome::Xpass)
+    }
+
     /// Applies a peer's expected deviations, after its duties were settled: a listed login
     /// is `xfail` when it fails (`xpass` when it passes); an unlisted login that fails only by
     /// expected duty failures is `xfail` with their reasons; one with a duty that no longer
     /// fails (`xpass`) is `xpass`.
     pub fn settle(&mut self, peer: &PeerFile) {
         if let Some(r) = peer.expected_failure(&self.id) {
-            (self.outcome, self.why) = if self.pass {
+            (self.outcome, self.why) = if self.holds() {
                 (
                     Outcome::Xpass,
                     Some(format!("listed as an expected failure: {r}")),
@@ -217,11 +221,11 @@ impl LoginResult {
             };
             return;
         }
-        let failing: Vec<&CheckResult> = self.duties.iter().filter(|d| !d.pass).collect();
+        let failing: Vec<&CheckResult> = self.duties.iter().filter(|d| !d.holds()).collect();
         if self.duties.iter().any(|d| d.outcome == Outcome::Xpass) {
             self.outcome = Outcome::Xpass;
             self.why = Some("a duty listed as an expected failure passed".into());
-        } else if !self.pass
+        } else if !self.holds()
             && !failing.is_empty()
             && failing.iter().all(|d| d.outcome == Outcome::Xfail)
         {
@@ -726,7 +730,7 @@ async fn login_matrix(
                     status == 200,
                     format!("HTTP {status} {}", rule.as_deref().unwrap_or("")),
                 );
-                duties.iter().all(|d| d.pass)
+                duties.iter().all(|d| d.holds())
             }
             ("nr20", Some(_)) => {
                 let m = resp_xml
@@ -765,7 +769,6 @@ async fn login_matrix(
             status,
             rule,
             duties,
-            pass,
             outcome: if pass { Outcome::Pass } else { Outcome::Fail },
             why: None,
         });

@@ -889,7 +889,7 @@ pub fn finish_runs(
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nby side:");
     for r in runs {
-        let passed = r.results.iter().filter(|c| c.pass).count();
+        let passed = r.results.iter().filter(|c| c.passed()).count();
         // The cases' own time: no server start-up, no sanity logins.
         let secs = r.results.iter().map(|c| c.millis).sum::<u128>() as f64 / 1000.0;
         let state = if r.setup_error.is_some() {
@@ -978,7 +978,7 @@ pub async fn run_with_sanity<C: catalogue::CatalogueCase>(
     };
     let first = run(sanity).await;
     report::progress(&mut out, &first, w);
-    let ok = first.pass;
+    let ok = first.passed();
     let why = external::sanity_failure(&first);
     side.sanity.push(first);
     if !ok {
@@ -993,7 +993,7 @@ pub async fn run_with_sanity<C: catalogue::CatalogueCase>(
     .await;
     let last = run(sanity).await;
     report::progress(&mut out, &last, w);
-    let ok = last.pass;
+    let ok = last.passed();
     let why = external::sanity_failure(&last);
     side.sanity.push(last);
     if !ok {
@@ -1494,8 +1494,8 @@ pub async fn check_idp(
             );
         }
     }
-    let failed = report.checks.iter().filter(|c| !c.pass).count()
-        + report.logins.iter().filter(|l| !l.pass).count();
+    let failed = report.checks.iter().filter(|c| !c.holds()).count()
+        + report.logins.iter().filter(|l| !l.holds()).count();
     let _ = writeln!(
         out,
         "{} checks, {} logins, {failed} not passed{}; wall time {:.2}s",

@@ -56,11 +56,25 @@ pub struct OurCase {
 pub struct OurCheck {
     /// Check code (`sp-metadata.*`, `sp-request.*`).
     pub id: String,
-    /// Whether it holds.
-    pub pass: bool,
+    /// `pass`, `fail`, `warn`, `xfail`, `xpass`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Older reports: whether it holds.
+    #[serde(default)]
+    pub pass: Option<bool>,
     /// A recommendation only.
     #[serde(default)]
     pub warning: bool,
+}
+
+impl OurCheck {
+    /// Whether the SP fails this check (an expected failure still counts: it is the SP's).
+    pub fn failed(&self) -> bool {
+        match self.outcome.as_deref() {
+            Some(o) => matches!(o, "fail" | "xfail"),
+            None => self.pass == Some(false) && !self.warning,
+        }
+    }
 }
 
 impl OurRun {
@@ -349,7 +363,7 @@ fn our_counts(checks: &[OurCheck], prefixes: &[&str]) -> CheckCounts {
         .iter()
         .filter(|c| prefixes.iter().any(|p| c.id.starts_with(p)))
     {
-        if !c.pass && !c.warning {
+        if c.failed() {
             failed.insert(c.id.as_str());
         }
         distinct.insert(c.id.as_str());

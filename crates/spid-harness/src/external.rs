@@ -203,7 +203,7 @@ async fn run_checks(
         let why = report
             .checks
             .iter()
-            .rfind(|c| !c.pass)
+            .rfind(|c| !c.holds())
             .map(|c| format!("{}: {}", c.id, c.detail))
             .unwrap_or_default();
         anyhow::anyhow!("the SP metadata from {} is unusable ({why})", opts.metadata)
@@ -251,7 +251,7 @@ async fn run_checks(
             ),
         ),
     }
-    let first_ok = first.pass;
+    let first_ok = first.passed();
     let first_note = sanity_failure(&first);
     report.sanity.push(first);
     anyhow::ensure!(
@@ -292,7 +292,7 @@ async fn run_checks(
     .await;
     let last = runner::run_case_on(target, &sanity, users).await;
     progress(&last);
-    let last_ok = last.pass;
+    let last_ok = last.passed();
     let last_note = sanity_failure(&last);
     report.sanity.push(last);
     anyhow::ensure!(

@@ -57,6 +57,10 @@ impl OidcFlow {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RpBody {
+    /// What the OP's signed messages keep intact (default: every signature valid; checked
+    /// by `tests/oidc_isolation.rs` with an independent JOSE implementation).
+    #[serde(default)]
+    pub intact: crate::catalogue::Intact,
     /// The OP's plan for this login (its `refresh_*` / `introspection` messages act in the
     /// later steps of the flow).
     #[serde(default)]
@@ -71,6 +75,7 @@ impl crate::catalogue::Body for RpBody {
     const RULE_PREFIX: &'static str = "";
     const LEVEL_EXPECT: bool = false;
     fn check(&self) -> Result<(), String> {
+        self.intact.check()?;
         self.plan.check()
     }
 }
@@ -512,7 +517,6 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
                 verdict,
                 status: page.status,
                 rule,
-                pass,
                 outcome: crate::runner::Outcome::of(pass, verdict),
                 note,
                 finding: None,

@@ -683,7 +683,6 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
                 verdict,
                 status,
                 rule,
-                pass,
                 outcome: crate::runner::Outcome::of(pass, verdict),
                 note,
                 finding: None,

@@ -207,7 +207,7 @@ pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
     for r in results {
         let e = fam.entry(r.family.as_str()).or_default();
         e.0 += 1;
-        if r.pass {
+        if r.passed() {
             e.1 += 1;
         }
     }
@@ -215,7 +215,7 @@ pub fn summary(out: &mut impl Write, results: &[CaseResult]) {
     for (f, (n, p)) in &fam {
         let _ = writeln!(out, "  {f:<24} {p}/{n} pass");
     }
-    let passed = results.iter().filter(|r| r.pass).count();
+    let passed = results.iter().filter(|r| r.passed()).count();
     let _ = writeln!(
         out,
         "\n{passed}/{} cases meet their expectation{}",
@@ -442,7 +442,7 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
     use maud::{html, PreEscaped, DOCTYPE};
     std::fs::create_dir_all(dir)?;
     let results = r.cases;
-    let passed = results.iter().filter(|c| c.pass).count();
+    let passed = results.iter().filter(|c| c.passed()).count();
     let class = |o: Outcome| {
         if o.fails_run() {
             "fail"
@@ -502,7 +502,7 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                     tr { th { "side" } th { "cases" } th { "meet their expectation" } th { "other outcomes" } }
                     @for side in &sides {
                         @let cs = by_side(side);
-                        tr { td { (side_name(side)) } td { (cs.len()) } td { (cs.iter().filter(|c| c.pass).count()) }
+                        tr { td { (side_name(side)) } td { (cs.len()) } td { (cs.iter().filter(|c| c.passed()).count()) }
                              td { (outcome_counts(cs.iter().map(|c| c.outcome)).trim().trim_start_matches('(').trim_end_matches(')')) } }
                     }
                 }
@@ -599,7 +599,6 @@ mod tests {
             verdict: Verdict::Reject,
             status: 500,
             rule: None,
-            pass: outcome == Outcome::Pass,
             outcome,
             note: None,
             finding: Some("refused by crashing (HTTP 500)".into()),

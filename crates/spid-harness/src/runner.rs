@@ -120,9 +120,8 @@ pub struct CaseResult {
     pub status: u16,
     /// Rule code the SP reported (X-SPID-Rule), if any.
     pub rule: Option<String>,
-    /// Whether verdict and rule meet the expectation.
-    pub pass: bool,
-    /// What the result means for the run (peer expectations and flags applied).
+    /// What the result means for the run: `pass` or `fail` as judged (or `error`), then
+    /// the peer's expected deviations and the case's flags applied ([`CaseResult::settle`]).
     pub outcome: Outcome,
     /// Why it did not (or the harness error).
     pub note: Option<String>,
@@ -620,7 +619,6 @@ async fn run_case_traced(target: Target<'_>, case: &Case, users: &[User]) -> Cas
         verdict,
         status: page.status,
         rule,
-        pass,
         outcome: Outcome::of(pass, verdict),
         note,
         finding,
@@ -898,6 +896,11 @@ fn failed(case: &Case, started: Instant, note: String, trace: Vec<Exchange>) -> 
 }
 
 impl CaseResult {
+    /// Whether the case met its expectation outright (outcome `pass`).
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Pass
+    }
+
     /// The result of a case the harness could not drive to a verdict (`note` says why).
     pub fn harness_error<C: crate::catalogue::CatalogueCase>(
         case: &C,
@@ -913,7 +916,6 @@ impl CaseResult {
             verdict: Verdict::Error,
             status: 0,
             rule: None,
-            pass: false,
             outcome: Outcome::Error,
             note: Some(note),
             finding: None,
@@ -935,7 +937,8 @@ impl CaseResult {
             .note
             .as_deref()
             .is_some_and(|n| n.starts_with("accepted the identity truncated"));
-        self.outcome = match (self.pass, listed) {
+        // Called once, on the judged outcome (pass, fail or error).
+        self.outcome = match (self.outcome == Outcome::Pass, listed) {
             (true, Some(r)) => {
                 self.why = Some(format!("listed as an expected failure: {r}"));
                 Outcome::Xpass

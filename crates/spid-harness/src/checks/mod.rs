@@ -22,8 +22,6 @@ use spid_core::Rule;
 pub struct CheckResult {
     /// Stable id, e.g. `sp-metadata.signed` (a [`Rule`] code for SP checks).
     pub id: &'static str,
-    /// Whether it holds.
-    pub pass: bool,
     /// A failed check that is only a recommendation (SHOULD): reported, never fails the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub warning: bool,
@@ -32,7 +30,8 @@ pub struct CheckResult {
     pub reference: &'static str,
     /// What was seen.
     pub detail: String,
-    /// What the result means for the run (a peer's expected deviations applied).
+    /// What the result means for the run: `pass`, `fail` or (a recommendation) `warn` as
+    /// checked, then a peer's expected deviations applied (`xfail`, `xpass`).
     pub outcome: Outcome,
     /// The peer file's reason, for an expected deviation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,7 +42,6 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Deserialize)]
 struct CheckRecord {
     id: String,
-    pass: bool,
     #[serde(default)]
     warning: bool,
     #[serde(default)]
@@ -73,7 +71,6 @@ pub fn deserialize_checks<'de, D: serde::Deserializer<'de>>(
                 None => keep(r.reference),
             },
             id: keep(r.id),
-            pass: r.pass,
             warning: r.warning,
             detail: r.detail,
             outcome: r.outcome,
@@ -91,16 +88,22 @@ fn outcome(pass: bool, warning: bool) -> Outcome {
 }
 
 impl CheckResult {
+    /// Whether the target meets the check (`pass`, or a listed deviation that did not
+    /// happen: `xpass`).
+    pub fn holds(&self) -> bool {
+        matches!(self.outcome, Outcome::Pass | Outcome::Xpass)
+    }
+
     /// Whether the check counts against the target (failed, and not only a warning).
     pub fn failed(&self) -> bool {
-        !self.pass && !self.warning
+        !self.holds() && !self.warning
     }
 
     /// Applies a peer's expected deviations: a listed failure is `xfail`; a listed check that
     /// passed is `xpass` (the file is stale).
     pub fn settle(&mut self, peer: &PeerFile) {
         if let Some(r) = peer.expected_failure(self.id) {
-            if self.pass {
+            if self.holds() {
                 self.outcome = Outcome::Xpass;
                 self.why = Some(format!("listed as an expected failure: {r}"));
             } else {
@@ -138,7 +141,6 @@ pub(crate) fn check(
 ) {
     out.push(CheckResult {
         id,
-        pass,
         warning: false,
         reference: "",
         detail: detail.into(),
@@ -151,7 +153,6 @@ pub(crate) fn check(
 pub(crate) fn rule(out: &mut Vec<CheckResult>, rule: Rule, pass: bool, detail: impl Into<String>) {
     out.push(CheckResult {
         id: rule.code(),
-        pass,
         warning: false,
         reference: rule.reference(),
         detail: detail.into(),
@@ -169,7 +170,6 @@ pub(crate) fn advise(
 ) {
     out.push(CheckResult {
         id: rule.code(),
-        pass,
         warning: true,
         reference: rule.reference(),
         detail: detail.into(),

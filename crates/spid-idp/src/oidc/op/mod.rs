@@ -111,8 +111,9 @@ impl OpPlan {
     }
 
     /// Checks what can be checked before any message exists: each message's plan uses only
-    /// the stages that message has.
-    pub fn check(&self) -> Result<(), String> {
+    /// the stages that message has. Generic over the error so that callers keeping their
+    /// load errors as text (`String: From<OpPlanError>`) take it as it is.
+    pub fn check<E: From<OpPlanError>>(&self) -> Result<(), E> {
         let jwts = [
             ("id_token", &self.id_token, false, false),
             ("userinfo", &self.userinfo, true, true),
@@ -127,18 +128,57 @@ impl OpPlan {
         ];
         for (name, plan, encrypted, answer) in jwts {
             plan.check(encrypted, answer)
-                .map_err(|e| format!("plan.{name}.{e}"))?;
+                .map_err(|reason| OpPlanError::Stage {
+                    message: name,
+                    reason: reason.to_string(),
+                })?;
             if plan.sign.publish_key && name != "entity_configuration" {
-                return Err(format!(
-                    "plan.{name}.sign.publish_key: only an entity configuration publishes its keys"
-                ));
+                return Err(OpPlanError::PublishKey(name).into());
             }
         }
         if self.authz_response.transport.is_some() {
-            return Err("plan.authz_response.transport: the authorization response is a redirect; edit its parameters".into());
+            return Err(OpPlanError::AuthzTransport.into());
         }
         Ok(())
     }
+}
+
+/// Why an [`OpPlan`] cannot be carried out, found before any message exists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpPlanError {
+    /// A message's plan uses a stage that message does not have.
+    #[error("plan.{message}.{reason}")]
+    Stage {
+        /// The message (`id_token`, `userinfo`, …).
+        message: &'static str,
+        /// The stage at fault and why.
+        reason: String,
+    },
+    /// A message other than the entity configuration would publish its key.
+    #[error("plan.{0}.sign.publish_key: only an entity configuration publishes its keys")]
+    PublishKey(&'static str),
+    /// The authorization response (a redirect) has no HTTP answer to replace.
+    #[error(
+        "plan.authz_response.transport: the authorization response is a redirect; edit its parameters"
+    )]
+    AuthzTransport,
+}
+
+impl From<OpPlanError> for String {
+    fn from(e: OpPlanError) -> String {
+        e.to_string()
+    }
+}
+
+/// Why `POST /admin/arm` refused its body.
+#[derive(Debug, thiserror::Error)]
+enum ArmError {
+    /// Not a JSON [`OpPlan`].
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A plan that cannot be carried out.
+    #[error(transparent)]
+    Plan(#[from] OpPlanError),
 }
 
 /// A planned HTTP answer in place of the endpoint's message.
@@ -164,6 +204,19 @@ enum ConfigurationError {
     /// The plan missed its target.
     #[error("{0}")]
     Plan(String),
+}
+
+/// Signed messages kept for [`OpenIdProvider::take_sent`].
+pub const MAX_SENT: usize = 64;
+
+/// A signed message the OP sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentJwt {
+    /// `id_token`, `userinfo` (the signed JWS inside the JWE), `refresh_id_token` or
+    /// `entity_configuration`.
+    pub message: &'static str,
+    /// The compact JWS as signed (after the plan's edits).
+    pub jws: String,
 }
 
 /// The header a plan-miss page carries: why the OP's plan could not be carried out.
@@ -298,6 +351,8 @@ struct Inner {
     plan: Mutex<Option<OpPlan>>,
     /// Why the last plan could not be carried out, until [`OpenIdProvider::take_plan_error`].
     plan_error: Mutex<Option<String>>,
+    /// The last signed messages sent, until [`OpenIdProvider::take_sent`].
+    sent: Mutex<std::collections::VecDeque<SentJwt>>,
     http: reqwest::Client,
 }
 
@@ -342,6 +397,7 @@ impl OpenIdProvider {
             refresh: Mutex::new(refresh::RefreshStore::default()),
             plan: Mutex::new(None),
             plan_error: Mutex::new(None),
+            sent: Mutex::new(std::collections::VecDeque::new()),
             http: super::http_client(),
         })))
     }
@@ -448,6 +504,24 @@ impl OpenIdProvider {
         lock(&self.0.plan).take().unwrap_or_default()
     }
 
+    /// The signed messages sent since the last call (at most [`MAX_SENT`], oldest dropped):
+    /// what an independent verifier checks against the case's `intact` promise.
+    pub fn take_sent(&self) -> Vec<SentJwt> {
+        lock(&self.0.sent).drain(..).collect()
+    }
+
+    /// Remembers a signed message as sent.
+    pub(crate) fn record_sent(&self, message: &'static str, jws: &str) {
+        let mut sent = lock(&self.0.sent);
+        if sent.len() >= MAX_SENT {
+            sent.pop_front();
+        }
+        sent.push_back(SentJwt {
+            message,
+            jws: jws.to_string(),
+        });
+    }
+
     /// Why the last armed plan could not be carried out (an edit missed its target), once.
     pub fn take_plan_error(&self) -> Option<String> {
         lock(&self.0.plan_error).take()
@@ -533,18 +607,23 @@ impl OpenIdProvider {
             trust_marks,
         };
         if ec.is_empty() {
-            return Ok(leaf_entity_configuration(c, &self.0.federation_key, alg)?);
+            let jwt = leaf_entity_configuration(c, &self.0.federation_key, alg)?;
+            self.record_sent("entity_configuration", &jwt);
+            return Ok(jwt);
         }
         let claims = leaf_entity_configuration_claims(c)?;
         let header = JwsHeader::new(alg, &self.0.federation_key).with_typ(ENTITY_STATEMENT_TYP);
-        ec.sign(
-            &claims,
-            &header,
-            &self.0.federation_key,
-            &self.0.foreign_key,
-            Value::clone,
-        )
-        .map_err(|e| ConfigurationError::Plan(e.to_string()))
+        let jwt = ec
+            .sign(
+                &claims,
+                &header,
+                &self.0.federation_key,
+                &self.0.foreign_key,
+                Value::clone,
+            )
+            .map_err(|e| ConfigurationError::Plan(e.to_string()))?;
+        self.record_sent("entity_configuration", &jwt);
+        Ok(jwt)
     }
 
     /// The published marks, each re-signed through `plan` (its claims decoded, edited and
@@ -643,13 +722,69 @@ async fn admin_arm(
         );
     }
     match serde_json::from_slice::<OpPlan>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|p| p.check().map(|()| p))
+        .map_err(ArmError::from)
+        .and_then(|p| p.check::<ArmError>().map(|()| p))
     {
         Ok(plan) => {
             op.arm(plan);
             super::json(StatusCode::OK, &json!({"armed": true}))
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spid_core::Rule;
+
+    /// Runs a handler's future to its end on this thread: handlers are tested as functions
+    /// of their extractors, without sockets.
+    pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime")
+            .block_on(f)
+    }
+
+    /// `op.*` codes the OP never answers with, each with why (none: every code of the table
+    /// that starts with `op.` is one the OP can send).
+    const NEVER_ANSWERED: &[(Rule, &str)] = &[];
+
+    /// The rules named by the OP's unit-test case tables: each table's test runs every case
+    /// on the honest input with one edit and asserts exactly that rule.
+    fn tested() -> Vec<Rule> {
+        let mut tested: Vec<Rule> = Vec::new();
+        tested.extend(super::request::tests::AUTHZ_CASES.iter().map(|c| c.0));
+        tested.extend(super::request::tests::ENVELOPE_CASES.iter().map(|c| c.0));
+        tested.extend(super::authorize::tests::tested());
+        tested.extend(super::token::tests::TOKEN_CASES.iter().map(|c| c.0));
+        tested.extend(super::token::tests::HANDLER_CASES.iter().map(|c| c.0));
+        tested.extend(super::refresh::tests::REFRESH_CASES.iter().map(|c| c.0));
+        tested.extend(super::userinfo::tests::tested());
+        tested
+    }
+
+    /// Every `op.*` code of [`Rule::ALL`] has at least one unit test (or is listed in
+    /// `NEVER_ANSWERED` with a reason), and every tested code is an `op.*` code.
+    #[test]
+    fn every_op_rule_has_a_unit_test() {
+        let tested = tested();
+        let missing: Vec<&str> = Rule::ALL
+            .iter()
+            .filter(|r| r.code().starts_with("op."))
+            .filter(|r| !tested.contains(r) && !NEVER_ANSWERED.iter().any(|(n, _)| n == *r))
+            .map(|r| r.code())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "op rules without a unit test: {missing:?}"
+        );
+        for r in &tested {
+            assert!(r.code().starts_with("op."), "{} is no OP rule", r.code());
+        }
+        for (r, why) in NEVER_ANSWERED {
+            assert!(!why.is_empty() && !tested.contains(r), "{}", r.code());
+        }
     }
 }

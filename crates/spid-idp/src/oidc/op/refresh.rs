@@ -290,6 +290,7 @@ impl OpenIdProvider {
                 SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.refresh_id_token")),
                 SignError::Jose(e) => signing_failed(e),
             })?;
+        self.record_sent("refresh_id_token", &id_token);
         let refresh_token = self.sign_refresh_token(client_id, &fam.sub, &new_jti)?;
         let grant = TokenGrant {
             client_id: client_id.to_string(),
@@ -320,7 +321,7 @@ impl OpenIdProvider {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::request::ValidAuthz;
     use super::super::token::JWT_BEARER;
     use super::super::{CodeGrant, OpConfig};
@@ -338,7 +339,7 @@ mod tests {
     const RP: &str = "http://rp.example/oidc/rp";
     const OTHER_RP: &str = "http://other.example/oidc/rp";
 
-    struct Fixture {
+    pub(crate) struct Fixture {
         op: OpenIdProvider,
         clients: Vec<(String, Client, SigningKey)>,
     }
@@ -484,6 +485,60 @@ mod tests {
         match r {
             Err(TokenRefusal::InvalidGrant(d)) => d,
             other => panic!("expected invalid_grant ({what}), got {other:?}"),
+        }
+    }
+
+    /// A refresh-grant case: what the RP presents instead of the live refresh token of the
+    /// offline login it is given (its token response).
+    pub(crate) type RefreshCase = (
+        Rule,
+        &'static str,
+        fn(&Fixture, &Value) -> Result<Value, TokenRefusal>,
+    );
+
+    /// The refresh grant's refusals of a token (`op.token.grant`), one edit each.
+    pub(crate) const REFRESH_CASES: &[RefreshCase] = &[
+        (Rule::OpTokenGrant, "not a JWT", |fx, _| {
+            fx.refresh(RP, "x.y.z")
+        }),
+        (Rule::OpTokenGrant, "the access token", |fx, t| {
+            fx.refresh(RP, &text(t, "access_token"))
+        }),
+        (Rule::OpTokenGrant, "the ID token", |fx, t| {
+            fx.refresh(RP, &text(t, "id_token"))
+        }),
+        (Rule::OpTokenGrant, "by another client", |fx, t| {
+            fx.refresh(OTHER_RP, &text(t, "refresh_token"))
+        }),
+        (Rule::OpTokenGrant, "never issued", |fx, _| {
+            let unissued = fx.op.sign_refresh_token(RP, "x", &"j".repeat(32))?;
+            fx.refresh(RP, &unissued)
+        }),
+        (Rule::OpTokenGrant, "spent", |fx, t| {
+            let rt = text(t, "refresh_token");
+            fx.refresh(RP, &rt)?;
+            fx.refresh(RP, &rt)
+        }),
+        (Rule::OpTokenGrant, "family revoked", |fx, t| {
+            let rt = text(t, "refresh_token");
+            if let Some(family) = fx.op.refresh_token_family(&rt, RP) {
+                fx.op.revoke_family(&family);
+            }
+            fx.refresh(RP, &rt)
+        }),
+    ];
+
+    /// The honest refresh of a live offline login succeeds; each case is refused as
+    /// `invalid_grant` by its rule.
+    #[test]
+    fn each_refresh_refusal_has_its_rule() {
+        let fx = fixture();
+        let login = fx.offline_login();
+        assert!(fx.refresh(RP, &text(&login, "refresh_token")).is_ok());
+        for (rule, what, case) in REFRESH_CASES {
+            let login = fx.offline_login();
+            let r = case(&fx, &login).map_err(|e| (e.error(), e.rule()));
+            assert_eq!(r.map(|_| ()), Err(("invalid_grant", *rule)), "{what}");
         }
     }
 

@@ -567,6 +567,7 @@ impl OpenIdProvider {
                 SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.id_token")),
                 SignError::Jose(e) => TokenRefusal::InvalidRequest(format!("signing failed: {e}")),
             })?;
+        self.record_sent("id_token", &id_token);
         let token_edit = plan.token_response.edit.clone();
         let refresh = super::refresh::offers_refresh(&grant.authz)
             .then(|| {
@@ -653,8 +654,9 @@ pub(crate) async fn wrong_method() -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::request::ValidAuthz;
+    use super::super::tests::block_on;
     use super::super::{CodeGrant, OpConfig};
     use super::*;
     use crate::oidc::new_signing_key;
@@ -682,13 +684,15 @@ mod tests {
 
     const RP: &str = "http://rp.example/oidc/rp";
 
-    struct Fixture {
-        op: OpenIdProvider,
-        client: Client,
-        rp_key: SigningKey,
+    /// An OP, a relying party it has resolved (not cached: each test caches it if it needs
+    /// to) and that RP's signing key.
+    pub(crate) struct Fixture {
+        pub(crate) op: OpenIdProvider,
+        pub(crate) client: Client,
+        pub(crate) rp_key: SigningKey,
     }
 
-    fn fixture() -> Fixture {
+    pub(crate) fn fixture() -> Fixture {
         let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
         let users = parse(DEFAULT_USERS).unwrap_or_default();
         let op = OpenIdProvider::new(OpConfig::new("http://op.example/oidc/op", users, clock))
@@ -703,7 +707,7 @@ mod tests {
     }
 
     /// Puts a code for `verifier`'s challenge in the OP, as a finished login would.
-    fn code(fx: &Fixture, verifier: &str) -> String {
+    pub(crate) fn code(fx: &Fixture, verifier: &str) -> String {
         let user = fx.op.config().users[0].clone();
         let authz = ValidAuthz {
             client_id: RP.into(),
@@ -730,7 +734,7 @@ mod tests {
         code
     }
 
-    fn request(fx: &Fixture, code: &str, verifier: &str) -> HashMap<String, String> {
+    pub(crate) fn request(fx: &Fixture, code: &str, verifier: &str) -> HashMap<String, String> {
         let now = fx.op.config().clock.now().timestamp();
         let assertion = sign_jws(
             &json!({"iss": RP, "sub": RP, "aud": fx.op.config().endpoint("token"),
@@ -1141,7 +1145,7 @@ mod tests {
             );
         }
     }
-    type TokenEdit = fn(&Fixture, &str, &mut HashMap<String, String>);
+    pub(crate) type TokenEdit = fn(&Fixture, &str, &mut HashMap<String, String>);
 
     fn set_assertion(fx: &Fixture, f: &mut HashMap<String, String>, edit: impl FnOnce(&mut Value)) {
         f.insert("client_assertion".into(), assertion_with(fx, edit));
@@ -1149,7 +1153,7 @@ mod tests {
 
     /// One honest exchange plus one edit per entry of the token tables and stages: the rule
     /// each edit must be refused by. The edit gets the fixture, the honest code and the form.
-    const TOKEN_CASES: &[(Rule, &str, TokenEdit)] = &[
+    pub(crate) const TOKEN_CASES: &[(Rule, &str, TokenEdit)] = &[
         (Rule::OpTokenGrantType, "grant_type password", |_, _, f| {
             f.insert("grant_type".into(), "password".into());
         }),
@@ -1327,5 +1331,114 @@ mod tests {
             unlisted.is_empty(),
             "op.token codes in no table nor handler list: {unlisted:?}"
         );
+    }
+
+    /// The body of a form.
+    fn body(f: &HashMap<String, String>) -> Bytes {
+        Bytes::from(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(f.iter())
+                .finish(),
+        )
+    }
+
+    /// `POST /token` with the honest exchange's form, `edit` applied; the RP cached as
+    /// resolved, as after its authorization request.
+    fn post_token(
+        fx: &Fixture,
+        edit: impl FnOnce(&Fixture, &mut HashMap<String, String>),
+    ) -> Response {
+        fx.op
+            .0
+            .clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(RP.into(), fx.client.clone());
+        let v = "v".repeat(64);
+        let c = code(fx, &v);
+        let mut f = request(fx, &c, &v);
+        edit(fx, &mut f);
+        block_on(token(State(fx.op.clone()), body(&f)))
+    }
+
+    /// A handler case: the response of one edited call to the token endpoint (or its
+    /// neighbours) whose `X-SPID-Rule` must be the rule.
+    pub(crate) type HandlerCase = (Rule, &'static str, fn(&Fixture) -> Response);
+
+    /// The token endpoint's codes decided by handlers ([`TOKEN_HANDLER_RULES`]), each on
+    /// the honest call with one edit, plus the code exchange's parameters refused there.
+    pub(crate) const HANDLER_CASES: &[HandlerCase] = &[
+        (Rule::OpTokenMethod, "GET /token", |_| {
+            block_on(wrong_method())
+        }),
+        (Rule::OpTokenParameters, "no client_id", |fx| {
+            post_token(fx, |_, f| {
+                f.remove("client_id");
+            })
+        }),
+        (Rule::OpTokenClientUntrusted, "RP not resolvable", |fx| {
+            // No trust anchor: nothing to resolve an unknown RP through (nothing fetched).
+            post_token(fx, |_, f| {
+                f.insert("client_id".into(), "http://unknown.example/rp".into());
+            })
+        }),
+        (
+            Rule::OpTokenClientUntrusted,
+            "introspection by an RP not resolvable",
+            |fx| {
+                let v = "v".repeat(64);
+                let mut f = request(fx, "", &v);
+                f.insert("client_id".into(), "http://unknown.example/rp".into());
+                f.insert("token".into(), "x.y.z".into());
+                block_on(super::super::introspect::introspection(
+                    State(fx.op.clone()),
+                    body(&f),
+                ))
+            },
+        ),
+        (Rule::OpTokenGrant, "refresh_token not one of ours", |fx| {
+            post_token(fx, |_, f| {
+                f.insert("grant_type".into(), "refresh_token".into());
+                f.insert("refresh_token".into(), "x.y.z".into());
+            })
+        }),
+    ];
+
+    /// The rule a response names in `X-SPID-Rule`.
+    pub(crate) fn rule_of(r: &Response) -> Option<&str> {
+        r.headers()
+            .get(crate::oidc::RULE_HEADER)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The honest call to `/token` answers tokens; each case's edit is refused by its rule.
+    #[test]
+    fn each_token_handler_rule_refuses_its_edit() {
+        let fx = fixture();
+        let honest = post_token(&fx, |_, _| {});
+        assert_eq!(honest.status(), StatusCode::OK);
+        assert_eq!(rule_of(&honest), None);
+        let wrong: Vec<String> = HANDLER_CASES
+            .iter()
+            .filter_map(|(rule, what, case)| {
+                let r = case(&fx);
+                (rule_of(&r) != Some(rule.code()) || r.status().is_success()).then(|| {
+                    format!(
+                        "{what} ({}): got {} {:?}",
+                        rule.code(),
+                        r.status(),
+                        rule_of(&r)
+                    )
+                })
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        for r in TOKEN_HANDLER_RULES {
+            assert!(
+                HANDLER_CASES.iter().any(|(t, _, _)| t == r),
+                "{} has no handler case",
+                r.code()
+            );
+        }
     }
 }

@@ -1,14 +1,14 @@
 //! `/userinfo`: GET with a bearer access token; the answer is a JWS signed by the OP, then
 //! encrypted to the RP's encryption key from its federation metadata.
 
-use super::{lock, OpenIdProvider};
+use super::{lock, OpenIdProvider, TokenGrant};
 use crate::oidc::{json_error, with_rule};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use spid_core::oidc::jose::{
-    encrypt_jwe, verify_jwt, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
+    encrypt_jwe, verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
 };
 use spid_core::oidc::plan::{Recipient, SignError};
 use spid_core::Rule;
@@ -18,13 +18,77 @@ pub const USERINFO_CONTENT_TYPE: &str = "application/jwt";
 /// Lifetime of the userinfo JWT, seconds.
 const USERINFO_TTL_SECS: i64 = 300;
 
-fn unauthorized(desc: &str) -> Response {
-    let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid_token", desc);
+/// Why userinfo refused the bearer token (`op.userinfo.token`, HTTP 401 `invalid_token`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InvalidToken {
+    /// No `Authorization: Bearer` header.
+    #[error("a bearer access token is required")]
+    Missing,
+    /// Not a JWT this OP signed, or expired by its own `exp`.
+    #[error(transparent)]
+    Jose(#[from] JoseError),
+    /// A token of this OP, but not an access token (`typ` is not `at+jwt`).
+    #[error("not an access token")]
+    NotAccessToken,
+    /// An access token this OP does not hold (revoked, or never issued).
+    #[error("unknown or revoked access token")]
+    Unknown,
+    /// An access token whose grant has expired.
+    #[error("expired access token")]
+    Expired,
+}
+
+impl InvalidToken {
+    /// The rule that decided (every bearer-token refusal has the one code).
+    pub(crate) fn rule(&self) -> Rule {
+        Rule::OpUserinfoToken
+    }
+}
+
+impl OpenIdProvider {
+    /// The grant of the access token the request bears, in order: a bearer token is sent, it
+    /// is a JWT signed by this OP and unexpired, typed `at+jwt`, still held (not revoked) and
+    /// its grant unexpired.
+    pub(crate) fn bearer_grant(&self, headers: &HeaderMap) -> Result<TokenGrant, InvalidToken> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(InvalidToken::Missing)?;
+        let cfg = &self.0.cfg;
+        let now = cfg.clock.now();
+        let (h, claims) = verify_jwt(
+            token,
+            &self.jwks(),
+            &cfg.profile.signing_algs,
+            now,
+            cfg.profile.skew(),
+        )?;
+        if !h.typ_is("at+jwt") {
+            return Err(InvalidToken::NotAccessToken);
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let grant = lock(&self.0.tokens)
+            .get(jti)
+            .cloned()
+            .ok_or(InvalidToken::Unknown)?;
+        if grant.exp <= now.timestamp() {
+            return Err(InvalidToken::Expired);
+        }
+        Ok(grant)
+    }
+}
+
+fn unauthorized(e: &InvalidToken) -> Response {
+    let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid_token", &e.to_string());
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
     );
-    with_rule(r, Rule::OpUserinfoToken)
+    with_rule(r, e.rule())
 }
 
 /// The RP's encryption key and the algorithms its metadata asks for.
@@ -45,36 +109,12 @@ fn recipient(metadata: &Map<String, Value>) -> Option<(Jwk, JweAlg, JweEnc)> {
 }
 
 pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMap) -> Response {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return unauthorized("a bearer access token is required");
+    let grant = match op.bearer_grant(&headers) {
+        Ok(g) => g,
+        Err(e) => return unauthorized(&e),
     };
     let cfg = &op.0.cfg;
     let now = cfg.clock.now();
-    let claims = match verify_jwt(
-        token,
-        &op.jwks(),
-        &cfg.profile.signing_algs,
-        now,
-        cfg.profile.skew(),
-    ) {
-        Ok((h, c)) if h.typ_is("at+jwt") => c,
-        Ok(_) => return unauthorized("not an access token"),
-        Err(e) => return unauthorized(&e.to_string()),
-    };
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let Some(grant) = lock(&op.0.tokens).get(jti).cloned() else {
-        return unauthorized("unknown or revoked access token");
-    };
-    if grant.exp <= now.timestamp() {
-        return unauthorized("expired access token");
-    }
     let plan = &grant.plan.userinfo;
     if let Some(t) = &plan.transport {
         return super::transport(t);
@@ -107,7 +147,10 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         &op.0.foreign_key,
         Value::clone,
     ) {
-        Ok(jws) => jws,
+        Ok(jws) => {
+            op.record_sent("userinfo", &jws);
+            jws
+        }
         Err(SignError::Miss(m)) => return op.missed(&m.within("plan.userinfo")),
         Err(SignError::Jose(e)) => {
             return json_error(
@@ -176,4 +219,136 @@ pub(crate) async fn wrong_method() -> Response {
         ),
         Rule::OpUserinfoMethod,
     )
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::tests::block_on;
+    use super::super::token::tests::{code, fixture, request, rule_of, Fixture};
+    use super::*;
+    use axum::http::HeaderValue;
+
+    /// An `Authorization` header bearing `token`.
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            h.insert(header::AUTHORIZATION, v);
+        }
+        h
+    }
+
+    /// The token response of an honest login and code exchange.
+    fn tokens(fx: &Fixture) -> Value {
+        let v = "v".repeat(64);
+        let c = code(fx, &v);
+        fx.op
+            .exchange(&request(fx, &c, &v), &fx.client)
+            .expect("tokens")
+    }
+
+    fn text(v: &Value, k: &str) -> String {
+        v[k].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The grant the honest access token names, with `edit` applied to the OP's record of it.
+    fn edit_grant(fx: &Fixture, t: &Value, edit: impl FnOnce(&mut TokenStore, &str)) {
+        let (_, claims) =
+            spid_core::oidc::jose::decode_unverified(&text(t, "access_token")).expect("jwt");
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        edit(&mut lock(&fx.op.0.tokens), &jti);
+    }
+
+    type TokenStore = std::collections::HashMap<String, TokenGrant>;
+
+    /// A bearer-token case: the headers sent instead of the honest bearer of the login whose
+    /// token response it is given (the case may alter the OP's record of that token).
+    pub(crate) type TokenCase = (Rule, &'static str, fn(&Fixture, &Value) -> HeaderMap);
+
+    /// [`OpenIdProvider::bearer_grant`]'s refusals, one edit each.
+    pub(crate) const TOKEN_CASES: &[TokenCase] = &[
+        (Rule::OpUserinfoToken, "no Authorization", |_, _| {
+            HeaderMap::new()
+        }),
+        (Rule::OpUserinfoToken, "Basic, not Bearer", |_, t| {
+            let mut h = HeaderMap::new();
+            let basic = format!("Basic {}", text(t, "access_token"));
+            if let Ok(v) = HeaderValue::from_str(&basic) {
+                h.insert(header::AUTHORIZATION, v);
+            }
+            h
+        }),
+        (Rule::OpUserinfoToken, "not a JWT", |_, _| bearer("x.y.z")),
+        (Rule::OpUserinfoToken, "signature flipped", |_, t| {
+            bearer(&spid_core::oidc::plan::corrupt_signature(&text(
+                t,
+                "access_token",
+            )))
+        }),
+        (Rule::OpUserinfoToken, "the ID token", |_, t| {
+            bearer(&text(t, "id_token"))
+        }),
+        (Rule::OpUserinfoToken, "revoked", |fx, t| {
+            edit_grant(fx, t, |tokens, jti| {
+                tokens.remove(jti);
+            });
+            bearer(&text(t, "access_token"))
+        }),
+        (Rule::OpUserinfoToken, "grant expired", |fx, t| {
+            let now = fx.op.config().clock.now().timestamp();
+            edit_grant(fx, t, |tokens, jti| {
+                if let Some(g) = tokens.get_mut(jti) {
+                    g.exp = now;
+                }
+            });
+            bearer(&text(t, "access_token"))
+        }),
+    ];
+
+    #[test]
+    fn each_bearer_token_refusal_has_its_rule() {
+        let fx = fixture();
+        let t = tokens(&fx);
+        let grant = fx.op.bearer_grant(&bearer(&text(&t, "access_token")));
+        assert!(grant.is_ok(), "{grant:?}");
+        for (rule, what, case) in TOKEN_CASES {
+            let t = tokens(&fx);
+            let e = fx.op.bearer_grant(&case(&fx, &t)).expect_err(what);
+            assert_eq!(e.rule(), *rule, "{what}");
+        }
+        // The handler answers each with 401, the rule and the same words.
+        let r = block_on(userinfo(State(fx.op.clone()), HeaderMap::new()));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(rule_of(&r), Some(Rule::OpUserinfoToken.code()));
+        assert_eq!(
+            InvalidToken::Missing.to_string(),
+            "a bearer access token is required"
+        );
+    }
+
+    /// A method case: the handler's answer to a wrong method, which must name the rule.
+    pub(crate) type MethodCase = (Rule, &'static str, fn() -> Response);
+
+    /// The userinfo endpoint's method cases: the handler answering the wrong method.
+    pub(crate) const METHOD_CASES: &[MethodCase] =
+        &[(Rule::OpUserinfoMethod, "POST /userinfo", || {
+            block_on(wrong_method())
+        })];
+
+    #[test]
+    fn userinfo_is_get_only() {
+        for (rule, what, case) in METHOD_CASES {
+            let r = case();
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{what}");
+            assert_eq!(rule_of(&r), Some(rule.code()), "{what}");
+        }
+    }
+
+    /// The rules named by this module's case tables.
+    pub(crate) fn tested() -> Vec<Rule> {
+        TOKEN_CASES
+            .iter()
+            .map(|c| c.0)
+            .chain(METHOD_CASES.iter().map(|c| c.0))
+            .collect()
+    }
 }
