@@ -346,6 +346,8 @@ pub struct Net {
 }
 
 impl FederationFetcher for Net {
+    type Error = String;
+
     async fn get(&self, url: &str) -> Result<String, String> {
         self.docs
             .get(url)

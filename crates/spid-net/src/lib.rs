@@ -13,6 +13,6 @@ mod fetch;
 mod form;
 mod serve;
 
-pub use fetch::fetch_text;
+pub use fetch::{fetch_text, FetchError};
 pub use form::{first_wins, form, FormLimits, FormRefusal};
 pub use serve::{serve, serve_tls, PeerCertificates, ServeLimits};

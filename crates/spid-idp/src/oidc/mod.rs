@@ -13,6 +13,7 @@ use spid_core::oidc::federation::{
     MAX_FEDERATION_DOCUMENT_BYTES,
 };
 use spid_core::oidc::jose::{JoseError, SigningKey};
+use spid_net::FetchError;
 
 /// Largest federation document or HTTP body fetched from a peer.
 pub const MAX_FETCH_BYTES: usize = MAX_FEDERATION_DOCUMENT_BYTES;
@@ -85,7 +86,9 @@ pub(crate) fn json_error(status: StatusCode, error: &str, description: &str) -> 
 pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl FederationFetcher for HttpFetcher<'_> {
-    async fn get(&self, url: &str) -> Result<String, String> {
+    type Error = FetchError;
+
+    async fn get(&self, url: &str) -> Result<String, FetchError> {
         spid_net::fetch_text(
             self.0.get(url),
             MAX_FEDERATION_DOCUMENT_BYTES,
@@ -94,7 +97,7 @@ impl FederationFetcher for HttpFetcher<'_> {
         .await
     }
 
-    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, FetchError> {
         spid_net::fetch_text(
             self.0.post(url).form(pairs),
             MAX_FEDERATION_DOCUMENT_BYTES,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::IdTokenError;
-use spid_core::oidc::jose::{decrypt_jwe, sign_jws, verify_jws, SigAlg};
+use spid_core::oidc::jose::{decrypt_jwe, sign_jws, verify_jws, JoseError, SigAlg};
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
@@ -47,6 +47,17 @@ impl Refusal {
             detail: detail.into(),
         }
     }
+}
+
+/// Why an authenticated POST to the OP got no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PostError {
+    /// The client assertion could not be signed.
+    #[error(transparent)]
+    Sign(#[from] JoseError),
+    /// The request got no bounded answer.
+    #[error(transparent)]
+    Send(#[from] fed::SendError),
 }
 
 /// An accepted login.
@@ -152,7 +163,7 @@ impl RelyingParty {
         let a = self
             .authenticated_post(&op.token_endpoint, grant)
             .await
-            .map_err(|d| Refusal::new(failed_rule, d))?;
+            .map_err(|e| Refusal::new(failed_rule, e.to_string()))?;
         let reply = TokenReply::new(a.status, a.body, failed_rule);
         checks::run(checks::TOKEN_RULES, &reply, &self.ctx(op))?;
         // TOKEN_RULES refused an answer without access_token or id_token.
@@ -169,7 +180,7 @@ impl RelyingParty {
         &self,
         endpoint: &str,
         params: &[(&str, &str)],
-    ) -> Result<fed::Answer, String> {
+    ) -> Result<fed::Answer, PostError> {
         let cfg = &self.0.cfg;
         let now = cfg.clock.now().timestamp();
         let assertion = sign_jws(
@@ -178,8 +189,7 @@ impl RelyingParty {
             &self.0.signing_key,
             cfg.profile.default_signing_alg,
             None,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .extend_pairs([
@@ -191,7 +201,7 @@ impl RelyingParty {
                 ("client_assertion", assertion.as_str()),
             ])
             .finish();
-        fed::send(
+        Ok(fed::send(
             self.0
                 .http
                 .post(endpoint)
@@ -201,7 +211,7 @@ impl RelyingParty {
                 )
                 .body(body),
         )
-        .await
+        .await?)
     }
 
     /// Checks an ID token: signature with the OP's chain-resolved keys, claims, `at_hash`
@@ -276,7 +286,7 @@ impl RelyingParty {
                 .bearer_auth(access_token),
         )
         .await
-        .map_err(|e| Refusal::new(Rule::OidcUserinfoRequestFailed, e))?;
+        .map_err(|e| Refusal::new(Rule::OidcUserinfoRequestFailed, e.to_string()))?;
         let reply = UserinfoReply {
             status: a.status,
             content_type: a.content_type,

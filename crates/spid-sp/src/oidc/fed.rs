@@ -4,6 +4,7 @@
 use spid_core::oidc::federation::{
     FederationFetcher, FETCH_TIMEOUT, MAX_FEDERATION_DOCUMENT_BYTES,
 };
+use spid_net::FetchError;
 use std::time::Duration;
 
 /// Largest body read from an OP or the trust anchor.
@@ -20,13 +21,20 @@ pub struct Answer {
     pub body: String,
 }
 
+/// Why [`send`] got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The request failed on the wire (connect, timeout, reading the answer).
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    /// The body is over [`MAX_BODY_BYTES`].
+    #[error("body too large")]
+    TooLarge,
+}
+
 /// Sends `req` and reads at most [`MAX_BODY_BYTES`] of the answer.
-pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, String> {
-    let mut resp = req
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, SendError> {
+    let mut resp = req.timeout(Duration::from_secs(10)).send().await?;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -34,9 +42,9 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp.chunk().await? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err("body too large".into());
+            return Err(SendError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -58,17 +66,19 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Answer, String> {
 pub struct HttpFetcher<'a>(pub &'a reqwest::Client);
 
 impl HttpFetcher<'_> {
-    async fn ok_body(req: reqwest::RequestBuilder) -> Result<String, String> {
+    async fn ok_body(req: reqwest::RequestBuilder) -> Result<String, FetchError> {
         spid_net::fetch_text(req, MAX_FEDERATION_DOCUMENT_BYTES, FETCH_TIMEOUT).await
     }
 }
 
 impl FederationFetcher for HttpFetcher<'_> {
-    async fn get(&self, url: &str) -> Result<String, String> {
+    type Error = FetchError;
+
+    async fn get(&self, url: &str) -> Result<String, FetchError> {
         Self::ok_body(self.0.get(url)).await
     }
 
-    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
+    async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Result<String, FetchError> {
         Self::ok_body(self.0.post(url).form(pairs)).await
     }
 }

@@ -200,11 +200,16 @@ fn resolve_refusal(op: &str, e: &ResolveError) -> Refusal {
     }
 }
 
-fn string_at(m: &Map<String, Value>, k: &str) -> Result<String, String> {
+/// A parameter the OP's metadata lacks (or holds as something else than a string).
+#[derive(Debug, thiserror::Error)]
+#[error("OP metadata has no {0}")]
+struct MissingMetadata(&'static str);
+
+fn string_at(m: &Map<String, Value>, k: &'static str) -> Result<String, MissingMetadata> {
     m.get(k)
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| format!("OP metadata has no {k}"))
+        .ok_or(MissingMetadata(k))
 }
 
 /// Why no authorization request could be sent.
@@ -353,6 +358,7 @@ impl RelyingParty {
             return Ok(t.clone());
         }
         let untrusted = |d: String| Refusal::new(Rule::OidcOpUntrusted, d);
+        let missing = |e: MissingMetadata| untrusted(e.to_string());
         let anchor = self
             .0
             .membership
@@ -391,10 +397,10 @@ impl RelyingParty {
             .and_then(|v| serde_json::from_value(v).ok())
             .ok_or_else(|| untrusted("OP metadata has no usable jwks".into()))?;
         let t = TrustedOp {
-            issuer: string_at(md, "issuer").map_err(untrusted)?,
-            authorization_endpoint: string_at(md, "authorization_endpoint").map_err(untrusted)?,
-            token_endpoint: string_at(md, "token_endpoint").map_err(untrusted)?,
-            userinfo_endpoint: string_at(md, "userinfo_endpoint").map_err(untrusted)?,
+            issuer: string_at(md, "issuer").map_err(missing)?,
+            authorization_endpoint: string_at(md, "authorization_endpoint").map_err(missing)?,
+            token_endpoint: string_at(md, "token_endpoint").map_err(missing)?,
+            userinfo_endpoint: string_at(md, "userinfo_endpoint").map_err(missing)?,
             revocation_endpoint: string_at(md, "revocation_endpoint").ok(),
             introspection_endpoint: string_at(md, "introspection_endpoint").ok(),
             jwks,

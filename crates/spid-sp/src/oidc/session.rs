@@ -150,7 +150,7 @@ impl RelyingParty {
                 ],
             )
             .await
-            .map_err(failed)?;
+            .map_err(|e| failed(e.to_string()))?;
         let answer = Introspection::new(a.status, a.body, session.sub.clone());
         let ctx = self.ctx(&op);
         checks::run(checks::INTROSPECTION_RULES, &answer, &ctx)?;

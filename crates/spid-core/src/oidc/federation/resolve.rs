@@ -44,8 +44,12 @@ pub const MAX_WALK_FETCHES: usize = 16;
 /// (transport, non-200 status, oversized or non-UTF-8 body) into `Err` with a short reason;
 /// the resolver adds the URL. The reason is for logs: pages show [`ResolveError::public`].
 pub trait FederationFetcher {
+    /// Why a fetch failed; its `Display` is the short reason the resolver records in
+    /// [`ResolveError::Fetch`].
+    type Error: std::fmt::Display;
+
     /// GETs `url` and returns the body of a 200 answer.
-    fn get(&self, url: &str) -> impl Future<Output = Result<String, String>> + Send;
+    fn get(&self, url: &str) -> impl Future<Output = Result<String, Self::Error>> + Send;
 
     /// POSTs `pairs` form-encoded (`application/x-www-form-urlencoded`) to `url` and returns
     /// the body of a 200 answer.
@@ -53,7 +57,7 @@ pub trait FederationFetcher {
         &self,
         url: &str,
         pairs: &[(&str, &str)],
-    ) -> impl Future<Output = Result<String, String>> + Send;
+    ) -> impl Future<Output = Result<String, Self::Error>> + Send;
 }
 
 /// Whether the chain may pass through intermediates.
@@ -282,9 +286,9 @@ pub async fn resolve_trust_chain<F: FederationFetcher + Sync + ?Sized>(
     let status = fetcher
         .post_form(&status_url, &[("sub", &leaf.sub), ("id", &mark.id)])
         .await
-        .map_err(|detail| ResolveError::Fetch {
+        .map_err(|e| ResolveError::Fetch {
             url: status_url.clone(),
-            detail,
+            detail: e.to_string(),
         })?;
     if trust_mark_status_active(&status, anchor, profile) != Some(true) {
         return Err(ResolveError::TrustMarkInactive {
@@ -326,9 +330,9 @@ async fn get<F: FederationFetcher + Sync + ?Sized>(
         .get(url)
         .await
         .map(|b| b.trim().to_string())
-        .map_err(|detail| ResolveError::Fetch {
+        .map_err(|e| ResolveError::Fetch {
             url: url.to_string(),
-            detail,
+            detail: e.to_string(),
         })
 }
 

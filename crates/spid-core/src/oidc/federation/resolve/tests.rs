@@ -26,6 +26,8 @@ struct Net {
 }
 
 impl FederationFetcher for Net {
+    type Error = String;
+
     async fn get(&self, url: &str) -> Result<String, String> {
         self.asked.lock().expect("log").push(url.to_string());
         self.docs
