@@ -387,17 +387,27 @@ impl JwtPlan {
 
     /// Checks what can be checked before any message exists: stages this message does not
     /// have are refused (`encrypted`: it is encrypted; `answer`: it is a whole HTTP answer).
-    pub fn check(&self, encrypted: bool, answer: bool) -> Result<(), String> {
+    pub fn check(&self, encrypted: bool, answer: bool) -> Result<(), StageRefused> {
         if !encrypted && !self.encrypt.is_honest() {
-            return Err("encrypt: this message is not encrypted".into());
+            return Err(StageRefused::NotEncrypted);
         }
         if !answer && self.transport.is_some() {
-            return Err(
-                "transport: this message travels inside another answer; edit that one".into(),
-            );
+            return Err(StageRefused::NotAnAnswer);
         }
         Ok(())
     }
+}
+
+/// A stage the message does not have, refused by [`JwtPlan::check`] before any message
+/// exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StageRefused {
+    /// `encrypt` edits for a message that is not encrypted.
+    #[error("encrypt: this message is not encrypted")]
+    NotEncrypted,
+    /// A `transport` replacement for a message that travels inside another answer.
+    #[error("transport: this message travels inside another answer; edit that one")]
+    NotAnAnswer,
 }
 
 /// The plan for an unsigned JSON message or a set of parameters.

@@ -38,7 +38,9 @@ pub fn encrypt_jwe(
     cty: Option<&str>,
 ) -> Result<String, JoseError> {
     use josekit::jwe::{RSA_OAEP, RSA_OAEP_256};
-    let jk = recipient.to_josekit().map_err(JoseError::Key)?;
+    let jk = recipient
+        .to_josekit()
+        .map_err(|e| JoseError::Key(e.to_string()))?;
     // josekit refuses keys under 2048 bits and keys whose `use`/`alg` say otherwise.
     let encrypter = match alg {
         JweAlg::RsaOaep => RSA_OAEP.encrypter_from_jwk(&jk),

@@ -1,7 +1,7 @@
 //! Public JWKs and JWK sets (what entity configurations and metadata publish), and the two
 //! private RSA key roles: signing and decryption.
 
-use super::{b64url_decode, b64url_encode, jk_err, JoseError};
+use super::{b64url_decode, b64url_encode, JoseError, SigAlg};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openssl::pkey::{PKey, Private, Public};
@@ -164,14 +164,37 @@ impl Jwk {
     }
 
     /// The josekit form, for handing to its verifiers/encrypters.
-    pub(crate) fn to_josekit(&self) -> Result<josekit::jwk::Jwk, String> {
+    pub(crate) fn to_josekit(&self) -> Result<josekit::jwk::Jwk, JwkError> {
         let map = match serde_json::to_value(self) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => return Err("JWK is not an object".into()),
-            Err(e) => return Err(e.to_string()),
+            Ok(_) => return Err(JwkError::NotAnObject),
+            Err(e) => return Err(e.into()),
         };
-        josekit::jwk::Jwk::from_map(map).map_err(jk_err)
+        Ok(josekit::jwk::Jwk::from_map(map)?)
     }
+}
+
+/// Why a public JWK cannot be used for an operation (the reason in
+/// [`JoseError::UnusableKey`] and [`JoseError::Key`]).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JwkError {
+    /// The key type cannot do the algorithm.
+    #[error("kty {kty} cannot verify {alg}")]
+    WrongKty {
+        /// The JWK's `kty`.
+        kty: String,
+        /// The algorithm asked for.
+        alg: SigAlg,
+    },
+    /// The JWK does not serialise to a JSON object.
+    #[error("JWK is not an object")]
+    NotAnObject,
+    /// The JWK does not serialise at all.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// josekit refuses the key (`use`, `key_ops`, `alg`, the 2048-bit floor, bad members).
+    #[error(transparent)]
+    Josekit(#[from] josekit::JoseError),
 }
 
 /// A JWK set (`{"keys": [...]}`).

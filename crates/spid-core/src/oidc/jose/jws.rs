@@ -1,5 +1,6 @@
 //! Compact JWS: signing with RS*/PS*, and strict verification against a trusted JWKS.
 
+use super::jwk::JwkError;
 use super::{b64url_decode, b64url_encode, jk_err, JoseError, Jwk, Jwks, SigAlg, SigningKey};
 use chrono::{DateTime, Duration, Utc};
 use josekit::jws::{JwsSigner, JwsVerifier};
@@ -111,20 +112,23 @@ fn signer_for(alg: SigAlg, key: &SigningKey) -> Result<Box<dyn JwsSigner>, JoseE
     })
 }
 
-fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, String> {
+fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwkError> {
     use josekit::jws::{PS256, PS384, PS512, RS256, RS384, RS512};
     if jwk.kty != "RSA" {
-        return Err(format!("kty {} cannot verify {alg}", jwk.kty));
+        return Err(JwkError::WrongKty {
+            kty: jwk.kty.clone(),
+            alg,
+        });
     }
     // josekit checks `use`, `key_ops`, `alg` and the 2048-bit floor.
     let jk = jwk.to_josekit()?;
     Ok(match alg {
-        SigAlg::RS256 => Box::new(RS256.verifier_from_jwk(&jk).map_err(jk_err)?),
-        SigAlg::RS384 => Box::new(RS384.verifier_from_jwk(&jk).map_err(jk_err)?),
-        SigAlg::RS512 => Box::new(RS512.verifier_from_jwk(&jk).map_err(jk_err)?),
-        SigAlg::PS256 => Box::new(PS256.verifier_from_jwk(&jk).map_err(jk_err)?),
-        SigAlg::PS384 => Box::new(PS384.verifier_from_jwk(&jk).map_err(jk_err)?),
-        SigAlg::PS512 => Box::new(PS512.verifier_from_jwk(&jk).map_err(jk_err)?),
+        SigAlg::RS256 => Box::new(RS256.verifier_from_jwk(&jk)?),
+        SigAlg::RS384 => Box::new(RS384.verifier_from_jwk(&jk)?),
+        SigAlg::RS512 => Box::new(RS512.verifier_from_jwk(&jk)?),
+        SigAlg::PS256 => Box::new(PS256.verifier_from_jwk(&jk)?),
+        SigAlg::PS384 => Box::new(PS384.verifier_from_jwk(&jk)?),
+        SigAlg::PS512 => Box::new(PS512.verifier_from_jwk(&jk)?),
     })
 }
 
@@ -230,7 +234,7 @@ pub fn verify_jws(
                     return Ok((header, Value::Object(claims)));
                 }
             }
-            Err(reason) => reasons.push(reason),
+            Err(reason) => reasons.push(reason.to_string()),
         }
     }
     if usable {
