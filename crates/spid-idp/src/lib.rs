@@ -537,7 +537,7 @@ impl IdentityProvider {
         }
         match self.send(model, &plan, &req.acs_url, req.relay_state.as_deref()) {
             Ok(r) => r,
-            Err(e) => self.plan_missed(t.case.as_deref(), e),
+            Err(e) => self.plan_missed(t.case.as_deref(), e.to_string()),
         }
     }
 
@@ -573,7 +573,7 @@ impl IdentityProvider {
         plan: &FaultPlan,
         acs: &str,
         relay: Option<&str>,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, faults::PlanError> {
         let cfg = &self.0.cfg;
         let foreign_el = xml::parse(
             &self.0.metadata_xml,
@@ -588,8 +588,7 @@ impl IdentityProvider {
             signed_foreign: foreign_el.as_ref(),
         };
         let mut el = model.to_element();
-        faults::apply_stage(&mut el, faults::Stage::PreSign, &plan.pre_sign, &ctx)
-            .map_err(|e| e.to_string())?;
+        faults::apply_stage(&mut el, faults::Stage::PreSign, &plan.pre_sign, &ctx)?;
         let cred = match plan.sign.key {
             faults::SigningKey::Idp => &cfg.credential,
             faults::SigningKey::Foreign => &cfg.foreign,
@@ -618,9 +617,8 @@ impl IdentityProvider {
                 ))
             }
         };
-        faults::apply_stage(&mut el, faults::Stage::PostSign, &plan.post_sign, &ctx)
-            .map_err(|e| e.to_string())?;
-        let xml = faults::apply_raw(el.to_xml(), &plan.raw).map_err(|e| e.to_string())?;
+        faults::apply_stage(&mut el, faults::Stage::PostSign, &plan.post_sign, &ctx)?;
+        let xml = faults::apply_raw(el.to_xml(), &plan.raw)?;
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
             acs_url: acs.to_string(),
             xml: xml.clone(),
@@ -669,7 +667,7 @@ impl IdentityProvider {
                 };
                 let plan = FaultPlan::default();
                 self.send(model, &plan, acs, relay.as_deref())
-                    .unwrap_or_else(|e| self.plan_missed(None, e))
+                    .unwrap_or_else(|e| self.plan_missed(None, e.to_string()))
             }
             (_, ErrorChannel::UserPage { http_status }) => html(
                 StatusCode::from_u16(http_status).unwrap_or(StatusCode::FORBIDDEN),

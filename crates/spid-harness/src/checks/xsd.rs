@@ -90,38 +90,70 @@ unsafe impl Send for Compiled {}
 #[allow(unsafe_code)]
 unsafe impl Sync for Compiled {}
 
-fn compiled() -> &'static Result<Compiled, String> {
-    static SCHEMA: OnceLock<Result<Compiled, String>> = OnceLock::new();
+/// Why the schema set could not be built.
+#[derive(Debug, thiserror::Error)]
+enum SchemaSetError {
+    /// Our embedded schemas could not be written out.
+    #[error("{}: {source}", path.display())]
+    Write {
+        /// The directory or file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// Schema files are missing: each path, with the Debian package that provides it (none
+    /// for ours).
+    #[error("{}", missing_list(.0))]
+    Missing(Vec<(PathBuf, Option<&'static str>)>),
+    /// libxml2 does not compile the schema set (its errors, described).
+    #[error("the schema set does not compile: {}", .0.join("; "))]
+    NotCompiled(Vec<String>),
+}
+
+/// The missing files as one line: `path missing: install the Debian package pkg; …`.
+fn missing_list(missing: &[(PathBuf, Option<&'static str>)]) -> String {
+    let lines: Vec<String> = missing
+        .iter()
+        .map(|(p, pkg)| match pkg {
+            Some(pkg) => format!("{} missing: install the Debian package {pkg}", p.display()),
+            None => format!("{} missing", p.display()),
+        })
+        .collect();
+    lines.join("; ")
+}
+
+fn compiled() -> &'static Result<Compiled, SchemaSetError> {
+    static SCHEMA: OnceLock<Result<Compiled, SchemaSetError>> = OnceLock::new();
     SCHEMA.get_or_init(compile)
 }
 
 /// Writes our embedded schemas where libxml2 can import them from (a per-process directory).
-fn write_ours() -> Result<PathBuf, String> {
+fn write_ours() -> Result<PathBuf, SchemaSetError> {
     let dir = std::env::temp_dir().join(format!("spid-harness-xsd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| SchemaSetError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     for (name, text) in [
         ("spid-extensions.xsd", SPID_EXTENSIONS_XSD),
         ("spid-invoicing.xsd", SPID_INVOICING_XSD),
     ] {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(&p, text).map_err(|source| SchemaSetError::Write { path: p, source })?;
     }
     Ok(dir)
 }
 
-fn compile() -> Result<Compiled, String> {
+fn compile() -> Result<Compiled, SchemaSetError> {
     let ours = write_ours()?;
     let list = imports(&ours);
-    let missing: Vec<String> = list
+    let missing: Vec<(PathBuf, Option<&'static str>)> = list
         .iter()
         .filter(|(_, p, _)| !p.is_file())
-        .map(|(_, p, pkg)| match pkg {
-            Some(pkg) => format!("{} missing: install the Debian package {pkg}", p.display()),
-            None => format!("{} missing", p.display()),
-        })
+        .map(|(_, p, pkg)| (p.clone(), *pkg))
         .collect();
     if !missing.is_empty() {
-        return Err(missing.join("; "));
+        return Err(SchemaSetError::Missing(missing));
     }
     let mut driver = String::from(
         "<xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" \
@@ -135,10 +167,8 @@ fn compile() -> Result<Compiled, String> {
     }
     driver.push_str("</xs:schema>");
     let mut parser = SchemaParserContext::from_buffer(driver.as_bytes());
-    let ctx = SchemaValidationContext::from_parser(&mut parser).map_err(|errs| {
-        let msgs: Vec<String> = errs.iter().map(describe).collect();
-        format!("the schema set does not compile: {}", msgs.join("; "))
-    })?;
+    let ctx = SchemaValidationContext::from_parser(&mut parser)
+        .map_err(|errs| SchemaSetError::NotCompiled(errs.iter().map(describe).collect()))?;
     Ok(Compiled(Mutex::new(ctx)))
 }
 
@@ -177,7 +207,7 @@ fn describe(e: &libxml::error::StructuredError) -> String {
 /// says. Errors are readable lines (line, element, what is wrong). A missing schema file is
 /// an error naming the path and the Debian package that provides it.
 pub fn validate(xml: &str, schema: Schema) -> Result<(), Vec<String>> {
-    let compiled = compiled().as_ref().map_err(|e| vec![e.clone()])?;
+    let compiled = compiled().as_ref().map_err(|e| vec![e.to_string()])?;
     let doc = Parser::default()
         .parse_string_with_options(
             xml,
