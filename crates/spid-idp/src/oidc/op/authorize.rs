@@ -2,7 +2,8 @@
 //! OTP and consent steps, on the SAML IdP's own pages.
 
 use super::request::{
-    check_redirect_uri, check_request_with, grant_level, AuthzRefusal, ResponseMode, ValidAuthz,
+    check_envelope, check_redirect_uri, check_request_with, grant_level, AuthzRefusal,
+    ResponseMode, ValidAuthz,
 };
 use super::{
     bounded_insert, lock, random_id, Client, CodeGrant, OpenIdProvider, SsoSession, SSO_COOKIE,
@@ -21,7 +22,8 @@ use spid_core::oidc::federation::{
     anchor_knows, entity_configuration_url, resolve_trust_chain, EntityKeys, Intermediates,
     ResolveError,
 };
-use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks};
+use spid_core::oidc::jose::{decode_unverified, verify_jws, Jwks, SigAlg};
+use spid_core::pending::PendingMap;
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
@@ -77,6 +79,59 @@ fn client_refusal(client_id: &str, e: &ResolveError) -> AuthzRefusal {
     } else {
         AuthzRefusal::UntrustedClient(e.public())
     }
+}
+
+/// The request object's claims as sent, before its signature is checked (routing data only:
+/// the `redirect_uri` and `state` to answer to); a `request` that is no compact JWS is refused.
+fn unverified_request(request: &str) -> Result<Value, AuthzRefusal> {
+    decode_unverified(request)
+        .map(|(_, claims)| claims)
+        .map_err(|_| AuthzRefusal::NotJws)
+}
+
+/// The request object's claims once its signature verifies, under an `allowed` alg, with a
+/// key of the RP's resolved `jwks`.
+fn verified_request(request: &str, jwks: &Jwks, allowed: &[SigAlg]) -> Result<Value, AuthzRefusal> {
+    verify_jws(request, jwks, allowed)
+        .map(|(_, claims)| claims)
+        .map_err(|e| AuthzRefusal::RequestSignature(e.to_string()))
+}
+
+/// What names a request object among the answered ones: its client and `jti` (SPID requires
+/// one), else the whole JWT.
+fn answered_key(client_id: &str, unverified: &Value, request: &str) -> String {
+    format!(
+        "{client_id}\n{}",
+        unverified
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty())
+            .unwrap_or(request)
+    )
+}
+
+/// A request object is answered once: refused while `answered` remembers its key.
+fn not_replayed(
+    answered: &PendingMap<()>,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthzRefusal> {
+    if answered.contains(key, now) {
+        return Err(AuthzRefusal::Replayed);
+    }
+    Ok(())
+}
+
+/// The level a user who gave the right password logs in at: the identity is active and has a
+/// credential for one of the requested levels ([`grant_level`]); else `access_denied`.
+fn login_level(user: &User, acr_values: &[SpidLevel]) -> Result<SpidLevel, AuthzRefusal> {
+    if user.status != Status::Active {
+        return Err(AuthzRefusal::AccessDenied(
+            "identity suspended or revoked".into(),
+        ));
+    }
+    grant_level(user.max_level(), acr_values)
+        .ok_or_else(|| AuthzRefusal::AccessDenied("no credential for the requested level".into()))
 }
 
 /// HTTP 400 on the OP itself (the refusal cannot go to an untrusted redirect_uri).
@@ -205,25 +260,19 @@ impl OpenIdProvider {
     }
 
     async fn authorize(&self, params: HashMap<String, String>, headers: &HeaderMap) -> Response {
-        let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
-            return refusal_page(&AuthzRefusal::MissingClientId);
+        let envelope = match check_envelope(&params) {
+            Ok(e) => e,
+            Err(e) => return refusal_page(&e),
         };
-        if params.contains_key("request_uri") {
-            return with_rule(
-                bad_request("request_uri_not_supported: pass the request object by value"),
-                Rule::OpAuthzRequestMissing,
-            );
-        }
-        let Some(request) = params.get("request") else {
-            return refusal_page(&AuthzRefusal::MissingRequest);
-        };
-        let client = match self.client(client_id).await {
+        let request = envelope.request;
+        let client = match self.client(envelope.client_id).await {
             Ok(c) => c,
             Err(e) => return refusal_page(&e),
         };
         // Routing data only: the redirect_uri is trusted because the RP registered it.
-        let Ok((_, unverified)) = decode_unverified(request) else {
-            return refusal_page(&AuthzRefusal::NotJws);
+        let unverified = match unverified_request(request) {
+            Ok(claims) => claims,
+            Err(e) => return refusal_page(&e),
         };
         let redirect_uri = match check_redirect_uri(&unverified, &client.redirect_uris()) {
             Ok(u) => u,
@@ -235,9 +284,8 @@ impl OpenIdProvider {
             .unwrap_or_default()
             .to_string();
         let cfg = &self.0.cfg;
-        let checked = verify_jws(request, &client.jwks, &cfg.profile.signing_algs)
-            .map_err(|e| AuthzRefusal::RequestSignature(e.to_string()))
-            .and_then(|(_, claims)| {
+        let checked =
+            verified_request(request, &client.jwks, &cfg.profile.signing_algs).and_then(|claims| {
                 check_request_with(
                     &params,
                     &claims,
@@ -253,16 +301,7 @@ impl OpenIdProvider {
             Err(e) => return self.refuse(&redirect_uri, &state, &e),
         };
         let now = cfg.clock.now();
-        // Answered once: by `jti` (SPID requires one), else by the whole JWT.
-        let answered_key = format!(
-            "{}\n{}",
-            authz.client_id,
-            unverified
-                .get("jti")
-                .and_then(Value::as_str)
-                .filter(|j| !j.is_empty())
-                .unwrap_or(request)
-        );
+        let answered_key = answered_key(&authz.client_id, &unverified, request);
         let answered_until = unverified
             .get("exp")
             .and_then(Value::as_i64)
@@ -270,11 +309,9 @@ impl OpenIdProvider {
             .unwrap_or(now)
             .max(now)
             + cfg.profile.skew();
-        if lock(&self.0.answered).contains(&answered_key, now) {
-            return with_rule(
-                bad_request("this request object was already used: start the login again"),
-                Rule::OpAuthzRequestReplayed,
-            );
+        let fresh = not_replayed(&lock(&self.0.answered), &answered_key, now);
+        if let Err(e) = fresh {
+            return refusal_page(&e);
         }
         let txn = random_id();
         let client = authz.client_id.clone();
@@ -608,19 +645,12 @@ pub(crate) async fn login(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
         op.put(&id, t);
         return html(StatusCode::OK, body);
     };
-    if user.status != Status::Active {
-        op.finish(&id);
-        return op.refuse_txn(
-            &t,
-            AuthzRefusal::AccessDenied("identity suspended or revoked".into()),
-        );
-    }
-    let Some(granted) = grant_level(user.max_level(), &t.authz.acr_values) else {
-        op.finish(&id);
-        return op.refuse_txn(
-            &t,
-            AuthzRefusal::AccessDenied("no credential for the requested level".into()),
-        );
+    let granted = match login_level(&user, &t.authz.acr_values) {
+        Ok(level) => level,
+        Err(e) => {
+            op.finish(&id);
+            return op.refuse_txn(&t, e);
+        }
     };
     t.attempts = 0;
     t.granted = Some(granted);
@@ -711,4 +741,384 @@ pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Re
         return op.refuse_txn(&t, AuthzRefusal::AccessDenied("consent denied".into()));
     }
     op.issue_code(t)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::super::tests::block_on;
+    use super::super::token::tests::{fixture as token_fixture, rule_of, Fixture};
+    use super::*;
+    use serde_json::json;
+    use spid_core::oidc::jose::sign_jws;
+    use spid_core::oidc::pkce::challenge_s256;
+    use spid_core::oidc::plan::corrupt_signature;
+
+    const RP: &str = "http://rp.example/oidc/rp";
+
+    /// The token tests' OP and RP, the RP resolved (cached) with its `redirect_uris`.
+    fn fixture() -> Fixture {
+        let mut fx = token_fixture();
+        fx.client
+            .metadata
+            .insert("redirect_uris".into(), json!([format!("{RP}/callback")]));
+        fx.op
+            .0
+            .clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(RP.into(), fx.client.clone());
+        fx
+    }
+
+    /// The honest request object's claims.
+    fn claims(fx: &Fixture) -> Value {
+        let now = fx.op.config().clock.now().timestamp();
+        json!({
+            "client_id": RP, "iss": RP, "aud": fx.op.entity_id(), "iat": now, "exp": now + 60,
+            "jti": random_id(), "response_type": "code", "scope": "openid",
+            "redirect_uri": format!("{RP}/callback"),
+            "code_challenge": challenge_s256(&"v".repeat(64)), "code_challenge_method": "S256",
+            "nonce": "n".repeat(32), "state": "s".repeat(32),
+            "acr_values": "https://www.spid.gov.it/SpidL2", "prompt": "consent login",
+            "claims": {"userinfo": {"given_name": null}},
+        })
+    }
+
+    /// `claims` signed by the RP's key.
+    fn signed(fx: &Fixture, claims: &Value) -> String {
+        sign_jws(claims, &fx.rp_key, SigAlg::RS256, None).expect("request object")
+    }
+
+    /// The HTTP parameters carrying `request`.
+    fn params(request: &str) -> HashMap<String, String> {
+        [
+            ("client_id", RP),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("request", request),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn authorize(fx: &Fixture, params: HashMap<String, String>) -> Response {
+        block_on(fx.op.authorize(params, &HeaderMap::new()))
+    }
+
+    /// `/authorization` with the honest request, `edit` applied to its HTTP parameters.
+    fn authorize_with(fx: &Fixture, edit: impl FnOnce(&mut HashMap<String, String>)) -> Response {
+        let mut p = params(&signed(fx, &claims(fx)));
+        edit(&mut p);
+        authorize(fx, p)
+    }
+
+    /// A login in progress at `stage` (by `user` for the later stages), as `/authorization`
+    /// and the earlier stages leave it; its id.
+    fn txn(fx: &Fixture, stage: Stage, user: Option<&str>, age: chrono::Duration) -> String {
+        let user = user.map(|name| {
+            let users = &fx.op.config().users;
+            users
+                .iter()
+                .find(|u| u.username == name)
+                .cloned()
+                .expect("a fixture user")
+        });
+        let t = Txn {
+            authz: ValidAuthz {
+                client_id: RP.into(),
+                redirect_uri: format!("{RP}/callback"),
+                state: "s".repeat(32),
+                nonce: "n".repeat(32),
+                code_challenge: challenge_s256(&"v".repeat(64)),
+                scope: vec!["openid".into()],
+                acr_values: vec![SpidLevel::L2],
+                userinfo_claims: vec![],
+                prompt: "consent login".into(),
+                response_mode: ResponseMode::Query,
+            },
+            created: fx.op.config().clock.now() - age,
+            attempts: 0,
+            granted: user.as_ref().map(User::max_level),
+            user,
+            stage,
+            session: None,
+        };
+        let id = random_id();
+        let now = fx.op.config().clock.now();
+        lock(&fx.op.0.txns)
+            .insert(
+                id.clone(),
+                t,
+                Some(RP),
+                now + chrono::Duration::hours(1),
+                now,
+            )
+            .expect("room for a login");
+        id
+    }
+
+    /// A form body with `txn` and `pairs`.
+    fn body(txn: &str, pairs: &[(&str, &str)]) -> Bytes {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.append_pair("txn", txn);
+        s.extend_pairs(pairs);
+        Bytes::from(s.finish())
+    }
+
+    /// `POST /login` as `username` with `password`, `times` times, on a fresh login.
+    fn log_in(fx: &Fixture, username: &str, password: &str, times: usize) -> Response {
+        let id = txn(fx, Stage::Credentials, None, chrono::Duration::zero());
+        let f = [("username", username), ("password", password)];
+        let mut r = block_on(login(State(fx.op.clone()), body(&id, &f)));
+        for _ in 1..times {
+            r = block_on(login(State(fx.op.clone()), body(&id, &f)));
+        }
+        r
+    }
+
+    /// `POST /otp` with `otp`, `times` times, on a login that passed its password.
+    fn enter_otp(fx: &Fixture, otp: &str, times: usize) -> Response {
+        let id = txn(
+            fx,
+            Stage::Otp,
+            Some("mario.rossi"),
+            chrono::Duration::zero(),
+        );
+        let mut r = block_on(super::otp(State(fx.op.clone()), body(&id, &[("otp", otp)])));
+        for _ in 1..times {
+            r = block_on(super::otp(State(fx.op.clone()), body(&id, &[("otp", otp)])));
+        }
+        r
+    }
+
+    /// `POST /consent` with `action` on a login `age` old at its consent.
+    fn give_consent(fx: &Fixture, action: &str, age: chrono::Duration) -> Response {
+        let id = txn(fx, Stage::Consent, Some("mario.rossi"), age);
+        block_on(consent(
+            State(fx.op.clone()),
+            body(&id, &[("action", action)]),
+        ))
+    }
+
+    /// A handler case: the response to the honest call with one edit, whose `X-SPID-Rule`
+    /// must be the rule.
+    pub(crate) type AuthorizeCase = (Rule, &'static str, fn(&Fixture) -> Response);
+
+    /// The `/authorization`, login, OTP and consent handlers' codes ([`AUTHZ_HANDLER_RULES`]
+    /// but the RP's resolution, for which see `CLIENT_CASES`), each on the honest call with
+    /// one edit.
+    pub(crate) const AUTHORIZE_CASES: &[AuthorizeCase] = &[
+        (Rule::OpAuthzClientId, "no client_id", |fx| {
+            authorize_with(fx, |p| {
+                p.remove("client_id");
+            })
+        }),
+        (Rule::OpAuthzRequestMissing, "request_uri", |fx| {
+            authorize_with(fx, |p| {
+                p.insert("request_uri".into(), format!("{RP}/request.jwt"));
+            })
+        }),
+        (Rule::OpAuthzRequestMissing, "no request", |fx| {
+            authorize_with(fx, |p| {
+                p.remove("request");
+            })
+        }),
+        (Rule::OpAuthzClientUntrusted, "RP not resolvable", |fx| {
+            // No trust anchor: nothing to resolve an unknown RP through (nothing fetched).
+            authorize_with(fx, |p| {
+                p.insert("client_id".into(), "http://unknown.example/rp".into());
+            })
+        }),
+        (Rule::OpAuthzRequestMalformed, "request not a JWS", |fx| {
+            authorize_with(fx, |p| {
+                p.insert("request".into(), "not-a-jws".into());
+            })
+        }),
+        (Rule::OpAuthzRequestSignature, "signature flipped", |fx| {
+            authorize_with(fx, |p| {
+                if let Some(r) = p.get_mut("request") {
+                    *r = corrupt_signature(r);
+                }
+            })
+        }),
+        (Rule::OpAuthzRequestReplayed, "request object again", |fx| {
+            let p = params(&signed(fx, &claims(fx)));
+            authorize(fx, p.clone());
+            authorize(fx, p)
+        }),
+        (
+            Rule::OpAuthzRequestReplayed,
+            "another JWT, same jti",
+            |fx| {
+                let mut c = claims(fx);
+                authorize(fx, params(&signed(fx, &c)));
+                c["nonce"] = json!("m".repeat(32));
+                authorize(fx, params(&signed(fx, &c)))
+            },
+        ),
+        (Rule::OpAuthzAccessDenied, "login cancelled", |fx| {
+            let id = txn(fx, Stage::Credentials, None, chrono::Duration::zero());
+            block_on(login(
+                State(fx.op.clone()),
+                body(&id, &[("action", "cancel")]),
+            ))
+        }),
+        (Rule::OpAuthzAccessDenied, "wrong password, thrice", |fx| {
+            log_in(fx, "mario.rossi", "wrong", 3)
+        }),
+        (Rule::OpAuthzAccessDenied, "identity suspended", |fx| {
+            log_in(fx, "paolo.sospeso", "password123", 1)
+        }),
+        (
+            Rule::OpAuthzAccessDenied,
+            "SpidL1 user, SpidL2 asked",
+            |fx| log_in(fx, "anna.neri", "password123", 1),
+        ),
+        (Rule::OpAuthzAccessDenied, "wrong OTP, thrice", |fx| {
+            enter_otp(fx, "000000", 3)
+        }),
+        (Rule::OpAuthzAccessDenied, "consent denied", |fx| {
+            give_consent(fx, "deny", chrono::Duration::zero())
+        }),
+        (Rule::OpAuthzAccessDenied, "login timed out", |fx| {
+            let late = fx.op.config().login_timeout + chrono::Duration::seconds(1);
+            give_consent(fx, "accept", late)
+        }),
+    ];
+
+    /// The honest calls pass: the request opens a login, the password, OTP and consent lead
+    /// to the code; each case's edit is refused by its rule, on the OP or at the
+    /// `redirect_uri` as the rule says.
+    #[test]
+    fn each_authorize_handler_rule_refuses_its_edit() {
+        let fx = fixture();
+        let honest = authorize_with(&fx, |_| {});
+        assert_eq!((honest.status(), rule_of(&honest)), (StatusCode::OK, None));
+        let otp = log_in(&fx, "mario.rossi", "password123", 1);
+        assert_eq!((otp.status(), rule_of(&otp)), (StatusCode::OK, None));
+        let consent = enter_otp(&fx, "123456", 1);
+        assert_eq!(
+            (consent.status(), rule_of(&consent)),
+            (StatusCode::OK, None)
+        );
+        let code = give_consent(&fx, "accept", chrono::Duration::zero());
+        assert_eq!((code.status(), rule_of(&code)), (StatusCode::FOUND, None));
+        let wrong: Vec<String> = AUTHORIZE_CASES
+            .iter()
+            .filter_map(|(rule, what, case)| {
+                let r = case(&fx);
+                let redirected = r.status() == StatusCode::FOUND;
+                let ok = rule_of(&r) == Some(rule.code())
+                    && (redirected || r.status() == StatusCode::BAD_REQUEST);
+                (!ok).then(|| {
+                    format!(
+                        "{what} ({}): got {} {:?}",
+                        rule.code(),
+                        r.status(),
+                        rule_of(&r)
+                    )
+                })
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// A failed resolution of the RP through the trust anchor, and the rule it must decide.
+    pub(crate) type ClientCase = (Rule, &'static str, fn() -> ResolveError);
+
+    /// [`client_refusal`]'s codes: each resolution error the federation walk returns, and the
+    /// rule it is answered with.
+    pub(crate) const CLIENT_CASES: &[ClientCase] = &[
+        (Rule::OpAuthzClientUnlisted, "unknown to the anchor", || {
+            ResolveError::Unknown {
+                entity: RP.into(),
+                anchor: "http://ta.example".into(),
+            }
+        }),
+        (Rule::OpAuthzClientFetchFailed, "RP configuration", || {
+            ResolveError::Fetch {
+                url: entity_configuration_url(RP),
+                detail: "connection refused".into(),
+            }
+        }),
+        (
+            Rule::OpAuthzClientFetchFailed,
+            "a superior's statement",
+            || ResolveError::Fetch {
+                url: "http://ta.example/fetch?sub=x".into(),
+                detail: "timed out".into(),
+            },
+        ),
+        (Rule::OpAuthzClientUntrusted, "no chain", || {
+            ResolveError::NoChain {
+                subject: RP.into(),
+                anchor: "http://ta.example".into(),
+                attempts: vec![],
+            }
+        }),
+        (Rule::OpAuthzClientUntrusted, "authority_hints loop", || {
+            ResolveError::Loop(RP.into())
+        }),
+    ];
+
+    #[test]
+    fn each_resolution_failure_has_its_rule() {
+        for (rule, what, error) in CLIENT_CASES {
+            let e = client_refusal(RP, &error());
+            assert_eq!(e.rule(), *rule, "{what}");
+            assert_eq!(e.error(), "invalid_client", "{what}");
+            assert!(!e.redirectable(), "{what}");
+            // The fetcher's reason is never shown.
+            assert!(!e.to_string().contains("refused"), "{what}: {e}");
+            assert!(!e.to_string().contains("timed out"), "{what}: {e}");
+        }
+        // No trust anchor at all: the RP is untrusted, nothing fetched.
+        let fx = token_fixture();
+        let r = block_on(fx.op.client("http://unknown.example/rp"));
+        assert_eq!(
+            r.map(|_| ()).map_err(|e| e.rule()),
+            Err(Rule::OpAuthzClientUntrusted)
+        );
+    }
+
+    #[test]
+    fn login_level_needs_an_active_identity_at_a_requested_level() {
+        let users = &token_fixture().op.config().users.clone();
+        let user = |name: &str| users.iter().find(|u| u.username == name).expect("user");
+        let honest = user("mario.rossi");
+        assert_eq!(login_level(honest, &[SpidLevel::L2]), Ok(SpidLevel::L2));
+        let mut suspended = honest.clone();
+        suspended.status = Status::Suspended;
+        let mut l1 = honest.clone();
+        l1.level = 1;
+        for (what, u) in [("suspended", &suspended), ("SpidL1 only", &l1)] {
+            let e = login_level(u, &[SpidLevel::L2]).expect_err(what);
+            assert_eq!(e.rule(), Rule::OpAuthzAccessDenied, "{what}");
+            assert!(e.redirectable(), "{what}");
+        }
+    }
+
+    /// The rules named by this module's case tables.
+    pub(crate) fn tested() -> Vec<Rule> {
+        AUTHORIZE_CASES
+            .iter()
+            .map(|c| c.0)
+            .chain(CLIENT_CASES.iter().map(|c| c.0))
+            .collect()
+    }
+
+    #[test]
+    fn every_handler_rule_has_a_case() {
+        let tested = tested();
+        let envelope = super::super::request::ENVELOPE_RULES
+            .iter()
+            .flat_map(|(c, _)| c.iter());
+        for r in super::super::request::AUTHZ_HANDLER_RULES
+            .iter()
+            .chain(envelope)
+        {
+            assert!(tested.contains(r), "{} has no case", r.code());
+        }
+    }
 }

@@ -61,9 +61,15 @@ pub enum AuthzRefusal {
     /// A document of the RP's chain could not be fetched (summary; the reason is logged).
     #[error("client not trusted: {0}")]
     ClientFetchFailed(String),
-    /// No `request` parameter (or a `request_uri`, which SPID does not use).
+    /// No `request` parameter.
     #[error("a request object is required")]
     MissingRequest,
+    /// A `request_uri`, which SPID does not use: the request object goes by value.
+    #[error("request_uri_not_supported: pass the request object by value")]
+    RequestUri,
+    /// The request object (its `jti`, else the whole JWT) was answered already.
+    #[error("this request object was already used: start the login again")]
+    Replayed,
     /// `redirect_uri` missing or not in the RP's metadata.
     #[error("redirect_uri {0:?} is not registered")]
     RedirectUri(String),
@@ -112,6 +118,8 @@ impl AuthzRefusal {
         match self {
             AuthzRefusal::MissingClientId
             | AuthzRefusal::MissingRequest
+            | AuthzRefusal::RequestUri
+            | AuthzRefusal::Replayed
             | AuthzRefusal::RedirectUri(_)
             | AuthzRefusal::InvalidRequest(_)
             | AuthzRefusal::Pkce(_)
@@ -138,7 +146,8 @@ impl AuthzRefusal {
             AuthzRefusal::UntrustedClient(_) => Rule::OpAuthzClientUntrusted,
             AuthzRefusal::UnlistedClient(_) => Rule::OpAuthzClientUnlisted,
             AuthzRefusal::ClientFetchFailed(_) => Rule::OpAuthzClientFetchFailed,
-            AuthzRefusal::MissingRequest => Rule::OpAuthzRequestMissing,
+            AuthzRefusal::MissingRequest | AuthzRefusal::RequestUri => Rule::OpAuthzRequestMissing,
+            AuthzRefusal::Replayed => Rule::OpAuthzRequestReplayed,
             AuthzRefusal::RedirectUri(_) => Rule::OpAuthzRedirectUri,
             AuthzRefusal::NotJws => Rule::OpAuthzRequestMalformed,
             AuthzRefusal::RequestSignature(_) => Rule::OpAuthzRequestSignature,
@@ -165,6 +174,8 @@ impl AuthzRefusal {
                 | AuthzRefusal::UnlistedClient(_)
                 | AuthzRefusal::ClientFetchFailed(_)
                 | AuthzRefusal::MissingRequest
+                | AuthzRefusal::RequestUri
+                | AuthzRefusal::Replayed
                 | AuthzRefusal::RedirectUri(_)
                 | AuthzRefusal::NotJws
         )
@@ -302,10 +313,68 @@ pub const AUTHZ_RULES: &[AuthzRule] = &[
     (&[Rule::OpAuthzAcrValues], offline_l1_last),
 ];
 
-/// Codes the `/authorize` handler decides before [`AUTHZ_RULES`] run (no `client_id`, a
-/// `request_uri` or no `request`, the RP's trust chain, a `request` that is not a JWS, its
-/// signature) or after them (a request object answered already; the login: `access_denied`). They need the HTTP exchange or the
-/// federation, so the harness cases judge them rather than unit tests.
+/// The HTTP parameters an authorization request needs before its RP is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthzEnvelope<'a> {
+    /// The `client_id` parameter (not empty).
+    pub client_id: &'a str,
+    /// The request object, by value (not yet known to be a JWS).
+    pub request: &'a str,
+}
+
+/// An entry of [`ENVELOPE_RULES`]: the codes the check may return and the check.
+pub type EnvelopeRule = (&'static [Rule], fn(&HashMap<String, String>) -> AuthzCheck);
+
+/// The checks of the HTTP parameters before anything is fetched, in order; every refusal is
+/// HTTP 400 on the OP (nothing says yet where a redirect could go).
+pub const ENVELOPE_RULES: &[EnvelopeRule] = &[
+    (&[Rule::OpAuthzClientId], envelope_client_id),
+    (&[Rule::OpAuthzRequestMissing], envelope_no_request_uri),
+    (&[Rule::OpAuthzRequestMissing], envelope_request),
+];
+
+fn envelope_client_id(p: &HashMap<String, String>) -> AuthzCheck {
+    match p.get("client_id") {
+        Some(c) if !c.is_empty() => Ok(()),
+        _ => Err(AuthzRefusal::MissingClientId),
+    }
+}
+
+fn envelope_no_request_uri(p: &HashMap<String, String>) -> AuthzCheck {
+    if p.contains_key("request_uri") {
+        return Err(AuthzRefusal::RequestUri);
+    }
+    Ok(())
+}
+
+fn envelope_request(p: &HashMap<String, String>) -> AuthzCheck {
+    if !p.contains_key("request") {
+        return Err(AuthzRefusal::MissingRequest);
+    }
+    Ok(())
+}
+
+/// Runs [`ENVELOPE_RULES`] in order on the HTTP parameters; the first refusal decides.
+pub fn check_envelope(params: &HashMap<String, String>) -> Result<AuthzEnvelope<'_>, AuthzRefusal> {
+    for (codes, check) in ENVELOPE_RULES {
+        if let Err(r) = check(params) {
+            debug_assert!(codes.contains(&r.rule()), "{:?} not in {codes:?}", r.rule());
+            return Err(r);
+        }
+    }
+    // Both were judged by ENVELOPE_RULES.
+    let get = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
+    Ok(AuthzEnvelope {
+        client_id: get("client_id"),
+        request: get("request"),
+    })
+}
+
+/// Codes decided outside [`AUTHZ_RULES`]: before them by [`ENVELOPE_RULES`] (no
+/// `client_id`, a `request_uri` or no `request`), by the RP's resolution through the trust
+/// anchor and by the request object's form and signature (`authorize.rs`), after them by
+/// the replay check and the login (`access_denied`). Each has its unit tests beside the
+/// code deciding it; `op::tests` checks that every `op.*` code has one.
 pub const AUTHZ_HANDLER_RULES: &[Rule] = &[
     Rule::OpAuthzClientId,
     Rule::OpAuthzRequestMissing,
@@ -615,7 +684,7 @@ pub fn grant_level(user_max: SpidLevel, acr_values: &[SpidLevel]) -> Option<Spid
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -840,7 +909,7 @@ mod tests {
         assert!(check(&p, &c).is_ok());
     }
 
-    type Edit = fn(&mut HashMap<String, String>, &mut Value);
+    pub(crate) type Edit = fn(&mut HashMap<String, String>, &mut Value);
 
     fn drop_claim(c: &mut Value, name: &str) {
         if let Some(o) = c.as_object_mut() {
@@ -855,7 +924,7 @@ mod tests {
 
     /// One honest request plus one edit per entry of [`AUTHZ_RULES`] (and more for the
     /// entries that return several codes): the rule each edit must be refused by.
-    const AUTHZ_CASES: &[(Rule, Edit)] = &[
+    pub(crate) const AUTHZ_CASES: &[(Rule, Edit)] = &[
         (Rule::OpAuthzRedirectUri, |_, c| {
             c["redirect_uri"] = json!("http://evil.example/cb")
         }),
@@ -984,6 +1053,61 @@ mod tests {
             unlisted.is_empty(),
             "op.authz codes in no table nor handler list: {unlisted:?}"
         );
+    }
+
+    /// An edit of the honest HTTP parameters of an authorization request.
+    pub(crate) type ParamEdit = fn(&mut HashMap<String, String>);
+
+    /// One honest set of HTTP parameters plus one edit per entry of [`ENVELOPE_RULES`]: the
+    /// rule each edit must be refused by.
+    pub(crate) const ENVELOPE_CASES: &[(Rule, &str, ParamEdit)] = &[
+        (Rule::OpAuthzClientId, "client_id missing", |p| {
+            p.remove("client_id");
+        }),
+        (Rule::OpAuthzClientId, "client_id empty", |p| {
+            p.insert("client_id".into(), String::new());
+        }),
+        (Rule::OpAuthzRequestMissing, "request_uri", |p| {
+            p.insert("request_uri".into(), format!("{RP}/request.jwt"));
+        }),
+        (Rule::OpAuthzRequestMissing, "request missing", |p| {
+            p.remove("request");
+        }),
+    ];
+
+    #[test]
+    fn each_envelope_rule_refuses_its_edit() {
+        let honest = || {
+            let (mut p, _) = good();
+            p.insert("request".into(), "h.p.s".into());
+            p
+        };
+        let p = honest();
+        assert_eq!(
+            check_envelope(&p),
+            Ok(AuthzEnvelope {
+                client_id: RP,
+                request: "h.p.s"
+            })
+        );
+        for (rule, what, edit) in ENVELOPE_CASES {
+            let mut p = honest();
+            edit(&mut p);
+            let e = check_envelope(&p).expect_err(what);
+            assert_eq!(e.rule(), *rule, "{what}");
+            assert!(!e.redirectable(), "{what}");
+            assert_eq!(e.error(), "invalid_request", "{what}");
+        }
+        let codes: Vec<Rule> = ENVELOPE_RULES
+            .iter()
+            .flat_map(|(c, _)| c.iter().copied())
+            .collect();
+        for (rule, what, _) in ENVELOPE_CASES {
+            assert!(AUTHZ_HANDLER_RULES.contains(rule), "{what}");
+        }
+        assert!(codes
+            .iter()
+            .all(|r| ENVELOPE_CASES.iter().any(|(t, _, _)| t == r)));
     }
 
     #[test]
