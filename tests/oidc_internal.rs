@@ -848,3 +848,33 @@ async fn sso_session_honours_prompt_and_ends_with_revocation() {
     assert_accepted(&page, SpidLevel::L2);
     assert!(authenticated_again(&ua.take_trace()));
 }
+
+#[tokio::test]
+async fn plans_armed_per_case_do_not_leak_into_concurrent_logins() {
+    // Cases run concurrently (`run --jobs`): each plan is armed for its own browser session,
+    // so an honest login running beside a spoiled one stays honest, and the reverse.
+    let fed = OidcFederation::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let cases = oidc_catalogue::embedded().unwrap();
+    let pick = |id: &str| cases.iter().find(|c| c.id == id).unwrap().clone();
+    let (spoiled, honest, refresh) = (
+        pick("acr-l1"),
+        pick("oidc-login-l2"),
+        pick("refresh-acr-l1"),
+    );
+    for _ in 0..3 {
+        let (a, b, c, d) = futures_util::join!(
+            fed.run_case(&spoiled, &users),
+            fed.run_case(&honest, &users),
+            fed.run_case(&refresh, &users),
+            fed.run_case(&honest, &users),
+        );
+        for r in [&a, &b, &c, &d] {
+            assert!(r.passed(), "{}: {:?} {:?}", r.id, r.rule, r.note);
+        }
+        assert_eq!(a.rule.as_deref(), Some("oidc.acr.insufficient"));
+        assert_eq!(c.rule.as_deref(), Some("oidc.acr.insufficient"));
+    }
+}

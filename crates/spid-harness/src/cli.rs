@@ -22,8 +22,9 @@ pub struct RunArgs {
     /// Only these sides (repeatable; default all).
     #[arg(long, value_enum)]
     pub side: Vec<Side>,
-    /// SAML cases run at the same time, each in its own browser session (cases that move
-    /// the shared clock run alone; output order does not change).
+    /// Cases run at the same time, each in its own browser session with its plan armed for
+    /// it alone (cases that move the shared clock or spoil the OP's entity configuration run
+    /// alone; output order does not change).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     /// Only shard k of n (e.g. 2/3): stable by case id, the shards add up to the whole
@@ -847,9 +848,11 @@ pub async fn run(
                 fed.rp.entity_id(),
                 cases.len()
             );
-            // OIDC fault plans are armed per OP, not per session: one case at a time.
+            // Plans are armed per browser session; a plan on the OP's entity configuration is
+            // global and runs alone.
             let run = async |c: &OidcCase| fed.run_case(c, &users).await;
-            let r = run_with_sanity(header, &cases, &oidc::sanity_case(), 1, |_| true, run).await;
+            let alone = |c: &OidcCase| c.plan.alters_federation();
+            let r = run_with_sanity(header, &cases, &oidc::sanity_case(), jobs, alone, run).await;
             runs.push(SideRun {
                 side: Side::OidcRp,
                 ..r
@@ -869,8 +872,10 @@ pub async fn run(
                 cases.len()
             );
             let run = async |c: &OpCase| fed.run_op_case(c, &ops, &users).await;
+            // Each case is its own login at the OP; one that moves the OP's clock runs alone.
+            let alone = |c: &OpCase| c.token.advance_secs.is_some();
             let r =
-                run_with_sanity(header, &cases, &oidc_op::sanity_case(), 1, |_| true, run).await;
+                run_with_sanity(header, &cases, &oidc_op::sanity_case(), jobs, alone, run).await;
             runs.push(SideRun {
                 side: Side::OidcOp,
                 ..r

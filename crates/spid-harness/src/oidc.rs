@@ -477,7 +477,23 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         // The spoiled entity configuration is only seen by a fresh resolution.
         fed.rp.forget_trusted_ops();
     }
-    t.op.arm(case.plan.clone());
+    // The plan is armed for this browser session only (its case cookie reaches our OP's
+    // consent page), so cases run concurrently; a plan on the entity configuration is
+    // global, as no cookie comes with a federation fetch (such cases run alone).
+    let token = format!("{:032x}", rand::random::<u128>());
+    let global = case.plan.alters_federation();
+    if global {
+        t.op.arm(case.plan.clone());
+    } else {
+        match Url::parse(t.op.entity_id()) {
+            Ok(op_url) => ua.add_cookie(
+                &format!("{}={token}; Path=/", spid_idp::CASE_COOKIE),
+                &op_url,
+            ),
+            Err(e) => return failed(case, started, format!("our OP's entity id: {e}"), vec![]),
+        }
+        t.op.arm_for(&token, case.plan.clone());
+    }
     let result = match (case.flow, t.ours) {
         (OidcFlow::Login, _) => {
             runner::drive_login(&mut ua, t.login_url, user, Behaviour::default())
@@ -487,9 +503,14 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         (flow, Some(fed)) => fed.drive(&mut ua, user, flow).await,
         (flow, None) => Err(format!("flow {} needs our RP", flow.name())),
     };
-    t.op.disarm();
+    let missed = if global {
+        t.op.disarm();
+        t.op.take_plan_error()
+    } else {
+        t.op.disarm_for(&token)
+    };
     let trace = ua.take_trace();
-    if let Some(miss) = t.op.take_plan_error() {
+    if let Some(miss) = missed {
         // A plan that missed its target proves nothing: a harness error, never a verdict.
         return failed(
             case,

@@ -994,7 +994,7 @@ async fn metadata_handler(State(idp): State<IdentityProvider>) -> Response {
 }
 
 /// The harness case named by the browser's [`CASE_COOKIE`], if any.
-fn case_of(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn case_of(headers: &HeaderMap) -> Option<String> {
     spid_core::cookie::session_cookie(
         headers
             .get_all(header::COOKIE)

@@ -532,20 +532,23 @@ impl OpenIdProvider {
     }
 
     /// Consent accepted: a single-use code, and the redirect with `code`, `state`, `iss`.
-    fn issue_code(&self, t: Txn) -> Response {
+    /// `case` is the harness case the browser names ([`crate::CASE_COOKIE`]): its plan, if
+    /// armed, rides with the grant.
+    fn issue_code(&self, t: Txn, case: Option<&str>) -> Response {
         let (Some(user), Some(level)) = (t.user.clone(), t.granted) else {
             return bad_request("login incomplete");
         };
         let code = random_id();
+        let plan = self.plan_for(case);
         let grant = CodeGrant {
             authz: t.authz.clone(),
             user,
             level,
             created: self.0.cfg.clock.now(),
             session: t.session.clone(),
+            plan: plan.case.is_some().then(|| plan.clone()),
         };
         bounded_insert(&mut lock(&self.0.codes), code.clone(), grant);
-        let plan = self.peek_plan();
         let mut params: Vec<(String, String)> = vec![
             ("code".into(), code),
             ("state".into(), t.authz.state.clone()),
@@ -556,7 +559,9 @@ impl OpenIdProvider {
             .edit
             .apply_pairs(&mut params, "edit", Value::clone)
         {
-            return self.missed(&miss.within("plan.authz_response"));
+            let miss = miss.within("plan.authz_response");
+            self.note_miss(plan.case.as_deref(), &miss);
+            return Self::miss_page(&miss);
         }
         let params: Vec<(&str, &str)> = params
             .iter()
@@ -727,7 +732,11 @@ pub(crate) async fn otp(State(op): State<OpenIdProvider>, body: Bytes) -> Respon
     with_cookie(html(StatusCode::OK, body), cookie)
 }
 
-pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Response {
+pub(crate) async fn consent(
+    State(op): State<OpenIdProvider>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let f = match form(&body) {
         Ok(f) => f,
         Err(r) => return *r,
@@ -740,7 +749,7 @@ pub(crate) async fn consent(State(op): State<OpenIdProvider>, body: Bytes) -> Re
     if f.get("action").map(String::as_str) != Some("accept") {
         return op.refuse_txn(&t, AuthzRefusal::AccessDenied("consent denied".into()));
     }
-    op.issue_code(t)
+    op.issue_code(t, crate::case_of(&headers).as_deref())
 }
 
 #[cfg(test)]
@@ -897,6 +906,7 @@ pub(super) mod tests {
         let id = txn(fx, Stage::Consent, Some("mario.rossi"), age);
         block_on(consent(
             State(fx.op.clone()),
+            HeaderMap::new(),
             body(&id, &[("action", action)]),
         ))
     }

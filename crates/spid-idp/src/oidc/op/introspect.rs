@@ -95,7 +95,8 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
                 .edit
                 .apply_value(&mut answer, "plan.introspection.edit")
             {
-                return op.missed(&m);
+                op.note_miss(g.plan.case.as_deref(), &m);
+                return OpenIdProvider::miss_page(&m);
             }
             answer
         }

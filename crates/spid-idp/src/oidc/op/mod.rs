@@ -96,6 +96,10 @@ pub struct OpPlan {
     /// The trust marks the entity configuration carries (each re-signed by the plan).
     #[serde(skip_serializing_if = "JwtPlan::is_empty")]
     pub trust_mark: JwtPlan,
+    /// The harness case the plan was armed for ([`OpenIdProvider::arm_for`]); not part of
+    /// the grammar: the OP reports a miss to that case.
+    #[serde(skip)]
+    pub case: Option<String>,
 }
 
 impl OpPlan {
@@ -107,7 +111,10 @@ impl OpPlan {
 
     /// Whether the plan changes nothing.
     pub fn is_honest(&self) -> bool {
-        *self == OpPlan::default()
+        OpPlan {
+            case: None,
+            ..self.clone()
+        } == OpPlan::default()
     }
 
     /// Checks what can be checked before any message exists: each message's plan uses only
@@ -301,6 +308,8 @@ pub(crate) struct CodeGrant {
     pub created: DateTime<Utc>,
     /// The SSO session the login ran in (revoking the access token ends it).
     pub session: Option<String>,
+    /// The plan armed for this login's case, if any (else the exchange takes the global one).
+    pub plan: Option<OpPlan>,
 }
 
 /// A browser's single sign-on session at the OP: who authenticated, at which level, when.
@@ -351,6 +360,8 @@ struct Inner {
     plan: Mutex<Option<OpPlan>>,
     /// Why the last plan could not be carried out, until [`OpenIdProvider::take_plan_error`].
     plan_error: Mutex<Option<String>>,
+    /// Plans armed per harness case ([`OpenIdProvider::arm_for`]), with their misses.
+    case_plans: Mutex<HashMap<String, (OpPlan, Option<String>)>>,
     /// The last signed messages sent, until [`OpenIdProvider::take_sent`].
     sent: Mutex<std::collections::VecDeque<SentJwt>>,
     http: reqwest::Client,
@@ -397,6 +408,7 @@ impl OpenIdProvider {
             refresh: Mutex::new(refresh::RefreshStore::default()),
             plan: Mutex::new(None),
             plan_error: Mutex::new(None),
+            case_plans: Mutex::new(HashMap::new()),
             sent: Mutex::new(std::collections::VecDeque::new()),
             http: super::http_client(),
         })))
@@ -527,11 +539,52 @@ impl OpenIdProvider {
         lock(&self.0.plan_error).take()
     }
 
-    /// Records a plan that missed its target and answers with an error page naming it (HTTP
-    /// 500 and [`PLAN_ERROR_HEADER`]): never an honest message in place of the planned one.
-    pub(crate) fn missed(&self, miss: &PlanMiss) -> Response {
+    /// Arms `plan` for the login whose browser sends [`crate::CASE_COOKIE`] = `case` (to the
+    /// consent page), so cases run concurrently; the grant keeps it for the later steps. A
+    /// plan that alters the entity configuration is global ([`Self::arm`]): no cookie comes
+    /// with a federation fetch.
+    pub fn arm_for(&self, case: &str, mut plan: OpPlan) {
+        plan.case = Some(case.to_string());
+        let mut plans = lock(&self.0.case_plans);
+        if plans.len() >= MAX_ENTRIES {
+            plans.clear();
+        }
+        plans.insert(case.to_string(), (plan, None));
+    }
+
+    /// Forgets the plan armed for `case`; why it could not be carried out, if it missed.
+    pub fn disarm_for(&self, case: &str) -> Option<String> {
+        lock(&self.0.case_plans).remove(case).and_then(|(_, e)| e)
+    }
+
+    /// The plan for a login: the one armed for its case, else the global one (left armed).
+    pub(crate) fn plan_for(&self, case: Option<&str>) -> OpPlan {
+        case.and_then(|c| lock(&self.0.case_plans).get(c).map(|(p, _)| p.clone()))
+            .unwrap_or_else(|| self.peek_plan())
+    }
+
+    /// Records that `plan` missed its target: against its case, or globally.
+    pub(crate) fn note_miss(&self, case: Option<&str>, miss: &PlanMiss) {
         let text = miss.to_string();
-        *lock(&self.0.plan_error) = Some(text.clone());
+        if let Some(c) = case {
+            if let Some(entry) = lock(&self.0.case_plans).get_mut(c) {
+                entry.1 = Some(text);
+                return;
+            }
+        }
+        *lock(&self.0.plan_error) = Some(text);
+    }
+
+    /// Records a global plan that missed its target and answers [`Self::miss_page`].
+    pub(crate) fn missed(&self, miss: &PlanMiss) -> Response {
+        self.note_miss(None, miss);
+        Self::miss_page(miss)
+    }
+
+    /// The error page of a plan that missed its target (HTTP 500 and
+    /// [`PLAN_ERROR_HEADER`]): never an honest message in place of the planned one.
+    pub(crate) fn miss_page(miss: &PlanMiss) -> Response {
+        let text = miss.to_string();
         let mut r = json_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", &text);
         if let Ok(v) = axum::http::HeaderValue::from_str(&text) {
             r.headers_mut().insert(PLAN_ERROR_HEADER, v);

@@ -287,7 +287,7 @@ impl OpenIdProvider {
                 Value::clone,
             )
             .map_err(|e| match e {
-                SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.refresh_id_token")),
+                SignError::Miss(m) => self.planned_miss(plan, m.within("plan.refresh_id_token")),
                 SignError::Jose(e) => signing_failed(e),
             })?;
         self.record_sent("refresh_id_token", &id_token);
@@ -315,7 +315,7 @@ impl OpenIdProvider {
         plan.refresh_response
             .edit
             .apply_value(&mut answer, "plan.refresh_response.edit")
-            .map_err(TokenRefusal::Plan)?;
+            .map_err(|m| self.planned_miss(plan, m))?;
         Ok(answer)
     }
 }
@@ -413,6 +413,7 @@ pub(super) mod tests {
                 level: SpidLevel::L2,
                 created: self.op.config().clock.now(),
                 session: None,
+                plan: None,
             };
             let code = super::super::random_id();
             lock(&self.op.0.codes).insert(code.clone(), grant);

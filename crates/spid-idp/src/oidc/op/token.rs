@@ -496,6 +496,12 @@ impl OpenIdProvider {
         run(ASSERTION_CLAIM_RULES, &input, &ctx)
     }
 
+    /// A miss of `plan`, noted against its case: the refusal the handler answers with.
+    pub(crate) fn planned_miss(&self, plan: &super::OpPlan, miss: PlanMiss) -> TokenRefusal {
+        self.note_miss(plan.case.as_deref(), &miss);
+        TokenRefusal::Plan(miss)
+    }
+
     /// The authorization-code exchange for an already resolved `client`.
     pub(crate) fn exchange(
         &self,
@@ -524,7 +530,11 @@ impl OpenIdProvider {
         };
         run(GRANT_RULES, &redeemed, &ctx)?;
 
-        let plan = self.take_plan();
+        // The case's plan rode with the grant; else the globally armed one is used up here.
+        let plan = match &grant.plan {
+            Some(p) => p.clone(),
+            None => self.take_plan(),
+        };
         let p = &cfg.profile;
         let alg = p.default_signing_alg;
         let iat = now.timestamp();
@@ -564,11 +574,12 @@ impl OpenIdProvider {
                 Value::clone,
             )
             .map_err(|e| match e {
-                SignError::Miss(m) => TokenRefusal::Plan(m.within("plan.id_token")),
+                SignError::Miss(m) => self.planned_miss(&plan, m.within("plan.id_token")),
                 SignError::Jose(e) => TokenRefusal::InvalidRequest(format!("signing failed: {e}")),
             })?;
         self.record_sent("id_token", &id_token);
         let token_edit = plan.token_response.edit.clone();
+        let plan_case = plan.case.clone();
         let refresh = super::refresh::offers_refresh(&grant.authz)
             .then(|| {
                 self.open_refresh_family(
@@ -603,9 +614,10 @@ impl OpenIdProvider {
         if let (Some((_, token)), Some(obj)) = (refresh, answer.as_object_mut()) {
             obj.insert("refresh_token".into(), json!(token));
         }
-        token_edit
-            .apply_value(&mut answer, "plan.token_response.edit")
-            .map_err(TokenRefusal::Plan)?;
+        if let Err(m) = token_edit.apply_value(&mut answer, "plan.token_response.edit") {
+            self.note_miss(plan_case.as_deref(), &m);
+            return Err(TokenRefusal::Plan(m));
+        }
         Ok(answer)
     }
 }
@@ -616,10 +628,23 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
         Ok(f) => spid_net::first_wins(f),
         Err(r) => return r.into_response(),
     };
-    // A planned transport answers before any check, as a broken token endpoint would.
-    if let Some(t) = op.peek_plan().token_response.transport {
-        op.take_plan();
-        return super::transport(&t);
+    // A planned transport answers before any check, as a broken token endpoint would: the
+    // plan of the code's case, else the global one (used up).
+    let case_plan = f
+        .get("code")
+        .and_then(|c| lock(&op.0.codes).get(c).and_then(|g| g.plan.clone()));
+    match case_plan {
+        Some(p) => {
+            if let Some(t) = p.token_response.transport {
+                return super::transport(&t);
+            }
+        }
+        None => {
+            if let Some(t) = op.peek_plan().token_response.transport {
+                op.take_plan();
+                return super::transport(&t);
+            }
+        }
     }
     let result = match f.get("client_id").filter(|c| !c.is_empty()) {
         None => Err(TokenRefusal::InvalidRequest("client_id is required".into())),
@@ -635,7 +660,7 @@ pub(crate) async fn token(State(op): State<OpenIdProvider>, body: Bytes) -> Resp
     };
     match result {
         Ok(body) => json(StatusCode::OK, &body),
-        Err(TokenRefusal::Plan(miss)) => op.missed(&miss),
+        Err(TokenRefusal::Plan(miss)) => OpenIdProvider::miss_page(&miss),
         Err(TokenRefusal::Planned(t)) => super::transport(&t),
         Err(e) => e.response(op.0.cfg.profile.invalid_client_status),
     }
@@ -728,6 +753,7 @@ pub(super) mod tests {
             level: SpidLevel::L2,
             created,
             session: None,
+            plan: None,
         };
         let code = super::super::random_id();
         lock(&fx.op.0.codes).insert(code.clone(), grant);

@@ -151,7 +151,11 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
             op.record_sent("userinfo", &jws);
             jws
         }
-        Err(SignError::Miss(m)) => return op.missed(&m.within("plan.userinfo")),
+        Err(SignError::Miss(m)) => {
+            let m = m.within("plan.userinfo");
+            op.note_miss(grant.plan.case.as_deref(), &m);
+            return OpenIdProvider::miss_page(&m);
+        }
         Err(SignError::Jose(e)) => {
             return json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,7 +190,10 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
         match encrypt_jwe(jws.as_bytes(), &key, jwe_alg, jwe_enc, Some("JWT")) {
             Ok(jwe) => match plan.encrypt.rewrite(&jwe, "plan.userinfo.encrypt.header") {
                 Ok(jwe) => Ok(jwe),
-                Err(m) => return op.missed(&m),
+                Err(m) => {
+                    op.note_miss(grant.plan.case.as_deref(), &m);
+                    return OpenIdProvider::miss_page(&m);
+                }
             },
             Err(e) => Err(e),
         }
