@@ -223,7 +223,8 @@ pub struct Case<B = SamlBody> {
     pub title: String,
     /// Family (closed per side: [`families`]).
     pub family: String,
-    /// SPID rule and upstream references.
+    /// SPID rule and upstream references, each citing a document of
+    /// `fixtures/cases/REFS.toml` ([`resolve_ref`]).
     pub refs: Vec<String>,
     /// Flags (closed vocabulary, explained in `fixtures/cases/FLAGS.toml`), e.g. `hardening`.
     pub flags: Vec<Flag>,
@@ -449,6 +450,11 @@ impl<B: Body> CatalogueCase for Case<B> {
                 families(B::FOLDER).join(", ")
             ));
         }
+        if let Some(r) = self.refs.iter().find(|r| resolve_ref(r).is_none()) {
+            return Err(format!(
+                "ref {r:?} cites no document of fixtures/cases/REFS.toml (a ref starts with one of its keys, e.g. \"RFC 6749 4.1.2\")"
+            ));
+        }
         self.body.check()
     }
 }
@@ -474,6 +480,63 @@ pub fn families(folder: &str) -> Vec<&'static str> {
 /// What a family of a catalogue folder covers (None: not a family of that folder).
 pub fn family_explanation(folder: &str, family: &str) -> Option<&'static str> {
     family_table().get(folder)?.get(family).map(String::as_str)
+}
+
+/// `fixtures/cases/REFS.toml`: the public documents a case's `refs` may cite, keyed by the
+/// prefix a ref starts with (`RFC 6749`, `SPID-RT SSO`, `spid-sp-test`, …).
+pub const REFS_TOML: &str = include_str!("../../../fixtures/cases/REFS.toml");
+
+/// One public document of `fixtures/cases/REFS.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefDoc {
+    /// The document's title.
+    pub title: String,
+    /// Where anyone can read it (https).
+    pub url: String,
+}
+
+type RefTable = std::collections::BTreeMap<String, RefDoc>;
+
+fn ref_table() -> &'static RefTable {
+    static MAP: std::sync::OnceLock<RefTable> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| toml::from_str(REFS_TOML).unwrap_or_default())
+}
+
+/// The `REFS.toml` key a ref cites and its document: the longest key the ref starts with,
+/// ending where a word ends (`RFC 6749 4.1.2` cites `RFC 6749`, `RFC 67490` cites nothing).
+pub fn ref_document(reference: &str) -> Option<(&'static str, &'static RefDoc)> {
+    ref_table()
+        .iter()
+        .filter(|(key, _)| {
+            reference.strip_prefix(key.as_str()).is_some_and(|rest| {
+                !rest
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+        .max_by_key(|(key, _)| key.len())
+        .map(|(key, doc)| (key.as_str(), doc))
+}
+
+/// The (title, url) of the public document a case's ref cites (None: no `REFS.toml` entry;
+/// such a ref is a load error).
+pub fn resolve_ref(reference: &str) -> Option<(&'static str, &'static str)> {
+    ref_document(reference).map(|(_, d)| (d.title.as_str(), d.url.as_str()))
+}
+
+/// A ref as a markdown link to its document (the ref's own text; the documents' titles are
+/// listed once, at the end of docs/cases.md).
+pub fn ref_markdown(reference: &str) -> String {
+    let text = reference
+        .replace('|', "\\|")
+        .replace('[', "\\[")
+        .replace(']', "\\]");
+    match resolve_ref(reference) {
+        Some((_, url)) => format!("[{text}]({url})"),
+        None => text,
+    }
 }
 
 /// Parses and checks one case file of any catalogue: unknown keys, an empty or unknown (or
@@ -810,6 +873,93 @@ mod tests {
     }
 
     #[test]
+    fn refs_resolve_through_one_table_of_public_documents() {
+        let table: RefTable = toml::from_str(REFS_TOML)
+            .expect("fixtures/cases/REFS.toml parses as key = {title, url}");
+        assert_eq!(&table, ref_table());
+        for (key, doc) in &table {
+            assert!(
+                !doc.title.trim().is_empty(),
+                "REFS.toml: {key} has no title"
+            );
+            assert!(
+                doc.url.starts_with("https://") && !doc.url.contains(' '),
+                "REFS.toml: {key} url {:?} is not an https URL",
+                doc.url
+            );
+        }
+        // The longest key wins, and a key ends where a word ends.
+        assert_eq!(ref_document("RFC 6749 4.1.2.1").unwrap().0, "RFC 6749");
+        assert_eq!(
+            ref_document("SPID-RT SSO (InResponseTo)").unwrap().0,
+            "SPID-RT SSO"
+        );
+        assert_eq!(
+            ref_document("spid-sp-test 4, 5, 100").unwrap().0,
+            "spid-sp-test"
+        );
+        assert_eq!(ref_document("SPID-OIDC: OP keys").unwrap().0, "SPID-OIDC");
+        assert_eq!(
+            resolve_ref("OIDC-CORE 3.1.3.7 (9)"),
+            Some((
+                "OpenID Connect Core 1.0",
+                "https://openid.net/specs/openid-connect-core-1_0.html"
+            ))
+        );
+        for unknown in ["RFC 67490", "SPID-RTX", "hardening", "research 10.1", ""] {
+            assert!(resolve_ref(unknown).is_none(), "{unknown:?} resolved");
+        }
+        assert_eq!(
+            ref_markdown("RFC 7009 2.1"),
+            "[RFC 7009 2.1](https://www.rfc-editor.org/rfc/rfc7009)"
+        );
+        // An unknown prefix is a load error naming the file and the ref.
+        let base = "id = \"x\"\ntitle = \"t\"\nfamily = \"signature\"\n";
+        let accept = "[expect]\nverdict = \"accept\"\n";
+        assert!(parse_case(
+            "x.toml",
+            &format!("{base}refs = [\"RFC 6749 5.2\"]\n{accept}")
+        )
+        .is_ok());
+        let e = parse_case(
+            "x.toml",
+            &format!("{base}refs = [\"RFC 6749\", \"research 4.5\"]\n{accept}"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("research 4.5") && e.contains("REFS.toml"),
+            "{e}"
+        );
+        // Every document is cited by at least one case (the table stays true).
+        let cited: Vec<String> = embedded_cases::<Case>()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c.refs.clone())
+            .chain(
+                embedded_cases::<crate::oidc::OidcCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
+            .chain(
+                embedded_cases::<crate::oidc_op::OpCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
+            .collect();
+        for key in table.keys() {
+            assert!(
+                cited
+                    .iter()
+                    .any(|r| ref_document(r).is_some_and(|(k, _)| k == key)),
+                "REFS.toml: no case cites {key}"
+            );
+        }
+    }
+
+    #[test]
     fn families_are_closed_and_each_is_used() {
         let text = "id = \"x\"\ntitle = \"t\"\nfamily = \"nope\"\n[expect]\nverdict = \"accept\"\n";
         let e = parse_case("x.toml", text).unwrap_err();
@@ -900,21 +1050,25 @@ pub fn cases_markdown() -> Result<String, LoadError> {
         for (f, n) in &fam {
             out.push_str(&format!("| {f} | {n} |\n"));
         }
-        out.push_str("\n| id | family | title | expected | flags |\n|---|---|---|---|---|\n");
+        out.push_str(
+            "\n| id | family | title | expected | flags | refs |\n|---|---|---|---|---|---|\n",
+        );
         for c in &cases {
+            let refs: Vec<String> = c.refs().iter().map(|r| ref_markdown(r)).collect();
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} |\n",
                 c.id(),
                 c.family(),
                 c.title().replace('|', "\\|"),
                 crate::report::expected_text(c.expect()).replace('|', " or "),
-                flags(c)
+                flags(c),
+                refs.join(", ")
             ));
         }
         Ok(())
     }
     let mut out = String::from(
-        "# The case catalogues\n\nGenerated by `spid-harness cases` (`just cases`) from `fixtures/cases/`; a test keeps it current. Flags: `fixtures/cases/FLAGS.toml`.\n",
+        "# The case catalogues\n\nGenerated by `spid-harness cases` (`just cases`) from `fixtures/cases/`; a test keeps it current. Flags: `fixtures/cases/FLAGS.toml`; each ref links its document in `fixtures/cases/REFS.toml` (listed at the end).\n",
     );
     side::<Case>(&mut out, "SAML (SP side)", |c| {
         c.flags
@@ -925,6 +1079,12 @@ pub fn cases_markdown() -> Result<String, LoadError> {
     })?;
     side::<crate::oidc::OidcCase>(&mut out, "OIDC RP side", |_| String::new())?;
     side::<crate::oidc_op::OpCase>(&mut out, "OIDC OP side", |_| String::new())?;
+    out.push_str(
+        "\n## Documents cited\n\nEvery ref names one of these (`fixtures/cases/REFS.toml`).\n\n| ref | document |\n|---|---|\n",
+    );
+    for (key, doc) in ref_table() {
+        out.push_str(&format!("| {key} | [{}]({}) |\n", doc.title, doc.url));
+    }
     Ok(out)
 }
 
