@@ -143,15 +143,53 @@ fn yes() -> bool {
 
 impl Intact {
     /// An opt-out says why; a reason without an opt-out is refused.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), CaseError> {
         match (&self.signatures, &self.why) {
-            (false, None) => Err("intact.signatures = false needs intact.why".into()),
-            (false, Some(w)) if w.trim().is_empty() => Err("intact.why is empty".into()),
-            (true, Some(_)) => Err(
-                "intact.why explains an opt-out: set intact.signatures = false or drop it".into(),
-            ),
+            (false, None) => Err(CaseError::IntactWithoutWhy),
+            (false, Some(w)) if w.trim().is_empty() => Err(CaseError::IntactWhyEmpty),
+            (true, Some(_)) => Err(CaseError::WhyWithoutOptOut),
             _ => Ok(()),
         }
+    }
+}
+
+/// Why a case file is refused beyond the TOML grammar (the loader adds the file name).
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// `intact.signatures = false` without a reason.
+    #[error("intact.signatures = false needs intact.why")]
+    IntactWithoutWhy,
+    /// An empty reason.
+    #[error("intact.why is empty")]
+    IntactWhyEmpty,
+    /// A reason without an opt-out.
+    #[error("intact.why explains an opt-out: set intact.signatures = false or drop it")]
+    WhyWithoutOptOut,
+    /// A flag listed twice.
+    #[error("flag {0} listed twice")]
+    FlagTwice(Flag),
+    /// A family the catalogue does not list.
+    #[error("family \"{family}\" is not one of the {folder} families in fixtures/cases/FAMILIES.toml: {known}")]
+    UnknownFamily {
+        /// The family named.
+        family: String,
+        /// The catalogue folder.
+        folder: &'static str,
+        /// The families it lists.
+        known: String,
+    },
+    /// A ref that cites no document of the table.
+    #[error("ref \"{0}\" cites no document of fixtures/cases/REFS.toml (a ref starts with one of its keys, e.g. \"RFC 6749 4.1.2\")")]
+    UnknownRef(String),
+    /// The side's plan is refused (a stage its message lacks, a fragment that does not parse).
+    #[error(transparent)]
+    Plan(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CaseError {
+    /// A plan refusal of any side.
+    pub fn plan(e: impl std::error::Error + Send + Sync + 'static) -> CaseError {
+        CaseError::Plan(Box::new(e))
     }
 }
 
@@ -351,9 +389,9 @@ fn default_user() -> String {
 impl SamlBody {
     /// The checks beyond the grammar: `intact` opt-outs say why, and the plan's fragments
     /// parse.
-    fn check_saml(&self) -> Result<(), String> {
+    fn check_saml(&self) -> Result<(), CaseError> {
         self.intact.check()?;
-        self.plan.check().map_err(|e| e.to_string())
+        self.plan.check().map_err(CaseError::plan)
     }
 }
 
@@ -376,7 +414,7 @@ pub trait Body: serde::de::DeserializeOwned {
     /// Whether `expect.verdict = "level"` makes sense (SAML only).
     const LEVEL_EXPECT: bool;
     /// Checks of the side's own fields, after parsing (default: none).
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), CaseError> {
         Ok(())
     }
 }
@@ -385,7 +423,7 @@ impl Body for SamlBody {
     const FOLDER: &'static str = "saml";
     const RULE_PREFIX: &'static str = "";
     const LEVEL_EXPECT: bool = true;
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), CaseError> {
         self.check_saml()
     }
 }
@@ -412,7 +450,7 @@ pub trait CatalogueCase: serde::de::DeserializeOwned {
     /// The expectation.
     fn expect(&self) -> &Expect;
     /// The checks beyond the grammar.
-    fn check(&self) -> Result<(), String>;
+    fn check(&self) -> Result<(), CaseError>;
 }
 
 impl<B: Body> CatalogueCase for Case<B> {
@@ -437,23 +475,20 @@ impl<B: Body> CatalogueCase for Case<B> {
     fn expect(&self) -> &Expect {
         &self.expect
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), CaseError> {
         let mut seen = std::collections::BTreeSet::new();
         if let Some(f) = self.flags.iter().find(|f| !seen.insert(**f)) {
-            return Err(format!("flag {f} listed twice"));
+            return Err(CaseError::FlagTwice(*f));
         }
         if family_explanation(B::FOLDER, &self.family).is_none() {
-            return Err(format!(
-                "family {:?} is not one of the {} families in fixtures/cases/FAMILIES.toml: {}",
-                self.family,
-                B::FOLDER,
-                families(B::FOLDER).join(", ")
-            ));
+            return Err(CaseError::UnknownFamily {
+                family: self.family.clone(),
+                folder: B::FOLDER,
+                known: families(B::FOLDER).join(", "),
+            });
         }
         if let Some(r) = self.refs.iter().find(|r| resolve_ref(r).is_none()) {
-            return Err(format!(
-                "ref {r:?} cites no document of fixtures/cases/REFS.toml (a ref starts with one of its keys, e.g. \"RFC 6749 4.1.2\")"
-            ));
+            return Err(CaseError::UnknownRef(r.clone()));
         }
         self.body.check()
     }
@@ -563,7 +598,7 @@ pub fn parse<C: CatalogueCase>(file: &str, text: &str) -> Result<C, LoadError> {
         }
         _ => {}
     }
-    case.check().map_err(err)?;
+    case.check().map_err(|e| err(e.to_string()))?;
     let stem = Path::new(file)
         .file_stem()
         .and_then(|s| s.to_str())
@@ -738,7 +773,8 @@ mod tests {
             .filter(|c| !c.starts_with("oidc.") && !c.starts_with("op."))
             // The trust anchor's refusals: tests/oidc_internal.rs.
             .filter(|c| !c.starts_with("ta."))
-            // The CNS card checks: unit-tested in spid-sp's cns module, one test per rule.
+            // The CNS catalogue has its own completeness test
+            // (cns.rs, every_cns_rule_is_expected_by_a_case).
             .filter(|c| !c.starts_with("cns."))
             // check-sp's static checks of an SP's metadata and AuthnRequest are unit-tested
             // in checks/ (metadata.rs, request.rs), not reached by Response cases.
@@ -948,6 +984,12 @@ mod tests {
                     .iter()
                     .flat_map(|c| c.refs().to_vec()),
             )
+            .chain(
+                embedded_cases::<crate::cns::CnsCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
             .collect();
         for key in table.keys() {
             assert!(
@@ -991,6 +1033,14 @@ mod tests {
         used(
             "oidc-op",
             crate::oidc_op::embedded()
+                .unwrap()
+                .into_iter()
+                .map(|c| c.family)
+                .collect(),
+        );
+        used(
+            "cns",
+            crate::cns::embedded()
                 .unwrap()
                 .into_iter()
                 .map(|c| c.family)
@@ -1079,6 +1129,13 @@ pub fn cases_markdown() -> Result<String, LoadError> {
     })?;
     side::<crate::oidc::OidcCase>(&mut out, "OIDC RP side", |_| String::new())?;
     side::<crate::oidc_op::OpCase>(&mut out, "OIDC OP side", |_| String::new())?;
+    side::<crate::cns::CnsCase>(&mut out, "CNS (TLS client certificate)", |c| {
+        c.flags
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })?;
     out.push_str(
         "\n## Documents cited\n\nEvery ref names one of these (`fixtures/cases/REFS.toml`).\n\n| ref | document |\n|---|---|\n",
     );
@@ -1109,8 +1166,8 @@ pub fn shard_of(id: &str, n: usize) -> usize {
 }
 
 /// Parses `k/n` (`--partition`), 1 ≤ k ≤ n.
-pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
-    let bad = || format!("--partition {s}: expected k/n with 1 <= k <= n, e.g. 2/3");
+pub fn parse_partition(s: &str) -> Result<(usize, usize), PartitionError> {
+    let bad = || PartitionError(s.to_string());
     let (k, n) = s.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| bad())?,
@@ -1121,6 +1178,11 @@ pub fn parse_partition(s: &str) -> Result<(usize, usize), String> {
     }
     Ok((k, n))
 }
+
+/// A `--partition` value that is not `k/n` with 1 ≤ k ≤ n.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--partition {0}: expected k/n with 1 <= k <= n, e.g. 2/3")]
+pub struct PartitionError(pub String);
 
 #[cfg(test)]
 mod partition_tests {
@@ -1174,6 +1236,12 @@ mod partition_tests {
                     .unwrap()
                     .into_iter()
                     .map(|c| ("oidc-op", c.id().to_string())),
+            )
+            .chain(
+                embedded_cases::<crate::cns::CnsCase>()
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| ("cns", c.id().to_string())),
             );
         for (side, id) in ids {
             if let Some(other) = seen.insert(id.clone(), side) {
@@ -1188,7 +1256,10 @@ mod partition_tests {
         assert_eq!(parse_partition("2/3"), Ok((2, 3)));
         for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
             assert!(
-                parse_partition(bad).unwrap_err().contains("--partition"),
+                parse_partition(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--partition"),
                 "{bad}"
             );
         }

@@ -74,10 +74,37 @@ impl crate::catalogue::Body for RpBody {
     const FOLDER: &'static str = "oidc";
     const RULE_PREFIX: &'static str = "";
     const LEVEL_EXPECT: bool = false;
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), crate::catalogue::CaseError> {
         self.intact.check()?;
-        self.plan.check()
+        self.plan.check().map_err(crate::catalogue::CaseError::plan)
     }
+}
+
+/// Why the harness could not drive an RP-side flow to the page it judges: a harness error,
+/// reported as the case's note.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The browser could not complete a request.
+    #[error("{step}: {source}")]
+    Agent {
+        /// The step (`the login`, `the first refresh`, …).
+        step: String,
+        /// What failed.
+        source: AgentError,
+    },
+    /// A step before the judged one was not accepted.
+    #[error("{step} must be accepted before the judged step, the RP answered {status} ({rule})")]
+    NotAccepted {
+        /// The step.
+        step: String,
+        /// The RP's status.
+        status: u16,
+        /// The RP's rule code, or `no rule`.
+        rule: String,
+    },
+    /// The flow needs our own RP's session endpoints.
+    #[error("flow {0} needs our RP")]
+    NeedsOurRp(&'static str),
 }
 
 /// One OIDC RP-side case: who logs in, what the OP does wrong, what the RP must answer.
@@ -356,23 +383,31 @@ impl OidcFederation {
 
     /// GETs the RP's `path` in `ua`'s session, requiring 200 (a step that must succeed
     /// before the judged one); `step` names it in the note otherwise.
-    async fn must_accept(&self, ua: &mut UserAgent, path: &str, step: &str) -> Result<(), String> {
+    async fn must_accept(
+        &self,
+        ua: &mut UserAgent,
+        path: &str,
+        step: &str,
+    ) -> Result<(), FlowError> {
         let page = ua
             .get(&self.rp_url(path))
             .await
-            .map_err(|e| format!("{step}: {e}"))?;
+            .map_err(|source| FlowError::Agent {
+                step: step.to_string(),
+                source,
+            })?;
         Self::accepted(&page, step)
     }
 
-    fn accepted(page: &Page, step: &str) -> Result<(), String> {
+    fn accepted(page: &Page, step: &str) -> Result<(), FlowError> {
         if page.status == 200 {
             Ok(())
         } else {
-            Err(format!(
-                "{step} must be accepted before the judged step, the RP answered {} ({})",
-                page.status,
-                page.spid_rule().unwrap_or("no rule")
-            ))
+            Err(FlowError::NotAccepted {
+                step: step.to_string(),
+                status: page.status,
+                rule: page.spid_rule().unwrap_or("no rule").to_string(),
+            })
         }
     }
 
@@ -383,13 +418,17 @@ impl OidcFederation {
         ua: &mut UserAgent,
         user: Option<&User>,
         flow: OidcFlow,
-    ) -> Result<Page, String> {
+    ) -> Result<Page, FlowError> {
+        let agent = |step: &str| {
+            let step = step.to_string();
+            move |source| FlowError::Agent { step, source }
+        };
         let login = match flow {
-            OidcFlow::Login => return self.login(ua, user).await.map_err(|e| e.to_string()),
+            OidcFlow::Login => return self.login(ua, user).await.map_err(agent("the login")),
             OidcFlow::Refresh | OidcFlow::RefreshTwice => self.offline_login(ua, user).await,
             OidcFlow::Introspect => self.login(ua, user).await,
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(agent("the login"))?;
         let step = format!("the login of a {} case", flow.name());
         Self::accepted(&login, &step)?;
         let judged = match flow {
@@ -400,9 +439,7 @@ impl OidcFederation {
             }
             _ => "refresh",
         };
-        ua.get(&self.rp_url(judged))
-            .await
-            .map_err(|e| e.to_string())
+        ua.get(&self.rp_url(judged)).await.map_err(agent(judged))
     }
 
     /// Runs one case: arms its plan, drives its flow with its user, judges the RP's answer.
@@ -498,10 +535,13 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         (OidcFlow::Login, _) => {
             runner::drive_login(&mut ua, t.login_url, user, Behaviour::default())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|source| FlowError::Agent {
+                    step: "the login".into(),
+                    source,
+                })
         }
         (flow, Some(fed)) => fed.drive(&mut ua, user, flow).await,
-        (flow, None) => Err(format!("flow {} needs our RP", flow.name())),
+        (flow, None) => Err(FlowError::NeedsOurRp(flow.name())),
     };
     let missed = if global {
         t.op.disarm();
@@ -520,7 +560,7 @@ pub async fn run_rp_case(t: &RpTarget<'_>, case: &OidcCase, users: &[User]) -> C
         );
     }
     match result {
-        Err(e) => failed(case, started, e, trace),
+        Err(e) => failed(case, started, e.to_string(), trace),
         Ok(page) => {
             let mut verdict = Verdict::from_status(page.status);
             if let (Verdict::Accept, Some(m)) = (verdict, t.accept_marker) {

@@ -91,18 +91,16 @@ pub struct ProbePlan {
 
 impl ProbePlan {
     /// The probe's messages are requests: no encryption, no transport, no published keys.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ProbePlanError> {
         for (name, p) in [
             ("request_object", &self.request_object),
             ("client_assertion", &self.client_assertion),
             ("refresh_assertion", &self.refresh_assertion),
         ] {
             p.check(false, false)
-                .map_err(|e| format!("plan.{name}.{e}"))?;
+                .map_err(|e| ProbePlanError::Stage(name, e))?;
             if p.sign.publish_key {
-                return Err(format!(
-                    "plan.{name}.sign.publish_key: a request publishes no keys"
-                ));
+                return Err(ProbePlanError::PublishKey(name));
             }
         }
         for (name, p) in [
@@ -111,13 +109,55 @@ impl ProbePlan {
             ("refresh_form", &self.refresh_form),
         ] {
             if p.transport.is_some() {
-                return Err(format!(
-                    "plan.{name}.transport: the probe sends requests; edit its fields"
-                ));
+                return Err(ProbePlanError::Transport(name));
             }
         }
         Ok(())
     }
+}
+
+/// Why the harness could not drive an OP-side case to a verdict: a harness error, reported
+/// as the case's note.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    /// A step before the judged one did not succeed.
+    #[error("precondition: {0}")]
+    Precondition(String),
+    /// The case's plan missed its target.
+    #[error("the plan missed its target: {0}")]
+    PlanMissed(spid_core::oidc::plan::PlanMiss),
+    /// Signing a request failed.
+    #[error("signing failed: {0}")]
+    Sign(JoseError),
+    /// An HTTP exchange, URL or header could not be made.
+    #[error("{0}")]
+    Transport(String),
+    /// The authorization led nowhere (no callback, no refusal).
+    #[error("{0}")]
+    Stuck(String),
+    /// The case needs our own OP (its clock).
+    #[error("{0} needs our OP's clock")]
+    NeedsOurOp(&'static str),
+}
+
+impl DriveError {
+    fn transport(e: impl std::fmt::Display) -> DriveError {
+        DriveError::Transport(e.to_string())
+    }
+}
+
+/// Why a probe plan was refused at load: a stage its message does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbePlanError {
+    /// A JWT plan uses a stage a request does not have.
+    #[error("plan.{0}.{1}")]
+    Stage(&'static str, spid_core::oidc::plan::StageRefused),
+    /// A request publishes no keys.
+    #[error("plan.{0}.sign.publish_key: a request publishes no keys")]
+    PublishKey(&'static str),
+    /// The probe sends requests: no transport.
+    #[error("plan.{0}.transport: the probe sends requests; edit its fields")]
+    Transport(&'static str),
 }
 
 /// How the authorization request is sent.
@@ -268,8 +308,8 @@ impl crate::catalogue::Body for OpBody {
     const FOLDER: &'static str = "oidc-op";
     const RULE_PREFIX: &'static str = "op.";
     const LEVEL_EXPECT: bool = false;
-    fn check(&self) -> Result<(), String> {
-        self.plan.check()
+    fn check(&self) -> Result<(), crate::catalogue::CaseError> {
+        self.plan.check().map_err(crate::catalogue::CaseError::plan)
     }
 }
 
@@ -459,18 +499,18 @@ impl ProbeRp {
         plan: &JwtPlan,
         ctx: &Ctx,
         stage: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, DriveError> {
         let key = &self.0.signing_key;
         let foreign = SigningKey::from_pkey(self.0.foreign_key.pkey().clone())
-            .map_err(|e| e.to_string())?
+            .map_err(DriveError::Sign)?
             .with_kid(key.kid());
         let header = JwsHeader::new(SigAlg::RS256, key);
         plan.sign(claims, &header, key, &foreign, |v| {
             expand(v, &ctx.vars, ctx.now)
         })
         .map_err(|e| match e {
-            SignError::Miss(m) => format!("the plan missed its target: {}", m.within(stage)),
-            SignError::Jose(e) => e.to_string(),
+            SignError::Miss(m) => DriveError::PlanMissed(m.within(stage)),
+            SignError::Jose(e) => DriveError::Sign(e),
         })
     }
 }
@@ -481,10 +521,10 @@ fn edit_fields(
     pairs: &mut Vec<(String, String)>,
     ctx: &Ctx,
     stage: &str,
-) -> Result<(), String> {
+) -> Result<(), DriveError> {
     plan.edit
         .apply_pairs(pairs, stage, |v| expand(v, &ctx.vars, ctx.now))
-        .map_err(|m| format!("the plan missed its target: {m}"))
+        .map_err(DriveError::PlanMissed)
 }
 
 async fn configuration(State(p): State<ProbeRp>) -> Response {
@@ -660,7 +700,7 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
     let outcome = drive(t, case, &mut ua).await;
     let trace = ua.take_trace();
     match outcome {
-        Err(note) => failed(case, started, note, trace),
+        Err(e) => failed(case, started, e.to_string(), trace),
         Ok((verdict, status, error, rule, extra_note)) => {
             let (mut pass, mut note) = judge(&case.expect, verdict, rule.as_deref(), t.internal);
             if let (true, Expect::Reject { codes, .. }, Some(e)) = (pass, &case.expect, &error) {
@@ -706,7 +746,7 @@ fn verdict_of(status: u16) -> Verdict {
     }
 }
 
-async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Judged, String> {
+async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Judged, DriveError> {
     let probe = t.probe;
     let now = probe.0.clock.now().timestamp();
     let vars: BTreeMap<&'static str, String> = [
@@ -751,7 +791,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
             .apply_with(obj, "plan.request_object.pre_sign", |v| {
                 expand(v, &ctx.vars, ctx.now)
             })
-            .map_err(|m| format!("the plan missed its target: {m}"))?;
+            .map_err(DriveError::PlanMissed)?;
     }
     let sent_state = edited
         .get("state")
@@ -780,7 +820,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         &ctx,
         "plan.authz_params.edit",
     )?;
-    let mut url = Url::parse(&t.op.authorization).map_err(|e| e.to_string())?;
+    let mut url = Url::parse(&t.op.authorization).map_err(DriveError::transport)?;
     let first = match a.method {
         HttpMethod::Get => {
             url.query_pairs_mut().extend_pairs(&params);
@@ -788,12 +828,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         }
         HttpMethod::Post => ua.post_form(&url, &params).await,
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(DriveError::transport)?;
     match t.driver {
         Some((driver, who)) => driver.continue_from(ua, first, who).await,
         None => runner::continue_login(ua, first, user, Behaviour::default()).await,
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(DriveError::transport)?;
     let outcome = authorization_outcome(ua.trace(), &probe.redirect_uri(), &t.op.issuer);
 
     if case.stage == Stage::Authorization {
@@ -809,17 +849,18 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
                 error,
                 rule,
             } => (Verdict::Reject, status, error, rule, None),
-            AuthzOutcome::Stuck(why) => return Err(why),
+            AuthzOutcome::Stuck(why) => return Err(DriveError::Stuck(why)),
         });
     }
     let code = match outcome {
         AuthzOutcome::Code { code, .. } => code,
         AuthzOutcome::Refused { status, error, .. } => {
-            return Err(format!(
-                "precondition: the honest authorization was refused ({status} {error:?})"
-            ))
+            return Err(DriveError::Precondition(format!(
+                "the honest authorization was refused (HTTP {status}, error {})",
+                error.as_deref().unwrap_or("none")
+            )))
         }
-        AuthzOutcome::Stuck(why) => return Err(format!("precondition: {why}")),
+        AuthzOutcome::Stuck(why) => return Err(DriveError::Precondition(why)),
     };
 
     // Token request.
@@ -827,7 +868,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     if let Some(secs) = tk.advance_secs {
         match t.clock {
             Some(c) => c.advance(Duration::seconds(secs)),
-            None => return Err("advance_secs needs our OP's clock".into()),
+            None => return Err(DriveError::NeedsOurOp("advance_secs")),
         }
     }
     let judged_token = case.stage == Stage::Token;
@@ -837,10 +878,10 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     if judged_token && tk.code == CodeUse::Reuse {
         let first = token_call(t, ua, &ctx, &honest, honest_edits, &code, &verifier).await?;
         if first.status != 200 {
-            return Err(format!(
-                "precondition: the first, honest token request got {}",
+            return Err(DriveError::Precondition(format!(
+                "the first, honest token request got {}",
                 first.status
-            ));
+            )));
         }
     }
     let (faults, edits) = if judged_token {
@@ -870,10 +911,10 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         answer.body.get("access_token").and_then(Value::as_str),
         answer.body.get("id_token").and_then(Value::as_str),
     ) else {
-        return Err(format!(
-            "precondition: the honest token request got {} without tokens",
+        return Err(DriveError::Precondition(format!(
+            "the honest token request got {} without tokens",
             answer.status
-        ));
+        )));
     };
 
     if case.stage == Stage::Refresh {
@@ -903,7 +944,7 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     }
     let mut headers = HeaderMap::new();
     if let Some(b) = bearer {
-        let v = HeaderValue::from_str(&format!("Bearer {b}")).map_err(|e| e.to_string())?;
+        let v = HeaderValue::from_str(&format!("Bearer {b}")).map_err(DriveError::transport)?;
         headers.insert(AUTHORIZATION, v);
     }
     let method = match u.method {
@@ -913,12 +954,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     let page = ua
         .send(
             method,
-            &Url::parse(&t.op.userinfo).map_err(|e| e.to_string())?,
+            &Url::parse(&t.op.userinfo).map_err(DriveError::transport)?,
             &[],
             headers,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DriveError::transport)?;
     let answer = ApiOutcome::from_page(&page);
     Ok((
         verdict_of(answer.status),
@@ -935,24 +976,26 @@ async fn revoke(
     ua: &mut UserAgent,
     ctx: &Ctx,
     token: &str,
-) -> Result<(), String> {
-    let endpoint =
-        t.op.revocation
-            .clone()
-            .ok_or("precondition: the OP publishes no revocation_endpoint")?;
+) -> Result<(), DriveError> {
+    let endpoint = t.op.revocation.clone().ok_or_else(|| {
+        DriveError::Precondition("the OP publishes no revocation_endpoint".into())
+    })?;
     let mut form = client_auth(t, ctx, &JwtPlan::default(), &endpoint)?;
     form.push(("token".into(), token.to_string()));
     let r = ua
         .send(
             Method::POST,
-            &Url::parse(&endpoint).map_err(|e| e.to_string())?,
+            &Url::parse(&endpoint).map_err(DriveError::transport)?,
             &form,
             HeaderMap::new(),
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DriveError::transport)?;
     if r.status != 200 {
-        return Err(format!("precondition: revocation answered {}", r.status));
+        return Err(DriveError::Precondition(format!(
+            "revocation answered {}",
+            r.status
+        )));
     }
     Ok(())
 }
@@ -967,14 +1010,16 @@ async fn refresh_stage(
     plan: &ProbePlan,
     answer: &Value,
     access: &str,
-) -> Result<Judged, String> {
+) -> Result<Judged, DriveError> {
     let issued = answer.get("refresh_token").and_then(Value::as_str);
     let (no_form, no_assertion) = (JsonPlan::default(), JwtPlan::default());
     let honest = (&no_form, &no_assertion);
     let presented = match f.token {
         RefreshUse::AccessToken => access.to_string(),
         _ => issued
-            .ok_or("precondition: the token response has no refresh_token")?
+            .ok_or_else(|| {
+                DriveError::Precondition("the token response has no refresh_token".into())
+            })?
             .to_string(),
     };
     let presented = match f.token {
@@ -986,10 +1031,10 @@ async fn refresh_stage(
                 .and_then(Value::as_str)
                 .map(String::from);
             let Some(rotated) = rotated.filter(|_| first.status == 200) else {
-                return Err(format!(
-                    "precondition: the honest refresh got {} without a rotated refresh_token",
+                return Err(DriveError::Precondition(format!(
+                    "the honest refresh got {} without a rotated refresh_token",
                     first.status
-                ));
+                )));
             };
             if f.token == RefreshUse::AfterReuse {
                 // The reuse itself is judged by its own case; here it only kills the family.
@@ -1039,18 +1084,18 @@ async fn refresh_call(
     ctx: &Ctx,
     (form_plan, assertion): (&JsonPlan, &JwtPlan),
     refresh_token: &str,
-) -> Result<ApiOutcome, String> {
+) -> Result<ApiOutcome, DriveError> {
     let mut form: Vec<(String, String)> = vec![
         ("grant_type".into(), "refresh_token".into()),
         ("refresh_token".into(), refresh_token.into()),
     ];
     form.extend(client_auth(t, ctx, assertion, &t.op.token)?);
     edit_fields(form_plan, &mut form, ctx, "plan.refresh_form.edit")?;
-    let url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
+    let url = Url::parse(&t.op.token).map_err(DriveError::transport)?;
     let page = ua
         .send(Method::POST, &url, &form, HeaderMap::new())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DriveError::transport)?;
     Ok(ApiOutcome::from_page(&page))
 }
 
@@ -1060,7 +1105,7 @@ fn client_auth(
     ctx: &Ctx,
     plan: &JwtPlan,
     endpoint: &str,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, DriveError> {
     let id = t.probe.entity_id();
     let claims = json!({
         "iss": id, "sub": id, "aud": endpoint, "iat": ctx.now, "exp": ctx.now + 60,
@@ -1082,7 +1127,7 @@ async fn token_call(
     (form_plan, assertion): (&JsonPlan, &JwtPlan),
     code: &str,
     verifier: &str,
-) -> Result<ApiOutcome, String> {
+) -> Result<ApiOutcome, DriveError> {
     let mut form: Vec<(String, String)> = vec![
         ("grant_type".into(), "authorization_code".into()),
         ("code".into(), code.into()),
@@ -1091,7 +1136,7 @@ async fn token_call(
     ];
     form.extend(client_auth(t, ctx, assertion, &t.op.token)?);
     edit_fields(form_plan, &mut form, ctx, "plan.token_form.edit")?;
-    let mut url = Url::parse(&t.op.token).map_err(|e| e.to_string())?;
+    let mut url = Url::parse(&t.op.token).map_err(DriveError::transport)?;
     let page = match f.method {
         HttpMethod::Post => ua.send(Method::POST, &url, &form, HeaderMap::new()).await,
         HttpMethod::Get => {
@@ -1099,7 +1144,7 @@ async fn token_call(
             ua.get(&url).await
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(DriveError::transport)?;
     Ok(ApiOutcome::from_page(&page))
 }
 

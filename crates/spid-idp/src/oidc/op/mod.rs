@@ -118,9 +118,8 @@ impl OpPlan {
     }
 
     /// Checks what can be checked before any message exists: each message's plan uses only
-    /// the stages that message has. Generic over the error so that callers keeping their
-    /// load errors as text (`String: From<OpPlanError>`) take it as it is.
-    pub fn check<E: From<OpPlanError>>(&self) -> Result<(), E> {
+    /// the stages that message has.
+    pub fn check(&self) -> Result<(), OpPlanError> {
         let jwts = [
             ("id_token", &self.id_token, false, false),
             ("userinfo", &self.userinfo, true, true),
@@ -137,14 +136,14 @@ impl OpPlan {
             plan.check(encrypted, answer)
                 .map_err(|reason| OpPlanError::Stage {
                     message: name,
-                    reason: reason.to_string(),
+                    reason,
                 })?;
             if plan.sign.publish_key && name != "entity_configuration" {
-                return Err(OpPlanError::PublishKey(name).into());
+                return Err(OpPlanError::PublishKey(name));
             }
         }
         if self.authz_response.transport.is_some() {
-            return Err(OpPlanError::AuthzTransport.into());
+            return Err(OpPlanError::AuthzTransport);
         }
         Ok(())
     }
@@ -159,7 +158,7 @@ pub enum OpPlanError {
         /// The message (`id_token`, `userinfo`, …).
         message: &'static str,
         /// The stage at fault and why.
-        reason: String,
+        reason: spid_core::oidc::plan::StageRefused,
     },
     /// A message other than the entity configuration would publish its key.
     #[error("plan.{0}.sign.publish_key: only an entity configuration publishes its keys")]
@@ -169,12 +168,6 @@ pub enum OpPlanError {
         "plan.authz_response.transport: the authorization response is a redirect; edit its parameters"
     )]
     AuthzTransport,
-}
-
-impl From<OpPlanError> for String {
-    fn from(e: OpPlanError) -> String {
-        e.to_string()
-    }
 }
 
 /// Why `POST /admin/arm` refused its body.
@@ -776,7 +769,7 @@ async fn admin_arm(
     }
     match serde_json::from_slice::<OpPlan>(&body)
         .map_err(ArmError::from)
-        .and_then(|p| p.check::<ArmError>().map(|()| p))
+        .and_then(|p| p.check().map_err(ArmError::from).map(|()| p))
     {
         Ok(plan) => {
             op.arm(plan);
