@@ -56,7 +56,7 @@ pub fn is_iva_code(v: &str) -> bool {
         .is_some_and(|n| n.len() == 11 && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// Namespace of the SPID OIDC attribute claims (Tabella Attributi 1.3, research §7).
+/// Namespace of the SPID OIDC attribute claims (AgID Tabella Attributi 1.3).
 pub const OIDC_CLAIM_NS: &str = "https://attributes.eid.gov.it/";
 
 /// The OpenID Connect claim name of a SPID SAML attribute whose value maps one to one

@@ -130,7 +130,7 @@ rules! {
     LogoutInResponseToUnknown => "logout.in-response-to.unknown", "SAML-PROF 4.4.4.2", "InResponseTo names the LogoutRequest this session sent";
     LogoutIssuerMismatch => "logout.issuer.mismatch", "SAML-PROF 4.4.4.2", "the Issuer is the IdP the LogoutRequest went to";
     LogoutStatusNotSuccess => "logout.status.not-success", "SAML-CORE 3.7.3.2", "the IdP reports Success";
-    // OpenID Connect, relying party side (research notes §10.1).
+    // OpenID Connect, relying party side (SPID-OIDC, RP side).
     OidcOpUntrusted => "oidc.op.untrusted", "SPID-OIDC federation; OIDC-FED 10", "the OP has a valid trust chain to the trust anchor and a trust mark";
     OidcOpUnlisted => "oidc.op.unlisted", "SPID-OIDC federation; OIDC-FED 8.1 (fetch endpoint); hardening", "the OP is a subordinate the trust anchor has a statement about (else nothing is fetched from it)";
     OidcOpFetchFailed => "oidc.op.fetch-failed", "SPID-OIDC federation; OIDC-FED 10; hardening", "the OP's entity configuration and the anchor's documents can be fetched within the size and time bounds";
@@ -166,12 +166,12 @@ rules! {
     OidcUserinfoSignature => "oidc.userinfo.signature", "SPID-OIDC userinfo", "the inner userinfo JWS is signed by the OP";
     OidcUserinfoClaims => "oidc.userinfo.claims", "SPID-OIDC userinfo", "userinfo iss is the OP, aud the client_id, and it has not expired";
     OidcUserinfoSubMismatch => "oidc.userinfo.sub-mismatch", "OIDC-CORE 5.3.2", "userinfo sub equals the ID token sub";
-    OidcSessionMissing => "oidc.session.missing", "SPID-OIDC refresh and introspection (research 10.1.9)", "refresh and introspection act on a logged-in session; refresh also needs its refresh token";
+    OidcSessionMissing => "oidc.session.missing", "SPID-OIDC refresh token and introspection endpoint", "refresh and introspection act on a logged-in session; refresh also needs its refresh token";
     OidcRefreshRequestFailed => "oidc.refresh.request-failed", "SPID-OIDC refresh token; RFC 6749 6", "the token endpoint answers the refresh_token grant with 200 and JSON";
     OidcRefreshSubMismatch => "oidc.refresh.sub-mismatch", "OIDC-CORE 12.2; SPID-OIDC refresh token", "the refreshed ID token sub equals the sub of the login";
     OidcIntrospectionRequestFailed => "oidc.introspection.request-failed", "SPID-OIDC introspection; RFC 7662 2.2", "the introspection endpoint answers 200 with a JSON object";
     OidcIntrospectionInactive => "oidc.introspection.inactive", "RFC 7662 2.2; SPID-OIDC introspection", "the OP reports the session's access token active";
-    OidcIntrospectionClaims => "oidc.introspection.claims", "SPID-OIDC introspection (research 8); RFC 7662 2.2", "introspection iss is the OP, client_id this RP, aud this RP or the OP's userinfo endpoint, sub the login's, exp not past";
+    OidcIntrospectionClaims => "oidc.introspection.claims", "SPID-OIDC introspection endpoint; RFC 7662 2.2", "introspection iss is the OP, client_id this RP, aud this RP or the OP's userinfo endpoint, sub the login's, exp not past";
     // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
     OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
     OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";
@@ -179,7 +179,7 @@ rules! {
     OpAuthzClientFetchFailed => "op.authz.client.fetch-failed", "SPID-OIDC automatic registration; OIDC-FED 10; hardening", "the RP's entity configuration and its chain's documents can be fetched within the size and time bounds (else HTTP 400)";
     OpAuthzRequestMissing => "op.authz.request.missing", "SPID-OIDC authz request; check-op 2.1", "a signed request object is passed by value in request (else HTTP 400)";
     OpAuthzRequestMalformed => "op.authz.request.malformed", "SPID-OIDC authz request; check-op 2.1", "request is a compact JWS (else HTTP 400)";
-    OpAuthzRedirectUri => "op.authz.redirect-uri", "SPID-OIDC authz request; research 2.4", "redirect_uri is one the RP registered (else HTTP 400, no redirect)";
+    OpAuthzRedirectUri => "op.authz.redirect-uri", "SPID-OIDC authz request (redirect_uri); RFC 6749 3.1.2", "redirect_uri is one the RP registered (else HTTP 400, no redirect)";
     OpAuthzRequestSignature => "op.authz.request.signature", "SPID-OIDC authz request; check-op 2.1", "the request object is signed with an allowed alg by a key of the RP's resolved jwks";
     OpAuthzRequestClaims => "op.authz.request.claims", "SPID-OIDC request object", "request object iss = client_id, aud = the OP, iat and exp valid, no sub";
     OpAuthzParameters => "op.authz.parameters", "SPID-OIDC authz request; check-op 2.1", "mandatory claims present; HTTP parameters equal the request object's";

@@ -1,4 +1,4 @@
-//! The switches where SPID OIDC sources disagree (research notes §13), bundled per source.
+//! The switches where SPID OIDC sources disagree (docs/oidc.md lists them), bundled per source.
 //!
 //! Four presets: [`Profile::rules_2023`] (the consolidated SPID/CIE technical rules, the
 //! default), [`Profile::agid_check_op`] (what AgID's conformance tools enforce),

@@ -62,7 +62,7 @@ impl EntityKind {
         }
     }
 
-    /// The role in a trust mark id (research §9.5: `openid_provider`,
+    /// The role in a trust mark id (SPID-OIDC trust marks: `openid_provider`,
     /// `openid_relying_party`, `intermediate`).
     pub fn mark_role(self) -> &'static str {
         match self {

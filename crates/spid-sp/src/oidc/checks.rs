@@ -230,7 +230,7 @@ pub struct Rotation {
 pub const ROTATION_RULES: &[RuleFn<Rotation>] = &[(&[Rule::OidcTokenResponseInvalid], rotated)];
 
 fn rotated(r: &Rotation, _: &Ctx<'_>) -> Check {
-    // SPID rotation: every refresh returns a new refresh token (research 4.5).
+    // SPID rotation: every refresh returns a new refresh token (SPID-OIDC refresh token).
     ensure(
         r.refresh_token.as_deref().is_some_and(|t| t != r.presented),
         Rule::OidcTokenResponseInvalid,

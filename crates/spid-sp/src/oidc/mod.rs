@@ -431,7 +431,7 @@ impl RelyingParty {
     ) -> Result<url::Url, LoginFailure> {
         let cfg = &self.0.cfg;
         // acr_values stays the required level alone, even offline: with SpidL1 among them
-        // every refresh would yield a SpidL1 ID token (research 4.5), which this RP refuses.
+        // every refresh would yield a SpidL1 ID token (SPID-OIDC refresh token), which this RP refuses.
         let (scope, prompt) = if offline {
             ("openid offline_access", "consent")
         } else {

@@ -129,7 +129,7 @@ impl RelyingParty {
     }
 
     /// Introspects the session's access token at the OP (RFC 7662, `private_key_jwt`) and
-    /// checks the answer as SPID asks (research 8): `active`; `iss` the OP; `client_id` this
+    /// checks the answer as SPID asks (SPID-OIDC introspection endpoint): `active`; `iss` the OP; `client_id` this
     /// RP; `aud` this RP or the OP's userinfo endpoint (the access token's audience in the
     /// SPID rules; check-op puts the client_id there); `sub` the login's; `exp` not past;
     /// and `acr`, an extension member, when present, a SPID level of at least `min_level`.

@@ -1,6 +1,6 @@
 //! `/introspection` (RFC 7662) and `/revocation` (RFC 7009), both behind `private_key_jwt`.
-//! Revoking an access token also revokes the refresh tokens issued with it (SPID, research
-//! §8); revoking a refresh token revokes its family, access tokens included.
+//! Revoking an access token also revokes the refresh tokens issued with it (SPID-OIDC
+//! revocation endpoint); revoking a refresh token revokes its family, access tokens included.
 
 use super::token::TokenRefusal;
 use super::{lock, OpenIdProvider};
@@ -81,7 +81,7 @@ pub(crate) async fn introspection(State(op): State<OpenIdProvider>, body: Bytes)
             if let Some(t) = &plan.transport {
                 return super::transport(t);
             }
-            // The SPID members (research §8), `aud` being the access token's. `acr` is an
+            // The SPID members (SPID-OIDC introspection endpoint), `aud` being the access token's. `acr` is an
             // extension member (RFC 7662 2.2 allows them): the level this token's grant
             // carries, so an RP can tell that a token refreshed from an L1 request is only
             // worth SpidL1.

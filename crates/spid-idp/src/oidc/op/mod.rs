@@ -327,7 +327,7 @@ pub(crate) struct TokenGrant {
     pub level: SpidLevel,
     /// The refresh-token family issued beside it, if any: revoking the token revokes it.
     pub family: Option<String>,
-    /// The SSO session of the login: revoking the token ends it (research §8).
+    /// The SSO session of the login: revoking the token ends it (SPID-OIDC revocation endpoint).
     pub session: Option<String>,
 }
 

@@ -1,8 +1,8 @@
-//! Refresh tokens, SPID's "long revocable sessions" (research §4.5): issued only when the
+//! Refresh tokens, SPID's "long revocable sessions" (SPID-OIDC refresh token): issued only when the
 //! authorization request asked `offline_access` with `prompt=consent`; signed JWTs bound to
 //! one client; rotated at every use (new access token, ID token and refresh token, the
 //! previous refresh token spent); a spent token presented again revokes its whole family;
-//! revoking an access token revokes the refresh tokens issued with it (research §8).
+//! revoking an access token revokes the refresh tokens issued with it (SPID-OIDC revocation endpoint).
 
 use super::request::ValidAuthz;
 use super::token::TokenRefusal;
@@ -29,7 +29,7 @@ pub(crate) struct Family {
     user: User,
     userinfo_claims: Vec<String>,
     /// The level refreshed tokens carry: SpidL1 when the original `acr_values` named it
-    /// (research §4.5, check-op 3.3.26: a refresh is only worth SpidL1 then), else the level
+    /// (SPID-OIDC refresh token, check-op 3.3.26: a refresh is only worth SpidL1 then), else the level
     /// granted at login.
     level: SpidLevel,
     /// `jti` of the only refresh token that may be used next.
@@ -68,7 +68,7 @@ impl RefreshStore {
 
 /// Whether a login gets a refresh token: `offline_access` asked with `prompt=consent`. The
 /// authorization checks already refuse `offline_access` without consent; checking both here
-/// keeps the issuing rule readable in one place (research §4.2).
+/// keeps the issuing rule readable in one place (SPID-OIDC token endpoint).
 pub(super) fn offers_refresh(authz: &ValidAuthz) -> bool {
     authz.scope.iter().any(|s| s == "offline_access") && authz.prompt == "consent"
 }
@@ -197,7 +197,7 @@ impl OpenIdProvider {
     /// The `refresh_token` grant for an already resolved `client`: `private_key_jwt`, then the
     /// token (ours, this client's, live and the family's current one), then rotation: a new
     /// access token, ID token and refresh token; the presented token and the family's earlier
-    /// access tokens are invalidated (research §4.5).
+    /// access tokens are invalidated (SPID-OIDC refresh token).
     pub(crate) fn refresh(
         &self,
         f: &HashMap<String, String>,
@@ -713,7 +713,7 @@ pub(super) mod tests {
     async fn an_l1_request_refreshes_to_spid_l1_everywhere() {
         let fx = fixture();
         // acr_values SpidL2 then SpidL1: the login is L2, every refresh only SpidL1
-        // (research 4.5, check-op 3.3.26).
+        // (SPID-OIDC refresh token, check-op 3.3.26).
         let login = fx.login(
             &["openid", "offline_access"],
             "consent",
