@@ -134,6 +134,28 @@ pub struct Exchange {
     /// the submitted form (POST binding) and in a redirect `Location`
     /// (Redirect binding).
     pub saml: Vec<SamlMessage>,
+    /// The TLS handshake under the exchange, where the harness made it (the CNS client:
+    /// whether the server asked for a client certificate and what was presented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsHandshake>,
+}
+
+/// What happened in a TLS handshake with client authentication, as the client saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsHandshake {
+    /// The negotiated protocol version (`TLSv1_3`), when the handshake completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The server's certificate subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Whether the server asked for a client certificate (a CertificateRequest).
+    pub requested: bool,
+    /// The subjects of the certificates presented, leaf first (empty: none).
+    pub presented: Vec<String>,
+    /// How the handshake or the connection failed (a TLS alert, a closed connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// A response the agent ended up on after following redirects.
@@ -654,6 +676,7 @@ impl UserAgent {
             content_type: header_string(&response_headers, CONTENT_TYPE),
             body_excerpt: excerpt(&body, BODY_EXCERPT_LEN).to_owned(),
             saml,
+            tls: None,
         });
 
         if let Some(e) = body_error.or(location_error) {

@@ -45,7 +45,7 @@ pub async fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } = a;
 
     let sides = if side.is_empty() {
-        vec![Side::Saml, Side::OidcRp, Side::OidcOp]
+        vec![Side::Saml, Side::OidcRp, Side::OidcOp, Side::Cns]
     } else {
         side
     };
@@ -128,6 +128,7 @@ pub async fn cmd_list(a: ListArgs) -> anyhow::Result<ExitCode> {
         Side::Saml => list_rows::<catalogue::Case>(pattern)?,
         Side::OidcRp => list_rows::<crate::oidc::OidcCase>(pattern)?,
         Side::OidcOp => list_rows::<crate::oidc_op::OpCase>(pattern)?,
+        Side::Cns => list_rows::<crate::cns::CnsCase>(pattern)?,
     };
     for [id, family, expected, refs] in &rows {
         println!("{id:<34} {family:<22} {expected:<58} {refs}");
@@ -744,6 +745,8 @@ pub enum Side {
     OidcRp,
     /// OIDC provider side: the probe's crafted requests at our OP.
     OidcOp,
+    /// CNS: our card issuer's hostile cards presented over TLS at our SP's CNS login.
+    Cns,
 }
 
 impl Side {
@@ -752,6 +755,7 @@ impl Side {
             Side::Saml => "SAML (SP side)",
             Side::OidcRp => "OIDC RP side",
             Side::OidcOp => "OIDC OP side",
+            Side::Cns => "CNS (TLS client certificate)",
         }
     }
 }
@@ -882,7 +886,161 @@ pub async fn run(
             });
         }
     }
+    if sides.contains(&Side::Cns) {
+        let cases =
+            crate::cns::select(crate::cns::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+        let cases = sel.shard(cases, |c| c.id.as_str());
+        let pair = crate::cns::CnsPair::start().await?;
+        let header = format!(
+            "{}: card issuer {}  CNS login {} (CIE accepted: {})  — {} cases",
+            Side::Cns.label(),
+            pair.issuer.base_url(),
+            pair.url,
+            pair.cie_url,
+            cases.len()
+        );
+        let target = pair.target();
+        let run = async |c: &crate::cns::CnsCase| crate::cns::run_case(&target, c, &users).await;
+        let r = run_with_sanity(
+            header,
+            &cases,
+            &crate::cns::sanity_case(),
+            jobs,
+            |_| false,
+            run,
+        )
+        .await;
+        runs.push(SideRun {
+            side: Side::Cns,
+            ..r
+        });
+    }
     finish_runs(&runs, started, report_dir)
+}
+
+/// The arguments of `check-cns`.
+#[derive(clap::Args)]
+pub struct CheckCnsArgs {
+    /// The service's HTTPS URL that asks for a client certificate (200 = a login).
+    #[arg(long)]
+    pub url: String,
+    /// Text the service's 200 page must contain to count as a login.
+    #[arg(long)]
+    pub accept_marker: Option<String>,
+    /// Write our TEST CA certificates and CRLs here (the service must trust root.pem, or the
+    /// issuing CAs in issuing-cas.pem); the same files on every run.
+    #[arg(long)]
+    pub ca_out: PathBuf,
+    /// Write the CA files and exit (to configure the service before the run).
+    #[arg(long)]
+    pub ca_only: bool,
+    /// The service accepts CIE 3.0 authentication certificates besides CNS cards (default: a
+    /// CNS-only service).
+    #[arg(long)]
+    pub accepts_cie: bool,
+    /// Where our card issuer (the cards' CRL distribution points and OCSP responder) listens;
+    /// the service must reach it.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub issuer_listen: String,
+    /// The service's own CA (PEM): verify its server certificate (default: any certificate,
+    /// its subject recorded in the trace).
+    #[arg(long)]
+    pub server_ca: Option<PathBuf>,
+    #[command(flatten)]
+    select: Selection,
+}
+
+/// `check-cns`: aims the CNS catalogue at any TLS service, between two honest cards.
+pub async fn cmd_check_cns(a: CheckCnsArgs) -> anyhow::Result<ExitCode> {
+    use crate::cns::{self, CnsCase, CnsTarget, ServerTrust};
+    let started = std::time::Instant::now();
+    let url = url::Url::parse(&a.url).map_err(|e| anyhow::anyhow!("--url {}: {e}", a.url))?;
+    if url.scheme() != "https" {
+        anyhow::bail!("--url {url}: not an https:// URL");
+    }
+    let l = tokio::net::TcpListener::bind(&a.issuer_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--issuer-listen {}: {e}", a.issuer_listen))?;
+    let base = format!("http://{}", l.local_addr()?);
+    let issuer =
+        spid_idp::cns::CardIssuer::new(&base, std::sync::Arc::new(spid_core::clock::SystemClock))?;
+    tokio::spawn(issuer.clone().serve(l));
+    for p in cns::write_ca_out(&a.ca_out, &issuer)? {
+        println!("wrote {}", p.display());
+    }
+    if a.ca_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let trust = match &a.server_ca {
+        Some(p) => {
+            let pem = std::fs::read(p)
+                .map_err(|e| anyhow::anyhow!("--server-ca {}: {e}", p.display()))?;
+            let certs = openssl::x509::X509::stack_from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--server-ca {}: {e}", p.display()))?;
+            ServerTrust::Roots(certs.iter().filter_map(|c| c.to_der().ok()).collect())
+        }
+        None => ServerTrust::Any,
+    };
+    let catalogue = cns::embedded()?;
+    let peer = a
+        .select
+        .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
+    let all = cns::select(catalogue, a.select.cases.as_deref()).map_err(anyhow::Error::msg)?;
+    let accepts_cie = a.accepts_cie;
+    let (cases, skipped) = skip_for_peer(all, peer.as_ref(), |c| {
+        if c.scope != catalogue::Scope::Any {
+            Some("for our SP only")
+        } else if !c.service.fits(accepts_cie) {
+            Some(if accepts_cie {
+                "for a CNS-only service (check-cns without --accepts-cie)"
+            } else {
+                "for a service that accepts CIE 3.0 certificates (check-cns --accepts-cie)"
+            })
+        } else {
+            None
+        }
+    });
+    let users =
+        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let target = CnsTarget {
+        issuer: &issuer,
+        url: &url,
+        cie_url: None,
+        trust: &trust,
+        accept_marker: a.accept_marker.as_deref(),
+        internal: false,
+        timeout: cns::CASE_TIMEOUT,
+    };
+    let header = format!(
+        "{}: service {}  card issuer {}  CAs in {}  — {} cases ({} skipped: {}){}",
+        Side::Cns.label(),
+        url,
+        issuer.base_url(),
+        a.ca_out.display(),
+        cases.len(),
+        skipped.len(),
+        skipped
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        peer_line(peer.as_ref())
+    );
+    let run = async |c: &CnsCase| {
+        let mut r = cns::run_case(&target, c, &users).await;
+        r.settle(peer.as_ref(), cns::flag_warning(c).as_deref());
+        r
+    };
+    let r = run_with_sanity(header, &cases, &cns::sanity_case(), 1, |_| true, run).await;
+    finish_runs(
+        &[SideRun {
+            side: Side::Cns,
+            skipped,
+            ..r
+        }],
+        started,
+        a.select.report_dir.clone(),
+    )
 }
 
 /// The per-side lines, the reports and the exit code (2: a side's sanity login failed).

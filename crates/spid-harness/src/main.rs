@@ -19,8 +19,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the whole catalogue on loopback, side by side: SAML (our IdP at our SP), OIDC RP
-    /// side (our OP at our RP) and OIDC OP side (the probe RP at our OP); each side between
-    /// two honest logins, counts by side at the end.
+    /// side (our OP at our RP), OIDC OP side (the probe RP at our OP) and CNS (our card
+    /// issuer's cards at our SP's CNS login over TLS); each side between two honest logins,
+    /// counts by side at the end.
     Run(cli::RunArgs),
     /// Combine the reports of a run's shards (`--partition k/n`) into one; exit code as the
     /// combined run's.
@@ -61,6 +62,11 @@ enum Cmd {
     /// `--listen`) joins the RP's federation once the trust marks its anchor issued appear in
     /// `--trust-marks`, then answers each login at the RP with one case's fault plan.
     CheckRp(cli::CheckRp),
+    /// Aim the CNS catalogue at any TLS service that asks for a client certificate: our card
+    /// issuer mints each case's card (its CRL and OCSP responder on `--issuer-listen`), the
+    /// harness presents it in the handshake and judges the answer (200 a login, 4xx or a TLS
+    /// alert a refusal); our TEST CAs and CRLs are written to `--ca-out` for the service.
+    CheckCns(cli::CheckCnsArgs),
     /// Judge an IdP: metadata, refusals of malformed AuthnRequests, and logins at L1/L2/L3
     /// under every Comparison through our SP.
     CheckIdp(cli::CheckIdpArgs),
@@ -144,6 +150,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::CheckOp(o) => cli::check_op(o).await,
         Cmd::CheckRp(o) => cli::check_rp(o).await,
         Cmd::CheckIdp(a) => cli::cmd_check_idp(a).await,
+        Cmd::CheckCns(a) => cli::cmd_check_cns(a).await,
         Cmd::CompareSpidSpTest {
             results,
             spid_sp_test,

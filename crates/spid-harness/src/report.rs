@@ -556,6 +556,7 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                                     code { (x.method) " " (x.url) } " → " (x.status)
                                     @if let Some(l) = &x.location { " → " code { (l) } }
                                     @if let Some(rule) = &x.spid_rule { " [" code { (rule) } "]" }
+                                    @if let Some(t) = &x.tls { " " span class="tls" { (crate::cns::handshake_text(t)) } }
                                     @for m in &x.saml {
                                         details { summary { (m.param) } pre { (m.xml.as_deref().map(pretty_xml).unwrap_or_else(|| m.raw.clone())) } }
                                     }
@@ -657,6 +658,7 @@ mod tests {
                 raw: String::new(),
                 xml: Some(sent),
             }],
+            tls: None,
         }];
         let d = honest_diff(&c).unwrap();
         let changed: Vec<&str> = d

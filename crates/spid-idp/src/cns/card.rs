@@ -35,7 +35,8 @@ pub struct CardHolder {
 impl CardHolder {
     /// The holders of `fixtures/users.toml` (natural persons with a fiscal code).
     pub fn fixtures() -> Result<Vec<CardHolder>, CnsError> {
-        let users = crate::users::parse(crate::users::DEFAULT_USERS).map_err(CnsError::Users)?;
+        let users = crate::users::parse(crate::users::DEFAULT_USERS)
+            .map_err(|e| CnsError::Users(e.to_string()))?;
         Ok(users
             .iter()
             .filter_map(|u| {
@@ -162,7 +163,14 @@ pub enum Presented {
     LeafOnly,
     /// No certificate at all.
     Nothing,
+    /// The card and its issuing CA, then bytes that are not a certificate (a broken token
+    /// or middleware; the handshake's signature check reads only the card).
+    TrailingJunk,
 }
+
+/// What [`Presented::TrailingJunk`] appends to the chain: a DER SEQUENCE header promising
+/// more bytes than follow.
+pub const JUNK_CERTIFICATE: &[u8] = &[0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x00];
 
 /// One edit of the honest card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -601,6 +609,9 @@ pub(crate) fn mint(
             vec![der.clone(), h.ca(CaId::Infocert).der.clone()]
         }
         (Presented::Full, false, _) => vec![der.clone(), ca.der.clone()],
+        (Presented::TrailingJunk, _, _) => {
+            vec![der.clone(), ca.der.clone(), JUNK_CERTIFICATE.to_vec()]
+        }
     };
     Ok((
         Card {
