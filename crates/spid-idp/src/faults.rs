@@ -626,8 +626,19 @@ fn instant(now: DateTime<Utc>, offset: i64, p: Precision) -> String {
 /// The wrapper [`Mutation::InsertXml`] parses its fragment in.
 const FRAGMENT_WRAPPER: &str = "spid-harness-fragment";
 
+/// Why an `insert-xml` fragment cannot be inserted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FragmentError {
+    /// Not well-formed (or beyond the parser's bounds).
+    #[error("fragment: {0}")]
+    Xml(String),
+    /// Text only, no element.
+    #[error("fragment has no element")]
+    NoElement,
+}
+
 /// Parses an `insert-xml` fragment into the nodes to insert.
-fn fragment(text: &str) -> Result<Vec<Node>, String> {
+fn fragment(text: &str) -> Result<Vec<Node>, FragmentError> {
     let wrapped = format!(
         "<{FRAGMENT_WRAPPER} xmlns:saml=\"{}\" xmlns:samlp=\"{}\">{text}</{FRAGMENT_WRAPPER}>",
         ns::SAML,
@@ -639,9 +650,9 @@ fn fragment(text: &str) -> Result<Vec<Node>, String> {
         max_elements: 1 << 16,
         ..Limits::default()
     };
-    let w = xml::parse(&wrapped, &limits).map_err(|e| format!("fragment: {e}"))?;
+    let w = xml::parse(&wrapped, &limits).map_err(|e| FragmentError::Xml(e.to_string()))?;
     if w.elements().next().is_none() {
-        return Err("fragment has no element".into());
+        return Err(FragmentError::NoElement);
     }
     Ok(w.children)
 }
@@ -784,7 +795,7 @@ pub fn apply(root: &mut Element, m: &Mutation, ctx: &MutationCtx<'_>) -> Result<
             root.children.insert(0, Node::Element(el));
         }
         Mutation::InsertXml { target, at, xml } => {
-            let nodes = fragment(xml).map_err(MutationError::Needs)?;
+            let nodes = fragment(xml).map_err(|e| MutationError::Needs(e.to_string()))?;
             match at {
                 Position::LastChild => find(root, *target)?.children.extend(nodes),
                 Position::FirstChild => {

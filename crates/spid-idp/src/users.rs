@@ -70,18 +70,37 @@ struct File {
     user: Vec<User>,
 }
 
+/// Why a users file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsersError {
+    /// Not TOML of the users-file shape (the parser's message names line and column).
+    #[error("{0}")]
+    Toml(String),
+    /// A level-2 or level-3 user without an OTP.
+    #[error("user {user} has level {level} but no otp")]
+    NoOtp {
+        /// The username.
+        user: String,
+        /// Its level.
+        level: u8,
+    },
+    /// A level outside 1..3.
+    #[error("user {0}: level must be 1..3")]
+    Level(String),
+}
+
 /// Parses a users file.
-pub fn parse(toml_text: &str) -> Result<Vec<User>, String> {
-    let f: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+pub fn parse(toml_text: &str) -> Result<Vec<User>, UsersError> {
+    let f: File = toml::from_str(toml_text).map_err(|e| UsersError::Toml(e.to_string()))?;
     for u in &f.user {
         if u.level >= 2 && u.otp.is_none() {
-            return Err(format!(
-                "user {} has level {} but no otp",
-                u.username, u.level
-            ));
+            return Err(UsersError::NoOtp {
+                user: u.username.clone(),
+                level: u.level,
+            });
         }
         if !(1..=3).contains(&u.level) {
-            return Err(format!("user {}: level must be 1..3", u.username));
+            return Err(UsersError::Level(u.username.clone()));
         }
     }
     Ok(f.user)
