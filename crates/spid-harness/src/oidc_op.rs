@@ -739,11 +739,7 @@ pub async fn run_case(t: &OpTarget<'_>, case: &OpCase) -> CaseResult {
 type Judged = (Verdict, u16, Option<String>, Option<String>, Option<String>);
 
 fn verdict_of(status: u16) -> Verdict {
-    match status {
-        200 => Verdict::Accept,
-        400..=499 => Verdict::Reject,
-        _ => Verdict::Error,
-    }
+    Verdict::from_oauth_status(status)
 }
 
 async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Judged, DriveError> {

@@ -33,7 +33,21 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict for a final status code.
+    /// The verdict of an OAuth endpoint (an OP's authorization, token, userinfo): 200
+    /// accepted; any 4xx rejected (RFC 6749 5.2 and RFC 6750 3.1 answer 400 or 401, some
+    /// OPs 403 or 405); anything else, a 500 included, is an error: an OP that crashes has
+    /// not refused the request by a rule. The browser-facing SP contract is
+    /// [`Verdict::from_status`].
+    pub fn from_oauth_status(s: u16) -> Self {
+        match s {
+            200 => Verdict::Accept,
+            400..=499 => Verdict::Reject,
+            _ => Verdict::Error,
+        }
+    }
+
+    /// The verdict for an SP's (or RP's) final page, compatible with spid-sp-test: 200
+    /// accepted; 400/401/403/422/500 refused (a 500 is reported as refused by crashing).
     pub fn from_status(s: u16) -> Self {
         match s {
             200 => Verdict::Accept,
