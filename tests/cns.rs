@@ -132,6 +132,21 @@ async fn traces_show_what_the_handshake_presented() {
     assert_eq!(legacy.rule.as_deref(), Some("cns.key.too-small"));
     assert_eq!(legacy.verdict, Verdict::Reject);
     assert!(tls("rsa-1024").presented[0].contains("RSA-1024"));
+    // Our side of the flow: the SP asked our issuer about the honest card, by CRL and OCSP.
+    let sanity = &results[0];
+    let asked: Vec<&str> = sanity.trace[1..]
+        .iter()
+        .map(|x| x.method.as_str())
+        .collect();
+    assert_eq!(asked, ["GET", "POST"], "{:?}", sanity.trace);
+    assert!(sanity.trace[1].url.contains("/crl/infocert/"));
+    assert!(sanity.trace[2].url.ends_with("/ocsp/infocert"));
+    // A card refused before revocation costs our issuer nothing.
+    let none = results
+        .iter()
+        .find(|r| r.id == "missing-intermediate")
+        .expect("case");
+    assert_eq!(none.trace.len(), 1);
     assert!(honest.presented[0].contains("RSA-2048"));
 }
 

@@ -895,7 +895,12 @@ pub async fn run_case(t: &CnsTarget<'_>, case: &CnsCase, users: &[User]) -> Case
         );
     }
     let mut r = result(case, started);
+    let fetched = card
+        .as_ref()
+        .map(|c| issuer_exchanges(t.issuer, c))
+        .unwrap_or_default();
     r.trace = trace;
+    r.trace.extend(fetched.iter().cloned());
     let (verdict, rule) = match &answer.http {
         Some(h) => {
             r.status = h.status;
@@ -942,11 +947,54 @@ pub async fn run_case(t: &CnsTarget<'_>, case: &CnsCase, users: &[User]) -> Case
             }
             _ => {}
         }
+        // Our SP hard-fails: it cannot accept a card without asking our issuer about it.
+        if pass && t.internal && fetched.is_empty() {
+            pass = false;
+            note = Some(
+                "accepted without fetching the card's CRL or asking its OCSP responder at our issuer"
+                    .into(),
+            );
+        }
     }
     r.outcome = Outcome::of(pass, verdict);
     r.note = note;
     r.millis = started.elapsed().as_millis();
     r
+}
+
+/// The revocation fetches about `card` our issuer answered, as exchanges of the trace (what
+/// the service asked our side while judging the card).
+fn issuer_exchanges(issuer: &CardIssuer, card: &Card) -> Vec<Exchange> {
+    issuer
+        .fetches_for(card)
+        .into_iter()
+        .map(|f| {
+            let (method, path) = f.request.split_once(' ').unwrap_or(("GET", &f.request));
+            Exchange {
+                method: method.to_owned(),
+                url: format!("{}{path}", issuer.base_url()),
+                request_form: vec![],
+                status: f.status,
+                location: None,
+                spid_rule: None,
+                content_type: None,
+                body_excerpt: format!(
+                    "asked by the service, answered by our card issuer ({}{})",
+                    match f.source {
+                        spid_idp::cns::FetchSource::Crl => "CRL",
+                        spid_idp::cns::FetchSource::Ocsp => "OCSP",
+                    },
+                    if f.status == 0 {
+                        ", held unanswered"
+                    } else {
+                        ""
+                    }
+                ),
+                saml: vec![],
+                tls: None,
+            }
+        })
+        .collect()
 }
 
 /// What an unmet flagged case means (hardening), for a warning instead of a failure at an

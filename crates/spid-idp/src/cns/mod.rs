@@ -22,7 +22,7 @@ pub mod status;
 pub use ca::{CaId, Hierarchy};
 pub use card::{Card, CardEdit, CardHolder, CardPlan};
 pub use key::TestKey;
-pub use server::CardIssuer;
+pub use server::{CardIssuer, Fetch, FetchSource};
 pub use status::{Channels, CrlMode, OcspMode, OcspSigner};
 
 /// What can go wrong minting cards or answering for them.

@@ -15,6 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::Serialize;
 use spid_core::clock::{SharedClock, SystemClock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,6 +25,33 @@ use std::time::Duration;
 const HANG: Duration = Duration::from_secs(60);
 /// Largest OCSP request read.
 const MAX_OCSP_REQUEST: usize = 16 * 1024;
+/// Most revocation fetches remembered (the oldest are forgotten first).
+const MAX_FETCHES: usize = 10_000;
+
+/// Which revocation source was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchSource {
+    /// A CRL (`GET /crl/…`).
+    Crl,
+    /// The OCSP responder (`POST /ocsp/<ca>`).
+    Ocsp,
+}
+
+/// One revocation fetch the issuer answered: what a relying service asked about a card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fetch {
+    /// The source.
+    pub source: FetchSource,
+    /// The CA the request named.
+    pub ca: CaId,
+    /// The card asked about (None: a CA-wide CRL, or an OCSP request naming no serial we read).
+    pub serial: Option<u64>,
+    /// Method and path as requested.
+    pub request: String,
+    /// The HTTP status answered (0: the responder held the request and never answered).
+    pub status: u16,
+}
 
 /// The card issuer: the TEST hierarchy, the cards it minted and their status.
 #[derive(Clone, Debug)]
@@ -36,6 +64,7 @@ struct Inner {
     clock: SharedClock,
     db: Mutex<StatusDb>,
     next_serial: AtomicU64,
+    fetches: Mutex<std::collections::VecDeque<Fetch>>,
 }
 
 impl CardIssuer {
@@ -48,6 +77,7 @@ impl CardIssuer {
             clock,
             db: Mutex::new(StatusDb::default()),
             next_serial: AtomicU64::new(0x1000),
+            fetches: Mutex::new(std::collections::VecDeque::new()),
         })))
     }
 
@@ -138,6 +168,27 @@ impl CardIssuer {
         self.db().ocsp(&self.0.hierarchy, ca, req, now)
     }
 
+    fn record(&self, f: Fetch) {
+        let mut log = self.0.fetches.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= MAX_FETCHES {
+            log.pop_front();
+        }
+        log.push_back(f);
+    }
+
+    /// The revocation fetches about `card` the issuer answered so far, oldest first (a
+    /// hanging OCSP request is recorded when it arrives, with status 0).
+    pub fn fetches_for(&self, card: &Card) -> Vec<Fetch> {
+        self.0
+            .fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|f| f.ca == card.ca && f.serial == Some(card.serial))
+            .cloned()
+            .collect()
+    }
+
     /// The CRL and OCSP routes.
     pub fn router(&self) -> Router {
         Router::new()
@@ -169,7 +220,17 @@ fn crl_response(a: Result<CrlAnswer, CnsError>) -> Response {
 
 async fn crl_ca(State(i): State<CardIssuer>, Path(file): Path<String>) -> Response {
     match file.strip_suffix(".crl").and_then(CaId::from_slug) {
-        Some(ca) => crl_response(i.crl(ca, None)),
+        Some(ca) => {
+            let r = crl_response(i.crl(ca, None));
+            i.record(Fetch {
+                source: FetchSource::Crl,
+                ca,
+                serial: None,
+                request: format!("GET /crl/{file}"),
+                status: r.status().as_u16(),
+            });
+            r
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -182,16 +243,47 @@ async fn crl_card(
         .strip_suffix(".crl")
         .and_then(|s| s.parse::<u64>().ok());
     match (CaId::from_slug(&ca), serial) {
-        (Some(ca), Some(s)) => crl_response(i.crl(ca, Some(s))),
+        (Some(id), Some(s)) => {
+            let r = crl_response(i.crl(id, Some(s)));
+            i.record(Fetch {
+                source: FetchSource::Crl,
+                ca: id,
+                serial: Some(s),
+                request: format!("GET /crl/{ca}/{file}"),
+                status: r.status().as_u16(),
+            });
+            r
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
 async fn ocsp(State(i): State<CardIssuer>, Path(ca): Path<String>, body: Bytes) -> Response {
-    let Some(ca) = CaId::from_slug(&ca) else {
+    let Some(id) = CaId::from_slug(&ca) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match i.ocsp(ca, &body) {
+    let fetch = |status: u16| Fetch {
+        source: FetchSource::Ocsp,
+        ca: id,
+        serial: super::status::requested_serial(&body),
+        request: format!("POST /ocsp/{ca}"),
+        status,
+    };
+    let answer = i.ocsp(id, &body);
+    // A held request is recorded as it arrives: the service gives up long before the answer.
+    let hang = matches!(answer, Ok(OcspAnswer::Hang));
+    if hang {
+        i.record(fetch(0));
+    }
+    let r = ocsp_answer(answer).await;
+    if !hang {
+        i.record(fetch(r.status().as_u16()));
+    }
+    r
+}
+
+async fn ocsp_answer(answer: Result<OcspAnswer, CnsError>) -> Response {
+    match answer {
         Ok(OcspAnswer::Der(d)) => {
             ([(header::CONTENT_TYPE, "application/ocsp-response")], d).into_response()
         }

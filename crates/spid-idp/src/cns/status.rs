@@ -304,6 +304,13 @@ impl StatusDb {
 }
 
 /// A DER INTEGER's content octets as a u64 (our serials fit; anything else is not ours).
+/// The serial number of the first certificate a DER OCSPRequest asks about.
+pub(crate) fn requested_serial(req: &[u8]) -> Option<u64> {
+    let req = OcspRequest::from_der(req).ok()?;
+    let first = req.tbs_request.request_list.first()?;
+    serial_u64(first.req_cert.serial_number.as_bytes())
+}
+
 fn serial_u64(b: &[u8]) -> Option<u64> {
     let b = match b {
         [0, rest @ ..] => rest,
