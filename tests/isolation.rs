@@ -1,6 +1,7 @@
 //! Isolation: every SAML case proves what it names.
 //!
-//! Each case of the SAML catalogue runs against our pair; the Response our IdP sent for it,
+//! Each case of the SAML catalogue runs against our pair (and each case of the CIE catalogue
+//! against our CIE pair); the Response our IdP sent for it,
 //! exactly as sent, is then checked with an **independent verifier** — the `xmlsec1` command
 //! line tool (Debian package `xmlsec1`, installed by `scripts/setup.sh`) with the IdP's
 //! certificate `certs/idp.crt.pem`, KeyInfo ignored — against what the case declares intact
@@ -174,12 +175,27 @@ async fn every_emitted_response_keeps_what_its_case_declares_intact() {
         .unwrap();
     let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
     let cases = catalogue::embedded("saml").unwrap();
-    let total = cases.len();
+    let mut total = cases.len();
     let mut problems: Vec<String> = Vec::new();
     let mut emitted: Vec<Emitted> = Vec::new();
     let mut last = pair.idp.last_response().map(|r| r.xml);
-    for case in cases {
-        let r = runner::run_case(&pair, &case, &users).await;
+    // The SAML cases at our SPID pair, then the CIE cases at our CIE pair (the same IdP key).
+    let cie_pair = spid_harness::cie::start_pair(spid_core::cie::IdpProfile::Cie)
+        .await
+        .unwrap();
+    let cie_users = spid_harness::cie::users().unwrap();
+    let cie_cases: Vec<Case> = spid_harness::cie::embedded()
+        .unwrap()
+        .iter()
+        .map(spid_harness::cie::to_saml)
+        .collect();
+    total += cie_cases.len();
+    let runs = cases
+        .into_iter()
+        .map(|c| (c, &pair, &users))
+        .chain(cie_cases.into_iter().map(|c| (c, &cie_pair, &cie_users)));
+    for (case, pair, users) in runs {
+        let r = runner::run_case(pair, &case, users).await;
         let sent = pair.idp.last_response().map(|r| r.xml);
         match sent {
             Some(xml) if Some(&xml) != last.as_ref() => {
@@ -202,6 +218,7 @@ async fn every_emitted_response_keeps_what_its_case_declares_intact() {
         }
     }
     drop(pair);
+    drop(cie_pair);
     let emitting = started.elapsed();
 
     // Verify every signature of every Response, in parallel processes.

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod attributes;
+pub mod cie;
 pub mod clock;
 pub mod cns;
 pub mod cookie;

@@ -94,7 +94,7 @@ rules! {
     AssertionIssueInstantFuture => "assertion.issue-instant.future", "SPID-RT SSO; spid-sp-test 40", "Assertion IssueInstant not in the future beyond the skew";
     AssertionIssuerMissing => "assertion.issuer.missing", "SPID-RT SSO; spid-sp-test 68; spid-saml-check 67", "Assertion Issuer present and non-empty";
     AssertionIssuerMismatch => "assertion.issuer.mismatch", "SPID-RT SSO; spid-sp-test 69", "Assertion Issuer is the IdP entityID";
-    AssertionIssuerFormat => "assertion.issuer.format.invalid", "SPID-RT SSO; spid-sp-test 70-72", "Assertion Issuer Format is nameid-format:entity";
+    AssertionIssuerFormat => "assertion.issuer.format.invalid", "SPID-RT SSO; spid-sp-test 70-72; CIE-SAML ciespid", "Assertion Issuer Format is nameid-format:entity (from a CIE IdP: absent or entity)";
     AssertionSubjectMissing => "assertion.subject.missing", "SPID-RT SSO; spid-sp-test 41, 42", "Subject present";
     AssertionNameIdMissing => "assertion.name-id.missing", "SPID-RT SSO; spid-sp-test 43, 44", "NameID present and non-empty";
     AssertionNameIdFormat => "assertion.name-id.format.invalid", "SPID-RT SSO; spid-sp-test 45-47", "NameID Format is transient";
@@ -122,6 +122,7 @@ rules! {
     AssertionLevelUnknown => "assertion.level.unknown", "SPID-RT SSO, Avviso 5; spid-sp-test 97", "AuthnContextClassRef is one of the three SPID URIs";
     AssertionLevelInsufficient => "assertion.level.insufficient", "SPID-RT SSO; spid-sp-test 94", "the level obtained satisfies the level requested";
     AssertionAttributeStatementEmpty => "assertion.attribute-statement.empty", "SPID-RT SSO; spid-sp-test 98", "an AttributeStatement holds at least one Attribute";
+    AssertionCieAttributes => "assertion.attributes.cie-minimum-set", "CIE-SAML ciespid (attributes: the eIDAS minimum set, always)", "a CIE IdP's Assertion carries name, familyName, dateOfBirth and fiscalNumber";
     AssertionAttributeValueMissing => "assertion.attribute.value.missing", "SPID-RT SSO; spid-sp-test 99", "each Attribute has a value";
     AssertionReplayed => "assertion.replayed", "SAML-PROF 4.1.4.5 (replay)", "an Assertion ID is accepted once";
     // Single Logout (SP side).
@@ -215,6 +216,15 @@ rules! {
     OpAuthzRequestReplayed => "op.authz.request.replayed", "hardening (RFC 9101 10.8; SPID-OIDC request object jti)", "a request object (its jti) is answered once (else HTTP 400, no redirect)";
     // Our IdP's refusals beyond the SPID error table.
     IdpRequestReplayed => "idp.request.replayed", "hardening (SAML-CORE 1.3.4 ID uniqueness; SAML-PROF 4.1.4.5)", "a signed AuthnRequest ID is answered once (else a 403 IdP page, nothing sent to the SP)";
+    // Our IdP in the CIE profile: the CIE ID request rules (CIE-SAML = the CIE eID SAML
+    // documentation, protocolli.rst), each refused with the CIE error code in brackets.
+    IdpCieDestination => "idp.cie.destination.not-sso-location", "CIE-SAML protocolli (AuthnRequest Destination) [nr14]", "Destination is the SingleSignOnService location of the binding used, not the entityID";
+    IdpCieForceAuthn => "idp.cie.force-authn.missing", "CIE-SAML protocolli (ForceAuthn) [nr8]", "ForceAuthn is true";
+    IdpCieIsPassive => "idp.cie.is-passive.present", "CIE-SAML protocolli (IsPassive) [nr15]", "IsPassive is absent";
+    IdpCieScoping => "idp.cie.scoping.present", "CIE-SAML protocolli (Scoping, RequesterID) [nr8]", "no Scoping and no RequesterID";
+    IdpCieComparison => "idp.cie.comparison.unsupported", "CIE-SAML protocolli (RequestedAuthnContext) [nr12]", "Comparison is exact or minimum";
+    IdpCieAcs => "idp.cie.acs.invalid", "CIE-SAML protocolli (AssertionConsumerService) [nr16]", "AssertionConsumerServiceIndex, or AssertionConsumerServiceURL with ProtocolBinding HTTP-POST, naming an ACS of the SP metadata";
+    IdpCieAttributes => "idp.cie.attributes.outside-minimum-set", "CIE-SAML protocolli (AttributeConsumingService: eIDAS minimum set) [nr18]", "the requested attributes are within name, familyName, dateOfBirth, fiscalNumber";
     // Every server role: bounded state between two legs of a login.
     ServerPendingFull => "server.pending.full", "hardening (SPID-RT messaggi-errore nr2 at the IdP)", "a new login is refused with HTTP 503 while the pending-login store is full; a login in flight is never evicted";
     // Our trust anchor's refusals.

@@ -776,6 +776,9 @@ mod tests {
             // The CNS catalogue has its own completeness test
             // (cns.rs, every_cns_rule_is_expected_by_a_case).
             .filter(|c| !c.starts_with("cns."))
+            // Our IdP's CIE request checks are unit-tested in spid-idp (request.rs); the SP's
+            // CIE attribute rule is expected by the cie catalogue (cie.rs).
+            .filter(|c| !c.starts_with("idp.cie.") && *c != "assertion.attributes.cie-minimum-set")
             // check-sp's static checks of an SP's metadata and AuthnRequest are unit-tested
             // in checks/ (metadata.rs, request.rs), not reached by Response cases.
             .filter(|c| !c.starts_with("sp-metadata.") && !c.starts_with("sp-request."))
@@ -990,6 +993,12 @@ mod tests {
                     .iter()
                     .flat_map(|c| c.refs().to_vec()),
             )
+            .chain(
+                embedded_cases::<crate::cie::CieCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
             .collect();
         for key in table.keys() {
             assert!(
@@ -1041,6 +1050,14 @@ mod tests {
         used(
             "cns",
             crate::cns::embedded()
+                .unwrap()
+                .into_iter()
+                .map(|c| c.family)
+                .collect(),
+        );
+        used(
+            "cie",
+            crate::cie::embedded()
                 .unwrap()
                 .into_iter()
                 .map(|c| c.family)
@@ -1130,6 +1147,13 @@ pub fn cases_markdown() -> Result<String, LoadError> {
     side::<crate::oidc::OidcCase>(&mut out, "OIDC RP side", |_| String::new())?;
     side::<crate::oidc_op::OpCase>(&mut out, "OIDC OP side", |_| String::new())?;
     side::<crate::cns::CnsCase>(&mut out, "CNS (TLS client certificate)", |c| {
+        c.flags
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })?;
+    side::<crate::cie::CieCase>(&mut out, "CIE ID over SAML (SP side)", |c| {
         c.flags
             .iter()
             .map(|f| f.name())
@@ -1242,6 +1266,12 @@ mod partition_tests {
                     .unwrap()
                     .into_iter()
                     .map(|c| ("cns", c.id().to_string())),
+            )
+            .chain(
+                embedded_cases::<crate::cie::CieCase>()
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| ("cie", c.id().to_string())),
             );
         for (side, id) in ids {
             if let Some(other) = seen.insert(id.clone(), side) {

@@ -45,7 +45,7 @@ pub async fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } = a;
 
     let sides = if side.is_empty() {
-        vec![Side::Saml, Side::OidcRp, Side::OidcOp, Side::Cns]
+        vec![Side::Saml, Side::OidcRp, Side::OidcOp, Side::Cns, Side::Cie]
     } else {
         side
     };
@@ -129,6 +129,7 @@ pub async fn cmd_list(a: ListArgs) -> anyhow::Result<ExitCode> {
         Side::OidcRp => list_rows::<crate::oidc::OidcCase>(pattern)?,
         Side::OidcOp => list_rows::<crate::oidc_op::OpCase>(pattern)?,
         Side::Cns => list_rows::<crate::cns::CnsCase>(pattern)?,
+        Side::Cie => list_rows::<crate::cie::CieCase>(pattern)?,
     };
     for [id, family, expected, refs] in &rows {
         println!("{id:<34} {family:<22} {expected:<58} {refs}");
@@ -456,6 +457,14 @@ pub struct IdpArgs {
     /// Directory with idp.key.pem / idp.crt.pem and foreign.* (default: embedded test keys).
     #[arg(long)]
     pub certs: Option<PathBuf>,
+    /// `spid` (default) or `cie`: the CIE ID profile (entityID `<base>/idp/profile/SAML2/POST/SSO`,
+    /// unsigned Shibboleth-shaped metadata at `/idp/shibboleth`, the CIE request rules, error
+    /// table, Response shape and users; docs/cie.md).
+    #[arg(long = "profile", default_value = "spid", value_parser = ["spid", "cie"])]
+    pub idp_profile: String,
+    /// CIE profile: send the Assertion Issuer without Format (the CIE documents show both).
+    #[arg(long)]
+    pub cie_assertion_issuer_without_format: bool,
 }
 
 /// `idp`.
@@ -474,21 +483,32 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         oidc_profile,
         lenient_requests,
         certs,
+        idp_profile,
+        cie_assertion_issuer_without_format,
     } = a;
 
     let profile = spid_core::oidc::Profile::by_name(&oidc_profile)
         .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {oidc_profile}"))?;
+    let cie = idp_profile == "cie";
     let creds = runner::Credentials::load(certs.as_deref())?;
+    let idp_config = |base: &str, creds: &runner::Credentials| {
+        let mut cfg = if cie {
+            spid_idp::IdpConfig::cie(base, creds.idp.clone(), creds.foreign.clone())
+        } else {
+            spid_idp::IdpConfig::new(base, creds.idp.clone(), creds.foreign.clone())
+        };
+        cfg.cie_assertion_issuer_format = !cie_assertion_issuer_without_format;
+        cfg
+    };
     if print_metadata {
         let base = format!("http://{listen}");
-        let cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
-        let idp = spid_idp::IdentityProvider::new(cfg)?;
+        let idp = spid_idp::IdentityProvider::new(idp_config(&base, &creds))?;
         println!("{}", idp.metadata_xml());
         return Ok(ExitCode::SUCCESS);
     }
     let l = tokio::net::TcpListener::bind(&listen).await?;
     let base = format!("http://{}", l.local_addr()?);
-    let mut cfg = spid_idp::IdpConfig::new(&base, creds.idp, creds.foreign);
+    let mut cfg = idp_config(&base, &creds);
     cfg.admin_token = admin_token;
     cfg.strict_requests = !lenient_requests;
     cfg.grant_level = grant_level.and_then(|n| spid_core::SpidLevel::parse(&n.to_string()));
@@ -497,7 +517,12 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         let id = idp.register_sp(&external::load_text(&p).await?)?;
         eprintln!("registered SP {id}");
     }
-    eprintln!("fake IdP at {base}/ — metadata at {base}/metadata (register it with the SP)");
+    eprintln!(
+        "fake {} IdP {} at {base}/ — metadata at {} (register it with the SP)",
+        if cie { "CIE ID" } else { "SPID" },
+        idp.config().entity_id,
+        idp.config().metadata_url()
+    );
     let oidc = match oidc_ta {
         None => None,
         Some(addr) => {
@@ -527,8 +552,17 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         // Our SP beside the IdP, each trusting the other, so a person can log in.
         let sl = tokio::net::TcpListener::bind(&addr).await?;
         let sp_base = format!("http://{}", sl.local_addr()?);
-        let sp = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&sp_base, creds.sp))?;
-        sp.register_idp(idp.metadata_xml(), None)?;
+        let mut sp_cfg = spid_sp::SpConfig::new(&sp_base, creds.sp);
+        let sp_profile = if cie {
+            sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+                .map(String::from)
+                .to_vec();
+            spid_core::cie::IdpProfile::Cie
+        } else {
+            spid_core::cie::IdpProfile::Spid
+        };
+        let sp = spid_sp::ServiceProvider::new(sp_cfg)?;
+        sp.register_idp_as(idp.metadata_xml(), None, sp_profile)?;
         idp.register_sp(sp.metadata_xml())?;
         eprintln!("demo SP at {sp_base}/ — open {sp_base}/login in a browser (users: README; the OTP is on the page)");
         match &oidc {
@@ -585,6 +619,14 @@ pub struct SpArgs {
     /// IdP metadata to trust: files or URLs (repeatable).
     #[arg(long = "idp-metadata")]
     pub idp_metadata: Vec<String>,
+    /// Metadata of a CIE ID IdP to trust, judged by the CIE rules (files or URLs,
+    /// repeatable; docs/cie.md). Configure the SP's attributes for CIE with `--cie-attributes`.
+    #[arg(long = "cie-idp")]
+    pub cie_idp: Vec<String>,
+    /// Request the eIDAS minimum set (name, familyName, dateOfBirth, fiscalNumber), the only
+    /// attributes a CIE IdP accepts, instead of the SPID set.
+    #[arg(long)]
+    pub cie_attributes: bool,
     /// Publish private-SP metadata (spid:Private, VAT number, billing contact) instead of
     /// public-SP metadata.
     #[arg(long)]
@@ -622,6 +664,8 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     let SpArgs {
         listen,
         idp_metadata,
+        cie_idp,
+        cie_attributes,
         private,
         certs,
         print_metadata,
@@ -644,6 +688,11 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
             billing_company: "spid-harness reference SP".into(),
         };
     }
+    if cie_attributes {
+        cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+            .map(String::from)
+            .to_vec();
+    }
     if print_metadata {
         println!("{}", spid_sp::ServiceProvider::new(cfg)?.metadata_xml());
         return Ok(ExitCode::SUCCESS);
@@ -651,8 +700,10 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     let l = tokio::net::TcpListener::bind(&listen).await?;
     let base = format!("http://{}", l.local_addr()?);
     let kind = cfg.kind.clone();
+    let attributes = cfg.attributes.clone();
     let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
     cfg.kind = kind;
+    cfg.attributes = attributes;
     cfg.delay = std::time::Duration::from_millis(delay_ms);
     if certs.is_none() {
         // The committed test certificate names a placeholder entity ID: sign with a
@@ -663,6 +714,11 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     for p in idp_metadata {
         let id = sp.register_idp(&external::load_text(&p).await?, None)?;
         eprintln!("trusting IdP {id}");
+    }
+    for p in cie_idp {
+        let text = external::load_text(&p).await?;
+        let id = sp.register_idp_as(&text, None, spid_core::cie::IdpProfile::Cie)?;
+        eprintln!("trusting CIE ID IdP {id}");
     }
     eprintln!("reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login");
     let Some(ta) = oidc_trust_anchor else {
@@ -747,6 +803,9 @@ pub enum Side {
     OidcOp,
     /// CNS: our card issuer's hostile cards presented over TLS at our SP's CNS login.
     Cns,
+    /// CIE ID over SAML: our IdP in the CIE profile, its crafted Responses at our SP
+    /// registering it as CIE.
+    Cie,
 }
 
 impl Side {
@@ -756,6 +815,7 @@ impl Side {
             Side::OidcRp => "OIDC RP side",
             Side::OidcOp => "OIDC OP side",
             Side::Cns => "CNS (TLS client certificate)",
+            Side::Cie => "CIE ID over SAML (SP side)",
         }
     }
 }
@@ -912,6 +972,34 @@ pub async fn run(
         .await;
         runs.push(SideRun {
             side: Side::Cns,
+            ..r
+        });
+    }
+    if sides.contains(&Side::Cie) {
+        use crate::cie::{self, CieCase};
+        let cie_users = cie::users().map_err(anyhow::Error::msg)?;
+        let cases = cie::select(cie::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+        let cases = sel.shard(cases, |c| c.id.as_str());
+        let pair = cie::start_pair(spid_core::cie::IdpProfile::Cie).await?;
+        let header = format!(
+            "{}: CIE IdP {}  SP {}  — {} cases",
+            Side::Cie.label(),
+            pair.idp.config().entity_id,
+            pair.sp_url,
+            cases.len()
+        );
+        let run = async |c: &CieCase| cie::run_case(&pair, c, &cie_users).await;
+        let r = run_with_sanity(
+            header,
+            &cases,
+            &cie::sanity_case(),
+            jobs,
+            cie::moves_clock,
+            run,
+        )
+        .await;
+        runs.push(SideRun {
+            side: Side::Cie,
             ..r
         });
     }

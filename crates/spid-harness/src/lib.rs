@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod check_idp;
 pub mod checks;
+pub mod cie;
 pub mod cli;
 pub mod cns;
 pub mod compare;

@@ -5,6 +5,7 @@ use crate::agent::{AgentError, Binding, Exchange, Page, UserAgent};
 use crate::catalogue::{Case, Consent, Expect, Flow};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
+use spid_core::cie::IdpProfile;
 use spid_core::clock::FixedClock;
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding as saml_binding;
@@ -257,15 +258,36 @@ impl InternalPair {
         creds: Credentials,
         limits: spid_net::ServeLimits,
     ) -> anyhow::Result<Self> {
+        Self::start_profiled(creds, limits, IdpProfile::Spid, IdpProfile::Spid).await
+    }
+
+    /// Starts our IdP in `idp` profile and our SP registering it as `sp_registers_as` (the
+    /// `cie` side: both CIE; its test of a wrong SP: a CIE IdP registered as SPID). A CIE
+    /// pair's SP requests the eIDAS minimum set and trusts the IdP's unsigned metadata.
+    pub async fn start_profiled(
+        creds: Credentials,
+        limits: spid_net::ServeLimits,
+        idp_profile: IdpProfile,
+        sp_registers_as: IdpProfile,
+    ) -> anyhow::Result<Self> {
         let idp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let idp_url = format!("http://{}", idp_l.local_addr()?);
         let sp_url = format!("http://{}", sp_l.local_addr()?);
         let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
-        let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign);
+        let mut idp_cfg = match idp_profile {
+            IdpProfile::Spid => IdpConfig::new(&idp_url, creds.idp.clone(), creds.foreign),
+            IdpProfile::Cie => IdpConfig::cie(&idp_url, creds.idp.clone(), creds.foreign),
+        };
         idp_cfg.clock = clock.clone();
+        let metadata_url = idp_cfg.metadata_url();
         let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
         sp_cfg.clock = clock.clone();
+        if idp_profile == IdpProfile::Cie {
+            sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+                .map(String::from)
+                .to_vec();
+        }
         let idp = IdentityProvider::new(idp_cfg)?;
         let sp = ServiceProvider::new(sp_cfg)?;
         let tasks = vec![
@@ -285,7 +307,7 @@ impl InternalPair {
         // Exchange metadata over the wire, as two strangers would.
         let http = reqwest::Client::builder().no_proxy().build()?;
         let idp_md = http
-            .get(format!("{idp_url}/metadata"))
+            .get(metadata_url)
             .send()
             .await?
             .error_for_status()?
@@ -298,7 +320,10 @@ impl InternalPair {
             .error_for_status()?
             .text()
             .await?;
-        sp.register_idp(&idp_md, Some(std::slice::from_ref(&creds.idp.cert_der)))?;
+        // The CIE IdP's metadata is unsigned, as the real one's.
+        let verify =
+            (idp_profile == IdpProfile::Spid).then_some(std::slice::from_ref(&creds.idp.cert_der));
+        sp.register_idp_as(&idp_md, verify, sp_registers_as)?;
         idp.register_sp(&sp_md)?;
         Ok(InternalPair {
             idp,
@@ -705,12 +730,14 @@ pub fn prove_flow(
 ) -> Result<(), FlowStop> {
     let cfg = idp.config();
     let sso = cfg.sso_url();
+    let (sso_redirect, sso_post) = cfg.sso_locations();
     let last = trace.last();
     let (status, at) = last
         .map(|x| (x.status, without_query(&x.url)))
         .unwrap_or((0, "(no exchange)".into()));
     let Some(i) = trace.iter().position(|x| {
-        without_query(&x.url) == sso && x.saml.iter().any(|m| m.param == "SAMLRequest")
+        let at = without_query(&x.url);
+        (at == sso_redirect || at == sso_post) && x.saml.iter().any(|m| m.param == "SAMLRequest")
     }) else {
         return Err(FlowStop::NoRequest {
             status,

@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 pub use faults::FaultPlan;
+use spid_core::cie::{self, IdpProfile};
 use spid_core::clock::{SharedClock, SystemClock};
 use spid_core::errors::{ErrorChannel, SpidError};
 use spid_core::pending::{Full, PendingMap};
@@ -72,6 +73,15 @@ pub struct IdpConfig {
     /// Assert this level on every login instead of the one granted (for testing SPs; a
     /// case's plan still takes precedence).
     pub grant_level: Option<SpidLevel>,
+    /// SPID (default) or CIE ID: the CIE profile has the CIE entityID, endpoints, metadata,
+    /// request rules, error table and Response shape ([`IdpConfig::cie`], docs/cie.md).
+    pub profile: IdpProfile,
+    /// CIE profile: whether the Assertion Issuer carries `Format` entity (the CIE examples show
+    /// it with and without; default with). The Response Issuer never does in CIE.
+    pub cie_assertion_issuer_format: bool,
+    /// CIE profile: the certificate of the second signing key the metadata publishes for key
+    /// rollover (DER; nothing is signed with it).
+    pub cie_rollover_cert: Option<Vec<u8>>,
 }
 
 impl IdpConfig {
@@ -92,12 +102,54 @@ impl IdpConfig {
             admin_token: None,
             grant_level: None,
             strict_requests: true,
+            profile: IdpProfile::Spid,
+            cie_assertion_issuer_format: true,
+            cie_rollover_cert: None,
         }
     }
 
-    /// The SSO URL.
+    /// Defaults for a CIE ID IdP at `base_url`: entityID `<base>/idp/profile/SAML2/POST/SSO`,
+    /// the CIE users (`fixtures/cie-users.toml`), the second signing certificate
+    /// `certs/cie-rollover.crt.pem` in the metadata.
+    pub fn cie(base_url: &str, credential: Credential, foreign: Credential) -> Self {
+        let mut c = IdpConfig::new(base_url, credential, foreign);
+        c.entity_id = cie::entity_id(&c.base_url);
+        c.users = users::parse(users::CIE_USERS).unwrap_or_default();
+        c.profile = IdpProfile::Cie;
+        c.cie_rollover_cert = Credential::from_pem(
+            include_bytes!("../../../certs/cie-rollover.key.pem"),
+            include_bytes!("../../../certs/cie-rollover.crt.pem"),
+        )
+        .ok()
+        .map(|c| c.cert_der);
+        c
+    }
+
+    /// The SSO URL (in the CIE profile, the HTTP-Redirect one; see [`Self::sso_locations`]).
     pub fn sso_url(&self) -> String {
-        format!("{}/sso", self.base_url)
+        match self.profile {
+            IdpProfile::Spid => format!("{}/sso", self.base_url),
+            IdpProfile::Cie => format!("{}{}", self.base_url, cie::SSO_REDIRECT_PATH),
+        }
+    }
+
+    /// The SSO location of each binding: (HTTP-Redirect, HTTP-POST). One URL for both in SPID.
+    pub fn sso_locations(&self) -> (String, String) {
+        match self.profile {
+            IdpProfile::Spid => (self.sso_url(), self.sso_url()),
+            IdpProfile::Cie => (
+                format!("{}{}", self.base_url, cie::SSO_REDIRECT_PATH),
+                format!("{}{}", self.base_url, cie::SSO_POST_PATH),
+            ),
+        }
+    }
+
+    /// Where the metadata is served (`/metadata`; in CIE also `/idp/shibboleth`).
+    pub fn metadata_url(&self) -> String {
+        match self.profile {
+            IdpProfile::Spid => format!("{}/metadata", self.base_url),
+            IdpProfile::Cie => format!("{}{}", self.base_url, cie::METADATA_PATH),
+        }
     }
 }
 
@@ -214,16 +266,26 @@ impl IdentityProvider {
     /// Builds the IdP and signs its metadata.
     pub fn new(cfg: IdpConfig) -> Result<Self, IdpError> {
         dsig::init();
-        let metadata_xml = metadata::build_idp(
-            &IdpMetadataConfig {
-                entity_id: cfg.entity_id.clone(),
-                sso_url: cfg.sso_url(),
-                slo_url: format!("{}/slo", cfg.base_url),
-                organization_name: "spid-harness test IdP".into(),
-                organization_url: format!("{}/", cfg.base_url),
-            },
-            &cfg.credential,
-        )?;
+        let metadata_xml = match cfg.profile {
+            IdpProfile::Spid => metadata::build_idp(
+                &IdpMetadataConfig {
+                    entity_id: cfg.entity_id.clone(),
+                    sso_url: cfg.sso_url(),
+                    slo_url: format!("{}/slo", cfg.base_url),
+                    organization_name: "spid-harness test IdP".into(),
+                    organization_url: format!("{}/", cfg.base_url),
+                },
+                &cfg.credential,
+            )?,
+            // Unsigned and Shibboleth-shaped, as the real CIE IdP's.
+            IdpProfile::Cie => cie::build_idp_metadata(&cie::IdpMetadataConfig {
+                base_url: cfg.base_url.clone(),
+                signing_certs: std::iter::once(cfg.credential.cert_der.clone())
+                    .chain(cfg.cie_rollover_cert.clone())
+                    .collect(),
+                organization_name: "spid-harness test CIE ID IdP".into(),
+            }),
+        };
         Ok(IdentityProvider(Arc::new(Inner {
             cfg,
             metadata_xml,
@@ -362,23 +424,41 @@ impl IdentityProvider {
     }
 
     /// The router: `/metadata`, `/sso` (GET Redirect, POST), `/login`, `/otp`, `/consent`,
-    /// and `/admin/arm`, `/admin/sp` (token-protected).
+    /// and `/admin/arm`, `/admin/sp` (token-protected). The CIE profile adds the Shibboleth
+    /// paths: `/idp/shibboleth` (metadata), `/idp/profile/SAML2/{POST,Redirect}/SSO` (the
+    /// same SSO handlers) and `/idp/profile/SAML2/{POST,Redirect}/SLO` (simple logout).
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(
-                "/",
-                get(|| async { "spid-harness test IdP: see /metadata" }),
-            )
-            .route("/metadata", get(metadata_handler))
-            .route("/sso", get(sso_get).post(sso_post))
-            .route("/login", post(login))
-            .route("/otp", post(otp))
-            .route("/consent", post(consent))
-            .route("/slo", get(slo_get).post(slo_post))
-            .route("/admin/arm", post(admin_arm))
-            .route("/admin/sp", post(admin_sp))
-            .layer(DefaultBodyLimit::max(1 << 20))
-            .with_state(self.clone())
+        let r = Router::new();
+        let r = match self.0.cfg.profile {
+            IdpProfile::Spid => r,
+            IdpProfile::Cie => r
+                .route(cie::METADATA_PATH, get(metadata_handler))
+                .route(cie::SSO_POST_PATH, get(sso_get).post(sso_post))
+                .route(cie::SSO_REDIRECT_PATH, get(sso_get).post(sso_post))
+                .route(cie::SLO_POST_PATH, get(slo_get).post(slo_post))
+                .route(cie::SLO_REDIRECT_PATH, get(slo_get).post(slo_post))
+                // The login pages' forms post relative to the SSO location.
+                .route("/idp/profile/SAML2/POST/login", post(login))
+                .route("/idp/profile/SAML2/Redirect/login", post(login))
+                .route("/idp/profile/SAML2/POST/otp", post(otp))
+                .route("/idp/profile/SAML2/Redirect/otp", post(otp))
+                .route("/idp/profile/SAML2/POST/consent", post(consent))
+                .route("/idp/profile/SAML2/Redirect/consent", post(consent)),
+        };
+        r.route(
+            "/",
+            get(|| async { "spid-harness test IdP: see /metadata" }),
+        )
+        .route("/metadata", get(metadata_handler))
+        .route("/sso", get(sso_get).post(sso_post))
+        .route("/login", post(login))
+        .route("/otp", post(otp))
+        .route("/consent", post(consent))
+        .route("/slo", get(slo_get).post(slo_post))
+        .route("/admin/arm", post(admin_arm))
+        .route("/admin/sp", post(admin_sp))
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .with_state(self.clone())
     }
 
     /// The router with an OpenID Provider nested at `/oidc/op` (its entity id must be
@@ -450,6 +530,16 @@ impl IdentityProvider {
         let plan = self.take_plan(t.case.as_deref());
         let cfg = &self.0.cfg;
         let now = cfg.clock.now();
+        let cie = cfg.profile == IdpProfile::Cie;
+        if let Some(e) = plan.spid_error().filter(|e| cie && !cie::sendable(*e)) {
+            return self.plan_missed(
+                t.case.as_deref(),
+                format!(
+                    "the CIE error table never sends nr{} (reserved or not CIE)",
+                    e.0
+                ),
+            );
+        }
         let error = plan.spid_error().or(error);
         let assertion = match (error, user, granted) {
             (None, Some(u), Some(level)) => {
@@ -467,8 +557,8 @@ impl IdentityProvider {
                     not_on_or_after: now + cfg.assertion_ttl,
                     audience: req.sp.clone(),
                     authn_instant: now,
-                    // SPID: SessionIndex only when L1 was requested.
-                    session_index: (req.level == SpidLevel::L1).then(new_id),
+                    // SPID: SessionIndex only when L1 was requested; CIE: at every level.
+                    session_index: (cie || req.level == SpidLevel::L1).then(new_id),
                     authn_context_class_ref: level.uri().to_string(),
                     attributes: match &plan.attributes {
                         // A chosen set: the user's value, or a placeholder.
@@ -482,6 +572,13 @@ impl IdentityProvider {
                                         .cloned()
                                         .unwrap_or_else(|| format!("test-{n}")),
                                 )
+                            })
+                            .collect(),
+                        // CIE: always the eIDAS minimum set, whatever was requested.
+                        None if cie => cie::MINIMUM_ATTRIBUTES
+                            .iter()
+                            .filter_map(|n| {
+                                u.attributes.get(*n).map(|v| (n.to_string(), v.clone()))
                             })
                             .collect(),
                         None => req
@@ -523,7 +620,7 @@ impl IdentityProvider {
             };
             let keyinfo = cfg.credential.cert_base64();
             if let Ok(el) = spid_core::saml::response::sign_response(
-                model.to_element(),
+                self.shaped(&model),
                 &cfg.credential,
                 both,
                 Some(&keyinfo),
@@ -539,6 +636,31 @@ impl IdentityProvider {
             Ok(r) => r,
             Err(e) => self.plan_missed(t.case.as_deref(), e.to_string()),
         }
+    }
+
+    /// The Response as this profile shapes it, before any plan edit: in CIE the Response
+    /// Issuer has no Format, and the Assertion Issuer has one only when
+    /// [`IdpConfig::cie_assertion_issuer_format`] says so.
+    fn shaped(&self, model: &ResponseModel) -> xml::Element {
+        let cfg = &self.0.cfg;
+        let mut el = model.to_element();
+        if cfg.profile == IdpProfile::Cie {
+            let drop_format = |target| faults::Mutation::RemoveAttr {
+                target,
+                name: "Format".into(),
+            };
+            let mut shape = vec![drop_format(faults::Target::ResponseIssuer)];
+            if model.assertion.is_some() && !cfg.cie_assertion_issuer_format {
+                shape.push(drop_format(faults::Target::AssertionIssuer));
+            }
+            let ctx = faults::MutationCtx {
+                now: cfg.clock.now(),
+                signed_foreign: None,
+            };
+            // Both Issuers carry Format in the model: the edits cannot miss.
+            let _ = faults::apply_stage(&mut el, faults::Stage::PreSign, &shape, &ctx);
+        }
+        el
     }
 
     /// A plan that cannot be carried out is a harness error, never a silently different
@@ -587,7 +709,7 @@ impl IdentityProvider {
             now: cfg.clock.now(),
             signed_foreign: foreign_el.as_ref(),
         };
-        let mut el = model.to_element();
+        let mut el = self.shaped(&model);
         faults::apply_stage(&mut el, faults::Stage::PreSign, &plan.pre_sign, &ctx)?;
         let cred = match plan.sign.key {
             faults::SigningKey::Idp => &cfg.credential,
@@ -652,6 +774,15 @@ impl IdentityProvider {
     }
 
     fn refuse(&self, r: request::Refusal) -> Response {
+        let rule = r.rule;
+        let answer = self.refuse_unnamed(r);
+        match rule {
+            Some(rule) => with_rule(answer, rule),
+            None => answer,
+        }
+    }
+
+    fn refuse_unnamed(&self, r: request::Refusal) -> Response {
         tracing::info!(nr = r.error.0, detail = %r.detail, "request refused");
         match (&r.to_sp, r.error.channel()) {
             (Some((acs, irt, relay)), ErrorChannel::Response { .. }) => {
@@ -684,6 +815,7 @@ impl IdentityProvider {
         let cfg = &self.0.cfg;
         let sps = self.0.sps.read().unwrap_or_else(|e| e.into_inner()).clone();
         let sso = cfg.sso_url();
+        let (sso_redirect, sso_post) = cfg.sso_locations();
         let ctx = request::Ctx {
             entity_id: &cfg.entity_id,
             sso_url: &sso,
@@ -691,6 +823,8 @@ impl IdentityProvider {
             now: cfg.clock.now(),
             skew: cfg.skew,
             strict: cfg.strict_requests,
+            profile: cfg.profile,
+            sso_locations: (&sso_redirect, &sso_post),
         };
         match request::check(incoming, &ctx) {
             Err(r) => {
@@ -701,7 +835,12 @@ impl IdentityProvider {
                     }
                     m.insert(
                         c.clone(),
-                        format!("SPID error nr{}: {}", r.error.0, r.detail),
+                        format!(
+                            "{} error nr{}: {}",
+                            cfg.profile.as_str().to_uppercase(),
+                            r.error.0,
+                            r.detail
+                        ),
                     );
                 }
                 self.refuse(r)
@@ -768,6 +907,22 @@ impl IdentityProvider {
             ),
             rule,
         )
+    }
+
+    /// The answer after the last wrong password or OTP: SPID nr19 to the SP; in CIE (where
+    /// nr19 is reserved) a 403 IdP page, nothing sent to the SP.
+    fn too_many_attempts(&self, t: &Txn) -> Response {
+        match self.0.cfg.profile {
+            IdpProfile::Spid => self.respond(t, None, None, Some(SpidError::WRONG_CREDENTIALS)),
+            IdpProfile::Cie => html(
+                StatusCode::FORBIDDEN,
+                pages::error(
+                    "Troppi tentativi",
+                    None,
+                    "Credenziali errate troppe volte: accesso bloccato.",
+                ),
+            ),
+        }
     }
 
     /// Takes the transaction named in `fields` if it is at `stage`; answers nr21 past the timeout.
@@ -870,6 +1025,18 @@ impl IdentityProvider {
                 _ => false,
             }
         };
+        if self.0.cfg.profile == IdpProfile::Cie {
+            // CIE "simple logout": the request is accepted, no LogoutResponse is sent.
+            tracing::info!(known, "CIE simple logout: no LogoutResponse");
+            return html(
+                StatusCode::OK,
+                pages::error(
+                    "Logout",
+                    None,
+                    "Sessione CIE chiusa (simple logout: nessuna LogoutResponse).",
+                ),
+            );
+        }
         let (status, sub) = if known {
             (ns::STATUS_SUCCESS, None)
         } else {
@@ -1034,6 +1201,7 @@ async fn sso_post(
             error: SpidError(6),
             detail: "HTTP-Redirect parameters sent with POST".into(),
             to_sp: None,
+            rule: None,
         });
     }
     idp.start(request::Incoming::Post(&f), case_of(&headers))
@@ -1066,7 +1234,7 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         t.attempts += 1;
         if t.attempts >= idp.0.cfg.max_attempts {
             idp.finish(&id);
-            return idp.respond(&t, None, None, Some(SpidError::WRONG_CREDENTIALS));
+            return idp.too_many_attempts(&t);
         }
         let left = idp.0.cfg.max_attempts - t.attempts;
         let body = pages::login(
@@ -1093,7 +1261,27 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         idp.finish(&id);
         return idp.respond(&t, None, None, Some(SpidError::WRONG_IDENTITY_TYPE));
     }
-    let Some(granted) = grant(user.max_level(), t.req.level, t.req.comparison) else {
+    let cie = idp.0.cfg.profile == IdpProfile::Cie;
+    let granted = if cie && user.max_level() == SpidLevel::L3 {
+        // CIE: a card login (card + PIN) is SpidL3, whatever was requested.
+        Some(SpidLevel::L3)
+    } else {
+        grant(user.max_level(), t.req.level, t.req.comparison)
+    };
+    let Some(granted) = granted else {
+        if cie {
+            // nr20 is reserved in the CIE table: the user stays on the login page.
+            let body = pages::login(
+                &id,
+                &t.req.sp,
+                &level_text,
+                Some(
+                    "Le credenziali CieID non bastano per il livello richiesto: entra con la carta",
+                ),
+            );
+            idp.put(&id, t);
+            return html(StatusCode::OK, body);
+        }
         idp.finish(&id);
         return idp.respond(&t, None, None, Some(SpidError::NO_CREDENTIALS_FOR_LEVEL));
     };
@@ -1104,15 +1292,28 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         pages::otp(&id, user.otp.as_deref().unwrap_or_default(), None)
     } else {
         t.stage = Stage::Consent;
-        pages::consent(&id, &t.req.sp, granted.uri(), &released(&t.req, &user))
+        pages::consent(
+            &id,
+            &t.req.sp,
+            granted.uri(),
+            &released(&t.req, &user, idp.0.cfg.profile),
+        )
     };
     t.user = Some(user);
     idp.put(&id, t);
     html(StatusCode::OK, body)
 }
 
-fn released(req: &request::ValidRequest, user: &User) -> Vec<(String, String)> {
-    req.attributes
+fn released(
+    req: &request::ValidRequest,
+    user: &User,
+    profile: IdpProfile,
+) -> Vec<(String, String)> {
+    let names: Vec<String> = match profile {
+        IdpProfile::Spid => req.attributes.clone(),
+        IdpProfile::Cie => cie::MINIMUM_ATTRIBUTES.map(String::from).to_vec(),
+    };
+    names
         .iter()
         .filter_map(|n| user.attributes.get(n).map(|v| (n.clone(), v.clone())))
         .collect()
@@ -1142,7 +1343,7 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         t.attempts += 1;
         if t.attempts >= idp.0.cfg.max_attempts {
             idp.finish(&id);
-            return idp.respond(&t, None, None, Some(SpidError::WRONG_CREDENTIALS));
+            return idp.too_many_attempts(&t);
         }
         let body = pages::otp(&id, &expected, Some("OTP errato"));
         idp.put(&id, t);
@@ -1150,7 +1351,12 @@ async fn otp(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
     }
     t.stage = Stage::Consent;
     let level = t.granted.map(|l| l.uri()).unwrap_or_default();
-    let body = pages::consent(&id, &t.req.sp, level, &released(&t.req, &user));
+    let body = pages::consent(
+        &id,
+        &t.req.sp,
+        level,
+        &released(&t.req, &user, idp.0.cfg.profile),
+    );
     idp.put(&id, t);
     html(StatusCode::OK, body)
 }

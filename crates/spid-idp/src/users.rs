@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 /// The default users (the workspace's `fixtures/users.toml`).
 pub const DEFAULT_USERS: &str = include_str!("../../../fixtures/users.toml");
 
+/// The CIE ID users (`fixtures/cie-users.toml`): card holders (level 3) and CieID app users
+/// (levels 1 and 2), with the eIDAS minimum set only.
+pub const CIE_USERS: &str = include_str!("../../../fixtures/cie-users.toml");
+
 /// Account status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +130,35 @@ mod tests {
             for name in u.attributes.keys() {
                 assert!(spid_core::attributes::is_spid_attribute(name), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn cie_users_are_card_holders_and_app_users_with_the_minimum_set() {
+        let us = parse(CIE_USERS).unwrap();
+        let active = |l| {
+            us.iter()
+                .filter(|u| u.status == Status::Active && u.level == l)
+                .count()
+        };
+        assert!(active(1) >= 1 && active(2) >= 1 && active(3) >= 1);
+        assert!(us.iter().any(|u| u.status == Status::Revoked));
+        for u in &us {
+            let names: Vec<&str> = u.attributes.keys().map(String::as_str).collect();
+            let mut want = spid_core::cie::MINIMUM_ATTRIBUTES.to_vec();
+            want.sort();
+            assert_eq!(names, want, "{}", u.username);
+            let fc = &u.attributes["fiscalNumber"];
+            assert!(spid_core::attributes::is_fiscal_number(fc), "{fc}");
+            assert!(
+                spid_core::cns::check_fiscal_code(&fc["TINIT-".len()..]).is_ok(),
+                "{fc}"
+            );
+            let dob = &u.attributes["dateOfBirth"];
+            assert!(
+                chrono::NaiveDate::parse_from_str(dob, "%Y-%m-%d").is_ok(),
+                "{dob}"
+            );
         }
     }
 }

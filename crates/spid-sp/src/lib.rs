@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::Duration;
+pub use spid_core::cie::IdpProfile;
 use spid_core::clock::{SharedClock, SystemClock};
 use spid_core::saml::authn_request::AuthnRequest;
 use spid_core::saml::binding::{self, MessageParam, SigAlg};
@@ -134,6 +135,8 @@ struct Inner {
     cfg: SpConfig,
     metadata_xml: String,
     idps: RwLock<Vec<EntityMetadata>>,
+    /// The entityIDs of the IdPs registered as CIE ID ([`ServiceProvider::register_idp_as`]).
+    cie_idps: RwLock<Vec<String>>,
     store: store::Store,
     policy: Policy,
 }
@@ -171,6 +174,7 @@ impl ServiceProvider {
             cfg,
             metadata_xml,
             idps: RwLock::new(Vec::new()),
+            cie_idps: RwLock::new(Vec::new()),
             store: store::Store::default(),
             policy,
         })))
@@ -194,6 +198,20 @@ impl ServiceProvider {
         xml: &str,
         verify_with: Option<&[Vec<u8>]>,
     ) -> Result<String, SpError> {
+        self.register_idp_as(xml, verify_with, IdpProfile::Spid)
+    }
+
+    /// Trusts an IdP as [`register_idp`](Self::register_idp) does, judging its answers by
+    /// `profile`: an IdP registered as [`IdpProfile::Cie`] gets the CIE rules (Assertion
+    /// Issuer without Format allowed, the eIDAS minimum attribute set required) and CIE
+    /// AuthnRequests (ForceAuthn at every level). The real CIE metadata is unsigned: pass
+    /// `verify_with` None for it. Re-registering an entityID replaces its profile too.
+    pub fn register_idp_as(
+        &self,
+        xml: &str,
+        verify_with: Option<&[Vec<u8>]>,
+        profile: IdpProfile,
+    ) -> Result<String, SpError> {
         if let Some(trusted) = verify_with {
             metadata::verify(xml, trusted)?;
         }
@@ -212,7 +230,22 @@ impl ServiceProvider {
         let mut idps = self.0.idps.write().unwrap_or_else(|e| e.into_inner());
         idps.retain(|x| x.entity_id != id);
         idps.push(m);
+        let mut cie = self.0.cie_idps.write().unwrap_or_else(|e| e.into_inner());
+        cie.retain(|x| *x != id);
+        if profile == IdpProfile::Cie {
+            cie.push(id.clone());
+        }
         Ok(id)
+    }
+
+    /// The profile an IdP was registered with (SPID for an unknown entityID).
+    pub fn idp_profile(&self, entity_id: &str) -> IdpProfile {
+        let cie = self.0.cie_idps.read().unwrap_or_else(|e| e.into_inner());
+        if cie.iter().any(|x| x == entity_id) {
+            IdpProfile::Cie
+        } else {
+            IdpProfile::Spid
+        }
     }
 
     /// The entityIDs of the trusted IdPs.
@@ -426,7 +459,11 @@ async fn login(
         }
     };
     let now = cfg.clock.now();
-    let req = AuthnRequest::spid(&cfg.entity_id, &sso, now, level, comparison, 0, 0);
+    let mut req = AuthnRequest::spid(&cfg.entity_id, &sso, now, level, comparison, 0, 0);
+    if sp.idp_profile(&idp.entity_id) == IdpProfile::Cie {
+        // CIE: ForceAuthn at every level (Destination is already the binding's SSO location).
+        req.force_authn = Some("true".into());
+    }
     let req_id = req.id.clone().unwrap_or_default();
     // Opaque RelayState: never a URL (SPID), bound to nothing the IdP could read.
     let relay = format!("{:032x}", rand::random::<u128>());
@@ -537,8 +574,21 @@ async fn acs(State(sp): State<ServiceProvider>, headers: HeaderMap, body: Bytes)
     let session = session_of(&headers);
     let now = sp.0.cfg.clock.now();
     let idps = sp.0.idps.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let cie_idps =
+        sp.0.cie_idps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
     let mut lookup = sp.0.store.lookup(session.as_deref(), now);
-    let outcome = validator::validate(saml, &sp.0.policy, &idps, &mut lookup, &sp.0.store, now);
+    let outcome = validator::validate_profiled(
+        saml,
+        &sp.0.policy,
+        &idps,
+        &cie_idps,
+        &mut lookup,
+        &sp.0.store,
+        now,
+    );
     match outcome {
         Ok(id) => {
             tracing::info!(idp = %id.idp, level = %id.level, "login accepted");

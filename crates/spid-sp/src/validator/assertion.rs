@@ -9,6 +9,7 @@ use super::{
     ensure, instant, not_before_request, parsed_instant, AssertionRule, Check, Ctx, GrantRule,
     Identity, PendingRequest, Policy, Rejection,
 };
+use spid_core::cie::{self, IdpProfile};
 use spid_core::saml::metadata::EntityMetadata;
 use spid_core::saml::ns;
 use spid_core::saml::xml::Element;
@@ -127,6 +128,7 @@ pub const GRANT_RULES: &[GrantRule] = &[
         ],
         attribute_statements,
     ),
+    (&[Rule::AssertionCieAttributes], cie_minimum_set),
 ];
 
 fn subject(a: &Element) -> Option<&Element> {
@@ -229,11 +231,13 @@ fn issuer_is_idp(s: &Signed<'_>, _: &Ctx<'_>) -> Check {
     })
 }
 
-/// The Assertion Issuer Format is `entity` (mandatory here).
-fn issuer_format(s: &Signed<'_>, _: &Ctx<'_>) -> Check {
+/// The Assertion Issuer Format is `entity` (mandatory in SPID; from a CIE IdP, whose
+/// documents show it with and without, absent or `entity`).
+fn issuer_format(s: &Signed<'_>, ctx: &Ctx<'_>) -> Check {
     let f = s.a.child(ns::SAML, "Issuer").and_then(|i| i.attr("Format"));
+    let cie_without = ctx.profile == IdpProfile::Cie && f.is_none();
     ensure(
-        f == Some(ns::NAMEID_ENTITY),
+        f == Some(ns::NAMEID_ENTITY) || cie_without,
         Rule::AssertionIssuerFormat,
         || format!("Assertion Issuer Format {f:?}"),
     )
@@ -523,6 +527,26 @@ fn attribute_statements(g: &Granted<'_>, _: &Ctx<'_>) -> Check {
         }
     }
     Ok(())
+}
+
+/// From a CIE IdP, the Assertion carries the whole eIDAS minimum set (name, familyName,
+/// dateOfBirth, fiscalNumber), whatever was requested.
+fn cie_minimum_set(g: &Granted<'_>, ctx: &Ctx<'_>) -> Check {
+    if ctx.profile != IdpProfile::Cie {
+        return Ok(());
+    }
+    let names: Vec<&str> =
+        g.a.children_named(ns::SAML, "AttributeStatement")
+            .flat_map(|s| s.children_named(ns::SAML, "Attribute"))
+            .filter_map(|at| at.attr("Name"))
+            .collect();
+    match cie::MINIMUM_ATTRIBUTES.iter().find(|n| !names.contains(n)) {
+        Some(missing) => Err(Rejection::new(
+            Rule::AssertionCieAttributes,
+            format!("the CIE Assertion lacks {missing} (the eIDAS minimum set)"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The accepted login, read from the verified Assertion once every rule passed. A differing

@@ -26,6 +26,7 @@ pub mod envelope;
 mod tests;
 
 use chrono::{DateTime, Duration, Utc};
+use spid_core::cie::IdpProfile;
 use spid_core::errors::SpidError;
 use spid_core::saml::binding;
 use spid_core::saml::dsig::{self, DsigError};
@@ -174,13 +175,17 @@ pub type GrantRule = (
     fn(&assertion::Granted<'_>, &Ctx<'_>) -> Check,
 );
 
-/// What every rule may read besides its input: the SP's policy and the current time.
+/// What every rule may read besides its input: the SP's policy, the current time and the
+/// profile of the IdP the request went to.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     /// The SP policy.
     pub policy: &'a Policy,
     /// Now.
     pub now: DateTime<Utc>,
+    /// SPID, or CIE for an IdP registered as CIE (known once the request is looked up; the
+    /// envelope rules before it are the same for both).
+    pub profile: IdpProfile,
 }
 
 /// Runs `rules` in order on `input`; the first refusal decides.
@@ -214,7 +219,7 @@ pub const STAGE_RULES: &[Rule] = &[
     Rule::AssertionReplayed,
 ];
 
-/// Runs every rule on a POSTed `SAMLResponse` value.
+/// Runs every rule on a POSTed `SAMLResponse` value, every IdP judged as SPID.
 pub fn validate(
     saml_response: Option<&str>,
     policy: &Policy,
@@ -223,7 +228,26 @@ pub fn validate(
     replay: &dyn ReplayCache,
     now: DateTime<Utc>,
 ) -> Check<Identity> {
-    let ctx = Ctx { policy, now };
+    validate_profiled(saml_response, policy, idps, &[], requests, replay, now)
+}
+
+/// Runs every rule on a POSTed `SAMLResponse` value; an answer from an IdP whose entityID is
+/// in `cie_idps` is judged by the CIE rules (Assertion Issuer Format absent or entity, the
+/// eIDAS minimum attribute set).
+pub fn validate_profiled(
+    saml_response: Option<&str>,
+    policy: &Policy,
+    idps: &[EntityMetadata],
+    cie_idps: &[String],
+    requests: &mut dyn RequestLookup,
+    replay: &dyn ReplayCache,
+    now: DateTime<Utc>,
+) -> Check<Identity> {
+    let mut ctx = Ctx {
+        policy,
+        now,
+        profile: IdpProfile::Spid,
+    };
     // Binding.
     let b64 = saml_response
         .filter(|s| !s.trim().is_empty())
@@ -237,6 +261,9 @@ pub fn validate(
     run(envelope::ENVELOPE_RULES, &doc, &ctx)?;
     // ENVELOPE_RULES refused an empty InResponseTo.
     let pending = requests.take(doc.attr("InResponseTo").unwrap_or_default())?;
+    if cie_idps.contains(&pending.idp_entity_id) {
+        ctx.profile = IdpProfile::Cie;
+    }
     run(
         envelope::RESPONSE_RULES,
         &envelope::Answered {

@@ -342,6 +342,9 @@ enum Edit {
     Idps(fn(&mut Vec<EntityMetadata>)),
     /// The honest Response, already accepted once.
     Replayed,
+    /// The IdP registered as CIE, the honest CIE Response (the eIDAS minimum set, no Format
+    /// on either Issuer) edited on the model.
+    Cie(fn(&mut ResponseModel)),
 }
 
 /// The child with local name `name` (panics: test edits name existing elements).
@@ -375,6 +378,15 @@ use spid_core::saml::xml::Node;
 const RULE_CASES: &[(Rule, Edit)] = &[
     // Stages before the tables.
     (Rule::BindingMissingMessage, Edit::Value(|_| " ".into())),
+    // CIE: the eIDAS minimum set, always.
+    (
+        Rule::AssertionCieAttributes,
+        Edit::Cie(|m| {
+            if let Some(a) = m.assertion.as_mut() {
+                a.attributes.retain(|(n, _)| n != "dateOfBirth");
+            }
+        }),
+    ),
     (Rule::BindingBase64, Edit::Value(|_| "%%%".into())),
     (
         Rule::BindingEncoding,
@@ -808,7 +820,14 @@ fn verdict(c: &Credential, edit: Edit) -> Check<Identity> {
     if let Edit::Model(f) = edit {
         f(&mut model);
     }
+    if let Edit::Cie(f) = edit {
+        model = cie_response(now);
+        f(&mut model);
+    }
     let mut el = model.to_element();
+    if let Edit::Cie(_) = edit {
+        cie_shape(&mut el);
+    }
     if let Edit::Unsigned(f) = edit {
         f(&mut el);
     }
@@ -837,7 +856,90 @@ fn verdict(c: &Credential, edit: Edit) -> Check<Identity> {
         run(&value, &idps, &cache, now).unwrap();
     }
     let mut lookup = OneRequest(RefCell::new(Some(p)));
-    validate(Some(&value), &policy(), &idps, &mut lookup, &cache, now)
+    let cie: Vec<String> = match edit {
+        Edit::Cie(_) => vec![IDP.into()],
+        _ => vec![],
+    };
+    validate_profiled(
+        Some(&value),
+        &policy(),
+        &idps,
+        &cie,
+        &mut lookup,
+        &cache,
+        now,
+    )
+}
+
+/// The honest Response of a CIE IdP: the four attributes of the eIDAS minimum set, a
+/// SessionIndex.
+fn cie_response(now: DateTime<Utc>) -> ResponseModel {
+    let mut m = response(now, StatusModel::success(), SpidLevel::L3);
+    if let Some(a) = m.assertion.as_mut() {
+        a.session_index = Some("_session".into());
+        a.attributes = vec![
+            ("name".into(), "Luca".into()),
+            ("familyName".into(), "Verdi".into()),
+            ("dateOfBirth".into(), "1975-03-15".into()),
+            ("fiscalNumber".into(), "TINIT-VRDLCU75C15L219T".into()),
+        ];
+    }
+    m
+}
+
+/// The CIE shape: neither Issuer carries Format.
+fn cie_shape(el: &mut Element) {
+    kid(el, "Issuer").remove_attr("Format");
+    at(el, &["Assertion", "Issuer"]).remove_attr("Format");
+}
+
+#[test]
+fn a_cie_idp_is_judged_by_the_cie_rules_and_a_spid_idp_is_not() {
+    let c = cred();
+    let now = fixed_now();
+    // Honest CIE: accepted from an IdP registered as CIE, with the four attributes.
+    let id = verdict(&c, Edit::Cie(|_| {})).unwrap();
+    assert_eq!(id.attributes.len(), 4);
+    assert_eq!(id.level, SpidLevel::L3);
+    // The same Response from an IdP registered as SPID: the Assertion Issuer needs Format.
+    let mut el = cie_response(now).to_element();
+    cie_shape(&mut el);
+    let signed = sign_response(el, &c, SignParts::BOTH, Some(&c.cert_base64())).unwrap();
+    let value = spid_core::saml::binding::encode_post(&signed.to_xml());
+    let e = run(&value, &[idp(&c)], &Cache::default(), now).unwrap_err();
+    assert_eq!(e.rule, Rule::AssertionIssuerFormat);
+    // A CIE Response with Format on the Assertion Issuer (the documents' example) is
+    // accepted too; any other Format is not.
+    let mut el = cie_response(now).to_element();
+    kid(&mut el, "Issuer").remove_attr("Format");
+    for (format, ok) in [(ns::NAMEID_ENTITY, true), ("urn:other", false)] {
+        let mut el = el.clone();
+        at(&mut el, &["Assertion", "Issuer"]).set_attr("Format", format);
+        let signed = sign_response(el, &c, SignParts::BOTH, Some(&c.cert_base64())).unwrap();
+        let value = spid_core::saml::binding::encode_post(&signed.to_xml());
+        let mut lookup = OneRequest(RefCell::new(Some(pending(now))));
+        let r = validate_profiled(
+            Some(&value),
+            &policy(),
+            &[idp(&c)],
+            &[IDP.into()],
+            &mut lookup,
+            &Cache::default(),
+            now,
+        );
+        assert_eq!(r.is_ok(), ok, "{format}: {r:?}");
+    }
+    // The level floor holds for CIE as for SPID.
+    let e = verdict(
+        &c,
+        Edit::Cie(|m| {
+            if let Some(a) = m.assertion.as_mut() {
+                a.authn_context_class_ref = SpidLevel::L1.uri().into();
+            }
+        }),
+    )
+    .unwrap_err();
+    assert_eq!(e.rule, Rule::AssertionLevelInsufficient);
 }
 
 /// Every code a table or stage of the validator can return.

@@ -1,0 +1,124 @@
+//! The CIE catalogue end to end: our IdP in the CIE profile answers each case's login with the
+//! case's plan, our SP (registering it as CIE) judges. `run --side cie` meets every case, and
+//! an SP that registers the CIE IdP as SPID fails exactly the cases where the CIE rules differ
+//! from SPID's.
+
+use spid_core::cie::IdpProfile;
+use spid_harness::cie::{self, CieCase};
+use spid_harness::runner::{CaseResult, InternalPair};
+use std::process::Command;
+
+async fn run_all(pair: &InternalPair, cases: &[CieCase]) -> Vec<CaseResult> {
+    let users = cie::users().expect("CIE users");
+    let mut out = Vec::new();
+    for c in cases {
+        out.push(cie::run_case(pair, c, &users).await);
+    }
+    out
+}
+
+fn failing(results: &[CaseResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+#[test]
+fn run_side_cie_meets_every_case() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["run", "--side", "cie"])
+        .output()
+        .expect("spid-harness run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = cie::embedded().expect("catalogue").len();
+    assert!(n >= 40, "{n}");
+    assert!(
+        stdout.contains(&format!("{n}/{n} meet their expectation")),
+        "{stdout}"
+    );
+    // Sanity first and last.
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("sanity")).collect();
+    assert!(lines.len() >= 2, "{stdout}");
+    let list = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["list", "--side", "cie"])
+        .output()
+        .expect("spid-harness list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains(&format!("{n} cases")), "{listed}");
+}
+
+#[test]
+fn idp_profile_cie_prints_metadata_of_the_cie_shape() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args([
+            "idp",
+            "--profile",
+            "cie",
+            "--listen",
+            "127.0.0.1:8443",
+            "--print-metadata",
+        ])
+        .output()
+        .expect("spid-harness idp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let m = spid_core::saml::metadata::parse(&xml).expect("CIE metadata parses");
+    assert_eq!(
+        m.entity_id,
+        "http://127.0.0.1:8443/idp/profile/SAML2/POST/SSO"
+    );
+    assert_eq!(m.signing_certs.len(), 2, "two signing keys for rollover");
+    assert!(!xml.contains("Signature") && !xml.contains("WantAuthnRequestsSigned"));
+    // The SPID profile is unchanged: signed, entityID = the base URL.
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["idp", "--listen", "127.0.0.1:8443", "--print-metadata"])
+        .output()
+        .expect("spid-harness idp");
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let m = spid_core::saml::metadata::parse(&xml).expect("SPID metadata parses");
+    assert_eq!(m.entity_id, "http://127.0.0.1:8443");
+    assert!(xml.contains("WantAuthnRequestsSigned=\"true\"") && xml.contains("Signature"));
+}
+
+/// An SP that registers our CIE IdP as a SPID IdP refuses the Assertion Issuer without
+/// Format (SPID requires it: spid-sp-test 70/71) and does not require the eIDAS minimum set:
+/// exactly those cases fail, and the CIE request rules still let its requests through
+/// except at L1, where SPID sends no ForceAuthn and the CIE IdP refuses (nr8).
+#[tokio::test]
+async fn an_sp_treating_the_cie_idp_as_spid_fails_exactly_the_cie_differences() {
+    let cases = cie::embedded().expect("catalogue");
+    let pair = cie::start_pair(IdpProfile::Spid).await.expect("pair");
+    let mut got = failing(&run_all(&pair, &cases).await);
+    got.sort();
+    let mut want = vec![
+        // The Assertion Issuer without Format, accepted from CIE only.
+        "cie-assertion-issuer-without-format",
+        "cie-both-issuers-without-format",
+        // The eIDAS minimum set is a CIE rule; a SPID SP only notes the difference.
+        "cie-attributes-spid-subset",
+        "cie-attributes-without-date-of-birth",
+        "cie-attributes-without-family-name",
+        "cie-attributes-without-fiscal-number",
+        "cie-attributes-without-name",
+        // L1 requests without ForceAuthn: refused by the CIE IdP (idp.cie.force-authn.missing).
+        "cie-level-minimum-l1-got-l1",
+        "cie-login-app-l1-requested",
+        "cie-login-app-l1-user",
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // And the right pair meets them all.
+    let pair = cie::start_pair(IdpProfile::Cie).await.expect("pair");
+    assert_eq!(failing(&run_all(&pair, &cases).await), Vec::<String>::new());
+}
