@@ -122,3 +122,47 @@ async fn an_sp_treating_the_cie_idp_as_spid_fails_exactly_the_cie_differences() 
     let pair = cie::start_pair(IdpProfile::Cie).await.expect("pair");
     assert_eq!(failing(&run_all(&pair, &cases).await), Vec::<String>::new());
 }
+
+/// CIE "simple logout": the IdP accepts the SP's signed LogoutRequest, ends the session and
+/// sends no LogoutResponse back (the browser ends on the IdP's page).
+#[tokio::test]
+async fn simple_logout_accepts_the_request_and_sends_no_response() {
+    let pair = cie::start_pair(IdpProfile::Cie).await.expect("pair");
+    let users = cie::users().expect("users");
+    let mario = users.iter().find(|u| u.username == "mario.rossi");
+    for binding in ["redirect", "post"] {
+        let mut ua = spid_harness::runner::user_agent().expect("agent");
+        let page = spid_harness::runner::drive_login(
+            &mut ua,
+            &pair.login_url(),
+            mario,
+            Default::default(),
+        )
+        .await
+        .expect("login");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let start = url::Url::parse(&format!("{}/logout?binding={binding}", pair.sp_url)).unwrap();
+        let first = ua.get(&start).await.expect("logout");
+        let page = ua.auto_post(first).await.expect("logout");
+        assert_eq!(page.status, 200, "{binding}: {}", page.body);
+        assert!(
+            page.body.contains("simple logout"),
+            "{binding}: {}",
+            page.body
+        );
+        let msgs: Vec<String> = ua
+            .trace()
+            .iter()
+            .flat_map(|x| x.saml.iter())
+            .filter_map(|m| m.xml.clone())
+            .collect();
+        assert!(
+            msgs.iter().any(|x| x.contains("LogoutRequest")),
+            "{binding}"
+        );
+        assert!(
+            !msgs.iter().any(|x| x.contains("LogoutResponse")),
+            "{binding}"
+        );
+    }
+}
