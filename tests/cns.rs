@@ -132,15 +132,28 @@ async fn traces_show_what_the_handshake_presented() {
     assert_eq!(legacy.rule.as_deref(), Some("cns.key.too-small"));
     assert_eq!(legacy.verdict, Verdict::Reject);
     assert!(tls("rsa-1024").presented[0].contains("RSA-1024"));
-    // Our side of the flow: the SP asked our issuer about the honest card, by CRL and OCSP.
+    // Our side of the flow: the SP asked our issuer about the honest card, by CRL and OCSP
+    // (at once, so in either order).
     let sanity = &results[0];
-    let asked: Vec<&str> = sanity.trace[1..]
+    let mut asked: Vec<(&str, &str)> = sanity.trace[1..]
         .iter()
-        .map(|x| x.method.as_str())
+        .map(|x| {
+            (
+                x.method.as_str(),
+                x.url.rsplit_once(':').map_or("", |(_, p)| p),
+            )
+        })
         .collect();
-    assert_eq!(asked, ["GET", "POST"], "{:?}", sanity.trace);
-    assert!(sanity.trace[1].url.contains("/crl/infocert/"));
-    assert!(sanity.trace[2].url.ends_with("/ocsp/infocert"));
+    asked.sort();
+    assert_eq!(asked.len(), 2, "{:?}", sanity.trace);
+    assert!(
+        asked[0].0 == "GET" && asked[0].1.contains("/crl/infocert/"),
+        "{asked:?}"
+    );
+    assert!(
+        asked[1].0 == "POST" && asked[1].1.ends_with("/ocsp/infocert"),
+        "{asked:?}"
+    );
     // A card refused before revocation costs our issuer nothing.
     let none = results
         .iter()
@@ -180,6 +193,8 @@ async fn check_cns_at_our_sp_exits_0() {
             "issuing-cas.pem",
             "ca-bundle.pem",
             "crl/infocert.crl.pem",
+            "crl/root.crl.pem",
+            "crl/all.crl.pem",
         ] {
             assert!(dir.join("ca").join(f).exists(), "{f}");
         }
@@ -323,4 +338,99 @@ async fn a_tls_alert_is_a_refusal_reported_as_such() {
     };
     let r = cns::run_case(&marked, &cns::sanity_case(), &users).await;
     assert_eq!(r.verdict, Verdict::Reject);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ocsp_responder_answers_rfc_6960_get_requests_and_the_root_crl_verifies() {
+    use base64::Engine;
+    let pair = CnsPair::start().await.expect("pair");
+    let i = &pair.issuer;
+    let card = i
+        .issue(
+            &spid_idp::cns::CardHolder::mario_rossi(),
+            &spid_idp::cns::CardPlan::honest(),
+        )
+        .expect("card");
+    let d = tmp("ocsp-get");
+    let pem = |der: &[u8]| {
+        openssl::x509::X509::from_der(der)
+            .and_then(|c| c.to_pem())
+            .expect("pem")
+    };
+    let h = i.hierarchy();
+    let ca = d.join("ca.pem");
+    let leaf = d.join("card.pem");
+    let root = d.join("root.pem");
+    std::fs::write(&ca, pem(&h.ca(spid_idp::cns::CaId::Infocert).der)).expect("write");
+    std::fs::write(&leaf, pem(&card.der)).expect("write");
+    std::fs::write(&root, pem(&h.root_der)).expect("write");
+    let req = d.join("req.der");
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(&ca)
+        .arg("-cert")
+        .arg(&leaf)
+        .arg("-reqout")
+        .arg(&req)
+        .output()
+        .expect("openssl ocsp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&req).expect("req"));
+    let enc: String = url::form_urlencoded::byte_serialize(b64.as_bytes()).collect();
+    let answer = reqwest::get(format!("{}/ocsp/infocert/{enc}", i.base_url()))
+        .await
+        .expect("GET");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/ocsp-response")
+    );
+    let resp = d.join("resp.der");
+    std::fs::write(&resp, answer.bytes().await.expect("body")).expect("write");
+    let out = Command::new("openssl")
+        .args(["ocsp", "-respin"])
+        .arg(&resp)
+        .arg("-issuer")
+        .arg(&ca)
+        .arg("-cert")
+        .arg(&leaf)
+        .arg("-CAfile")
+        .arg(&root)
+        .output()
+        .expect("openssl ocsp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(": good"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = i.fetches_for(&card);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].request.starts_with("GET /ocsp/infocert/"),
+        "{seen:?}"
+    );
+    // The root's CRL (for services that check the whole chain) verifies under the root.
+    let crl = d.join("root.crl");
+    std::fs::write(&crl, i.root_crl().expect("root CRL")).expect("write");
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-in"])
+        .arg(&crl)
+        .arg("-CAfile")
+        .arg(&root)
+        .output()
+        .expect("openssl crl");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("verify OK")
+            || String::from_utf8_lossy(&out.stdout).contains("verify OK"),
+        "{out:?}"
+    );
+    let _ = std::fs::remove_dir_all(d);
 }

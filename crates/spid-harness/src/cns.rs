@@ -240,6 +240,9 @@ pub struct TlsAnswer {
     /// The HTTP answer: status, headers (lower-case names), body; `None` when the handshake
     /// or the connection failed (see the handshake's `failure`).
     pub http: Option<HttpAnswer>,
+    /// The service kept silent past the timeout (in the handshake or after the request): no
+    /// verdict, unlike a TLS alert.
+    pub timed_out: bool,
 }
 
 /// An HTTP/1.1 answer.
@@ -626,6 +629,7 @@ pub async fn present(
             return Ok(TlsAnswer {
                 exchange,
                 http: None,
+                timed_out: true,
             });
         }
         Ok(Err(e)) => {
@@ -638,6 +642,7 @@ pub async fn present(
             return Ok(TlsAnswer {
                 exchange,
                 http: None,
+                timed_out: false,
             });
         }
         Ok(Ok(s)) => s,
@@ -657,6 +662,7 @@ pub async fn present(
     );
     let mut raw = Vec::new();
     let mut failure = None;
+    let mut timed_out = false;
     match tokio::time::timeout(left(), tls.write_all(request.as_bytes())).await {
         Ok(Ok(())) => {
             let mut buf = [0u8; 16 * 1024];
@@ -665,6 +671,7 @@ pub async fn present(
                     Err(_) => {
                         failure =
                             Some(format!("no complete answer within {} s", timeout.as_secs()));
+                        timed_out = true;
                         break;
                     }
                     Ok(Ok(0)) => break,
@@ -692,7 +699,10 @@ pub async fn present(
             }
         }
         Ok(Err(e)) => failure = Some(tls_failure(&e)),
-        Err(_) => failure = Some("the request could not be written in time".into()),
+        Err(_) => {
+            failure = Some("the request could not be written in time".into());
+            timed_out = true;
+        }
     }
     hs.requested = asked.load(Ordering::SeqCst);
     hs.presented = presented(used.load(Ordering::SeqCst));
@@ -713,8 +723,13 @@ pub async fn present(
         exchange.content_type = h.header("content-type").map(str::to_owned);
         exchange.body_excerpt = excerpt(&h.body, crate::agent::BODY_EXCERPT_LEN).to_owned();
     }
+    let timed_out = timed_out && http.is_none();
     exchange.tls = Some(hs);
-    Ok(TlsAnswer { exchange, http })
+    Ok(TlsAnswer {
+        exchange,
+        http,
+        timed_out,
+    })
 }
 
 fn excerpt(s: &str, max: usize) -> &str {
@@ -912,6 +927,12 @@ pub async fn run_case(t: &CnsTarget<'_>, case: &CnsCase, users: &[User]) -> Case
                 h.header(crate::agent::SPID_RULE_HEADER).map(str::to_owned),
             )
         }
+        None if answer.timed_out => {
+            return fail(
+                format!("{url} gave no verdict: {}", hs.failure.unwrap_or_default()),
+                r.trace,
+            )
+        }
         None if hs.protocol.is_some() || hs.requested => {
             let f = hs.failure.clone().unwrap_or_default();
             r.finding = Some(format!("refused in the TLS handshake: {f}"));
@@ -1038,8 +1059,10 @@ impl Drop for CnsPair {
 /// costs this much).
 pub const INTERNAL_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The whole exchange of one case.
-pub const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole exchange of one case: past it the service gave no verdict (our SP's revocation
+/// fetches give up after 5 s; our issuer's silent OCSP responder holds a request 30 s, until
+/// its serve loop's silence bound closes it).
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl CnsPair {
     /// Starts the issuer and both listeners with the default configuration.
@@ -1120,9 +1143,10 @@ fn pem(label: &str, der: &[u8]) -> String {
 
 /// Writes what a service must be configured with to `dir`: `root.pem` (the TEST root, the one
 /// trust anchor), `issuing-cas.pem` (the three issuing CAs, for services configured like the
-/// AgID trusted list), `ca-bundle.pem` (both), and each issuing CA's current CRL
-/// (`crl/<ca>.crl.pem` and `.der`, fetched live at the issuer's `/crl/<ca>.crl` too); the
-/// files written, in order.
+/// AgID trusted list), `ca-bundle.pem` (both), the root's and each issuing CA's current CRL
+/// (`crl/<ca>.crl.pem` and `.der`; the issuing CAs' also live at the issuer's `/crl/<ca>.crl`)
+/// and `crl/all.crl.pem` (the four, for a service that checks the whole chain); the files
+/// written, in order.
 pub fn write_ca_out(
     dir: &std::path::Path,
     issuer: &CardIssuer,
@@ -1147,15 +1171,20 @@ pub fn write_ca_out(
             format!("{root}{issuing}").into_bytes(),
         ),
     ];
+    let mut crls = vec![("root", issuer.root_crl()?)];
     for ca in [CaId::Infocert, CaId::Aruba, CaId::Regione] {
-        if let Ok(spid_idp::cns::status::CrlAnswer::Der(d)) = issuer.crl(ca, None) {
-            files.push((
-                crl_dir.join(format!("{}.crl.pem", ca.slug())),
-                pem("X509 CRL", &d).into_bytes(),
-            ));
-            files.push((crl_dir.join(format!("{}.crl.der", ca.slug())), d));
+        if let spid_idp::cns::status::CrlAnswer::Der(d) = issuer.crl(ca, None)? {
+            crls.push((ca.slug(), d));
         }
     }
+    let mut all = String::new();
+    for (name, der) in crls {
+        let p = pem("X509 CRL", &der);
+        all.push_str(&p);
+        files.push((crl_dir.join(format!("{name}.crl.pem")), p.into_bytes()));
+        files.push((crl_dir.join(format!("{name}.crl.der")), der));
+    }
+    files.push((crl_dir.join("all.crl.pem"), all.into_bytes()));
     for (p, data) in &files {
         std::fs::write(p, data).map_err(|e| io(p, e))?;
     }

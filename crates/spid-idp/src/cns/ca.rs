@@ -250,6 +250,22 @@ impl Hierarchy {
         }
     }
 
+    /// The root's CRL (it revokes no issuing CA), current at `now` for a week: what a service
+    /// that checks revocation along the whole chain needs beside the issuing CAs' CRLs.
+    pub fn root_crl(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<u8>, CnsError> {
+        use super::status::offset;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: offset(now - chrono::Duration::hours(1))?,
+            next_update: offset(now + chrono::Duration::days(7))?,
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let root = Issuer::from_params(&self.root_params, &self.root_key);
+        Ok(params.signed_by(&root)?.der().to_vec())
+    }
+
     /// A TLS server certificate for `host` (an IP address or a DNS name) under the root, with
     /// its chain (leaf first) and PKCS#8 key: what a test service listening on loopback needs.
     pub fn server_credential(&self, host: &str) -> Result<(Vec<Vec<u8>>, Vec<u8>), CnsError> {

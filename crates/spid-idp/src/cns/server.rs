@@ -1,6 +1,7 @@
 //! The card issuer as a service: mints cards, keeps their status, and serves the CRL
 //! (`GET /crl/<ca>/<serial>.crl`, `GET /crl/<ca>.crl`) and the OCSP responder
-//! (`POST /ocsp/<ca>`, `application/ocsp-request`) on loopback through the bounded serve loop.
+//! (`POST /ocsp/<ca>`, `application/ocsp-request`, and RFC 6960 A.1's `GET /ocsp/<ca>/<base64>`)
+//! on loopback through the bounded serve loop.
 //!
 //! Each card's CRL distribution point names the card, so a stale or failing CRL is one card's
 //! edit and cases running side by side do not see each other's.
@@ -162,6 +163,11 @@ impl CardIssuer {
         self.db().crl(&self.0.hierarchy, ca, serial, now)
     }
 
+    /// The root's CRL, dated by the issuer's clock ([`Hierarchy::root_crl`]).
+    pub fn root_crl(&self) -> Result<Vec<u8>, CnsError> {
+        self.0.hierarchy.root_crl(self.0.clock.now())
+    }
+
     /// `ca`'s OCSP responder's answer to the DER OCSPRequest `req`.
     pub fn ocsp(&self, ca: CaId, req: &[u8]) -> Result<OcspAnswer, CnsError> {
         let now = self.0.clock.now();
@@ -195,6 +201,7 @@ impl CardIssuer {
             .route("/crl/{file}", get(crl_ca))
             .route("/crl/{ca}/{file}", get(crl_card))
             .route("/ocsp/{ca}", post(ocsp))
+            .route("/ocsp/{ca}/{*request}", get(ocsp_get))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_OCSP_REQUEST))
             .with_state(self.clone())
     }
@@ -259,17 +266,39 @@ async fn crl_card(
 }
 
 async fn ocsp(State(i): State<CardIssuer>, Path(ca): Path<String>, body: Bytes) -> Response {
-    let Some(id) = CaId::from_slug(&ca) else {
+    let request = format!("POST /ocsp/{ca}");
+    answer_ocsp(&i, &ca, &body, request).await
+}
+
+/// RFC 6960 A.1's GET form: `/ocsp/<ca>/<url-encoded base64 of the DER OCSPRequest>` (what
+/// nginx sends).
+async fn ocsp_get(
+    State(i): State<CardIssuer>,
+    Path((ca, encoded)): Path<(String, String)>,
+) -> Response {
+    use base64::Engine;
+    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if der.len() > MAX_OCSP_REQUEST {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let request = format!("GET /ocsp/{ca}/{encoded}");
+    answer_ocsp(&i, &ca, &der, request).await
+}
+
+async fn answer_ocsp(i: &CardIssuer, ca: &str, body: &[u8], request: String) -> Response {
+    let Some(id) = CaId::from_slug(ca) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let fetch = |status: u16| Fetch {
         source: FetchSource::Ocsp,
         ca: id,
-        serial: super::status::requested_serial(&body),
-        request: format!("POST /ocsp/{ca}"),
+        serial: super::status::requested_serial(body),
+        request: request.clone(),
         status,
     };
-    let answer = i.ocsp(id, &body);
+    let answer = i.ocsp(id, body);
     // A held request is recorded as it arrives: the service gives up long before the answer.
     let hang = matches!(answer, Ok(OcspAnswer::Hang));
     if hang {
