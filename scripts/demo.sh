@@ -9,5 +9,6 @@ cargo build -q --profile "$profile" -p spid-harness
 case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
 harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
 # The whole catalogue side by side: SAML (IdP + SP), OIDC RP side and OIDC OP side (trust
-# anchor + OP + RP + probe RP), counts by side at the end.
+# anchor + OP + RP + probe RP), CNS (card issuer + our SP's TLS login), CIE (our IdP's CIE
+# profile + SP), counts by side at the end.
 exec "$harness" run --report-dir reports "$@"
