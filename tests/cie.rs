@@ -89,6 +89,33 @@ fn idp_profile_cie_prints_metadata_of_the_cie_shape() {
     let m = spid_core::saml::metadata::parse(&xml).expect("SPID metadata parses");
     assert_eq!(m.entity_id, "http://127.0.0.1:8443");
     assert!(xml.contains("WantAuthnRequestsSigned=\"true\"") && xml.contains("Signature"));
+    // sp --cie publishes the CIE SP model: signed, the CIE extensions, the minimum set only.
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args([
+            "sp",
+            "--cie",
+            "--listen",
+            "127.0.0.1:8000",
+            "--print-metadata",
+        ])
+        .output()
+        .expect("spid-harness sp");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let m = spid_core::saml::metadata::parse(&xml).expect("CIE SP metadata parses");
+    let sp = m.sp.expect("SPSSODescriptor");
+    let mut attrs = sp.attribute_services[0].attributes.clone();
+    attrs.sort();
+    let mut want = spid_core::cie::MINIMUM_ATTRIBUTES
+        .map(String::from)
+        .to_vec();
+    want.sort();
+    assert_eq!(attrs, want);
+    assert!(xml.contains(spid_core::cie::SAML_EXTENSIONS_NS) && xml.contains("cie:Municipality"));
 }
 
 /// An SP that registers our CIE IdP as a SPID IdP refuses the Assertion Issuer without

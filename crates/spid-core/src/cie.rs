@@ -175,6 +175,174 @@ pub fn build_idp_metadata(cfg: &IdpMetadataConfig) -> String {
         .to_xml()
 }
 
+/// The namespace of the CIE SP metadata extensions (in the administrative ContactPerson).
+pub const SAML_EXTENSIONS_NS: &str = "https://www.cartaidentita.interno.gov.it/saml-extensions";
+
+/// Who the CIE SP is, for its administrative ContactPerson's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpKind {
+    /// A public administration: `cie:Public` and `cie:IPACode`.
+    Public {
+        /// IndicePA code.
+        ipa_code: String,
+    },
+    /// A private SP: `cie:Private`, `cie:VATNumber` and/or `cie:FiscalCode`, `cie:NACE2Code`.
+    Private {
+        /// VAT number with country prefix (`IT12345678901`).
+        vat_number: Option<String>,
+        /// Fiscal code.
+        fiscal_code: Option<String>,
+        /// NACE rev. 2 activity code.
+        nace2_code: String,
+    },
+}
+
+/// What goes into a CIE SP's metadata (one model for every kind of SP).
+#[derive(Debug, Clone)]
+pub struct SpMetadataConfig {
+    /// entityID.
+    pub entity_id: String,
+    /// ACS (HTTP-POST), index 0, default.
+    pub acs_url: String,
+    /// SingleLogoutService location (HTTP-Redirect, as CIE requires, and HTTP-POST).
+    pub slo_url: String,
+    /// AttributeConsumingService index 0: within [`MINIMUM_ATTRIBUTES`].
+    pub attributes: Vec<String>,
+    /// ServiceName: a name, or a UUID v4 (`urn:uuid:…`, then written with `xml:lang=""`).
+    pub service_name: String,
+    /// Organization legal name (also the ContactPerson's Company, which must equal it).
+    pub organization_name: String,
+    /// Organization URL.
+    pub organization_url: String,
+    /// Administrative contact e-mail.
+    pub contact_email: String,
+    /// Administrative contact telephone.
+    pub contact_phone: Option<String>,
+    /// The SP's municipality (its Belfiore cadastral code, e.g. `H501` for Roma): mandatory.
+    pub municipality: String,
+    /// Province (two letters), optional.
+    pub province: Option<String>,
+    /// Public or private.
+    pub kind: SpKind,
+}
+
+/// Builds and signs a CIE SP's metadata: `AuthnRequestsSigned` and `WantAssertionsSigned`,
+/// SingleLogoutService with HTTP-Redirect, transient NameID, one ACS and one
+/// AttributeConsumingService within the eIDAS minimum set, the Organization, and the
+/// administrative ContactPerson with the CIE extensions (Public or Private, IPACode or
+/// VATNumber/FiscalCode/NACE2Code, Municipality, Province, Country) and Company =
+/// OrganizationName.
+pub fn build_sp_metadata(
+    cfg: &SpMetadataConfig,
+    cred: &crate::saml::dsig::Credential,
+) -> Result<String, crate::saml::dsig::DsigError> {
+    use crate::saml::ns;
+    use crate::saml::xml::Element;
+    let md = |q: &str| Element::new(q, Some(ns::MD));
+    let c = |q: &str| Element::new(q, Some(SAML_EXTENSIONS_NS));
+    let lang = |q: &str, text: &str| md(q).with_attr("xml:lang", "it").with_text(text);
+    let mut sp = md("md:SPSSODescriptor")
+        .with_attr("protocolSupportEnumeration", ns::SAMLP)
+        .with_attr("AuthnRequestsSigned", "true")
+        .with_attr("WantAssertionsSigned", "true")
+        .with_child(
+            md("md:KeyDescriptor")
+                .with_attr("use", "signing")
+                .with_child(
+                    Element::new("ds:KeyInfo", Some(ns::DS))
+                        .with_attr("xmlns:ds", ns::DS)
+                        .with_child(
+                            Element::new("ds:X509Data", Some(ns::DS)).with_child(
+                                Element::new("ds:X509Certificate", Some(ns::DS))
+                                    .with_text(cred.cert_base64()),
+                            ),
+                        ),
+                ),
+        );
+    for b in [ns::BINDING_REDIRECT, ns::BINDING_POST] {
+        sp = sp.with_child(
+            md("md:SingleLogoutService")
+                .with_attr("Binding", b)
+                .with_attr("Location", &cfg.slo_url),
+        );
+    }
+    let service_name = if cfg.service_name.starts_with("urn:uuid:") {
+        md("md:ServiceName")
+            .with_attr("xml:lang", "")
+            .with_text(&cfg.service_name)
+    } else {
+        lang("md:ServiceName", &cfg.service_name)
+    };
+    let mut acs = md("md:AttributeConsumingService")
+        .with_attr("index", "0")
+        .with_child(service_name);
+    for a in &cfg.attributes {
+        acs = acs.with_child(
+            md("md:RequestedAttribute")
+                .with_attr("Name", a)
+                .with_attr("NameFormat", ns::ATTRNAME_BASIC),
+        );
+    }
+    sp = sp
+        .with_child(md("md:NameIDFormat").with_text(ns::NAMEID_TRANSIENT))
+        .with_child(
+            md("md:AssertionConsumerService")
+                .with_attr("index", "0")
+                .with_attr("isDefault", "true")
+                .with_attr("Binding", ns::BINDING_POST)
+                .with_attr("Location", &cfg.acs_url),
+        )
+        .with_child(acs);
+    let mut ext = md("md:Extensions").with_attr("xmlns:cie", SAML_EXTENSIONS_NS);
+    match &cfg.kind {
+        SpKind::Public { ipa_code } => {
+            ext = ext
+                .with_child(c("cie:Public"))
+                .with_child(c("cie:IPACode").with_text(ipa_code));
+        }
+        SpKind::Private {
+            vat_number,
+            fiscal_code,
+            nace2_code,
+        } => {
+            ext = ext.with_child(c("cie:Private"));
+            if let Some(v) = vat_number {
+                ext = ext.with_child(c("cie:VATNumber").with_text(v));
+            }
+            if let Some(f) = fiscal_code {
+                ext = ext.with_child(c("cie:FiscalCode").with_text(f));
+            }
+            ext = ext.with_child(c("cie:NACE2Code").with_text(nace2_code));
+        }
+    }
+    ext = ext.with_child(c("cie:Municipality").with_text(&cfg.municipality));
+    if let Some(p) = &cfg.province {
+        ext = ext.with_child(c("cie:Province").with_text(p));
+    }
+    ext = ext.with_child(c("cie:Country").with_text("IT"));
+    let mut contact = md("md:ContactPerson")
+        .with_attr("contactType", "administrative")
+        .with_child(ext)
+        .with_child(md("md:Company").with_text(&cfg.organization_name))
+        .with_child(md("md:EmailAddress").with_text(&cfg.contact_email));
+    if let Some(p) = &cfg.contact_phone {
+        contact = contact.with_child(md("md:TelephoneNumber").with_text(p));
+    }
+    let root = md("md:EntityDescriptor")
+        .with_attr("xmlns:md", ns::MD)
+        .with_attr("entityID", &cfg.entity_id)
+        .with_attr("ID", crate::saml::new_id())
+        .with_child(sp)
+        .with_child(
+            md("md:Organization")
+                .with_child(lang("md:OrganizationName", &cfg.organization_name))
+                .with_child(lang("md:OrganizationDisplayName", &cfg.organization_name))
+                .with_child(lang("md:OrganizationURL", &cfg.organization_url)),
+        )
+        .with_child(contact);
+    crate::saml::dsig::sign_root(root, cred)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +392,47 @@ mod tests {
             Some(m.entity_id.as_str())
         );
         assert!(!idp.want_authn_requests_signed);
+    }
+
+    #[test]
+    fn sp_metadata_has_the_cie_shape_and_verifies() {
+        let cred = crate::saml::dsig::tests::test_credential("cie-sp");
+        let cfg = SpMetadataConfig {
+            entity_id: "http://127.0.0.1:8/metadata".into(),
+            acs_url: "http://127.0.0.1:8/acs".into(),
+            slo_url: "http://127.0.0.1:8/slo".into(),
+            attributes: MINIMUM_ATTRIBUTES.map(String::from).to_vec(),
+            service_name: "urn:uuid:7a3c1d2e-4b5f-4c6d-8e9f-0a1b2c3d4e5f".into(),
+            organization_name: "Comune di Prova".into(),
+            organization_url: "http://127.0.0.1:8/".into(),
+            contact_email: "cie@example.org".into(),
+            contact_phone: None,
+            municipality: "H501".into(),
+            province: Some("RM".into()),
+            kind: SpKind::Public {
+                ipa_code: "c_h501".into(),
+            },
+        };
+        let xml = build_sp_metadata(&cfg, &cred).unwrap();
+        crate::saml::metadata::verify(&xml, std::slice::from_ref(&cred.cert_der)).unwrap();
+        let m = crate::saml::metadata::parse(&xml).unwrap();
+        let sp = m.sp.unwrap();
+        assert!(sp.authn_requests_signed);
+        assert_eq!(sp.attribute_services[0].attributes.len(), 4);
+        assert!(sp
+            .slo
+            .iter()
+            .any(|e| e.binding == crate::saml::ns::BINDING_REDIRECT));
+        for needle in [
+            SAML_EXTENSIONS_NS,
+            "<cie:Public/>",
+            "<cie:IPACode>c_h501</cie:IPACode>",
+            "<cie:Municipality>H501</cie:Municipality>",
+            "contactType=\"administrative\"",
+            "<md:Company>Comune di Prova</md:Company>",
+            "xml:lang=\"\">urn:uuid:",
+        ] {
+            assert!(xml.contains(needle), "{needle}");
+        }
     }
 }

@@ -557,6 +557,7 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
             sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
                 .map(String::from)
                 .to_vec();
+            sp_cfg.cie_metadata = true;
             spid_core::cie::IdpProfile::Cie
         } else {
             spid_core::cie::IdpProfile::Spid
@@ -627,6 +628,11 @@ pub struct SpArgs {
     /// attributes a CIE IdP accepts, instead of the SPID set.
     #[arg(long)]
     pub cie_attributes: bool,
+    /// Publish CIE SP metadata (the CIE model: administrative ContactPerson with the CIE
+    /// extensions, Municipality, Company) requesting the eIDAS minimum set (implies
+    /// `--cie-attributes`).
+    #[arg(long)]
+    pub cie: bool,
     /// Publish private-SP metadata (spid:Private, VAT number, billing contact) instead of
     /// public-SP metadata.
     #[arg(long)]
@@ -666,6 +672,7 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
         idp_metadata,
         cie_idp,
         cie_attributes,
+        cie,
         private,
         certs,
         print_metadata,
@@ -688,11 +695,12 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
             billing_company: "spid-harness reference SP".into(),
         };
     }
-    if cie_attributes {
+    if cie_attributes || cie {
         cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
             .map(String::from)
             .to_vec();
     }
+    cfg.cie_metadata = cie;
     if print_metadata {
         println!("{}", spid_sp::ServiceProvider::new(cfg)?.metadata_xml());
         return Ok(ExitCode::SUCCESS);
@@ -704,6 +712,7 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = spid_sp::SpConfig::new(&base, creds.sp);
     cfg.kind = kind;
     cfg.attributes = attributes;
+    cfg.cie_metadata = cie;
     cfg.delay = std::time::Duration::from_millis(delay_ms);
     if certs.is_none() {
         // The committed test certificate names a placeholder entity ID: sign with a

@@ -263,7 +263,8 @@ impl InternalPair {
 
     /// Starts our IdP in `idp` profile and our SP registering it as `sp_registers_as` (the
     /// `cie` side: both CIE; its test of a wrong SP: a CIE IdP registered as SPID). A CIE
-    /// pair's SP requests the eIDAS minimum set and trusts the IdP's unsigned metadata.
+    /// pair's SP publishes CIE SP metadata requesting the eIDAS minimum set and trusts the
+    /// IdP's unsigned metadata.
     pub async fn start_profiled(
         creds: Credentials,
         limits: spid_net::ServeLimits,
@@ -287,6 +288,7 @@ impl InternalPair {
             sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
                 .map(String::from)
                 .to_vec();
+            sp_cfg.cie_metadata = true;
         }
         let idp = IdentityProvider::new(idp_cfg)?;
         let sp = ServiceProvider::new(sp_cfg)?;

@@ -77,6 +77,9 @@ pub struct SpConfig {
     /// Answer every request only after this long: a slow SP, to measure how far concurrent
     /// cases (`--jobs`) hide a target's latency. Zero by default.
     pub delay: std::time::Duration,
+    /// Publish CIE SP metadata (the CIE model: the administrative ContactPerson with the CIE
+    /// extensions, Municipality, Company) instead of SPID's; see docs/cie.md. Off by default.
+    pub cie_metadata: bool,
 }
 
 impl SpConfig {
@@ -105,6 +108,7 @@ impl SpConfig {
                 ipa_code: "c_h501".into(),
             },
             delay: std::time::Duration::ZERO,
+            cie_metadata: false,
             skew: Duration::seconds(60),
             request_ttl: Duration::minutes(15),
             clock: Arc::new(SystemClock),
@@ -114,6 +118,39 @@ impl SpConfig {
     /// The ACS URL.
     pub fn acs_url(&self) -> String {
         format!("{}/acs", self.base_url)
+    }
+}
+
+/// The CIE model of the same SP: the test SP is in Roma (Belfiore H501, RM); a private SP
+/// names the NACE code 62.01 (computer programming).
+fn cie_sp_metadata(md: &SpMetadataConfig) -> spid_core::cie::SpMetadataConfig {
+    use spid_core::cie::SpKind as CieKind;
+    spid_core::cie::SpMetadataConfig {
+        entity_id: md.entity_id.clone(),
+        acs_url: md.acs_url.clone(),
+        slo_url: md.slo_url.clone(),
+        attributes: md.attributes.clone(),
+        service_name: md.service_name.clone(),
+        organization_name: md.organization_name.clone(),
+        organization_url: md.organization_url.clone(),
+        contact_email: md.contact_email.clone(),
+        contact_phone: md.contact_phone.clone(),
+        municipality: "H501".into(),
+        province: Some("RM".into()),
+        kind: match &md.kind {
+            SpKind::Public { ipa_code } => CieKind::Public {
+                ipa_code: ipa_code.clone(),
+            },
+            SpKind::Private {
+                vat_number,
+                fiscal_code,
+                ..
+            } => CieKind::Private {
+                vat_number: vat_number.clone(),
+                fiscal_code: fiscal_code.clone(),
+                nace2_code: "62.01".into(),
+            },
+        },
     }
 }
 
@@ -162,7 +199,11 @@ impl ServiceProvider {
             contact_phone: Some("+390600000000".into()),
             kind: cfg.kind.clone(),
         };
-        let metadata_xml = metadata::build_sp(&md, &cfg.credential)?;
+        let metadata_xml = if cfg.cie_metadata {
+            spid_core::cie::build_sp_metadata(&cie_sp_metadata(&md), &cfg.credential)?
+        } else {
+            metadata::build_sp(&md, &cfg.credential)?
+        };
         let policy = Policy {
             entity_id: cfg.entity_id.clone(),
             acs_url: cfg.acs_url(),
