@@ -193,3 +193,63 @@ async fn simple_logout_accepts_the_request_and_sends_no_response() {
         );
     }
 }
+
+/// The Response our CIE IdP sends, as sent: no Format on the Response Issuer, Format entity on
+/// the Assertion Issuer (the default variant), SessionIndex at L2, the four attributes with
+/// `TINIT-` and YYYY-MM-DD, no spidCode; a card login is SpidL3.
+#[tokio::test]
+async fn the_cie_response_has_the_cie_shape() {
+    use spid_core::saml::ns;
+    use spid_core::saml::xml::{self, Limits};
+    let pair = cie::start_pair(IdpProfile::Cie).await.expect("pair");
+    let users = cie::users().expect("users");
+    for (who, level) in [("mario.rossi", "SpidL2"), ("luca.verdi", "SpidL3")] {
+        let user = users.iter().find(|u| u.username == who);
+        let mut ua = spid_harness::runner::user_agent().expect("agent");
+        let page =
+            spid_harness::runner::drive_login(&mut ua, &pair.login_url(), user, Default::default())
+                .await
+                .expect("login");
+        assert_eq!(page.status, 200, "{who}: {}", page.body);
+        let sent = pair.idp.last_response().expect("a Response").xml;
+        let root = xml::parse(&sent, &Limits::default()).expect("parses");
+        let issuer = root.child(ns::SAML, "Issuer").expect("Response Issuer");
+        assert_eq!(issuer.attr("Format"), None, "{who}");
+        assert_eq!(issuer.text().trim(), pair.idp.config().entity_id);
+        let a = root.child(ns::SAML, "Assertion").expect("Assertion");
+        assert_eq!(
+            a.child(ns::SAML, "Issuer").and_then(|i| i.attr("Format")),
+            Some(ns::NAMEID_ENTITY)
+        );
+        let st = a.child(ns::SAML, "AuthnStatement").expect("AuthnStatement");
+        assert!(
+            st.attr("SessionIndex").is_some_and(|s| !s.is_empty()),
+            "{who}"
+        );
+        assert!(
+            sent.contains(&format!("https://www.spid.gov.it/{level}")),
+            "{who}"
+        );
+        let attrs: Vec<(String, String)> = a
+            .children_named(ns::SAML, "AttributeStatement")
+            .flat_map(|s| s.children_named(ns::SAML, "Attribute"))
+            .map(|at| {
+                (
+                    at.attr("Name").unwrap_or_default().to_string(),
+                    at.child(ns::SAML, "AttributeValue")
+                        .map(|v| v.text().trim().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut names: Vec<&str> = attrs.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        let mut want = spid_core::cie::MINIMUM_ATTRIBUTES.to_vec();
+        want.sort();
+        assert_eq!(names, want, "{who}");
+        let value = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert!(value("fiscalNumber").is_some_and(|v| spid_core::attributes::is_fiscal_number(&v)));
+        assert!(value("dateOfBirth")
+            .is_some_and(|v| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").is_ok()));
+    }
+}
