@@ -253,3 +253,21 @@ async fn the_cie_response_has_the_cie_shape() {
             .is_some_and(|v| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").is_ok()));
     }
 }
+
+/// The CIE table reserves nr19, nr20 and nr24: a case plan asking our CIE IdP for one is a
+/// harness error naming why, never a Response a CIE IdP would not send.
+#[tokio::test]
+async fn a_plan_asking_a_reserved_cie_code_is_a_harness_error() {
+    let pair = cie::start_pair(IdpProfile::Cie).await.expect("pair");
+    let users = cie::users().expect("users");
+    for n in [19, 20, 24] {
+        let text = format!(
+            "id = \"cie-x\"\ntitle = \"t\"\nfamily = \"cie-error\"\n[plan]\nstatus = {n}\n[expect]\nverdict = \"reject\"\nrules = [\"response.status.not-success\"]\n"
+        );
+        let case: CieCase = spid_harness::catalogue::parse("cie-x.toml", &text).expect("parses");
+        let r = cie::run_case(&pair, &case, &users).await;
+        assert!(!r.passed(), "nr{n}");
+        let note = r.note.clone().unwrap_or_default();
+        assert!(note.contains("reserved"), "nr{n}: {note}");
+    }
+}
