@@ -169,6 +169,8 @@ pub struct Page {
     pub headers: HeaderMap,
     /// Response body, decoded as UTF-8 lossily.
     pub body: String,
+    /// The forms of `body`, parsed once, on first use.
+    parsed_forms: std::sync::OnceLock<Vec<Form>>,
 }
 
 /// An HTML form as a browser would submit it.
@@ -258,21 +260,47 @@ impl Page {
         }
     }
 
+    /// A page as received (its forms are parsed on first use).
+    pub fn new(url: Url, status: u16, headers: HeaderMap, body: String) -> Page {
+        Page {
+            url,
+            status,
+            headers,
+            body,
+            parsed_forms: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The forms of the page, parsed once: a page without `<form` is not parsed at all.
+    fn parsed_forms(&self) -> &[Form] {
+        self.parsed_forms.get_or_init(|| {
+            if has_ascii_ci(&self.body, "<form") {
+                parse_forms(&self.body, &self.url)
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
     /// All forms of the page, in document order.
     pub fn forms(&self) -> Vec<Form> {
-        parse_forms(&self.body, &self.url)
+        self.parsed_forms().to_vec()
     }
 
     /// The first form with a field (not a button) called `name`.
     pub fn form_with_field(&self, name: &str) -> Option<Form> {
-        self.forms().into_iter().find(|f| f.field(name).is_some())
+        self.parsed_forms()
+            .iter()
+            .find(|f| f.field(name).is_some())
+            .cloned()
     }
 
     /// The first form whose `id` is `id`.
     pub fn form_by_id(&self, id: &str) -> Option<Form> {
-        self.forms()
-            .into_iter()
+        self.parsed_forms()
+            .iter()
             .find(|f| f.id.as_deref() == Some(id))
+            .cloned()
     }
 
     /// Like [`Page::form_with_field`], failing with [`AgentError::NoForm`].
@@ -297,12 +325,16 @@ impl Page {
         if self.status != 200 || !self.is_html() {
             return None;
         }
-        let forms = self.forms();
+        let forms = self.parsed_forms();
         if let Some(f) = forms
             .iter()
             .find(|f| SAML_PARAMS.iter().any(|p| f.field(p).is_some()))
         {
             return Some(f.clone());
+        }
+        // Both checks below look for a script's `.submit()`: without one, no second parse.
+        if forms.is_empty() || !self.body.contains(".submit()") {
+            return None;
         }
         // An OIDC form_post answer (or any page) whose body submits its first form on load.
         let doc = Html::parse_document(&self.body);
@@ -313,7 +345,7 @@ impl Page {
             .and_then(|b| b.value().attr("onload"))
             .unwrap_or_default();
         if onload.contains("forms[0].submit()") {
-            return forms.into_iter().next();
+            return forms.first().cloned();
         }
         // A lone form that a script submits, as a browser with scripts would.
         let script = scraper::Selector::parse("script").ok()?;
@@ -321,7 +353,7 @@ impl Page {
             .select(&script)
             .any(|s| s.text().collect::<String>().contains(".submit()"));
         if submits && forms.len() == 1 {
-            return forms.into_iter().next();
+            return forms.first().cloned();
         }
         None
     }
@@ -682,12 +714,7 @@ impl UserAgent {
         if let Some(e) = body_error.or(location_error) {
             return Err(e);
         }
-        let page = Page {
-            url: url.clone(),
-            status,
-            headers: response_headers,
-            body,
-        };
+        let page = Page::new(url.clone(), status, response_headers, body);
         Ok((page, next))
     }
 
@@ -808,6 +835,13 @@ fn referrer(from: &Url, to: &Url) -> Option<String> {
 }
 
 // ----- HTML form parsing -------------------------------------------------
+
+/// Whether `hay` contains `needle` (ASCII, lower case) in any ASCII case.
+fn has_ascii_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
 
 fn parse_forms(body: &str, page_url: &Url) -> Vec<Form> {
     let html = Html::parse_document(body);
@@ -1013,12 +1047,12 @@ mod tests {
     }
 
     fn page(url: &str, body: &str) -> Page {
-        Page {
-            url: Url::parse(url).unwrap(),
-            status: 200,
-            headers: HeaderMap::new(),
-            body: body.to_owned(),
-        }
+        Page::new(
+            Url::parse(url).unwrap(),
+            200,
+            HeaderMap::new(),
+            body.to_owned(),
+        )
     }
 
     #[test]

@@ -16,12 +16,143 @@ use std::time::Instant;
 
 /// One measured operation.
 pub struct Figure {
-    /// `SAML` or `OIDC`: ratios are read against the group's whole login (its last figure).
+    /// `SAML` or `OIDC`: ratios are read against the group's whole login (its last figure);
+    /// `RSA` is the raw OpenSSL floor; `jobs` the concurrency figures.
     pub group: &'static str,
     /// What was measured.
     pub name: &'static str,
     /// Operations per second.
     pub per_sec: f64,
+    /// RSA-2048 private-key operations (signatures) in one operation, compared with the raw
+    /// sign rate of the same run.
+    pub signs: u32,
+    /// RSA-2048 public-key operations (verifications) in one operation, compared with the raw
+    /// verify rate of the same run.
+    pub verifies: u32,
+    /// Process CPU time (user + system) per operation, seconds, where measured.
+    pub cpu_per_op: Option<f64>,
+}
+
+impl Figure {
+    fn new(group: &'static str, name: &'static str, per_sec: f64) -> Figure {
+        Figure {
+            group,
+            name,
+            per_sec,
+            signs: 0,
+            verifies: 0,
+            cpu_per_op: None,
+        }
+    }
+
+    fn rsa(mut self, signs: u32, verifies: u32) -> Figure {
+        self.signs = signs;
+        self.verifies = verifies;
+        self
+    }
+}
+
+/// The raw OpenSSL RSA-2048 rates of a run: the physical floor of every signing and
+/// verifying path.
+#[derive(Debug, Clone, Copy)]
+pub struct Floor {
+    /// PKCS#1 v1.5 SHA-256 signatures a second, one key handle reused.
+    pub sign: f64,
+    /// Verifications a second, one key handle reused.
+    pub verify: f64,
+}
+
+/// The raw floor among `figs` (the `RSA` group), if measured.
+pub fn floor(figs: &[Figure]) -> Option<Floor> {
+    let get = |name: &str| {
+        figs.iter()
+            .find(|f| f.group == "RSA" && f.name == name)
+            .map(|f| f.per_sec)
+    };
+    Some(Floor {
+        sign: get(RAW_SIGN)?,
+        verify: get(RAW_VERIFY)?,
+    })
+}
+
+const RAW_SIGN: &str = "OpenSSL: raw RSA-2048 sign (SHA-256)";
+const RAW_VERIFY: &str = "OpenSSL: raw RSA-2048 verify (SHA-256)";
+
+/// The lines `bench` prints: each figure's rate, its ratio to its group's whole login, and
+/// for paths that sign or verify, the share of the raw RSA rate of the same run they reach
+/// (signatures a second over raw signatures a second).
+pub fn render(figs: &[Figure]) -> Vec<String> {
+    let floor = floor(figs);
+    figs.iter()
+        .map(|f| {
+            let base = figs
+                .iter()
+                .rfind(|g| g.group == f.group)
+                .map(|g| g.per_sec)
+                .unwrap_or(1.0);
+            let mut line = format!(
+                "{:<4} {:<52} {:>9.1} ops/s  {:>7.2}x",
+                f.group,
+                f.name,
+                f.per_sec,
+                f.per_sec / base
+            );
+            if let Some(fl) = floor {
+                if f.signs > 0 {
+                    line += &format!(
+                        "  {:>5.1} % of raw sign",
+                        100.0 * f.per_sec * f64::from(f.signs) / fl.sign
+                    );
+                } else if f.verifies > 0 {
+                    line += &format!(
+                        "  {:>5.1} % of raw verify",
+                        100.0 * f.per_sec * f64::from(f.verifies) / fl.verify
+                    );
+                }
+            }
+            if let Some(c) = f.cpu_per_op {
+                line += &format!("  {:.2} ms CPU/case", c * 1e3);
+            }
+            line
+        })
+        .collect()
+}
+
+/// Process CPU time so far (user + system), seconds.
+pub fn cpu_seconds() -> f64 {
+    // /proc/self/stat fields 14 and 15: utime and stime in clock ticks (100 a second on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let t = |i: usize| f.get(i)?.parse::<f64>().ok();
+            Some((t(11)? + t(12)?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The raw OpenSSL RSA-2048 sign and verify rates with `key` (a reused handle: the floor).
+fn raw_rsa(n: u32, key: &openssl::pkey::PKey<openssl::pkey::Private>) -> anyhow::Result<Floor> {
+    use openssl::hash::MessageDigest;
+    use openssl::sign::{Signer, Verifier};
+    let msg = [0x5au8; 512];
+    let sign = || -> anyhow::Result<Vec<u8>> {
+        let mut s = Signer::new(MessageDigest::sha256(), key)?;
+        s.update(&msg)?;
+        Ok(s.sign_to_vec()?)
+    };
+    let sig = sign()?;
+    let verify = || -> anyhow::Result<bool> {
+        let mut v = Verifier::new(MessageDigest::sha256(), key)?;
+        v.update(&msg)?;
+        Ok(v.verify(&sig)?)
+    };
+    anyhow::ensure!(verify()?, "raw RSA verify failed");
+    Ok(Floor {
+        sign: rate(n, || drop(sign())),
+        verify: rate(n * 10, || drop(verify())),
+    })
 }
 
 struct Always(PendingRequest);
@@ -48,113 +179,175 @@ fn rate(n: u32, f: impl FnMut()) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// One honest SAML Response and everything needed to sign it at our IdP and validate it at our
+/// SP, in-process: the fixture of the hot-path benches (`bench` and the instruction-count
+/// bench, `examples/hot_paths.rs`).
+pub struct SamlFixture {
+    /// The embedded test credentials.
+    pub creds: Credentials,
+    now: chrono::DateTime<Utc>,
+    cert: String,
+    signed: String,
+    b64: String,
+    idp_md: metadata::EntityMetadata,
+    policy: Policy,
+    pending: PendingRequest,
+}
+
+const IDP_ENTITY: &str = "http://127.0.0.1:1";
+const ACS: &str = "http://127.0.0.1:2/acs";
+const SP_ENTITY: &str = "http://127.0.0.1:2/metadata";
+
+impl SamlFixture {
+    /// Builds the fixture and checks that the SP accepts its Response.
+    pub fn new() -> anyhow::Result<SamlFixture> {
+        let creds = Credentials::embedded()?;
+        let now = spid_core::clock::now();
+        let cert = creds.idp.cert_base64();
+        let idp_md = metadata::EntityMetadata {
+            entity_id: IDP_ENTITY.into(),
+            signing_certs: vec![creds.idp.cert_der.clone()],
+            idp: None,
+            sp: None,
+        };
+        let policy = Policy {
+            entity_id: SP_ENTITY.into(),
+            acs_url: ACS.into(),
+            skew: Duration::seconds(60),
+            min_level: SpidLevel::L2,
+            attribute_services: vec![],
+        };
+        let pending = PendingRequest {
+            id: "_req".into(),
+            issue_instant: spid_core::clock::parse_saml_instant(&saml_instant(now)).unwrap_or(now),
+            idp_entity_id: IDP_ENTITY.into(),
+            level: SpidLevel::L2,
+            comparison: Comparison::Minimum,
+            attribute_index: 0,
+        };
+        let mut fx = SamlFixture {
+            creds,
+            now,
+            cert,
+            signed: String::new(),
+            b64: String::new(),
+            idp_md,
+            policy,
+            pending,
+        };
+        fx.signed = fx.sign(SignParts::BOTH)?;
+        fx.b64 = binding::encode_post(&fx.signed);
+        // Sanity: the measured validation accepts.
+        fx.validate()
+            .map_err(|r| anyhow::anyhow!("bench response refused: {}", r.rule))?;
+        Ok(fx)
+    }
+
+    fn model(&self) -> ResponseModel {
+        let now = self.now;
+        ResponseModel {
+            id: "_r1".into(),
+            issue_instant: now,
+            in_response_to: "_req".into(),
+            destination: ACS.into(),
+            issuer: IDP_ENTITY.into(),
+            status: StatusModel::success(),
+            assertion: Some(AssertionModel {
+                id: "_a1".into(),
+                issue_instant: now,
+                issuer: IDP_ENTITY.into(),
+                name_id: "_n".into(),
+                name_qualifier: IDP_ENTITY.into(),
+                recipient: ACS.into(),
+                in_response_to: "_req".into(),
+                confirmation_not_on_or_after: now + Duration::minutes(5),
+                not_before: now,
+                not_on_or_after: now + Duration::minutes(5),
+                audience: SP_ENTITY.into(),
+                authn_instant: now,
+                session_index: None,
+                authn_context_class_ref: SpidLevel::L2.uri().into(),
+                attributes: vec![
+                    ("spidCode".into(), "SPID-0000000001".into()),
+                    ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
+                ],
+            }),
+        }
+    }
+
+    /// Builds the Response and signs `parts` of it as our IdP does; the XML.
+    pub fn sign(&self, parts: SignParts) -> Result<String, spid_core::saml::dsig::DsigError> {
+        sign_response(
+            self.model().to_element(),
+            &self.creds.idp,
+            parts,
+            Some(&self.cert),
+        )
+        .map(|e| e.to_xml())
+    }
+
+    /// The XML of the Response with both signatures.
+    pub fn signed_xml(&self) -> &str {
+        &self.signed
+    }
+
+    /// Validates the signed Response (POST binding, base64) as our SP does.
+    pub fn validate(&self) -> Result<validator::Identity, Rejection> {
+        validator::validate(
+            Some(&self.b64),
+            &self.policy,
+            std::slice::from_ref(&self.idp_md),
+            &mut Always(self.pending.clone()),
+            &NoReplay,
+            self.now,
+        )
+    }
+}
+
 /// Runs every measurement `n` times (HTTP logins `n / 10` times).
 pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
-    let creds = Credentials::embedded()?;
-    let now = spid_core::clock::now();
-    let idp_entity = "http://127.0.0.1:1";
-    let acs = "http://127.0.0.1:2/acs";
-    let sp_entity = "http://127.0.0.1:2/metadata";
-    let model = |id: &str| ResponseModel {
-        id: format!("_r{id}"),
-        issue_instant: now,
-        in_response_to: "_req".into(),
-        destination: acs.into(),
-        issuer: idp_entity.into(),
-        status: StatusModel::success(),
-        assertion: Some(AssertionModel {
-            id: format!("_a{id}"),
-            issue_instant: now,
-            issuer: idp_entity.into(),
-            name_id: "_n".into(),
-            name_qualifier: idp_entity.into(),
-            recipient: acs.into(),
-            in_response_to: "_req".into(),
-            confirmation_not_on_or_after: now + Duration::minutes(5),
-            not_before: now,
-            not_on_or_after: now + Duration::minutes(5),
-            audience: sp_entity.into(),
-            authn_instant: now,
-            session_index: None,
-            authn_context_class_ref: SpidLevel::L2.uri().into(),
-            attributes: vec![
-                ("spidCode".into(), "SPID-0000000001".into()),
-                ("fiscalNumber".into(), "TINIT-RSSMRA80A01H501U".into()),
-            ],
-        }),
-    };
-    let cert = creds.idp.cert_base64();
-    let sign = |parts| {
-        sign_response(model("1").to_element(), &creds.idp, parts, Some(&cert)).map(|e| e.to_xml())
-    };
-    let signed_both = sign(SignParts::BOTH)?;
-    let b64 = binding::encode_post(&signed_both);
-    let idp_md = metadata::EntityMetadata {
-        entity_id: idp_entity.into(),
-        signing_certs: vec![creds.idp.cert_der.clone()],
-        idp: None,
-        sp: None,
-    };
-    let policy = Policy {
-        entity_id: sp_entity.into(),
-        acs_url: acs.into(),
-        skew: Duration::seconds(60),
-        min_level: SpidLevel::L2,
-        attribute_services: vec![],
-    };
-    let pending = PendingRequest {
-        id: "_req".into(),
-        issue_instant: spid_core::clock::parse_saml_instant(&saml_instant(now)).unwrap_or(now),
-        idp_entity_id: idp_entity.into(),
-        level: SpidLevel::L2,
-        comparison: Comparison::Minimum,
-        attribute_index: 0,
-    };
-    // Sanity: the measured validation accepts.
-    validator::validate(
-        Some(&b64),
-        &policy,
-        std::slice::from_ref(&idp_md),
-        &mut Always(pending.clone()),
-        &NoReplay,
-        now,
-    )
-    .map_err(|r| anyhow::anyhow!("bench response refused: {}", r.rule))?;
+    let fx = SamlFixture::new()?;
+    let creds = &fx.creds;
+    let sign = |parts| fx.sign(parts);
+    let signed_both = fx.signed_xml();
     let mut figs = Vec::new();
-    figs.push(Figure {
-        group: "SAML",
-        name: "IdP: build + sign Assertion",
-        per_sec: rate(n, || {
-            drop(sign(SignParts {
-                assertion: true,
-                response: false,
-            }))
-        }),
-    });
-    figs.push(Figure {
-        group: "SAML",
-        name: "IdP: build + sign Assertion and Response",
-        per_sec: rate(n, || drop(sign(SignParts::BOTH))),
-    });
-    figs.push(Figure {
-        group: "SAML",
-        name: "SP: strict XML parse only",
-        per_sec: rate(n, || drop(xml::parse(&signed_both, &Limits::default()))),
-    });
-    figs.push(Figure {
-        group: "SAML",
-        name: "SP: full validation (2 signatures)",
-        per_sec: rate(n, || {
-            let _ = validator::validate(
-                Some(&b64),
-                &policy,
-                std::slice::from_ref(&idp_md),
-                &mut Always(pending.clone()),
-                &NoReplay,
-                now,
-            );
-        }),
-    });
+    let fl = raw_rsa(n, &creds.idp.key)?;
+    figs.push(Figure::new("RSA", RAW_SIGN, fl.sign).rsa(1, 0));
+    figs.push(Figure::new("RSA", RAW_VERIFY, fl.verify).rsa(0, 1));
+    figs.push(
+        Figure::new(
+            "SAML",
+            "IdP: build + sign Assertion",
+            rate(n, || {
+                drop(sign(SignParts {
+                    assertion: true,
+                    response: false,
+                }))
+            }),
+        )
+        .rsa(1, 0),
+    );
+    figs.push(
+        Figure::new(
+            "SAML",
+            "IdP: build + sign Assertion and Response",
+            rate(n, || drop(sign(SignParts::BOTH))),
+        )
+        .rsa(2, 0),
+    );
+    figs.push(Figure::new(
+        "SAML",
+        "SP: strict XML parse only",
+        rate(n, || drop(xml::parse(signed_both, &Limits::default()))),
+    ));
+    figs.push(
+        Figure::new(
+            "SAML",
+            "SP: full validation (2 signatures)",
+            rate(n, || drop(fx.validate())),
+        )
+        .rsa(0, 2),
+    );
     // Whole logins over HTTP on loopback: SP /login, IdP pages, ACS.
     let pair = InternalPair::start(Credentials::embedded()?).await?;
     let users =
@@ -166,13 +359,53 @@ pub async fn run(n: u32) -> anyhow::Result<Vec<Figure>> {
         let r = runner::run_case(&pair, &case, &users).await;
         anyhow::ensure!(r.passed(), "bench login failed: {:?}", r.note);
     }
-    figs.push(Figure {
-        group: "SAML",
-        name: "Harness: whole L2 login over HTTP (7 exchanges)",
-        per_sec: m as f64 / t.elapsed().as_secs_f64(),
-    });
+    figs.push(Figure::new(
+        "SAML",
+        "Harness: whole L2 login over HTTP (7 exchanges)",
+        m as f64 / t.elapsed().as_secs_f64(),
+    ));
     figs.extend(oidc(n, &users).await?);
+    figs.extend(run_jobs(&pair, &users).await?);
     figs.extend(jobs(n, &users).await?);
+    Ok(figs)
+}
+
+/// `run --side saml`'s catalogue against our pair at `--jobs` 1, 2 and 4: cases a second and
+/// CPU per case (IdP, SP and harness share this process), with identical verdicts required.
+async fn run_jobs(
+    pair: &InternalPair,
+    users: &[spid_idp::users::User],
+) -> anyhow::Result<Vec<Figure>> {
+    let cases = crate::catalogue::embedded("saml")?;
+    let mut figs = Vec::new();
+    let mut first: Option<Vec<(String, crate::runner::Outcome)>> = None;
+    for (jobs, name) in [
+        (1, "run --side saml --jobs 1 (cases/s)"),
+        (2, "run --side saml --jobs 2 (cases/s)"),
+        (4, "run --side saml --jobs 4 (cases/s)"),
+    ] {
+        let (t, cpu) = (Instant::now(), cpu_seconds());
+        let results = runner::run_ordered(
+            &cases,
+            jobs,
+            runner::moves_clock,
+            async |c: &crate::catalogue::Case| runner::run_case(pair, c, users).await,
+            |_| {},
+        )
+        .await;
+        let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        let verdicts: Vec<_> = results.iter().map(|r| (r.id.clone(), r.outcome)).collect();
+        match &first {
+            None => first = Some(verdicts),
+            Some(v) => anyhow::ensure!(
+                *v == verdicts,
+                "run --jobs {jobs} gave other verdicts than --jobs 1"
+            ),
+        }
+        let mut f = Figure::new("jobs", name, cases.len() as f64 / secs);
+        f.cpu_per_op = Some(cpu / cases.len() as f64);
+        figs.push(f);
+    }
     Ok(figs)
 }
 
@@ -233,11 +466,7 @@ async fn jobs(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
             "bench check-sp --jobs {jobs} did not pass: {}",
             r.setup_error.unwrap_or_default()
         );
-        figs.push(Figure {
-            group: "jobs",
-            name,
-            per_sec: cases.len() as f64 / secs,
-        });
+        figs.push(Figure::new("jobs", name, cases.len() as f64 / secs));
     }
     task.abort();
     Ok(figs)
@@ -300,28 +529,30 @@ async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
     };
     open()?;
     let mut figs = vec![
-        Figure {
-            group: "OIDC",
-            name: "OP: sign ID token (RS256)",
-            per_sec: rate(n, || {
+        Figure::new(
+            "OIDC",
+            "OP: sign ID token (RS256)",
+            rate(n, || {
                 drop(sign_jws(&claims, &op_key, SigAlg::RS256, Some("JWT")))
             }),
-        },
-        Figure {
-            group: "OIDC",
-            name: "RP: verify + validate ID token",
-            per_sec: rate(n, || drop(verify_id())),
-        },
-        Figure {
-            group: "OIDC",
-            name: "OP: sign + encrypt userinfo (RSA-OAEP-256)",
-            per_sec: rate(n, || drop(seal())),
-        },
-        Figure {
-            group: "OIDC",
-            name: "RP: decrypt + verify userinfo",
-            per_sec: rate(n, || drop(open())),
-        },
+        )
+        .rsa(1, 0),
+        Figure::new(
+            "OIDC",
+            "RP: verify + validate ID token",
+            rate(n, || drop(verify_id())),
+        )
+        .rsa(0, 1),
+        Figure::new(
+            "OIDC",
+            "OP: sign + encrypt userinfo (RSA-OAEP-256)",
+            rate(n, || drop(seal())),
+        ),
+        Figure::new(
+            "OIDC",
+            "RP: decrypt + verify userinfo",
+            rate(n, || drop(open())),
+        ),
     ];
     let fed = crate::oidc::OidcFederation::start(Credentials::embedded()?).await?;
     let case = crate::oidc::sanity_case();
@@ -331,11 +562,11 @@ async fn oidc(n: u32, users: &[spid_idp::users::User]) -> anyhow::Result<Vec<Fig
         let r = fed.run_case(&case, users).await;
         anyhow::ensure!(r.passed(), "bench OIDC login failed: {:?}", r.note);
     }
-    figs.push(Figure {
-        group: "OIDC",
-        name: "Harness: whole L2 login over HTTP (TA + OP + RP)",
-        per_sec: m as f64 / t.elapsed().as_secs_f64(),
-    });
+    figs.push(Figure::new(
+        "OIDC",
+        "Harness: whole L2 login over HTTP (TA + OP + RP)",
+        m as f64 / t.elapsed().as_secs_f64(),
+    ));
     Ok(figs)
 }
 

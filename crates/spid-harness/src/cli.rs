@@ -199,22 +199,10 @@ pub async fn cmd_bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "release"
     };
     println!(
-            "{iterations} iterations, {profile} build; ratio = ops/s relative to a whole login of the same protocol"
+            "{iterations} iterations, {profile} build; ratio = ops/s relative to the group's last figure (a whole login; RSA: verify); % = RSA operations/s over the raw OpenSSL rate of this run"
         );
-    for f in &figs {
-        // Each group ends with its whole login over HTTP: the base of its ratios.
-        let base = figs
-            .iter()
-            .rfind(|g| g.group == f.group)
-            .map(|g| g.per_sec)
-            .unwrap_or(1.0);
-        println!(
-            "{:<4} {:<50} {:>9.1} ops/s  {:>7.1}x",
-            f.group,
-            f.name,
-            f.per_sec,
-            f.per_sec / base
-        );
+    for line in crate::bench::render(&figs) {
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -162,20 +162,29 @@ impl Credential {
 
 static INIT: Once = Once::new();
 
+/// A throwaway RSA-512 key (PKCS#8 DER, base64), used only by [`init`] to sign one dummy
+/// document: it signs nothing anybody verifies, and was generated for this purpose only.
+const INIT_KEY_PKCS8: &str = concat!(
+    "MIIBVAIBADANBgkqhkiG9w0BAQEFAASCAT4wggE6AgEAAkEAvkAGy8a8BKgCC18EriN0wPJSptJ2WE0hy1xs+d5yXj",
+    "odt00ndH6Potl4V3HaUcmhyGKo/X8Z/lcrW7BV6CpfYQIDAQABAkBi95ORdbRhB7TojWk13SPjKytrtJfzn0wxKcdW",
+    "xCzibptgE0Nsc7fVfphk35da/8hjaXX8iQGSj0TcsA8RcGlxAiEA3wj20t9HYeTuQNlBuqeQYO88/c/alnmczjbScs",
+    "Pq6sMCIQDaXpIi9wU53hHMoKPKw0AbMEx+xQDjyc4pgwYbmUYDCwIhANkDx+Z3CuXd81V2D9ampH0tS5NLY812l3Sv",
+    "MyYoK7QxAiBKvy5km4uFaFdNZPtL75Ok+t5kUkjgr/ZKzVes4MVPSwIgOrj6P+US+gK6teYemk7ogR/zkUi5Tx+ND8",
+    "fL7MTV99M=",
+);
+
 /// Initialises libxml2/xmlsec once, on the calling thread, and silences xmlsec's stderr
 /// reports (failures are returned as errors instead). Call before spawning workers; every
 /// function here calls it too.
 pub fn init() {
     INIT.call_once(|| {
-        // One throwaway signature forces samael's lazy global initialisation.
-        if let Ok(rsa) = openssl::rsa::Rsa::generate(2048) {
-            if let Ok(key) = PKey::from_rsa(rsa) {
-                if let Ok(der) = key.private_key_to_pkcs8() {
-                    let mut el = Element::new("r", None).with_attr("ID", "_init");
-                    insert_template(&mut el, None);
-                    let _ = samael::crypto::Crypto::sign_xml(el.to_xml(), &der);
-                }
-            }
+        // One throwaway signature forces samael's lazy global initialisation (which resets
+        // xmlsec's error callback, hence a real key): with a fixed throwaway key, where a
+        // generated 2048-bit one cost from 0.1 s to over a second of CPU.
+        if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(INIT_KEY_PKCS8) {
+            let mut el = Element::new("r", None).with_attr("ID", "_init");
+            insert_template(&mut el, None);
+            let _ = samael::crypto::Crypto::sign_xml(el.to_xml(), &der);
         }
         // SAFETY: the symbol is exported by libxmlsec1, which samael links; a null callback
         // would restore the default, so we pass a no-op with the documented signature.
@@ -276,11 +285,228 @@ pub fn sign_first_template(xml: &str, key_der: &[u8]) -> Result<String, DsigErro
     samael::crypto::Crypto::sign_xml(xml, key_der).map_err(|e| DsigError::Sign(e.to_string()))
 }
 
+/// [`sign_first_template`] with `cred`'s key decoded once per thread and reused (an xmlsec
+/// keys manager holding it): no PKCS#8 decoding and no RSA blinding set-up per signature. The
+/// output is the same as [`sign_first_template`]'s: the template's `KeyInfo` (not covered by
+/// the signature) is set aside while xmlsec signs and put back in its place.
+pub fn sign_first_template_with(xml: &str, cred: &Credential) -> Result<String, DsigError> {
+    init();
+    match keys::sign(xml, &cred.key_der) {
+        Some(r) => r,
+        None => sign_first_template(xml, &cred.key_der),
+    }
+}
+
 /// Inserts a template into the root element and signs it: an enveloped signature over the
 /// whole document (metadata, AuthnRequest).
 pub fn sign_root(mut root: Element, cred: &Credential) -> Result<String, DsigError> {
     insert_template(&mut root, Some(&cred.cert_base64()));
-    sign_first_template(&root.to_xml(), &cred.key_der)
+    sign_first_template_with(&root.to_xml(), cred)
+}
+
+/// Signing keys decoded once per thread: an xmlsec keys manager per key, which hands each
+/// signature context a reference to the same `EVP_PKEY` (so OpenSSL's Montgomery and blinding
+/// set-up is made once, not per signature).
+#[allow(unsafe_code)] // xmlsec's C API; each call's contract noted where it is made
+mod keys {
+    use super::DsigError;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::ffi::{c_char, c_int, c_uint, c_void};
+
+    unsafe extern "C" {
+        fn xmlSecKeysMngrCreate() -> *mut c_void;
+        fn xmlSecKeysMngrDestroy(mngr: *mut c_void);
+        fn xmlSecKeysMngrAdoptKeysStore(mngr: *mut c_void, store: *mut c_void) -> c_int;
+        fn xmlSecKeysMngrGetKey(node: *mut c_void, ctx: *mut c_void) -> *mut c_void;
+        fn xmlSecKeyDataStorePtrListGetKlass() -> *const c_void;
+        fn xmlSecKeyStoreCreate(id: *const c_void) -> *mut c_void;
+        fn xmlSecKeyStoreDestroy(store: *mut c_void);
+        fn xmlSecSimpleKeysStoreGetKlass() -> *const c_void;
+        fn xmlSecSimpleKeysStoreAdoptKey(store: *mut c_void, key: *mut c_void) -> c_int;
+        fn xmlSecOpenSSLAppKeyLoadMemory(
+            data: *const u8,
+            size: c_uint,
+            format: c_int,
+            pwd: *const c_char,
+            cb: *mut c_void,
+            cb_ctx: *mut c_void,
+        ) -> *mut c_void;
+        fn xmlSecKeyDestroy(key: *mut c_void);
+        fn xmlSecDSigCtxCreate(mngr: *mut c_void) -> *mut c_void;
+        fn xmlSecDSigCtxSign(ctx: *mut c_void, tmpl: *mut c_void) -> c_int;
+        fn xmlSecDSigCtxDestroy(ctx: *mut c_void);
+        fn xmlSecAddIDs(doc: *mut c_void, cur: *mut c_void, ids: *mut *const c_char);
+        fn xmlSecFindNode(
+            parent: *mut c_void,
+            name: *const c_char,
+            ns: *const c_char,
+        ) -> *mut c_void;
+        fn xmlSecFindChild(
+            parent: *mut c_void,
+            name: *const c_char,
+            ns: *const c_char,
+        ) -> *mut c_void;
+        fn xmlUnlinkNode(node: *mut c_void);
+        fn xmlAddNextSibling(cur: *mut c_void, elem: *mut c_void) -> *mut c_void;
+    }
+
+    /// xmlSecKeyDataFormatDer.
+    const FORMAT_DER: c_int = 3;
+    /// xmlSecAllocModeDouble, the default allocation mode of a fresh `xmlSecPtrList`.
+    const ALLOC_MODE_DOUBLE: c_int = 1;
+    /// At most this many keys a thread (test suites make throwaway keys).
+    const MAX_KEYS: usize = 16;
+
+    /// `xmlSecPtrList` (xmlsec/list.h; `xmlSecSize` is `unsigned int` in xmlsec 1.2, built
+    /// with XMLSEC_NO_SIZE_T).
+    #[repr(C)]
+    struct PtrList {
+        id: *const c_void,
+        data: *mut *mut c_void,
+        used: c_uint,
+        max: c_uint,
+        alloc_mode: c_int,
+    }
+
+    /// `xmlSecKeysMngr` (xmlsec/keysmngr.h): applications set `getKey` themselves.
+    #[repr(C)]
+    struct KeysMngr {
+        keys_store: *mut c_void,
+        stores_list: PtrList,
+        get_key: Option<unsafe extern "C" fn(*mut c_void, *mut c_void) -> *mut c_void>,
+    }
+
+    /// A keys manager owning one private key in a simple keys store, and no X509 store (the
+    /// default manager's loads the system's CA bundle; signing needs none).
+    struct Manager(*mut c_void);
+
+    impl Manager {
+        fn new(key_der: &[u8]) -> Option<Manager> {
+            let size = c_uint::try_from(key_der.len()).ok()?;
+            // SAFETY: xmlsec is initialised (`super::init`); the manager is freshly created and
+            // owned here, and destroys its store and the store's keys. `KeysMngr` mirrors the
+            // public struct; its layout is checked against what xmlSecKeysMngrCreate and
+            // xmlSecKeysMngrAdoptKeysStore wrote before `getKey` is set, else no manager.
+            unsafe {
+                let mngr = xmlSecKeysMngrCreate();
+                if mngr.is_null() {
+                    return None;
+                }
+                let m = Manager(mngr);
+                let store = xmlSecKeyStoreCreate(xmlSecSimpleKeysStoreGetKlass());
+                if store.is_null() {
+                    return None;
+                }
+                if xmlSecKeysMngrAdoptKeysStore(mngr, store) < 0 {
+                    xmlSecKeyStoreDestroy(store);
+                    return None;
+                }
+                let view = mngr as *mut KeysMngr;
+                if (*view).keys_store != store
+                    || (*view).stores_list.id != xmlSecKeyDataStorePtrListGetKlass()
+                    || (*view).stores_list.alloc_mode != ALLOC_MODE_DOUBLE
+                    || (*view).get_key.is_some()
+                {
+                    return None;
+                }
+                (*view).get_key = Some(xmlSecKeysMngrGetKey);
+                let key = xmlSecOpenSSLAppKeyLoadMemory(
+                    key_der.as_ptr(),
+                    size,
+                    FORMAT_DER,
+                    std::ptr::null(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
+                if key.is_null() {
+                    return None;
+                }
+                if xmlSecSimpleKeysStoreAdoptKey(store, key) < 0 {
+                    xmlSecKeyDestroy(key);
+                    return None;
+                }
+                Some(m)
+            }
+        }
+    }
+
+    impl Drop for Manager {
+        fn drop(&mut self) {
+            // SAFETY: created by xmlSecKeysMngrCreate and destroyed once, here.
+            unsafe { xmlSecKeysMngrDestroy(self.0) }
+        }
+    }
+
+    thread_local! {
+        static MANAGERS: RefCell<HashMap<Vec<u8>, Manager>> = RefCell::new(HashMap::new());
+    }
+
+    const DSIG_NS: &std::ffi::CStr = c"http://www.w3.org/2000/09/xmldsig#";
+
+    /// Signs the first `ds:Signature` template in `xml` with the key; `None` when the key could
+    /// not be loaded this way (the caller falls back to samael).
+    pub(super) fn sign(xml: &str, key_der: &[u8]) -> Option<Result<String, DsigError>> {
+        MANAGERS.with(|m| {
+            let mut m = m.borrow_mut();
+            if !m.contains_key(key_der) {
+                if m.len() >= MAX_KEYS {
+                    m.clear();
+                }
+                m.insert(key_der.to_vec(), Manager::new(key_der)?);
+            }
+            Some(sign_with(xml, m.get(key_der)?.0))
+        })
+    }
+
+    fn sign_with(xml: &str, mngr: *mut c_void) -> Result<String, DsigError> {
+        let fail = |what: &str| DsigError::Sign(what.to_string());
+        // The same parser settings as samael's signing.
+        let doc = libxml::parser::Parser::default()
+            .parse_string(xml)
+            .map_err(|e| DsigError::Sign(format!("{e:?}")))?;
+        let root = doc
+            .get_root_element()
+            .ok_or_else(|| fail("no root element"))?;
+        let doc_ptr = doc.doc_ptr() as *mut c_void;
+        let root_ptr = root.node_ptr() as *mut c_void;
+        // SAFETY: every pointer below comes from `doc`, which outlives this block; the
+        // KeyInfo node is unlinked and relinked within the same document; the signature
+        // context is created and destroyed here.
+        unsafe {
+            let mut ids = [c"ID".as_ptr(), std::ptr::null()];
+            xmlSecAddIDs(doc_ptr, root_ptr, ids.as_mut_ptr());
+            let signode = xmlSecFindNode(root_ptr, c"Signature".as_ptr(), DSIG_NS.as_ptr());
+            if signode.is_null() {
+                return Err(fail("Node not found"));
+            }
+            // KeyInfo is not signed; with it aside, xmlsec takes the key from the manager
+            // instead of reading the template's KeyInfo.
+            let key_info = xmlSecFindChild(signode, c"KeyInfo".as_ptr(), DSIG_NS.as_ptr());
+            let prev = if key_info.is_null() {
+                std::ptr::null_mut()
+            } else {
+                (*(key_info as *mut libxml::bindings::xmlNode)).prev as *mut c_void
+            };
+            let aside = !key_info.is_null() && !prev.is_null();
+            if aside {
+                xmlUnlinkNode(key_info);
+            }
+            let ctx = xmlSecDSigCtxCreate(mngr);
+            if ctx.is_null() {
+                return Err(fail("signature context"));
+            }
+            let rc = xmlSecDSigCtxSign(ctx, signode);
+            xmlSecDSigCtxDestroy(ctx);
+            if aside {
+                xmlAddNextSibling(prev, key_info);
+            }
+            if rc < 0 {
+                return Err(fail("xmlSecDSigCtxSign failed"));
+            }
+        }
+        Ok(doc.to_string())
+    }
 }
 
 /// Verifies every signature in `xml` with the trusted certificates (DER) and returns the
@@ -416,6 +642,27 @@ pub(crate) mod tests {
         assert_eq!(verify_and_reduce(&sha1, trusted), Err(DsigError::Invalid));
         assert_eq!(Algorithms::default().signature.uri(), ns::RSA_SHA256);
         assert_eq!(Algorithms::default().digest.uri(), ns::DIGEST_SHA256);
+    }
+
+    #[test]
+    fn reused_key_signs_byte_for_byte_as_samael() {
+        // RSA PKCS#1 v1.5 is deterministic: the cached-key path must give the same document,
+        // with the KeyInfo back in its place, and without one.
+        let cred = test_credential("a");
+        for keyinfo in [Some(cred.cert_base64()), None] {
+            let mut root = doc();
+            insert_template(&mut root, keyinfo.as_deref());
+            let xml = root.to_xml();
+            let ours = sign_first_template_with(&xml, &cred).unwrap();
+            // The cached-key path itself, not the fallback.
+            assert_eq!(keys::sign(&xml, &cred.key_der).unwrap().unwrap(), ours);
+            assert_eq!(ours, sign_first_template(&xml, &cred.key_der).unwrap());
+            // Twice: the second signature uses the cached key.
+            assert_eq!(ours, sign_first_template_with(&xml, &cred).unwrap());
+            assert!(verify_and_reduce(&ours, std::slice::from_ref(&cred.cert_der)).is_ok());
+        }
+        // No template: an error, as from samael.
+        assert!(sign_first_template_with(&doc().to_xml(), &cred).is_err());
     }
 
     #[test]

@@ -320,13 +320,13 @@ pub fn sign_response_with(
             {
                 dsig::insert_template_with(a, keyinfo, algs);
             }
-            let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
+            let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
             response = reparse(&signed)?;
         }
     }
     if parts.response {
         dsig::insert_template_with(&mut response, keyinfo, algs);
-        let signed = dsig::sign_first_template(&response.to_xml(), &cred.key_der)?;
+        let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
         response = reparse(&signed)?;
     }
     Ok(response)
