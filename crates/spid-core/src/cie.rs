@@ -79,6 +79,16 @@ pub const RESERVED_ERRORS: [SpidError; 3] = [SpidError(19), SpidError(20), SpidE
 /// nr23 in the CIE table: the card is expired or revoked.
 pub const CARD_EXPIRED_OR_REVOKED: SpidError = SpidError(23);
 
+/// The message a CIE SP shows the user for error `e` (as the CIE table gives the meaning;
+/// nr23 is the card, not an identity).
+pub fn user_message(e: SpidError) -> &'static str {
+    match e.0 {
+        8..=18 => "La richiesta di autenticazione del servizio non è conforme a CIE ID.",
+        23 => "La tua Carta d'Identità Elettronica risulta scaduta o revocata.",
+        _ => e.user_message(),
+    }
+}
+
 /// The codes a CIE SP must be shown handling at federation (testing.rst): success and these.
 pub const FEDERATION_SCREENSHOT_ERRORS: [SpidError; 3] =
     [SpidError(21), SpidError(22), SpidError(25)];
@@ -366,6 +376,9 @@ mod tests {
         }
         assert!(FEDERATION_SCREENSHOT_ERRORS.iter().all(|e| sendable(*e)));
         assert!(sendable(CARD_EXPIRED_OR_REVOKED));
+        assert!(user_message(CARD_EXPIRED_OR_REVOKED).contains("scaduta o revocata"));
+        assert!(!user_message(SpidError(14)).contains("SPID"));
+        assert_eq!(user_message(SpidError(25)), SpidError(25).user_message());
     }
 
     #[test]

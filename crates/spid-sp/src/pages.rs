@@ -72,9 +72,9 @@ pub fn rejected(r: &Rejection) -> String {
     page(
         title,
         html! {
-            @if let Some(e) = r.spid_error {
-                p id="spid-error" data-code=(e.0) { strong { (e.user_message()) } }
-                p { "Codice di errore SPID: nr" (e.0) }
+            @if let (Some(e), Some(message)) = (r.spid_error, r.user_message()) {
+                p id="spid-error" data-code=(e.0) { strong { (message) } }
+                p { "Codice di errore " (r.profile.as_str().to_uppercase()) ": nr" (e.0) }
             } @else {
                 p { "La risposta dell'identity provider non è valida e l'accesso è stato rifiutato." }
             }

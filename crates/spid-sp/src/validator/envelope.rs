@@ -488,6 +488,7 @@ fn status(r: &Answered<'_>, _: &Ctx<'_>) -> Check {
         rule,
         detail: format!("StatusCode {value}; StatusMessage {msg:?}"),
         spid_error: spid,
+        ..Rejection::new(rule, "")
     })
 }
 

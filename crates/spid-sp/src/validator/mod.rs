@@ -45,6 +45,9 @@ pub struct Rejection {
     pub detail: String,
     /// The SPID ErrorCode the IdP sent, if any.
     pub spid_error: Option<SpidError>,
+    /// The profile of the IdP the refused answer came from (SPID until the request it answers
+    /// was looked up): it chooses the user message of an error code (CIE nr23 is the card).
+    pub profile: IdpProfile,
 }
 
 impl Rejection {
@@ -54,7 +57,16 @@ impl Rejection {
             rule,
             detail: detail.into(),
             spid_error: None,
+            profile: IdpProfile::Spid,
         }
+    }
+
+    /// The message the user is shown for the IdP's error code, in the IdP's profile.
+    pub fn user_message(&self) -> Option<&'static str> {
+        self.spid_error.map(|e| match self.profile {
+            IdpProfile::Spid => e.user_message(),
+            IdpProfile::Cie => spid_core::cie::user_message(e),
+        })
     }
 }
 
@@ -243,6 +255,32 @@ pub fn validate_profiled(
     replay: &dyn ReplayCache,
     now: DateTime<Utc>,
 ) -> Check<Identity> {
+    let mut profile = IdpProfile::Spid;
+    validate_as(
+        saml_response,
+        policy,
+        idps,
+        cie_idps,
+        requests,
+        replay,
+        now,
+        &mut profile,
+    )
+    .map_err(|r| Rejection { profile, ..r })
+}
+
+/// [`validate_profiled`], saying through `profile` which profile judged the answer.
+#[allow(clippy::too_many_arguments)]
+fn validate_as(
+    saml_response: Option<&str>,
+    policy: &Policy,
+    idps: &[EntityMetadata],
+    cie_idps: &[String],
+    requests: &mut dyn RequestLookup,
+    replay: &dyn ReplayCache,
+    now: DateTime<Utc>,
+    profile: &mut IdpProfile,
+) -> Check<Identity> {
     let mut ctx = Ctx {
         policy,
         now,
@@ -263,6 +301,7 @@ pub fn validate_profiled(
     let pending = requests.take(doc.attr("InResponseTo").unwrap_or_default())?;
     if cie_idps.contains(&pending.idp_entity_id) {
         ctx.profile = IdpProfile::Cie;
+        *profile = IdpProfile::Cie;
     }
     run(
         envelope::RESPONSE_RULES,

@@ -890,7 +890,9 @@ fn cie_response(now: DateTime<Utc>) -> ResponseModel {
 /// The CIE shape: neither Issuer carries Format.
 fn cie_shape(el: &mut Element) {
     kid(el, "Issuer").remove_attr("Format");
-    at(el, &["Assertion", "Issuer"]).remove_attr("Format");
+    if let Some(a) = el.elements_mut().find(|c| c.local() == "Assertion") {
+        kid(a, "Issuer").remove_attr("Format");
+    }
 }
 
 #[test]
@@ -929,6 +931,19 @@ fn a_cie_idp_is_judged_by_the_cie_rules_and_a_spid_idp_is_not() {
         );
         assert_eq!(r.is_ok(), ok, "{format}: {r:?}");
     }
+    // CIE nr23 is the card: the user message says so; from a SPID IdP it is the identity.
+    let e = verdict(&c, Edit::Cie(nr::<23>)).unwrap_err();
+    assert_eq!(
+        (e.rule, e.profile),
+        (Rule::ResponseStatusNr23, IdpProfile::Cie)
+    );
+    assert!(e
+        .user_message()
+        .unwrap()
+        .contains("Carta d'Identità Elettronica"));
+    let e = verdict(&c, Edit::Model(nr::<23>)).unwrap_err();
+    assert_eq!(e.profile, IdpProfile::Spid);
+    assert!(e.user_message().unwrap().contains("SPID"));
     // The level floor holds for CIE as for SPID.
     let e = verdict(
         &c,
