@@ -135,6 +135,7 @@ fn validate(f: &Fixture, xml: &str) -> Result<Identity, Rejection> {
         level: SpidLevel::L2,
         comparison: Comparison::Minimum,
         attribute_index: 0,
+        purpose: None,
     };
     validator::validate(
         Some(&binding::encode_post(xml)),

@@ -145,6 +145,7 @@ pub fn pending() -> PendingRequest {
         level: SpidLevel::L2,
         comparison: Comparison::Minimum,
         attribute_index: 0,
+        purpose: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod level;
 pub mod oidc;
 pub mod pending;
+pub mod professional;
 pub mod rules;
 pub mod saml;
 

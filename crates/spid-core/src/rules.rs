@@ -123,6 +123,7 @@ rules! {
     AssertionLevelInsufficient => "assertion.level.insufficient", "SPID-RT SSO; spid-sp-test 94", "the level obtained satisfies the level requested";
     AssertionAttributeStatementEmpty => "assertion.attribute-statement.empty", "SPID-RT SSO; spid-sp-test 98", "an AttributeStatement holds at least one Attribute";
     AssertionCieAttributes => "assertion.attributes.cie-minimum-set", "CIE-SAML ciespid (attributes: the eIDAS minimum set, always)", "a CIE IdP's Assertion carries name, familyName, dateOfBirth and fiscalNumber";
+    AssertionAttributesIdentityType => "assertion.attributes.identity-type", "Avviso 18", "with a spid:Purpose requested, the attributes are the whole set of an identity type that Purpose admits (person data, company data, or both)";
     AssertionAttributeValueMissing => "assertion.attribute.value.missing", "SPID-RT SSO; spid-sp-test 99", "each Attribute has a value";
     AssertionReplayed => "assertion.replayed", "SAML-PROF 4.1.4.5 (replay)", "an Assertion ID is accepted once";
     // Single Logout (SP side).

@@ -224,6 +224,7 @@ impl SamlFixture {
             level: SpidLevel::L2,
             comparison: Comparison::Minimum,
             attribute_index: 0,
+            purpose: None,
         };
         let mut fx = SamlFixture {
             creds,

@@ -81,6 +81,8 @@ pub struct RequestOpts {
     pub comparison: Option<spid_core::Comparison>,
     /// `redirect` or `post`.
     pub binding: Option<String>,
+    /// The Avviso 18 `spid:Purpose` to request (`P`, `LP`, `PG`, `PF`, `PX`).
+    pub purpose: Option<String>,
 }
 
 impl RequestOpts {
@@ -95,6 +97,9 @@ impl RequestOpts {
         }
         if let Some(b) = &self.binding {
             q.append_pair("binding", b);
+        }
+        if let Some(p) = &self.purpose {
+            q.append_pair("purpose", p);
         }
         q.finish()
     }
@@ -799,6 +804,16 @@ mod tests {
             docs,
             cases_markdown().unwrap(),
             "run `just cases` to regenerate docs/cases.md"
+        );
+    }
+
+    #[test]
+    fn generated_avviso18_docs_are_current() {
+        let docs = include_str!("../../../docs/avviso18.md");
+        assert_eq!(
+            docs,
+            spid_core::professional::markdown(),
+            "run `spid-harness avviso18 > docs/avviso18.md` to regenerate it"
         );
     }
 

@@ -41,6 +41,8 @@ enum Cmd {
     Rules,
     /// Print every catalogue, counted by family (Markdown; docs/cases.md).
     Cases,
+    /// Print the Avviso 18 matrix, Purpose × identity type (Markdown; docs/avviso18.md).
+    Avviso18,
     /// Throughput of signing, validation and whole logins, as ratios measured in one run.
     Bench(cli::BenchArgs),
     /// One browser login through any SP login URL (our IdP's pages are filled in when they
@@ -133,6 +135,10 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::List(a) => cli::cmd_list(a).await,
         Cmd::Rules => {
             print!("{}", spid_core::Rule::markdown_table());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Avviso18 => {
+            print!("{}", spid_core::professional::markdown());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Cases => {

@@ -27,6 +27,7 @@ use spid_core::cie::{self, IdpProfile};
 use spid_core::clock::{SharedClock, SystemClock};
 use spid_core::errors::{ErrorChannel, SpidError};
 use spid_core::pending::{Full, PendingMap};
+use spid_core::professional;
 use spid_core::saml::binding::{self, MessageParam};
 use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
@@ -574,18 +575,10 @@ impl IdentityProvider {
                                 )
                             })
                             .collect(),
-                        // CIE: always the eIDAS minimum set, whatever was requested.
-                        None if cie => cie::MINIMUM_ATTRIBUTES
-                            .iter()
-                            .filter_map(|n| {
-                                u.attributes.get(*n).map(|v| (n.to_string(), v.clone()))
-                            })
-                            .collect(),
-                        None => req
-                            .attributes
-                            .iter()
-                            .filter_map(|n| u.attributes.get(n).map(|v| (n.clone(), v.clone())))
-                            .collect(),
+                        // CIE: always the eIDAS minimum set, whatever was requested; SPID:
+                        // the requested set, with a Purpose also the identity type's (the
+                        // same set the consent page showed).
+                        None => released(req, u, cfg.profile),
                     },
                 })
             }
@@ -1250,14 +1243,14 @@ async fn login(State(idp): State<IdentityProvider>, body: Bytes) -> Response {
         idp.finish(&id);
         return idp.respond(&t, None, None, Some(SpidError::SUSPENDED));
     }
-    let wanted_type = t.req.request.purpose.as_deref();
-    let type_ok = match wanted_type {
-        None => user.identity_type == users::IdentityType::Person,
-        Some("P") | Some("LP") => user.identity_type == users::IdentityType::Professional,
-        Some("PG") => user.identity_type == users::IdentityType::LegalPerson,
-        Some(_) => true,
+    // Avviso 18: the requested Purpose and the user's identity type decide, by the matrix
+    // (an unknown Purpose value admits nobody).
+    let type_ok = match t.req.request.purpose.as_deref() {
+        None => professional::admits(None, user.identity_type),
+        Some(v) => professional::Purpose::parse(v)
+            .is_some_and(|p| professional::admits(Some(p), user.identity_type)),
     };
-    if !type_ok && wanted_type.is_some() {
+    if !type_ok {
         idp.finish(&id);
         return idp.respond(&t, None, None, Some(SpidError::WRONG_IDENTITY_TYPE));
     }
@@ -1309,10 +1302,23 @@ fn released(
     user: &User,
     profile: IdpProfile,
 ) -> Vec<(String, String)> {
-    let names: Vec<String> = match profile {
+    let mut names: Vec<String> = match profile {
         IdpProfile::Spid => req.attributes.clone(),
         IdpProfile::Cie => cie::MINIMUM_ATTRIBUTES.map(String::from).to_vec(),
     };
+    if req.request.purpose.is_some() {
+        // Avviso 18: a Purpose login carries the attributes of the user's identity type.
+        for n in user
+            .identity_type
+            .carries()
+            .iter()
+            .flat_map(|any| any.iter())
+        {
+            if !names.iter().any(|m| m == n) {
+                names.push((*n).to_string());
+            }
+        }
+    }
     names
         .iter()
         .filter_map(|n| user.attributes.get(n).map(|v| (n.clone(), v.clone())))

@@ -23,18 +23,8 @@ pub enum Status {
     Revoked,
 }
 
-/// Identity type (Avviso 18).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum IdentityType {
-    /// A natural person.
-    #[default]
-    Person,
-    /// Professional use.
-    Professional,
-    /// A legal person.
-    LegalPerson,
-}
+/// Identity type (Avviso 18): the four types of `spid_core::professional`.
+pub use spid_core::professional::IdentityType;
 
 /// A test user.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,9 +114,17 @@ mod tests {
         };
         assert!(active(1) >= 1 && active(2) >= 2 && active(3) >= 1);
         assert!(us.iter().any(|u| u.status == Status::Suspended));
+        for t in IdentityType::ALL {
+            assert!(us.iter().any(|u| u.identity_type == t), "{}", t.as_str());
+        }
         for u in &us {
-            let fc = &u.attributes["fiscalNumber"];
-            assert!(spid_core::attributes::is_fiscal_number(fc), "{fc}");
+            let names: Vec<&str> = u.attributes.keys().map(String::as_str).collect();
+            assert_eq!(u.identity_type.missing(&names), None, "{}", u.username);
+            if let Some(fc) = u.attributes.get("fiscalNumber") {
+                assert!(spid_core::attributes::is_fiscal_number(fc), "{fc}");
+            } else {
+                assert_eq!(u.identity_type, IdentityType::LegalPerson, "{}", u.username);
+            }
             for name in u.attributes.keys() {
                 assert!(spid_core::attributes::is_spid_attribute(name), "{name}");
             }

@@ -424,6 +424,7 @@ struct LoginQuery {
     binding: Option<String>,
     level: Option<String>,
     comparison: Option<String>,
+    purpose: Option<String>,
 }
 
 async fn login(
@@ -499,8 +500,23 @@ async fn login(
             )
         }
     };
+    let purpose = match q
+        .purpose
+        .as_deref()
+        .map(spid_core::professional::Purpose::parse)
+    {
+        None => None,
+        Some(Some(p)) => Some(p),
+        Some(None) => {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::error("Bad purpose", "purpose is P, LP, PG, PF or PX (Avviso 18)."),
+            )
+        }
+    };
     let now = cfg.clock.now();
     let mut req = AuthnRequest::spid(&cfg.entity_id, &sso, now, level, comparison, 0, 0);
+    req.purpose = purpose.map(|p| p.as_str().to_string());
     if sp.idp_profile(&idp.entity_id) == IdpProfile::Cie {
         // CIE: ForceAuthn at every level (Destination is already the binding's SSO location).
         req.force_authn = Some("true".into());
@@ -520,6 +536,7 @@ async fn login(
             level,
             comparison,
             attribute_index: 0,
+            purpose,
         },
         now,
         now + cfg.request_ttl,

@@ -129,6 +129,7 @@ pub const GRANT_RULES: &[GrantRule] = &[
         attribute_statements,
     ),
     (&[Rule::AssertionCieAttributes], cie_minimum_set),
+    (&[Rule::AssertionAttributesIdentityType], identity_type_set),
 ];
 
 fn subject(a: &Element) -> Option<&Element> {
@@ -547,6 +548,22 @@ fn cie_minimum_set(g: &Granted<'_>, ctx: &Ctx<'_>) -> Check {
         )),
         None => Ok(()),
     }
+}
+
+/// Avviso 18: with a `spid:Purpose` requested, the attributes are the whole set of an identity
+/// type that Purpose admits (`spid_core::professional::identity_type_of`).
+fn identity_type_set(g: &Granted<'_>, _: &Ctx<'_>) -> Check {
+    if g.pending.purpose.is_none() {
+        return Ok(());
+    }
+    let names: Vec<&str> =
+        g.a.children_named(ns::SAML, "AttributeStatement")
+            .flat_map(|s| s.children_named(ns::SAML, "Attribute"))
+            .filter_map(|at| at.attr("Name"))
+            .collect();
+    spid_core::professional::identity_type_of(g.pending.purpose, &names)
+        .map(|_| ())
+        .map_err(|e| Rejection::new(Rule::AssertionAttributesIdentityType, e.to_string()))
 }
 
 /// The accepted login, read from the verified Assertion once every rule passed. A differing

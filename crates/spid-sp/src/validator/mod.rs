@@ -95,6 +95,8 @@ pub struct PendingRequest {
     pub comparison: Comparison,
     /// The AttributeConsumingServiceIndex requested.
     pub attribute_index: u16,
+    /// The Avviso 18 `spid:Purpose` requested, if any.
+    pub purpose: Option<spid_core::professional::Purpose>,
 }
 
 /// Where the validator finds (and consumes) the request a Response answers.

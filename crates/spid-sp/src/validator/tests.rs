@@ -44,6 +44,7 @@ fn pending(now: DateTime<Utc>) -> PendingRequest {
         level: SpidLevel::L2,
         comparison: Comparison::Minimum,
         attribute_index: 0,
+        purpose: None,
     }
 }
 
@@ -386,6 +387,11 @@ const RULE_CASES: &[(Rule, Edit)] = &[
                 a.attributes.retain(|(n, _)| n != "dateOfBirth");
             }
         }),
+    ),
+    // Avviso 18: Purpose PG asked, the honest person-only attribute set answered.
+    (
+        Rule::AssertionAttributesIdentityType,
+        Edit::Pending(|p| p.purpose = Some(spid_core::professional::Purpose::PG)),
     ),
     (Rule::BindingBase64, Edit::Value(|_| "%%%".into())),
     (
