@@ -271,3 +271,126 @@ async fn a_plan_asking_a_reserved_cie_code_is_a_harness_error() {
         assert!(note.contains("reserved"), "nr{n}: {note}");
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Kills the child process when dropped.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Our SP as a separate process (`sp <sp_args> --cie-idp <our CIE IdP at idp_addr>`).
+fn cie_sp(dir: &std::path::Path, idp_addr: &str, sp_args: &[&str]) -> (String, Kill) {
+    let bin = env!("CARGO_BIN_EXE_spid-harness");
+    let md = Command::new(bin)
+        .args([
+            "idp",
+            "--profile",
+            "cie",
+            "--listen",
+            idp_addr,
+            "--print-metadata",
+        ])
+        .output()
+        .expect("idp --print-metadata");
+    assert!(md.status.success());
+    let md_path = dir.join("cie-idp.xml");
+    std::fs::write(&md_path, &md.stdout).expect("write");
+    let sp_addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(bin)
+        .args(["sp", "--listen", &sp_addr])
+        .args(sp_args)
+        .arg("--cie-idp")
+        .arg(&md_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sp");
+    let kill = Kill(child);
+    let base = format!("http://{sp_addr}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&sp_addr).is_ok() {
+            return (base, kill);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("our SP never listened on {sp_addr}");
+}
+
+fn check_sp(profile: &str, sp: &str, idp_addr: &str, report: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .args(["check-sp", "--profile", profile, "--metadata"])
+        .arg(format!("{sp}/metadata"))
+        .arg("--login-url")
+        .arg(format!("{sp}/login"))
+        .args(["--idp-listen", idp_addr, "--report-dir"])
+        .arg(report)
+        .output()
+        .expect("check-sp");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `check-sp --profile cie-sp-public|cie-sp-private` against our SP in CIE mode (`sp --cie`,
+/// `--private` for the private profile) exits 0 with the CIE metadata and AuthnRequest checks
+/// in junit.xml and every `cie` case met; our SP's SPID metadata under a CIE profile fails the
+/// CIE metadata checks.
+#[test]
+fn check_sp_cie_profiles_pass_against_our_sp_in_cie_mode() {
+    let dir =
+        std::env::temp_dir().join(format!("spid-harness-cie-check-sp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (profile, sp_args) in [
+        ("cie-sp-public", &["--cie"][..]),
+        ("cie-sp-private", &["--cie", "--private"][..]),
+    ] {
+        let idp_addr = format!("127.0.0.1:{}", free_port());
+        let (sp, _kill) = cie_sp(&dir, &idp_addr, sp_args);
+        let report = dir.join(profile);
+        let (code, stdout) = check_sp(profile, &sp, &idp_addr, &report);
+        assert_eq!(code, 0, "{profile}: {stdout}");
+        // Every cie case ran or was skipped as internal-only, none failed.
+        let ran = stdout
+            .lines()
+            .find_map(|l| l.strip_suffix(" cases meet their expectation"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let (met, of) = ran.trim().split_once('/').expect("met/of");
+        assert_eq!(met, of, "{profile}: {stdout}");
+        let junit = std::fs::read_to_string(report.join("junit.xml")).expect("junit.xml");
+        for code in [
+            "sp-request.cie.destination",
+            "sp-request.cie.force-authn",
+            "sp-request.cie.comparison",
+            "sp-request.cie.signature.redirect",
+            "sp-metadata.cie.contact.municipality",
+            "sp-metadata.cie.contact.kind",
+        ] {
+            assert!(junit.contains(code), "{profile}: {code} not in junit.xml");
+        }
+        assert!(!junit.contains("sp-metadata.contact.other"), "{profile}");
+        assert!(junit.contains("cie-login-card-l3"), "{profile}");
+    }
+    // Our SP publishing SPID metadata (no --cie) is no CIE SP.
+    let idp_addr = format!("127.0.0.1:{}", free_port());
+    let (sp, _kill) = cie_sp(&dir, &idp_addr, &["--cie-attributes"]);
+    let (code, stdout) = check_sp("cie-sp-public", &sp, &idp_addr, &dir.join("spid-md"));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  sp-metadata.cie.contact.administrative"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -379,6 +379,25 @@ rules! {
     SpMdBillingEmailValid => "sp-metadata.contact.billing.email.valid", "Avviso 29 v3; spid-sp-test 01.13.06", "each billing EmailAddress is an e-mail address";
     SpMdBillingCompany => "sp-metadata.contact.billing.company", "Avviso 29 v3; spid-sp-test 01.13.03", "the billing Company, when present, is not empty";
     SpMdBillingNoKind => "sp-metadata.contact.billing.no-kind", "Avviso 29 v3", "the billing contact carries no spid:Public / spid:Private";
+    // check-sp --profile cie-sp-public|cie-sp-private: a CIE SP's metadata (CIE-SAML = the
+    // CIE eID SAML documentation, docs.italia.it/italia/cie/cie-eid-saml-docs).
+    SpMdCieEntity => "sp-metadata.cie.entity.single", "CIE-SAML metadata SP (one EntityDescriptor)", "the root is exactly one md:EntityDescriptor (no EntitiesDescriptor)";
+    SpMdCieSignature => "sp-metadata.cie.signature.present", "CIE-SAML metadata SP (Signature mandatory)", "the EntityDescriptor carries an enveloped ds:Signature";
+    SpMdCieAuthnSigned => "sp-metadata.cie.authn-requests-signed", "CIE-SAML metadata SP (SPSSODescriptor)", "AuthnRequestsSigned is true";
+    SpMdCieWantSigned => "sp-metadata.cie.want-assertions-signed", "CIE-SAML metadata SP (SPSSODescriptor)", "WantAssertionsSigned is true";
+    SpMdCieAttrs => "sp-metadata.cie.attrs.minimum-set", "CIE-SAML metadata SP (AttributeConsumingService: eIDAS minimum set)", "every RequestedAttribute is name, familyName, dateOfBirth or fiscalNumber";
+    SpMdCieServiceName => "sp-metadata.cie.attrs.service-name", "CIE-SAML metadata SP (ServiceName)", "each AttributeConsumingService has a non-empty ServiceName with xml:lang, empty only for a urn:uuid name";
+    SpMdCieSloRedirect => "sp-metadata.cie.slo.redirect", "CIE-SAML metadata SP (SingleLogoutService)", "at least one SingleLogoutService with Binding HTTP-Redirect";
+    SpMdCieNameIdFormat => "sp-metadata.cie.name-id-format", "CIE-SAML metadata SP (NameIDFormat)", "NameIDFormat, when present, is transient";
+    SpMdCieContactCount => "sp-metadata.cie.contact.count", "CIE-SAML metadata SP (ContactPerson)", "one or two ContactPerson";
+    SpMdCieContactAdmin => "sp-metadata.cie.contact.administrative", "CIE-SAML metadata SP (ContactPerson administrative)", "exactly one administrative ContactPerson; any other is technical";
+    SpMdCieExtensions => "sp-metadata.cie.contact.extensions", "CIE-SAML metadata SP (ContactPerson Extensions)", "the administrative contact has one md:Extensions with elements in the CIE saml-extensions namespace";
+    SpMdCieKind => "sp-metadata.cie.contact.kind", "CIE-SAML metadata SP (Public / Private)", "exactly one empty cie:Public or cie:Private, the kind the profile names";
+    SpMdCieIpaCode => "sp-metadata.cie.contact.public.ipa-code", "CIE-SAML metadata SP (IPACode)", "a public SP has exactly one non-empty cie:IPACode";
+    SpMdCieVatOrCf => "sp-metadata.cie.contact.private.vat-or-fiscal-code", "CIE-SAML metadata SP (VATNumber, FiscalCode)", "a private SP has a non-empty cie:VATNumber or cie:FiscalCode, and no cie:IPACode";
+    SpMdCieNace2 => "sp-metadata.cie.contact.private.nace2-code", "CIE-SAML metadata SP (NACE2Code)", "a private SP has exactly one non-empty cie:NACE2Code";
+    SpMdCieMunicipality => "sp-metadata.cie.contact.municipality", "CIE-SAML metadata SP (Municipality)", "exactly one cie:Municipality, a Belfiore code (a letter and three digits)";
+    SpMdCieCompany => "sp-metadata.cie.contact.company", "CIE-SAML metadata SP (Company)", "the administrative contact's Company equals the OrganizationName";
     // check-sp: the AuthnRequest an external SP sent (codes sp-request.*).
     SpRequestArrived => "sp-request.arrived", "SPID-RT SSO; spid-sp-test (SAMLRequest not found)", "the SP's login URL sends an AuthnRequest to our SSO endpoint";
     SpRequestEncoding => "sp-request.encoding", "SAML-BIND 3.4.4.1, 3.5.4; spid-sp-test 2.0.0", "SAMLRequest is valid base64 (of raw DEFLATE for HTTP-Redirect)";
@@ -444,6 +463,18 @@ rules! {
     SpRequestRelayStatePresent => "sp-request.relay-state.present", "SPID-RT binding; spid-sp-test", "RelayState present and non-empty";
     SpRequestRelayStateOpaque => "sp-request.relay-state.opaque", "SPID-RT binding; spid-sp-test", "RelayState is opaque: no URL, no path";
     SpRequestRelayStateLength => "sp-request.relay-state.length", "SAML-BIND 3.4.3, 3.5.3", "RelayState is at most 80 bytes";
+    // check-sp --profile cie-sp-*: the AuthnRequest of a CIE SP (CIE-SAML protocolli).
+    SpRequestCieDestination => "sp-request.cie.destination", "CIE-SAML protocolli (AuthnRequest Destination)", "Destination is the SingleSignOnService location of the binding used (not the entityID)";
+    SpRequestCieForceAuthn => "sp-request.cie.force-authn", "CIE-SAML protocolli (ForceAuthn)", "ForceAuthn is true at every level";
+    SpRequestCieIsPassive => "sp-request.cie.is-passive", "CIE-SAML protocolli (IsPassive)", "IsPassive is absent";
+    SpRequestCieScoping => "sp-request.cie.scoping", "CIE-SAML protocolli (Scoping, RequesterID)", "no Scoping and no RequesterID";
+    SpRequestCieIssuerFormat => "sp-request.cie.issuer.format", "CIE-SAML protocolli (Issuer)", "Issuer Format absent or nameid-format:entity";
+    SpRequestCieNameIdPolicy => "sp-request.cie.name-id-policy", "CIE-SAML protocolli (NameIDPolicy)", "one NameIDPolicy, Format transient, no AllowCreate";
+    SpRequestCieComparison => "sp-request.cie.comparison", "CIE-SAML protocolli (RequestedAuthnContext)", "one RequestedAuthnContext, Comparison exact or minimum";
+    SpRequestCieClassRef => "sp-request.cie.class-ref", "CIE-SAML protocolli (AuthnContextClassRef)", "each AuthnContextClassRef is SpidL1, SpidL2 or SpidL3";
+    SpRequestCieAcs => "sp-request.cie.acs", "CIE-SAML protocolli (AssertionConsumerService)", "AssertionConsumerServiceIndex, or AssertionConsumerServiceURL with ProtocolBinding HTTP-POST";
+    SpRequestCieSignatureRedirect => "sp-request.cie.signature.redirect", "CIE-SAML protocolli (HTTP-Redirect)", "HTTP-Redirect: SigAlg and Signature in the query, no ds:Signature in the XML";
+    SpRequestCieSignaturePost => "sp-request.cie.signature.post", "CIE-SAML protocolli (HTTP-POST)", "HTTP-POST: one enveloped ds:Signature, a child of AuthnRequest";
 }
 
 impl fmt::Display for Rule {

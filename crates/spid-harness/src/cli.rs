@@ -319,6 +319,10 @@ pub struct CheckSpArgs {
     /// Only shard k of n of the cases (e.g. 2/3; every shard makes the checks).
     #[arg(long, value_parser = catalogue::parse_partition)]
     pub partition: Option<(usize, usize)>,
+    /// `spid` (default), or `cie-sp-public` / `cie-sp-private`: the CIE SP metadata and
+    /// AuthnRequest checks, our IdP in its CIE profile and the `cie` cases (docs/cie.md).
+    #[arg(long, default_value = "spid", value_parser = ["spid", "cie-sp-public", "cie-sp-private"])]
+    pub profile: String,
 }
 
 /// `check-sp`.
@@ -334,7 +338,11 @@ pub async fn cmd_check_sp(a: CheckSpArgs) -> anyhow::Result<ExitCode> {
         jobs,
         peer,
         partition,
+        profile,
     } = a;
+    let profile = external::SpProfile::parse(&profile).ok_or_else(|| {
+        anyhow::anyhow!("--profile {profile}: not spid, cie-sp-public or cie-sp-private")
+    })?;
 
     let login_url =
         url::Url::parse(&login_url).map_err(|e| anyhow::anyhow!("--login-url {login_url}: {e}"))?;
@@ -348,7 +356,7 @@ pub async fn cmd_check_sp(a: CheckSpArgs) -> anyhow::Result<ExitCode> {
         jobs,
         peer,
     };
-    check_sp(opts, cases.as_deref(), partition, report_dir).await
+    check_sp_as(opts, profile, cases.as_deref(), partition, report_dir).await
 }
 
 /// The arguments of `check-idp`.
@@ -1271,7 +1279,33 @@ pub async fn check_sp(
     partition: Option<(usize, usize)>,
     report_dir: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let all = catalogue::embedded("saml")?;
+    check_sp_as(
+        opts,
+        external::SpProfile::Spid,
+        pattern,
+        partition,
+        report_dir,
+    )
+    .await
+}
+
+/// `check-sp` under `profile` (a CIE profile: the `cie` cases and users, our CIE IdP).
+pub async fn check_sp_as(
+    opts: external::CheckSpOptions,
+    profile: external::SpProfile,
+    pattern: Option<&str>,
+    partition: Option<(usize, usize)>,
+    report_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let cie = profile.cie_kind().is_some();
+    let all = if cie {
+        crate::cie::embedded()?
+            .iter()
+            .map(crate::cie::to_saml)
+            .collect()
+    } else {
+        catalogue::embedded("saml")?
+    };
     if let Some(p) = &opts.peer {
         p.check_ids(|id| {
             all.iter().any(|c| c.id == id) || spid_core::Rule::from_code(id).is_some()
@@ -1282,12 +1316,21 @@ pub async fn check_sp(
         Some((k, n)) => catalogue::partition(cases, k, n, |c| c.id.as_str()),
         None => cases,
     };
-    let users =
-        spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
+    let users = spid_idp::users::parse(if cie {
+        spid_idp::users::CIE_USERS
+    } else {
+        spid_idp::users::DEFAULT_USERS
+    })
+    .map_err(anyhow::Error::msg)?;
     let started = std::time::Instant::now();
     let w = report::id_width(cases.iter().map(|c| c.id.as_str()));
     println!(
-        "check-sp: SP metadata {}, login URL {}, our IdP on {}{}",
+        "check-sp{}: SP metadata {}, login URL {}, our IdP on {}{}",
+        match profile {
+            external::SpProfile::Spid => "",
+            external::SpProfile::CiePublic => " --profile cie-sp-public",
+            external::SpProfile::CiePrivate => " --profile cie-sp-private",
+        },
         opts.metadata,
         opts.login_url,
         opts.idp_listen,
@@ -1296,7 +1339,7 @@ pub async fn check_sp(
             .map(|p| format!(", peer {} ({})", p.peer.name, p.path))
             .unwrap_or_default()
     );
-    let rep = external::check_sp(&opts, &cases, &users, |r| {
+    let rep = external::check_sp_as(&opts, profile, &cases, &users, |r| {
         report::progress(&mut std::io::stdout().lock(), r, w)
     })
     .await;

@@ -9,6 +9,7 @@ use crate::checks::{self, ArrivedRequest, CheckResult};
 use crate::peers::PeerFile;
 use crate::runner::{self, CaseResult, Credentials, Target};
 use serde::{Deserialize, Serialize};
+use spid_core::cie::IdpProfile;
 use spid_core::saml::metadata::EntityMetadata;
 use spid_idp::{IdentityProvider, IdpConfig};
 use url::Url;
@@ -29,6 +30,40 @@ pub struct CheckSpOptions {
     pub jobs: usize,
     /// The peer's expected deviations.
     pub peer: Option<PeerFile>,
+}
+
+/// Which rules `check-sp` judges the SP by (`--profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpProfile {
+    /// SPID (the default): the SPID metadata and AuthnRequest checks, the `saml` cases, our
+    /// IdP in its SPID profile.
+    #[default]
+    Spid,
+    /// `cie-sp-public`: a public administration's CIE SP.
+    CiePublic,
+    /// `cie-sp-private`: a private CIE SP.
+    CiePrivate,
+}
+
+impl SpProfile {
+    /// Parses a `--profile` value (`spid`, `cie-sp-public`, `cie-sp-private`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "spid" => Some(SpProfile::Spid),
+            "cie-sp-public" => Some(SpProfile::CiePublic),
+            "cie-sp-private" => Some(SpProfile::CiePrivate),
+            _ => None,
+        }
+    }
+
+    /// The CIE SP kind the profile expects, or None for SPID.
+    pub fn cie_kind(self) -> Option<checks::CieKind> {
+        match self {
+            SpProfile::Spid => None,
+            SpProfile::CiePublic => Some(checks::CieKind::Public),
+            SpProfile::CiePrivate => Some(checks::CieKind::Private),
+        }
+    }
 }
 
 /// A case not run, and why.
@@ -104,11 +139,24 @@ pub async fn start_idp(
     creds: Credentials,
     strict_requests: bool,
 ) -> anyhow::Result<(IdentityProvider, String, tokio::task::JoinHandle<()>)> {
+    start_idp_as(listen, creds, strict_requests, IdpProfile::Spid).await
+}
+
+/// [`start_idp`] with our IdP in `profile` (CIE: [`IdpConfig::cie`]).
+pub async fn start_idp_as(
+    listen: &str,
+    creds: Credentials,
+    strict_requests: bool,
+    profile: IdpProfile,
+) -> anyhow::Result<(IdentityProvider, String, tokio::task::JoinHandle<()>)> {
     let l = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("our IdP cannot listen on {listen} (--idp-listen): {e}"))?;
     let base = format!("http://{}", l.local_addr()?);
-    let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
+    let mut cfg = match profile {
+        IdpProfile::Spid => IdpConfig::new(&base, creds.idp, creds.foreign),
+        IdpProfile::Cie => IdpConfig::cie(&base, creds.idp, creds.foreign),
+    };
     cfg.strict_requests = strict_requests;
     let idp = IdentityProvider::new(cfg)?;
     let task = tokio::spawn({
@@ -165,6 +213,20 @@ pub async fn check_sp(
     opts: &CheckSpOptions,
     cases: &[Case],
     users: &[spid_idp::users::User],
+    progress: impl FnMut(&CaseResult),
+) -> CheckSpReport {
+    check_sp_as(opts, SpProfile::Spid, cases, users, progress).await
+}
+
+/// [`check_sp`] under `profile`: with a CIE profile, the CIE metadata and AuthnRequest checks
+/// ([`checks::cie_metadata_checks`], [`checks::cie_authn_request_checks`]) and our IdP in its
+/// CIE profile; `cases` and `users` are then the `cie` side's (as SAML cases,
+/// [`crate::cie::to_saml`]).
+pub async fn check_sp_as(
+    opts: &CheckSpOptions,
+    profile: SpProfile,
+    cases: &[Case],
+    users: &[spid_idp::users::User],
     mut progress: impl FnMut(&CaseResult),
 ) -> CheckSpReport {
     let mut report = CheckSpReport {
@@ -176,7 +238,7 @@ pub async fn check_sp(
         },
         ..Default::default()
     };
-    if let Err(e) = run_checks(opts, cases, users, &mut progress, &mut report).await {
+    if let Err(e) = run_checks(opts, profile, cases, users, &mut progress, &mut report).await {
         report.setup_error = Some(format!("{e:#}"));
     }
     if let Some(p) = &opts.peer {
@@ -189,6 +251,7 @@ pub async fn check_sp(
 
 async fn run_checks(
     opts: &CheckSpOptions,
+    profile: SpProfile,
     cases: &[Case],
     users: &[spid_idp::users::User],
     progress: &mut impl FnMut(&CaseResult),
@@ -197,7 +260,10 @@ async fn run_checks(
     let md_text = load_text(&opts.metadata)
         .await
         .map_err(|e| anyhow::anyhow!("SP metadata (--metadata): {e:#}"))?;
-    let (md_checks, md) = checks::metadata_checks(&md_text);
+    let (md_checks, md) = match profile.cie_kind() {
+        None => checks::metadata_checks(&md_text),
+        Some(kind) => checks::cie_metadata_checks(&md_text, kind),
+    };
     report.checks = md_checks;
     let md: EntityMetadata = md.ok_or_else(|| {
         let why = report
@@ -209,7 +275,12 @@ async fn run_checks(
         anyhow::anyhow!("the SP metadata from {} is unusable ({why})", opts.metadata)
     })?;
     let creds = Credentials::load(opts.certs.as_deref())?;
-    let (idp, base, task) = start_idp(&opts.idp_listen, creds, !opts.lenient_requests).await?;
+    let idp_profile = match profile {
+        SpProfile::Spid => IdpProfile::Spid,
+        SpProfile::CiePublic | SpProfile::CiePrivate => IdpProfile::Cie,
+    };
+    let (idp, base, task) =
+        start_idp_as(&opts.idp_listen, creds, !opts.lenient_requests, idp_profile).await?;
     let _guard = AbortOnDrop(task);
     report.target.idp = base.clone();
     idp.register_sp(&md_text).map_err(|e| {
@@ -230,18 +301,30 @@ async fn run_checks(
     progress(&first);
     // The AuthnRequest of the honest login, as it reached our SSO endpoint.
     let sso = idp.config().sso_url();
-    match arrived_request(&first.trace, &sso) {
-        Some(arrived) => {
+    // CIE: the request may reach either binding's SSO location; it is judged against that one.
+    let (redirect_sso, post_sso) = idp.config().sso_locations();
+    let found = match idp_profile {
+        IdpProfile::Spid => arrived_request(&first.trace, &sso).map(|a| (a, sso.clone())),
+        IdpProfile::Cie => arrived_request(&first.trace, &redirect_sso)
+            .map(|a| (a, redirect_sso.clone()))
+            .or_else(|| arrived_request(&first.trace, &post_sso).map(|a| (a, post_sso.clone()))),
+    };
+    match found {
+        Some((arrived, at)) => {
             let ctx = checks::RequestContext {
                 sp: &md,
-                idp_entity_id: &base,
-                idp_sso: &sso,
+                idp_entity_id: match idp_profile {
+                    IdpProfile::Spid => &base,
+                    IdpProfile::Cie => &idp.config().entity_id,
+                },
+                idp_sso: &at,
                 now: idp.config().clock.now(),
                 skew: idp.config().skew,
             };
-            report
-                .checks
-                .extend(checks::authn_request_checks(&arrived, &ctx));
+            report.checks.extend(match idp_profile {
+                IdpProfile::Spid => checks::authn_request_checks(&arrived, &ctx),
+                IdpProfile::Cie => checks::cie_authn_request_checks(&arrived, &ctx),
+            });
         }
         None => checks::no_request(
             &mut report.checks,
@@ -284,7 +367,11 @@ async fn run_checks(
         async |c: &Case| {
             let mut r = runner::run_case_on(target, c, users).await;
             r.settle(peer, runner::flag_warning(c).as_deref());
-            r.side = "SAML (SP side)".into();
+            r.side = match idp_profile {
+                IdpProfile::Spid => "SAML (SP side)",
+                IdpProfile::Cie => "CIE ID over SAML (SP side)",
+            }
+            .into();
             r
         },
         &mut *progress,

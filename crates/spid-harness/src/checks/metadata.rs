@@ -1785,6 +1785,326 @@ mod cert {
     }
 }
 
+/// The CIE SP kind a `check-sp --profile cie-sp-*` run expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CieKind {
+    /// `cie-sp-public`: `cie:Public` and `cie:IPACode`.
+    Public,
+    /// `cie-sp-private`: `cie:Private`, `cie:VATNumber` or `cie:FiscalCode`, `cie:NACE2Code`.
+    Private,
+}
+
+/// SPID-only metadata checks a CIE SP is not held to, or that a `sp-metadata.cie.*` check
+/// replaces (one defect, one failure): the SPID schemas, the Avviso 29 certificate profile,
+/// the SPID contacts, the SPID attribute names and ServiceName languages.
+fn spid_only_metadata(code: &str) -> bool {
+    const REPLACED: &[R] = &[
+        R::SpMdXsdSpid,
+        R::SpMdXsdInvoicing,
+        R::SpMdEntityRoot,
+        R::SpMdSignaturePresent,
+        R::SpMdAuthnSignedPresent,
+        R::SpMdAuthnSigned,
+        R::SpMdWantSignedPresent,
+        R::SpMdWantSigned,
+        R::SpMdNameIdFormat,
+        R::SpMdAttrsServiceName,
+        R::SpMdAttrsServiceNameIt,
+        R::SpMdAttrsName,
+    ];
+    const KEPT_CERT: &[R] = &[
+        R::SpMdCertKeyType,
+        R::SpMdCertSigAlg,
+        R::SpMdCertValidity,
+        R::SpMdCertSubjectPersonal,
+    ];
+    REPLACED.iter().any(|r| r.code() == code)
+        || code.starts_with("sp-metadata.contact.")
+        || (code.starts_with("sp-metadata.cert.") && !KEPT_CERT.iter().any(|r| r.code() == code))
+}
+
+/// Checks a CIE SP's metadata (`check-sp --profile cie-sp-public|cie-sp-private`): the SAML
+/// checks that CIE shares with SPID, then the `sp-metadata.cie.*` checks of the CIE SP
+/// metadata model. Returns the parsed metadata when it is usable at all.
+pub fn cie_metadata_checks(
+    text: &str,
+    kind: CieKind,
+) -> (Vec<CheckResult>, Option<EntityMetadata>) {
+    let (mut out, parsed) = metadata_checks(text);
+    out.retain(|c| !spid_only_metadata(c.id));
+    let Ok(root) = xml::parse(
+        text,
+        &Limits {
+            max_bytes: 1 << 20,
+            ..Limits::default()
+        },
+    ) else {
+        return (out, parsed);
+    };
+    cie_checks(&mut out, &root, kind);
+    if parsed.is_none() {
+        // The reason the metadata is unusable goes last (callers report the last detail).
+        if let Some(i) = out.iter().position(|c| c.id == R::SpMdCieEntity.code()) {
+            let r = out.remove(i);
+            out.push(r);
+        }
+    }
+    (out, parsed)
+}
+
+/// The children `local` of `ext` in the CIE extensions namespace.
+fn cie_values<'a>(ext: &'a Element, local: &'a str) -> Vec<&'a Element> {
+    ext.children_named(spid_core::cie::SAML_EXTENSIONS_NS, local)
+        .collect()
+}
+
+fn cie_checks(out: &mut Vec<CheckResult>, root: &Element, kind: CieKind) {
+    let entity = root.is(ns::MD, "EntityDescriptor");
+    rule(
+        out,
+        R::SpMdCieEntity,
+        entity,
+        format!("root is {}", root.qname),
+    );
+    rule(
+        out,
+        R::SpMdCieSignature,
+        root.child(ns::DS, "Signature").is_some(),
+        if root.child(ns::DS, "Signature").is_some() {
+            "ds:Signature present"
+        } else {
+            "no ds:Signature child of the EntityDescriptor"
+        },
+    );
+    let empty = Element::new("md:SPSSODescriptor", Some(ns::MD));
+    let sp = root.child(ns::MD, "SPSSODescriptor").unwrap_or(&empty);
+    for (r, a) in [
+        (R::SpMdCieAuthnSigned, "AuthnRequestsSigned"),
+        (R::SpMdCieWantSigned, "WantAssertionsSigned"),
+    ] {
+        let v = sp.attr(a);
+        rule(
+            out,
+            r,
+            matches!(v, Some("true" | "1")),
+            format!("{a} {}", shown(v)),
+        );
+    }
+    let services: Vec<&Element> = sp
+        .children_named(ns::MD, "AttributeConsumingService")
+        .collect();
+    let outside: Vec<String> = services
+        .iter()
+        .flat_map(|s| s.children_named(ns::MD, "RequestedAttribute"))
+        .filter_map(|a| a.attr("Name"))
+        .filter(|n| !spid_core::cie::is_minimum_attribute(n))
+        .map(str::to_string)
+        .collect();
+    rule(
+        out,
+        R::SpMdCieAttrs,
+        outside.is_empty(),
+        if outside.is_empty() {
+            "every requested attribute is in the eIDAS minimum set".to_string()
+        } else {
+            format!("outside the minimum set: {}", list(&outside))
+        },
+    );
+    let bad_names: Vec<String> = services
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            let names: Vec<&Element> = s.children_named(ns::MD, "ServiceName").collect();
+            names.is_empty()
+                || !names.iter().all(|n| {
+                    let t = n.text();
+                    let t = t.trim();
+                    match n.attr("xml:lang") {
+                        None => false,
+                        Some("") => t.starts_with("urn:uuid:"),
+                        Some(_) => !t.is_empty(),
+                    }
+                })
+        })
+        .map(|(i, _)| format!("#{i}"))
+        .collect();
+    rule(
+        out,
+        R::SpMdCieServiceName,
+        bad_names.is_empty(),
+        if bad_names.is_empty() {
+            "each ServiceName has a value and xml:lang".to_string()
+        } else {
+            format!(
+                "AttributeConsumingService {}: ServiceName missing, empty, without xml:lang, or with xml:lang=\"\" and not a urn:uuid",
+                list(&bad_names)
+            )
+        },
+    );
+    let redirect = sp
+        .children_named(ns::MD, "SingleLogoutService")
+        .any(|s| s.attr("Binding") == Some(ns::BINDING_REDIRECT));
+    rule(
+        out,
+        R::SpMdCieSloRedirect,
+        redirect,
+        if redirect {
+            "a SingleLogoutService with HTTP-Redirect"
+        } else {
+            "no SingleLogoutService with HTTP-Redirect"
+        },
+    );
+    let formats: Vec<String> = sp
+        .children_named(ns::MD, "NameIDFormat")
+        .map(|f| f.text().trim().to_string())
+        .collect();
+    rule(
+        out,
+        R::SpMdCieNameIdFormat,
+        formats.iter().all(|f| f == ns::NAMEID_TRANSIENT),
+        format!("NameIDFormat: {}", list(&formats)),
+    );
+    let people: Vec<&Element> = root.children_named(ns::MD, "ContactPerson").collect();
+    rule(
+        out,
+        R::SpMdCieContactCount,
+        (1..=2).contains(&people.len()),
+        format!("{} ContactPerson", people.len()),
+    );
+    let types: Vec<&str> = people
+        .iter()
+        .map(|p| p.attr("contactType").unwrap_or("absent"))
+        .collect();
+    let admins: Vec<&Element> = people
+        .iter()
+        .copied()
+        .filter(|p| p.attr("contactType") == Some("administrative"))
+        .collect();
+    rule(
+        out,
+        R::SpMdCieContactAdmin,
+        admins.len() == 1
+            && types
+                .iter()
+                .all(|t| *t == "administrative" || *t == "technical"),
+        format!("contactType: {}", list(&types)),
+    );
+    let admin = admins.first().copied();
+    let exts: Vec<&Element> = admin
+        .map(|a| a.children_named(ns::MD, "Extensions").collect())
+        .unwrap_or_default();
+    let empty_ext = Element::new("md:Extensions", Some(ns::MD));
+    let ext = exts.first().copied().unwrap_or(&empty_ext);
+    let cie_children = ext
+        .elements()
+        .filter(|e| e.ns.as_deref() == Some(spid_core::cie::SAML_EXTENSIONS_NS))
+        .count();
+    rule(
+        out,
+        R::SpMdCieExtensions,
+        exts.len() == 1 && cie_children > 0,
+        format!(
+            "{} Extensions in the administrative contact, {cie_children} element(s) in {}",
+            exts.len(),
+            spid_core::cie::SAML_EXTENSIONS_NS
+        ),
+    );
+    let public = cie_values(ext, "Public");
+    let private = cie_values(ext, "Private");
+    let declared = match (public.len(), private.len()) {
+        (1, 0) => Some(CieKind::Public),
+        (0, 1) => Some(CieKind::Private),
+        _ => None,
+    };
+    let markers_empty = public
+        .iter()
+        .chain(&private)
+        .all(|m| m.text().trim().is_empty() && m.elements().next().is_none());
+    rule(
+        out,
+        R::SpMdCieKind,
+        declared == Some(kind) && markers_empty,
+        format!(
+            "{} cie:Public, {} cie:Private{}; the profile expects {}",
+            public.len(),
+            private.len(),
+            if markers_empty { "" } else { ", not empty" },
+            match kind {
+                CieKind::Public => "a public SP",
+                CieKind::Private => "a private SP",
+            }
+        ),
+    );
+    let one_value = |local: &str| -> (bool, String) {
+        let v = cie_values(ext, local);
+        let text = v.first().map(|e| e.text().trim().to_string());
+        (
+            v.len() == 1 && text.as_deref().is_some_and(|t| !t.is_empty()),
+            format!("{} cie:{local} ({})", v.len(), shown(text)),
+        )
+    };
+    let (ipa_ok, ipa) = one_value("IPACode");
+    let ipa_count = cie_values(ext, "IPACode").len();
+    match kind {
+        CieKind::Public => rule(out, R::SpMdCieIpaCode, ipa_ok, ipa),
+        CieKind::Private => {
+            let has = |l: &str| {
+                cie_values(ext, l)
+                    .iter()
+                    .any(|e| !e.text().trim().is_empty())
+            };
+            let (vat, cf) = (has("VATNumber"), has("FiscalCode"));
+            rule(
+                out,
+                R::SpMdCieVatOrCf,
+                (vat || cf) && ipa_count == 0,
+                format!(
+                    "cie:VATNumber {}, cie:FiscalCode {}, {ipa_count} cie:IPACode",
+                    if vat { "present" } else { "absent" },
+                    if cf { "present" } else { "absent" }
+                ),
+            );
+            let (ok, d) = one_value("NACE2Code");
+            rule(out, R::SpMdCieNace2, ok, d);
+        }
+    }
+    let m = cie_values(ext, "Municipality");
+    let mv = m.first().map(|e| e.text().trim().to_string());
+    let belfiore = |c: &str| {
+        let b = c.as_bytes();
+        b.len() == 4 && b[0].is_ascii_alphabetic() && b[1..].iter().all(u8::is_ascii_digit)
+    };
+    rule(
+        out,
+        R::SpMdCieMunicipality,
+        m.len() == 1 && mv.as_deref().is_some_and(belfiore),
+        format!("{} cie:Municipality ({})", m.len(), shown(mv)),
+    );
+    let company = admin
+        .and_then(|a| a.child(ns::MD, "Company"))
+        .map(|c| c.text().trim().to_string());
+    let org_names: Vec<String> = root
+        .child(ns::MD, "Organization")
+        .map(|o| {
+            o.children_named(ns::MD, "OrganizationName")
+                .map(|n| n.text().trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    rule(
+        out,
+        R::SpMdCieCompany,
+        company
+            .as_deref()
+            .is_some_and(|c| !c.is_empty() && org_names.iter().any(|n| n == c)),
+        format!(
+            "Company {}, OrganizationName {}",
+            shown(company.as_deref()),
+            list(&org_names)
+        ),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::metadata_checks;
@@ -1927,6 +2247,279 @@ mod tests {
         let ids: BTreeSet<&str> = out.iter().map(|c| c.id).collect();
         assert!(ids.contains("sp-metadata.contact.billing.cessionario"));
         assert!(!ids.contains("sp-metadata.contact.public.ipa-code"));
+    }
+
+    /// A CIE SP's metadata as `spid_core::cie::build_sp_metadata` writes it, signed.
+    fn cie_metadata(private: bool, service_name: &str) -> (String, Credential) {
+        use spid_core::cie::{SpKind as CieSpKind, SpMetadataConfig};
+        let c = cred(&format!("{BASE}/metadata"), private);
+        let cfg = SpMetadataConfig {
+            entity_id: format!("{BASE}/metadata"),
+            acs_url: format!("{BASE}/acs"),
+            slo_url: format!("{BASE}/slo"),
+            attributes: spid_core::cie::MINIMUM_ATTRIBUTES
+                .map(String::from)
+                .to_vec(),
+            service_name: service_name.into(),
+            organization_name: "spid-harness reference SP".into(),
+            organization_url: format!("{BASE}/"),
+            contact_email: "info@example.org".into(),
+            contact_phone: Some("+390600000000".into()),
+            municipality: "H501".into(),
+            province: Some("RM".into()),
+            kind: if private {
+                CieSpKind::Private {
+                    vat_number: Some("IT12345678901".into()),
+                    fiscal_code: None,
+                    nace2_code: "62.01".into(),
+                }
+            } else {
+                CieSpKind::Public {
+                    ipa_code: "c_h501".into(),
+                }
+            },
+        };
+        (spid_core::cie::build_sp_metadata(&cfg, &c).unwrap(), c)
+    }
+
+    fn cie_kind(private: bool) -> super::CieKind {
+        if private {
+            super::CieKind::Private
+        } else {
+            super::CieKind::Public
+        }
+    }
+
+    fn cie_failing(md: &str, private: bool) -> Vec<String> {
+        super::cie_metadata_checks(md, cie_kind(private))
+            .0
+            .iter()
+            .filter(|c| c.failed())
+            .map(|c| format!("{}: {}", c.id, c.detail))
+            .collect()
+    }
+
+    #[track_caller]
+    fn assert_cie_fails(md: &str, private: bool, want: &[&str]) {
+        let got = cie_failing(md, private);
+        let ids: BTreeSet<&str> = got.iter().map(|d| d.split(':').next().unwrap()).collect();
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        assert_eq!(ids, want, "{got:#?}");
+    }
+
+    #[test]
+    fn cie_metadata_passes_every_cie_check() {
+        for (private, name) in [
+            (false, "spid-harness reference SP"),
+            (true, "spid-harness reference SP"),
+            (false, "urn:uuid:6e8bc430-9c3a-4f0f-8a4e-0c6d1b2e3f41"),
+        ] {
+            let (md, _) = cie_metadata(private, name);
+            let (out, m) = super::cie_metadata_checks(&md, cie_kind(private));
+            assert!(m.is_some());
+            let bad: Vec<_> = out.iter().filter(|c| !c.holds()).collect();
+            assert!(bad.is_empty(), "{bad:#?}");
+            every_code_is_a_rule(&out);
+            let ids: BTreeSet<&str> = out.iter().map(|c| c.id).collect();
+            assert!(
+                !ids.iter().any(|i| i.starts_with("sp-metadata.contact.")),
+                "SPID contact checks in a CIE run"
+            );
+            assert!(!ids.contains("sp-metadata.xsd.spid"));
+            let cie = ids
+                .iter()
+                .filter(|i| i.starts_with("sp-metadata.cie."))
+                .count();
+            // 14 shared, then IPACode (public) or VAT/FiscalCode + NACE2Code (private).
+            assert_eq!(cie, if private { 16 } else { 15 }, "{ids:?}");
+        }
+        // Our SP's CIE metadata (`sp --cie`) is the same model.
+        let mut cfg = spid_sp::SpConfig::new(BASE, cred(&format!("{BASE}/metadata"), false));
+        cfg.cie_metadata = true;
+        cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+            .map(String::from)
+            .to_vec();
+        let md = spid_sp::ServiceProvider::new(cfg)
+            .unwrap()
+            .metadata_xml()
+            .to_string();
+        assert_cie_fails(&md, false, &[]);
+        // SPID metadata is no CIE metadata.
+        let (spid, _) = honest(false);
+        let got = cie_failing(&spid, false);
+        assert!(
+            got.iter()
+                .any(|f| f.starts_with("sp-metadata.cie.contact.administrative")),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn each_cie_metadata_edit_fails_exactly_its_check() {
+        const ADMIN_END: &str = "</md:ContactPerson>";
+        type MdEdit = Box<dyn Fn(&str) -> String>;
+        let cases: Vec<(bool, MdEdit, &[&str])> = vec![
+            (
+                false,
+                Box::new(replace(
+                    "AuthnRequestsSigned=\"true\"",
+                    "AuthnRequestsSigned=\"false\"",
+                )),
+                &["sp-metadata.cie.authn-requests-signed"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "WantAssertionsSigned=\"true\"",
+                    "WantAssertionsSigned=\"false\"",
+                )),
+                &["sp-metadata.cie.want-assertions-signed"],
+            ),
+            (
+                false,
+                Box::new(replace("Name=\"fiscalNumber\"", "Name=\"spidCode\"")),
+                &["sp-metadata.cie.attrs.minimum-set"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "<md:ServiceName xml:lang=\"it\">",
+                    "<md:ServiceName xml:lang=\"\">",
+                )),
+                &["sp-metadata.cie.attrs.service-name"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    ns::BINDING_REDIRECT,
+                    "urn:oasis:names:tc:SAML:2.0:bindings:SOAP",
+                )),
+                &["sp-metadata.cie.slo.redirect"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    ns::NAMEID_TRANSIENT,
+                    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                )),
+                &["sp-metadata.cie.name-id-format"],
+            ),
+            (
+                false,
+                Box::new(|m: &str| {
+                    let extra = "<md:ContactPerson contactType=\"technical\"><md:EmailAddress>t@example.org</md:EmailAddress></md:ContactPerson>";
+                    m.replacen(ADMIN_END, &format!("{ADMIN_END}{extra}{extra}"), 1)
+                }),
+                &["sp-metadata.cie.contact.count"],
+            ),
+            (
+                false,
+                Box::new(|m: &str| {
+                    let extra = "<md:ContactPerson contactType=\"other\"><md:EmailAddress>t@example.org</md:EmailAddress></md:ContactPerson>";
+                    m.replacen(ADMIN_END, &format!("{ADMIN_END}{extra}"), 1)
+                }),
+                &["sp-metadata.cie.contact.administrative"],
+            ),
+            (
+                false,
+                Box::new(|m: &str| {
+                    let start = m.find("<md:Extensions").unwrap();
+                    let end = m.find("</md:Extensions>").unwrap() + "</md:Extensions>".len();
+                    let ext = m[start..end].to_string();
+                    m.replacen(&ext, &format!("{ext}{ext}"), 1)
+                }),
+                &["sp-metadata.cie.contact.extensions", "sp-metadata.xsd.saml"],
+            ),
+            (
+                false,
+                Box::new(replace("<cie:Public/>", "<cie:Private/>")),
+                &["sp-metadata.cie.contact.kind"],
+            ),
+            (
+                false,
+                Box::new(replace("<cie:Public/>", "<cie:Public>yes</cie:Public>")),
+                &["sp-metadata.cie.contact.kind"],
+            ),
+            (
+                false,
+                Box::new(replace("<cie:IPACode>c_h501</cie:IPACode>", "")),
+                &["sp-metadata.cie.contact.public.ipa-code"],
+            ),
+            (
+                false,
+                Box::new(replace("<cie:Municipality>H501</cie:Municipality>", "")),
+                &["sp-metadata.cie.contact.municipality"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "<cie:Municipality>H501</cie:Municipality>",
+                    "<cie:Municipality>Roma</cie:Municipality>",
+                )),
+                &["sp-metadata.cie.contact.municipality"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "<md:Company>spid-harness reference SP</md:Company>",
+                    "<md:Company>Another company</md:Company>",
+                )),
+                &["sp-metadata.cie.contact.company"],
+            ),
+            (
+                true,
+                Box::new(replace("<cie:VATNumber>IT12345678901</cie:VATNumber>", "")),
+                &["sp-metadata.cie.contact.private.vat-or-fiscal-code"],
+            ),
+            (
+                true,
+                Box::new(replace(
+                    "<cie:Private/>",
+                    "<cie:Private/><cie:IPACode>c_h501</cie:IPACode>",
+                )),
+                &["sp-metadata.cie.contact.private.vat-or-fiscal-code"],
+            ),
+            (
+                true,
+                Box::new(replace("<cie:NACE2Code>62.01</cie:NACE2Code>", "")),
+                &["sp-metadata.cie.contact.private.nace2-code"],
+            ),
+        ];
+        for (private, edit, want) in cases {
+            let (md, c) = cie_metadata(private, "spid-harness reference SP");
+            let e = edit(&md);
+            assert_ne!(e, md, "the edit changed nothing: {want:?}");
+            assert_cie_fails(&resign(&e, &c), private, want);
+        }
+        // Unsigned.
+        let (md, _) = cie_metadata(false, "spid-harness reference SP");
+        let mut root = xml::parse(&md, &Limits::default()).unwrap();
+        root.remove_children(ns::DS, "Signature");
+        let got = cie_failing(&root.to_xml(), false);
+        assert!(
+            got.iter()
+                .any(|f| f.starts_with("sp-metadata.cie.signature.present")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .all(|f| f.starts_with("sp-metadata.cie.signature.present")
+                    || f.starts_with("sp-metadata.signature.")),
+            "{got:#?}"
+        );
+        // Wrapped in an EntitiesDescriptor: not one EntityDescriptor, and unusable.
+        let wrapped = format!(
+            "<md:EntitiesDescriptor xmlns:md=\"{}\">{}</md:EntitiesDescriptor>",
+            ns::MD,
+            md.trim_start_matches(|c| c != '<')
+                .split_once("?>")
+                .map(|(_, r)| r.to_string())
+                .unwrap_or(md.clone())
+        );
+        let (out, m) = super::cie_metadata_checks(&wrapped, super::CieKind::Public);
+        assert!(m.is_none());
+        assert_eq!(out.last().unwrap().id, "sp-metadata.cie.entity.single");
+        assert!(out.last().unwrap().failed());
     }
 
     #[test]

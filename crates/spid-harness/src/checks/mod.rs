@@ -6,8 +6,8 @@ mod metadata;
 mod request;
 pub mod xsd;
 
-pub use metadata::metadata_checks;
-pub use request::{authn_request_checks, ArrivedRequest, RequestContext};
+pub use metadata::{cie_metadata_checks, metadata_checks, CieKind};
+pub use request::{authn_request_checks, cie_authn_request_checks, ArrivedRequest, RequestContext};
 
 use crate::peers::PeerFile;
 use crate::runner::Outcome;

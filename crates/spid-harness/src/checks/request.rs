@@ -215,6 +215,207 @@ pub fn authn_request_checks(
     out
 }
 
+/// SPID request checks a CIE SP is not held to, or that a `sp-request.cie.*` check replaces
+/// (one defect, one failure).
+const SPID_ONLY_REQUEST: &[Rule] = &[
+    Rule::SpRequestDestination,
+    Rule::SpRequestIsPassive,
+    Rule::SpRequestForceAuthnPresent,
+    Rule::SpRequestForceAuthn,
+    Rule::SpRequestScoping,
+    Rule::SpRequestIssuerFormat,
+    Rule::SpRequestIssuerNameQualifierPresent,
+    Rule::SpRequestIssuerNameQualifier,
+    Rule::SpRequestNameIdPolicyPresent,
+    Rule::SpRequestNameIdPolicyFormat,
+    Rule::SpRequestAllowCreate,
+    Rule::SpRequestAuthnContextPresent,
+    Rule::SpRequestComparison,
+    Rule::SpRequestClassRef,
+    Rule::SpRequestAcsChoice,
+    Rule::SpRequestProtocolBinding,
+    Rule::SpRequestPurpose,
+    Rule::SpRequestSignatureParams,
+    Rule::SpRequestSignatureNotEnveloped,
+    Rule::SpRequestSignaturePresent,
+];
+
+/// Checks the AuthnRequest a CIE SP sent (`check-sp --profile cie-sp-*`): the SAML checks CIE
+/// shares with SPID, then the `sp-request.cie.*` checks of the CIE protocol rules.
+/// `ctx.idp_sso` is the SSO location of the binding the request arrived by.
+pub fn cie_authn_request_checks(
+    arrived: &ArrivedRequest,
+    ctx: &RequestContext<'_>,
+) -> Vec<CheckResult> {
+    let mut out = authn_request_checks(arrived, ctx);
+    out.retain(|c| !SPID_ONLY_REQUEST.iter().any(|r| r.code() == c.id));
+    let Some(root) = xml::parse(&arrived.xml, &Limits::default())
+        .ok()
+        .filter(|r| r.is(ns::SAMLP, "AuthnRequest"))
+    else {
+        return out;
+    };
+    let redirect = arrived.binding == crate::agent::Binding::Redirect;
+    cie_request_checks(&mut out, &root, arrived, ctx, redirect);
+    out
+}
+
+fn cie_request_checks(
+    out: &mut Vec<CheckResult>,
+    root: &Element,
+    arrived: &ArrivedRequest,
+    ctx: &RequestContext<'_>,
+    redirect: bool,
+) {
+    let dest = root.attr("Destination");
+    rule(
+        out,
+        Rule::SpRequestCieDestination,
+        dest == Some(ctx.idp_sso),
+        format!(
+            "Destination {}, the {} SSO location is \"{}\"",
+            shown(dest),
+            if redirect {
+                "HTTP-Redirect"
+            } else {
+                "HTTP-POST"
+            },
+            ctx.idp_sso
+        ),
+    );
+    let force = root.attr("ForceAuthn");
+    rule(
+        out,
+        Rule::SpRequestCieForceAuthn,
+        matches!(force.map(str::trim), Some("true" | "1")),
+        format!("ForceAuthn {}", shown(force)),
+    );
+    let passive = root.attr("IsPassive");
+    rule(
+        out,
+        Rule::SpRequestCieIsPassive,
+        passive.is_none(),
+        format!("IsPassive {}", shown(passive)),
+    );
+    let scoping = root.child(ns::SAMLP, "Scoping").is_some()
+        || root
+            .descendants()
+            .iter()
+            .any(|e| e.is(ns::SAMLP, "RequesterID"));
+    rule(
+        out,
+        Rule::SpRequestCieScoping,
+        !scoping,
+        if scoping {
+            "Scoping or RequesterID present"
+        } else {
+            "no Scoping, no RequesterID"
+        },
+    );
+    let issuers: Vec<&Element> = root.children_named(ns::SAML, "Issuer").collect();
+    if let [issuer] = issuers.as_slice() {
+        let f = issuer.attr("Format");
+        rule(
+            out,
+            Rule::SpRequestCieIssuerFormat,
+            f.is_none_or(|f| f == ns::NAMEID_ENTITY),
+            format!("Issuer Format {}", shown(f)),
+        );
+    }
+    let policies: Vec<&Element> = root.children_named(ns::SAMLP, "NameIDPolicy").collect();
+    let (ok, detail) = match policies.as_slice() {
+        [p] => {
+            let f = p.attr("Format");
+            let ac = p.attr("AllowCreate");
+            (
+                f == Some(ns::NAMEID_TRANSIENT) && ac.is_none(),
+                format!("Format {}, AllowCreate {}", shown(f), shown(ac)),
+            )
+        }
+        ps => (false, format!("{} NameIDPolicy elements", ps.len())),
+    };
+    rule(out, Rule::SpRequestCieNameIdPolicy, ok, detail);
+    let racs: Vec<&Element> = root
+        .children_named(ns::SAMLP, "RequestedAuthnContext")
+        .collect();
+    match racs.as_slice() {
+        [rac] => {
+            let c = rac.attr("Comparison");
+            rule(
+                out,
+                Rule::SpRequestCieComparison,
+                matches!(c, Some("exact" | "minimum")),
+                format!("Comparison {}", shown(c)),
+            );
+            let classes: Vec<String> = rac
+                .children_named(ns::SAML, "AuthnContextClassRef")
+                .map(|r| r.text().trim().to_string())
+                .collect();
+            rule(
+                out,
+                Rule::SpRequestCieClassRef,
+                !classes.is_empty() && classes.iter().all(|c| SpidLevel::from_uri(c).is_some()),
+                format!("AuthnContextClassRef {}", listed(&classes)),
+            );
+        }
+        rs => rule(
+            out,
+            Rule::SpRequestCieComparison,
+            false,
+            format!("{} RequestedAuthnContext elements", rs.len()),
+        ),
+    }
+    let index = root.attr("AssertionConsumerServiceIndex");
+    let url = root.attr("AssertionConsumerServiceURL");
+    let pb = root.attr("ProtocolBinding");
+    let ok = match (index, url, pb) {
+        (Some(_), None, None) => true,
+        (None, Some(_), Some(b)) => b == ns::BINDING_POST,
+        _ => false,
+    };
+    rule(
+        out,
+        Rule::SpRequestCieAcs,
+        ok,
+        format!(
+            "AssertionConsumerServiceIndex {}, AssertionConsumerServiceURL {}, ProtocolBinding {}",
+            shown(index),
+            shown(url),
+            shown(pb)
+        ),
+    );
+    let in_xml = std::iter::once(root)
+        .chain(root.descendants())
+        .filter(|e| e.is(ns::DS, "Signature"))
+        .count();
+    if redirect {
+        let params: Vec<(String, String)> =
+            url::form_urlencoded::parse(arrived.raw_query.as_deref().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let has = |k: &str| params.iter().any(|(n, v)| n == k && !v.is_empty());
+        let (alg, sig) = (has("SigAlg"), has("Signature"));
+        rule(
+            out,
+            Rule::SpRequestCieSignatureRedirect,
+            alg && sig && in_xml == 0,
+            format!(
+                "SigAlg {}, Signature {} in the query; {in_xml} ds:Signature in the XML",
+                if alg { "present" } else { "absent" },
+                if sig { "present" } else { "absent" }
+            ),
+        );
+    } else {
+        let direct = root.children_named(ns::DS, "Signature").count();
+        rule(
+            out,
+            Rule::SpRequestCieSignaturePost,
+            direct == 1 && in_xml == 1,
+            format!("{direct} ds:Signature child of AuthnRequest, {in_xml} in the XML"),
+        );
+    }
+}
+
 /// SAMLRequest decodes as the binding says.
 fn encoding_check(out: &mut Vec<CheckResult>, arrived: &ArrivedRequest, redirect: bool) {
     let (ok, detail) = if redirect {
@@ -1354,6 +1555,8 @@ mod tests {
         creds: Credentials,
         arrived: ArrivedRequest,
         task: tokio::task::JoinHandle<()>,
+        /// Our SP registered a CIE IdP: judged by the CIE checks.
+        cie: bool,
     }
 
     impl Drop for Captured {
@@ -1374,7 +1577,11 @@ mod tests {
         }
 
         fn check(&self, arrived: &ArrivedRequest) -> Vec<CheckResult> {
-            authn_request_checks(arrived, &self.ctx())
+            if self.cie {
+                cie_authn_request_checks(arrived, &self.ctx())
+            } else {
+                authn_request_checks(arrived, &self.ctx())
+            }
         }
 
         fn relay(&self) -> Option<&str> {
@@ -1440,27 +1647,60 @@ mod tests {
     }
 
     async fn capture(binding: Binding, query: &str) -> Captured {
+        capture_as(binding, query, false).await
+    }
+
+    /// [`capture`] from our SP in CIE mode (CIE SP metadata, the minimum set) trusting a CIE
+    /// IdP, judged by the CIE checks.
+    async fn capture_cie(binding: Binding, query: &str) -> Captured {
+        capture_as(binding, query, true).await
+    }
+
+    async fn capture_as(binding: Binding, query: &str, cie: bool) -> Captured {
         let creds = Credentials::embedded().unwrap();
         let sp_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sp_url = format!("http://{}", sp_l.local_addr().unwrap());
-        let sp = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(&sp_url, creds.sp.clone()))
-            .unwrap();
+        let mut sp_cfg = spid_sp::SpConfig::new(&sp_url, creds.sp.clone());
+        if cie {
+            sp_cfg.cie_metadata = true;
+            sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+                .map(String::from)
+                .to_vec();
+        }
+        let sp = spid_sp::ServiceProvider::new(sp_cfg).unwrap();
         // An IdP that is never contacted: only its metadata is needed.
-        let idp_entity = "https://idp.test.example".to_string();
-        let sso = format!("{idp_entity}/sso");
-        let idp_md = metadata::build_idp(
-            &IdpMetadataConfig {
-                entity_id: idp_entity.clone(),
-                sso_url: sso.clone(),
-                slo_url: format!("{idp_entity}/slo"),
-                organization_name: "Test IdP".into(),
-                organization_url: idp_entity.clone(),
-            },
-            &creds.idp,
-        )
-        .unwrap();
-        sp.register_idp(&idp_md, Some(std::slice::from_ref(&creds.idp.cert_der)))
+        let (idp_entity, sso) = if cie {
+            let base = "https://idp.test.example";
+            let path = match binding {
+                Binding::Redirect => spid_core::cie::SSO_REDIRECT_PATH,
+                Binding::Post => spid_core::cie::SSO_POST_PATH,
+            };
+            let md = spid_core::cie::build_idp_metadata(&spid_core::cie::IdpMetadataConfig {
+                base_url: base.into(),
+                signing_certs: vec![creds.idp.cert_der.clone()],
+                organization_name: "Test CIE IdP".into(),
+            });
+            sp.register_idp_as(&md, None, spid_core::cie::IdpProfile::Cie)
+                .unwrap();
+            (spid_core::cie::entity_id(base), format!("{base}{path}"))
+        } else {
+            let idp_entity = "https://idp.test.example".to_string();
+            let sso = format!("{idp_entity}/sso");
+            let idp_md = metadata::build_idp(
+                &IdpMetadataConfig {
+                    entity_id: idp_entity.clone(),
+                    sso_url: sso.clone(),
+                    slo_url: format!("{idp_entity}/slo"),
+                    organization_name: "Test IdP".into(),
+                    organization_url: idp_entity.clone(),
+                },
+                &creds.idp,
+            )
             .unwrap();
+            sp.register_idp(&idp_md, Some(std::slice::from_ref(&creds.idp.cert_der)))
+                .unwrap();
+            (idp_entity, sso)
+        };
         let task = tokio::spawn({
             let sp = sp.clone();
             async move {
@@ -1542,6 +1782,7 @@ mod tests {
             creds,
             arrived,
             task,
+            cie,
         }
     }
 
@@ -2016,6 +2257,210 @@ mod tests {
     #[tokio::test]
     async fn each_post_edit_fails_exactly_its_code() {
         each_edit_fails_its_code(Binding::Post, "?binding=post").await;
+    }
+
+    /// A CIE request's checks: the shared SAML ones and the `sp-request.cie.*` ones, none of
+    /// the SPID-only ones.
+    fn assert_cie_honest(results: &[CheckResult], redirect: bool) {
+        assert_honest(results, 40);
+        let c = codes(results);
+        for r in SPID_ONLY_REQUEST {
+            assert!(!c.contains(r.code()), "{} in a CIE run", r.code());
+        }
+        let cie: Vec<&str> = c
+            .iter()
+            .copied()
+            .filter(|x| x.starts_with("sp-request.cie."))
+            .collect();
+        assert_eq!(cie.len(), 10, "{cie:?}");
+        assert_eq!(
+            c.contains("sp-request.cie.signature.redirect"),
+            redirect,
+            "{cie:?}"
+        );
+        assert_eq!(c.contains("sp-request.cie.signature.post"), !redirect);
+    }
+
+    #[tokio::test]
+    async fn honest_cie_requests_pass_every_cie_check() {
+        for (binding, query) in [(Binding::Redirect, ""), (Binding::Post, "?binding=post")] {
+            let cap = capture_cie(binding, query).await;
+            assert_cie_honest(&cap.check(&cap.arrived), binding == Binding::Redirect);
+            // CIE makes the Issuer Format and NameQualifier optional.
+            let el = cap.edited(|e| {
+                let i = child(e, ns::SAML, "Issuer");
+                i.remove_attr("Format");
+                i.remove_attr("NameQualifier");
+            });
+            let results = cap.check(&cap.resend(el, cap.relay(), &cap.creds.sp));
+            assert_cie_honest(&results, binding == Binding::Redirect);
+        }
+    }
+
+    /// One CIE edit each, with the codes that must then (and alone) fail.
+    fn cie_edits() -> Vec<(&'static str, Edit, &'static [&'static str])> {
+        vec![
+            (
+                // Redirect: the entityID; POST (whose location is the entityID): the other
+                // binding's location.
+                "destination not the binding's location",
+                |e, cap| {
+                    let other = if cap.sso == cap.idp_entity {
+                        cap.sso.replace("/POST/", "/Redirect/")
+                    } else {
+                        cap.idp_entity.clone()
+                    };
+                    e.set_attr("Destination", other)
+                },
+                &["sp-request.cie.destination"],
+            ),
+            (
+                "force-authn false",
+                |e, _| set_attr("ForceAuthn", "false")(e),
+                &["sp-request.cie.force-authn"],
+            ),
+            (
+                "no force-authn",
+                |e, _| {
+                    e.remove_attr("ForceAuthn");
+                },
+                &["sp-request.cie.force-authn"],
+            ),
+            (
+                "is-passive false",
+                |e, _| set_attr("IsPassive", "false")(e),
+                &["sp-request.cie.is-passive"],
+            ),
+            (
+                "scoping",
+                |e, _| {
+                    push(
+                        e,
+                        Element::new("samlp:Scoping", Some(ns::SAMLP)).with_child(
+                            Element::new("samlp:RequesterID", Some(ns::SAMLP))
+                                .with_text("https://requester.example"),
+                        ),
+                    )
+                },
+                &["sp-request.cie.scoping"],
+            ),
+            (
+                "issuer format unspecified",
+                |e, _| {
+                    child(e, ns::SAML, "Issuer").set_attr(
+                        "Format",
+                        "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                    )
+                },
+                &["sp-request.cie.issuer.format"],
+            ),
+            (
+                "allow-create",
+                |e, _| child(e, ns::SAMLP, "NameIDPolicy").set_attr("AllowCreate", "true"),
+                &["sp-request.cie.name-id-policy"],
+            ),
+            (
+                "name-id persistent",
+                |e, _| {
+                    child(e, ns::SAMLP, "NameIDPolicy").set_attr(
+                        "Format",
+                        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                    )
+                },
+                &["sp-request.cie.name-id-policy"],
+            ),
+            (
+                "comparison better",
+                |e, _| {
+                    child(e, ns::SAMLP, "RequestedAuthnContext").set_attr("Comparison", "better")
+                },
+                &["sp-request.cie.comparison"],
+            ),
+            (
+                "comparison maximum",
+                |e, _| {
+                    child(e, ns::SAMLP, "RequestedAuthnContext").set_attr("Comparison", "maximum")
+                },
+                &["sp-request.cie.comparison"],
+            ),
+            (
+                "class password",
+                |e, _| {
+                    child(
+                        child(e, ns::SAMLP, "RequestedAuthnContext"),
+                        ns::SAML,
+                        "AuthnContextClassRef",
+                    )
+                    .set_text("urn:oasis:names:tc:SAML:2.0:ac:classes:Password")
+                },
+                &["sp-request.cie.class-ref"],
+            ),
+            (
+                "acs url with redirect binding",
+                |e, cap| {
+                    e.remove_attr("AssertionConsumerServiceIndex");
+                    let acs = cap.sp_md.sp.as_ref().unwrap().acs[0]
+                        .endpoint
+                        .location
+                        .clone();
+                    e.set_attr("AssertionConsumerServiceURL", acs);
+                    e.set_attr("ProtocolBinding", ns::BINDING_REDIRECT);
+                },
+                &["sp-request.cie.acs"],
+            ),
+        ]
+    }
+
+    async fn each_cie_edit_fails_its_code(binding: Binding, query: &str) {
+        let cap = capture_cie(binding, query).await;
+        for (name, edit, expected) in cie_edits() {
+            let el = cap.edited(|e| edit(e, &cap));
+            let results = cap.check(&cap.resend(el, cap.relay(), &cap.creds.sp));
+            assert_eq!(
+                failed(&results),
+                set(expected),
+                "{binding:?} edit {name}: {results:#?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn each_cie_redirect_edit_fails_exactly_its_code() {
+        each_cie_edit_fails_its_code(Binding::Redirect, "").await;
+    }
+
+    #[tokio::test]
+    async fn each_cie_post_edit_fails_exactly_its_code() {
+        each_cie_edit_fails_its_code(Binding::Post, "?binding=post").await;
+    }
+
+    #[tokio::test]
+    async fn cie_signatures_go_where_the_binding_says() {
+        // HTTP-Redirect: a signature inside the XML (besides the query's).
+        let cap = capture_cie(Binding::Redirect, "").await;
+        let signed = dsig::sign_root(cap.edited(|_| {}), &cap.creds.sp).unwrap();
+        let arrived = cap.redirect(
+            &signed,
+            cap.relay(),
+            Some((&cap.creds.sp.key, SigAlg::RsaSha256)),
+        );
+        assert_eq!(
+            failed(&cap.check(&arrived)),
+            set(&["sp-request.cie.signature.redirect"])
+        );
+        // HTTP-Redirect: no SigAlg / Signature in the query.
+        let arrived = cap.redirect(&cap.edited(|_| {}).to_xml(), cap.relay(), None);
+        assert_eq!(
+            failed(&cap.check(&arrived)),
+            set(&["sp-request.cie.signature.redirect"])
+        );
+        // HTTP-POST: no enveloped signature.
+        let cap = capture_cie(Binding::Post, "?binding=post").await;
+        let arrived = cap.post(&cap.edited(|_| {}).to_xml(), cap.relay());
+        assert_eq!(
+            failed(&cap.check(&arrived)),
+            set(&["sp-request.cie.signature.post"])
+        );
     }
 
     #[tokio::test]
