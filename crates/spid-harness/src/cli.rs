@@ -630,7 +630,7 @@ pub struct SpArgs {
     #[arg(long)]
     pub cie: bool,
     /// Publish private-SP metadata (spid:Private, VAT number, billing contact) instead of
-    /// public-SP metadata.
+    /// public-SP metadata; with `--cie`, cie:Private, VATNumber, FiscalCode and NACE2Code.
     #[arg(long)]
     pub private: bool,
     /// Directory with sp.key.pem / sp.crt.pem (default: the embedded test credentials).
@@ -686,7 +686,9 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     if private {
         cfg.kind = spid_core::saml::metadata::SpKind::Private {
             vat_number: Some("IT12345678901".into()),
-            fiscal_code: None,
+            // A private CIE SP names its fiscal code too (spid-sp-test cie-sp-private
+            // requires VATNumber, FiscalCode and NACE2Code); the SPID metadata is unchanged.
+            fiscal_code: cie.then(|| "12345678901".into()),
             billing_email: "fatturazione@example.org".into(),
             billing_company: "spid-harness reference SP".into(),
         };

@@ -187,6 +187,19 @@ reason = "their case also moves NotBefore"
         assert!(f.check_ids(|_| true).is_ok());
     }
 
+    /// The spid-sp-test CIE expectations (read by scripts/spid-sp-test.sh) are a peer file
+    /// like the others: each entry a Response test number with its reason.
+    #[test]
+    fn the_spid_sp_test_cie_expectations_load() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/peers/spid-sp-test-cie-private.toml");
+        let f = PeerFile::load(&p).unwrap();
+        assert!(f.expect.is_empty());
+        assert!(f
+            .disagreement(71)
+            .is_some_and(|r| r.contains("cie-sp-public only")));
+    }
+
     #[test]
     fn refuses_unknown_keys_duplicates_and_missing_reasons_naming_the_file() {
         for bad in [
