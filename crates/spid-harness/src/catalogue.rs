@@ -818,6 +818,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_stays_one_screen() {
+        let lines = include_str!("../../../README.md").lines().count();
+        assert!(
+            lines <= 150,
+            "README.md has {lines} lines: keep it to 150, move detail to docs/"
+        );
+    }
+
+    #[test]
     fn generated_rule_docs_are_current() {
         let docs = include_str!("../../../docs/rules.md");
         assert_eq!(
