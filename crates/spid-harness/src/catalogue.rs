@@ -1039,54 +1039,32 @@ mod tests {
         let text = "id = \"x\"\ntitle = \"t\"\nfamily = \"nope\"\n[expect]\nverdict = \"accept\"\n";
         let e = parse_case("x.toml", text).unwrap_err();
         assert!(e.to_string().contains("FAMILIES.toml"), "{e}");
-        let used = |folder: &str, fams: Vec<String>| {
+        fn cited<C: CatalogueCase>() -> (&'static str, Vec<String>) {
+            let cases = embedded_cases::<C>().unwrap();
+            (
+                C::FOLDER,
+                cases.iter().map(|c| c.family().to_string()).collect(),
+            )
+        }
+        let sides = [
+            cited::<Case>(),
+            cited::<crate::oidc::OidcCase>(),
+            cited::<crate::oidc_op::OpCase>(),
+            cited::<crate::cns::CnsCase>(),
+            cited::<crate::cie::CieCase>(),
+        ];
+        let folders: Vec<&str> = family_table().keys().map(String::as_str).collect();
+        let mut ours: Vec<&str> = sides.iter().map(|(f, _)| *f).collect();
+        ours.sort_unstable();
+        assert_eq!(folders, ours, "every FAMILIES.toml section is a catalogue");
+        for (folder, fams) in sides {
             for f in families(folder) {
                 assert!(
                     fams.iter().any(|u| u == f),
                     "{folder} family {f} has no case"
                 );
             }
-        };
-        used(
-            "saml",
-            embedded("saml")
-                .unwrap()
-                .into_iter()
-                .map(|c| c.family)
-                .collect(),
-        );
-        used(
-            "oidc",
-            crate::oidc::embedded()
-                .unwrap()
-                .into_iter()
-                .map(|c| c.family)
-                .collect(),
-        );
-        used(
-            "oidc-op",
-            crate::oidc_op::embedded()
-                .unwrap()
-                .into_iter()
-                .map(|c| c.family)
-                .collect(),
-        );
-        used(
-            "cns",
-            crate::cns::embedded()
-                .unwrap()
-                .into_iter()
-                .map(|c| c.family)
-                .collect(),
-        );
-        used(
-            "cie",
-            crate::cie::embedded()
-                .unwrap()
-                .into_iter()
-                .map(|c| c.family)
-                .collect(),
-        );
+        }
     }
 
     #[test]
