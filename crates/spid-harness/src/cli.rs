@@ -526,8 +526,15 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
             use spid_idp::oidc::ta::{EntityKind, TrustAnchor};
             let tl = tokio::net::TcpListener::bind(&addr).await?;
             let ta_base = format!("http://{}", tl.local_addr()?);
-            let ta = TrustAnchor::new(&ta_base, idp.config().clock.clone())?;
-            let op = spid_idp::oidc::op::OpenIdProvider::new(idp.op_config())?;
+            let ta = TrustAnchor::with_key(
+                &ta_base,
+                idp.config().clock.clone(),
+                crate::oidc_keys::ta()?,
+            );
+            let op = spid_idp::oidc::op::OpenIdProvider::with_keys(
+                idp.op_config(),
+                crate::oidc_keys::op()?,
+            );
             let mark = ta.register(
                 op.entity_id(),
                 op.federation_jwks(),
@@ -571,7 +578,8 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
             }
             Some((ta, op)) => {
                 use spid_idp::oidc::ta::EntityKind;
-                let rp = spid_sp::oidc::RelyingParty::new(sp.rp_config())?;
+                let rp =
+                    spid_sp::oidc::RelyingParty::with_keys(sp.rp_config(), crate::oidc_keys::rp()?);
                 let mark = ta.register(
                     rp.entity_id(),
                     rp.federation_jwks(),
@@ -592,7 +600,7 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         let mut op_cfg = idp.op_config();
         op_cfg.profile = profile;
         op_cfg.trust_marks_file = oidc_trust_marks;
-        let op = spid_idp::oidc::op::OpenIdProvider::new(op_cfg)?;
+        let op = spid_idp::oidc::op::OpenIdProvider::with_keys(op_cfg, crate::oidc_keys::op()?);
         op.set_external_trust_anchor(anchor);
         if let Some(out) = oidc_jwks_out {
             std::fs::write(out, op.federation_jwks().to_value().to_string())?;
@@ -737,7 +745,7 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     let mut rp_cfg = sp.rp_config();
     rp_cfg.profile = profile;
     rp_cfg.trust_marks_file = oidc_trust_marks;
-    let rp = spid_sp::oidc::RelyingParty::new(rp_cfg)?;
+    let rp = spid_sp::oidc::RelyingParty::with_keys(rp_cfg, crate::oidc_keys::rp()?);
     rp.set_external_trust_anchor(anchor);
     if let Some(out) = oidc_jwks_out {
         std::fs::write(out, rp.federation_jwks().to_value().to_string())?;
@@ -1548,7 +1556,7 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
     let mut op_cfg = idp.op_config();
     op_cfg.profile = profile;
     op_cfg.trust_marks_file = Some(o.join.trust_marks.clone());
-    let op = spid_idp::oidc::op::OpenIdProvider::new(op_cfg)?;
+    let op = spid_idp::oidc::op::OpenIdProvider::with_keys(op_cfg, crate::oidc_keys::op()?);
     op.set_external_trust_anchor(anchor);
     let served = op.clone();
     tokio::spawn(async move {
@@ -1647,7 +1655,7 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&o.join.listen).await?;
     let entity_id = format!("http://{}/probe-rp", listener.local_addr()?);
     let clock: spid_core::clock::SharedClock = std::sync::Arc::new(spid_core::clock::SystemClock);
-    let probe = ProbeRp::new(&entity_id, clock)?;
+    let probe = ProbeRp::with_keys(&entity_id, clock, crate::oidc_keys::probe()?);
     probe.join(&o.join.trust_anchor, Vec::new());
     tokio::spawn({
         let probe = probe.clone();

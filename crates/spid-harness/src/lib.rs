@@ -14,6 +14,7 @@ pub mod cns;
 pub mod compare;
 pub mod external;
 pub mod oidc;
+pub mod oidc_keys;
 pub mod oidc_op;
 pub mod peers;
 pub mod report;

@@ -149,6 +149,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Probe(a) => cli::cmd_probe(a).await,
         Cmd::Certs { out } => {
             certs::generate(&out, &certs::default_specs())?;
+            spid_harness::oidc_keys::generate(&out.join("oidc"))?;
             println!("wrote test credentials to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }

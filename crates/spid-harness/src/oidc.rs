@@ -186,7 +186,8 @@ impl OidcFederation {
         let (ta_url, idp_url, sp_url) = (url(&ta_l)?, url(&idp_l)?, url(&sp_l)?);
         let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
 
-        let ta = TrustAnchor::new(&ta_url, clock.clone())?;
+        // The fixed test keys (certs/oidc): no key generation at start-up.
+        let ta = TrustAnchor::with_key(&ta_url, clock.clone(), crate::oidc_keys::ta()?);
         let mut idp_cfg = IdpConfig::new(&idp_url, creds.idp, creds.foreign);
         idp_cfg.clock = clock.clone();
         let idp = IdentityProvider::new(idp_cfg)?;
@@ -194,7 +195,7 @@ impl OidcFederation {
         if let Some(p) = op_profile {
             op_cfg.profile = p;
         }
-        let op = OpenIdProvider::new(op_cfg)?;
+        let op = OpenIdProvider::with_keys(op_cfg, crate::oidc_keys::op()?);
         let mut sp_cfg = SpConfig::new(&sp_url, creds.sp);
         sp_cfg.clock = clock.clone();
         let sp = ServiceProvider::new(sp_cfg)?;
@@ -202,8 +203,12 @@ impl OidcFederation {
         if let Some(p) = rp_profile {
             rp_cfg.profile = p;
         }
-        let rp = RelyingParty::new(rp_cfg)?;
-        let probe = ProbeRp::new(&format!("{}/probe-rp", url(&probe_l)?), clock.clone())?;
+        let rp = RelyingParty::with_keys(rp_cfg, crate::oidc_keys::rp()?);
+        let probe = ProbeRp::with_keys(
+            &format!("{}/probe-rp", url(&probe_l)?),
+            clock.clone(),
+            crate::oidc_keys::probe()?,
+        );
 
         // Onboarding: the only source of trust between OP and RP.
         let mark = ta.register(

@@ -370,18 +370,48 @@ fn rsa_key() -> Result<openssl::pkey::PKey<openssl::pkey::Private>, JoseError> {
         .map_err(|e| JoseError::Crypto(e.to_string()))
 }
 
+/// The probe's four keys, by role. The foreign key must differ from the published ones.
+#[derive(Clone)]
+pub struct ProbeKeys {
+    /// Signs the entity configuration (published in the federation JWKS).
+    pub federation: SigningKey,
+    /// Signs request objects and client assertions.
+    pub signing: SigningKey,
+    /// Published nowhere: signs the foreign-key faults.
+    pub foreign: SigningKey,
+    /// Decrypts what the OP encrypts to the probe.
+    pub encryption: DecryptionKey,
+}
+
+impl ProbeKeys {
+    /// Four freshly generated RSA 2048 keys.
+    pub fn generate() -> Result<ProbeKeys, JoseError> {
+        Ok(ProbeKeys {
+            federation: SigningKey::from_pkey(rsa_key()?)?,
+            signing: SigningKey::from_pkey(rsa_key()?)?,
+            foreign: SigningKey::from_pkey(rsa_key()?)?,
+            encryption: DecryptionKey::from_pkey(rsa_key()?)?,
+        })
+    }
+}
+
 impl ProbeRp {
     /// A probe at `entity_id` (its router is served under that URL's path) with fresh keys.
     pub fn new(entity_id: &str, clock: SharedClock) -> Result<ProbeRp, JoseError> {
-        Ok(ProbeRp(Arc::new(ProbeInner {
+        Ok(ProbeRp::with_keys(entity_id, clock, ProbeKeys::generate()?))
+    }
+
+    /// [`ProbeRp::new`] with the given keys (e.g. the fixed test keys of [`crate::oidc_keys`]).
+    pub fn with_keys(entity_id: &str, clock: SharedClock, keys: ProbeKeys) -> ProbeRp {
+        ProbeRp(Arc::new(ProbeInner {
             entity_id: entity_id.trim_end_matches('/').to_string(),
             clock,
-            federation_key: SigningKey::from_pkey(rsa_key()?)?,
-            signing_key: SigningKey::from_pkey(rsa_key()?)?,
-            foreign_key: SigningKey::from_pkey(rsa_key()?)?,
-            encryption_key: DecryptionKey::from_pkey(rsa_key()?)?,
+            federation_key: keys.federation,
+            signing_key: keys.signing,
+            foreign_key: keys.foreign,
+            encryption_key: keys.encryption,
             anchor: RwLock::new(None),
-        })))
+        }))
     }
 
     /// Entity id = client_id.

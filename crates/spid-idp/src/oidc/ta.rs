@@ -129,15 +129,20 @@ pub struct TrustAnchor(Arc<Inner>);
 impl TrustAnchor {
     /// A trust anchor whose entity id is `entity_id` (its base URL), with a fresh key.
     pub fn new(entity_id: &str, clock: SharedClock) -> Result<TrustAnchor, JoseError> {
-        Ok(TrustAnchor(Arc::new(Inner {
+        Ok(TrustAnchor::with_key(entity_id, clock, new_signing_key()?))
+    }
+
+    /// [`TrustAnchor::new`] with the given federation key (e.g. a fixed test key).
+    pub fn with_key(entity_id: &str, clock: SharedClock, key: SigningKey) -> TrustAnchor {
+        TrustAnchor(Arc::new(Inner {
             entity_id: entity_id.trim_end_matches('/').to_string(),
-            key: new_signing_key()?,
+            key,
             profile: Profile::rules_2023(),
             clock,
             registry: RwLock::new(Registry::default()),
             superior: RwLock::new(None),
             policy: RwLock::new(default_policy()),
-        })))
+        }))
     }
 
     /// The entity id.

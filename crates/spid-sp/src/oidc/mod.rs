@@ -146,6 +146,28 @@ struct Inner {
 #[derive(Clone)]
 pub struct RelyingParty(Arc<Inner>);
 
+/// The RP's three keys, by role.
+#[derive(Clone)]
+pub struct RpKeys {
+    /// Signs the entity configuration (published in the federation JWKS).
+    pub federation: SigningKey,
+    /// Signs request objects and client assertions.
+    pub signing: SigningKey,
+    /// Decrypts what the OP encrypts to the RP.
+    pub encryption: DecryptionKey,
+}
+
+impl RpKeys {
+    /// Three freshly generated RSA 2048 keys.
+    pub fn generate() -> Result<RpKeys, JoseError> {
+        Ok(RpKeys {
+            federation: SigningKey::from_pkey(new_pkey()?)?,
+            signing: SigningKey::from_pkey(new_pkey()?)?,
+            encryption: DecryptionKey::from_pkey(new_pkey()?)?,
+        })
+    }
+}
+
 fn new_pkey() -> Result<PKey<openssl::pkey::Private>, JoseError> {
     Rsa::generate(2048)
         .and_then(PKey::from_rsa)
@@ -224,11 +246,16 @@ enum LoginFailure {
 impl RelyingParty {
     /// Builds the RP with fresh federation, signing and encryption keys (RSA 2048).
     pub fn new(cfg: RpConfig) -> Result<RelyingParty, JoseError> {
-        Ok(RelyingParty(Arc::new(Inner {
+        Ok(RelyingParty::with_keys(cfg, RpKeys::generate()?))
+    }
+
+    /// Builds the RP with the given keys (e.g. fixed test keys, to skip key generation).
+    pub fn with_keys(cfg: RpConfig, keys: RpKeys) -> RelyingParty {
+        RelyingParty(Arc::new(Inner {
             cfg,
-            federation_key: SigningKey::from_pkey(new_pkey()?)?,
-            signing_key: SigningKey::from_pkey(new_pkey()?)?,
-            encryption_key: DecryptionKey::from_pkey(new_pkey()?)?,
+            federation_key: keys.federation,
+            signing_key: keys.signing,
+            encryption_key: keys.encryption,
             membership: Membership::default(),
             ops: RwLock::new(HashMap::new()),
             pending: Mutex::new(PendingMap::new(MAX_PENDING, MAX_PENDING_PER_SESSION)),
@@ -239,7 +266,7 @@ impl RelyingParty {
                 .connect_timeout(spid_core::oidc::federation::FETCH_CONNECT_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
-        })))
+        }))
     }
 
     /// The configuration.

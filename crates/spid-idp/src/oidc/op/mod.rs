@@ -383,14 +383,42 @@ pub(crate) fn random_id() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
 
+/// The OP's three keys, by role. The foreign key must differ from the other two: it signs
+/// only the faults that a relying party must refuse.
+#[derive(Clone)]
+pub struct OpKeys {
+    /// Signs the entity configuration (published in the federation JWKS).
+    pub federation: SigningKey,
+    /// Signs ID tokens and userinfo (published in the OIDC-core JWKS).
+    pub signing: SigningKey,
+    /// Published nowhere: signs the foreign-key faults.
+    pub foreign: SigningKey,
+}
+
+impl OpKeys {
+    /// Three freshly generated RSA 2048 keys.
+    pub fn generate() -> Result<OpKeys, JoseError> {
+        Ok(OpKeys {
+            federation: new_signing_key()?,
+            signing: new_signing_key()?,
+            foreign: new_signing_key()?,
+        })
+    }
+}
+
 impl OpenIdProvider {
     /// Builds the OP with fresh federation, signing and (fault-only) foreign keys.
     pub fn new(cfg: OpConfig) -> Result<OpenIdProvider, JoseError> {
-        Ok(OpenIdProvider(Arc::new(Inner {
+        Ok(OpenIdProvider::with_keys(cfg, OpKeys::generate()?))
+    }
+
+    /// Builds the OP with the given keys (e.g. fixed test keys, to skip key generation).
+    pub fn with_keys(cfg: OpConfig, keys: OpKeys) -> OpenIdProvider {
+        OpenIdProvider(Arc::new(Inner {
             cfg,
-            federation_key: new_signing_key()?,
-            signing_key: new_signing_key()?,
-            foreign_key: new_signing_key()?,
+            federation_key: keys.federation,
+            signing_key: keys.signing,
+            foreign_key: keys.foreign,
             membership: Membership::default(),
             clients: RwLock::new(HashMap::new()),
             txns: Mutex::new(PendingMap::new(MAX_ENTRIES, MAX_TXNS_PER_CLIENT)),
@@ -404,7 +432,7 @@ impl OpenIdProvider {
             case_plans: Mutex::new(HashMap::new()),
             sent: Mutex::new(std::collections::VecDeque::new()),
             http: super::http_client(),
-        })))
+        }))
     }
 
     /// Logins in progress held in memory (bounded globally and per RP, whatever the traffic).
