@@ -1,7 +1,8 @@
 //! The switches where SPID OIDC sources disagree (docs/oidc.md lists them), bundled per source.
 //!
-//! Four presets: [`Profile::rules_2023`] (the consolidated SPID/CIE technical rules, the
-//! default), [`Profile::agid_check_op`] (what AgID's conformance tools enforce),
+//! Five presets: [`Profile::rules_2023`] (the consolidated SPID/CIE technical rules read for
+//! SPID, the default), [`Profile::cie`] (the same rules read for CIE id: the differences of
+//! `differenze_spid_cie`), [`Profile::agid_check_op`] (what AgID's conformance tools enforce),
 //! [`Profile::django_sdk`] (the behaviour of the Python reference implementation, useful as an
 //! interop peer) and [`Profile::lg_2019_draft`] (the 2019 consultation draft, history only).
 //! Fields are public so a harness can derive variants.
@@ -144,6 +145,38 @@ pub struct Profile {
     /// The OP ignores a `claims.id_token` request member instead of refusing the request
     /// (SPID allows only `claims.userinfo`; the django RP asks for given_name/email there).
     pub authz_id_token_claims_allowed: bool,
+    /// Scope values besides `openid` the OP accepts and the RP may ask for (SPID:
+    /// `offline_access`; CIE adds `profile` and `email`).
+    pub scopes_supported: Vec<String>,
+    /// Claims are released in the ID token as well as in userinfo: `claims.id_token` in the
+    /// request and the `profile`/`email` scopes (CIE `CLAIMS_CIE`); SPID: userinfo only.
+    pub claims_in_id_token: bool,
+    /// `iss` is required on authorization *error* responses too (CIE, RFC 9207); success
+    /// responses follow `authz_response_iss_required`.
+    pub authz_error_iss_required: bool,
+    /// `client_id` and `response_type` must also be HTTP parameters beside the request object
+    /// (SPID MUST; CIE SHOULD).
+    pub authz_http_params_required: bool,
+    /// When the RP's metadata declares `id_token_encrypted_response_alg`, the OP nest-encrypts
+    /// the ID token (JWE, `cty` JWT) and the RP refuses a plain one (CIE); SPID never encrypts.
+    pub id_token_encrypted_on_request: bool,
+    /// A refresh grant returns a new ID token (SPID, acr SpidL1); CIE: none, only tokens.
+    pub refresh_issues_id_token: bool,
+    /// Revoking an access token also revokes the refresh token issued with it and the SSO
+    /// session (SPID); CIE: only revoking the refresh token revokes everything.
+    pub access_token_revocation_cascades: bool,
+    /// EC keys (P-256, P-384, P-521) and ES256/ES384/ES512 are allowed in JWKS and signatures
+    /// (CIE `JwkCie`); SPID: RSA only.
+    pub ec_keys_allowed: bool,
+    /// The OP metadata must publish the CIE extras: `claims_supported` (with the
+    /// `https://attributes.eid.gov.it/` claims), `claims_parameter_supported`,
+    /// `response_modes_supported` and `tls_client_certificate_bound_access_tokens`; SPID asks
+    /// `op_name` and `op_uri` instead.
+    pub op_metadata_cie: bool,
+    /// The trust anchor whose trust-mark ids the profile expects, as the prefix of
+    /// `<anchor>/<entity type>/<profile>/` (CIE: `https://registry.interno.gov.it/`); None: the
+    /// anchor of the federation at hand (SPID).
+    pub trust_mark_id_base: Option<String>,
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -185,6 +218,42 @@ impl Profile {
             userinfo_require_iss_aud_exp: true,
             trust_mark_status_jwt: false,
             authz_id_token_claims_allowed: false,
+            scopes_supported: strings(&["offline_access"]),
+            claims_in_id_token: false,
+            authz_error_iss_required: false,
+            authz_http_params_required: true,
+            id_token_encrypted_on_request: false,
+            refresh_issues_id_token: true,
+            access_token_revocation_cascades: true,
+            ec_keys_allowed: false,
+            op_metadata_cie: false,
+            trust_mark_id_base: None,
+        }
+    }
+
+    /// The 2023 rules read for CIE id (`differenze_spid_cie`): `profile` and `email` scopes,
+    /// claims in the ID token and userinfo, `iss` on every authorization response (errors
+    /// included), ID-token encryption when the RP declares it, userinfo by GET and POST, no new
+    /// ID token on refresh, introspection answering `active` only, access-token revocation that
+    /// leaves the refresh token alive, EC keys, the CIE OP metadata extras. Trust-mark ids keep
+    /// the federation's own anchor: a harness run has its own anchor, not the Ministry's.
+    pub fn cie() -> Profile {
+        Profile {
+            name: "cie".into(),
+            userinfo_post_allowed: true,
+            authz_response_iss_required: true,
+            authz_error_iss_required: true,
+            authz_http_params_required: false,
+            introspection_fields: strings(&["active"]),
+            scopes_supported: strings(&["offline_access", "profile", "email"]),
+            claims_in_id_token: true,
+            authz_id_token_claims_allowed: true,
+            id_token_encrypted_on_request: true,
+            refresh_issues_id_token: false,
+            access_token_revocation_cascades: false,
+            ec_keys_allowed: true,
+            op_metadata_cie: true,
+            ..Profile::rules_2023()
         }
     }
 
@@ -247,10 +316,11 @@ impl Profile {
         }
     }
 
-    /// A preset by name (`rules-2023`, `agid-check-op`, `django-sdk`, `lg-2019-draft`).
+    /// A preset by name (`rules-2023`, `cie`, `agid-check-op`, `django-sdk`, `lg-2019-draft`).
     pub fn by_name(name: &str) -> Option<Profile> {
         match name {
             "rules-2023" => Some(Profile::rules_2023()),
+            "cie" => Some(Profile::cie()),
             "agid-check-op" => Some(Profile::agid_check_op()),
             "django-sdk" => Some(Profile::django_sdk()),
             "lg-2019-draft" => Some(Profile::lg_2019_draft()),
@@ -278,6 +348,7 @@ mod tests {
     fn presets_by_name() {
         for p in [
             Profile::rules_2023(),
+            Profile::cie(),
             Profile::agid_check_op(),
             Profile::django_sdk(),
             Profile::lg_2019_draft(),
