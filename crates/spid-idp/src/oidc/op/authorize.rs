@@ -2,7 +2,7 @@
 //! OTP and consent steps, on the SAML IdP's own pages.
 
 use super::request::{
-    check_envelope, check_redirect_uri, check_request_with, grant_level, AuthzRefusal,
+    check_envelope_for, check_redirect_uri, check_request_for, grant_level, AuthzRefusal,
     ResponseMode, ValidAuthz,
 };
 use super::{
@@ -260,12 +260,13 @@ impl OpenIdProvider {
     }
 
     async fn authorize(&self, params: HashMap<String, String>, headers: &HeaderMap) -> Response {
-        let envelope = match check_envelope(&params) {
-            Ok(e) => e,
-            Err(e) => return refusal_page(&e),
-        };
+        let envelope =
+            match check_envelope_for(&params, self.0.cfg.profile.authz_http_params_required) {
+                Ok(e) => e,
+                Err(e) => return refusal_page(&e),
+            };
         let request = envelope.request;
-        let client = match self.client(envelope.client_id).await {
+        let client = match self.client(&envelope.client_id).await {
             Ok(c) => c,
             Err(e) => return refusal_page(&e),
         };
@@ -286,14 +287,13 @@ impl OpenIdProvider {
         let cfg = &self.0.cfg;
         let checked =
             verified_request(request, &client.jwks, &cfg.profile.signing_algs).and_then(|claims| {
-                check_request_with(
+                check_request_for(
                     &params,
                     &claims,
                     &cfg.entity_id,
                     &client.redirect_uris(),
                     cfg.clock.now(),
-                    cfg.profile.skew(),
-                    cfg.profile.authz_id_token_claims_allowed,
+                    &cfg.profile,
                 )
             });
         let authz = match checked {
@@ -843,6 +843,7 @@ pub(super) mod tests {
                 scope: vec!["openid".into()],
                 acr_values: vec![SpidLevel::L2],
                 userinfo_claims: vec![],
+                id_token_claims: vec![],
                 prompt: "consent login".into(),
                 response_mode: ResponseMode::Query,
             },

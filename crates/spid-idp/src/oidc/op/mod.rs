@@ -206,6 +206,28 @@ enum ConfigurationError {
     Plan(String),
 }
 
+/// The claims a CIE OP publishes in `claims_supported` (CIE OIDC OP metadata): the OpenID
+/// standard claims CIE releases and the `https://attributes.eid.gov.it/` ones.
+pub const CIE_CLAIMS_SUPPORTED: &[&str] = &[
+    "given_name",
+    "family_name",
+    "birthdate",
+    "gender",
+    "place_of_birth",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "document_details",
+    "https://attributes.eid.gov.it/fiscal_number",
+    "https://attributes.eid.gov.it/idANPR",
+    "https://attributes.eid.gov.it/physical_phone_number",
+    "https://attributes.eid.gov.it/landline_number",
+    "https://attributes.eid.gov.it/e_delivery_service",
+    "https://attributes.eid.gov.it/eid_exp_date",
+];
+
 /// Signed messages kept for [`OpenIdProvider::take_sent`].
 pub const MAX_SENT: usize = 64;
 
@@ -613,14 +635,20 @@ impl OpenIdProvider {
         r
     }
 
-    /// The `openid_provider` metadata.
+    /// The `openid_provider` metadata: the SPID set, and under a profile with
+    /// `op_metadata_cie` the CIE extras ([`CIE_CLAIMS_SUPPORTED`] as `claims_supported`,
+    /// `tls_client_certificate_bound_access_tokens`, and the ID-token encryption algorithms
+    /// where the OP encrypts ID tokens on request).
     pub fn metadata(&self) -> Value {
         let cfg = &self.0.cfg;
         let p = &cfg.profile;
         let algs: Vec<&str> = p.signing_algs.iter().map(|a| a.name()).collect();
         let jwe_algs: Vec<&str> = p.jwe_algs.iter().map(|a| a.name()).collect();
         let jwe_encs: Vec<&str> = p.jwe_encs.iter().map(|a| a.name()).collect();
-        json!({
+        let scopes: Vec<&str> = std::iter::once("openid")
+            .chain(p.scopes_supported.iter().map(String::as_str))
+            .collect();
+        let mut md = json!({
             "issuer": cfg.entity_id,
             "authorization_endpoint": cfg.endpoint("authorization"),
             "token_endpoint": cfg.endpoint("token"),
@@ -629,7 +657,7 @@ impl OpenIdProvider {
             "revocation_endpoint": cfg.endpoint("revocation"),
             "jwks": self.jwks().to_value(),
             "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "offline_access"],
+            "scopes_supported": scopes,
             "response_types_supported": ["code"],
             "response_modes_supported": p.response_modes_supported,
             "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -649,7 +677,26 @@ impl OpenIdProvider {
             "client_registration_types_supported": ["automatic"],
             "request_authentication_methods_supported": {"authorization_endpoint": ["request_object"]},
             "request_authentication_signing_alg_values_supported": algs,
-        })
+        });
+        if let (true, Some(obj)) = (p.op_metadata_cie, md.as_object_mut()) {
+            obj.insert("claims_supported".into(), json!(CIE_CLAIMS_SUPPORTED));
+            // Access tokens are bearer tokens here: none is bound to a TLS client certificate.
+            obj.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                json!(false),
+            );
+            if p.id_token_encrypted_on_request {
+                obj.insert(
+                    "id_token_encryption_alg_values_supported".into(),
+                    json!(jwe_algs),
+                );
+                obj.insert(
+                    "id_token_encryption_enc_values_supported".into(),
+                    json!(jwe_encs),
+                );
+            }
+        }
+        md
     }
 
     fn configuration(&self) -> Result<String, ConfigurationError> {
@@ -749,7 +796,7 @@ impl OpenIdProvider {
             .route("/token", post(token::token).get(token::wrong_method))
             .route(
                 "/userinfo",
-                get(userinfo::userinfo).post(userinfo::wrong_method),
+                get(userinfo::userinfo).post(userinfo::userinfo_post),
             )
             .route("/admin/arm", post(admin_arm))
             .route("/introspection", post(introspect::introspection))
@@ -819,6 +866,60 @@ mod tests {
             .build()
             .expect("a current-thread runtime")
             .block_on(f)
+    }
+
+    /// The token-endpoint fixture with its OP under `profile` (fresh keys).
+    pub(crate) fn profiled(profile: spid_core::oidc::Profile) -> super::token::tests::Fixture {
+        let fx = super::token::tests::fixture();
+        let mut cfg = fx.op.config().clone();
+        cfg.profile = profile;
+        super::token::tests::Fixture {
+            op: super::OpenIdProvider::new(cfg).expect("op"),
+            ..fx
+        }
+    }
+
+    #[test]
+    fn metadata_follows_the_profile() {
+        use serde_json::json;
+        let spid = profiled(spid_core::oidc::Profile::rules_2023())
+            .op
+            .metadata();
+        let cie = profiled(spid_core::oidc::Profile::cie()).op.metadata();
+        assert_eq!(
+            spid["scopes_supported"],
+            json!(["openid", "offline_access"])
+        );
+        assert_eq!(
+            cie["scopes_supported"],
+            json!(["openid", "offline_access", "profile", "email"])
+        );
+        for extra in [
+            "claims_supported",
+            "tls_client_certificate_bound_access_tokens",
+            "id_token_encryption_alg_values_supported",
+            "id_token_encryption_enc_values_supported",
+        ] {
+            assert!(spid.get(extra).is_none(), "SPID publishes {extra}");
+            assert!(cie.get(extra).is_some(), "CIE lacks {extra}");
+        }
+        let claims = cie["claims_supported"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(claims.contains(&json!("https://attributes.eid.gov.it/fiscal_number")));
+        for both in [
+            "claims_parameter_supported",
+            "revocation_endpoint_auth_methods_supported",
+            "authorization_response_iss_parameter_supported",
+        ] {
+            assert_eq!(spid[both], cie[both], "{both}");
+            assert!(cie.get(both).is_some(), "{both}");
+        }
+        assert_eq!(
+            cie["response_modes_supported"],
+            json!(["form_post", "query"])
+        );
     }
 
     /// `op.*` codes the OP never answers with, each with why (none: every code of the table

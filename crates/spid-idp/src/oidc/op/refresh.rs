@@ -404,6 +404,7 @@ pub(super) mod tests {
                 scope: scope.iter().map(|s| s.to_string()).collect(),
                 acr_values: acr_values.to_vec(),
                 userinfo_claims: vec![],
+                id_token_claims: vec![],
                 prompt: prompt.into(),
                 response_mode: Default::default(),
             };

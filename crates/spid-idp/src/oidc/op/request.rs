@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use spid_core::oidc::jose::{check_time_claims, JoseError};
+use spid_core::oidc::jose::{check_time_claims, decode_unverified, JoseError};
 use spid_core::oidc::pkce::strong_random_string;
+use spid_core::oidc::Profile;
 use spid_core::{Rule, SpidLevel};
 use std::collections::HashMap;
 
@@ -25,8 +26,12 @@ pub struct ValidAuthz {
     pub scope: Vec<String>,
     /// Requested levels, in preference order.
     pub acr_values: Vec<SpidLevel>,
-    /// Claims requested under `claims.userinfo`.
+    /// Claims requested under `claims.userinfo`, plus those of the `profile` and `email`
+    /// scopes where the profile allows them (CIE).
     pub userinfo_claims: Vec<String>,
+    /// Claims requested under `claims.id_token`, kept only where the profile releases claims
+    /// in the ID token (CIE `claims_in_id_token`); empty otherwise.
+    pub id_token_claims: Vec<String>,
     /// `consent` or `consent login`.
     pub prompt: String,
     /// How the answer travels back.
@@ -240,6 +245,11 @@ pub struct AuthzCtx<'a> {
     pub skew: Duration,
     /// The profile's `authz_id_token_claims_allowed`.
     pub id_token_claims_allowed: bool,
+    /// Scope values besides `openid` the OP accepts (the profile's `scopes_supported`).
+    pub scopes: &'a [String],
+    /// `client_id` and `response_type` must be HTTP parameters too (the profile's
+    /// `authz_http_params_required`: SPID MUST, CIE SHOULD).
+    pub http_params_required: bool,
 }
 
 /// An authorization request under check: the HTTP parameters and the request object's
@@ -314,10 +324,11 @@ pub const AUTHZ_RULES: &[AuthzRule] = &[
 ];
 
 /// The HTTP parameters an authorization request needs before its RP is resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthzEnvelope<'a> {
-    /// The `client_id` parameter (not empty).
-    pub client_id: &'a str,
+    /// The `client_id` parameter (not empty); under a profile where it is only SHOULD (CIE)
+    /// and absent, the request object's `client_id` (else `iss`), read unverified.
+    pub client_id: std::borrow::Cow<'a, str>,
     /// The request object, by value (not yet known to be a JWS).
     pub request: &'a str,
 }
@@ -365,9 +376,46 @@ pub fn check_envelope(params: &HashMap<String, String>) -> Result<AuthzEnvelope<
     // Both were judged by ENVELOPE_RULES.
     let get = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
     Ok(AuthzEnvelope {
-        client_id: get("client_id"),
+        client_id: get("client_id").into(),
         request: get("request"),
     })
+}
+
+/// [`check_envelope`] where `client_id` need not be an HTTP parameter
+/// (`http_params_required` false, CIE): without one, the request object names the RP. That
+/// is routing only: the object's signature is then checked with that RP's keys, and
+/// [`AUTHZ_RULES`] require `iss` = `client_id`.
+pub fn check_envelope_for(
+    params: &HashMap<String, String>,
+    http_params_required: bool,
+) -> Result<AuthzEnvelope<'_>, AuthzRefusal> {
+    let absent = params.get("client_id").is_none_or(|c| c.is_empty());
+    let named = (!http_params_required && absent)
+        .then(|| request_client_id(params))
+        .flatten();
+    let Some(id) = named else {
+        return check_envelope(params);
+    };
+    let mut with_id = params.clone();
+    with_id.insert("client_id".into(), id.clone());
+    check_envelope(&with_id)?;
+    Ok(AuthzEnvelope {
+        client_id: id.into(),
+        request: params
+            .get("request")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    })
+}
+
+/// The RP a request object names (`client_id`, else `iss`), unverified.
+fn request_client_id(params: &HashMap<String, String>) -> Option<String> {
+    let (_, claims) = decode_unverified(params.get("request")?).ok()?;
+    ["client_id", "iss"]
+        .iter()
+        .find_map(|k| claims.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// Codes decided outside [`AUTHZ_RULES`]: before them by [`ENVELOPE_RULES`] (no
@@ -411,14 +459,24 @@ fn request_object(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
     }
 }
 
-fn client_id(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
-    let client_id = required(i.obj, "client_id")?;
-    if i.param("client_id") != Some(client_id) {
-        return Err(AuthzRefusal::InvalidRequest(
-            "client_id differs between HTTP parameters and request object".into(),
-        ));
+/// The HTTP copy of a request-object member: present and equal where the profile requires
+/// it (SPID), equal when present otherwise (CIE: SHOULD).
+fn http_copy(i: &AuthzInput<'_>, c: &AuthzCtx<'_>, name: &str, value: &str) -> AuthzCheck {
+    match i.param(name) {
+        Some(p) if p == value => Ok(()),
+        None if !c.http_params_required => Ok(()),
+        None => Err(AuthzRefusal::InvalidRequest(format!(
+            "{name} is required as an HTTP parameter too"
+        ))),
+        Some(_) => Err(AuthzRefusal::InvalidRequest(format!(
+            "{name} differs between HTTP parameters and request object"
+        ))),
     }
-    Ok(())
+}
+
+fn client_id(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
+    let client_id = required(i.obj, "client_id")?;
+    http_copy(i, c, "client_id", client_id)
 }
 
 fn iss(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
@@ -464,12 +522,12 @@ fn no_sub(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
     Ok(())
 }
 
-fn response_type(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+fn response_type(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
     let rt = required(i.obj, "response_type")?;
     if rt != "code" || i.param("response_type").is_some_and(|p| p != rt) {
         return Err(AuthzRefusal::ResponseType);
     }
-    Ok(())
+    http_copy(i, c, "response_type", rt)
 }
 
 fn scope_param(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
@@ -489,13 +547,15 @@ fn scope_openid(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
     Ok(())
 }
 
-fn scope_spid(i: &AuthzInput<'_>, _: &AuthzCtx<'_>) -> AuthzCheck {
+fn scope_spid(i: &AuthzInput<'_>, c: &AuthzCtx<'_>) -> AuthzCheck {
     if let Some(bad) = i
         .scopes()
         .iter()
-        .find(|s| !["openid", "offline_access"].contains(&s.as_str()))
+        .find(|s| s.as_str() != "openid" && !c.scopes.contains(s))
     {
-        return Err(AuthzRefusal::Scope(format!("{bad} is not a SPID scope")));
+        return Err(AuthzRefusal::Scope(format!(
+            "{bad} is not a scope of this profile"
+        )));
     }
     Ok(())
 }
@@ -607,20 +667,73 @@ pub fn check_request_with(
     skew: Duration,
     id_token_claims_allowed: bool,
 ) -> Result<ValidAuthz, AuthzRefusal> {
+    let spid = Profile::rules_2023();
     let ctx = AuthzCtx {
         issuer,
         redirect_uris,
         now,
         skew,
         id_token_claims_allowed,
+        scopes: &spid.scopes_supported,
+        http_params_required: spid.authz_http_params_required,
     };
+    check_request_ctx(params, claims, &ctx, false)
+}
+
+/// [`check_request`] under `profile`: its skew, its scopes (CIE adds `profile` and `email`),
+/// whether `claims.id_token` is allowed and kept for the ID token, whether `client_id` and
+/// `response_type` must be HTTP parameters too.
+pub fn check_request_for(
+    params: &HashMap<String, String>,
+    claims: &Value,
+    issuer: &str,
+    redirect_uris: &[String],
+    now: DateTime<Utc>,
+    profile: &Profile,
+) -> Result<ValidAuthz, AuthzRefusal> {
+    let ctx = AuthzCtx {
+        issuer,
+        redirect_uris,
+        now,
+        skew: profile.skew(),
+        id_token_claims_allowed: profile.authz_id_token_claims_allowed,
+        scopes: &profile.scopes_supported,
+        http_params_required: profile.authz_http_params_required,
+    };
+    check_request_ctx(params, claims, &ctx, profile.claims_in_id_token)
+}
+
+fn check_request_ctx(
+    params: &HashMap<String, String>,
+    claims: &Value,
+    ctx: &AuthzCtx<'_>,
+    claims_in_id_token: bool,
+) -> Result<ValidAuthz, AuthzRefusal> {
+    let (redirect_uris, id_token_claims_allowed) = (ctx.redirect_uris, ctx.id_token_claims_allowed);
     let empty = Map::new();
     let input = AuthzInput {
         params,
         claims,
         obj: claims.as_object().unwrap_or(&empty),
     };
-    run_authz_rules(&input, &ctx)?;
+    run_authz_rules(&input, ctx)?;
+    let scope = input.scopes();
+    let mut userinfo = userinfo_claims(input.obj.get("claims"), id_token_claims_allowed)?;
+    // The scopes a profile accepts beyond SPID's stand for their claims (OIDC Core 5.4).
+    for (s, names) in SCOPE_CLAIMS {
+        if scope.iter().any(|x| x == s) {
+            for n in *names {
+                if !userinfo.iter().any(|c| c == n) {
+                    userinfo.push(n.to_string());
+                }
+            }
+        }
+    }
+    let id_token_claims = if claims_in_id_token {
+        member_claims(input.obj.get("claims"), "id_token")
+    } else {
+        Vec::new()
+    };
     // Every value below was judged by AUTHZ_RULES.
     Ok(ValidAuthz {
         client_id: input.claim("client_id").unwrap_or_default().to_string(),
@@ -628,9 +741,10 @@ pub fn check_request_with(
         state: input.claim("state").unwrap_or_default().to_string(),
         nonce: input.claim("nonce").unwrap_or_default().to_string(),
         code_challenge: challenge(&input).unwrap_or_default().to_string(),
-        scope: input.scopes(),
+        scope,
         acr_values: acr_values(input.claim("acr_values"))?,
-        userinfo_claims: userinfo_claims(input.obj.get("claims"), id_token_claims_allowed)?,
+        userinfo_claims: userinfo,
+        id_token_claims,
         prompt: input.prompt().to_string(),
         response_mode: response_mode_of(&input)?,
     })
@@ -649,6 +763,28 @@ fn acr_values(v: Option<&str>) -> Result<Vec<SpidLevel>, AuthzRefusal> {
     Ok(levels)
 }
 
+/// The claims the `profile` and `email` scopes stand for (CIE; SPID refuses both scopes).
+pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
+    (
+        "profile",
+        &[
+            "given_name",
+            "family_name",
+            "birthdate",
+            "https://attributes.eid.gov.it/fiscal_number",
+        ],
+    ),
+    ("email", &["email", "email_verified"]),
+];
+
+/// The claim names under `claims.<member>` (none when absent or not an object).
+fn member_claims(v: Option<&Value>, member: &str) -> Vec<String> {
+    v.and_then(|v| v.get(member))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 fn userinfo_claims(
     v: Option<&Value>,
     id_token_claims_allowed: bool,
@@ -665,11 +801,7 @@ fn userinfo_claims(
             "claims.{other} is not allowed in SPID"
         )));
     }
-    Ok(obj
-        .get("userinfo")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default())
+    Ok(member_claims(Some(v), "userinfo"))
 }
 
 /// The level the OP grants a user whose strongest credential is `user_max`, for `acr_values`
@@ -952,6 +1084,9 @@ pub(super) mod tests {
         (Rule::OpAuthzResponseType, |p, _| {
             p.insert("response_type".into(), "id_token".into());
         }),
+        (Rule::OpAuthzParameters, |p, _| {
+            p.remove("response_type");
+        }),
         (Rule::OpAuthzParameters, |_, c| drop_claim(c, "scope")),
         (Rule::OpAuthzParameters, |p, _| {
             p.insert("scope".into(), "openid offline_access".into());
@@ -1086,7 +1221,7 @@ pub(super) mod tests {
         assert_eq!(
             check_envelope(&p),
             Ok(AuthzEnvelope {
-                client_id: RP,
+                client_id: RP.into(),
                 request: "h.p.s"
             })
         );
@@ -1108,6 +1243,147 @@ pub(super) mod tests {
         assert!(codes
             .iter()
             .all(|r| ENVELOPE_CASES.iter().any(|(t, _, _)| t == r)));
+    }
+
+    fn check_as(
+        p: &HashMap<String, String>,
+        c: &Value,
+        profile: &Profile,
+    ) -> Result<ValidAuthz, AuthzRefusal> {
+        check_request_for(p, c, OP, &[format!("{RP}/callback")], now(), profile)
+    }
+
+    /// What CIE allows and SPID refuses, one edit each: the rule SPID refuses it by.
+    const CIE_ALLOWS: &[(Rule, &str, Edit)] = &[
+        (Rule::OpAuthzScope, "scope profile", |p, c| {
+            p.insert("scope".into(), "openid profile".into());
+            c["scope"] = json!("openid profile");
+        }),
+        (Rule::OpAuthzScope, "scope email", |p, c| {
+            p.insert("scope".into(), "openid email".into());
+            c["scope"] = json!("openid email");
+        }),
+        (Rule::OpAuthzClaims, "claims.id_token", |_, c| {
+            c["claims"] = json!({"id_token": {"family_name": {"essential": true}},
+                                 "userinfo": {"given_name": null}});
+        }),
+        (Rule::OpAuthzParameters, "no HTTP client_id", |p, _| {
+            p.remove("client_id");
+        }),
+        (Rule::OpAuthzParameters, "no HTTP response_type", |p, _| {
+            p.remove("response_type");
+        }),
+    ];
+
+    /// What both profiles refuse, one edit each, and by which rule.
+    const BOTH_REFUSE: &[(Rule, &str, Edit)] = &[
+        (Rule::OpAuthzParameters, "HTTP client_id differs", |p, _| {
+            p.insert("client_id".into(), "http://x".into());
+        }),
+        (
+            Rule::OpAuthzResponseType,
+            "HTTP response_type differs",
+            |p, _| {
+                p.insert("response_type".into(), "id_token".into());
+            },
+        ),
+        (Rule::OpAuthzScope, "a scope neither defines", |p, c| {
+            p.insert("scope".into(), "openid phone".into());
+            c["scope"] = json!("openid phone");
+        }),
+        (Rule::OpAuthzClaims, "claims.other", |_, c| {
+            c["claims"] = json!({"other": {}});
+        }),
+    ];
+
+    #[test]
+    fn cie_allows_what_spid_refuses() {
+        let (spid, cie) = (Profile::rules_2023(), Profile::cie());
+        for (rule, what, edit) in CIE_ALLOWS {
+            let (mut p, mut c) = good();
+            edit(&mut p, &mut c);
+            assert_eq!(
+                check_as(&p, &c, &spid).map_err(|e| e.rule()),
+                Err(*rule),
+                "SPID {what}"
+            );
+            assert!(check_as(&p, &c, &cie).is_ok(), "CIE {what}");
+        }
+        for (rule, what, edit) in BOTH_REFUSE {
+            let (mut p, mut c) = good();
+            edit(&mut p, &mut c);
+            for profile in [&spid, &cie] {
+                let got = check_as(&p, &c, profile).map_err(|e| e.rule());
+                assert_eq!(got, Err(*rule), "{} {what}", profile.name);
+            }
+        }
+    }
+
+    #[test]
+    fn cie_keeps_id_token_claims_and_the_claims_of_its_scopes() {
+        let (mut p, mut c) = good();
+        p.insert("scope".into(), "openid profile email".into());
+        c["scope"] = json!("openid profile email");
+        c["claims"] = json!({"id_token": {"family_name": {"essential": true}},
+                             "userinfo": {"given_name": null}});
+        let v = check_as(&p, &c, &Profile::cie()).expect("CIE");
+        assert_eq!(v.id_token_claims, vec!["family_name".to_string()]);
+        for claim in [
+            "given_name",
+            "family_name",
+            "https://attributes.eid.gov.it/fiscal_number",
+            "email",
+        ] {
+            assert!(v.userinfo_claims.iter().any(|x| x == claim), "{claim}");
+        }
+        // Where claims.id_token is only tolerated (django-sdk), nothing goes in the ID token.
+        let (p, c) = (good().0, {
+            let mut c = good().1;
+            c["claims"] = json!({"id_token": {"family_name": null}});
+            c
+        });
+        let v = check_as(&p, &c, &Profile::django_sdk()).expect("django-sdk");
+        assert!(v.id_token_claims.is_empty());
+    }
+
+    #[test]
+    fn cie_envelope_takes_the_client_from_the_request_object() {
+        use base64::Engine;
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let jwt = |claims: Value| format!("{}.{}.sig", b64(&json!({"alg": "RS256"})), b64(&claims));
+        let mut p: HashMap<String, String> = HashMap::new();
+        p.insert("request".into(), jwt(json!({"client_id": RP, "iss": RP})));
+        let e = check_envelope_for(&p, true).map_err(|e| e.rule());
+        assert_eq!(
+            e,
+            Err(Rule::OpAuthzClientId),
+            "SPID: client_id is an HTTP parameter"
+        );
+        let e = check_envelope_for(&p, false).expect("CIE");
+        assert_eq!(e.client_id, RP);
+        p.insert("request".into(), jwt(json!({"iss": RP})));
+        assert_eq!(
+            check_envelope_for(&p, false).map(|e| e.client_id),
+            Ok(RP.into())
+        );
+        // Nothing names the RP: still refused, as without a request object.
+        for request in [jwt(json!({"scope": "openid"})), "not-a-jwt".to_string()] {
+            p.insert("request".into(), request);
+            let e = check_envelope_for(&p, false).map_err(|e| e.rule());
+            assert_eq!(e, Err(Rule::OpAuthzClientId));
+        }
+        p.remove("request");
+        let e = check_envelope_for(&p, false).map_err(|e| e.rule());
+        assert_eq!(e, Err(Rule::OpAuthzClientId));
+        // An HTTP client_id, when sent, is the one used.
+        p.insert("client_id".into(), RP.into());
+        p.insert("request".into(), jwt(json!({"client_id": "http://x"})));
+        assert_eq!(
+            check_envelope_for(&p, false).map(|e| e.client_id),
+            Ok(RP.into())
+        );
     }
 
     #[test]

@@ -743,6 +743,7 @@ pub(super) mod tests {
             scope: vec!["openid".into()],
             acr_values: vec![SpidLevel::L2],
             userinfo_claims: vec![],
+            id_token_claims: vec![],
             prompt: "consent login".into(),
             response_mode: Default::default(),
         };

@@ -1,5 +1,6 @@
-//! `/userinfo`: GET with a bearer access token; the answer is a JWS signed by the OP, then
-//! encrypted to the RP's encryption key from its federation metadata.
+//! `/userinfo`: GET (and POST where the profile allows it: CIE) with a bearer access token;
+//! the answer is a JWS signed by the OP, then encrypted to the RP's encryption key from its
+//! federation metadata.
 
 use super::{lock, OpenIdProvider, TokenGrant};
 use crate::oidc::{json_error, with_rule};
@@ -216,6 +217,18 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
     }
 }
 
+/// `POST /userinfo`: answered as GET where the profile allows it (CIE
+/// `userinfo_post_allowed`), else refused (SPID: GET only).
+pub(crate) async fn userinfo_post(
+    State(op): State<OpenIdProvider>,
+    headers: HeaderMap,
+) -> Response {
+    if !op.0.cfg.profile.userinfo_post_allowed {
+        return wrong_method().await;
+    }
+    userinfo(State(op), headers).await
+}
+
 /// SPID userinfo is GET only.
 pub(crate) async fn wrong_method() -> Response {
     with_rule(
@@ -336,10 +349,35 @@ pub(super) mod tests {
     pub(crate) type MethodCase = (Rule, &'static str, fn() -> Response);
 
     /// The userinfo endpoint's method cases: the handler answering the wrong method.
-    pub(crate) const METHOD_CASES: &[MethodCase] =
-        &[(Rule::OpUserinfoMethod, "POST /userinfo", || {
+    pub(crate) const METHOD_CASES: &[MethodCase] = &[
+        (Rule::OpUserinfoMethod, "wrong method", || {
             block_on(wrong_method())
-        })];
+        }),
+        (Rule::OpUserinfoMethod, "POST /userinfo under SPID", || {
+            let fx = fixture();
+            let t = tokens(&fx);
+            block_on(userinfo_post(
+                State(fx.op.clone()),
+                bearer(&text(&t, "access_token")),
+            ))
+        }),
+    ];
+
+    /// CIE: userinfo by POST is answered as GET is (the same bearer checks, the same answer).
+    #[test]
+    fn userinfo_by_post_under_cie() {
+        let fx = super::super::tests::profiled(spid_core::oidc::Profile::cie());
+        let t = tokens(&fx);
+        let h = bearer(&text(&t, "access_token"));
+        let get = block_on(userinfo(State(fx.op.clone()), h.clone()));
+        let post = block_on(userinfo_post(State(fx.op.clone()), h));
+        assert_ne!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.status(), get.status());
+        assert_eq!(rule_of(&post), rule_of(&get));
+        // The bearer is still judged.
+        let r = block_on(userinfo_post(State(fx.op.clone()), HeaderMap::new()));
+        assert_eq!(rule_of(&r), Some(Rule::OpUserinfoToken.code()));
+    }
 
     #[test]
     fn userinfo_is_get_only() {
