@@ -1,6 +1,10 @@
 //! `check-idp` discriminates: our IdP passes every check and login; an IdP that always asserts
-//! SpidL1 fails exactly the logins where L1 does not satisfy the request.
+//! SpidL1 fails exactly the logins where L1 does not satisfy the request. In the CIE profile our
+//! CIE IdP passes every CIE check, probe and login (either Assertion Issuer variant), our SPID
+//! IdP fails the CIE shape, and a CIE IdP that asserts L1 fails exactly the logins above L1. The
+//! Avviso 18 probes pass against our IdP: nr30 exactly where the matrix says so.
 
+use spid_core::cie::IdpProfile;
 use spid_core::{Comparison, SpidLevel};
 use spid_harness::check_idp::{check_idp, CheckIdpOptions, CheckIdpReport};
 use spid_harness::runner::Credentials;
@@ -13,30 +17,52 @@ fn free_addr() -> String {
 }
 
 async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
+    run_as(IdpProfile::Spid, IdpProfile::Spid, grant, true).await
+}
+
+/// check-idp in `judge` profile against our IdP in `idp` profile (`issuer_format`: the CIE
+/// Assertion Issuer carries Format).
+async fn run_as(
+    idp_profile: IdpProfile,
+    judge: IdpProfile,
+    grant: Option<SpidLevel>,
+    issuer_format: bool,
+) -> CheckIdpReport {
     let creds = Credentials::embedded().unwrap();
     let sp_addr = free_addr();
-    // The SP check-idp will start: same key and URL, so the IdP can trust it beforehand.
-    let sp_md = spid_sp::ServiceProvider::new(spid_sp::SpConfig::new(
-        &format!("http://{sp_addr}"),
-        creds.sp.clone(),
-    ))
-    .unwrap()
-    .metadata_xml()
-    .to_string();
+    // The SP check-idp will start: same key, URL and profile, so the IdP can trust it
+    // beforehand.
+    let mut sp_cfg = spid_sp::SpConfig::new(&format!("http://{sp_addr}"), creds.sp.clone());
+    if judge == IdpProfile::Cie {
+        sp_cfg.attributes = spid_core::cie::MINIMUM_ATTRIBUTES
+            .map(String::from)
+            .to_vec();
+        sp_cfg.cie_metadata = true;
+    }
+    let sp_md = spid_sp::ServiceProvider::new(sp_cfg)
+        .unwrap()
+        .metadata_xml()
+        .to_string();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
-    let mut cfg = IdpConfig::new(&base, creds.idp, creds.foreign);
+    let mut cfg = match idp_profile {
+        IdpProfile::Spid => IdpConfig::new(&base, creds.idp, creds.foreign),
+        IdpProfile::Cie => IdpConfig::cie(&base, creds.idp, creds.foreign),
+    };
+    let metadata = cfg.metadata_url();
     cfg.grant_level = grant;
+    cfg.cie_assertion_issuer_format = issuer_format;
     let idp = IdentityProvider::new(cfg).unwrap();
     idp.register_sp(&sp_md).unwrap();
     let task = tokio::spawn(async move {
         let _ = idp.serve(l).await;
     });
     let report = check_idp(&CheckIdpOptions {
-        metadata: format!("{base}/metadata"),
+        metadata,
         sp_listen: sp_addr,
         driver: None,
         certs: None,
+        profile: judge,
     })
     .await
     .unwrap();
@@ -63,8 +89,156 @@ async fn our_idp_passes_everything() {
     );
     let bad: Vec<_> = r.logins.iter().filter(|l| !l.holds()).collect();
     assert!(bad.is_empty(), "{bad:#?}");
-    assert_eq!(r.logins.len(), 13);
+    let level = r.logins.iter().filter(|l| l.id.starts_with("login."));
+    assert_eq!(level.count(), 13);
     assert_eq!(r.logins.iter().filter(|l| l.expected == "nr20").count(), 2);
+    // Avviso 18: the six Purpose rows × the four identity types, nr30 where the matrix says.
+    let purposes: Vec<_> = r.logins.iter().filter(|l| l.purpose.is_some()).collect();
+    assert_eq!(purposes.len(), 24);
+    for l in &purposes {
+        let p = spid_core::professional::Purpose::parse(l.purpose.as_deref().unwrap());
+        let admitted = spid_core::professional::admits(p, l.identity_type.unwrap());
+        assert_eq!(
+            l.expected,
+            if admitted { "login" } else { "nr30" },
+            "{}",
+            l.id
+        );
+        if !admitted {
+            assert_eq!(l.rule.as_deref(), Some("response.status.nr30"), "{}", l.id);
+        }
+    }
+    assert_eq!(purposes.iter().filter(|l| l.expected == "nr30").count(), 13);
+}
+
+#[tokio::test]
+async fn our_cie_idp_passes_every_cie_check_with_either_assertion_issuer() {
+    for issuer_format in [true, false] {
+        let r = run_as(IdpProfile::Cie, IdpProfile::Cie, None, issuer_format).await;
+        let failed: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|c| !c.holds())
+            .map(|c| (c.id, &c.detail))
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(
+            r.checks
+                .iter()
+                .filter(|c| c.id.starts_with("idp-metadata."))
+                .count(),
+            10
+        );
+        assert_eq!(
+            r.checks
+                .iter()
+                .filter(|c| c.id.starts_with("request.cie."))
+                .count(),
+            18
+        );
+        let bad: Vec<_> = r.logins.iter().filter(|l| !l.holds()).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+        // L1–L3 × exact/minimum, no Purpose probes (Avviso 18 is SPID's).
+        assert_eq!(r.logins.len(), 6);
+        assert!(r.logins.iter().all(|l| l.id.starts_with("login.cie.")));
+        assert!(
+            r.logins.iter().all(|l| l.duties.len() == 9),
+            "{:?}",
+            r.logins[0].duties
+        );
+        for id in r
+            .checks
+            .iter()
+            .map(|c| c.id.to_string())
+            .chain(r.logins.iter().map(|l| l.id.clone()))
+            .chain(
+                r.logins
+                    .iter()
+                    .flat_map(|l| l.duties.iter().map(|d| d.id.to_string())),
+            )
+        {
+            assert!(spid_harness::check_idp::is_known_id(&id), "{id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_spid_idp_fails_the_cie_shape() {
+    let r = run_as(IdpProfile::Spid, IdpProfile::Cie, None, true).await;
+    let failed: BTreeSet<&str> = r
+        .checks
+        .iter()
+        .filter(|c| !c.holds())
+        .map(|c| c.id)
+        .collect();
+    for id in [
+        "idp-metadata.cie.entity-id",
+        "idp-metadata.cie.sso-post-is-entity-id",
+        "idp-metadata.cie.sso-redirect-path",
+        // A SPID IdP takes what a CIE IdP must refuse.
+        "request.cie.force-authn-false.nr8",
+        "request.cie.scoping.nr8",
+        "request.cie.destination-entity-id.nr14",
+        "request.cie.is-passive-false.nr15",
+        "request.cie.comparison-better.nr12",
+    ] {
+        assert!(failed.contains(id), "{id} not failed: {failed:?}");
+    }
+    for id in [
+        "idp-metadata.cie.signature",
+        "idp-metadata.cie.signing-certificate",
+        "request.cie.honest",
+        "request.cie.version.nr9",
+    ] {
+        assert!(!failed.contains(id), "{id} failed");
+    }
+    // Its Responses carry the SPID Response Issuer Format, and no SessionIndex above L1.
+    for l in &r.logins {
+        let bad: BTreeSet<&str> = l
+            .duties
+            .iter()
+            .filter(|d| !d.holds())
+            .map(|d| d.id)
+            .collect();
+        assert!(bad.contains("idp.cie.response-issuer"), "{}: {bad:?}", l.id);
+        assert_eq!(
+            bad.contains("idp.cie.session-index"),
+            l.level != SpidLevel::L1,
+            "{}: {bad:?}",
+            l.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cie_idp_that_asserts_l1_fails_exactly_the_logins_above_l1() {
+    let r = run_as(IdpProfile::Cie, IdpProfile::Cie, Some(SpidLevel::L1), true).await;
+    assert!(r.checks.iter().all(|c| c.holds()));
+    let failed: BTreeSet<String> = r
+        .logins
+        .iter()
+        .filter(|l| !l.holds())
+        .map(|l| l.id.clone())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "login.cie.exact.l2",
+        "login.cie.minimum.l2",
+        "login.cie.exact.l3",
+        "login.cie.minimum.l3",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(failed, expected);
+    for l in r.logins.iter().filter(|l| !l.holds()) {
+        let bad: Vec<&str> = l
+            .duties
+            .iter()
+            .filter(|d| !d.holds())
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(bad, ["idp.level-satisfies-request", "sp.rules"], "{}", l.id);
+        assert_eq!(l.rule.as_deref(), Some("assertion.level.insufficient"));
+    }
 }
 
 #[tokio::test]
@@ -74,7 +248,7 @@ async fn an_idp_that_always_asserts_l1_is_caught() {
     let failed: BTreeSet<(SpidLevel, &str)> = r
         .logins
         .iter()
-        .filter(|l| !l.holds())
+        .filter(|l| !l.holds() && l.id.starts_with("login."))
         .map(|l| (l.level, l.comparison.as_str()))
         .collect();
     // L1 satisfies L1 exact/minimum/maximum and every `maximum`; `better L1` wants more;
@@ -91,7 +265,11 @@ async fn an_idp_that_always_asserts_l1_is_caught() {
     .map(|(l, c)| (l, c.as_str()))
     .collect();
     assert_eq!(failed, expected);
-    for l in r.logins.iter().filter(|l| !l.holds()) {
+    for l in r
+        .logins
+        .iter()
+        .filter(|l| !l.holds() && l.id.starts_with("login."))
+    {
         assert!(
             l.duties
                 .iter()
@@ -122,14 +300,14 @@ async fn a_peer_file_turns_the_listed_failures_into_xfail_and_a_stale_entry_into
     assert_eq!(
         r.logins
             .iter()
-            .filter(|l| l.outcome == Outcome::Xfail)
+            .filter(|l| l.outcome == Outcome::Xfail && l.id.starts_with("login."))
             .count(),
         6
     );
     assert!(r
         .logins
         .iter()
-        .filter(|l| l.outcome == Outcome::Xfail)
+        .filter(|l| l.outcome == Outcome::Xfail && l.id.starts_with("login."))
         .all(|l| l.why.as_deref().is_some_and(|w| w.contains("always L1"))));
     // One login listed by id: xfail; the others still fail the run.
     let mut r = base.clone();

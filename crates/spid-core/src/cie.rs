@@ -55,6 +55,126 @@ pub fn entity_id(base: &str) -> String {
     format!("{}{SSO_POST_PATH}", base.trim_end_matches('/'))
 }
 
+/// The CIE ID environments the Ministero dell'Interno runs: the same Shibboleth IdP with the
+/// same paths, told apart by the host (`idserver.`, `preproduzione.idserver.`,
+/// `collaudo.idserver.servizicie.interno.gov.it`; the federation documentation names the
+/// production and pre-production metadata, the collaudo host is the one SP toolkits use for
+/// acceptance tests).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CieEnv {
+    /// Production: `idserver.servizicie.interno.gov.it`.
+    #[default]
+    Production,
+    /// Pre-production (test), reachable without VPN: `preproduzione.idserver.…`.
+    Preproduction,
+    /// Collaudo (acceptance): `collaudo.idserver.…`.
+    Collaudo,
+}
+
+/// The domain every real CIE ID environment lives under.
+pub const REAL_DOMAIN: &str = "idserver.servizicie.interno.gov.it";
+
+/// The loopback domain our IdP uses for an environment's host (`*.localhost` resolves to
+/// loopback in browsers, RFC 6761; the harness's user agent resolves it the same way).
+pub const LOOPBACK_DOMAIN: &str = "idserver.localhost";
+
+impl CieEnv {
+    /// Every environment.
+    pub const ALL: [CieEnv; 3] = [CieEnv::Production, CieEnv::Preproduction, CieEnv::Collaudo];
+
+    /// `production`, `preproduction` or `collaudo` (the `--cie-env` values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CieEnv::Production => "production",
+            CieEnv::Preproduction => "preproduction",
+            CieEnv::Collaudo => "collaudo",
+        }
+    }
+
+    /// Parses an [`CieEnv::as_str`] value.
+    pub fn parse(s: &str) -> Option<CieEnv> {
+        CieEnv::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// The host label in front of the domain: none in production, `preproduzione` or
+    /// `collaudo`.
+    pub fn label(self) -> Option<&'static str> {
+        match self {
+            CieEnv::Production => None,
+            CieEnv::Preproduction => Some("preproduzione"),
+            CieEnv::Collaudo => Some("collaudo"),
+        }
+    }
+
+    /// The host of the environment under `domain` ([`REAL_DOMAIN`] or [`LOOPBACK_DOMAIN`]).
+    pub fn host_under(self, domain: &str) -> String {
+        match self.label() {
+            None => domain.to_string(),
+            Some(l) => format!("{l}.{domain}"),
+        }
+    }
+
+    /// The real entityID of the environment
+    /// (`https://collaudo.idserver.servizicie.interno.gov.it/idp/profile/SAML2/POST/SSO`).
+    pub fn real_entity_id(self) -> String {
+        entity_id(&format!("https://{}", self.host_under(REAL_DOMAIN)))
+    }
+
+    /// The real metadata URL of the environment (`…/idp/shibboleth?Metadata`).
+    pub fn real_metadata_url(self) -> String {
+        format!(
+            "https://{}{METADATA_PATH}?Metadata",
+            self.host_under(REAL_DOMAIN)
+        )
+    }
+
+    /// The base URL our IdP uses for the environment on loopback `port`: production keeps
+    /// `http://127.0.0.1:<port>`; the others put their label in front of [`LOOPBACK_DOMAIN`]
+    /// (`http://collaudo.idserver.localhost:<port>`), so the entityID differs where the real
+    /// ones do and the paths stay the real ones.
+    pub fn loopback_base(self, port: u16) -> String {
+        match self {
+            CieEnv::Production => format!("http://127.0.0.1:{port}"),
+            _ => format!("http://{}:{port}", self.host_under(LOOPBACK_DOMAIN)),
+        }
+    }
+
+    /// The environment a CIE IdP entityID names: its path must be [`SSO_POST_PATH`]; the
+    /// host's first label decides (`preproduzione`, `collaudo`, anything else production).
+    /// `None` when the entityID does not have the CIE shape.
+    pub fn of_entity_id(entity_id: &str) -> Option<CieEnv> {
+        let u = url::Url::parse(entity_id).ok()?;
+        if u.path() != SSO_POST_PATH || u.query().is_some() || u.fragment().is_some() {
+            return None;
+        }
+        if !matches!(u.scheme(), "https" | "http") {
+            return None;
+        }
+        let first = u.host_str()?.split('.').next().unwrap_or_default();
+        Some(match first {
+            "preproduzione" => CieEnv::Preproduction,
+            "collaudo" => CieEnv::Collaudo,
+            _ => CieEnv::Production,
+        })
+    }
+
+    /// Whether `host` is one of the real CIE ID hosts.
+    pub fn is_real_host(host: &str) -> bool {
+        CieEnv::ALL
+            .iter()
+            .any(|e| e.host_under(REAL_DOMAIN).eq_ignore_ascii_case(host))
+    }
+}
+
+impl std::fmt::Display for CieEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The eIDAS minimum data set: the only attributes a CIE SP may request, and the ones a CIE
 /// IdP always releases, whatever was requested.
 pub const MINIMUM_ATTRIBUTES: [&str; 4] = ["name", "familyName", "dateOfBirth", "fiscalNumber"];
@@ -363,6 +483,42 @@ mod tests {
             entity_id("https://idserver.servizicie.interno.gov.it/"),
             "https://idserver.servizicie.interno.gov.it/idp/profile/SAML2/POST/SSO"
         );
+    }
+
+    #[test]
+    fn the_three_environments_differ_by_host_only() {
+        assert_eq!(
+            CieEnv::Production.real_entity_id(),
+            "https://idserver.servizicie.interno.gov.it/idp/profile/SAML2/POST/SSO"
+        );
+        assert_eq!(
+            CieEnv::Preproduction.real_entity_id(),
+            "https://preproduzione.idserver.servizicie.interno.gov.it/idp/profile/SAML2/POST/SSO"
+        );
+        assert_eq!(
+            CieEnv::Collaudo.real_metadata_url(),
+            "https://collaudo.idserver.servizicie.interno.gov.it/idp/shibboleth?Metadata"
+        );
+        for e in CieEnv::ALL {
+            assert_eq!(CieEnv::parse(e.as_str()), Some(e));
+            assert_eq!(CieEnv::of_entity_id(&e.real_entity_id()), Some(e));
+            assert_eq!(
+                CieEnv::of_entity_id(&entity_id(&e.loopback_base(8443))),
+                Some(e)
+            );
+            assert!(CieEnv::is_real_host(&e.host_under(REAL_DOMAIN)));
+        }
+        assert_eq!(
+            CieEnv::Collaudo.loopback_base(9),
+            "http://collaudo.idserver.localhost:9"
+        );
+        assert_eq!(CieEnv::of_entity_id("http://127.0.0.1:9/metadata"), None);
+        assert_eq!(
+            CieEnv::of_entity_id("http://127.0.0.1:9/idp/profile/SAML2/POST/SSO?x=1"),
+            None
+        );
+        assert_eq!(CieEnv::parse("staging"), None);
+        assert!(!CieEnv::is_real_host("idserver.localhost"));
     }
 
     #[test]

@@ -382,9 +382,13 @@ pub struct CheckIdpArgs {
     /// listed failures that pass are xpass and fail the run.
     #[arg(long)]
     pub peer: Option<PathBuf>,
-    /// Write results.json (checks and logins, outcomes and reasons) here.
+    /// Write results.json and junit.xml (checks and logins, outcomes and reasons) here.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// `spid` (default) or `cie`: judge the IdP as a CIE ID IdP (CIE metadata shape, CIE
+    /// AuthnRequests and refusals, CIE Responses; docs/cie.md).
+    #[arg(long, default_value = "spid", value_parser = ["spid", "cie"])]
+    pub profile: String,
 }
 
 /// `check-idp`.
@@ -396,12 +400,17 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
         certs,
         peer,
         report_dir,
+        profile,
     } = a;
     let peer = peer.map(|p| crate::peers::PeerFile::load(&p)).transpose()?;
     if let Some(p) = &peer {
         p.check_ids(crate::check_idp::is_known_id)?;
     }
-    check_idp(metadata, sp_listen, driver, certs, peer, report_dir).await
+    let profile = match profile.as_str() {
+        "cie" => spid_core::cie::IdpProfile::Cie,
+        _ => spid_core::cie::IdpProfile::Spid,
+    };
+    check_idp(metadata, sp_listen, driver, certs, peer, report_dir, profile).await
 }
 
 /// The arguments of `idp`.
@@ -1725,6 +1734,7 @@ pub async fn check_idp(
     certs: Option<PathBuf>,
     peer: Option<crate::peers::PeerFile>,
     report_dir: Option<PathBuf>,
+    profile: spid_core::cie::IdpProfile,
 ) -> anyhow::Result<ExitCode> {
     use crate::check_idp::{self as ci, CheckIdpOptions, LoginDriver};
     let driver = match driver {
@@ -1740,6 +1750,7 @@ pub async fn check_idp(
         sp_listen,
         driver,
         certs,
+        profile,
     })
     .await?;
     if let Some(p) = &peer {
@@ -1819,7 +1830,8 @@ pub async fn check_idp(
                 let mut v = serde_json::to_value(&report)?;
                 v["peer"] = peer.as_ref().map(|p| p.peer.name.clone()).into();
                 std::fs::write(&p, serde_json::to_string_pretty(&v)?)?;
-                let _ = writeln!(out, "report: {}", p.display());
+                let j = report.write_junit(&d)?;
+                let _ = writeln!(out, "report: {}, {}", p.display(), j.display());
                 Ok(())
             })
             .map_err(|e: std::io::Error| {
