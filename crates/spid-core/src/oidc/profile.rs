@@ -1,10 +1,11 @@
 //! The switches where SPID OIDC sources disagree (docs/oidc.md lists them), bundled per source.
 //!
-//! Five presets: [`Profile::rules_2023`] (the consolidated SPID/CIE technical rules read for
+//! Six presets: [`Profile::rules_2023`] (the consolidated SPID/CIE technical rules read for
 //! SPID, the default), [`Profile::cie`] (the same rules read for CIE id: the differences of
 //! `differenze_spid_cie`), [`Profile::agid_check_op`] (what AgID's conformance tools enforce),
-//! [`Profile::django_sdk`] (the behaviour of the Python reference implementation, useful as an
-//! interop peer) and [`Profile::lg_2019_draft`] (the 2019 consultation draft, history only).
+//! [`Profile::django_sdk`] and [`Profile::django_sdk_cie`] (the behaviour of the Python
+//! reference implementation in its SPID and CIE profiles, useful as an interop peer) and
+//! [`Profile::lg_2019_draft`] (the 2019 consultation draft, history only).
 //! Fields are public so a harness can derive variants.
 
 use super::jose::{JweAlg, JweEnc, SigAlg};
@@ -301,6 +302,23 @@ impl Profile {
         }
     }
 
+    /// [`Profile::cie`] relaxed where the Python reference implementation (`spid-cie-oidc`
+    /// 1.6.3) in its CIE provider profile deviates (the interop pair
+    /// `tests/interop/pairs/oidc-cie-our-rp-to-their-op.sh` lists why): trust marks by
+    /// `trust_mark_type`, signed trust-mark status answers, no `nbf` in the ID token, a bare
+    /// userinfo JWS, ID tokens never encrypted. `iss` stays required on error responses.
+    pub fn django_sdk_cie() -> Profile {
+        Profile {
+            name: "django-sdk-cie".into(),
+            trust_mark_id_claim: TrustMarkIdClaim::Either,
+            trust_mark_status_jwt: true,
+            id_token_require_nbf: false,
+            userinfo_require_iss_aud_exp: false,
+            id_token_encrypted_on_request: false,
+            ..Profile::cie()
+        }
+    }
+
     /// The 2019 consultation draft of the AgID guidelines (history; not normative).
     pub fn lg_2019_draft() -> Profile {
         Profile {
@@ -316,13 +334,15 @@ impl Profile {
         }
     }
 
-    /// A preset by name (`rules-2023`, `cie`, `agid-check-op`, `django-sdk`, `lg-2019-draft`).
+    /// A preset by name (`rules-2023`, `cie`, `agid-check-op`, `django-sdk`, `django-sdk-cie`,
+    /// `lg-2019-draft`).
     pub fn by_name(name: &str) -> Option<Profile> {
         match name {
             "rules-2023" => Some(Profile::rules_2023()),
             "cie" => Some(Profile::cie()),
             "agid-check-op" => Some(Profile::agid_check_op()),
             "django-sdk" => Some(Profile::django_sdk()),
+            "django-sdk-cie" => Some(Profile::django_sdk_cie()),
             "lg-2019-draft" => Some(Profile::lg_2019_draft()),
             _ => None,
         }
@@ -351,6 +371,7 @@ mod tests {
             Profile::cie(),
             Profile::agid_check_op(),
             Profile::django_sdk(),
+            Profile::django_sdk_cie(),
             Profile::lg_2019_draft(),
         ] {
             assert_eq!(Profile::by_name(&p.name), Some(p));

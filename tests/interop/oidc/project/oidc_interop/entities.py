@@ -17,6 +17,13 @@ SPID_CLAIMS = [  # the 17 SPID claims (Tabella Attributi 1.3)
     f"{P}/company_fiscal_number", f"{P}/vat_number", "document_details", "phone_number",
     "email", f"{P}/e_delivery_service", f"{P}/eid_exp_date", "address",
 ]
+# The CIE profile's claims (the package's OPMetadataCie.claims_supported enum accepts these
+# and nothing else; the URI names as in the CIE OP metadata of the 2023 rules).
+CIE_CLAIMS = [
+    "given_name", "family_name", "email", "email_verified", "gender", "birthdate",
+    "phone_number", "phone_number_verified", "place_of_birth", "address", "document_details",
+    f"{P}/e_delivery_service", f"{P}/fiscal_number", f"{P}/idANPR", f"{P}/physical_phone_number",
+]
 # What the package can actually do, advertised honestly (see README, deviations):
 SIG_ALGS = ["RS256", "RS512", "ES256", "ES512"]  # verified on request objects / client assertions
 OP_SIGNS = ["RS256"]  # create_jws() default: every token the OP signs is RS256
@@ -104,6 +111,20 @@ def ta_conf():
 def op_conf():
     op = settings.OP_ID
     core = [core_key("sig")]
+    cie = settings.OIDC_OP_PROFILE == "cie"
+    name = "Reference CIE OP (test)" if cie else "Reference SPID OP (test)"
+    # The CIE profile (OPMetadataCie) requires scopes_supported, response_modes_supported,
+    # grant_types_supported and its own claims_supported; CIE adds the profile and email
+    # scopes. tls_client_certificate_bound_access_tokens: the schema's default is true, but
+    # nothing here binds tokens to a TLS client certificate (plain HTTP), so false.
+    profile_md = {
+        "scopes_supported": ["openid", "offline_access", "profile", "email"],
+        "claims_supported": CIE_CLAIMS,
+        "tls_client_certificate_bound_access_tokens": False,
+    } if cie else {
+        "scopes_supported": ["openid", "offline_access"],
+        "claims_supported": SPID_CLAIMS,
+    }
     return dict(
         sub=op,
         entity_type="openid_provider",  # OpBase.get_issuer() looks it up by this
@@ -111,10 +132,10 @@ def op_conf():
         jwks_fed=[create_jwk()],
         jwks_core=core,
         metadata={
-            "federation_entity": federation_entity(op, "Reference SPID OP (test)"),
+            "federation_entity": federation_entity(op, name),
             "openid_provider": {
                 "issuer": op,
-                "organization_name": "Reference SPID OP (test)",  # required by the package's schema
+                "organization_name": name,  # required by the package's schema
                 "authorization_endpoint": f"{op}/authorization",
                 "token_endpoint": f"{op}/token",
                 "userinfo_endpoint": f"{op}/userinfo",
@@ -122,14 +143,12 @@ def op_conf():
                 "revocation_endpoint": f"{op}/revocation",
                 "jwks": {"keys": pub(core)},  # inline, not jwks_uri (SPID)
                 "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": ["openid", "offline_access"],
                 "response_types_supported": ["code"],
                 # The OP always answers with a query-string redirect; form_post is not implemented.
                 "response_modes_supported": ["query"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
                 "acr_values_supported": [SPID_L1, SPID_L2, SPID_L3],
                 "subject_types_supported": ["pairwise"],
-                "claims_supported": SPID_CLAIMS,
                 "claims_parameter_supported": True,
                 "request_parameter_supported": True,
                 "authorization_response_iss_parameter_supported": True,
@@ -151,6 +170,7 @@ def op_conf():
                 "id_token_encryption_enc_values_supported": [JWE_ENC],
                 "request_object_encryption_alg_values_supported": [JWE_ALG],
                 "request_object_encryption_enc_values_supported": [JWE_ENC],
+                **profile_md,
             },
         },
         is_active=True,

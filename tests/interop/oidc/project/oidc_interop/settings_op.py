@@ -1,4 +1,4 @@
-"""OpenID Provider (SPID profile)."""
+"""OpenID Provider: SPID profile, or the CIE one with OIDC_OP_PROFILE=cie."""
 import os
 
 from .settings_base import *  # noqa: F401,F403
@@ -6,8 +6,15 @@ from .settings_base import INSTALLED_APPS, TM_RP, WORK, role_settings
 
 globals().update(role_settings("op"))
 INSTALLED_APPS = INSTALLED_APPS + ["spid_cie_oidc.provider"]
-OIDCFED_PROVIDER_PROFILE = "spid"
-OIDCFED_DEFAULT_PROVIDER_PROFILE = "spid"
+# The package reads the profile under two names: provider/settings.py takes
+# OIDCFED_PROVIDER_PROFILE (schemas of the authorization request, OP metadata, token,
+# introspection; token_endpoint.is_token_renewable reads it directly), while the ID-token
+# claims (views/__init__.get_id_token_claims) and the default acr
+# (authz_request_view.post) read OIDCFED_DEFAULT_PROVIDER_PROFILE. Both must agree.
+OIDC_OP_PROFILE = os.environ.get("OIDC_OP_PROFILE", "spid")
+assert OIDC_OP_PROFILE in ("spid", "cie"), OIDC_OP_PROFILE
+OIDCFED_PROVIDER_PROFILE = OIDC_OP_PROFILE
+OIDCFED_DEFAULT_PROVIDER_PROFILE = OIDC_OP_PROFILE
 # The OP enforces the TA's RP trust mark when it first meets a client (as SPID
 # wants); OIDC_REQUIRE_TRUST_MARKS=0 turns that off for a foreign RP without one.
 OIDCFED_REQUIRED_TRUST_MARKS = [TM_RP] if os.environ.get("OIDC_REQUIRE_TRUST_MARKS", "1") != "0" else []
