@@ -2,8 +2,11 @@
 URL for `--op`, then the foreign OP's pages by form id (login-form, otp-form, consent-form:
 the spid-harness OP), back to the RP's attributes page.
 
-  their_rp_login.py OP_ID USER PASSWORD OTP
+  their_rp_login.py OP_ID USER PASSWORD OTP [PROFILE [SCOPE]]
 
+PROFILE (default spid) is the login URL's `&profile=` (the RP's "Entra con SPID" / CIE
+button), which picks the claims it asks for (RP_REQUEST_CLAIM_BY_PROFILE); SCOPE (default:
+the RP's, `openid`) its `&scope=`.
 Prints the attributes the RP shows; exit 0 only if the RP answered 200 on
 /oidc/rp/echo_attributes with a fiscal_number. Reads RP_ID (and TA_ID/OP_ID) from the
 environment ($WORK/env). Run with the venv's python (requests).
@@ -40,9 +43,10 @@ class IdForms(HTMLParser):
             self.current = None
 
 
-def main(op, user, password, otp):
+def main(op, user, password, otp, profile="spid", scope=None):
     s = requests.Session()
-    r = follow(s, hop(s, "GET", f"{RP_ID}/authorization", params={"provider": op, "profile": "spid"}))
+    params = {"provider": op, "profile": profile, **({"scope": scope} if scope else {})}
+    r = follow(s, hop(s, "GET", f"{RP_ID}/authorization", params=params))
     steps = {
         "login-form": {"username": user, "password": password, "action": "login"},
         "otp-form": {"otp": otp, "action": "verify"},
@@ -67,4 +71,4 @@ def main(op, user, password, otp):
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:5]))
+    sys.exit(main(*sys.argv[1:7]))
