@@ -18,19 +18,56 @@ fi
 "$PYTHON_VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt
 logs="${REPORT_DIR:-reports}/interop"
 mkdir -p "$logs"
+# Two lanes run side by side: the pairs inside the reference OIDC federation (they install and
+# share .venv/oidc-interop, so they stay in one lane) and all the others; within a lane, one
+# pair at a time. INTEROP_LANES=1 runs everything in one lane; INTEROP_ONLY=GLOB runs the pairs
+# whose name matches (e.g. INTEROP_ONLY='check-sp-*').
+run_lane() { # OUT PAIR...: runs the pairs in turn, one result line each in OUT
+  local out="$1" pair name start rc
+  shift
+  for pair in "$@"; do
+    name="$(basename "$pair" .sh)"
+    WORK="$(mktemp -d)"
+    export WORK
+    start=$(date +%s)
+    rc=0
+    bash "$pair" >"$logs/$name.log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ]; then
+      echo "PASS $name ($(( $(date +%s) - start ))s)" >>"$out"
+    else
+      echo "FAIL $name ($(( $(date +%s) - start ))s) — see $logs/$name.log" >>"$out"
+    fi
+    rm -rf "$WORK"
+  done
+}
+federation=() others=()
+for pair in tests/interop/pairs/${INTEROP_ONLY:-*}.sh; do
+  [ -e "$pair" ] || continue
+  case "$(basename "$pair")" in
+    oidc-* | check-op-* | check-rp-*) federation+=("$pair") ;;
+    *) others+=("$pair") ;;
+  esac
+done
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+if [ "${INTEROP_LANES:-2}" = 1 ]; then
+  run_lane "$results/a" "${federation[@]}" "${others[@]}"
+else
+  run_lane "$results/a" "${federation[@]}" &
+  lane=$!
+  run_lane "$results/b" "${others[@]}"
+  wait "$lane"
+fi
 failed=0
-for pair in tests/interop/pairs/*.sh; do
-  name="$(basename "$pair" .sh)"
-  WORK="$(mktemp -d)"
-  export WORK
-  start=$(date +%s)
-  if bash "$pair" >"$logs/$name.log" 2>&1; then
-    echo "PASS $name ($(( $(date +%s) - start ))s)"
-  else
-    echo "FAIL $name ($(( $(date +%s) - start ))s) — see $logs/$name.log"
+while read -r verdict name rest; do
+  echo "$verdict $name $rest"
+  if [ "$verdict" != PASS ]; then
     tail -n 15 "$logs/$name.log" | sed 's/^/    /'
     failed=1
   fi
-  rm -rf "$WORK"
-done
+done < <(cat "$results"/* | sort -k2)
+[ "$(cat "$results"/* | wc -l)" = "$(( ${#federation[@]} + ${#others[@]} ))" ] || {
+  echo "FAIL: a lane stopped before its last pair" >&2
+  failed=1
+}
 exit "$failed"
