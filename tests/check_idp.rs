@@ -4,7 +4,7 @@
 //! IdP fails the CIE shape, and a CIE IdP that asserts L1 fails exactly the logins above L1. The
 //! Avviso 18 probes pass against our IdP: nr30 exactly where the matrix says so.
 
-use spid_core::cie::IdpProfile;
+use spid_core::cie::{CieEnv, IdpProfile};
 use spid_core::{Comparison, SpidLevel};
 use spid_harness::check_idp::{check_idp, CheckIdpOptions, CheckIdpReport};
 use spid_harness::runner::Credentials;
@@ -20,13 +20,23 @@ async fn run(grant: Option<SpidLevel>) -> CheckIdpReport {
     run_as(IdpProfile::Spid, IdpProfile::Spid, grant, true).await
 }
 
-/// check-idp in `judge` profile against our IdP in `idp` profile (`issuer_format`: the CIE
-/// Assertion Issuer carries Format).
 async fn run_as(
     idp_profile: IdpProfile,
     judge: IdpProfile,
     grant: Option<SpidLevel>,
     issuer_format: bool,
+) -> CheckIdpReport {
+    run_in(idp_profile, judge, grant, issuer_format, CieEnv::Production).await
+}
+
+/// check-idp in `judge` profile against our IdP in `idp` profile (`issuer_format`: the CIE
+/// Assertion Issuer carries Format; `env`: the CIE environment shape of its base URL).
+async fn run_in(
+    idp_profile: IdpProfile,
+    judge: IdpProfile,
+    grant: Option<SpidLevel>,
+    issuer_format: bool,
+    env: CieEnv,
 ) -> CheckIdpReport {
     let creds = Credentials::embedded().unwrap();
     let sp_addr = free_addr();
@@ -44,12 +54,19 @@ async fn run_as(
         .metadata_xml()
         .to_string();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
+    let base = env.loopback_base(l.local_addr().unwrap().port());
     let mut cfg = match idp_profile {
         IdpProfile::Spid => IdpConfig::new(&base, creds.idp, creds.foreign),
         IdpProfile::Cie => IdpConfig::cie(&base, creds.idp, creds.foreign),
     };
-    let metadata = cfg.metadata_url();
+    // Fetched at the listen address: the harness's fetch does not resolve `*.localhost`.
+    let metadata = format!(
+        "http://{}{}",
+        l.local_addr().unwrap(),
+        cfg.metadata_url()
+            .strip_prefix(cfg.base_url.as_str())
+            .unwrap()
+    );
     cfg.grant_level = grant;
     cfg.cie_assertion_issuer_format = issuer_format;
     let idp = IdentityProvider::new(cfg).unwrap();
@@ -344,4 +361,32 @@ async fn a_peer_file_turns_the_listed_failures_into_xfail_and_a_stale_entry_into
         assert!(spid_harness::check_idp::is_known_id(&id), "{id}");
     }
     assert!(!spid_harness::check_idp::is_known_id("idp.no-such-duty"));
+}
+
+#[tokio::test]
+async fn each_cie_environment_is_judged_and_logged_in_through() {
+    // Pre-production and collaudo: the entityID host carries the environment's label, the
+    // paths are the real ones; check-idp reads the environment off the entityID and our SP
+    // (registering the IdP as CIE) accepts its logins.
+    for env in [CieEnv::Preproduction, CieEnv::Collaudo] {
+        let r = run_in(IdpProfile::Cie, IdpProfile::Cie, None, true, env).await;
+        let failed: Vec<_> = r.checks.iter().filter(|c| !c.holds()).collect();
+        assert!(failed.is_empty(), "{env}: {failed:?}");
+        let entity = r
+            .checks
+            .iter()
+            .find(|c| c.id == "idp-metadata.cie.entity-id")
+            .unwrap();
+        assert!(
+            entity
+                .detail
+                .contains(&format!("{}.idserver.localhost", env.label().unwrap()))
+                && entity.detail.ends_with(&format!("({env})")),
+            "{}",
+            entity.detail
+        );
+        let bad: Vec<_> = r.logins.iter().filter(|l| !l.holds()).collect();
+        assert!(bad.is_empty(), "{env}: {bad:#?}");
+        assert_eq!(r.logins.len(), 6);
+    }
 }

@@ -412,7 +412,14 @@ fn build_client(jar: &Arc<SessionJar>) -> Result<Client, AgentError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HTML));
     headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static(ACCEPT_LANG));
-    Client::builder()
+    // `*.localhost` is loopback (RFC 6761) and browsers resolve it so: our CIE IdP's
+    // pre-production and collaudo hosts (`spid_core::cie::CieEnv::loopback_base`).
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    spid_core::cie::CieEnv::ALL
+        .iter()
+        .fold(Client::builder(), |b, e| {
+            b.resolve(&e.host_under(spid_core::cie::LOOPBACK_DOMAIN), loopback)
+        })
         .cookie_provider(Arc::clone(jar))
         .redirect(Policy::none())
         // The harness talks to local fake IdPs/SPs: ignore HTTP(S)_PROXY.

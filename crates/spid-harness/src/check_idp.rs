@@ -743,18 +743,16 @@ fn judge_refusal(page: &Page, nr: u8) -> (bool, String) {
         Some((c, s, m)) => format!("Response {c} {} {}", shown(s.as_deref()), shown(Some(m))),
     };
     if nr == 0 {
-        // Honest: the login pages, no refusal.
-        let ok = page.status == 200 && resp.is_none() && page.body.contains("type=\"password\"");
+        // Honest: not refused — the login pages, or (an IdP without pages) a Success Response.
+        let form = page.body.contains("type=\"password\"");
+        let success = resp.as_ref().is_some_and(|(c, _, _)| c == ns::STATUS_SUCCESS);
+        let ok = page.status == 200 && (form && resp.is_none() || success);
         return (
             ok,
             format!(
                 "HTTP {}, {}, {}",
                 page.status,
-                if page.body.contains("type=\"password\"") {
-                    "a login form"
-                } else {
-                    "no login form"
-                },
+                if form { "a login form" } else { "no login form" },
                 resp_text(&resp)
             ),
         );

@@ -413,6 +413,40 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
     check_idp(metadata, sp_listen, driver, certs, peer, report_dir, profile).await
 }
 
+/// `idp --cie-env`: the environment (only with `--profile cie`).
+fn cie_idp_env(cie: bool, env: Option<&str>) -> anyhow::Result<spid_core::cie::CieEnv> {
+    match env {
+        None => Ok(spid_core::cie::CieEnv::Production),
+        Some(_) if !cie => anyhow::bail!("--cie-env needs --profile cie"),
+        Some(e) => spid_core::cie::CieEnv::parse(e).ok_or_else(|| {
+            anyhow::anyhow!("--cie-env {e}: not production, preproduction or collaudo")
+        }),
+    }
+}
+
+/// The IdP's base URL for `env` on `listening` (`http://<ip>:<port>`): production keeps it,
+/// the others take their loopback host (`http://collaudo.idserver.localhost:<port>`), which
+/// needs a loopback listen address.
+fn cie_env_base(env: spid_core::cie::CieEnv, listening: &str) -> anyhow::Result<String> {
+    if env == spid_core::cie::CieEnv::Production {
+        return Ok(listening.to_string());
+    }
+    let u = url::Url::parse(listening)
+        .map_err(|e| anyhow::anyhow!("--listen {listening}: not an address ({e})"))?;
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    anyhow::ensure!(
+        loopback,
+        "--cie-env {env}: {} resolves to loopback only, so --listen must be a loopback address (not {listening})",
+        env.host_under(spid_core::cie::LOOPBACK_DOMAIN)
+    );
+    Ok(env.loopback_base(u.port().unwrap_or(80)))
+}
+
 /// The arguments of `idp`.
 #[derive(clap::Args)]
 pub struct IdpArgs {
@@ -471,6 +505,11 @@ pub struct IdpArgs {
     /// CIE profile: send the Assertion Issuer without Format (the CIE documents show both).
     #[arg(long)]
     pub cie_assertion_issuer_without_format: bool,
+    /// CIE profile: the CIE ID environment whose entityID shape to take (`production`,
+    /// default; `preproduction` and `collaudo` put `preproduzione.` / `collaudo.` in front of
+    /// `idserver.localhost`, loopback, as the real hosts differ; docs/cie.md).
+    #[arg(long, value_parser = ["production", "preproduction", "collaudo"])]
+    pub cie_env: Option<String>,
 }
 
 /// `idp`.
@@ -491,11 +530,13 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         certs,
         idp_profile,
         cie_assertion_issuer_without_format,
+        cie_env,
     } = a;
 
     let profile = spid_core::oidc::Profile::by_name(&oidc_profile)
         .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {oidc_profile}"))?;
     let cie = idp_profile == "cie";
+    let cie_env = cie_idp_env(cie, cie_env.as_deref())?;
     let creds = runner::Credentials::load(certs.as_deref())?;
     let idp_config = |base: &str, creds: &runner::Credentials| {
         let mut cfg = if cie {
@@ -507,13 +548,13 @@ pub async fn cmd_idp(a: IdpArgs) -> anyhow::Result<ExitCode> {
         cfg
     };
     if print_metadata {
-        let base = format!("http://{listen}");
+        let base = cie_env_base(cie_env, &format!("http://{listen}"))?;
         let idp = spid_idp::IdentityProvider::new(idp_config(&base, &creds))?;
         println!("{}", idp.metadata_xml());
         return Ok(ExitCode::SUCCESS);
     }
     let l = tokio::net::TcpListener::bind(&listen).await?;
-    let base = format!("http://{}", l.local_addr()?);
+    let base = cie_env_base(cie_env, &format!("http://{}", l.local_addr()?))?;
     let mut cfg = idp_config(&base, &creds);
     cfg.admin_token = admin_token;
     cfg.strict_requests = !lenient_requests;
@@ -743,7 +784,13 @@ pub async fn cmd_sp(a: SpArgs) -> anyhow::Result<ExitCode> {
     for p in cie_idp {
         let text = external::load_text(&p).await?;
         let id = sp.register_idp_as(&text, None, spid_core::cie::IdpProfile::Cie)?;
-        eprintln!("trusting CIE ID IdP {id}");
+        match spid_core::cie::CieEnv::of_entity_id(&id) {
+            Some(env) => eprintln!("trusting CIE ID IdP {id} ({env})"),
+            None => eprintln!(
+                "trusting CIE ID IdP {id} (its entityID does not end in {}, as the real CIE ID ones do)",
+                spid_core::cie::SSO_POST_PATH
+            ),
+        }
     }
     eprintln!("reference SP at {base}/ — metadata at {base}/metadata, login at {base}/login");
     let Some(ta) = oidc_trust_anchor else {

@@ -3,7 +3,12 @@
 No login page: every verified AuthnRequest is answered at once for a fixed test user, at the level
 set by --level or by GET /level?set=https://www.spid.gov.it/SpidL1 (so one process serves both runs).
 Routes: /metadata, /sso (HTTP-Redirect GET or HTTP-POST), /level.
-Usage: idp.py --port I --key K --cert C --sp-metadata URL [--level URI]
+With --profile cie it is configured as a CIE ID IdP would be (the CIE eID SAML documentation):
+entityID <base>/idp/profile/SAML2/POST/SSO, SSO at the Shibboleth paths
+/idp/profile/SAML2/{Redirect,POST}/SSO, unsigned metadata also at /idp/shibboleth, and a user
+carrying the eIDAS minimum set (fiscalNumber TINIT-, dateOfBirth YYYY-MM-DD). Only configuration
+changes: the request handling and the Responses are pysaml2's.
+Usage: idp.py --port I --key K --cert C --sp-metadata URL [--level URI] [--profile spid|cie]
 """
 import argparse
 import base64
@@ -13,6 +18,7 @@ from urllib.parse import parse_qs
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
+from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_TRANSIENT, NameID
 from saml2.server import Server
 
@@ -24,23 +30,37 @@ ap.add_argument("--key", required=True)
 ap.add_argument("--cert", required=True)
 ap.add_argument("--sp-metadata", required=True, help="our SP's metadata URL (or file), loaded at the first request")
 ap.add_argument("--level", default="https://www.spid.gov.it/SpidL2", choices=sorted(SPID_LEVELS))
+ap.add_argument("--profile", default="spid", choices=["spid", "cie"])
 args = ap.parse_args()
 
 BASE = f"http://127.0.0.1:{args.port}"
-ENTITY_ID = f"{BASE}/metadata"
+CIE = args.profile == "cie"
 LEVEL = args.level
-USER = {  # the fixed test user; SPID attribute names, values as in attributi.rst
-    "spidCode": ["PYSA0000000001"],
-    "fiscalNumber": ["TINIT-RSSMRA80A01H501U"],
-    "name": ["Mario"],
-    "familyName": ["Rossi"],
-}
+if CIE:
+    ENTITY_ID = f"{BASE}/idp/profile/SAML2/POST/SSO"
+    SSO = [(f"{BASE}/idp/profile/SAML2/Redirect/SSO", BINDING_HTTP_REDIRECT), (ENTITY_ID, BINDING_HTTP_POST)]
+    USER = {  # the eIDAS minimum set, as a CIE IdP releases it
+        "name": ["Mario"],
+        "familyName": ["Rossi"],
+        "dateOfBirth": ["1980-01-01"],
+        "fiscalNumber": ["TINIT-RSSMRA80A01H501U"],
+    }
+else:
+    ENTITY_ID = f"{BASE}/metadata"
+    SSO = [(f"{BASE}/sso", BINDING_HTTP_REDIRECT), (f"{BASE}/sso", BINDING_HTTP_POST)]
+    USER = {  # the fixed test user; SPID attribute names, values as in attributi.rst
+        "spidCode": ["PYSA0000000001"],
+        "fiscalNumber": ["TINIT-RSSMRA80A01H501U"],
+        "name": ["Mario"],
+        "familyName": ["Rossi"],
+    }
+SSO_PATHS = {url[len(BASE):] for url, _ in SSO}
 
 conf = base_config(ENTITY_ID, args.key, args.cert)
 conf["service"] = {
     "idp": {
         "name": "pysaml2 interop IdP",
-        "endpoints": {"single_sign_on_service": [(f"{BASE}/sso", BINDING_HTTP_REDIRECT), (f"{BASE}/sso", BINDING_HTTP_POST)]},
+        "endpoints": {"single_sign_on_service": SSO},
         "name_id_format": [NAMEID_FORMAT_TRANSIENT],
         "want_authn_requests_signed": True,  # refuse unsigned requests (SPID)
         "sign_response": True,
@@ -50,7 +70,12 @@ conf["service"] = {
         **SIGNING,
     }
 }
-METADATA = signed_metadata(IdPConfig().load(conf))  # needs no SP metadata
+if CIE:  # the real CIE metadata is unsigned
+    _ed = entity_descriptor(IdPConfig().load(conf))
+    _ed.extensions = None
+    METADATA = str(_ed)
+else:
+    METADATA = signed_metadata(IdPConfig().load(conf))  # needs no SP metadata
 _server = None
 
 
@@ -103,9 +128,9 @@ def sso(environ, start_response):
 def app(environ, start_response):
     global LEVEL
     path = environ["PATH_INFO"]
-    if path == "/metadata":
+    if path == "/metadata" or (CIE and path == "/idp/shibboleth"):
         return reply(start_response, "200 OK", METADATA, "application/samlmetadata+xml")
-    if path == "/sso":
+    if path in SSO_PATHS:
         return sso(environ, start_response)
     if path == "/level":
         wanted = parse_qs(environ.get("QUERY_STRING", "")).get("set", [LEVEL])[0]
