@@ -315,8 +315,37 @@ pub fn markdown() -> String {
             attrs.join(", ")
         ));
     }
+    s.push_str(SOURCES);
     s
 }
+
+/// Where the matrix comes from, and what could not be checked (the end of
+/// `docs/avviso18.md`).
+const SOURCES: &str = "
+## Sources
+
+- **The Avviso itself was not reachable.** Of Avviso SPID n.18 v2 (AgID, 13/11/2020) no copy
+  of the text was found in the stored pages, documentation and code searched (queries on the
+  Avviso's number and title, `spid:Purpose`, the Purpose values, nr30 and the identity types;
+  2026-12-02), and the consolidated SPID technical rules in that material do not include it. Nothing in this file quotes it.
+- **What the matrix was checked against**, cell by cell: the AgID demo IdP of `spid-saml-check`
+  (`src/server/app/idp_demo.js`, the `purposeIDType` switch: absent → 1, 3; `P` → 3, 4; `LP` →
+  2, 4; `PG` → 4; `PF` → 3; `PX` → 2, 3, 4; any other value refused) — every cell above agrees;
+  `italia/Satosa-Saml2Spid#67` (the values `P`, `LP`, `PG`, `PF`, `PX` in
+  `<samlp:Extensions xmlns:spid=\"https://spid.gov.it/saml-extensions\"><spid:Purpose>`, nr30 when
+  the user's identity type is not the one requested); third-party articles that quote the Avviso's
+  table of the four identity types and the services each is for (natural person: non-professional
+  services; legal person: only the company's attributes; professional natural person: only the
+  person's; professional for a legal person: both), which agree with the ✓ cells.
+- **`SupportedPurposes` in metadata: not implemented.** No reachable source defines it. It is seen
+  in use only: one IdP's EntityDescriptor in a copy of the SPID aggregated IdP metadata carries an
+  `spid:SupportedPurposes` extension with unqualified `Purpose` children (beside
+  `spid:SupportedAuthnContextClassRefs`), a registry metadata parser reads
+  `md:EntityDescriptor/md:Extensions/spid:SupportedPurposes/Purpose`, and the SPID registry's IdP
+  records have `extensions.supported_purpose`; a third-party note reports that few IdPs declare
+  it. Without a defining text (element, namespace, placement, schema) our IdP does not publish it
+  and check-idp does not judge it.
+";
 
 #[cfg(test)]
 mod tests {
