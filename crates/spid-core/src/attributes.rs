@@ -95,6 +95,8 @@ pub fn oidc_claim_value(
             let locality = get("placeOfBirth")?;
             Some(json!({"locality": locality, "region": get("countyOfBirth")}))
         }
+        // OIDC Core 5.1: the e-mail address the identity provider vouches for.
+        "email_verified" => get("email").map(|_| json!(true)),
         "address" => {
             let street = get("domicileStreetAddress")?;
             Some(json!({

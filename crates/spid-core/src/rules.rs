@@ -174,6 +174,12 @@ rules! {
     OidcIntrospectionRequestFailed => "oidc.introspection.request-failed", "SPID-OIDC introspection; RFC 7662 2.2", "the introspection endpoint answers 200 with a JSON object";
     OidcIntrospectionInactive => "oidc.introspection.inactive", "RFC 7662 2.2; SPID-OIDC introspection", "the OP reports the session's access token active";
     OidcIntrospectionClaims => "oidc.introspection.claims", "SPID-OIDC introspection endpoint; RFC 7662 2.2", "introspection iss is the OP, client_id this RP, aud this RP or the OP's userinfo endpoint, sub the login's, exp not past";
+    // The RP under the CIE reading (CIE-OIDC = spid-cie-oidc-docs, differenze_spid_cie).
+    OidcIssMissing => "oidc.iss.missing", "RFC 9207 2.4; CIE-OIDC differenze_spid_cie (iss)", "a successful authorization response carries iss where the profile requires it (CIE)";
+    OidcErrorResponseIssMissing => "oidc.error-response.iss-missing", "RFC 9207 2.4; CIE-OIDC differenze_spid_cie (iss on error responses)", "an authorization error response carries iss where the profile requires it (CIE)";
+    OidcIdTokenNotEncrypted => "oidc.id-token.not-encrypted", "CIE-OIDC differenze_spid_cie (ID token encryption); OIDC-REG 2 (id_token_encrypted_response_alg)", "the ID token is a JWE when the RP's metadata declares id_token_encrypted_response_alg (CIE)";
+    OidcIdTokenDecryption => "oidc.id-token.decryption", "CIE-OIDC differenze_spid_cie (ID token nested JWT); OIDC-CORE 16.14", "the ID token JWE uses the declared algorithms, decrypts with the RP encryption key and nests a JWT (cty JWT)";
+    OidcClaimsMismatch => "oidc.claims.mismatch", "CIE-OIDC differenze_spid_cie (claims in the ID token and userinfo); OIDC-CORE 5.3.2", "a claim released in both the ID token and userinfo has the same value in both";
     // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
     OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
     OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";

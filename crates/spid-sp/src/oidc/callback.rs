@@ -2,7 +2,10 @@
 //! Every refusal is a [`Refusal`] carrying its [`Rule`]; [`RelyingParty::complete`] runs
 //! the stages and the ordered rule tables of [`super::checks`].
 
-use super::checks::{self, Ctx, IdTokenInput, TokenReply, UserinfoClaims, UserinfoReply};
+use super::checks::{
+    self, Ctx, IdTokenInput, Released, TokenReply, UserinfoClaims, UserinfoReply,
+    ID_TOKEN_PROTOCOL_CLAIMS,
+};
 use super::session::Session;
 use super::{fed, lock, refusal_response, session_id, RelyingParty, TrustedOp};
 use axum::extract::{RawQuery, State};
@@ -69,8 +72,39 @@ pub struct Identity {
     pub sub: String,
     /// Level obtained.
     pub acr: SpidLevel,
-    /// Userinfo claims (registered JWT claims left out), values as text.
+    /// The user's claims (registered JWT claims left out), values as text: userinfo's, then
+    /// those only the ID token carries (CIE releases claims in both).
     pub claims: Vec<(String, String)>,
+}
+
+/// An ID token that passed every check.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedIdToken {
+    /// Pairwise subject.
+    pub sub: String,
+    /// Level.
+    pub acr: SpidLevel,
+    /// Every claim.
+    pub claims: Value,
+}
+
+/// The user claims of `v` (an object): every member but `skip`.
+fn user_claims(v: &Value, skip: &[&str]) -> serde_json::Map<String, Value> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The rule for an ID-token claims refusal ([`IdTokenError::rule`]: one rule per claim
@@ -83,9 +117,11 @@ const REGISTERED: [&str; 7] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"];
 
 impl RelyingParty {
     /// Judges a callback. Order: `state` present, known to this session and unused; `iss`
-    /// (when present) the OP; no `error`; `code`; the token request; the ID token
-    /// (signature with the OP's chain-resolved keys, claims, `at_hash`, level); userinfo
-    /// (a JWE, decrypted with our key, signed by the OP, `iss`/`aud`/`exp`, same `sub`).
+    /// (when present) the OP, and present where the profile requires it; no `error`; `code`;
+    /// the token request; the ID token (a JWE decrypted with our key where we declared
+    /// ID-token encryption; signature with the OP's chain-resolved keys, claims, `at_hash`,
+    /// level); userinfo (a JWE, decrypted with our key, signed by the OP, `iss`/`aud`/`exp`,
+    /// same `sub`); a claim in both the ID token and userinfo the same in both.
     pub async fn complete(
         &self,
         headers: &HeaderMap,
@@ -125,14 +161,33 @@ impl RelyingParty {
                 Rule::OidcTokenRequestFailed,
             )
             .await?;
-        let (sub, acr) = self.check_id_token(
+        // TOKEN_RULES refused a login answer without id_token.
+        let id_token = self.check_id_token(
             &op,
-            &tokens.id_token,
+            tokens.id_token.as_deref().unwrap_or_default(),
             &tokens.access_token,
             &pending.nonce,
             false,
         )?;
-        let claims = self.userinfo(&op, &tokens.access_token, &sub).await?;
+        let sub = id_token.sub.clone();
+        let acr = id_token.acr;
+        let userinfo = self.userinfo(&op, &tokens.access_token, &sub).await?;
+        let released = Released {
+            id_token: user_claims(&id_token.claims, &ID_TOKEN_PROTOCOL_CLAIMS),
+            userinfo: user_claims(&userinfo, &REGISTERED),
+        };
+        checks::run(checks::RELEASED_RULES, &released, &self.ctx(&op))?;
+        let claims = released
+            .userinfo
+            .iter()
+            .chain(
+                released
+                    .id_token
+                    .iter()
+                    .filter(|(k, _)| !released.userinfo.contains_key(*k)),
+            )
+            .map(|(k, v)| (k.clone(), as_text(v)))
+            .collect();
         self.remember_session(
             &pending.sid,
             Session {
@@ -166,10 +221,11 @@ impl RelyingParty {
             .map_err(|e| Refusal::new(failed_rule, e.to_string()))?;
         let reply = TokenReply::new(a.status, a.body, failed_rule);
         checks::run(checks::TOKEN_RULES, &reply, &self.ctx(op))?;
-        // TOKEN_RULES refused an answer without access_token or id_token.
+        // TOKEN_RULES refused an answer without access_token, or without an id_token where
+        // one is due.
         Ok(TokenAnswer {
             access_token: reply.string("access_token").unwrap_or_default(),
-            id_token: reply.string("id_token").unwrap_or_default(),
+            id_token: reply.string("id_token"),
             refresh_token: reply.string("refresh_token").filter(|t| !t.is_empty()),
         })
     }
@@ -214,9 +270,11 @@ impl RelyingParty {
         .await?)
     }
 
-    /// Checks an ID token: signature with the OP's chain-resolved keys, claims, `at_hash`
-    /// against `access_token`, level ≥ `min_level`. `refreshed`: it comes from a refresh, so
-    /// `nonce` may be absent (and must still be `nonce`, the login's, when present).
+    /// Checks an ID token: where the RP declared ID-token encryption, a JWE decrypted with
+    /// the RP's key around a nested JWT; signature with the OP's chain-resolved keys,
+    /// claims, `at_hash` against `access_token`, level ≥ `min_level`. `refreshed`: it comes
+    /// from a refresh, so `nonce` may be absent (and must still be `nonce`, the login's,
+    /// when present).
     pub(crate) fn check_id_token(
         &self,
         op: &TrustedOp,
@@ -224,8 +282,17 @@ impl RelyingParty {
         access_token: &str,
         nonce: &str,
         refreshed: bool,
-    ) -> Result<(String, SpidLevel), Refusal> {
+    ) -> Result<CheckedIdToken, Refusal> {
         let cfg = &self.0.cfg;
+        let received = checks::ReceivedIdToken(id_token.trim().to_string());
+        checks::run(checks::ID_TOKEN_FORM_RULES, &received, &self.ctx(op))?;
+        let nested;
+        let id_token = if cfg.requires_encrypted_id_token() {
+            nested = self.open_id_token(&received.0)?;
+            nested.as_str()
+        } else {
+            received.0.as_str()
+        };
         let (header, claims) = verify_jws(id_token, &op.jwks, &cfg.profile.signing_algs)
             .map_err(|e| Refusal::new(Rule::OidcIdTokenSignature, e.to_string()))?;
         let input = IdTokenInput {
@@ -239,7 +306,28 @@ impl RelyingParty {
         let ctx = self.ctx(op);
         checks::run(checks::ID_TOKEN_RULES, &input, &ctx)?;
         let token = checks::id_token(&input, &ctx)?;
-        Ok((token.sub, token.acr))
+        Ok(CheckedIdToken {
+            sub: token.sub,
+            acr: token.acr,
+            claims: input.claims,
+        })
+    }
+
+    /// The ID token JWE: decrypted with the RP's key under the algorithms the profile
+    /// allows, its `cty` JWT (`oidc.id-token.decryption`); the nested JWS as text.
+    pub(crate) fn open_id_token(&self, jwe: &str) -> Result<String, Refusal> {
+        let p = &self.0.cfg.profile;
+        let refuse = |d: String| Refusal::new(Rule::OidcIdTokenDecryption, d);
+        let (outer, plaintext) = decrypt_jwe(jwe, &self.0.encryption_key, &p.jwe_algs, &p.jwe_encs)
+            .map_err(|e| refuse(e.to_string()))?;
+        if !outer
+            .cty
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(refuse("the JWE cty is not JWT (no nested JWT)".into()));
+        }
+        String::from_utf8(plaintext).map_err(|_| refuse("the nested JWT is not UTF-8".into()))
     }
 
     /// The context of a table run against `op`, now.
@@ -273,12 +361,13 @@ impl RelyingParty {
         Ok(claims)
     }
 
+    /// Fetches userinfo with `access_token` and judges it; its claims.
     pub(crate) async fn userinfo(
         &self,
         op: &TrustedOp,
         access_token: &str,
         sub: &str,
-    ) -> Result<Vec<(String, String)>, Refusal> {
+    ) -> Result<Value, Refusal> {
         let a = fed::send(
             self.0
                 .http
@@ -299,23 +388,7 @@ impl RelyingParty {
             sub: sub.to_owned(),
         };
         checks::run(checks::USERINFO_RULES, &input, &self.ctx(op))?;
-        let claims = input.claims;
-        let out = claims
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !REGISTERED.contains(&k.as_str()))
-                    .map(|(k, v)| {
-                        let text = match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), text)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(out)
+        Ok(input.claims)
     }
 }
 
@@ -323,7 +396,8 @@ impl RelyingParty {
 #[derive(Debug, Clone)]
 pub(crate) struct TokenAnswer {
     pub access_token: String,
-    pub id_token: String,
+    /// Always at login; absent after a refresh where the profile issues no new ID token.
+    pub id_token: Option<String>,
     /// Present for `offline_access` logins and after each refresh (rotation).
     pub refresh_token: Option<String>,
 }

@@ -9,12 +9,14 @@
 //! the JOSE signature and decryption steps.
 //!
 //! Login: `state` present and known (stages), the OP trusted (stage), [`AUTHZ_RULES`]; the
-//! token request (transport stage), [`TOKEN_RULES`]; the ID token signature (stage),
+//! token request (transport stage), [`TOKEN_RULES`]; [`ID_TOKEN_FORM_RULES`], the ID token
+//! decryption where the RP declared it (stage, CIE), its signature (stage),
 //! [`ID_TOKEN_RULES`]; the userinfo request (transport stage), [`USERINFO_REPLY_RULES`],
-//! decryption and inner signature (stages), [`USERINFO_RULES`].
+//! decryption and inner signature (stages), [`USERINFO_RULES`]; [`RELEASED_RULES`] (claims
+//! in both the ID token and userinfo).
 //!
 //! Refresh: the session (stage), the OP (stage), the token request, [`TOKEN_RULES`],
-//! [`ROTATION_RULES`], the ID token as at login, [`REFRESH_SUB_RULES`].
+//! [`ROTATION_RULES`], the ID token as at login (none under CIE), [`REFRESH_SUB_RULES`].
 //!
 //! Introspection: the session and the OP (stages), the endpoint and transport (stage),
 //! [`INTROSPECTION_RULES`].
@@ -77,6 +79,7 @@ pub const STAGE_RULES: &[Rule] = &[
     Rule::OidcTokenRequestFailed,
     Rule::OidcRefreshRequestFailed,
     Rule::OidcIdTokenSignature,
+    Rule::OidcIdTokenDecryption,
     Rule::OidcUserinfoRequestFailed,
     Rule::OidcUserinfoDecryption,
     Rule::OidcUserinfoSignature,
@@ -95,6 +98,10 @@ pub(crate) fn excerpt(s: &str) -> String {
 /// Rules over the authorization response parameters (after `state`), in order.
 pub const AUTHZ_RULES: &[RuleFn<HashMap<String, String>>] = &[
     (&[Rule::OidcIssMismatch], authz_iss),
+    (
+        &[Rule::OidcIssMissing, Rule::OidcErrorResponseIssMissing],
+        authz_iss_required,
+    ),
     (&[Rule::OidcErrorResponse], authz_no_error),
     (&[Rule::OidcCodeMissing], authz_code),
 ];
@@ -105,6 +112,28 @@ fn authz_iss(p: &HashMap<String, String>, ctx: &Ctx<'_>) -> Check {
             format!("iss {iss} is not {}", ctx.op.issuer)
         }),
         None => Ok(()),
+    }
+}
+
+// RFC 9207: where the profile requires iss (CIE: on every response, errors included), a
+// response without it may come from a mix-up and is refused before anything else is read.
+fn authz_iss_required(p: &HashMap<String, String>, ctx: &Ctx<'_>) -> Check {
+    if p.contains_key("iss") {
+        return Ok(());
+    }
+    let profile = &ctx.cfg.profile;
+    if p.contains_key("error") {
+        ensure(
+            !profile.authz_error_iss_required,
+            Rule::OidcErrorResponseIssMissing,
+            || "the error response carries no iss".into(),
+        )
+    } else {
+        ensure(
+            !profile.authz_response_iss_required,
+            Rule::OidcIssMissing,
+            || "the authorization response carries no iss".into(),
+        )
     }
 }
 
@@ -158,6 +187,11 @@ impl TokenReply {
         }
     }
 
+    /// The answer to a refresh grant (judged with `oidc.refresh.request-failed`).
+    pub fn is_refresh(&self) -> bool {
+        self.failed_rule == Rule::OidcRefreshRequestFailed
+    }
+
     /// The string member `k`.
     pub fn string(&self, k: &str) -> Option<String> {
         self.json
@@ -209,7 +243,12 @@ fn token_access_token(t: &TokenReply, _: &Ctx<'_>) -> Check {
     )
 }
 
-fn token_id_token(t: &TokenReply, _: &Ctx<'_>) -> Check {
+fn token_id_token(t: &TokenReply, ctx: &Ctx<'_>) -> Check {
+    // CIE: a refresh grant issues no new ID token; one that is sent is still judged.
+    let absent = t.json.as_ref().is_some_and(|v| v.get("id_token").is_none());
+    if t.is_refresh() && !ctx.cfg.profile.refresh_issues_id_token && absent {
+        return Ok(());
+    }
     ensure(
         t.string("id_token").is_some(),
         Rule::OidcTokenResponseInvalid,
@@ -321,6 +360,69 @@ fn id_token_level(t: &IdTokenInput, ctx: &Ctx<'_>) -> Check {
         .check_level(ctx.cfg.min_level)
         .map(|_| ())
         .map_err(refusal)
+}
+
+/// The ID token as the token endpoint sent it (a JWS, or a JWE around one).
+#[derive(Debug, Clone)]
+pub struct ReceivedIdToken(pub String);
+
+/// Rules over the ID token as received, before its signature, in order.
+pub const ID_TOKEN_FORM_RULES: &[RuleFn<ReceivedIdToken>] =
+    &[(&[Rule::OidcIdTokenNotEncrypted], id_token_encrypted)];
+
+fn id_token_encrypted(t: &ReceivedIdToken, ctx: &Ctx<'_>) -> Check {
+    // CIE: the RP declared id_token_encrypted_response_alg, so a plain JWS is refused.
+    let parts = t.0.trim().split('.').count();
+    ensure(
+        !ctx.cfg.requires_encrypted_id_token() || parts == 5,
+        Rule::OidcIdTokenNotEncrypted,
+        || format!("the RP declares ID-token encryption, the ID token has {parts} parts"),
+    )
+}
+
+/// Members of an ID token that are about the token, not the user.
+pub const ID_TOKEN_PROTOCOL_CLAIMS: [&str; 14] = [
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "acr",
+    "at_hash",
+    "nonce",
+    "auth_time",
+    "amr",
+    "azp",
+    "sid",
+];
+
+/// The user claims of the ID token and of userinfo (each without its protocol members).
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// The ID token's user claims.
+    pub id_token: serde_json::Map<String, Value>,
+    /// Userinfo's user claims.
+    pub userinfo: serde_json::Map<String, Value>,
+}
+
+/// Rules over the claims released in both places, in order.
+pub const RELEASED_RULES: &[RuleFn<Released>] = &[(&[Rule::OidcClaimsMismatch], claims_agree)];
+
+fn claims_agree(r: &Released, _: &Ctx<'_>) -> Check {
+    // CIE releases claims in the ID token and in userinfo: one user, one value each.
+    match r
+        .id_token
+        .iter()
+        .find(|(k, v)| r.userinfo.get(*k).is_some_and(|u| u != *v))
+    {
+        Some((k, _)) => Err(Refusal::new(
+            Rule::OidcClaimsMismatch,
+            format!("{k} differs between the ID token and userinfo"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The login's subject and the refreshed ID token's.
@@ -556,7 +658,16 @@ fn introspection_active(i: &Introspection, _: &Ctx<'_>) -> Check {
     )
 }
 
+/// Whether the profile's introspection answer must carry `k` (SPID: every member; CIE:
+/// `active` only). A member that is not required is still checked when present.
+fn optional(i: &Introspection, ctx: &Ctx<'_>, k: &str) -> bool {
+    i.get(k).is_none() && !ctx.cfg.profile.introspection_fields.iter().any(|f| f == k)
+}
+
 fn introspection_iss(i: &Introspection, ctx: &Ctx<'_>) -> Check {
+    if optional(i, ctx, "iss") {
+        return Ok(());
+    }
     ensure(
         i.s("iss") == Some(ctx.op.issuer.as_str()),
         Rule::OidcIntrospectionClaims,
@@ -565,6 +676,9 @@ fn introspection_iss(i: &Introspection, ctx: &Ctx<'_>) -> Check {
 }
 
 fn introspection_client_id(i: &Introspection, ctx: &Ctx<'_>) -> Check {
+    if optional(i, ctx, "client_id") {
+        return Ok(());
+    }
     ensure(
         i.s("client_id") == Some(ctx.cfg.entity_id.as_str()),
         Rule::OidcIntrospectionClaims,
@@ -573,6 +687,9 @@ fn introspection_client_id(i: &Introspection, ctx: &Ctx<'_>) -> Check {
 }
 
 fn introspection_aud(i: &Introspection, ctx: &Ctx<'_>) -> Check {
+    if optional(i, ctx, "aud") {
+        return Ok(());
+    }
     let ours = |a: &str| a == ctx.cfg.entity_id || a == ctx.op.userinfo_endpoint;
     let aud_ok = match i.get("aud") {
         Some(Value::String(a)) => ours(a),
@@ -584,7 +701,10 @@ fn introspection_aud(i: &Introspection, ctx: &Ctx<'_>) -> Check {
     })
 }
 
-fn introspection_sub(i: &Introspection, _: &Ctx<'_>) -> Check {
+fn introspection_sub(i: &Introspection, ctx: &Ctx<'_>) -> Check {
+    if optional(i, ctx, "sub") {
+        return Ok(());
+    }
     ensure(
         i.s("sub") == Some(i.sub.as_str()),
         Rule::OidcIntrospectionClaims,

@@ -20,6 +20,14 @@ fn rp() -> RelyingParty {
     RelyingParty::new(RpConfig::new(RP, clock)).expect("rp")
 }
 
+/// The RP under the CIE reading (`Profile::cie`).
+fn cie_rp() -> RelyingParty {
+    let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
+    let mut cfg = RpConfig::new(RP, clock);
+    cfg.profile = spid_core::oidc::Profile::cie();
+    RelyingParty::new(cfg).expect("rp")
+}
+
 fn op() -> TrustedOp {
     TrustedOp {
         issuer: OP.into(),
@@ -304,6 +312,41 @@ const INTROSPECTION_CASES: &[Case<Introspection>] = &[
     }),
 ];
 
+// ---- the CIE reading ----------------------------------------------------------------------
+
+/// Authorization responses under CIE: `iss` required, on error responses too.
+const CIE_AUTHZ_CASES: &[Case<HashMap<String, String>>] = &[
+    (Rule::OidcIssMissing, |p| {
+        p.remove("iss");
+    }),
+    (Rule::OidcErrorResponseIssMissing, |p| {
+        p.remove("iss");
+        p.remove("code");
+        p.insert("error".into(), "access_denied".into());
+    }),
+    (Rule::OidcErrorResponse, |p| {
+        p.remove("code");
+        p.insert("error".into(), "access_denied".into());
+    }),
+];
+
+/// The ID token as received under CIE (the RP declares ID-token encryption).
+const CIE_ID_TOKEN_FORM_CASES: &[Case<ReceivedIdToken>] = &[(Rule::OidcIdTokenNotEncrypted, |t| {
+    t.0 = "a.b.c".into();
+})];
+
+fn honest_released() -> Released {
+    let m = |v: Value| v.as_object().cloned().unwrap_or_default();
+    Released {
+        id_token: m(json!({"given_name": "Mario", "family_name": "Rossi"})),
+        userinfo: m(json!({"given_name": "Mario", "email": "mario@example.org"})),
+    }
+}
+
+const RELEASED_CASES: &[Case<Released>] = &[(Rule::OidcClaimsMismatch, |r| {
+    r.userinfo.insert("given_name".into(), json!("Luigi"));
+})];
+
 // ---- stages ------------------------------------------------------------------------------
 
 /// The rule a stage refused with, if any.
@@ -385,6 +428,10 @@ const STAGE_CASES: &[StageCase] = &[
     (Rule::OidcIdTokenSignature, || {
         let rp = rp();
         stage_rule(rp.check_id_token(&op(), "e30.e30.AAAA", "at1", "n1", false))
+    }),
+    (Rule::OidcIdTokenDecryption, || {
+        let rp = cie_rp();
+        stage_rule(rp.check_id_token(&op(), "e30.AAAA.AAAA.AAAA.AAAA", "at1", "n1", false))
     }),
     (Rule::OidcUserinfoRequestFailed, || {
         let rp = rp();
@@ -498,6 +545,121 @@ fn each_table_rule_refuses_its_one_edit() {
 }
 
 #[test]
+fn each_cie_rule_refuses_its_one_edit() {
+    let rp = cie_rp();
+    let op = op();
+    let ctx = rp.ctx(&op);
+    let mut wrong = judge(
+        "cie authz",
+        AUTHZ_RULES,
+        &honest_authz(),
+        CIE_AUTHZ_CASES,
+        &ctx,
+    );
+    wrong.extend(judge(
+        "cie id token form",
+        ID_TOKEN_FORM_RULES,
+        &ReceivedIdToken("h.k.iv.c.t".into()),
+        CIE_ID_TOKEN_FORM_CASES,
+        &ctx,
+    ));
+    wrong.extend(judge(
+        "released",
+        RELEASED_RULES,
+        &honest_released(),
+        RELEASED_CASES,
+        &ctx,
+    ));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn spid_and_cie_differ_where_the_profiles_say() {
+    let (spid, cie) = (rp(), cie_rp());
+    let op = op();
+    let (s, c) = (spid.ctx(&op), cie.ctx(&op));
+    // iss: optional for SPID, required for CIE.
+    let mut p = honest_authz();
+    p.remove("iss");
+    assert!(run(AUTHZ_RULES, &p, &s).is_ok());
+    assert!(run(AUTHZ_RULES, &p, &c).is_err());
+    // A plain JWS ID token: SPID's form; refused where CIE encryption is declared.
+    let plain = ReceivedIdToken("a.b.c".into());
+    assert!(run(ID_TOKEN_FORM_RULES, &plain, &s).is_ok());
+    assert!(run(ID_TOKEN_FORM_RULES, &plain, &c).is_err());
+    // A refresh answer without id_token: refused for SPID, the CIE answer.
+    let refresh = TokenReply::new(
+        200,
+        json!({"token_type": "Bearer", "access_token": "at2", "refresh_token": "rt2"}).to_string(),
+        Rule::OidcRefreshRequestFailed,
+    );
+    assert_eq!(
+        stage_rule(run(TOKEN_RULES, &refresh, &s)),
+        Some(Rule::OidcTokenResponseInvalid)
+    );
+    assert!(run(TOKEN_RULES, &refresh, &c).is_ok());
+    // ... but a login answer without id_token is refused under both.
+    let login = TokenReply::new(200, refresh.body.clone(), Rule::OidcTokenRequestFailed);
+    assert!(run(TOKEN_RULES, &login, &c).is_err());
+    // Introspection: CIE answers active only.
+    let only_active = Introspection::new(200, json!({"active": true}).to_string(), "sub1".into());
+    assert_eq!(
+        stage_rule(run(INTROSPECTION_RULES, &only_active, &s)),
+        Some(Rule::OidcIntrospectionClaims)
+    );
+    assert!(run(INTROSPECTION_RULES, &only_active, &c).is_ok());
+    // ... and a member it does send is still checked.
+    let wrong_sub = Introspection::new(
+        200,
+        json!({"active": true, "sub": "sub2"}).to_string(),
+        "sub1".into(),
+    );
+    assert!(run(INTROSPECTION_RULES, &wrong_sub, &c).is_err());
+    // Scopes and metadata.
+    assert_eq!(spid.config().scope(false), "openid");
+    assert_eq!(
+        cie.config().scope(true),
+        "openid offline_access profile email"
+    );
+    assert!(spid
+        .metadata()
+        .get("id_token_encrypted_response_alg")
+        .is_none());
+    assert_eq!(
+        cie.metadata()["id_token_encrypted_response_enc"],
+        json!(cie.config().userinfo_jwe.1.name())
+    );
+}
+
+#[test]
+fn a_nested_id_token_is_decrypted_then_verified() {
+    use spid_core::oidc::jose::{sign_jws, SigningKey};
+    let rp = cie_rp();
+    let key = SigningKey::from_pem(include_bytes!("../../../../certs/idp.key.pem")).expect("key");
+    let mut op = op();
+    op.jwks = Jwks::new(vec![key.public_jwk().expect("jwk")]);
+    let ctx = rp.ctx(&op);
+    let claims = honest_id_token(&ctx).claims;
+    let jws = sign_jws(&claims, &key, SigAlg::RS256, Some("JWT")).expect("jws");
+    let (alg, enc) = rp.0.cfg.userinfo_jwe;
+    let to_rp = rp.0.encryption_key.public_jwk().expect("enc key");
+    let nested = encrypt_jwe(jws.as_bytes(), &to_rp, alg, enc, Some("JWT")).expect("jwe");
+    let ok = rp.check_id_token(&op, &nested, "at1", "n1", false);
+    assert_eq!(ok.map(|t| t.sub).ok().as_deref(), Some("sub1"));
+    // No cty JWT: not a nested JWT.
+    let bare = encrypt_jwe(jws.as_bytes(), &to_rp, alg, enc, None).expect("jwe");
+    assert_eq!(
+        stage_rule(rp.check_id_token(&op, &bare, "at1", "n1", false)),
+        Some(Rule::OidcIdTokenDecryption)
+    );
+    // The plain JWS itself: refused before its signature is looked at.
+    assert_eq!(
+        stage_rule(rp.check_id_token(&op, &jws, "at1", "n1", false)),
+        Some(Rule::OidcIdTokenNotEncrypted)
+    );
+}
+
+#[test]
 fn a_refreshed_id_token_may_omit_the_nonce_but_not_change_it() {
     let rp = rp();
     let op = op();
@@ -569,6 +731,8 @@ fn table_codes() -> Vec<Rule> {
         t.iter().flat_map(|(c, _)| c.iter().copied())
     }
     let mut all: Vec<Rule> = codes(AUTHZ_RULES)
+        .chain(codes(ID_TOKEN_FORM_RULES))
+        .chain(codes(RELEASED_RULES))
         .chain(codes(TOKEN_RULES))
         .chain(codes(ROTATION_RULES))
         .chain(codes(ID_TOKEN_RULES))
@@ -590,6 +754,9 @@ fn every_rp_rule_has_a_unit_test() {
         c.iter().map(|(r, _)| *r)
     }
     let tested: Vec<Rule> = rules(AUTHZ_CASES)
+        .chain(rules(CIE_AUTHZ_CASES))
+        .chain(rules(CIE_ID_TOKEN_FORM_CASES))
+        .chain(rules(RELEASED_CASES))
         .chain(rules(TOKEN_CASES))
         .chain(rules(ROTATION_CASES))
         .chain(rules(ID_TOKEN_CASES))

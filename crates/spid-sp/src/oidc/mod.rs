@@ -75,6 +75,11 @@ pub struct RpConfig {
     /// Ask every login for `offline_access` (a refresh token), as `/login?offline=1` does for
     /// one login.
     pub offline_access: bool,
+    /// Scopes asked besides `openid` (and `offline_access`), each only when the profile's
+    /// `scopes_supported` lists it: by default `profile` and `email`, which CIE defines (the
+    /// eIDAS minimum set; `email`, `email_verified`) and SPID does not, so a SPID login asks
+    /// none of them.
+    pub extra_scopes: Vec<String>,
 }
 
 impl RpConfig {
@@ -98,7 +103,32 @@ impl RpConfig {
             userinfo_jwe: (JweAlg::RsaOaep256, JweEnc::A256CbcHs512),
             trust_marks_file: None,
             offline_access: false,
+            extra_scopes: ["profile", "email"].map(String::from).to_vec(),
         }
+    }
+
+    /// The `scope` of a login: `openid`, `offline_access` when `offline`, then each of
+    /// [`RpConfig::extra_scopes`] the profile supports.
+    pub fn scope(&self, offline: bool) -> String {
+        let supported = &self.profile.scopes_supported;
+        let mut scope = vec!["openid"];
+        if offline {
+            scope.push("offline_access");
+        }
+        scope.extend(
+            self.extra_scopes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != "offline_access" && supported.iter().any(|x| x == s)),
+        );
+        scope.join(" ")
+    }
+
+    /// Whether the RP declares `id_token_encrypted_response_alg`/`_enc` (its userinfo
+    /// algorithms) and so requires a nested, encrypted ID token: the profiles where the OP
+    /// encrypts on request (CIE).
+    pub fn requires_encrypted_id_token(&self) -> bool {
+        self.profile.id_token_encrypted_on_request
     }
 
     /// The redirect URI (`<entity id>/callback`).
@@ -323,7 +353,7 @@ impl RelyingParty {
     pub fn metadata(&self) -> Value {
         let cfg = &self.0.cfg;
         let alg = cfg.profile.default_signing_alg.name();
-        json!({
+        let mut md = json!({
             "client_id": cfg.entity_id,
             "client_name": "spid-harness reference RP",
             "redirect_uris": [cfg.redirect_uri()],
@@ -336,7 +366,21 @@ impl RelyingParty {
             "userinfo_signed_response_alg": alg,
             "userinfo_encrypted_response_alg": cfg.userinfo_jwe.0.name(),
             "userinfo_encrypted_response_enc": cfg.userinfo_jwe.1.name(),
-        })
+        });
+        if let Some(obj) = md.as_object_mut() {
+            if cfg.requires_encrypted_id_token() {
+                // CIE: a declared ID-token encryption the OP must honour (nested JWT).
+                obj.insert(
+                    "id_token_encrypted_response_alg".into(),
+                    json!(cfg.userinfo_jwe.0.name()),
+                );
+                obj.insert(
+                    "id_token_encrypted_response_enc".into(),
+                    json!(cfg.userinfo_jwe.1.name()),
+                );
+            }
+        }
+        md
     }
 
     fn configuration(&self) -> Result<String, FederationError> {
@@ -459,11 +503,9 @@ impl RelyingParty {
         let cfg = &self.0.cfg;
         // acr_values stays the required level alone, even offline: with SpidL1 among them
         // every refresh would yield a SpidL1 ID token (SPID-OIDC refresh token), which this RP refuses.
-        let (scope, prompt) = if offline {
-            ("openid offline_access", "consent")
-        } else {
-            ("openid", "consent login")
-        };
+        let scope = cfg.scope(offline);
+        let scope = scope.as_str();
+        let prompt = if offline { "consent" } else { "consent login" };
         let now: DateTime<Utc> = cfg.clock.now();
         let state = random_alnum(43);
         let nonce = random_alnum(43);
@@ -474,7 +516,7 @@ impl RelyingParty {
             .iter()
             .map(|c| (c.clone(), Value::Null))
             .collect();
-        let claims = json!({
+        let mut claims = json!({
             "iss": cfg.entity_id, "client_id": cfg.entity_id, "aud": op.issuer,
             "iat": now.timestamp(), "exp": now.timestamp() + 120,
             "jti": uuid::Uuid::new_v4().to_string(),
@@ -484,6 +526,10 @@ impl RelyingParty {
             "acr_values": cfg.level.uri(), "prompt": prompt,
             "claims": {"userinfo": userinfo},
         });
+        if cfg.profile.claims_in_id_token {
+            // CIE (CLAIMS_CIE): the same claims asked in the ID token as well.
+            claims["claims"]["id_token"] = claims["claims"]["userinfo"].clone();
+        }
         let request = sign_jws(
             &claims,
             &self.0.signing_key,

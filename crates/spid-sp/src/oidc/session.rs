@@ -48,7 +48,8 @@ impl RelyingParty {
     }
 
     /// Refreshes the session `sid`: a `refresh_token` grant with `private_key_jwt`; the
-    /// answer must carry a new (rotated) refresh token and an ID token that passes the
+    /// answer must carry a new (rotated) refresh token and (unless the profile issues none on
+    /// refresh, CIE) an ID token that passes the
     /// login's checks, `nonce` excepted (OIDC Core 12.2), with the login's `sub` and a level
     /// of at least `min_level`. The session then holds the new tokens. When the OP answered
     /// 200 but the answer is refused, the session forgets its refresh token: the OP has
@@ -85,17 +86,18 @@ impl RelyingParty {
         Ok(SessionCheck {
             op: op.issuer,
             sub: session.sub,
-            acr: Some(acr),
+            acr,
         })
     }
 
-    /// The refresh itself; returns the new access and refresh tokens and the level.
+    /// The refresh itself; returns the new access and refresh tokens and the level of the
+    /// new ID token (None: the profile issues none on refresh, CIE).
     async fn refreshed(
         &self,
         op: &TrustedOp,
         session: &Session,
         presented: &str,
-    ) -> Result<(String, String, SpidLevel), Refusal> {
+    ) -> Result<(String, String, Option<SpidLevel>), Refusal> {
         let tokens = self
             .token_request(
                 op,
@@ -113,19 +115,19 @@ impl RelyingParty {
         checks::run(checks::ROTATION_RULES, &rotation, &self.ctx(op))?;
         // ROTATION_RULES refused an answer without a new refresh token.
         let rotated = rotation.refresh_token.unwrap_or_default();
-        let (sub, acr) = self.check_id_token(
-            op,
-            &tokens.id_token,
-            &tokens.access_token,
-            &session.nonce,
-            true,
-        )?;
+        // TOKEN_RULES let an answer without id_token through only where the profile issues
+        // none on refresh (CIE).
+        let Some(id_token) = tokens.id_token.as_deref() else {
+            return Ok((tokens.access_token, rotated, None));
+        };
+        let checked =
+            self.check_id_token(op, id_token, &tokens.access_token, &session.nonce, true)?;
         let subs = RefreshedSub {
             login: session.sub.clone(),
-            refreshed: sub,
+            refreshed: checked.sub,
         };
         checks::run(checks::REFRESH_SUB_RULES, &subs, &self.ctx(op))?;
-        Ok((tokens.access_token, rotated, acr))
+        Ok((tokens.access_token, rotated, Some(checked.acr)))
     }
 
     /// Introspects the session's access token at the OP (RFC 7662, `private_key_jwt`) and

@@ -118,12 +118,19 @@ impl OpPlan {
     }
 
     /// Checks what can be checked before any message exists: each message's plan uses only
-    /// the stages that message has.
+    /// the stages that message has (ID tokens are never encrypted: SPID).
     pub fn check(&self) -> Result<(), OpPlanError> {
+        self.check_with(false)
+    }
+
+    /// [`OpPlan::check`] where `id_tokens_encrypted`: the ID tokens are nest-encrypted JWTs
+    /// (CIE, to an RP that declares it), so their plans may have an `encrypt` stage.
+    pub fn check_with(&self, id_tokens_encrypted: bool) -> Result<(), OpPlanError> {
+        let e = id_tokens_encrypted;
         let jwts = [
-            ("id_token", &self.id_token, false, false),
+            ("id_token", &self.id_token, e, false),
             ("userinfo", &self.userinfo, true, true),
-            ("refresh_id_token", &self.refresh_id_token, false, false),
+            ("refresh_id_token", &self.refresh_id_token, e, false),
             (
                 "entity_configuration",
                 &self.entity_configuration,

@@ -11,7 +11,7 @@ use crate::users::User;
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
 use spid_core::oidc::jose::{sign_jws, verify_jwt, JwsHeader};
-use spid_core::oidc::plan::SignError;
+use spid_core::oidc::plan::{PlanMiss, SignError};
 use spid_core::SpidLevel;
 use std::collections::HashMap;
 
@@ -196,7 +196,8 @@ impl OpenIdProvider {
 
     /// The `refresh_token` grant for an already resolved `client`: `private_key_jwt`, then the
     /// token (ours, this client's, live and the family's current one), then rotation: a new
-    /// access token, ID token and refresh token; the presented token and the family's earlier
+    /// access token, ID token (none where the profile issues none on refresh, CIE; encrypted
+    /// as at login) and refresh token; the presented token and the family's earlier
     /// access tokens are invalidated (SPID-OIDC refresh token).
     pub(crate) fn refresh(
         &self,
@@ -277,20 +278,40 @@ impl OpenIdProvider {
             "jti": uuid::Uuid::new_v4().to_string(),
         });
         let header = JwsHeader::new(alg, &self.0.signing_key).with_typ("JWT");
-        let id_token = plan
-            .refresh_id_token
-            .sign(
-                &claims,
-                &header,
-                &self.0.signing_key,
-                &self.0.foreign_key,
-                Value::clone,
-            )
-            .map_err(|e| match e {
-                SignError::Miss(m) => self.planned_miss(plan, m.within("plan.refresh_id_token")),
-                SignError::Jose(e) => signing_failed(e),
-            })?;
-        self.record_sent("refresh_id_token", &id_token);
+        // CIE: a refresh issues no new ID token (only tokens); a plan editing one misses.
+        let id_token = if p.refresh_issues_id_token {
+            let jws = plan
+                .refresh_id_token
+                .sign(
+                    &claims,
+                    &header,
+                    &self.0.signing_key,
+                    &self.0.foreign_key,
+                    Value::clone,
+                )
+                .map_err(|e| match e {
+                    SignError::Miss(m) => {
+                        self.planned_miss(plan, m.within("plan.refresh_id_token"))
+                    }
+                    SignError::Jose(e) => signing_failed(e),
+                })?;
+            self.record_sent("refresh_id_token", &jws);
+            Some(self.deliver_id_token(
+                jws,
+                client,
+                &plan.refresh_id_token,
+                plan,
+                "plan.refresh_id_token",
+            )?)
+        } else if plan.refresh_id_token.is_empty() {
+            None
+        } else {
+            let miss = PlanMiss {
+                stage: "plan.refresh_id_token".into(),
+                reason: "this profile issues no ID token on refresh".into(),
+            };
+            return Err(self.planned_miss(plan, miss));
+        };
         let refresh_token = self.sign_refresh_token(client_id, &fam.sub, &new_jti)?;
         let grant = TokenGrant {
             client_id: client_id.to_string(),
@@ -309,9 +330,11 @@ impl OpenIdProvider {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": p.access_token_lifetime_secs,
-            "id_token": id_token,
             "refresh_token": refresh_token,
         });
+        if let (Some(t), Some(obj)) = (id_token, answer.as_object_mut()) {
+            obj.insert("id_token".into(), json!(t));
+        }
         plan.refresh_response
             .edit
             .apply_value(&mut answer, "plan.refresh_response.edit")

@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
-use spid_core::oidc::jose::{sign_jws, verify_jwt, JoseError, JwsHeader};
+use spid_core::oidc::jose::{
+    encrypt_jwe, sign_jws, verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
+};
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
-use spid_core::oidc::plan::{PlanMiss, SignError, Transport};
+use spid_core::oidc::plan::{JwtPlan, PlanMiss, Recipient, SignError, Transport};
 use spid_core::Rule;
 use std::collections::HashMap;
 
@@ -457,7 +459,94 @@ fn assertion_jti(i: &AssertionClaims<'_>, _: &TokenCtx<'_>) -> TokenCheck {
     Ok(())
 }
 
+/// The RP's encryption key (`use: enc` in its metadata `jwks`) and the algorithms its
+/// metadata names under `<prefix>_encrypted_response_alg`/`_enc` (`userinfo`, `id_token`);
+/// None when the RP asks no encryption under that prefix or publishes no encryption key.
+pub(crate) fn encryption_recipient(
+    metadata: &serde_json::Map<String, Value>,
+    prefix: &str,
+) -> Option<(Jwk, JweAlg, JweEnc)> {
+    let s = |n: &str| {
+        metadata
+            .get(&format!("{prefix}_{n}"))
+            .and_then(Value::as_str)
+    };
+    let alg = s("encrypted_response_alg")?;
+    let jwks: Jwks = serde_json::from_value(metadata.get("jwks")?.clone()).ok()?;
+    let key = jwks
+        .keys
+        .into_iter()
+        .find(|k| k.key_use.as_deref() == Some("enc"))?;
+    let alg = JweAlg::from_name(alg).unwrap_or(JweAlg::RsaOaep256);
+    let enc = s("encrypted_response_enc")
+        .and_then(JweEnc::from_name)
+        .unwrap_or(JweEnc::A256CbcHs512);
+    Some((key, alg, enc))
+}
+
+/// The user claims the ID token carries where the profile releases claims there (CIE): those
+/// asked under `claims.id_token` and those the `profile`/`email` scopes stand for.
+pub(crate) fn id_token_release(authz: &super::request::ValidAuthz) -> Vec<String> {
+    let mut out = authz.id_token_claims.clone();
+    for (scope, names) in super::request::SCOPE_CLAIMS {
+        if authz.scope.iter().any(|s| s == scope) {
+            out.extend(names.iter().map(|n| n.to_string()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 impl OpenIdProvider {
+    /// The ID token as sent: the signed `jws` nest-encrypted (JWE, `cty` JWT) to the RP's
+    /// encryption key when the profile encrypts on request and the RP's metadata declares
+    /// `id_token_encrypted_response_alg` (CIE), else `jws` itself. `plan`'s `encrypt` stage
+    /// applies; an `encrypt` edit of an ID token that is not encrypted is a plan miss.
+    pub(crate) fn deliver_id_token(
+        &self,
+        jws: String,
+        client: &Client,
+        plan: &JwtPlan,
+        owner: &super::OpPlan,
+        stage: &str,
+    ) -> Result<String, TokenRefusal> {
+        let recipient = self
+            .0
+            .cfg
+            .profile
+            .id_token_encrypted_on_request
+            .then(|| encryption_recipient(&client.metadata, "id_token"))
+            .flatten();
+        let Some((key, alg, enc)) = recipient else {
+            if plan.encrypt.is_honest() {
+                return Ok(jws);
+            }
+            let miss = PlanMiss {
+                stage: format!("{stage}.encrypt"),
+                reason: "the ID token is not encrypted (the profile or the RP's metadata asks no ID-token encryption)".into(),
+            };
+            return Err(self.planned_miss(owner, miss));
+        };
+        if plan.encrypt.skip {
+            return Ok(jws);
+        }
+        let key = match plan.encrypt.recipient {
+            Recipient::Published => key,
+            Recipient::Foreign => self
+                .0
+                .foreign_key
+                .public_jwk()
+                .map_err(|e| TokenRefusal::InvalidRequest(format!("encryption failed: {e}")))?
+                .with_use(KeyUse::Enc),
+        };
+        let jwe = encrypt_jwe(jws.as_bytes(), &key, alg, enc, Some("JWT"))
+            .map_err(|e| TokenRefusal::InvalidRequest(format!("encryption failed: {e}")))?;
+        plan.encrypt
+            .rewrite(&jwe, &format!("{stage}.encrypt.header"))
+            .map_err(|m| self.planned_miss(owner, m))
+    }
+
     /// Checks the `private_key_jwt` assertion, in order: `ASSERTION_FORM_RULES` (type,
     /// presence), the signature with the client's keys and the `exp`/`nbf`/`iat` times, then
     /// `ASSERTION_CLAIM_RULES` (`iss` = `client_id`, `sub` = `client_id`, `aud` ∋ `endpoint`,
@@ -553,7 +642,7 @@ impl OpenIdProvider {
         )
         .map_err(|e| TokenRefusal::InvalidRequest(format!("signing failed: {e}")))?;
         // The honest ID token; the plan edits it at its stages.
-        let id_claims = json!({
+        let mut id_claims = json!({
                 "iss": cfg.entity_id,
                 "sub": sub,
                 "aud": client_id,
@@ -563,6 +652,15 @@ impl OpenIdProvider {
                 "iat": iat, "nbf": iat, "exp": iat + p.id_token_lifetime_secs,
                 "jti": uuid::Uuid::new_v4().to_string(),
         });
+        if let (true, Some(obj)) = (p.claims_in_id_token, id_claims.as_object_mut()) {
+            // CIE: the claims asked for the ID token, and the scopes' claims, ride in it too.
+            for c in id_token_release(&grant.authz) {
+                if let Some(v) = spid_core::attributes::oidc_claim_value(&c, &grant.user.attributes)
+                {
+                    obj.insert(c, v);
+                }
+            }
+        }
         let header = JwsHeader::new(alg, &self.0.signing_key).with_typ("JWT");
         let id_token = plan
             .id_token
@@ -578,6 +676,8 @@ impl OpenIdProvider {
                 SignError::Jose(e) => TokenRefusal::InvalidRequest(format!("signing failed: {e}")),
             })?;
         self.record_sent("id_token", &id_token);
+        let id_token =
+            self.deliver_id_token(id_token, client, &plan.id_token, &plan, "plan.id_token")?;
         let token_edit = plan.token_response.edit.clone();
         let plan_case = plan.case.clone();
         let refresh = super::refresh::offers_refresh(&grant.authz)
@@ -783,6 +883,100 @@ pub(super) mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    /// A code exchange at `fx` whose login asked `scope` and `claims.id_token` `id_claims`,
+    /// with `plan` riding on the grant; the token answer.
+    fn exchange_with(
+        fx: &Fixture,
+        scope: &[&str],
+        id_claims: &[&str],
+        plan: Option<super::super::OpPlan>,
+    ) -> Result<Value, TokenRefusal> {
+        let verifier = "v".repeat(43);
+        let code = code(fx, &verifier);
+        if let Some(g) = lock(&fx.op.0.codes).get_mut(&code) {
+            g.authz.scope = scope.iter().map(|s| s.to_string()).collect();
+            g.authz.id_token_claims = id_claims.iter().map(|s| s.to_string()).collect();
+            g.plan = plan;
+        }
+        fx.op.exchange(&request(fx, &code, &verifier), &fx.client)
+    }
+
+    #[test]
+    fn cie_id_tokens_carry_the_claims_and_are_nest_encrypted_on_request() {
+        use spid_core::oidc::jose::{
+            decrypt_jwe, verify_jws, DecryptionKey, JweAlg, JweEnc, SigAlg,
+        };
+        let dec = DecryptionKey::from_pem(include_bytes!("../../../../../certs/foreign.key.pem"))
+            .expect("key");
+        let mut fx = super::super::tests::profiled(spid_core::oidc::Profile::cie());
+        let enc_key = dec.public_jwk().expect("jwk");
+        fx.client.metadata = json!({
+            "jwks": {"keys": [enc_key]},
+            "id_token_encrypted_response_alg": "RSA-OAEP-256",
+            "id_token_encrypted_response_enc": "A256CBC-HS512",
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let answer = exchange_with(&fx, &["openid", "profile"], &["email"], None).expect("200");
+        let jwe = answer["id_token"].as_str().unwrap_or_default();
+        assert_eq!(jwe.split('.').count(), 5, "a JWE");
+        let (header, inner) =
+            decrypt_jwe(jwe, &dec, &[JweAlg::RsaOaep256], &[JweEnc::A256CbcHs512]).expect("jwe");
+        assert_eq!(header.cty.as_deref(), Some("JWT"));
+        let inner = String::from_utf8(inner).expect("utf-8");
+        let (_, claims) = verify_jws(&inner, &fx.op.jwks(), &[SigAlg::RS256]).expect("nested");
+        for c in [
+            "given_name",
+            "family_name",
+            "birthdate",
+            "https://attributes.eid.gov.it/fiscal_number",
+            "email",
+        ] {
+            assert!(claims.get(c).is_some(), "{c} missing: {claims}");
+        }
+        assert!(
+            claims.get("email_verified").is_none(),
+            "email scope not asked"
+        );
+        // An RP that declares no ID-token encryption gets the plain JWS.
+        fx.client.metadata.remove("id_token_encrypted_response_alg");
+        let answer = exchange_with(&fx, &["openid", "email"], &[], None).expect("200");
+        let jws = answer["id_token"].as_str().unwrap_or_default();
+        let (_, claims) = verify_jws(jws, &fx.op.jwks(), &[SigAlg::RS256]).expect("plain");
+        assert_eq!(claims["email_verified"], json!(true));
+        assert!(claims.get("given_name").is_none());
+        // ... and a plan that would edit its encryption missed its target.
+        let skip = super::super::OpPlan {
+            id_token: JwtPlan {
+                encrypt: spid_core::oidc::plan::EncryptEdits {
+                    skip: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(matches!(
+            exchange_with(&fx, &["openid"], &[], Some(skip)),
+            Err(TokenRefusal::Plan(_))
+        ));
+    }
+
+    #[test]
+    fn spid_id_tokens_carry_no_user_claims_and_are_never_encrypted() {
+        let fx = fixture();
+        let answer = exchange_with(&fx, &["openid"], &["given_name"], None).expect("200");
+        let jws = answer["id_token"].as_str().unwrap_or_default();
+        let (_, claims) = spid_core::oidc::jose::verify_jws(
+            jws,
+            &fx.op.jwks(),
+            &[spid_core::oidc::jose::SigAlg::RS256],
+        )
+        .expect("jws");
+        assert!(claims.get("given_name").is_none());
     }
 
     #[tokio::test]
