@@ -15,6 +15,19 @@ OIDC_OP_PROFILE = os.environ.get("OIDC_OP_PROFILE", "spid")
 assert OIDC_OP_PROFILE in ("spid", "cie"), OIDC_OP_PROFILE
 OIDCFED_PROVIDER_PROFILE = OIDC_OP_PROFILE
 OIDCFED_DEFAULT_PROVIDER_PROFILE = OIDC_OP_PROFILE
+if OIDC_OP_PROFILE == "cie":
+    # Two deployment choices the package leaves to settings, made so that a CIE OP issues
+    # refresh tokens that work (check-op --oidc-profile cie runs its refresh cases): the
+    # package issues one only when acr_values names an acr of this list (default: SpidL1
+    # only, views/__init__.get_refresh_token) and, in the cie profile, renews it only while
+    # id_token.iat + OIDCFED_PROVIDER_MAX_CONSENT_TIMEFRAME is in the future
+    # (token_endpoint.is_token_renewable compares SECONDS; the default 2 expires it 2 s after
+    # the login). The SPID profile keeps the defaults (fixtures/peers/spid-cie-oidc-op.toml).
+    OIDCFED_PROVIDER_PROFILES_ACR_4_REFRESH = {
+        "spid": ["https://www.spid.gov.it/SpidL1"],
+        "cie": [f"https://www.spid.gov.it/SpidL{i}" for i in (1, 2, 3)],
+    }
+    OIDCFED_PROVIDER_MAX_CONSENT_TIMEFRAME = 3600
 # The OP enforces the TA's RP trust mark when it first meets a client (as SPID
 # wants); OIDC_REQUIRE_TRUST_MARKS=0 turns that off for a foreign RP without one.
 OIDCFED_REQUIRED_TRUST_MARKS = [TM_RP] if os.environ.get("OIDC_REQUIRE_TRUST_MARKS", "1") != "0" else []
