@@ -390,3 +390,16 @@ async fn each_cie_environment_is_judged_and_logged_in_through() {
         assert_eq!(r.logins.len(), 6);
     }
 }
+
+#[test]
+fn the_check_idp_peer_files_name_only_known_ids_each_with_a_reason() {
+    for f in ["pysaml2-idp.toml", "pysaml2-cie-idp.toml"] {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/peers")
+            .join(f);
+        let peer = spid_harness::peers::PeerFile::load(&p).unwrap();
+        peer.check_ids(spid_harness::check_idp::is_known_id)
+            .unwrap();
+        assert!(!peer.expect.is_empty(), "{f}");
+    }
+}

@@ -404,6 +404,7 @@ rules! {
     SpMdCieNace2 => "sp-metadata.cie.contact.private.nace2-code", "CIE-SAML metadata SP (NACE2Code)", "a private SP has exactly one non-empty cie:NACE2Code";
     SpMdCieMunicipality => "sp-metadata.cie.contact.municipality", "CIE-SAML metadata SP (Municipality)", "exactly one cie:Municipality, a Belfiore code (a letter and three digits)";
     SpMdCieCompany => "sp-metadata.cie.contact.company", "CIE-SAML metadata SP (Company)", "the administrative contact's Company equals the OrganizationName";
+    SpMdCieXsd => "sp-metadata.cie.xsd", "CIE-SAML metadata SP (ContactPerson Extensions); spid-harness schemas/cie-extensions.xsd", "the cie: contact extensions validate against our CIE extensions schema (VATNumber, FiscalCode, NACE2Code, Province, Country, IPACategory forms; the other elements have checks of their own)";
     // check-sp: the AuthnRequest an external SP sent (codes sp-request.*).
     SpRequestArrived => "sp-request.arrived", "SPID-RT SSO; spid-sp-test (SAMLRequest not found)", "the SP's login URL sends an AuthnRequest to our SSO endpoint";
     SpRequestEncoding => "sp-request.encoding", "SAML-BIND 3.4.4.1, 3.5.4; spid-sp-test 2.0.0", "SAMLRequest is valid base64 (of raw DEFLATE for HTTP-Redirect)";

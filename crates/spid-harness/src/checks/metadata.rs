@@ -142,7 +142,10 @@ fn schema_checks(out: &mut Vec<CheckResult>, text: &str) {
     };
     let (mut spid, mut fpa, mut saml) = (Vec::new(), Vec::new(), Vec::new());
     for e in errs {
-        if e.contains("'spid:") {
+        if e.contains("'cie:") {
+            // The CIE contact extensions: judged by sp-metadata.cie.xsd in a CIE profile.
+            continue;
+        } else if e.contains("'spid:") {
             spid.push(e);
         } else if e.contains("'fpa:") {
             fpa.push(e);
@@ -1842,6 +1845,7 @@ pub fn cie_metadata_checks(
         return (out, parsed);
     };
     cie_checks(&mut out, &root, kind);
+    cie_schema_check(&mut out, text);
     if parsed.is_none() {
         // The reason the metadata is unusable goes last (callers report the last detail).
         if let Some(i) = out.iter().position(|c| c.id == R::SpMdCieEntity.code()) {
@@ -1850,6 +1854,38 @@ pub fn cie_metadata_checks(
         }
     }
     (out, parsed)
+}
+
+/// `sp-metadata.cie.xsd`: the `cie:` elements against our CIE extensions schema. Errors on
+/// what another `sp-metadata.cie.*` check judges (Public/Private, IPACode, Municipality, and
+/// an empty value, which the presence checks judge) are left to it: one defect, one failure.
+fn cie_schema_check(out: &mut Vec<CheckResult>, text: &str) {
+    const JUDGED_ELSEWHERE: [&str; 4] = ["Public", "Private", "IPACode", "Municipality"];
+    let errs: Vec<String> = match xsd::validate(text, xsd::Schema::Metadata) {
+        Ok(()) => Vec::new(),
+        Err(e) => e,
+    };
+    let mine: Vec<String> = errs
+        .into_iter()
+        .filter(|e| {
+            let Some(rest) = e.split("Element 'cie:").nth(1) else {
+                return false;
+            };
+            let name = rest.split('\'').next().unwrap_or_default();
+            !JUDGED_ELSEWHERE.contains(&name) && !e.contains("''")
+        })
+        .collect();
+    let n = text.matches("<cie:").count();
+    rule(
+        out,
+        R::SpMdCieXsd,
+        mine.is_empty(),
+        if mine.is_empty() {
+            format!("{n} cie: element(s), valid against schemas/cie-extensions.xsd")
+        } else {
+            mine.join("; ")
+        },
+    );
 }
 
 /// The children `local` of `ext` in the CIE extensions namespace.
@@ -2330,8 +2366,9 @@ mod tests {
                 .iter()
                 .filter(|i| i.starts_with("sp-metadata.cie."))
                 .count();
-            // 14 shared, then IPACode (public) or VAT/FiscalCode + NACE2Code (private).
-            assert_eq!(cie, if private { 16 } else { 15 }, "{ids:?}");
+            // 14 shared and the schema, then IPACode (public) or VAT/FiscalCode + NACE2Code
+            // (private).
+            assert_eq!(cie, if private { 17 } else { 16 }, "{ids:?}");
         }
         // Our SP's CIE metadata (`sp --cie`) is the same model.
         let mut cfg = spid_sp::SpConfig::new(BASE, cred(&format!("{BASE}/metadata"), false));
@@ -2483,6 +2520,39 @@ mod tests {
                 true,
                 Box::new(replace("<cie:NACE2Code>62.01</cie:NACE2Code>", "")),
                 &["sp-metadata.cie.contact.private.nace2-code"],
+            ),
+            // The forms only our CIE extensions schema judges.
+            (
+                true,
+                Box::new(replace(
+                    "<cie:VATNumber>IT12345678901</cie:VATNumber>",
+                    "<cie:VATNumber>IT 123 456</cie:VATNumber>",
+                )),
+                &["sp-metadata.cie.xsd"],
+            ),
+            (
+                true,
+                Box::new(replace(
+                    "<cie:NACE2Code>62.01</cie:NACE2Code>",
+                    "<cie:NACE2Code>software</cie:NACE2Code>",
+                )),
+                &["sp-metadata.cie.xsd"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "<cie:Country>IT</cie:Country>",
+                    "<cie:Country>Italia</cie:Country>",
+                )),
+                &["sp-metadata.cie.xsd"],
+            ),
+            (
+                false,
+                Box::new(replace(
+                    "<cie:Country>IT</cie:Country>",
+                    "<cie:Country>IT</cie:Country><cie:Province>Roma</cie:Province>",
+                )),
+                &["sp-metadata.cie.xsd"],
             ),
         ];
         for (private, edit, want) in cases {

@@ -2,7 +2,8 @@
 //!
 //! The OASIS schemas come from the Debian packages `opensaml-schemas` (SAML 2.0 assertion,
 //! protocol, metadata) and `xmltooling-schemas` (xml.xsd, XML Signature, XML Encryption);
-//! the SPID metadata extensions and the private SPs' invoicing extensions are this project's
+//! the SPID metadata extensions, the private SPs' invoicing extensions and the CIE SP contact
+//! extensions are this project's
 //! own schemas (`crates/spid-harness/schemas/`, embedded). Validation is offline: an in-memory
 //! driver schema imports every namespace from a local path first, so libxml2 skips the
 //! `http://` schema locations the OASIS files name for the same namespaces.
@@ -36,6 +37,9 @@ pub const XMLTOOLING_DIR: &str = "/usr/share/xml/xmltooling";
 pub const SPID_EXTENSIONS_XSD: &str = include_str!("../../schemas/spid-extensions.xsd");
 /// Our schema of a private SP's billing-contact extensions (namespace [`INVOICING_NS`]).
 pub const SPID_INVOICING_XSD: &str = include_str!("../../schemas/spid-invoicing.xsd");
+/// Our schema of the CIE SP metadata extensions (namespace
+/// [`spid_core::cie::SAML_EXTENSIONS_NS`], the administrative contact's `cie:` elements).
+pub const CIE_EXTENSIONS_XSD: &str = include_str!("../../schemas/cie-extensions.xsd");
 /// Namespace of the invoicing extensions (the billing contact of a private SP).
 pub const INVOICING_NS: &str = "https://spid.gov.it/invoicing-extensions";
 
@@ -76,6 +80,11 @@ fn imports(ours: &Path) -> Vec<(&'static str, PathBuf, Option<&'static str>)> {
         ),
         (ns::SPID, ours.join("spid-extensions.xsd"), None),
         (INVOICING_NS, ours.join("spid-invoicing.xsd"), None),
+        (
+            spid_core::cie::SAML_EXTENSIONS_NS,
+            ours.join("cie-extensions.xsd"),
+            None,
+        ),
     ]
 }
 
@@ -137,6 +146,7 @@ fn write_ours() -> Result<PathBuf, SchemaSetError> {
     for (name, text) in [
         ("spid-extensions.xsd", SPID_EXTENSIONS_XSD),
         ("spid-invoicing.xsd", SPID_INVOICING_XSD),
+        ("cie-extensions.xsd", CIE_EXTENSIONS_XSD),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, text).map_err(|source| SchemaSetError::Write { path: p, source })?;
@@ -173,7 +183,7 @@ fn compile() -> Result<Compiled, SchemaSetError> {
 }
 
 /// Known namespaces written as their usual prefixes in messages.
-const PREFIXES: [(&str, &str); 8] = [
+const PREFIXES: [(&str, &str); 9] = [
     (ns::MD, "md"),
     (ns::SAMLP, "samlp"),
     (ns::SAML, "saml"),
@@ -181,6 +191,7 @@ const PREFIXES: [(&str, &str); 8] = [
     ("http://www.w3.org/2001/04/xmlenc#", "xenc"),
     (ns::SPID, "spid"),
     (INVOICING_NS, "fpa"),
+    (spid_core::cie::SAML_EXTENSIONS_NS, "cie"),
     ("http://www.w3.org/XML/1998/namespace", "xml"),
 ];
 
