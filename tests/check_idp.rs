@@ -403,3 +403,86 @@ fn the_check_idp_peer_files_name_only_known_ids_each_with_a_reason() {
         assert!(!peer.expect.is_empty(), "{f}");
     }
 }
+
+/// `spid-harness idp …` with `args`: (exit code, stdout, stderr).
+fn idp_cli(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spid-harness"))
+        .arg("idp")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn idp_cie_env_shapes_the_entity_id_and_names_the_flag_at_fault() {
+    let (code, md, _) = idp_cli(&[
+        "--profile",
+        "cie",
+        "--cie-env",
+        "preproduction",
+        "--listen",
+        "127.0.0.1:8443",
+        "--print-metadata",
+    ]);
+    assert_eq!(code, 0);
+    assert!(md.contains(
+        "entityID=\"http://preproduzione.idserver.localhost:8443/idp/profile/SAML2/POST/SSO\""
+    ));
+    assert!(md.contains(
+        "Location=\"http://preproduzione.idserver.localhost:8443/idp/profile/SAML2/Redirect/SSO\""
+    ));
+    let (code, md, _) = idp_cli(&[
+        "--profile",
+        "cie",
+        "--cie-env",
+        "production",
+        "--listen",
+        "127.0.0.1:8443",
+        "--print-metadata",
+    ]);
+    assert_eq!(code, 0);
+    assert!(md.contains("entityID=\"http://127.0.0.1:8443/idp/profile/SAML2/POST/SSO\""));
+    // Without the CIE profile, and off loopback: a setup error naming the flag.
+    let (code, _, err) = idp_cli(&["--cie-env", "collaudo", "--print-metadata"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--cie-env needs --profile cie"), "{err}");
+    let (code, _, err) = idp_cli(&[
+        "--profile",
+        "cie",
+        "--cie-env",
+        "collaudo",
+        "--listen",
+        "0.0.0.0:8443",
+        "--print-metadata",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--cie-env collaudo") && err.contains("--listen must be a loopback address"),
+        "{err}"
+    );
+    assert!(!err.contains("Some("), "{err}");
+}
+
+#[tokio::test]
+async fn check_idp_reports_its_checks_in_junit() {
+    let r = run_as(IdpProfile::Cie, IdpProfile::Cie, Some(SpidLevel::L1), true).await;
+    let dir = std::env::temp_dir().join(format!("check-idp-junit-{}", std::process::id()));
+    let p = r.write_junit(&dir).unwrap();
+    let xml = std::fs::read_to_string(&p).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for suite in ["idp-metadata", "authn-request", "login"] {
+        assert!(
+            xml.contains(&format!("<testsuite name=\"{suite}\"")),
+            "{suite}: {xml}"
+        );
+    }
+    assert!(xml.contains("name=\"request.cie.scoping.nr8\""));
+    // The four logins above L1 fail, with their failing duties in the message.
+    assert_eq!(xml.matches("<failure").count(), 4, "{xml}");
+    assert!(xml.contains("idp.level-satisfies-request"));
+}
