@@ -1023,6 +1023,12 @@ mod tests {
                     .iter()
                     .flat_map(|c| c.refs().to_vec()),
             )
+            .chain(
+                embedded_cases::<crate::cie_oidc::CieOidcCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
             .collect();
         for key in table.keys() {
             assert!(
@@ -1052,6 +1058,7 @@ mod tests {
             cited::<crate::oidc_op::OpCase>(),
             cited::<crate::cns::CnsCase>(),
             cited::<crate::cie::CieCase>(),
+            cited::<crate::cie_oidc::CieOidcCase>(),
         ];
         let folders: Vec<&str> = family_table().keys().map(String::as_str).collect();
         let mut ours: Vec<&str> = sides.iter().map(|(f, _)| *f).collect();
@@ -1162,6 +1169,7 @@ pub fn cases_markdown() -> Result<String, LoadError> {
             .collect::<Vec<_>>()
             .join(", ")
     })?;
+    side::<crate::cie_oidc::CieOidcCase>(&mut out, "CIE OIDC RP side", |_| String::new())?;
     out.push_str(
         "\n## Documents cited\n\nEvery ref names one of these (`fixtures/cases/REFS.toml`).\n\n| ref | document |\n|---|---|\n",
     );
@@ -1274,6 +1282,12 @@ mod partition_tests {
                     .unwrap()
                     .into_iter()
                     .map(|c| ("cie", c.id().to_string())),
+            )
+            .chain(
+                embedded_cases::<crate::cie_oidc::CieOidcCase>()
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| ("cie-oidc-rp", c.id().to_string())),
             );
         for (side, id) in ids {
             if let Some(other) = seen.insert(id.clone(), side) {

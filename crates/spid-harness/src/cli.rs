@@ -46,7 +46,14 @@ pub async fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } = a;
 
     let sides = if side.is_empty() {
-        vec![Side::Saml, Side::OidcRp, Side::OidcOp, Side::Cns, Side::Cie]
+        vec![
+            Side::Saml,
+            Side::OidcRp,
+            Side::OidcOp,
+            Side::Cns,
+            Side::Cie,
+            Side::CieOidcRp,
+        ]
     } else {
         side
     };
@@ -131,6 +138,7 @@ pub async fn cmd_list(a: ListArgs) -> anyhow::Result<ExitCode> {
         Side::OidcOp => list_rows::<crate::oidc_op::OpCase>(pattern)?,
         Side::Cns => list_rows::<crate::cns::CnsCase>(pattern)?,
         Side::Cie => list_rows::<crate::cie::CieCase>(pattern)?,
+        Side::CieOidcRp => list_rows::<crate::cie_oidc::CieOidcCase>(pattern)?,
     };
     for [id, family, expected, refs] in &rows {
         println!("{id:<34} {family:<22} {expected:<58} {refs}");
@@ -878,6 +886,9 @@ pub enum Side {
     /// CIE ID over SAML: our IdP in the CIE profile, its crafted Responses at our SP
     /// registering it as CIE.
     Cie,
+    /// CIE OpenID Connect, relying-party side: our OP in the CIE profile, its crafted
+    /// answers at our RP in the CIE profile.
+    CieOidcRp,
 }
 
 impl Side {
@@ -888,6 +899,7 @@ impl Side {
             Side::OidcOp => "OIDC OP side",
             Side::Cns => "CNS (TLS client certificate)",
             Side::Cie => "CIE ID over SAML (SP side)",
+            Side::CieOidcRp => "CIE OIDC RP side",
         }
     }
 }
@@ -1072,6 +1084,31 @@ pub async fn run(
         .await;
         runs.push(SideRun {
             side: Side::Cie,
+            ..r
+        });
+    }
+    if sides.contains(&Side::CieOidcRp) {
+        use crate::cie_oidc;
+        let cases = cie_oidc::select(cie_oidc::embedded()?, pattern).map_err(anyhow::Error::msg)?;
+        let cases: Vec<OidcCase> = sel
+            .shard(cases, |c| c.id.as_str())
+            .iter()
+            .map(cie_oidc::as_oidc_case)
+            .collect();
+        let fed = cie_oidc::start(runner::Credentials::embedded()?).await?;
+        let header = format!(
+            "{}: TA {}  OP {}  RP {} (both profile cie)  — {} cases",
+            Side::CieOidcRp.label(),
+            fed.ta.entity_id(),
+            fed.op.entity_id(),
+            fed.rp.entity_id(),
+            cases.len()
+        );
+        let run = async |c: &OidcCase| fed.run_case(c, &users).await;
+        let alone = |c: &OidcCase| c.plan.alters_federation();
+        let r = run_with_sanity(header, &cases, &oidc::sanity_case(), jobs, alone, run).await;
+        runs.push(SideRun {
+            side: Side::CieOidcRp,
             ..r
         });
     }

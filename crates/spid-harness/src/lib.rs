@@ -9,6 +9,7 @@ pub mod certs;
 pub mod check_idp;
 pub mod checks;
 pub mod cie;
+pub mod cie_oidc;
 pub mod cli;
 pub mod cns;
 pub mod compare;
