@@ -1,4 +1,4 @@
-//! Embeds the case catalogue (`fixtures/cases/{saml,oidc,oidc-op,cns,cie,cie-oidc-rp}/*.toml`) so the binary runs from any directory.
+//! Embeds the case catalogue (`fixtures/cases/{saml,oidc,oidc-op,cns,cie,cie-oidc-rp,cie-oidc-op}/*.toml`) so the binary runs from any directory.
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -6,7 +6,15 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cases");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    for family in ["saml", "oidc", "oidc-op", "cns", "cie", "cie-oidc-rp"] {
+    for family in [
+        "saml",
+        "oidc",
+        "oidc-op",
+        "cns",
+        "cie",
+        "cie-oidc-rp",
+        "cie-oidc-op",
+    ] {
         let dir = root.join(family);
         println!("cargo:rerun-if-changed={}", dir.display());
         // A catalogue that cannot be read is a broken checkout, never an empty catalogue.

@@ -1029,6 +1029,12 @@ mod tests {
                     .iter()
                     .flat_map(|c| c.refs().to_vec()),
             )
+            .chain(
+                embedded_cases::<crate::oidc_op::CieOpCase>()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c.refs().to_vec()),
+            )
             .collect();
         for key in table.keys() {
             assert!(
@@ -1059,6 +1065,7 @@ mod tests {
             cited::<crate::cns::CnsCase>(),
             cited::<crate::cie::CieCase>(),
             cited::<crate::cie_oidc::CieOidcCase>(),
+            cited::<crate::oidc_op::CieOpCase>(),
         ];
         let folders: Vec<&str> = family_table().keys().map(String::as_str).collect();
         let mut ours: Vec<&str> = sides.iter().map(|(f, _)| *f).collect();
@@ -1170,6 +1177,7 @@ pub fn cases_markdown() -> Result<String, LoadError> {
             .join(", ")
     })?;
     side::<crate::cie_oidc::CieOidcCase>(&mut out, "CIE OIDC RP side", |_| String::new())?;
+    side::<crate::oidc_op::CieOpCase>(&mut out, "CIE OIDC OP side", |_| String::new())?;
     out.push_str(
         "\n## Documents cited\n\nEvery ref names one of these (`fixtures/cases/REFS.toml`).\n\n| ref | document |\n|---|---|\n",
     );
@@ -1288,6 +1296,12 @@ mod partition_tests {
                     .unwrap()
                     .into_iter()
                     .map(|c| ("cie-oidc-rp", c.id().to_string())),
+            )
+            .chain(
+                embedded_cases::<crate::oidc_op::CieOpCase>()
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| ("cie-oidc-op", c.id().to_string())),
             );
         for (side, id) in ids {
             if let Some(other) = seen.insert(id.clone(), side) {

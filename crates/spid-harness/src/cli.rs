@@ -53,6 +53,7 @@ pub async fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             Side::Cns,
             Side::Cie,
             Side::CieOidcRp,
+            Side::CieOidcOp,
         ]
     } else {
         side
@@ -139,6 +140,7 @@ pub async fn cmd_list(a: ListArgs) -> anyhow::Result<ExitCode> {
         Side::Cns => list_rows::<crate::cns::CnsCase>(pattern)?,
         Side::Cie => list_rows::<crate::cie::CieCase>(pattern)?,
         Side::CieOidcRp => list_rows::<crate::cie_oidc::CieOidcCase>(pattern)?,
+        Side::CieOidcOp => list_rows::<crate::oidc_op::CieOpCase>(pattern)?,
     };
     for [id, family, expected, refs] in &rows {
         println!("{id:<34} {family:<22} {expected:<58} {refs}");
@@ -889,6 +891,9 @@ pub enum Side {
     /// CIE OpenID Connect, relying-party side: our OP in the CIE profile, its crafted
     /// answers at our RP in the CIE profile.
     CieOidcRp,
+    /// CIE OpenID Connect, provider side: the probe in the CIE profile, its crafted requests
+    /// at our OP in the CIE profile.
+    CieOidcOp,
 }
 
 impl Side {
@@ -900,6 +905,7 @@ impl Side {
             Side::Cns => "CNS (TLS client certificate)",
             Side::Cie => "CIE ID over SAML (SP side)",
             Side::CieOidcRp => "CIE OIDC RP side",
+            Side::CieOidcOp => "CIE OIDC OP side",
         }
     }
 }
@@ -1109,6 +1115,40 @@ pub async fn run(
         let r = run_with_sanity(header, &cases, &oidc::sanity_case(), jobs, alone, run).await;
         runs.push(SideRun {
             side: Side::CieOidcRp,
+            ..r
+        });
+    }
+    if sides.contains(&Side::CieOidcOp) {
+        let cases =
+            oidc_op::select_cie(oidc_op::embedded_cie()?, pattern).map_err(anyhow::Error::msg)?;
+        let cases = sel.shard(cases, |c| c.id.as_str());
+        let cie = spid_core::oidc::Profile::cie();
+        let creds = runner::Credentials::embedded()?;
+        let fed = OidcFederation::start_with(creds, Some(cie.clone()), None).await?;
+        let (probe, task) = oidc_op::start_probe(&fed.ta, fed.clock.clone(), cie).await?;
+        let ops = fed.op_endpoints();
+        let target = oidc_op::OpTarget {
+            probe: &probe,
+            op: &ops,
+            clock: Some(&fed.clock),
+            internal: true,
+            users: &users,
+            driver: None,
+        };
+        let header = format!(
+            "{}: TA {}  OP {}  probe RP {} (both profile cie)  — {} cases",
+            Side::CieOidcOp.label(),
+            fed.ta.entity_id(),
+            fed.op.entity_id(),
+            probe.entity_id(),
+            cases.len()
+        );
+        let run = async |c: &OpCase| oidc_op::run_case(&target, c).await;
+        let alone = |c: &OpCase| c.token.advance_secs.is_some();
+        let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), jobs, alone, run).await;
+        task.abort();
+        runs.push(SideRun {
+            side: Side::CieOidcOp,
             ..r
         });
     }
@@ -1723,6 +1763,10 @@ pub struct CheckOp {
     /// The driver user to log in as (default: the driver's first).
     #[arg(long)]
     user: Option<String>,
+    /// The reading the probe speaks (`rules-2023`, `cie`, …); a CIE reading (`cie`,
+    /// `django-sdk-cie`) runs the `cie-oidc-op` catalogue instead of `oidc-op`.
+    #[arg(long, default_value = "rules-2023")]
+    oidc_profile: String,
     #[command(flatten)]
     select: Selection,
 }
@@ -1745,10 +1789,14 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     }
     .cloned()
     .ok_or_else(|| anyhow::anyhow!("the login driver has no such user"))?;
+    let profile = spid_core::oidc::Profile::by_name(&o.oidc_profile)
+        .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {}", o.oidc_profile))?;
+    // A CIE reading publishes the CIE OP metadata: its catalogue is the CIE one.
+    let cie = profile.op_metadata_cie;
     let listener = tokio::net::TcpListener::bind(&o.join.listen).await?;
     let entity_id = format!("http://{}/probe-rp", listener.local_addr()?);
     let clock: spid_core::clock::SharedClock = std::sync::Arc::new(spid_core::clock::SystemClock);
-    let probe = ProbeRp::with_keys(&entity_id, clock, crate::oidc_keys::probe()?);
+    let probe = ProbeRp::with_profile(&entity_id, clock, crate::oidc_keys::probe()?, profile);
     probe.join(&o.join.trust_anchor, Vec::new());
     tokio::spawn({
         let probe = probe.clone();
@@ -1759,7 +1807,15 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     let marks = o.join.announce_and_wait(&entity_id).await?;
     probe.join(&o.join.trust_anchor, marks);
     let ops = OpEndpoints::discover(&o.op).await?;
-    let catalogue = oidc_op::embedded()?;
+    let catalogue = if cie {
+        oidc_op::embedded_cie()?
+            .iter()
+            .map(oidc_op::to_op)
+            .collect()
+    } else {
+        oidc_op::embedded()?
+    };
+    let side = if cie { Side::CieOidcOp } else { Side::OidcOp };
     let peer = o
         .select
         .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
@@ -1780,7 +1836,7 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
     };
     let header = format!(
         "{}: OP {}  probe RP {}  — {} cases ({} skipped: {}){}",
-        Side::OidcOp.label(),
+        side.label(),
         ops.issuer,
         entity_id,
         cases.len(),
@@ -1798,15 +1854,7 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
         r
     };
     let r = run_with_sanity(header, &cases, &oidc_op::sanity_case(), 1, |_| true, run).await;
-    finish_runs(
-        &[SideRun {
-            side: Side::OidcOp,
-            skipped,
-            ..r
-        }],
-        started,
-        report_dir,
-    )
+    finish_runs(&[SideRun { side, skipped, ..r }], started, report_dir)
 }
 
 /// Judges an IdP: metadata, refusals of malformed AuthnRequests, logins at every level; with

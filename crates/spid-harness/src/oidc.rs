@@ -333,6 +333,7 @@ impl OidcFederation {
             token: c.endpoint("token"),
             userinfo: c.endpoint("userinfo"),
             revocation: Some(c.endpoint("revocation")),
+            introspection: Some(c.endpoint("introspection")),
         }
     }
 

@@ -25,10 +25,12 @@ use spid_core::oidc::federation::{
     leaf_entity_configuration, FederationError, LeafConfiguration, TrustMarkEntry,
 };
 use spid_core::oidc::jose::{
-    decode_unverified, DecryptionKey, JoseError, Jwks, JwsHeader, SigAlg, SigningKey,
+    decode_unverified, decrypt_jwe, DecryptionKey, JoseError, JweAlg, JweEnc, Jwks, JwsHeader,
+    SigAlg, SigningKey,
 };
 use spid_core::oidc::pkce::challenge_s256;
 use spid_core::oidc::plan::{JsonPlan, JwtPlan, SignError};
+use spid_core::oidc::Profile;
 use spid_idp::users::User;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -55,6 +57,9 @@ pub enum Stage {
     /// A `refresh_token` grant after an honest `offline_access` login and exchange
     /// (refused: HTTP 4xx).
     Refresh,
+    /// The introspection request after an honest token exchange (an answer is judged by
+    /// `[introspection]`: its members, whether the token is active).
+    Introspection,
 }
 
 /// The HTTP method of a request.
@@ -203,6 +208,13 @@ pub struct TokenFaults {
     /// `refresh_token` (SPID: only for `offline_access` with `prompt=consent`).
     #[serde(default)]
     pub expect_refresh_token: Option<bool>,
+    /// Claims an accepted token response's ID token must carry (CIE: claims in the ID token).
+    #[serde(default)]
+    pub expect_id_token_claims: Vec<String>,
+    /// Whether an accepted token response's ID token must (true) or must not (false) be a
+    /// JWE (CIE: encrypted when the RP declares `id_token_encrypted_response_alg`).
+    #[serde(default)]
+    pub expect_id_token_encrypted: Option<bool>,
 }
 
 fn post() -> HttpMethod {
@@ -216,6 +228,8 @@ impl Default for TokenFaults {
             method: HttpMethod::Post,
             advance_secs: None,
             expect_refresh_token: None,
+            expect_id_token_claims: Vec::new(),
+            expect_id_token_encrypted: None,
         }
     }
 }
@@ -233,6 +247,9 @@ pub enum BearerToken {
     IdToken,
     /// The issued one after revoking it at the revocation endpoint.
     Revoked,
+    /// The issued one after revoking the login's refresh token (needs `[authz] offline`;
+    /// revoking the refresh token revokes every token issued with it).
+    RefreshRevoked,
     /// No `Authorization` header.
     Missing,
 }
@@ -247,6 +264,9 @@ pub struct UserinfoFaults {
     /// The bearer token sent.
     #[serde(default)]
     pub token: BearerToken,
+    /// Claims an accepted answer (decrypted, its JWS read) must carry.
+    #[serde(default)]
+    pub expect_claims: Vec<String>,
 }
 
 /// Which refresh token the judged refresh request presents.
@@ -264,6 +284,8 @@ pub enum RefreshUse {
     AccessToken,
     /// The issued one after its access token was revoked at the revocation endpoint.
     Revoked,
+    /// The issued one after it was itself revoked at the revocation endpoint.
+    RefreshRevoked,
 }
 
 /// How the refresh request is sent.
@@ -277,6 +299,36 @@ pub struct RefreshFaults {
     /// request named SpidL1).
     #[serde(default)]
     pub expect_acr: Option<String>,
+    /// Whether an accepted refresh must (true) or must not (false) carry a new ID token
+    /// (SPID: a new one; CIE: none).
+    #[serde(default)]
+    pub expect_id_token: Option<bool>,
+}
+
+/// Which access token the judged introspection request asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntrospectedToken {
+    /// The one the token endpoint issued.
+    #[default]
+    Issued,
+    /// The issued one after revoking it at the revocation endpoint.
+    Revoked,
+}
+
+/// How the introspection request is sent and what its answer must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionFaults {
+    /// The token asked about.
+    #[serde(default)]
+    pub token: IntrospectedToken,
+    /// Whether the answer must report the token active.
+    #[serde(default)]
+    pub expect_active: Option<bool>,
+    /// Exactly the members the answer must have (CIE: `active` only).
+    #[serde(default)]
+    pub expect_members: Option<Vec<String>>,
 }
 
 /// The OP side's own fields: the judged endpoint, how each step is sent, and what the
@@ -299,6 +351,9 @@ pub struct OpBody {
     /// How the refresh request is sent.
     #[serde(default)]
     pub refresh: RefreshFaults,
+    /// How the introspection request is sent.
+    #[serde(default)]
+    pub introspection: IntrospectionFaults,
     /// What the probe's messages carry wrong.
     #[serde(default)]
     pub plan: ProbePlan,
@@ -315,6 +370,50 @@ impl crate::catalogue::Body for OpBody {
 
 /// One OP-side case: the request the probe spoils and what the OP must answer.
 pub type OpCase = crate::catalogue::Case<OpBody>;
+
+/// The `cie-oidc-op` side's own fields: exactly the `oidc-op` side's, filed under
+/// `fixtures/cases/cie-oidc-op/` and run by a probe in the CIE profile at an OP in the CIE
+/// profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CieOpBody(pub OpBody);
+
+impl crate::catalogue::Body for CieOpBody {
+    const FOLDER: &'static str = "cie-oidc-op";
+    const RULE_PREFIX: &'static str = "op.";
+    const LEVEL_EXPECT: bool = false;
+    fn check(&self) -> Result<(), crate::catalogue::CaseError> {
+        <OpBody as crate::catalogue::Body>::check(&self.0)
+    }
+}
+
+/// One case of the CIE OP-side catalogue.
+pub type CieOpCase = crate::catalogue::Case<CieOpBody>;
+
+/// The embedded CIE OP-side catalogue, sorted by id.
+pub fn embedded_cie() -> Result<Vec<CieOpCase>, LoadError> {
+    crate::catalogue::embedded_cases()
+}
+
+/// The CIE case as the OP-side runner takes it (the same envelope and body).
+pub fn to_op(c: &CieOpCase) -> OpCase {
+    OpCase {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        family: c.family.clone(),
+        refs: c.refs.clone(),
+        flags: c.flags.clone(),
+        scope: c.scope,
+        user: c.user.clone(),
+        expect: c.expect.clone(),
+        body: c.body.0.clone(),
+    }
+}
+
+/// The CIE cases whose id matches the glob, as OP-side cases.
+pub fn select_cie(cases: Vec<CieOpCase>, pattern: Option<&str>) -> Result<Vec<OpCase>, String> {
+    crate::catalogue::select_by(cases, pattern, |c| &c.id).map(|v| v.iter().map(to_op).collect())
+}
 
 /// Parses and checks one OP-side case file (expected rules are our OP's `op.*` codes).
 pub fn parse_case(file: &str, text: &str) -> Result<OpCase, LoadError> {
@@ -356,6 +455,9 @@ struct ProbeInner {
     signing_key: SigningKey,
     foreign_key: SigningKey,
     encryption_key: DecryptionKey,
+    /// The reading the probe speaks and judges by (CIE: `iss` on every authorization
+    /// response, ID-token encryption declared).
+    profile: Profile,
     /// The anchor named in `authority_hints` and the marks it issued.
     anchor: RwLock<Option<(String, Vec<TrustMarkEntry>)>>,
 }
@@ -403,6 +505,20 @@ impl ProbeRp {
 
     /// [`ProbeRp::new`] with the given keys (e.g. the fixed test keys of [`crate::oidc_keys`]).
     pub fn with_keys(entity_id: &str, clock: SharedClock, keys: ProbeKeys) -> ProbeRp {
+        ProbeRp::with_profile(entity_id, clock, keys, Profile::rules_2023())
+    }
+
+    /// [`ProbeRp::with_keys`] speaking `profile`: under a profile with
+    /// `id_token_encrypted_on_request` (CIE) its metadata declares ID-token encryption and it
+    /// decrypts the ID tokens it gets; where `authz_response_iss_required` /
+    /// `authz_error_iss_required`, an authorization answer without the OP's `iss` fails the
+    /// case.
+    pub fn with_profile(
+        entity_id: &str,
+        clock: SharedClock,
+        keys: ProbeKeys,
+        profile: Profile,
+    ) -> ProbeRp {
         ProbeRp(Arc::new(ProbeInner {
             entity_id: entity_id.trim_end_matches('/').to_string(),
             clock,
@@ -410,8 +526,29 @@ impl ProbeRp {
             signing_key: keys.signing,
             foreign_key: keys.foreign,
             encryption_key: keys.encryption,
+            profile,
             anchor: RwLock::new(None),
         }))
+    }
+
+    /// The reading the probe speaks.
+    pub fn profile(&self) -> &Profile {
+        &self.0.profile
+    }
+
+    /// The claims of a JWT the OP sent the probe: a JWS read as is, a JWE (an encrypted ID
+    /// token, the userinfo answer) decrypted with the probe's key first and its nested JWS
+    /// read. Whether it was encrypted, and the claims; None when neither opens. Not
+    /// signature-checked: the probe judges the OP's requests handling, not its signatures.
+    pub fn open_jwt(&self, token: &str) -> Option<(bool, Value)> {
+        let token = token.trim();
+        if token.split('.').count() == 5 {
+            let (_, plain) =
+                decrypt_jwe(token, &self.0.encryption_key, &JweAlg::ALL, &JweEnc::ALL).ok()?;
+            let inner = String::from_utf8(plain).ok()?;
+            return decode_unverified(inner.trim()).ok().map(|(_, c)| (true, c));
+        }
+        decode_unverified(token).ok().map(|(_, c)| (false, c))
     }
 
     /// Entity id = client_id.
@@ -444,7 +581,7 @@ impl ProbeRp {
                 .chain(self.0.encryption_key.public_jwk())
                 .collect(),
         );
-        json!({
+        let mut md = json!({
             "client_id": self.0.entity_id,
             "client_name": "spid-harness OP probe",
             "redirect_uris": [self.redirect_uri()],
@@ -457,7 +594,24 @@ impl ProbeRp {
             "userinfo_signed_response_alg": "RS256",
             "userinfo_encrypted_response_alg": "RSA-OAEP-256",
             "userinfo_encrypted_response_enc": "A256CBC-HS512",
-        })
+        });
+        if let Some(obj) = md.as_object_mut() {
+            if self.0.profile.id_token_encrypted_on_request {
+                obj.insert(
+                    "id_token_encrypted_response_alg".into(),
+                    json!("RSA-OAEP-256"),
+                );
+                obj.insert(
+                    "id_token_encrypted_response_enc".into(),
+                    json!("A256CBC-HS512"),
+                );
+            }
+            if self.0.profile.op_metadata_cie {
+                // CIE RP metadata names the application type.
+                obj.insert("application_type".into(), json!("web"));
+            }
+        }
+        md
     }
 
     fn configuration(&self) -> Result<String, FederationError> {
@@ -545,6 +699,32 @@ impl ProbeRp {
     }
 }
 
+/// A probe speaking `profile` on a 127.0.0.1 port with the fixed test keys, registered at
+/// `ta` (a subordinate there, holding its trust mark): the `cie-oidc-op` side's RP beside the
+/// federation's own probe. The task serves it until aborted.
+pub async fn start_probe(
+    ta: &spid_idp::oidc::ta::TrustAnchor,
+    clock: SharedClock,
+    profile: Profile,
+) -> anyhow::Result<(ProbeRp, tokio::task::JoinHandle<()>)> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let id = format!("http://{}/probe-rp-{}", l.local_addr()?, profile.name);
+    let probe = ProbeRp::with_profile(&id, clock, crate::oidc_keys::probe()?, profile);
+    let mark = ta.register(
+        probe.entity_id(),
+        probe.federation_jwks(),
+        spid_idp::oidc::ta::EntityKind::OpenIdRelyingParty,
+    )?;
+    probe.join(ta.entity_id(), vec![mark]);
+    let task = tokio::spawn({
+        let probe = probe.clone();
+        async move {
+            let _ = probe.serve(l).await;
+        }
+    });
+    Ok((probe, task))
+}
+
 /// Applies a plan's field edits, placeholders expanded; a miss is a harness error.
 fn edit_fields(
     plan: &JsonPlan,
@@ -586,6 +766,8 @@ pub struct OpEndpoints {
     pub userinfo: String,
     /// Revocation endpoint, if published.
     pub revocation: Option<String>,
+    /// Introspection endpoint, if published.
+    pub introspection: Option<String>,
 }
 
 impl OpEndpoints {
@@ -620,6 +802,7 @@ impl OpEndpoints {
             token: s("token_endpoint")?,
             userinfo: s("userinfo_endpoint")?,
             revocation: s("revocation_endpoint").ok(),
+            introspection: s("introspection_endpoint").ok(),
         })
     }
 }
@@ -688,13 +871,20 @@ struct Ctx {
 
 /// What the authorization step produced.
 enum AuthzOutcome {
-    /// A code came back (with the `state` the OP echoed).
-    Code { code: String, state: Option<String> },
-    /// The OP refused: an `error` redirect or a 4xx page (`status`), naming `rule` if it did.
+    /// A code came back (with the `state` and `iss` the OP sent).
+    Code {
+        code: String,
+        state: Option<String>,
+        iss: Option<String>,
+    },
+    /// The OP refused: an `error` redirect (with the `iss` it sent, `redirected`) or a 4xx
+    /// page (`status`), naming `rule` if it did.
     Refused {
         status: u16,
         error: Option<String>,
         rule: Option<String>,
+        redirected: bool,
+        iss: Option<String>,
     },
     /// Anything else (no callback, no refusal).
     Stuck(String),
@@ -863,18 +1053,37 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     let outcome = authorization_outcome(ua.trace(), &probe.redirect_uri(), &t.op.issuer);
 
     if case.stage == Stage::Authorization {
+        let p = probe.profile();
         return Ok(match outcome {
-            AuthzOutcome::Code { state, .. } => {
-                let note = (state != sent_state).then(|| {
-                    format!("the OP answered state {state:?}, the request sent {sent_state:?}")
-                });
+            AuthzOutcome::Code { state, iss, .. } => {
+                let note = if state != sent_state {
+                    Some(format!(
+                        "the OP answered state {}, the request sent {}",
+                        shown(&state),
+                        shown(&sent_state)
+                    ))
+                } else {
+                    iss_note(
+                        p.authz_response_iss_required,
+                        &iss,
+                        &t.op.issuer,
+                        "response",
+                    )
+                };
                 (Verdict::Accept, 200, None, None, note)
             }
             AuthzOutcome::Refused {
                 status,
                 error,
                 rule,
-            } => (Verdict::Reject, status, error, rule, None),
+                redirected,
+                iss,
+            } => {
+                let note = redirected
+                    .then(|| iss_note(p.authz_error_iss_required, &iss, &t.op.issuer, "error"))
+                    .flatten();
+                (Verdict::Reject, status, error, rule, note)
+            }
             AuthzOutcome::Stuck(why) => return Err(DriveError::Stuck(why)),
         });
     }
@@ -931,6 +1140,11 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
             )),
             _ => None,
         };
+        let note = note.or_else(|| {
+            accepted
+                .then(|| id_token_note(probe, tk, answer.body.get("id_token")))
+                .flatten()
+        });
         return Ok((verdict, answer.status, answer.error, answer.rule, note));
     }
     let (Some(access), Some(id_token)) = (
@@ -946,11 +1160,16 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     if case.stage == Stage::Refresh {
         return refresh_stage(t, ua, &ctx, &case.refresh, &case.plan, &answer.body, access).await;
     }
+    if case.stage == Stage::Introspection {
+        return introspection_stage(t, ua, &ctx, &case.introspection, access).await;
+    }
 
     // Userinfo request.
     let u = &case.userinfo;
     let bearer = match u.token {
-        BearerToken::Issued | BearerToken::Revoked => Some(access.to_string()),
+        BearerToken::Issued | BearerToken::Revoked | BearerToken::RefreshRevoked => {
+            Some(access.to_string())
+        }
         BearerToken::Tampered => {
             let mut s = access.to_string();
             let i = s.len().saturating_sub(5);
@@ -967,6 +1186,16 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
     };
     if u.token == BearerToken::Revoked {
         revoke(t, ua, &ctx, access).await?;
+    }
+    if u.token == BearerToken::RefreshRevoked {
+        let rt = answer
+            .body
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                DriveError::Precondition("the token response has no refresh_token".into())
+            })?;
+        revoke(t, ua, &ctx, rt).await?;
     }
     let mut headers = HeaderMap::new();
     if let Some(b) = bearer {
@@ -987,13 +1216,108 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         .await
         .map_err(DriveError::transport)?;
     let answer = ApiOutcome::from_page(&page);
-    Ok((
-        verdict_of(answer.status),
-        answer.status,
-        answer.error,
-        answer.rule,
-        None,
-    ))
+    let verdict = verdict_of(answer.status);
+    let note = if verdict == Verdict::Accept && !u.expect_claims.is_empty() {
+        match probe.open_jwt(&page.body) {
+            Some((_, claims)) => missing_claims(&claims, &u.expect_claims, "the userinfo answer"),
+            None => Some("the userinfo answer does not open (JWE to the probe, nested JWS)".into()),
+        }
+    } else {
+        None
+    };
+    Ok((verdict, answer.status, answer.error, answer.rule, note))
+}
+
+/// Why the ID token of an accepted token response fails `tk`'s expectations, or None.
+fn id_token_note(probe: &ProbeRp, tk: &TokenFaults, id_token: Option<&Value>) -> Option<String> {
+    if tk.expect_id_token_claims.is_empty() && tk.expect_id_token_encrypted.is_none() {
+        return None;
+    }
+    let Some((encrypted, claims)) = id_token
+        .and_then(Value::as_str)
+        .and_then(|t| probe.open_jwt(t))
+    else {
+        return Some("the ID token does not open (a JWS, or a JWE to the probe)".into());
+    };
+    if let Some(want) = tk.expect_id_token_encrypted.filter(|w| *w != encrypted) {
+        return Some(format!(
+            "the ID token is {}, expected {}",
+            if encrypted { "a JWE" } else { "a plain JWS" },
+            if want { "a JWE" } else { "a plain JWS" }
+        ));
+    }
+    missing_claims(&claims, &tk.expect_id_token_claims, "the ID token")
+}
+
+/// Which of `want` `claims` lacks, as a note naming `what`, or None.
+fn missing_claims(claims: &Value, want: &[String], what: &str) -> Option<String> {
+    let missing: Vec<&str> = want
+        .iter()
+        .filter(|c| claims.get(c.as_str()).is_none())
+        .map(String::as_str)
+        .collect();
+    (!missing.is_empty()).then(|| format!("{what} lacks {}", missing.join(", ")))
+}
+
+/// The judged introspection: about the issued `access` token, after revoking it when `f` says
+/// so; the answer's `active` and members are checked against `f`.
+async fn introspection_stage(
+    t: &OpTarget<'_>,
+    ua: &mut UserAgent,
+    ctx: &Ctx,
+    f: &IntrospectionFaults,
+    access: &str,
+) -> Result<Judged, DriveError> {
+    let endpoint = t.op.introspection.clone().ok_or_else(|| {
+        DriveError::Precondition("the OP publishes no introspection_endpoint".into())
+    })?;
+    if f.token == IntrospectedToken::Revoked {
+        revoke(t, ua, ctx, access).await?;
+    }
+    let mut form = client_auth(t, ctx, &JwtPlan::default(), &endpoint)?;
+    form.push(("token".into(), access.to_string()));
+    let page = ua
+        .send(
+            Method::POST,
+            &Url::parse(&endpoint).map_err(DriveError::transport)?,
+            &form,
+            HeaderMap::new(),
+        )
+        .await
+        .map_err(DriveError::transport)?;
+    let r = ApiOutcome::from_page(&page);
+    let Some(obj) = r.body.as_object().filter(|_| r.status == 200) else {
+        return Ok((verdict_of(r.status), r.status, r.error, r.rule, None));
+    };
+    let active = obj.get("active").and_then(Value::as_bool);
+    let mut note = match (f.expect_active, active) {
+        (_, None) => Some("the introspection answer has no boolean active".into()),
+        (Some(want), Some(got)) if want != got => Some(format!(
+            "the introspection answer says active {got}, expected {want}"
+        )),
+        _ => None,
+    };
+    if let (None, Some(want)) = (&note, &f.expect_members) {
+        let got: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let extra: Vec<&str> = got
+            .iter()
+            .copied()
+            .filter(|k| !want.iter().any(|w| w == k))
+            .collect();
+        let missing: Vec<&str> = want
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !got.contains(w))
+            .collect();
+        if !extra.is_empty() || !missing.is_empty() {
+            note = Some(format!(
+                "the introspection answer has members {}, expected exactly {}",
+                got.join(", "),
+                want.join(", ")
+            ));
+        }
+    }
+    Ok((Verdict::Accept, r.status, None, None, note))
 }
 
 /// Revokes `token` at the OP's revocation endpoint (a step that must succeed).
@@ -1074,6 +1398,10 @@ async fn refresh_stage(
             revoke(t, ua, ctx, access).await?;
             presented
         }
+        RefreshUse::RefreshRevoked => {
+            revoke(t, ua, ctx, &presented).await?;
+            presented
+        }
         RefreshUse::Issued | RefreshUse::AccessToken => presented,
     };
     let edits = (&plan.refresh_form, &plan.refresh_assertion);
@@ -1095,11 +1423,22 @@ async fn refresh_stage(
             .body
             .get("id_token")
             .and_then(Value::as_str)
-            .and_then(|j| decode_unverified(j).ok())
+            .and_then(|j| t.probe.open_jwt(j))
             .and_then(|(_, c)| c.get("acr").and_then(Value::as_str).map(String::from));
         if acr.as_deref() != Some(want.as_str()) {
-            note = Some(format!("refreshed ID token acr {acr:?}, expected {want}"));
+            note = Some(format!(
+                "refreshed ID token acr {}, expected {want}",
+                shown(&acr)
+            ));
         }
+    }
+    let has_id_token = r.body.get("id_token").is_some();
+    if let Some(want) = f.expect_id_token.filter(|w| *w != has_id_token) {
+        note = Some(format!(
+            "the refresh answer {} an ID token, expected {}",
+            if has_id_token { "carries" } else { "lacks" },
+            if want { "one" } else { "none" }
+        ));
     }
     Ok((Verdict::Accept, r.status, None, None, note))
 }
@@ -1201,11 +1540,14 @@ fn authorization_outcome(trace: &[Exchange], redirect_uri: &str, issuer: &str) -
             (Some(code), None) => AuthzOutcome::Code {
                 code: code.clone(),
                 state: params.get("state").cloned(),
+                iss: params.get("iss").cloned(),
             },
             (_, Some(error)) => AuthzOutcome::Refused {
                 status: trace[..i].last().map(|x| x.status).unwrap_or_default(),
                 error: Some(error.clone()),
                 rule,
+                redirected: true,
+                iss: params.get("iss").cloned(),
             },
             (None, None) => AuthzOutcome::Stuck("callback without code or error".into()),
         };
@@ -1224,6 +1566,8 @@ fn authorization_outcome(trace: &[Exchange], redirect_uri: &str, issuer: &str) -
             status: last.status,
             error: None,
             rule: last.spid_rule.clone(),
+            redirected: false,
+            iss: None,
         },
         Some(last) => AuthzOutcome::Stuck(format!(
             "no answer reached the redirect_uri (last: {} {} {})",
@@ -1232,6 +1576,26 @@ fn authorization_outcome(trace: &[Exchange], redirect_uri: &str, issuer: &str) -
             last.status
         )),
         None => AuthzOutcome::Stuck("no exchange".into()),
+    }
+}
+
+/// An optional value as a reader sees it: the value, or `none`.
+fn shown(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("none")
+}
+
+/// Why an authorization `kind` (`response`, `error`) fails the profile's `iss` rule (RFC
+/// 9207: where `required`, it carries the OP's issuer), or None.
+fn iss_note(required: bool, iss: &Option<String>, issuer: &str, kind: &str) -> Option<String> {
+    match iss.as_deref() {
+        Some(i) if i == issuer => None,
+        None if !required => None,
+        None => Some(format!(
+            "the authorization {kind} carries no iss (required by this profile, RFC 9207)"
+        )),
+        Some(other) => Some(format!(
+            "the authorization {kind} names iss {other}, not the OP {issuer}"
+        )),
     }
 }
 
@@ -1293,6 +1657,50 @@ mod tests {
             "verdict = \"reject\"\nrules = [\"oidc.acr.insufficient\"]",
         );
         assert!(parse_case("oidc-op/x.toml", &rp_rule).is_err());
+    }
+
+    #[test]
+    fn cie_catalogue_loads_with_the_same_grammar() {
+        let cases = embedded_cie().unwrap();
+        assert!(cases.len() >= 12, "{}", cases.len());
+        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"cie-op-refresh\"\n[expect]\nverdict = \"accept\"\n";
+        let parse = |t: &str| crate::catalogue::parse::<CieOpCase>("cie-oidc-op/x.toml", t);
+        assert!(parse(ok).is_ok());
+        assert!(parse(&ok.replace("cie-op-refresh", "op-refresh")).is_err());
+        assert!(parse(&format!(
+            "{ok}[introspection]\nexpect_members = [\"active\"]\n"
+        ))
+        .is_ok());
+        assert!(parse(&format!("{ok}[introspection]\nmembers = []\n")).is_err());
+        // Both ways: what CIE allows is accepted by some case and what it forbids refused.
+        let accepts = cases.iter().filter(|c| c.expect == Expect::Accept).count();
+        assert!(accepts >= 6 && cases.len() - accepts >= 6, "{accepts}");
+        let op = to_op(&cases[0]);
+        assert_eq!(
+            (op.id.as_str(), op.stage),
+            (cases[0].id.as_str(), cases[0].body.0.stage)
+        );
+    }
+
+    #[test]
+    fn iss_is_judged_where_the_profile_requires_it() {
+        let op = "http://op.example";
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(iss_note(true, &some(op), op, "error"), None);
+        assert_eq!(iss_note(false, &None, op, "error"), None);
+        assert!(iss_note(true, &None, op, "error").is_some_and(|n| n.contains("no iss")));
+        // A wrong iss is a mix-up under any profile.
+        assert!(iss_note(false, &some("http://evil"), op, "response").is_some());
+    }
+
+    #[test]
+    fn expected_claims_are_named_when_missing() {
+        let want = ["a".to_string(), "b".to_string()];
+        assert_eq!(missing_claims(&json!({"a": 1, "b": 2}), &want, "x"), None);
+        assert_eq!(
+            missing_claims(&json!({"a": 1}), &want, "the ID token").as_deref(),
+            Some("the ID token lacks b")
+        );
     }
 
     #[test]
