@@ -348,6 +348,22 @@ impl Profile {
         }
     }
 
+    /// The JWS algorithms a verifier accepts: [`Profile::signing_algs`], plus ES256 where
+    /// the profile allows EC keys (`ec_keys_allowed`, CIE); never ES256 otherwise (SPID: RSA
+    /// only), even if listed.
+    pub fn accepted_signing_algs(&self) -> Vec<SigAlg> {
+        let mut algs: Vec<SigAlg> = self
+            .signing_algs
+            .iter()
+            .copied()
+            .filter(|a| self.ec_keys_allowed || !a.is_ec())
+            .collect();
+        if self.ec_keys_allowed && !algs.contains(&SigAlg::ES256) {
+            algs.push(SigAlg::ES256);
+        }
+        algs
+    }
+
     /// The clock skew as a duration.
     pub fn skew(&self) -> chrono::Duration {
         chrono::Duration::seconds(self.clock_skew_secs)

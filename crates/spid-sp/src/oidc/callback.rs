@@ -293,7 +293,9 @@ impl RelyingParty {
         } else {
             received.0.as_str()
         };
-        let (header, claims) = verify_jws(id_token, &op.jwks, &cfg.profile.signing_algs)
+        // ES256 only where the profile allows EC keys (CIE).
+        let algs = cfg.profile.accepted_signing_algs();
+        let (header, claims) = verify_jws(id_token, &op.jwks, &algs)
             .map_err(|e| Refusal::new(Rule::OidcIdTokenSignature, e.to_string()))?;
         let input = IdTokenInput {
             // verify_jws accepted the alg, so it parses; RS256 is only a fallback.
@@ -356,7 +358,7 @@ impl RelyingParty {
         }
         let inner = String::from_utf8(plaintext)
             .map_err(|_| Refusal::new(Rule::OidcUserinfoSignature, "inner JWS is not UTF-8"))?;
-        let (_, claims) = verify_jws(&inner, &op.jwks, &p.signing_algs)
+        let (_, claims) = verify_jws(&inner, &op.jwks, &p.accepted_signing_algs())
             .map_err(|e| Refusal::new(Rule::OidcUserinfoSignature, e.to_string()))?;
         Ok(claims)
     }

@@ -660,6 +660,29 @@ fn a_nested_id_token_is_decrypted_then_verified() {
 }
 
 #[test]
+fn es256_id_tokens_pass_only_where_ec_keys_are_allowed() {
+    use spid_core::oidc::jose::{sign_jws, SigningKey};
+    let ec = SigningKey::generate_p256().expect("p256");
+    let mut op = op();
+    op.jwks = Jwks::new(vec![ec.public_jwk().expect("jwk")]);
+    let (spid, cie) = (rp(), cie_rp());
+    let mut claims = honest_id_token(&spid.ctx(&op)).claims;
+    set(&mut claims, "at_hash", json!(at_hash("at1", SigAlg::ES256)));
+    let jws = sign_jws(&claims, &ec, SigAlg::ES256, Some("JWT")).expect("es256");
+    // SPID: RSA only.
+    assert_eq!(
+        stage_rule(spid.check_id_token(&op, &jws, "at1", "n1", false)),
+        Some(Rule::OidcIdTokenSignature)
+    );
+    // CIE: an EC P-256 key of the OP's jwks (nested in the JWE the CIE RP requires).
+    let (alg, enc) = cie.0.cfg.userinfo_jwe;
+    let to_rp = cie.0.encryption_key.public_jwk().expect("enc key");
+    let nested = encrypt_jwe(jws.as_bytes(), &to_rp, alg, enc, Some("JWT")).expect("jwe");
+    let ok = cie.check_id_token(&op, &nested, "at1", "n1", false);
+    assert_eq!(ok.map(|t| t.sub).ok().as_deref(), Some("sub1"));
+}
+
+#[test]
 fn a_refreshed_id_token_may_omit_the_nonce_but_not_change_it() {
     let rp = rp();
     let op = op();

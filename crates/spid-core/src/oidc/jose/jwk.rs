@@ -62,11 +62,14 @@ pub struct Jwk {
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
 impl Jwk {
-    /// A public RSA JWK from a public key, `kid` = RFC 7638 thumbprint.
+    /// A public JWK from a public key (RSA, or EC on P-256), `kid` = RFC 7638 thumbprint.
     pub fn from_public_key(key: &PKey<Public>) -> Result<Jwk, JoseError> {
+        if let Ok(ec) = key.ec_key() {
+            return Jwk::from_p256(&ec);
+        }
         let rsa = key
             .rsa()
-            .map_err(|_| JoseError::Key("not an RSA key".into()))?;
+            .map_err(|_| JoseError::Key("neither an RSA nor an EC key".into()))?;
         let mut jwk = Jwk {
             kty: "RSA".into(),
             kid: None,
@@ -76,6 +79,42 @@ impl Jwk {
             e: Some(b64url_encode(&rsa.e().to_vec())),
             x5c: None,
             other: Map::new(),
+        };
+        jwk.kid = Some(jwk.thumbprint()?);
+        Ok(jwk)
+    }
+
+    /// A public EC JWK (`crv` P-256, `x`, `y`) from a P-256 key.
+    fn from_p256<T: openssl::pkey::HasPublic>(
+        ec: &openssl::ec::EcKeyRef<T>,
+    ) -> Result<Jwk, JoseError> {
+        let err = |e: openssl::error::ErrorStack| JoseError::Key(e.to_string());
+        let group = ec.group();
+        if group.curve_name() != Some(openssl::nid::Nid::X9_62_PRIME256V1) {
+            return Err(JoseError::Key("EC keys must be on P-256".into()));
+        }
+        let mut ctx = openssl::bn::BigNumContext::new().map_err(err)?;
+        let (mut x, mut y) = (
+            openssl::bn::BigNum::new().map_err(err)?,
+            openssl::bn::BigNum::new().map_err(err)?,
+        );
+        ec.public_key()
+            .affine_coordinates(group, &mut x, &mut y, &mut ctx)
+            .map_err(err)?;
+        let coord = |n: &openssl::bn::BigNum| n.to_vec_padded(32).map(|b| b64url_encode(&b));
+        let mut other = Map::new();
+        other.insert("crv".into(), Value::String("P-256".into()));
+        other.insert("x".into(), Value::String(coord(&x).map_err(err)?));
+        other.insert("y".into(), Value::String(coord(&y).map_err(err)?));
+        let mut jwk = Jwk {
+            kty: "EC".into(),
+            kid: None,
+            key_use: None,
+            alg: None,
+            n: None,
+            e: None,
+            x5c: None,
+            other,
         };
         jwk.kid = Some(jwk.thumbprint()?);
         Ok(jwk)
@@ -306,6 +345,25 @@ impl SigningKey {
     /// Wraps an openssl key. RSA, at least 2048 bits.
     pub fn from_pkey(key: PKey<Private>) -> Result<SigningKey, JoseError> {
         RsaPrivate::from_pkey(key).map(SigningKey)
+    }
+
+    /// Wraps an EC private key on P-256 (it signs ES256 only, which CIE allows and SPID
+    /// does not).
+    pub fn from_ec_pkey(key: PKey<Private>) -> Result<SigningKey, JoseError> {
+        let ec = key
+            .ec_key()
+            .map_err(|_| JoseError::Key("not an EC key".into()))?;
+        let kid = Jwk::from_p256(&ec)?.kid.unwrap_or_default();
+        Ok(SigningKey(RsaPrivate { key, kid }))
+    }
+
+    /// A fresh EC P-256 key.
+    pub fn generate_p256() -> Result<SigningKey, JoseError> {
+        let err = |e: openssl::error::ErrorStack| JoseError::Key(e.to_string());
+        let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
+            .map_err(err)?;
+        let ec = openssl::ec::EcKey::generate(&group).map_err(err)?;
+        SigningKey::from_ec_pkey(PKey::from_ec_key(ec).map_err(err)?)
     }
 
     /// The same key under another `kid` (the default is the thumbprint).

@@ -98,7 +98,7 @@ pub fn sign_jws_with_header(
 }
 
 fn signer_for(alg: SigAlg, key: &SigningKey) -> Result<Box<dyn JwsSigner>, JoseError> {
-    use josekit::jws::{PS256, PS384, PS512, RS256, RS384, RS512};
+    use josekit::jws::{ES256, PS256, PS384, PS512, RS256, RS384, RS512};
     let crypto = |e: josekit::JoseError| JoseError::Crypto(jk_err(e));
     // josekit's PSS loader wants PKCS#1 (it re-wraps it as an RSASSA-PSS PKCS#8 itself);
     // the PKCS#1 v1.5 loader takes a plain PKCS#8.
@@ -109,12 +109,13 @@ fn signer_for(alg: SigAlg, key: &SigningKey) -> Result<Box<dyn JwsSigner>, JoseE
         SigAlg::PS256 => Box::new(PS256.signer_from_der(key.pkcs1_der()?).map_err(crypto)?),
         SigAlg::PS384 => Box::new(PS384.signer_from_der(key.pkcs1_der()?).map_err(crypto)?),
         SigAlg::PS512 => Box::new(PS512.signer_from_der(key.pkcs1_der()?).map_err(crypto)?),
+        SigAlg::ES256 => Box::new(ES256.signer_from_der(key.pkcs8_der()?).map_err(crypto)?),
     })
 }
 
 fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwkError> {
-    use josekit::jws::{PS256, PS384, PS512, RS256, RS384, RS512};
-    if jwk.kty != "RSA" {
+    use josekit::jws::{ES256, PS256, PS384, PS512, RS256, RS384, RS512};
+    if jwk.kty != if alg.is_ec() { "EC" } else { "RSA" } {
         return Err(JwkError::WrongKty {
             kty: jwk.kty.clone(),
             alg,
@@ -129,6 +130,7 @@ fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwkError
         SigAlg::PS256 => Box::new(PS256.verifier_from_jwk(&jk)?),
         SigAlg::PS384 => Box::new(PS384.verifier_from_jwk(&jk)?),
         SigAlg::PS512 => Box::new(PS512.verifier_from_jwk(&jk)?),
+        SigAlg::ES256 => Box::new(ES256.verifier_from_jwk(&jk)?),
     })
 }
 

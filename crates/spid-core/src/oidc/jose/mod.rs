@@ -114,9 +114,10 @@ pub enum JoseError {
     Crypto(String),
 }
 
-/// A JWS signature algorithm this layer can produce and verify (RSA only: the SPID MUST set
-/// plus the RSA-PSS "recommended" ones). Which ones are *accepted* is the caller's allow-list,
-/// normally [`Profile::signing_algs`].
+/// A JWS signature algorithm this layer can produce and verify: the SPID MUST set, the RSA-PSS
+/// "recommended" ones, and ES256 (ECDSA on P-256), which CIE allows and SPID does not. Which
+/// ones are *accepted* is the caller's allow-list, normally
+/// [`Profile::accepted_signing_algs`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SigAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (SPID MUST).
@@ -131,11 +132,24 @@ pub enum SigAlg {
     PS384,
     /// RSASSA-PSS with SHA-512 (SPID recommended).
     PS512,
+    /// ECDSA on P-256 with SHA-256 (CIE `JwkCie`; not SPID).
+    ES256,
 }
 
 impl SigAlg {
     /// Every supported algorithm.
-    pub const ALL: [SigAlg; 6] = [
+    pub const ALL: [SigAlg; 7] = [
+        SigAlg::RS256,
+        SigAlg::RS384,
+        SigAlg::RS512,
+        SigAlg::PS256,
+        SigAlg::PS384,
+        SigAlg::PS512,
+        SigAlg::ES256,
+    ];
+
+    /// The RSA algorithms (those an RSA key signs with).
+    pub const RSA: [SigAlg; 6] = [
         SigAlg::RS256,
         SigAlg::RS384,
         SigAlg::RS512,
@@ -143,6 +157,11 @@ impl SigAlg {
         SigAlg::PS384,
         SigAlg::PS512,
     ];
+
+    /// Whether the algorithm takes an EC key (kty `EC`).
+    pub fn is_ec(self) -> bool {
+        matches!(self, SigAlg::ES256)
+    }
 
     /// The JOSE name (`RS256`, …).
     pub fn name(self) -> &'static str {
@@ -153,6 +172,7 @@ impl SigAlg {
             SigAlg::PS256 => "PS256",
             SigAlg::PS384 => "PS384",
             SigAlg::PS512 => "PS512",
+            SigAlg::ES256 => "ES256",
         }
     }
 
@@ -164,7 +184,7 @@ impl SigAlg {
     /// Size in bytes of the hash this algorithm uses (32, 48 or 64); `at_hash` uses the same.
     pub fn hash_len(self) -> usize {
         match self {
-            SigAlg::RS256 | SigAlg::PS256 => 32,
+            SigAlg::RS256 | SigAlg::PS256 | SigAlg::ES256 => 32,
             SigAlg::RS384 | SigAlg::PS384 => 48,
             SigAlg::RS512 | SigAlg::PS512 => 64,
         }

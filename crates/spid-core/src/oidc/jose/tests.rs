@@ -132,7 +132,7 @@ fn small_keys_are_refused_for_signing() {
 #[test]
 fn jws_round_trip_every_alg_with_typ_and_kid() {
     let key = signing(0);
-    for alg in SigAlg::ALL {
+    for alg in SigAlg::RSA {
         let token = sign_jws(&claims(), &key, alg, Some("entity-statement+jwt")).expect("sign");
         let (header, got) = verify_jws(&token, &jwks(0), &[alg]).expect("verify");
         assert_eq!(header.alg, alg.name());
@@ -140,6 +140,33 @@ fn jws_round_trip_every_alg_with_typ_and_kid() {
         assert_eq!(header.typ.as_deref(), Some("entity-statement+jwt"));
         assert_eq!(got, claims());
     }
+}
+
+#[test]
+fn es256_round_trips_with_an_ec_p256_key_and_only_with_it() {
+    let ec = SigningKey::generate_p256().expect("p256");
+    let jwk = ec.public_jwk().expect("jwk");
+    assert_eq!(jwk.kty, "EC");
+    assert_eq!(jwk.other["crv"], json!("P-256"));
+    assert_eq!(jwk.kid.as_deref(), Some(ec.kid()));
+    let ec_jwks = Jwks::new(vec![jwk]);
+    let token = sign_jws(&claims(), &ec, SigAlg::ES256, Some("JWT")).expect("sign");
+    let (header, got) = verify_jws(&token, &ec_jwks, &[SigAlg::ES256]).expect("verify");
+    assert_eq!(header.alg, "ES256");
+    assert_eq!(got, claims());
+    // Not accepted where the allow-list has no ES256 (SPID), nor under an RSA key's kid.
+    assert!(verify_jws(&token, &ec_jwks, &SigAlg::RSA).is_err());
+    // An RSA key cannot sign ES256, an EC key cannot sign RS256.
+    assert!(sign_jws(&claims(), &signing(0), SigAlg::ES256, None).is_err());
+    assert!(sign_jws(&claims(), &ec, SigAlg::RS256, None).is_err());
+    // The profiles: ES256 only where EC keys are allowed.
+    let spid = crate::oidc::Profile::rules_2023();
+    let cie = crate::oidc::Profile::cie();
+    assert!(!spid.accepted_signing_algs().contains(&SigAlg::ES256));
+    assert!(cie.accepted_signing_algs().contains(&SigAlg::ES256));
+    let mut listed = spid.clone();
+    listed.signing_algs.push(SigAlg::ES256);
+    assert!(!listed.accepted_signing_algs().contains(&SigAlg::ES256));
 }
 
 #[test]
@@ -231,10 +258,16 @@ fn refuses_alg_outside_the_allow_list() {
         verify_jws(&token, &jwks(0), &RS),
         Err(JoseError::AlgNotAllowed("RS512".into()))
     );
-    for alg in ["ES256", "EdDSA", "RS1", ""] {
+    // ES256 is known but outside an RSA allow-list (SPID).
+    for (alg, allowed) in [
+        ("ES256", &SigAlg::RSA[..]),
+        ("EdDSA", &SigAlg::ALL[..]),
+        ("RS1", &SigAlg::ALL[..]),
+        ("", &SigAlg::ALL[..]),
+    ] {
         let t = craft(&json!({"alg": alg, "kid": "k"}), &claims(), b"x");
         assert_eq!(
-            verify_jws(&t, &jwks(0), &SigAlg::ALL),
+            verify_jws(&t, &jwks(0), allowed),
             Err(JoseError::AlgNotAllowed(alg.into()))
         );
     }
