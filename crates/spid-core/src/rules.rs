@@ -181,7 +181,7 @@ rules! {
     OidcIdTokenDecryption => "oidc.id-token.decryption", "CIE-OIDC differenze_spid_cie (ID token nested JWT); OIDC-CORE 16.14", "the ID token JWE uses the declared algorithms, decrypts with the RP encryption key and nests a JWT (cty JWT)";
     OidcClaimsMismatch => "oidc.claims.mismatch", "CIE-OIDC differenze_spid_cie (claims in the ID token and userinfo); OIDC-CORE 5.3.2", "a claim released in both the ID token and userinfo has the same value in both";
     // Our OP's refusals (what a conforming OP must refuse; the OP-side catalogue expects them).
-    OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (else HTTP 400, no redirect)";
+    OpAuthzClientId => "op.authz.client-id", "SPID-OIDC authz request; check-op 2.1", "client_id is an HTTP parameter (CIE: or the request object names the RP; else HTTP 400, no redirect)";
     OpAuthzClientUntrusted => "op.authz.client.untrusted", "SPID-OIDC automatic registration; OIDC-FED 12.1", "the RP resolves through the trust anchor with a valid trust mark (else HTTP 400)";
     OpAuthzClientUnlisted => "op.authz.client.unlisted", "SPID-OIDC automatic registration; OIDC-FED 8.1, 8.2; hardening", "the RP is a subordinate the trust anchor or an intermediate it lists has a statement about (else HTTP 400, nothing fetched from it)";
     OpAuthzClientFetchFailed => "op.authz.client.fetch-failed", "SPID-OIDC automatic registration; OIDC-FED 10; hardening", "the RP's entity configuration and its chain's documents can be fetched within the size and time bounds (else HTTP 400)";
@@ -190,14 +190,14 @@ rules! {
     OpAuthzRedirectUri => "op.authz.redirect-uri", "SPID-OIDC authz request (redirect_uri); RFC 6749 3.1.2", "redirect_uri is one the RP registered (else HTTP 400, no redirect)";
     OpAuthzRequestSignature => "op.authz.request.signature", "SPID-OIDC authz request; check-op 2.1", "the request object is signed with an allowed alg by a key of the RP's resolved jwks";
     OpAuthzRequestClaims => "op.authz.request.claims", "SPID-OIDC request object", "request object iss = client_id, aud = the OP, iat and exp valid, no sub";
-    OpAuthzParameters => "op.authz.parameters", "SPID-OIDC authz request; check-op 2.1", "mandatory claims present; HTTP parameters equal the request object's";
+    OpAuthzParameters => "op.authz.parameters", "SPID-OIDC authz request; check-op 2.1", "mandatory claims present; HTTP parameters equal the request object's, client_id and response_type sent as HTTP parameters too (SPID; CIE: when sent)";
     OpAuthzResponseType => "op.authz.response-type", "SPID-OIDC authz request", "response_type is code";
-    OpAuthzScope => "op.authz.scope", "SPID-OIDC authz request", "scope holds openid and only SPID scopes";
+    OpAuthzScope => "op.authz.scope", "SPID-OIDC authz request", "scope holds openid and only the profile's scopes (SPID: offline_access; CIE: also profile, email)";
     OpAuthzPkce => "op.authz.pkce", "SPID-OIDC authz request; RFC 7636", "code_challenge present with method S256";
     OpAuthzNonce => "op.authz.nonce", "SPID-OIDC authz request", "nonce has at least 32 alphanumeric characters";
     OpAuthzState => "op.authz.state", "SPID-OIDC authz request", "state has at least 32 alphanumeric characters";
     OpAuthzAcrValues => "op.authz.acr-values", "SPID-OIDC authz request", "acr_values are SPID level URIs (with offline_access, SpidL1 last)";
-    OpAuthzClaims => "op.authz.claims", "SPID-OIDC authz request; check-op 2.1.28", "claims asks attributes under userinfo only";
+    OpAuthzClaims => "op.authz.claims", "SPID-OIDC authz request; check-op 2.1.28", "claims asks attributes under userinfo only (CIE: and id_token)";
     OpAuthzPrompt => "op.authz.prompt", "SPID-OIDC authz request", "prompt is consent or consent login (consent with offline_access)";
     OpAuthzAccessDenied => "op.authz.access-denied", "SPID-OIDC authz error response", "the user authenticated at a requested level and consented";
     OpTokenMethod => "op.token.method", "SPID-OIDC token endpoint; check-op 3.1.0", "the token endpoint is POST only";
@@ -219,7 +219,7 @@ rules! {
     OpTokenPkce => "op.token.pkce", "RFC 7636 4.1, 4.6", "code_verifier has 43-128 unreserved characters and matches the challenge";
     OpTokenGrant => "op.token.grant", "SPID-OIDC token request", "the grant is valid (refresh token known, current, this client's)";
     OpUserinfoToken => "op.userinfo.token", "SPID-OIDC userinfo; RFC 6750", "a valid, unexpired, unrevoked access token of this OP as bearer";
-    OpUserinfoMethod => "op.userinfo.method", "SPID-OIDC userinfo; check-op 4.5.0", "userinfo is GET only";
+    OpUserinfoMethod => "op.userinfo.method", "SPID-OIDC userinfo; check-op 4.5.0", "userinfo is GET only (CIE: GET or POST)";
     OpAuthzRequestReplayed => "op.authz.request.replayed", "hardening (RFC 9101 10.8; SPID-OIDC request object jti)", "a request object (its jti) is answered once (else HTTP 400, no redirect)";
     // Our IdP's refusals beyond the SPID error table.
     IdpRequestReplayed => "idp.request.replayed", "hardening (SAML-CORE 1.3.4 ID uniqueness; SAML-PROF 4.1.4.5)", "a signed AuthnRequest ID is answered once (else a 403 IdP page, nothing sent to the SP)";
