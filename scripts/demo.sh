@@ -10,5 +10,6 @@ case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
 harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
 # The whole catalogue side by side: SAML (IdP + SP), OIDC RP side and OIDC OP side (trust
 # anchor + OP + RP + probe RP), CNS (card issuer + our SP's TLS login), CIE (our IdP's CIE
-# profile + SP), CIE OIDC (the CIE probe at our OP in the CIE profile), counts by side at the end.
+# profile + SP), CIE OIDC (our OP at our RP, and the CIE probe at our OP, all in the CIE
+# profile), counts by side at the end.
 exec "$harness" run --report-dir reports "$@"

@@ -724,8 +724,10 @@ pub struct SpArgs {
     /// Write the RP's public federation keys (JWKS) here at start-up, for onboarding.
     #[arg(long, requires = "oidc_trust_anchor")]
     pub oidc_jwks_out: Option<PathBuf>,
-    /// The SPID OIDC reading of the relying party: rules-2023 (default), agid-check-op,
-    /// django-sdk (the Python reference implementation as a peer), lg-2019-draft.
+    /// The SPID OIDC reading of the relying party: rules-2023 (default), cie (CIE id: scopes
+    /// profile and email, claims in the ID token, a nest-encrypted ID token, iss on every
+    /// authorization response), agid-check-op, django-sdk (the Python reference
+    /// implementation as a peer), django-sdk-cie (its CIE profile), lg-2019-draft.
     #[arg(long, default_value = "rules-2023")]
     pub oidc_profile: String,
 }
