@@ -222,6 +222,8 @@ async fn a_spid_op_fails_exactly_the_cie_differences() {
         "cie-op-id-token-claims",
         "cie-op-id-token-encrypted",
         "cie-op-introspection-active-only",
+        // SPID publishes none of the CIE metadata extras.
+        "cie-op-metadata-extras",
         "cie-op-refresh-after-access-token-revocation",
         "cie-op-refresh-no-id-token",
         "cie-op-scope-email",

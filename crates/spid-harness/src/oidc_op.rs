@@ -60,6 +60,9 @@ pub enum Stage {
     /// The introspection request after an honest token exchange (an answer is judged by
     /// `[introspection]`: its members, whether the token is active).
     Introspection,
+    /// The OP's entity configuration, before any login (judged by `[metadata]`: its
+    /// `openid_provider` members and its trust marks).
+    Metadata,
 }
 
 /// The HTTP method of a request.
@@ -354,6 +357,9 @@ pub struct OpBody {
     /// How the introspection request is sent.
     #[serde(default)]
     pub introspection: IntrospectionFaults,
+    /// What the OP's entity configuration must publish.
+    #[serde(default)]
+    pub metadata: MetadataFaults,
     /// What the probe's messages carry wrong.
     #[serde(default)]
     pub plan: ProbePlan,
@@ -370,6 +376,27 @@ impl crate::catalogue::Body for OpBody {
 
 /// One OP-side case: the request the probe spoils and what the OP must answer.
 pub type OpCase = crate::catalogue::Case<OpBody>;
+
+/// What the OP's entity configuration must publish (stage `metadata`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataFaults {
+    /// `openid_provider` members that must be present.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// `openid_provider` members that must be absent.
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// `openid_provider` members and what they must hold: an array must contain each listed
+    /// element, any other value must be equal.
+    #[serde(default)]
+    pub includes: BTreeMap<String, Value>,
+    /// The entity type of a trust mark the configuration must carry, its id shaped
+    /// `<anchor>/<entity type>/<profile>/` (the anchor: the probe profile's
+    /// `trust_mark_id_base`, else the OP's authority hint).
+    #[serde(default)]
+    pub trust_mark_role: Option<String>,
+}
 
 /// The `cie-oidc-op` side's own fields: exactly the `oidc-op` side's, filed under
 /// `fixtures/cases/cie-oidc-op/` and run by a probe in the CIE profile at an OP in the CIE
@@ -963,6 +990,9 @@ fn verdict_of(status: u16) -> Verdict {
 }
 
 async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Judged, DriveError> {
+    if case.stage == Stage::Metadata {
+        return metadata_stage(t, ua, &case.metadata).await;
+    }
     let probe = t.probe;
     let now = probe.0.clock.now().timestamp();
     let vars: BTreeMap<&'static str, String> = [
@@ -1226,6 +1256,120 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         None
     };
     Ok((verdict, answer.status, answer.error, answer.rule, note))
+}
+
+/// The judged entity configuration: fetched from the OP's well-known URL (not
+/// trust-validated: its contents are judged), its `openid_provider` metadata and trust
+/// marks checked against `f`.
+async fn metadata_stage(
+    t: &OpTarget<'_>,
+    ua: &mut UserAgent,
+    f: &MetadataFaults,
+) -> Result<Judged, DriveError> {
+    let url = format!(
+        "{}/.well-known/openid-federation",
+        t.op.issuer.trim_end_matches('/')
+    );
+    let page = ua
+        .get(&Url::parse(&url).map_err(DriveError::transport)?)
+        .await
+        .map_err(DriveError::transport)?;
+    if page.status != 200 {
+        return Ok((
+            verdict_of(page.status),
+            page.status,
+            None,
+            page.spid_rule().map(String::from),
+            None,
+        ));
+    }
+    let Ok((_, ec)) = decode_unverified(page.body.trim()) else {
+        return Ok((
+            Verdict::Accept,
+            page.status,
+            None,
+            None,
+            Some("the entity configuration is not a JWT".into()),
+        ));
+    };
+    let note = metadata_note(&ec, f, t.probe.profile());
+    Ok((Verdict::Accept, page.status, None, None, note))
+}
+
+/// Why the entity configuration `ec` fails `f`, or None.
+fn metadata_note(ec: &Value, f: &MetadataFaults, profile: &Profile) -> Option<String> {
+    let Some(md) = ec
+        .pointer("/metadata/openid_provider")
+        .and_then(Value::as_object)
+    else {
+        return Some("the entity configuration has no openid_provider metadata".into());
+    };
+    let mut wrong: Vec<String> = Vec::new();
+    wrong.extend(
+        f.present
+            .iter()
+            .filter(|m| !md.contains_key(m.as_str()))
+            .map(|m| format!("{m} missing")),
+    );
+    wrong.extend(
+        f.absent
+            .iter()
+            .filter(|m| md.contains_key(m.as_str()))
+            .map(|m| format!("{m} published")),
+    );
+    for (member, want) in &f.includes {
+        let got = md.get(member);
+        let holds = match (want, got) {
+            (Value::Array(w), Some(Value::Array(g))) => w.iter().all(|x| g.contains(x)),
+            (_, Some(g)) => g == want,
+            (_, None) => false,
+        };
+        if !holds {
+            wrong.push(format!(
+                "{member} is {}, expected {want}",
+                got.map_or("absent".into(), Value::to_string)
+            ));
+        }
+    }
+    if let Some(role) = &f.trust_mark_role {
+        let anchor = profile.trust_mark_id_base.clone().or_else(|| {
+            ec.get("authority_hints")
+                .and_then(|h| h.get(0))
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+        let prefix = anchor.map(|a| format!("{}/{role}/", a.trim_end_matches('/')));
+        let ids: Vec<&str> = ec
+            .get("trust_marks")
+            .and_then(Value::as_array)
+            .map(|marks| {
+                marks
+                    .iter()
+                    .filter_map(|m| m.get("id").or_else(|| m.get("trust_mark_type")))
+                    .filter_map(Value::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let shaped = |id: &&str| {
+            prefix.as_deref().is_some_and(|p| {
+                id.strip_prefix(p)
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .is_some_and(|kind| !kind.is_empty() && !kind.contains('/'))
+            })
+        };
+        if !ids.iter().any(shaped) {
+            wrong.push(format!(
+                "no trust mark id {}<profile>/ (ids: {})",
+                prefix.as_deref().unwrap_or("<anchor>/"),
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            ));
+        }
+    }
+    (!wrong.is_empty()).then(|| format!("the OP metadata: {}", wrong.join("; ")))
 }
 
 /// Why the ID token of an accepted token response fails `tk`'s expectations, or None.
@@ -1691,6 +1835,37 @@ mod tests {
         assert!(iss_note(true, &None, op, "error").is_some_and(|n| n.contains("no iss")));
         // A wrong iss is a mix-up under any profile.
         assert!(iss_note(false, &some("http://evil"), op, "response").is_some());
+    }
+
+    #[test]
+    fn metadata_is_judged_member_by_member() {
+        let ec = json!({
+            "authority_hints": ["https://ta.example"],
+            "metadata": {"openid_provider": {
+                "claims_supported": ["given_name", "email"], "claims_parameter_supported": true,
+            }},
+            "trust_marks": [{"id": "https://ta.example/openid_provider/public/", "trust_mark": "x"}],
+        });
+        let f = |t: &str| toml::from_str::<MetadataFaults>(t).unwrap();
+        let cie = Profile::cie();
+        let ok = f("present = [\"claims_supported\"]\nabsent = [\"op_name\"]\ntrust_mark_role = \"openid_provider\"\n[includes]\nclaims_supported = [\"email\"]\nclaims_parameter_supported = true\n");
+        assert_eq!(metadata_note(&ec, &ok, &cie), None);
+        for bad in [
+            "present = [\"tls_client_certificate_bound_access_tokens\"]",
+            "absent = [\"claims_supported\"]",
+            "includes = { claims_supported = [\"https://attributes.eid.gov.it/fiscal_number\"] }",
+            "includes = { claims_parameter_supported = false }",
+            "trust_mark_role = \"openid_relying_party\"",
+        ] {
+            assert!(metadata_note(&ec, &f(bad), &cie).is_some(), "{bad}");
+        }
+        // A profile naming the anchor of its trust-mark ids judges by that anchor.
+        let ministry = Profile {
+            trust_mark_id_base: Some("https://registry.interno.gov.it/".into()),
+            ..Profile::cie()
+        };
+        let role = f("trust_mark_role = \"openid_provider\"");
+        assert!(metadata_note(&ec, &role, &ministry).is_some());
     }
 
     #[test]
