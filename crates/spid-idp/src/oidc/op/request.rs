@@ -53,7 +53,8 @@ pub enum ResponseMode {
 /// (never when the `redirect_uri` itself is not trusted: HTTP 400 instead).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthzRefusal {
-    /// No `client_id` HTTP parameter.
+    /// No `client_id` HTTP parameter (nor, where the profile makes it optional, a request
+    /// object naming the RP).
     #[error("client_id is required")]
     MissingClientId,
     /// The RP could not be resolved through the trust anchor (chain or trust mark).
@@ -94,7 +95,7 @@ pub enum AuthzRefusal {
     /// `response_type` is not `code`.
     #[error("response_type must be code")]
     ResponseType,
-    /// `scope` lacks `openid` or has a value SPID does not define.
+    /// `scope` lacks `openid` or has a value the profile does not define.
     #[error("invalid scope: {0}")]
     Scope(String),
     /// PKCE: no `code_challenge` or a method other than `S256`.
@@ -106,7 +107,8 @@ pub enum AuthzRefusal {
     /// `acr_values` missing, empty or with a non-SPID value.
     #[error("invalid acr_values: {0}")]
     AcrValues(String),
-    /// `claims` asks for something outside `userinfo` (SPID: attributes only under userinfo).
+    /// `claims` asks for something outside `userinfo` (SPID: attributes only under userinfo;
+    /// CIE and django-sdk: `id_token` too).
     #[error("invalid claims: {0}")]
     Claims(String),
     /// `prompt` other than `consent` or `consent login`.
@@ -215,9 +217,9 @@ pub fn check_redirect_uri(claims: &Value, registered: &[String]) -> Result<Strin
 /// Checks an authorization request: `params` are the HTTP parameters, `claims` the request
 /// object's verified claims, `issuer` the OP, `redirect_uris` the RP's registered ones.
 ///
-/// Order: redirect_uri (else HTTP 400); `client_id` (HTTP = object = `iss`); `aud` ∋ OP;
-/// `exp`/`iat`; no `sub`; `response_type` = code in both; `scope` equal in both, ∋ openid,
-/// ⊆ {openid, offline_access}; PKCE `S256` with a challenge; `nonce`, `state` ≥ 32
+/// Under the SPID reading ([`check_request_for`] takes a profile). Order: redirect_uri (else
+/// HTTP 400); `client_id` (HTTP = object = `iss`); `aud` ∋ OP; `exp`/`iat`; no `sub`;
+/// `response_type` = code in both; `scope` equal in both, ∋ openid, ⊆ {openid, offline_access}; PKCE `S256` with a challenge; `nonce`, `state` ≥ 32
 /// alphanumerics; `acr_values` SPID URIs in preference order; `claims` only `userinfo`;
 /// `prompt` ∈ {consent, consent login}.
 pub fn check_request(
