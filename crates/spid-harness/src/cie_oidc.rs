@@ -95,10 +95,10 @@ mod tests {
 
     #[test]
     fn id_token_encryption_stages_parse_here_only() {
-        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"cie-id-token-encryption\"\n[expect]\nverdict = \"accept\"\n";
+        let ok = "id = \"x\"\ntitle = \"t\"\nfamily = \"cie-rp-id-token-encryption\"\n[expect]\nverdict = \"accept\"\n";
         let planned = format!("{ok}[plan.id_token.encrypt]\nskip = true\n");
         assert!(parse_case("cie-oidc-rp/x.toml", &planned).is_ok());
-        let spid = planned.replace("cie-id-token-encryption", "id-token");
+        let spid = planned.replace("cie-rp-id-token-encryption", "id-token");
         assert!(crate::oidc::parse_case("oidc/x.toml", &spid).is_err());
         let typo = ok.replace("[expect]", "colour = 1\n[expect]");
         assert!(parse_case("cie-oidc-rp/x.toml", &typo).is_err());
