@@ -181,6 +181,10 @@ pub struct AuthzFaults {
     /// Ask `offline_access` (scope in both places, `prompt=consent`) before the other changes.
     #[serde(default)]
     pub offline: bool,
+    /// Sign the request object ES256 with the probe's EC P-256 key (published in its jwks
+    /// where the profile allows EC keys: CIE).
+    #[serde(default)]
+    pub ec: bool,
 }
 
 /// What happens to the code before the judged token request.
@@ -485,6 +489,9 @@ struct ProbeInner {
     /// The reading the probe speaks and judges by (CIE: `iss` on every authorization
     /// response, ID-token encryption declared).
     profile: Profile,
+    /// An EC P-256 signing key, published beside the RSA one where the profile allows EC
+    /// keys (CIE `ec_keys_allowed`).
+    ec_key: Option<SigningKey>,
     /// The anchor named in `authority_hints` and the marks it issued.
     anchor: RwLock<Option<(String, Vec<TrustMarkEntry>)>>,
 }
@@ -553,6 +560,10 @@ impl ProbeRp {
             signing_key: keys.signing,
             foreign_key: keys.foreign,
             encryption_key: keys.encryption,
+            ec_key: profile
+                .ec_keys_allowed
+                .then(SigningKey::generate_p256)
+                .and_then(Result::ok),
             profile,
             anchor: RwLock::new(None),
         }))
@@ -605,6 +616,7 @@ impl ProbeRp {
                 .signing_key
                 .public_jwk()
                 .into_iter()
+                .chain(self.0.ec_key.as_ref().and_then(|k| k.public_jwk().ok()))
                 .chain(self.0.encryption_key.public_jwk())
                 .collect(),
         );
@@ -711,11 +723,30 @@ impl ProbeRp {
         ctx: &Ctx,
         stage: &str,
     ) -> Result<String, DriveError> {
-        let key = &self.0.signing_key;
+        self.sign_as(claims, plan, ctx, stage, false)
+    }
+
+    /// [`Self::sign`], ES256 with the probe's EC key when `ec`.
+    fn sign_as(
+        &self,
+        claims: &Value,
+        plan: &JwtPlan,
+        ctx: &Ctx,
+        stage: &str,
+        ec: bool,
+    ) -> Result<String, DriveError> {
+        let (key, alg) = if ec {
+            let key = self.0.ec_key.as_ref().ok_or_else(|| {
+                DriveError::Precondition("the probe has no EC key under this profile".into())
+            })?;
+            (key, SigAlg::ES256)
+        } else {
+            (&self.0.signing_key, SigAlg::RS256)
+        };
         let foreign = SigningKey::from_pkey(self.0.foreign_key.pkey().clone())
             .map_err(DriveError::Sign)?
             .with_kid(key.kid());
-        let header = JwsHeader::new(SigAlg::RS256, key);
+        let header = JwsHeader::new(alg, key);
         plan.sign(claims, &header, key, &foreign, |v| {
             expand(v, &ctx.vars, ctx.now)
         })
@@ -1043,11 +1074,12 @@ async fn drive(t: &OpTarget<'_>, case: &OpCase, ua: &mut UserAgent) -> Result<Ju
         .get("state")
         .and_then(Value::as_str)
         .map(String::from);
-    let request = probe.sign(
+    let request = probe.sign_as(
         &claims,
         &case.plan.request_object,
         &ctx,
         "plan.request_object",
+        a.ec,
     )?;
     let mut params: Vec<(String, String)> = [
         ("client_id", probe.entity_id()),

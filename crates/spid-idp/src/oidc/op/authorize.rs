@@ -285,8 +285,8 @@ impl OpenIdProvider {
             .unwrap_or_default()
             .to_string();
         let cfg = &self.0.cfg;
-        let checked =
-            verified_request(request, &client.jwks, &cfg.profile.signing_algs).and_then(|claims| {
+        let checked = verified_request(request, &client.jwks, &cfg.profile.accepted_signing_algs())
+            .and_then(|claims| {
                 check_request_for(
                     &params,
                     &claims,

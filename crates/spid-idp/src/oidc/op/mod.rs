@@ -650,6 +650,9 @@ impl OpenIdProvider {
         let cfg = &self.0.cfg;
         let p = &cfg.profile;
         let algs: Vec<&str> = p.signing_algs.iter().map(|a| a.name()).collect();
+        // What the OP verifies request objects with (CIE: ES256 too).
+        let accepted = p.accepted_signing_algs();
+        let request_algs: Vec<&str> = accepted.iter().map(|a| a.name()).collect();
         let jwe_algs: Vec<&str> = p.jwe_algs.iter().map(|a| a.name()).collect();
         let jwe_encs: Vec<&str> = p.jwe_encs.iter().map(|a| a.name()).collect();
         let scopes: Vec<&str> = std::iter::once("openid")
@@ -674,7 +677,7 @@ impl OpenIdProvider {
             "userinfo_signing_alg_values_supported": algs,
             "userinfo_encryption_alg_values_supported": jwe_algs,
             "userinfo_encryption_enc_values_supported": jwe_encs,
-            "request_object_signing_alg_values_supported": algs,
+            "request_object_signing_alg_values_supported": request_algs,
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": algs,
             "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
@@ -683,7 +686,7 @@ impl OpenIdProvider {
             "authorization_response_iss_parameter_supported": true,
             "client_registration_types_supported": ["automatic"],
             "request_authentication_methods_supported": {"authorization_endpoint": ["request_object"]},
-            "request_authentication_signing_alg_values_supported": algs,
+            "request_authentication_signing_alg_values_supported": request_algs,
         });
         if let (true, Some(obj)) = (p.op_metadata_cie, md.as_object_mut()) {
             obj.insert("claims_supported".into(), json!(CIE_CLAIMS_SUPPORTED));
@@ -927,6 +930,11 @@ mod tests {
             cie["response_modes_supported"],
             json!(["form_post", "query"])
         );
+        // Request objects: ES256 (EC keys) under CIE only.
+        let es256 = json!("ES256");
+        let req = "request_object_signing_alg_values_supported";
+        assert!(cie[req].as_array().is_some_and(|a| a.contains(&es256)));
+        assert!(spid[req].as_array().is_some_and(|a| !a.contains(&es256)));
     }
 
     /// `op.*` codes the OP never answers with, each with why (none: every code of the table
