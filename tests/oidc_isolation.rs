@@ -26,7 +26,7 @@ use spid_idp::oidc::op::SentJwt;
 use std::str::FromStr;
 
 /// Verifies a compact JWS with `jwks`, independently: the header's `kid` picks the key, its
-/// `alg` must be an RSA signing algorithm.
+/// `alg` must be an RSA signing algorithm, or ES256 with an EC P-256 key (CIE).
 fn verify(jws: &str, jwks: &Jwks) -> Result<(), String> {
     let mut parts = jws.split('.');
     let (Some(head), Some(payload), Some(sig), None) =
@@ -42,7 +42,8 @@ fn verify(jws: &str, jwks: &Jwks) -> Result<(), String> {
     let alg = match Algorithm::from_str(alg) {
         Ok(a @ (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)) => a,
         Ok(a @ (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512)) => a,
-        _ => return Err(format!("alg {alg} is not an RSA signature")),
+        Ok(Algorithm::ES256) => Algorithm::ES256,
+        _ => return Err(format!("alg {alg} is not an RSA or ES256 signature")),
     };
     let kid = header["kid"].as_str().unwrap_or_default();
     let jwk = jwks
@@ -50,10 +51,18 @@ fn verify(jws: &str, jwks: &Jwks) -> Result<(), String> {
         .iter()
         .find(|k| k.kid.as_deref() == Some(kid))
         .ok_or(format!("kid {kid} names no trusted key"))?;
-    let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
-        return Err("the trusted key is not RSA".into());
+    let key = if alg == Algorithm::ES256 {
+        let member = |m: &str| jwk.other.get(m).and_then(Value::as_str);
+        let (Some("P-256"), Some(x), Some(y)) = (member("crv"), member("x"), member("y")) else {
+            return Err("the trusted key is not EC P-256".into());
+        };
+        DecodingKey::from_ec_components(x, y).map_err(|e| e.to_string())?
+    } else {
+        let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
+            return Err("the trusted key is not RSA".into());
+        };
+        DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?
     };
-    let key = DecodingKey::from_rsa_components(n, e).map_err(|e| e.to_string())?;
     let input = format!("{head}.{payload}");
     match crypto::verify(sig, input.as_bytes(), &key, alg) {
         Ok(true) => Ok(()),

@@ -172,6 +172,10 @@ pub enum KeyChoice {
     Own,
     /// A key the verifier's trust source does not hold, under the same `kid`.
     Foreign,
+    /// The signer's EC P-256 key, published beside its RSA key where the profile allows EC
+    /// keys (CIE): the honest `alg` becomes ES256 and the `kid` that key's. A signer without
+    /// one (SPID: RSA only) makes it a plan miss.
+    Ec,
 }
 
 /// How a JWT is signed.
@@ -336,6 +340,20 @@ impl JwtPlan {
         foreign: &SigningKey,
         value: impl Fn(&Value) -> Value,
     ) -> Result<String, SignError> {
+        self.sign_with_ec(claims, header, own, foreign, None, value)
+    }
+
+    /// [`JwtPlan::sign`] for a signer that may also hold an EC P-256 key `ec` (what
+    /// [`KeyChoice::Ec`] signs with, ES256).
+    pub fn sign_with_ec(
+        &self,
+        claims: &Value,
+        header: &JwsHeader,
+        own: &SigningKey,
+        foreign: &SigningKey,
+        ec: Option<&SigningKey>,
+        value: impl Fn(&Value) -> Value,
+    ) -> Result<String, SignError> {
         let mut claims = claims.clone();
         if !self.pre_sign.is_empty() {
             let obj = claims
@@ -343,11 +361,17 @@ impl JwtPlan {
                 .ok_or_else(|| PlanMiss::new("pre_sign", "the claims are not a JSON object"))?;
             self.pre_sign.apply_with(obj, "pre_sign", &value)?;
         }
+        let mut header = header.clone();
         let key = match self.sign.key {
             KeyChoice::Own => own,
             KeyChoice::Foreign => foreign,
+            KeyChoice::Ec => {
+                header.alg = SigAlg::ES256.name().into();
+                ec.ok_or_else(|| {
+                    PlanMiss::new("sign.key", "ec: this signer has no EC key (RSA only)")
+                })?
+            }
         };
-        let mut header = header.clone();
         header.kid = Some(
             self.sign
                 .kid
@@ -559,6 +583,31 @@ mod tests {
         };
         assert!(p.check(false, false).is_err());
         assert!(p.check(false, true).is_ok());
+    }
+
+    #[test]
+    fn the_ec_key_signs_es256_and_is_a_miss_without_one() {
+        use crate::oidc::jose::{verify_jws, Jwks};
+        use crate::oidc::test_keys::signing;
+        let (own, foreign) = (signing(0), signing(1));
+        let ec = SigningKey::generate_p256().unwrap();
+        let header = JwsHeader::new(SigAlg::RS256, &own).with_typ("JWT");
+        let plan = JwtPlan {
+            sign: SignEdits {
+                key: KeyChoice::Ec,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let claims = json!({"sub": "a"});
+        let jws = plan
+            .sign_with_ec(&claims, &header, &own, &foreign, Some(&ec), Value::clone)
+            .unwrap();
+        let jwks = Jwks::new(vec![ec.public_jwk().unwrap()]);
+        let (h, c) = verify_jws(&jws, &jwks, &[SigAlg::ES256]).unwrap();
+        assert_eq!((h.alg.as_str(), c), ("ES256", claims.clone()));
+        let miss = plan.sign(&claims, &header, &own, &foreign, Value::clone);
+        assert!(matches!(miss, Err(SignError::Miss(m)) if m.stage == "sign.key"));
     }
 
     #[test]

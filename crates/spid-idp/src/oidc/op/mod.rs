@@ -366,6 +366,9 @@ struct Inner {
     signing_key: SigningKey,
     /// Signs tokens for the foreign-key fault; never published.
     foreign_key: SigningKey,
+    /// An EC P-256 key published beside the RSA one where the profile allows EC keys (CIE):
+    /// what a plan's `sign.key = "ec"` signs ES256 with.
+    ec_key: Option<SigningKey>,
     membership: Membership,
     clients: RwLock<HashMap<String, Client>>,
     /// Logins between `/authorization` and the consent, bounded globally and per client
@@ -443,8 +446,14 @@ impl OpenIdProvider {
 
     /// Builds the OP with the given keys (e.g. fixed test keys, to skip key generation).
     pub fn with_keys(cfg: OpConfig, keys: OpKeys) -> OpenIdProvider {
+        let ec_key = cfg
+            .profile
+            .ec_keys_allowed
+            .then(|| SigningKey::generate_p256().ok())
+            .flatten();
         OpenIdProvider(Arc::new(Inner {
             cfg,
+            ec_key,
             federation_key: keys.federation,
             signing_key: keys.signing,
             foreign_key: keys.foreign,
@@ -491,7 +500,15 @@ impl OpenIdProvider {
 
     /// The OIDC-core keys published in the `openid_provider` metadata.
     pub fn jwks(&self) -> Jwks {
-        Jwks::new(self.0.signing_key.public_jwk().into_iter().collect())
+        let ec = self.0.ec_key.iter().filter_map(|k| k.public_jwk().ok());
+        Jwks::new(
+            self.0
+                .signing_key
+                .public_jwk()
+                .into_iter()
+                .chain(ec)
+                .collect(),
+        )
     }
 
     /// Joins the federation: `anchor` is trusted for relying parties' chains and named in

@@ -664,11 +664,12 @@ impl OpenIdProvider {
         let header = JwsHeader::new(alg, &self.0.signing_key).with_typ("JWT");
         let id_token = plan
             .id_token
-            .sign(
+            .sign_with_ec(
                 &id_claims,
                 &header,
                 &self.0.signing_key,
                 &self.0.foreign_key,
+                self.0.ec_key.as_ref(),
                 Value::clone,
             )
             .map_err(|e| match e {
@@ -911,6 +912,12 @@ pub(super) mod tests {
         let dec = DecryptionKey::from_pem(include_bytes!("../../../../../certs/foreign.key.pem"))
             .expect("key");
         let mut fx = super::super::tests::profiled(spid_core::oidc::Profile::cie());
+        // CIE allows EC keys: the OP publishes a P-256 key beside its RSA one (SPID: RSA only).
+        let kty = |fx: &Fixture| -> Vec<String> {
+            fx.op.jwks().keys.iter().map(|k| k.kty.clone()).collect()
+        };
+        assert_eq!(kty(&fx), ["RSA", "EC"]);
+        assert_eq!(kty(&fixture()), ["RSA"]);
         let enc_key = dec.public_jwk().expect("jwk");
         fx.client.metadata = json!({
             "jwks": {"keys": [enc_key]},
