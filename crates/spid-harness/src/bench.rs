@@ -244,17 +244,19 @@ impl SamlFixture {
         Ok(fx)
     }
 
+    /// The Response to sign, with fresh IDs as our IdP gives every Response (and so that no
+    /// signature of an earlier iteration can be reused: the signer remembers recent ones).
     fn model(&self) -> ResponseModel {
         let now = self.now;
         ResponseModel {
-            id: "_r1".into(),
+            id: spid_core::saml::new_id(),
             issue_instant: now,
             in_response_to: "_req".into(),
             destination: ACS.into(),
             issuer: IDP_ENTITY.into(),
             status: StatusModel::success(),
             assertion: Some(AssertionModel {
-                id: "_a1".into(),
+                id: spid_core::saml::new_id(),
                 issue_instant: now,
                 issuer: IDP_ENTITY.into(),
                 name_id: "_n".into(),

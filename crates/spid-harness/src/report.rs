@@ -246,8 +246,10 @@ pub fn outcome_counts(outcomes: impl IntoIterator<Item = Outcome>) -> String {
 pub fn write_json(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let p = dir.join("results.json");
-    let f = std::fs::File::create(&p)?;
-    serde_json::to_writer_pretty(f, r)?;
+    // Serialised in memory and written at once: serde_json writes a token at a time, which
+    // unbuffered was one system call each (a tenth of check-sp's CPU).
+    let json = serde_json::to_vec_pretty(r)?;
+    std::fs::write(&p, json)?;
     Ok(p)
 }
 

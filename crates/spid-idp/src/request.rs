@@ -139,12 +139,10 @@ pub fn check(incoming: Incoming<'_>, ctx: &Ctx<'_>) -> Result<ValidRequest, Refu
         })?;
     // Signature (nr5 Redirect, nr7 POST) with the SP metadata certificate only.
     if let Some(sig) = redirect_sig {
-        let ok = sp.signing_certs.iter().any(|der| {
-            openssl::x509::X509::from_der(der)
-                .ok()
-                .and_then(|c| sig.verify(&c).ok())
-                .unwrap_or(false)
-        });
+        let ok = sp
+            .signing_certs
+            .iter()
+            .any(|der| sig.verify_der(der).unwrap_or(false));
         if !ok {
             return Err(page(
                 5,

@@ -248,12 +248,26 @@ impl RedirectSignature {
     /// Verifies with the public key of `cert` (the certificate from the
     /// peer's METADATA, never from the message). `Ok(false)` = bad signature.
     pub fn verify(&self, cert: &X509) -> Result<bool, BindingError> {
+        self.verify_key(&cert.public_key()?)
+    }
+
+    /// [`RedirectSignature::verify`] with a certificate as DER, its public key decoded once
+    /// per thread and kept (a peer's metadata certificate signs every message it sends:
+    /// decoding it each time was most of the cost of checking a signature). `Ok(false)` when
+    /// `cert_der` is not a certificate.
+    pub fn verify_der(&self, cert_der: &[u8]) -> Result<bool, BindingError> {
+        match cached_public_key(cert_der) {
+            Some(key) => self.verify_key(&key),
+            None => Ok(false),
+        }
+    }
+
+    fn verify_key(&self, key: &PKey<openssl::pkey::Public>) -> Result<bool, BindingError> {
         let alg = self.alg()?;
-        let key = cert.public_key()?;
         if key.id() != Id::RSA {
             return Err(BindingError::Crypto("certificate key is not RSA".into()));
         }
-        let mut verifier = Verifier::new(alg.message_digest(), &key)?;
+        let mut verifier = Verifier::new(alg.message_digest(), key)?;
         verifier.set_rsa_padding(Padding::PKCS1)?;
         verifier.update(&self.signed_octets)?;
         // The signature is attacker-controlled: a malformed one (wrong
@@ -261,6 +275,32 @@ impl RedirectSignature {
         Ok(verifier.verify(&self.signature).unwrap_or(false))
     }
 }
+
+/// The public key of a DER certificate, decoded once per thread (at most
+/// [`KEY_CACHE_MAX`] kept); `None` when it is not a certificate.
+fn cached_public_key(cert_der: &[u8]) -> Option<PKey<openssl::pkey::Public>> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static KEYS: RefCell<HashMap<Vec<u8>, PKey<openssl::pkey::Public>>> =
+            RefCell::new(HashMap::new());
+    }
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some(key) = k.get(cert_der) {
+            return Some(key.clone());
+        }
+        let key = X509::from_der(cert_der).ok()?.public_key().ok()?;
+        if k.len() >= KEY_CACHE_MAX {
+            k.clear();
+        }
+        k.insert(cert_der.to_vec(), key.clone());
+        Some(key)
+    })
+}
+
+/// Certificates whose keys a thread keeps decoded (test suites make throwaway ones).
+const KEY_CACHE_MAX: usize = 32;
 
 /// Parses a raw query string (the part after `?`, still percent-encoded).
 ///

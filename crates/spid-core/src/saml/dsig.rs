@@ -268,6 +268,15 @@ pub fn insert_template(target: &mut Element, cert_b64: Option<&str>) {
 
 /// [`insert_template`] naming `algs`.
 pub fn insert_template_with(target: &mut Element, cert_b64: Option<&str>, algs: Algorithms) {
+    insert_template_at(target, cert_b64, algs);
+}
+
+/// [`insert_template_with`], returning the template's index among `target.children`.
+pub(crate) fn insert_template_at(
+    target: &mut Element,
+    cert_b64: Option<&str>,
+    algs: Algorithms,
+) -> usize {
     let id = target.attr("ID").unwrap_or_default().to_string();
     let sig = template_with(&id, cert_b64, algs);
     let pos = target
@@ -277,6 +286,211 @@ pub fn insert_template_with(target: &mut Element, cert_b64: Option<&str>, algs: 
         .map(|i| i + 1)
         .unwrap_or(0);
     target.children.insert(pos, Node::Element(sig));
+    pos
+}
+
+/// Fills in the signature template at `target.children[sig]` (the element at child-index path
+/// `target` from `root`) as xmlsec would, computing the canonical forms on the tree itself
+/// ([`super::c14n`]) and signing with `cred.key` through OpenSSL: no serialising, parsing and
+/// re-serialising of the document per signature. The template must be the first
+/// `ds:Signature` in document order (the one xmlsec would sign) and the target's `ID` unique.
+///
+/// `None`, with `root` untouched, when the document or key is one this path does not handle
+/// (see [`super::c14n::check`]; a key other than RSA): the caller signs through xmlsec.
+pub(crate) fn sign_in_tree(
+    root: &mut Element,
+    target: &[usize],
+    sig: usize,
+    cred: &Credential,
+    algs: Algorithms,
+) -> Option<Result<(), DsigError>> {
+    if cred.key.id() != openssl::pkey::Id::RSA {
+        return None;
+    }
+    let shape = super::c14n::check(root)?;
+    let first = shape.first_signature.as_deref()?;
+    if first.split_last() != Some((&sig, target)) {
+        return None;
+    }
+    let digest = {
+        let mut scope = Vec::new();
+        let el = descend(root, target, &mut scope)?;
+        let id = el.attr("ID")?;
+        if !plain_id(id) || shape.ids.get(id) != Some(&1) {
+            return None;
+        }
+        let mut c = String::with_capacity(4096);
+        super::c14n::canonicalize(el, &scope, Some(sig), &mut c);
+        digest_b64(algs.digest, c.as_bytes())
+    };
+    let signature = at_mut(root, target)?.children.get_mut(sig)?;
+    let Node::Element(signature) = signature else {
+        return None;
+    };
+    signature
+        .child_mut(ns::DS, "SignedInfo")?
+        .child_mut(ns::DS, "Reference")?
+        .child_mut(ns::DS, "DigestValue")?
+        .set_text(digest);
+    // SignedInfo in its context: the bindings of the target's ancestors, the target's and the
+    // Signature's own.
+    let signed_info = {
+        let mut scope = Vec::new();
+        let el = descend(root, target, &mut scope)?;
+        super::c14n::declare(el, &mut scope);
+        let Node::Element(signature) = el.children.get(sig)? else {
+            return None;
+        };
+        super::c14n::declare(signature, &mut scope);
+        let mut c = String::with_capacity(1024);
+        super::c14n::canonicalize(signature.child(ns::DS, "SignedInfo")?, &scope, None, &mut c);
+        c
+    };
+    let value = match sign_cached(&signed_info, cred, algs.signature) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    let Node::Element(signature) = at_mut(root, target)?.children.get_mut(sig)? else {
+        return None;
+    };
+    signature
+        .child_mut(ns::DS, "SignatureValue")?
+        .set_text(base64_lines(&value));
+    Some(Ok(()))
+}
+
+/// The element at child-index `path` from `root`, with the namespace bindings its ancestors
+/// declare pushed onto `scope`.
+fn descend<'a>(
+    root: &'a Element,
+    path: &[usize],
+    scope: &mut super::c14n::Scope<'a>,
+) -> Option<&'a Element> {
+    let mut el = root;
+    for &i in path {
+        super::c14n::declare(el, scope);
+        match el.children.get(i)? {
+            Node::Element(e) => el = e,
+            _ => return None,
+        }
+    }
+    Some(el)
+}
+
+fn at_mut<'a>(root: &'a mut Element, path: &[usize]) -> Option<&'a mut Element> {
+    let mut el = root;
+    for &i in path {
+        match el.children.get_mut(i)? {
+            Node::Element(e) => el = e,
+            _ => return None,
+        }
+    }
+    Some(el)
+}
+
+/// An `ID` xmlsec resolves as the same-document reference `#ID` with no escaping question.
+fn plain_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with("xpointer")
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+fn message_digest(d: DigestMethod) -> openssl::hash::MessageDigest {
+    use openssl::hash::MessageDigest;
+    match d {
+        DigestMethod::Sha1 => MessageDigest::sha1(),
+        DigestMethod::Sha256 => MessageDigest::sha256(),
+        DigestMethod::Sha384 => MessageDigest::sha384(),
+        DigestMethod::Sha512 => MessageDigest::sha512(),
+    }
+}
+
+fn digest_b64(d: DigestMethod, data: &[u8]) -> String {
+    match openssl::hash::hash(message_digest(d), data) {
+        Ok(h) => base64_lines(&h),
+        // Hashing in memory does not fail; should it, the SP sees a bad digest.
+        Err(_) => String::new(),
+    }
+}
+
+/// Base64 in lines of 64 characters joined by newlines, as xmlsec writes node content.
+fn base64_lines(data: &[u8]) -> String {
+    let b = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = String::with_capacity(b.len() + b.len() / 64);
+    for (i, chunk) in b.as_bytes().chunks(64).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        // Base64 is ASCII: every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+    }
+    out
+}
+
+/// Signatures made lately on this thread: PKCS#1 v1.5 is deterministic, so the same key and
+/// SignedInfo give the same value (the IdP signs the honest message a fault plan edits, for
+/// the report, beside the edited one; where the edit leaves a signed part alone, its
+/// signature is made once).
+struct SignatureMemo {
+    method: SignatureMethod,
+    key_der: Vec<u8>,
+    signed_info: String,
+    value: Vec<u8>,
+}
+
+/// At most this many signatures remembered a thread.
+const MEMO_MAX: usize = 8;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<std::collections::VecDeque<SignatureMemo>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
+fn sign_cached(
+    signed_info: &str,
+    cred: &Credential,
+    method: SignatureMethod,
+) -> Result<Vec<u8>, DsigError> {
+    let hit = MEMO.with(|m| {
+        m.borrow()
+            .iter()
+            .find(|e| {
+                e.signed_info == signed_info && e.method == method && e.key_der == cred.key_der
+            })
+            .map(|e| e.value.clone())
+    });
+    if let Some(v) = hit {
+        return Ok(v);
+    }
+    use openssl::hash::MessageDigest;
+    let md = match method {
+        SignatureMethod::RsaSha1 => MessageDigest::sha1(),
+        SignatureMethod::RsaSha256 => MessageDigest::sha256(),
+        SignatureMethod::RsaSha384 => MessageDigest::sha384(),
+        SignatureMethod::RsaSha512 => MessageDigest::sha512(),
+    };
+    let fail = |e: openssl::error::ErrorStack| DsigError::Sign(e.to_string());
+    let mut signer = openssl::sign::Signer::new(md, &cred.key).map_err(fail)?;
+    signer
+        .set_rsa_padding(openssl::rsa::Padding::PKCS1)
+        .map_err(fail)?;
+    signer.update(signed_info.as_bytes()).map_err(fail)?;
+    let value = signer.sign_to_vec().map_err(fail)?;
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_MAX {
+            m.pop_front();
+        }
+        m.push_back(SignatureMemo {
+            method,
+            key_der: cred.key_der.clone(),
+            signed_info: signed_info.to_string(),
+            value: value.clone(),
+        });
+    });
+    Ok(value)
 }
 
 /// Signs the first empty signature template in `xml` with `key_der` (PKCS#8 DER).

@@ -85,12 +85,7 @@ impl Received {
                     .redirect_sig
                     .as_ref()
                     .ok_or_else(|| InboundError::Signature("unsigned".into()))?;
-                let ok = certs.iter().any(|der| {
-                    openssl::x509::X509::from_der(der)
-                        .ok()
-                        .and_then(|c| sig.verify(&c).ok())
-                        .unwrap_or(false)
-                });
+                let ok = certs.iter().any(|der| sig.verify_der(der).unwrap_or(false));
                 ok.then_some(()).ok_or_else(|| {
                     InboundError::Signature("query signature does not verify".into())
                 })

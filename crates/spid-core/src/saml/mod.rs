@@ -3,6 +3,7 @@
 
 pub mod authn_request;
 pub mod binding;
+mod c14n;
 pub mod dsig;
 pub mod inbound;
 pub mod logout;

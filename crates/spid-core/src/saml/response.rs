@@ -313,21 +313,221 @@ pub fn sign_response_with(
     if parts.assertion {
         let n = response.children_named(ns::SAML, "Assertion").count();
         for k in (0..n).rev() {
-            if let Some(a) = response
-                .elements_mut()
-                .filter(|e| e.is(ns::SAML, "Assertion"))
+            let target = response
+                .children
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| matches!(c, xml::Node::Element(e) if e.is(ns::SAML, "Assertion")))
                 .nth(k)
-            {
-                dsig::insert_template_with(a, keyinfo, algs);
+                .map(|(i, _)| i);
+            let mut at = None;
+            if let Some(i) = target {
+                if let xml::Node::Element(a) = &mut response.children[i] {
+                    at = Some((vec![i], dsig::insert_template_at(a, keyinfo, algs)));
+                }
             }
-            let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
-            response = reparse(&signed)?;
+            response = sign_step(response, at, cred, algs, &reparse)?;
         }
     }
     if parts.response {
-        dsig::insert_template_with(&mut response, keyinfo, algs);
-        let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
-        response = reparse(&signed)?;
+        let sig = dsig::insert_template_at(&mut response, keyinfo, algs);
+        response = sign_step(response, Some((Vec::new(), sig)), cred, algs, &reparse)?;
     }
     Ok(response)
+}
+
+/// Signs the template just inserted at `at` (the target's child-index path, the template's
+/// index in it): on the tree ([`dsig::sign_in_tree`]) when it handles the document, else
+/// through xmlsec (the first template in document order). Either way the result is the
+/// document re-read from its serialisation, so both give the same tree. With debug
+/// assertions, or `SPID_DSIG_CROSSCHECK` set, the tree's result is checked against xmlsec's,
+/// byte for byte.
+fn sign_step(
+    mut response: Element,
+    at: Option<(Vec<usize>, usize)>,
+    cred: &Credential,
+    algs: dsig::Algorithms,
+    reparse: &dyn Fn(&str) -> Result<Element, DsigError>,
+) -> Result<Element, DsigError> {
+    let before = crosscheck().then(|| response.to_xml());
+    if let Some((path, sig)) = at {
+        match dsig::sign_in_tree(&mut response, &path, sig, cred, algs) {
+            Some(Ok(())) => {
+                let ours = reparse(&response.to_xml())?;
+                if let Some(before) = before {
+                    let theirs = reparse(&dsig::sign_first_template_with(&before, cred)?)?;
+                    if theirs.to_xml() != ours.to_xml() {
+                        return Err(DsigError::Sign(
+                            "the tree signer and xmlsec disagree on this document".into(),
+                        ));
+                    }
+                }
+                return Ok(ours);
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
+    reparse(&signed)
+}
+
+/// Whether [`sign_step`] checks the tree signer against xmlsec.
+fn crosscheck() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| cfg!(debug_assertions) || std::env::var_os("SPID_DSIG_CROSSCHECK").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::saml::dsig::tests::test_credential;
+    use crate::saml::dsig::{DigestMethod, SignatureMethod};
+
+    fn fixture() -> Element {
+        let p = LoginParties {
+            idp: "https://idp.example/",
+            sp: "https://sp.example/",
+            acs: "https://sp.example/acs",
+            request_id: "_req1",
+        };
+        ResponseModel::fixture(&p, chrono::Utc::now()).to_element()
+    }
+
+    /// xmlsec's result for the same signing: each template signed as the first in document
+    /// order, the document re-read between signatures.
+    fn through_xmlsec(
+        mut r: Element,
+        cred: &Credential,
+        keyinfo: Option<&str>,
+        algs: dsig::Algorithms,
+    ) -> String {
+        let lim = Limits {
+            max_bytes: 4 << 20,
+            ..Limits::default()
+        };
+        if let Some(a) = r.child_mut(ns::SAML, "Assertion") {
+            dsig::insert_template_with(a, keyinfo, algs);
+        }
+        r = xml::parse(
+            &dsig::sign_first_template_with(&r.to_xml(), cred).unwrap(),
+            &lim,
+        )
+        .unwrap();
+        dsig::insert_template_with(&mut r, keyinfo, algs);
+        xml::parse(
+            &dsig::sign_first_template_with(&r.to_xml(), cred).unwrap(),
+            &lim,
+        )
+        .unwrap()
+        .to_xml()
+    }
+
+    #[test]
+    fn tree_signer_gives_xmlsecs_bytes() {
+        let cred = test_credential("idp");
+        let cert = cred.cert_base64();
+        let methods = [
+            SignatureMethod::RsaSha1,
+            SignatureMethod::RsaSha256,
+            SignatureMethod::RsaSha384,
+            SignatureMethod::RsaSha512,
+        ];
+        let digests = [
+            DigestMethod::Sha1,
+            DigestMethod::Sha256,
+            DigestMethod::Sha384,
+            DigestMethod::Sha512,
+        ];
+        // Shapes the tree signer must get right: a default namespace, a rebinding, text to
+        // escape, a comment (not in the canonical form), attribute order to sort.
+        let mut odd = fixture();
+        odd.attrs.insert(0, ("xmlns:x".into(), "urn:x".into()));
+        if let Some(a) = odd.child_mut(ns::SAML, "Assertion") {
+            a.children.push(xml::Node::Element(
+                Element::new("Extra", Some("urn:default"))
+                    .with_attr("xmlns", "urn:default")
+                    .with_attr("z", "1 < 2 & \"3\"\t\n\r")
+                    .with_attr("x:a", "b")
+                    .with_attr("a", "c")
+                    .with_child(Element::new("Inner", None).with_attr("xmlns", ""))
+                    .with_child(Element::new("x:Other", Some("urn:x")).with_text("a&b<c>d\r")),
+            ));
+            a.children.push(xml::Node::Comment(" kept out ".into()));
+        }
+        for base in [fixture(), odd] {
+            for (signature, digest) in methods.iter().zip(digests.iter().rev()) {
+                let algs = dsig::Algorithms {
+                    signature: *signature,
+                    digest: *digest,
+                };
+                for keyinfo in [Some(cert.as_str()), None] {
+                    // On the tree: sign_in_tree takes the document (checked below), and the
+                    // result is xmlsec's byte for byte (with xmlsec's a new signature each
+                    // time, so no memo in between).
+                    let mut probe = base.clone();
+                    let a = probe.child_index(ns::SAML, "Assertion").unwrap();
+                    let xml::Node::Element(el) = &mut probe.children[a] else {
+                        unreachable!()
+                    };
+                    let sig = dsig::insert_template_at(el, keyinfo, algs);
+                    assert!(matches!(
+                        dsig::sign_in_tree(&mut probe, &[a], sig, &cred, algs),
+                        Some(Ok(()))
+                    ));
+                    let ours =
+                        sign_response_with(base.clone(), &cred, SignParts::BOTH, keyinfo, algs)
+                            .unwrap()
+                            .to_xml();
+                    assert_eq!(ours, through_xmlsec(base.clone(), &cred, keyinfo, algs));
+                    assert!(
+                        dsig::verify_and_reduce(&ours, std::slice::from_ref(&cred.cert_der))
+                            .is_ok()
+                            == (*signature != SignatureMethod::RsaSha1
+                                && *digest != DigestMethod::Sha1)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn documents_the_tree_signer_leaves_to_xmlsec_sign_the_same() {
+        let cred = test_credential("idp");
+        let algs = dsig::Algorithms::default();
+        // Two Assertions with one ID (a wrapping fault): xmlsec's ID resolution decides.
+        let mut dup = fixture();
+        let a = dup.child(ns::SAML, "Assertion").unwrap().clone();
+        dup.children.push(xml::Node::Element(a));
+        let mut probe = dup.clone();
+        let i = probe.child_index(ns::SAML, "Assertion").unwrap();
+        let xml::Node::Element(el) = &mut probe.children[i] else {
+            unreachable!()
+        };
+        let sig = dsig::insert_template_at(el, None, algs);
+        assert!(dsig::sign_in_tree(&mut probe, &[i], sig, &cred, algs).is_none());
+        // An undeclared prefix, an xml: attribute, a declaration after an attribute.
+        let mut odd = fixture();
+        odd.children
+            .push(xml::Node::Element(Element::new("u:X", Some("urn:u"))));
+        let mut lang = fixture();
+        lang.set_attr("xml:lang", "it");
+        let mut late = fixture();
+        late.set_attr("xmlns:late", "urn:late");
+        for doc in [odd, lang, late] {
+            let mut probe = doc.clone();
+            let sig = dsig::insert_template_at(&mut probe, None, algs);
+            assert!(dsig::sign_in_tree(&mut probe, &[], sig, &cred, algs).is_none());
+            assert_eq!(probe, {
+                let mut d = doc.clone();
+                dsig::insert_template_at(&mut d, None, algs);
+                d
+            });
+        }
+        // Signed all the same, through xmlsec.
+        let signed = sign_response(dup, &cred, SignParts::BOTH, None)
+            .unwrap()
+            .to_xml();
+        assert_eq!(signed.matches("<ds:SignatureValue>").count(), 3);
+    }
 }
