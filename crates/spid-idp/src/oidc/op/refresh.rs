@@ -368,10 +368,16 @@ pub(super) mod tests {
     }
 
     fn fixture() -> Fixture {
+        fixture_with(spid_core::oidc::Profile::rules_2023())
+    }
+
+    /// The fixture with its OP under `profile`.
+    fn fixture_with(profile: spid_core::oidc::Profile) -> Fixture {
         let clock = Arc::new(FixedClock::new(spid_core::clock::now()));
         let users = parse(DEFAULT_USERS).unwrap_or_default();
-        let op = OpenIdProvider::new(OpConfig::new("http://op.example/oidc/op", users, clock))
-            .expect("op");
+        let mut cfg = OpConfig::new("http://op.example/oidc/op", users, clock);
+        cfg.profile = profile;
+        let op = OpenIdProvider::new(cfg).expect("op");
         let clients: Vec<(String, Client, SigningKey)> = [RP, OTHER_RP]
             .into_iter()
             .map(|id| {
@@ -627,6 +633,23 @@ pub(super) mod tests {
         let d = refused(fx.refresh(RP, &rt3), "rt3 after the family was revoked");
         assert!(d.contains("revoked"), "{d}");
         assert_eq!(fx.op.live_access_tokens(), 0);
+    }
+
+    #[test]
+    fn a_cie_refresh_issues_no_id_token() {
+        let fx = fixture_with(spid_core::oidc::Profile::cie());
+        let login = fx.offline_login();
+        let answer = fx.refresh(RP, &text(&login, "refresh_token")).expect("refresh");
+        assert!(answer.get("id_token").is_none(), "{answer}");
+        assert!(!text(&answer, "refresh_token").is_empty());
+        assert!(!text(&answer, "access_token").is_empty());
+        // The SPID OP does issue one.
+        let spid = fixture();
+        let login = spid.offline_login();
+        let answer = spid
+            .refresh(RP, &text(&login, "refresh_token"))
+            .expect("refresh");
+        assert!(answer.get("id_token").is_some());
     }
 
     #[test]
