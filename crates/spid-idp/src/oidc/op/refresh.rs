@@ -639,7 +639,9 @@ pub(super) mod tests {
     fn a_cie_refresh_issues_no_id_token() {
         let fx = fixture_with(spid_core::oidc::Profile::cie());
         let login = fx.offline_login();
-        let answer = fx.refresh(RP, &text(&login, "refresh_token")).expect("refresh");
+        let answer = fx
+            .refresh(RP, &text(&login, "refresh_token"))
+            .expect("refresh");
         assert!(answer.get("id_token").is_none(), "{answer}");
         assert!(!text(&answer, "refresh_token").is_empty());
         assert!(!text(&answer, "access_token").is_empty());
