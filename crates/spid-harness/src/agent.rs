@@ -406,6 +406,9 @@ pub struct UserAgent {
     body_limit: usize,
     decoder: Option<SamlDecoder>,
     trace: Vec<Exchange>,
+    /// The last SAML message decoded: a redirect's `Location` and the request that follows it
+    /// carry the same one, decoded once.
+    last_saml: Option<SamlMessage>,
 }
 
 fn build_client(jar: &Arc<SessionJar>) -> Result<Client, AgentError> {
@@ -443,6 +446,7 @@ impl UserAgent {
             body_limit: DEFAULT_BODY_LIMIT,
             decoder: None,
             trace: Vec::new(),
+            last_saml: None,
         })
     }
 
@@ -463,6 +467,7 @@ impl UserAgent {
     /// Sets the hook used to fill [`SamlMessage::xml`].
     pub fn with_decoder(mut self, decoder: SamlDecoder) -> Self {
         self.decoder = Some(decoder);
+        self.last_saml = None;
         self
     }
 
@@ -493,6 +498,7 @@ impl UserAgent {
             self.client = client;
         }
         self.trace.clear();
+        self.last_saml = None;
     }
 
     /// Stores a cookie (`name=value; attributes`) for `url`, as a `Set-Cookie` from it would.
@@ -725,7 +731,7 @@ impl UserAgent {
         Ok((page, next))
     }
 
-    fn saml_in_query(&self, url: &Url, out: &mut Vec<SamlMessage>) {
+    fn saml_in_query(&mut self, url: &Url, out: &mut Vec<SamlMessage>) {
         for (k, v) in url.query_pairs() {
             if is_saml_param(&k) {
                 out.push(self.saml_message(&k, &v, Binding::Redirect));
@@ -733,18 +739,25 @@ impl UserAgent {
         }
     }
 
-    fn saml_message(&self, param: &str, raw: &str, binding: Binding) -> SamlMessage {
+    fn saml_message(&mut self, param: &str, raw: &str, binding: Binding) -> SamlMessage {
+        if let Some(m) = &self.last_saml {
+            if m.param == param && m.raw == raw && m.binding == binding {
+                return m.clone();
+            }
+        }
         let xml = self.decoder.and_then(|decode| {
             std::panic::catch_unwind(|| decode(param, raw, binding))
                 .ok()
                 .flatten()
         });
-        SamlMessage {
+        let m = SamlMessage {
             param: param.to_owned(),
             binding,
             raw: raw.to_owned(),
             xml,
-        }
+        };
+        self.last_saml = Some(m.clone());
+        m
     }
 }
 
@@ -1693,7 +1706,7 @@ line2</textarea>
         fn bad(_: &str, _: &str, _: Binding) -> Option<String> {
             panic!("decoder bug")
         }
-        let ua = UserAgent::new().unwrap().with_decoder(bad);
+        let mut ua = UserAgent::new().unwrap().with_decoder(bad);
         let m = ua.saml_message("SAMLRequest", "x", Binding::Redirect);
         assert_eq!(m.xml, None);
     }

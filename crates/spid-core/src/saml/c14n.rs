@@ -172,9 +172,11 @@ fn plain_name(s: &str) -> bool {
 /// Only characters XML 1.0 allows (tab, newline, carriage return, and from U+0020, less
 /// U+FFFE and U+FFFF).
 fn xml_chars(s: &str) -> bool {
-    s.chars().all(|c| {
-        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
-    })
+    // Bytes: no C0 control but tab, newline and carriage return; U+FFFE and U+FFFF are the
+    // only other characters XML 1.0 lacks, EF BF BE and EF BF BF in UTF-8.
+    s.bytes()
+        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'))
+        && !s.contains(['\u{FFFE}', '\u{FFFF}'])
 }
 
 /// Appends the exclusive canonical form of `el` to `out`. `scope` holds the bindings in scope

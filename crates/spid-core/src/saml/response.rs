@@ -310,6 +310,8 @@ pub fn sign_response_with(
         )
         .map_err(|e| DsigError::Sign(e.to_string()))
     };
+    // Signed on the tree and not yet re-read from its serialisation.
+    let mut unread = false;
     if parts.assertion {
         let n = response.children_named(ns::SAML, "Assertion").count();
         for k in (0..n).rev() {
@@ -326,35 +328,41 @@ pub fn sign_response_with(
                     at = Some((vec![i], dsig::insert_template_at(a, keyinfo, algs)));
                 }
             }
-            response = sign_step(response, at, cred, algs, &reparse)?;
+            let (r, raw) = sign_step(response, at, cred, algs, &reparse)?;
+            (response, unread) = (r, unread || raw);
         }
     }
     if parts.response {
         let sig = dsig::insert_template_at(&mut response, keyinfo, algs);
-        response = sign_step(response, Some((Vec::new(), sig)), cred, algs, &reparse)?;
+        let (r, raw) = sign_step(response, Some((Vec::new(), sig)), cred, algs, &reparse)?;
+        (response, unread) = (r, unread || raw);
+    }
+    if unread {
+        response = reparse(&response.to_xml())?;
     }
     Ok(response)
 }
 
 /// Signs the template just inserted at `at` (the target's child-index path, the template's
 /// index in it): on the tree ([`dsig::sign_in_tree`]) when it handles the document, else
-/// through xmlsec (the first template in document order). Either way the result is the
-/// document re-read from its serialisation, so both give the same tree. With debug
-/// assertions, or `SPID_DSIG_CROSSCHECK` set, the tree's result is checked against xmlsec's,
-/// byte for byte.
+/// through xmlsec (the first template in document order, the document re-read from its
+/// output). `true` with the tree signed in place and not yet re-read: the caller re-reads it
+/// once at the end, which gives the tree xmlsec's path gives (the canonical forms of the
+/// signatures still to make are the same either way). With debug assertions, or
+/// `SPID_DSIG_CROSSCHECK` set, the tree's result is checked against xmlsec's, byte for byte.
 fn sign_step(
     mut response: Element,
     at: Option<(Vec<usize>, usize)>,
     cred: &Credential,
     algs: dsig::Algorithms,
     reparse: &dyn Fn(&str) -> Result<Element, DsigError>,
-) -> Result<Element, DsigError> {
+) -> Result<(Element, bool), DsigError> {
     let before = crosscheck().then(|| response.to_xml());
     if let Some((path, sig)) = at {
         match dsig::sign_in_tree(&mut response, &path, sig, cred, algs) {
             Some(Ok(())) => {
-                let ours = reparse(&response.to_xml())?;
                 if let Some(before) = before {
+                    let ours = reparse(&response.to_xml())?;
                     let theirs = reparse(&dsig::sign_first_template_with(&before, cred)?)?;
                     if theirs.to_xml() != ours.to_xml() {
                         return Err(DsigError::Sign(
@@ -362,14 +370,14 @@ fn sign_step(
                         ));
                     }
                 }
-                return Ok(ours);
+                return Ok((response, true));
             }
             Some(Err(e)) => return Err(e),
             None => {}
         }
     }
     let signed = dsig::sign_first_template_with(&response.to_xml(), cred)?;
-    reparse(&signed)
+    Ok((reparse(&signed)?, false))
 }
 
 /// Whether [`sign_step`] checks the tree signer against xmlsec.
