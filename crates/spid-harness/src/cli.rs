@@ -496,8 +496,9 @@ pub struct IdpArgs {
     /// Write the OP's public federation keys (JWKS) here at start-up, for onboarding.
     #[arg(long, requires = "oidc_trust_anchor")]
     pub oidc_jwks_out: Option<PathBuf>,
-    /// The SPID OIDC reading of the OpenID Provider with `--oidc-trust-anchor`: rules-2023
-    /// (default), agid-check-op, django-sdk, lg-2019-draft.
+    /// The OIDC reading of the OpenID Provider with `--oidc-trust-anchor`: rules-2023
+    /// (default), cie (the CIE id reading), agid-check-op, django-sdk (the Python reference
+    /// implementation as a peer), django-sdk-cie (its CIE profile), lg-2019-draft.
     #[arg(long, default_value = "rules-2023")]
     pub oidc_profile: String,
     /// Accept AuthnRequests from generic SAML stacks that cannot follow SPID to the letter
