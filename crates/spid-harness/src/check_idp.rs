@@ -745,14 +745,20 @@ fn judge_refusal(page: &Page, nr: u8) -> (bool, String) {
     if nr == 0 {
         // Honest: not refused — the login pages, or (an IdP without pages) a Success Response.
         let form = page.body.contains("type=\"password\"");
-        let success = resp.as_ref().is_some_and(|(c, _, _)| c == ns::STATUS_SUCCESS);
+        let success = resp
+            .as_ref()
+            .is_some_and(|(c, _, _)| c == ns::STATUS_SUCCESS);
         let ok = page.status == 200 && (form && resp.is_none() || success);
         return (
             ok,
             format!(
                 "HTTP {}, {}, {}",
                 page.status,
-                if form { "a login form" } else { "no login form" },
+                if form {
+                    "a login form"
+                } else {
+                    "no login form"
+                },
                 resp_text(&resp)
             ),
         );

@@ -420,7 +420,10 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
         "cie" => spid_core::cie::IdpProfile::Cie,
         _ => spid_core::cie::IdpProfile::Spid,
     };
-    check_idp(metadata, sp_listen, driver, certs, peer, report_dir, profile).await
+    check_idp(
+        metadata, sp_listen, driver, certs, peer, report_dir, profile,
+    )
+    .await
 }
 
 /// `idp --cie-env`: the environment (only with `--profile cie`).
