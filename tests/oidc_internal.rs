@@ -811,6 +811,39 @@ async fn the_external_path_agrees_at_our_rp() {
     assert_eq!(failed, Vec::<String>::new());
 }
 
+#[tokio::test]
+async fn the_external_cie_path_agrees_at_our_cie_rp() {
+    // check-rp --oidc-profile cie: the cie-oidc-rp catalogue, our OP and our RP both CIE
+    // (`sp --oidc-profile cie`), judged as an RP we do not own (status only, login flows only).
+    let fed = spid_harness::cie_oidc::start(Credentials::embedded().unwrap())
+        .await
+        .unwrap();
+    let users = spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).unwrap();
+    let login_url = fed.login_url();
+    let target = oidc_catalogue::RpTarget {
+        op: &fed.op,
+        login_url: &login_url,
+        accept_marker: Some("data-outcome=\"accepted\""),
+        internal: false,
+        ours: None,
+    };
+    let (mut failed, mut ran, mut skipped) = (Vec::new(), 0, 0);
+    for c in spid_harness::cie_oidc::embedded().unwrap() {
+        let c = spid_harness::cie_oidc::as_oidc_case(&c);
+        if oidc_catalogue::not_for_external_rp(&c).is_some() {
+            skipped += 1;
+            continue;
+        }
+        ran += 1;
+        let r = oidc_catalogue::run_rp_case(&target, &c, &users).await;
+        if !r.passed() {
+            failed.push(format!("{} {:?} {:?}", r.id, r.verdict, r.note));
+        }
+    }
+    assert!(ran >= 15 && skipped >= 6, "{ran} run, {skipped} skipped");
+    assert_eq!(failed, Vec::<String>::new());
+}
+
 /// Whether the browser went through the OP's credentials form in its last login.
 fn authenticated_again(trace: &[spid_harness::agent::Exchange]) -> bool {
     trace

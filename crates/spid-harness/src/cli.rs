@@ -1643,7 +1643,8 @@ pub struct CheckRp {
     login_url: String,
     #[command(flatten)]
     join: Onboarding,
-    /// SPID reading for our OP (`rules-2023`, `django-sdk`, …).
+    /// SPID reading for our OP (`rules-2023`, `django-sdk`, …); a CIE reading (`cie`,
+    /// `django-sdk-cie`) runs the `cie-oidc-rp` catalogue instead of `oidc-rp`.
     #[arg(long, default_value = "rules-2023")]
     oidc_profile: String,
     /// Text the RP's final page must contain for HTTP 200 to count as a login.
@@ -1686,6 +1687,8 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let profile = spid_core::oidc::Profile::by_name(&o.oidc_profile)
         .ok_or_else(|| anyhow::anyhow!("unknown --oidc-profile {}", o.oidc_profile))?;
+    // A CIE reading answers as the CIE OP: its catalogue is the CIE one.
+    let cie = profile.op_metadata_cie;
     let creds = runner::Credentials::embedded()?;
     let l = tokio::net::TcpListener::bind(&o.join.listen).await?;
     let base = format!("http://{}", l.local_addr()?);
@@ -1703,18 +1706,20 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
     });
     o.join.announce_and_wait(op.entity_id()).await?;
     let login_url = url::Url::parse(&o.login_url.replace("{op}", op.entity_id()))?;
-    let catalogue = oidc::embedded()?;
+    let catalogue = if cie {
+        crate::cie_oidc::embedded()?
+            .iter()
+            .map(crate::cie_oidc::as_oidc_case)
+            .collect()
+    } else {
+        oidc::embedded()?
+    };
+    let side = if cie { Side::CieOidcRp } else { Side::OidcRp };
     let peer = o
         .select
         .load_peer(&catalogue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())?;
     let all = oidc::select(catalogue, pattern).map_err(anyhow::Error::msg)?;
-    // Refresh and introspection flows go through our RP's session endpoints; a spoiled
-    // entity configuration is seen only by a fresh resolution, which an external RP's cache
-    // decides.
-    let (cases, skipped) = skip_for_peer(all, peer.as_ref(), |c| {
-        (c.flow != oidc::OidcFlow::Login || c.plan.alters_federation())
-            .then_some("needs our RP: its session endpoints or a fresh federation resolution")
-    });
+    let (cases, skipped) = skip_for_peer(all, peer.as_ref(), oidc::not_for_external_rp);
     let users =
         spid_idp::users::parse(spid_idp::users::DEFAULT_USERS).map_err(anyhow::Error::msg)?;
     let target = RpTarget {
@@ -1726,7 +1731,7 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
     };
     let header = format!(
         "{}: OP {}  RP login {}  — {} cases ({} skipped: {}){}",
-        Side::OidcRp.label(),
+        side.label(),
         op.entity_id(),
         login_url,
         cases.len(),
@@ -1744,15 +1749,7 @@ pub async fn check_rp(o: CheckRp) -> anyhow::Result<ExitCode> {
         r
     };
     let r = run_with_sanity(header, &cases, &oidc::sanity_case(), 1, |_| true, run).await;
-    finish_runs(
-        &[SideRun {
-            side: Side::OidcRp,
-            skipped,
-            ..r
-        }],
-        started,
-        report_dir,
-    )
+    finish_runs(&[SideRun { side, skipped, ..r }], started, report_dir)
 }
 
 /// The arguments of `check-op`.

@@ -125,6 +125,14 @@ pub fn select(cases: Vec<OidcCase>, pattern: Option<&str>) -> Result<Vec<OidcCas
     crate::catalogue::select_by(cases, pattern, |c| &c.id)
 }
 
+/// Why a case cannot run against an external RP (`check-rp`), if it cannot: refresh and
+/// introspection flows go through our RP's session endpoints; a spoiled entity configuration
+/// is seen only by a fresh resolution, which an external RP's cache decides.
+pub fn not_for_external_rp(c: &OidcCase) -> Option<&'static str> {
+    (c.flow != OidcFlow::Login || c.plan.alters_federation())
+        .then_some("needs our RP: its session endpoints or a fresh federation resolution")
+}
+
 /// The honest L2 login every OIDC run starts and ends with.
 pub fn sanity_case() -> OidcCase {
     OidcCase {
