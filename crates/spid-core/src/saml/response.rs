@@ -399,7 +399,7 @@ mod tests {
             acs: "https://sp.example/acs",
             request_id: "_req1",
         };
-        ResponseModel::fixture(&p, chrono::Utc::now()).to_element()
+        ResponseModel::fixture(&p, crate::clock::now()).to_element()
     }
 
     /// xmlsec's result for the same signing: each template signed as the first in document
