@@ -174,6 +174,9 @@ pub struct Profile {
     /// `response_modes_supported` and `tls_client_certificate_bound_access_tokens`; SPID asks
     /// `op_name` and `op_uri` instead.
     pub op_metadata_cie: bool,
+    /// The RP metadata carries `application_type: "web"`, which the CIE RP metadata asks for
+    /// (SPID's has no such member).
+    pub rp_metadata_cie: bool,
     /// The trust anchor whose trust-mark ids the profile expects, as the prefix of
     /// `<anchor>/<entity type>/<profile>/` (CIE: `https://registry.interno.gov.it/`); None: the
     /// anchor of the federation at hand (SPID).
@@ -228,6 +231,7 @@ impl Profile {
             access_token_revocation_cascades: true,
             ec_keys_allowed: false,
             op_metadata_cie: false,
+            rp_metadata_cie: false,
             trust_mark_id_base: None,
         }
     }
@@ -254,6 +258,7 @@ impl Profile {
             access_token_revocation_cascades: false,
             ec_keys_allowed: true,
             op_metadata_cie: true,
+            rp_metadata_cie: true,
             ..Profile::rules_2023()
         }
     }

@@ -629,6 +629,8 @@ fn spid_and_cie_differ_where_the_profiles_say() {
         cie.metadata()["id_token_encrypted_response_enc"],
         json!(cie.config().userinfo_jwe.1.name())
     );
+    assert_eq!(cie.metadata()["application_type"], json!("web"));
+    assert!(spid.metadata().get("application_type").is_none());
 }
 
 #[test]

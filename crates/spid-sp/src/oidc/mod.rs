@@ -368,6 +368,9 @@ impl RelyingParty {
             "userinfo_encrypted_response_enc": cfg.userinfo_jwe.1.name(),
         });
         if let Some(obj) = md.as_object_mut() {
+            if cfg.profile.rp_metadata_cie {
+                obj.insert("application_type".into(), json!("web"));
+            }
             if cfg.requires_encrypted_id_token() {
                 // CIE: a declared ID-token encryption the OP must honour (nested JWT).
                 obj.insert(
