@@ -234,6 +234,8 @@ async fn a_spid_op_fails_exactly_the_cie_differences() {
         // POST is refused before the bearer token is looked at.
         "cie-op-userinfo-post-no-token",
         "cie-op-userinfo-scope-profile",
+        // ... and client assertions too.
+        "cie-op-token-assertion-es256",
     ];
     expected.sort_unstable();
     assert_eq!(failed, expected, "{:?}", failing(&results));

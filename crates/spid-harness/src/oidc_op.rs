@@ -222,6 +222,10 @@ pub struct TokenFaults {
     /// JWE (CIE: encrypted when the RP declares `id_token_encrypted_response_alg`).
     #[serde(default)]
     pub expect_id_token_encrypted: Option<bool>,
+    /// Sign the client assertion ES256 with the probe's EC P-256 key (published in its jwks
+    /// where the profile allows EC keys: CIE).
+    #[serde(default)]
+    pub ec: bool,
 }
 
 fn post() -> HttpMethod {
@@ -237,6 +241,7 @@ impl Default for TokenFaults {
             expect_refresh_token: None,
             expect_id_token_claims: Vec::new(),
             expect_id_token_encrypted: None,
+            ec: false,
         }
     }
 }
@@ -715,18 +720,8 @@ impl ProbeRp {
     }
 
     /// Signs `claims` through the case's `plan` (the honest header names the probe's key and
-    /// RS256; the foreign key signs under the same `kid`).
-    fn sign(
-        &self,
-        claims: &Value,
-        plan: &JwtPlan,
-        ctx: &Ctx,
-        stage: &str,
-    ) -> Result<String, DriveError> {
-        self.sign_as(claims, plan, ctx, stage, false)
-    }
-
-    /// [`Self::sign`], ES256 with the probe's EC key when `ec`.
+    /// RS256, or ES256 with the probe's EC key when `ec`; the foreign key signs under the same
+    /// `kid`).
     fn sign_as(
         &self,
         claims: &Value,
@@ -1647,12 +1642,25 @@ fn client_auth(
     plan: &JwtPlan,
     endpoint: &str,
 ) -> Result<Vec<(String, String)>, DriveError> {
+    client_auth_as(t, ctx, plan, endpoint, false)
+}
+
+/// [`client_auth`], the assertion signed ES256 with the probe's EC key when `ec`.
+fn client_auth_as(
+    t: &OpTarget<'_>,
+    ctx: &Ctx,
+    plan: &JwtPlan,
+    endpoint: &str,
+    ec: bool,
+) -> Result<Vec<(String, String)>, DriveError> {
     let id = t.probe.entity_id();
     let claims = json!({
         "iss": id, "sub": id, "aud": endpoint, "iat": ctx.now, "exp": ctx.now + 60,
         "jti": uuid::Uuid::new_v4().to_string(),
     });
-    let assertion = t.probe.sign(&claims, plan, ctx, "plan.client_assertion")?;
+    let assertion = t
+        .probe
+        .sign_as(&claims, plan, ctx, "plan.client_assertion", ec)?;
     Ok(vec![
         ("client_id".into(), id.to_string()),
         ("client_assertion_type".into(), JWT_BEARER.into()),
@@ -1675,7 +1683,7 @@ async fn token_call(
         ("code_verifier".into(), verifier.into()),
         ("redirect_uri".into(), t.probe.redirect_uri()),
     ];
-    form.extend(client_auth(t, ctx, assertion, &t.op.token)?);
+    form.extend(client_auth_as(t, ctx, assertion, &t.op.token, f.ec)?);
     edit_fields(form_plan, &mut form, ctx, "plan.token_form.edit")?;
     let mut url = Url::parse(&t.op.token).map_err(DriveError::transport)?;
     let page = match f.method {

@@ -569,10 +569,11 @@ impl OpenIdProvider {
             .get("client_assertion")
             .map(String::as_str)
             .unwrap_or_default();
+        // The RP's own keys: EC ones too where the profile allows them (CIE).
         let (_, claims) = verify_jwt(
             assertion,
             &client.jwks,
-            &cfg.profile.signing_algs,
+            &cfg.profile.accepted_signing_algs(),
             ctx.now,
             cfg.profile.skew(),
         )
