@@ -7,6 +7,7 @@
 #   FUZZ_SECONDS=300 scripts/fuzz-smoke.sh   # the long run: 5 minutes per target (~36 min
 #                                            # on 2 cores, build excluded)
 #   scripts/fuzz-smoke.sh sp_validate        # some targets only
+#   scripts/fuzz-smoke.sh --build-only       # build the targets, run nothing
 #
 # A crash leaves its input in fuzz/artifacts/<target>/; replay it with
 #   cargo +nightly fuzz run -s none <target> fuzz/artifacts/<target>/<file>
@@ -22,6 +23,8 @@ cd "$(dirname "$0")/.."
 
 SECONDS_EACH="${FUZZ_SECONDS:-12}"
 TARGETS=(xml_parse redirect_decode post_decode sp_validate metadata_parse jose_claims federation)
+build_only=0
+if [ "${1:-}" = "--build-only" ]; then build_only=1; shift; fi
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -32,6 +35,11 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz"
     cargo install cargo-fuzz --locked
+fi
+
+if [ "$build_only" = 1 ]; then
+    # Only the targets (CI builds them early, in the background, and runs them later).
+    exec cargo +nightly fuzz build -s none
 fi
 
 echo "== fuzz seeds"
