@@ -499,38 +499,41 @@ pub fn is_known_id(id: &str) -> bool {
         || purposes.into_iter().any(|l| l == id)
 }
 
-/// Checks IdP metadata against the SPID IdP rules.
-pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
-    let mut out = Vec::new();
-    let Ok(root) = xml::parse(
-        text,
-        &Limits {
-            max_bytes: 1 << 20,
-            ..Limits::default()
-        },
-    ) else {
-        check(&mut out, "idp-metadata.xml", false, "not acceptable XML");
-        return (out, None);
+/// The structure checks both profiles start with: acceptable XML, an EntityDescriptor, and
+/// whether it has an IDPSSODescriptor; None when the metadata cannot be read further.
+fn parsed_metadata(text: &str, out: &mut Vec<CheckResult>) -> Option<(Element, EntityMetadata)> {
+    let limits = Limits {
+        max_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let Ok(root) = xml::parse(text, &limits) else {
+        check(out, "idp-metadata.xml", false, "not acceptable XML");
+        return None;
     };
     let m = match metadata::parse(text) {
         Ok(m) => m,
         Err(e) => {
-            check(
-                &mut out,
-                "idp-metadata.entity-descriptor",
-                false,
-                e.to_string(),
-            );
-            return (out, None);
+            check(out, "idp-metadata.entity-descriptor", false, e.to_string());
+            return None;
         }
     };
-    let d = root.child(ns::MD, "IDPSSODescriptor");
+    let has_descriptor = root.child(ns::MD, "IDPSSODescriptor").is_some();
     check(
-        &mut out,
+        out,
         "idp-metadata.idp-descriptor",
-        d.is_some(),
+        has_descriptor,
         "IDPSSODescriptor",
     );
+    Some((root, m))
+}
+
+/// Checks IdP metadata against the SPID IdP rules.
+pub fn metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
+    let mut out = Vec::new();
+    let Some((root, m)) = parsed_metadata(text, &mut out) else {
+        return (out, None);
+    };
+    let d = root.child(ns::MD, "IDPSSODescriptor");
     check(
         &mut out,
         "idp-metadata.signing-certificate",
@@ -858,35 +861,10 @@ async fn malformed_checks(
 /// is unsigned), `WantAuthnRequestsSigned` absent or true, NameIDFormat absent or transient.
 pub fn cie_metadata_checks(text: &str) -> (Vec<CheckResult>, Option<EntityMetadata>) {
     let mut out = Vec::new();
-    let Ok(root) = xml::parse(
-        text,
-        &Limits {
-            max_bytes: 1 << 20,
-            ..Limits::default()
-        },
-    ) else {
-        check(&mut out, "idp-metadata.xml", false, "not acceptable XML");
+    let Some((root, m)) = parsed_metadata(text, &mut out) else {
         return (out, None);
     };
-    let m = match metadata::parse(text) {
-        Ok(m) => m,
-        Err(e) => {
-            check(
-                &mut out,
-                "idp-metadata.entity-descriptor",
-                false,
-                e.to_string(),
-            );
-            return (out, None);
-        }
-    };
     let d = root.child(ns::MD, "IDPSSODescriptor");
-    check(
-        &mut out,
-        "idp-metadata.idp-descriptor",
-        d.is_some(),
-        "IDPSSODescriptor",
-    );
     let env = CieEnv::of_entity_id(&m.entity_id);
     check(
         &mut out,
