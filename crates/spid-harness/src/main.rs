@@ -5,6 +5,11 @@ use spid_harness::{catalogue, certs, cli};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Many short-lived allocations a case (messages, pages, trees): mimalloc's thread-local free
+// lists take a fifth less CPU than glibc's malloc on them (docs/cli.md, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "spid-harness",

@@ -246,10 +246,11 @@ pub fn outcome_counts(outcomes: impl IntoIterator<Item = Outcome>) -> String {
 pub fn write_json(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
     let p = dir.join("results.json");
-    // Serialised in memory and written at once: serde_json writes a token at a time, which
-    // unbuffered was one system call each (a tenth of check-sp's CPU).
-    let json = serde_json::to_vec_pretty(r)?;
-    std::fs::write(&p, json)?;
+    // Through a buffer: serde_json writes a token at a time (unbuffered, a system call each),
+    // and the whole document in memory (megabytes) costs fresh zeroed pages as it grows.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&p)?);
+    serde_json::to_writer_pretty(&mut out, r)?;
+    std::io::Write::flush(&mut out)?;
     Ok(p)
 }
 
@@ -483,15 +484,26 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
     };
     let traced: Vec<&CaseResult> = r.sanity.iter().chain(results.iter()).collect();
     let script = "document.getElementById('filter').addEventListener('input',function(e){var q=e.target.value.toLowerCase();document.querySelectorAll('[data-filter]').forEach(function(el){el.style.display=el.getAttribute('data-filter').indexOf(q)<0?'none':'';});});";
-    let page = html! {
+    // Written a section at a time through a buffer: the page is megabytes, and one String
+    // that size costs its growth in fresh zeroed pages.
+    let p = dir.join("report.html");
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&p)?);
+    let head = html! {
         (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { "spid-harness report" }
-                style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse;margin-bottom:1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}.note{background:#ffd}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}.setup{background:#fdd;padding:.5rem;border:1px solid #c00}#filter{font-size:1rem;padding:.3rem;width:30rem;margin-bottom:1rem}.add{color:#060}.del{color:#a00}" }
-            }
-            body {
+        head {
+            meta charset="utf-8";
+            title { "spid-harness report" }
+            style { "body{font-family:sans-serif;margin:1.5rem}table{border-collapse:collapse;margin-bottom:1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}.fail{background:#fdd}.pass{background:#efe}.note{background:#ffd}pre{white-space:pre-wrap;max-width:100rem;font-size:.8rem;background:#f7f7f7;padding:.4rem}.setup{background:#fdd;padding:.5rem;border:1px solid #c00}#filter{font-size:1rem;padding:.3rem;width:30rem;margin-bottom:1rem}.add{color:#060}.del{color:#a00}" }
+        }
+    };
+    write!(
+        out,
+        "{}",
+        head.into_string()
+            .replacen("<head>", "<html lang=\"en\"><head>", 1)
+    )?;
+    out.write_all(b"<body>")?;
+    let summary = html! {
                 h1 { "spid-harness: " (passed) "/" (results.len()) " cases meet their expectation" }
                 @if let Some(t) = r.target {
                     p { "SP metadata " code { (t.metadata) } ", login URL " code { (t.login_url) } ", our IdP " code { (t.idp) }
@@ -540,7 +552,10 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                     h2 { "Skipped (" (r.skipped.len()) ")" }
                     ul { @for s in r.skipped { li data-filter=(s.id.to_lowercase()) { code { (s.id) } ": " (s.reason) } } }
                 }
-                @for c in &traced {
+    };
+    out.write_all(summary.into_string().as_bytes())?;
+    for c in &traced {
+        let section = html! {
                     section id=(c.id) data-filter=(format!("{} {} {} {}", c.id, c.family, c.rule.as_deref().unwrap_or(""), c.outcome.label()).to_lowercase()) {
                         h2 { (c.id) ": " (c.title) }
                         p { "Expected " (expected_text(&c.expected)) "; got HTTP " (c.status) " " code { (c.rule.as_deref().unwrap_or("-")) } " — " (c.outcome.label()) }
@@ -566,13 +581,13 @@ pub fn write_html(dir: &std::path::Path, r: &Report<'_>) -> std::io::Result<std:
                             }
                         }
                     }
-                }
-                script { (PreEscaped(script)) }
-            }
-        }
-    };
-    let p = dir.join("report.html");
-    std::fs::write(&p, page.into_string())?;
+        };
+        out.write_all(section.into_string().as_bytes())?;
+    }
+    let tail = html! { script { (PreEscaped(script)) } };
+    out.write_all(tail.into_string().as_bytes())?;
+    out.write_all(b"</body></html>")?;
+    out.flush()?;
     Ok(p)
 }
 

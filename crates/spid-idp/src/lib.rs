@@ -206,7 +206,9 @@ pub struct CaseEnd {
     pub plan_error: Option<String>,
     /// Why the IdP refused the login's AuthnRequest (`nrN: detail`).
     pub refused: Option<String>,
-    /// The honest Response (signed, no edit) the case's plan was applied to, when it had one.
+    /// The honest Response (no edit) the case's plan was applied to, when it had one: digests
+    /// computed, each `SignatureValue` the real one where the plan left that part alone, else
+    /// [`spid_core::saml::dsig::PREVIEW_SIGNATURE_VALUE`].
     pub honest: Option<String>,
 }
 
@@ -228,6 +230,9 @@ pub struct SentResponse {
 struct Inner {
     cfg: IdpConfig,
     metadata_xml: String,
+    /// The metadata as a tree, for the plans that wrap a foreign signed element in a
+    /// Response; read once, on the first Response.
+    metadata_el: std::sync::OnceLock<Option<xml::Element>>,
     sps: RwLock<Vec<EntityMetadata>>,
     /// Logins between `/sso` and the consent, bounded globally and per SP (see
     /// [`spid_core::pending`]: a flood is refused with nr2 / HTTP 503, never evicts a login).
@@ -290,6 +295,7 @@ impl IdentityProvider {
         Ok(IdentityProvider(Arc::new(Inner {
             cfg,
             metadata_xml,
+            metadata_el: std::sync::OnceLock::new(),
             sps: RwLock::new(Vec::new()),
             txns: Mutex::new(PendingMap::new(MAX_TXNS, MAX_TXNS_PER_SP)),
             answered: Mutex::new(PendingMap::new(MAX_ANSWERED, MAX_ANSWERED_PER_SP)),
@@ -604,20 +610,26 @@ impl IdentityProvider {
             status,
             assertion,
         };
-        if let (Some(case), false) = (&t.case, plan == FaultPlan::default()) {
-            // The honest message this case's plan edits, for the report's diff.
+        // The honest message this case's plan edits, for the report's diff: signed after the
+        // edited one, in preview (no RSA: the parts the plan left alone get their real value).
+        let twin = (t.case.is_some() && plan != FaultPlan::default()).then(|| model.clone());
+        let sent = self.send(model, &plan, &req.acs_url, req.relay_state.as_deref());
+        if let (Some(case), Some(model), Ok(_)) = (&t.case, twin, &sent) {
             let cfg = &self.0.cfg;
             let both = SignParts {
                 assertion: true,
                 response: true,
             };
             let keyinfo = cfg.credential.cert_base64();
-            if let Ok(el) = spid_core::saml::response::sign_response(
-                self.shaped(&model),
-                &cfg.credential,
-                both,
-                Some(&keyinfo),
-            ) {
+            let signed = spid_core::saml::dsig::preview(|| {
+                spid_core::saml::response::sign_response(
+                    self.shaped(&model),
+                    &cfg.credential,
+                    both,
+                    Some(&keyinfo),
+                )
+            });
+            if let Ok(el) = signed {
                 let mut h = self.0.honest.lock().unwrap_or_else(|e| e.into_inner());
                 if h.len() >= MAX_TXNS {
                     h.clear();
@@ -625,7 +637,7 @@ impl IdentityProvider {
                 h.insert(case.clone(), el.to_xml());
             }
         }
-        match self.send(model, &plan, &req.acs_url, req.relay_state.as_deref()) {
+        match sent {
             Ok(r) => r,
             Err(e) => self.plan_missed(t.case.as_deref(), e.to_string()),
         }
@@ -690,14 +702,16 @@ impl IdentityProvider {
         relay: Option<&str>,
     ) -> Result<Response, faults::PlanError> {
         let cfg = &self.0.cfg;
-        let foreign_el = xml::parse(
-            &self.0.metadata_xml,
-            &Limits {
-                max_bytes: 1 << 20,
-                ..Limits::default()
-            },
-        )
-        .ok();
+        let foreign_el = self.0.metadata_el.get_or_init(|| {
+            xml::parse(
+                &self.0.metadata_xml,
+                &Limits {
+                    max_bytes: 1 << 20,
+                    ..Limits::default()
+                },
+            )
+            .ok()
+        });
         let ctx = faults::MutationCtx {
             now: cfg.clock.now(),
             signed_foreign: foreign_el.as_ref(),

@@ -7,7 +7,7 @@
 //! libxml2 reading is unambiguous — and the signer falls back to xmlsec for anything else;
 //! the output is tested byte for byte against xmlsec's.
 
-use super::xml::{Element, Node};
+use super::xml::{escape_attr_into as escape_attr, escape_text_into as escape_text, Element, Node};
 use std::collections::HashMap;
 
 /// The namespace URI bound to the `xml` prefix (never declared).
@@ -174,9 +174,14 @@ fn plain_name(s: &str) -> bool {
 fn xml_chars(s: &str) -> bool {
     // Bytes: no C0 control but tab, newline and carriage return; U+FFFE and U+FFFF are the
     // only other characters XML 1.0 lacks, EF BF BE and EF BF BF in UTF-8.
-    s.bytes()
-        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'))
-        && !s.contains(['\u{FFFE}', '\u{FFFF}'])
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| {
+        if c < 0x20 {
+            matches!(c, b'\t' | b'\n' | b'\r')
+        } else {
+            c != 0xEF || b.get(i + 1) != Some(&0xBF) || !matches!(b.get(i + 2), Some(0xBE | 0xBF))
+        }
+    })
 }
 
 /// Appends the exclusive canonical form of `el` to `out`. `scope` holds the bindings in scope
@@ -272,30 +277,4 @@ fn write_element<'a>(
     out.push('>');
     rendered.truncate(rendered_mark);
     scope.truncate(scope_mark);
-}
-
-fn escape_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_attr(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
 }

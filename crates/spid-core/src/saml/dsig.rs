@@ -346,16 +346,21 @@ pub(crate) fn sign_in_tree(
         super::c14n::canonicalize(signature.child(ns::DS, "SignedInfo")?, &scope, None, &mut c);
         c
     };
-    let value = match sign_cached(&signed_info, cred, algs.signature) {
-        Ok(v) => v,
-        Err(e) => return Some(Err(e)),
+    let value = if PREVIEW.get() {
+        remembered(&signed_info, cred, algs.signature)
+            .map_or_else(|| PREVIEW_SIGNATURE_VALUE.to_string(), |v| base64_lines(&v))
+    } else {
+        match sign_cached(&signed_info, cred, algs.signature) {
+            Ok(v) => base64_lines(&v),
+            Err(e) => return Some(Err(e)),
+        }
     };
     let Node::Element(signature) = at_mut(root, target)?.children.get_mut(sig)? else {
         return None;
     };
     signature
         .child_mut(ns::DS, "SignatureValue")?
-        .set_text(base64_lines(&value));
+        .set_text(value);
     Some(Ok(()))
 }
 
@@ -430,9 +435,8 @@ fn base64_lines(data: &[u8]) -> String {
 }
 
 /// Signatures made lately on this thread: PKCS#1 v1.5 is deterministic, so the same key and
-/// SignedInfo give the same value (the IdP signs the honest message a fault plan edits, for
-/// the report, beside the edited one; where the edit leaves a signed part alone, its
-/// signature is made once).
+/// SignedInfo give the same value ([`preview`] takes from here the signatures of the parts a
+/// fault plan left alone).
 struct SignatureMemo {
     method: SignatureMethod,
     key_der: Vec<u8>,
@@ -448,20 +452,55 @@ thread_local! {
         const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
 }
 
-fn sign_cached(
-    signed_info: &str,
-    cred: &Credential,
-    method: SignatureMethod,
-) -> Result<Vec<u8>, DsigError> {
-    let hit = MEMO.with(|m| {
+thread_local! {
+    /// Set while [`preview`] runs: signatures not remembered are not made.
+    static PREVIEW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The `SignatureValue` text [`preview`] writes where no signature over the same `SignedInfo`
+/// was made lately on this thread.
+pub const PREVIEW_SIGNATURE_VALUE: &str = "(not computed: a signature over this SignedInfo)";
+
+/// Runs `f` with tree signing in preview mode: every digest is computed, but a `SignatureValue`
+/// is the one a signature over the same `SignedInfo` made lately on this thread had, else
+/// [`PREVIEW_SIGNATURE_VALUE`] — no RSA operation. For a message shown beside one really
+/// signed (the honest message a fault plan edited, in the report): where the plan left a
+/// signed part alone its value is the real one; elsewhere any value would differ anyway.
+/// Documents the tree signer does not handle are still signed through xmlsec.
+pub fn preview<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PREVIEW.set(self.0);
+        }
+    }
+    let _reset = Reset(PREVIEW.replace(true));
+    f()
+}
+
+/// Whether [`preview`] is running on this thread.
+pub(crate) fn in_preview() -> bool {
+    PREVIEW.get()
+}
+
+/// The signature over `signed_info` made lately on this thread with `cred` and `method`.
+fn remembered(signed_info: &str, cred: &Credential, method: SignatureMethod) -> Option<Vec<u8>> {
+    MEMO.with(|m| {
         m.borrow()
             .iter()
             .find(|e| {
                 e.signed_info == signed_info && e.method == method && e.key_der == cred.key_der
             })
             .map(|e| e.value.clone())
-    });
-    if let Some(v) = hit {
+    })
+}
+
+fn sign_cached(
+    signed_info: &str,
+    cred: &Credential,
+    method: SignatureMethod,
+) -> Result<Vec<u8>, DsigError> {
+    if let Some(v) = remembered(signed_info, cred, method) {
         return Ok(v);
     }
     use openssl::hash::MessageDigest;

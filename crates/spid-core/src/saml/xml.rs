@@ -8,7 +8,6 @@
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use std::fmt::Write as _;
 
 /// Resource bounds applied while parsing network input.
 #[derive(Debug, Clone, Copy)]
@@ -246,7 +245,11 @@ impl Element {
         out.push('<');
         out.push_str(&self.qname);
         for (n, v) in &self.attrs {
-            let _ = write!(out, " {}=\"{}\"", n, escape_attr(v));
+            out.push(' ');
+            out.push_str(n);
+            out.push_str("=\"");
+            escape_attr_into(v, out);
+            out.push('"');
         }
         if self.children.is_empty() {
             out.push_str("/>");
@@ -256,7 +259,7 @@ impl Element {
         for c in &self.children {
             match c {
                 Node::Element(e) => e.write(out),
-                Node::Text(t) => out.push_str(&escape_text(t)),
+                Node::Text(t) => escape_text_into(t, out),
                 Node::Comment(t) => {
                     out.push_str("<!--");
                     out.push_str(t);
@@ -272,20 +275,58 @@ impl Element {
 
 /// Escapes text content.
 pub fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\r', "&#xD;")
+    let mut out = String::with_capacity(s.len());
+    escape_text_into(s, &mut out);
+    out
 }
 
 /// Escapes an attribute value (double-quoted).
 pub fn escape_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;")
-        .replace('\r', "&#xD;")
-        .replace('\n', "&#xA;")
-        .replace('\t', "&#x9;")
+    let mut out = String::with_capacity(s.len());
+    escape_attr_into(s, &mut out);
+    out
+}
+
+/// Appends `s` to `out` as text content: `&`, `<`, `>` and CR escaped (the escapes of
+/// canonical XML, which a parser reads back as the same text).
+pub(crate) fn escape_text_into(s: &str, out: &mut String) {
+    escape_into(s, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\r' => Some("&#xD;"),
+        _ => None,
+    });
+}
+
+/// Appends `s` to `out` as a double-quoted attribute value: `&`, `<`, `"`, tab, LF and CR
+/// escaped (canonical XML's set: whitespace survives attribute-value normalisation).
+pub(crate) fn escape_attr_into(s: &str, out: &mut String) {
+    escape_into(s, out, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'"' => Some("&quot;"),
+        b'\t' => Some("&#x9;"),
+        b'\n' => Some("&#xA;"),
+        b'\r' => Some("&#xD;"),
+        _ => None,
+    });
+}
+
+/// Copies `s` into `out` a run at a time, replacing the bytes `rep` names. Every byte replaced
+/// is ASCII, so each run ends on a character boundary.
+#[inline]
+fn escape_into(s: &str, out: &mut String, rep: impl Fn(u8) -> Option<&'static str>) {
+    out.reserve(s.len());
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if let Some(r) = rep(b) {
+            out.push_str(&s[start..i]);
+            out.push_str(r);
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
 }
 
 /// Parses `input` strictly: one root element, optional XML declaration, no DTD, no entity
