@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 // Many short-lived allocations a case (messages, pages, trees): mimalloc's thread-local free
-// lists take a fifth less CPU than glibc's malloc on them (docs/cli.md, Performance).
+// lists take about a sixth less CPU than glibc's malloc on them (docs/dependencies.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
