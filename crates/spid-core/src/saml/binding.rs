@@ -5,14 +5,14 @@
 //! base64-decoded output never grow past the caller's `limit`, so a
 //! deflate bomb or a huge POST body cannot exhaust memory.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use flate2::{Compression, Decompress, FlushDecompress, Status};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use maud::{html, PreEscaped, DOCTYPE};
 use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Private};
@@ -279,7 +279,6 @@ impl RedirectSignature {
 /// The public key of a DER certificate, decoded once per thread (at most
 /// [`KEY_CACHE_MAX`] kept); `None` when it is not a certificate.
 fn cached_public_key(cert_der: &[u8]) -> Option<PKey<openssl::pkey::Public>> {
-    use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
         static KEYS: RefCell<HashMap<Vec<u8>, PKey<openssl::pkey::Public>>> =
@@ -471,8 +470,27 @@ fn percent_decode(input: &str, plus_as_space: bool) -> Vec<u8> {
 /// unbounded). A truncated stream is `Inflate`; bytes after the final
 /// block are ignored.
 pub fn inflate_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, BindingError> {
+    thread_local! {
+        // The inflate state (a 32 KiB window) is kept per thread: allocating and zeroing
+        // it for every message showed in profiles. Reset before each use.
+        static DECODER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+    }
+    DECODER.with(|d| match d.try_borrow_mut() {
+        Ok(mut decoder) => {
+            decoder.reset(false);
+            inflate_with(&mut decoder, data, limit)
+        }
+        // Not reentrant, but never fail for want of the shared state.
+        Err(_) => inflate_with(&mut Decompress::new(false), data, limit),
+    })
+}
+
+fn inflate_with(
+    decoder: &mut Decompress,
+    data: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, BindingError> {
     let cap = limit.saturating_add(1);
-    let mut decoder = Decompress::new(false);
     let mut out: Vec<u8> = Vec::with_capacity(data.len().saturating_mul(4).max(1024).min(cap));
     loop {
         if out.len() > limit {
@@ -509,13 +527,37 @@ pub fn inflate_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, BindingErro
 
 /// Raw DEFLATE compression (used by the encoder and by tests that build bombs).
 pub fn deflate(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
-    // Writing into a Vec cannot fail, so neither can the encoder.
-    encoder
-        .write_all(data)
-        .and_then(|()| encoder.try_finish())
-        .expect("deflate into Vec is infallible");
-    encoder.get_ref().clone()
+    thread_local! {
+        // The compressor's state (~300 KiB of hash tables and buffers) is kept per thread:
+        // allocating and zeroing it for every AuthnRequest showed in profiles. Reset before
+        // each use, so the output is what a fresh compressor gives.
+        static ENCODER: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), false));
+    }
+    ENCODER.with(|e| match e.try_borrow_mut() {
+        Ok(mut encoder) => {
+            encoder.reset();
+            deflate_with(&mut encoder, data)
+        }
+        Err(_) => deflate_with(&mut Compress::new(Compression::default(), false), data),
+    })
+}
+
+fn deflate_with(encoder: &mut Compress, data: &[u8]) -> Vec<u8> {
+    // XML deflates to well under half its size; grow when it does not.
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    loop {
+        let consumed = usize::try_from(encoder.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or(&[]);
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64));
+        }
+        // Compressing into a Vec with spare room cannot fail.
+        match encoder.compress_vec(input, &mut out, FlushCompress::Finish) {
+            Ok(Status::StreamEnd) => return out,
+            Ok(Status::Ok | Status::BufError) => {}
+            Err(_) => unreachable!("raw deflate into a Vec does not fail"),
+        }
+    }
 }
 
 /// HTTP-POST binding: standard base64 of the XML (no deflate).
@@ -915,6 +957,30 @@ mod tests {
             Err(BindingError::TooLarge {
                 limit: MAX_MESSAGE_BYTES
             })
+        );
+    }
+
+    #[test]
+    fn reused_deflate_state_matches_a_fresh_encoder() {
+        use std::io::Write as _;
+        let fresh = |data: &[u8]| {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let inputs: [&[u8]; 5] = [XML.as_bytes(), b"", &big, b"abcabcabc", XML.as_bytes()];
+        for data in inputs {
+            let z = deflate(data);
+            assert_eq!(z, fresh(data));
+            assert_eq!(inflate_bounded(&z, data.len()).unwrap(), data);
+        }
+        // A failed inflate leaves no state behind for the next one.
+        let z = deflate(XML.as_bytes());
+        assert!(inflate_bounded(&z[..z.len() / 2], MAX_MESSAGE_BYTES).is_err());
+        assert_eq!(
+            inflate_bounded(&z, MAX_MESSAGE_BYTES).unwrap(),
+            XML.as_bytes()
         );
     }
 
