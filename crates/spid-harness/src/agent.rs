@@ -665,9 +665,7 @@ impl UserAgent {
             .headers(headers.clone());
         let sends_form = *method != Method::GET && *method != Method::HEAD;
         if sends_form {
-            let body = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form)
-                .finish();
+            let body = form_body(&form);
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static(FORM_URLENCODED))
                 .body(body);
@@ -855,6 +853,42 @@ fn referrer(from: &Url, to: &Url) -> Option<String> {
 }
 
 // ----- HTML form parsing -------------------------------------------------
+
+/// `fields` encoded as `application/x-www-form-urlencoded`, byte for byte as
+/// `form_urlencoded::Serializer` writes them, copying the runs that need no escape: a SAML
+/// POST body is kilobytes of base64 that the serializer walks a byte at a time.
+fn form_body(fields: &[(String, String)]) -> String {
+    // Every byte outside the runs copied is written as ASCII, and the runs are ASCII too (a
+    // non-ASCII byte is always escaped): the output is ASCII.
+    fn push(out: &mut Vec<u8>, s: &str) {
+        let s = s.as_bytes();
+        let mut from = 0;
+        for (i, &b) in s.iter().enumerate() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+                continue;
+            }
+            out.extend_from_slice(&s[from..i]);
+            if b == b' ' {
+                out.push(b'+');
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            }
+            from = i + 1;
+        }
+        out.extend_from_slice(&s[from..]);
+    }
+    let mut out = Vec::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        push(&mut out, k);
+        out.push(b'=');
+        push(&mut out, v);
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
 
 /// Whether `hay` contains `needle` (ASCII, lower case) in any ASCII case.
 fn has_ascii_ci(hay: &str, needle: &str) -> bool {
@@ -1368,6 +1402,25 @@ line2</textarea>
 <form id="search"><input name="q" value="spid"></form>
 <form action="  " method="POST"><input name="SAMLRequest" value="zzz"></form>
 </body></html>"#;
+
+    #[test]
+    fn form_bodies_are_encoded_as_form_urlencoded_encodes_them() {
+        let cases: Vec<Vec<(String, String)>> = vec![
+            vec![],
+            vec![("a".into(), String::new())],
+            vec![
+                ("SAMLResponse".into(), "PHNhbWxwOlJl+c3/Bv==".into()),
+                ("RelayState".into(), "x y&z=1%2F è😀 *-._~!".into()),
+            ],
+            vec![("".into(), "".into()), ("k k".into(), "\u{0}\n\t".into())],
+        ];
+        for fields in cases {
+            let want = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&fields)
+                .finish();
+            assert_eq!(form_body(&fields), want);
+        }
+    }
 
     #[test]
     fn forms_are_parsed_like_a_browser() {
