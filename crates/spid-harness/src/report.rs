@@ -429,8 +429,12 @@ pub fn honest_diff(c: &CaseResult) -> Option<String> {
         .find(|m| m.param == "SAMLResponse")
         .map(|m| m.xml.clone().unwrap_or_else(|| m.raw.clone()))?;
     let (h, s) = (pretty_xml(honest), pretty_xml(&sent));
+    // Lines split by `str::lines` (memchr) rather than similar's own tokenizer, a char at a
+    // time and most of the diff's cost; each line is written with its newline.
+    let (h, s): (Vec<&str>, Vec<&str>) = (h.lines().collect(), s.lines().collect());
     Some(
-        similar::TextDiff::from_lines(&h, &s)
+        similar::TextDiff::configure()
+            .diff_slices(&h, &s)
             .unified_diff()
             .context_radius(2)
             .header("honest", "sent")
