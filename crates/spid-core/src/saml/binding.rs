@@ -593,7 +593,12 @@ pub fn post_form_html(
             }
             body {
                 form id="saml-post-form" method="post" action=(action.as_str()) {
-                    input type="hidden" name=(param.name()) value=(value);
+                    // Base64 has nothing to escape: written as it is, not a byte at a time.
+                    @if value.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"')) {
+                        input type="hidden" name=(param.name()) value=(value);
+                    } @else {
+                        input type="hidden" name=(param.name()) value=(PreEscaped(value));
+                    }
                     @if let Some(rs) = relay_state {
                         input type="hidden" name="RelayState" value=(rs);
                     }
@@ -1173,6 +1178,14 @@ mod tests {
         assert!(html.contains("<noscript>"));
         assert!(html.contains(r#"<button type="submit">"#));
         assert_eq!(html.matches("<script>").count(), 1);
+    }
+
+    #[test]
+    fn post_form_escapes_a_message_value_that_is_not_base64() {
+        // A fault plan may send anything as the message: it is escaped like any value.
+        let action = Url::parse("https://sp.example.it/acs").unwrap();
+        let html = post_form_html(&action, MessageParam::SamlResponse, r#"a"><b&"#, None);
+        assert!(html.contains(r#"value="a&quot;&gt;&lt;b&amp;""#), "{html}");
     }
 
     #[test]
