@@ -665,7 +665,7 @@ impl UserAgent {
             .headers(headers.clone());
         let sends_form = *method != Method::GET && *method != Method::HEAD;
         if sends_form {
-            let body = form_body(&form);
+            let body = form_body(form);
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static(FORM_URLENCODED))
                 .body(body);
