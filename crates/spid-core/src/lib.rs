@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cns;
 pub mod cookie;
 pub mod errors;
+pub mod html;
 pub mod level;
 pub mod oidc;
 pub mod pending;

@@ -593,12 +593,7 @@ pub fn post_form_html(
             }
             body {
                 form id="saml-post-form" method="post" action=(action.as_str()) {
-                    // Base64 has nothing to escape: written as it is, not a byte at a time.
-                    @if value.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"')) {
-                        input type="hidden" name=(param.name()) value=(value);
-                    } @else {
-                        input type="hidden" name=(param.name()) value=(PreEscaped(value));
-                    }
+                    input type="hidden" name=(param.name()) value=(crate::html::Escaped(value));
                     @if let Some(rs) = relay_state {
                         input type="hidden" name="RelayState" value=(rs);
                     }
