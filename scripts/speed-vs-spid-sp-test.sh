@@ -7,13 +7,13 @@
 # check-sp >= 20x faster).
 #
 # Needs the spid-sp-test venv that scripts/spid-sp-test.sh sets up (SPT_VENV, default
-# .venv/spid-sp-test); release build. CHECK_SP_JOBS: check-sp's --jobs (default 1, its default).
+# .venv/spid-sp-test); release build. CHECK_SP_JOBS: check-sp's --jobs (default 4, its default).
 # Exit 0 when both tools ran, whatever the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${SPT_VENV:-.venv/spid-sp-test}"
-jobs="${CHECK_SP_JOBS:-1}"
+jobs="${CHECK_SP_JOBS:-4}"
 spt="$venv/bin/spid_sp_test"
 [ -x "$spt" ] || scripts/spid-sp-test.sh -tn 1 >/dev/null 2>&1 || true
 [ -x "$spt" ] || { echo "speed: no spid-sp-test venv at $venv (run scripts/spid-sp-test.sh)" >&2; exit 2; }

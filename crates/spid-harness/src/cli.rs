@@ -320,8 +320,10 @@ pub struct CheckSpArgs {
     #[arg(long)]
     pub lenient_requests: bool,
     /// Cases run at the same time, each in its own browser session (the honest logins
-    /// before and after stay alone); output order does not change.
-    #[arg(long, default_value_t = 1)]
+    /// before and after stay alone); output order does not change. Default 4: the verdicts
+    /// are those of `--jobs 1` (the SP is the only one to see the difference: up to four
+    /// logins at once); `--jobs 1` for an SP that takes one login at a time.
+    #[arg(long, default_value_t = 4)]
     pub jobs: usize,
     /// The peer's expected deviations (`fixtures/peers/<peer>.toml`): listed failures are
     /// xfail, listed failures that pass are xpass and fail the run.

@@ -33,7 +33,7 @@ use spid_core::saml::dsig::{self, Credential};
 use spid_core::saml::metadata::{self, EntityMetadata, IdpMetadataConfig};
 use spid_core::saml::new_id;
 use spid_core::saml::response::{
-    sign_response_with, AssertionModel, ResponseModel, SignParts, StatusModel,
+    sign_response_to_xml, sign_response_with, AssertionModel, ResponseModel, SignParts, StatusModel,
 };
 use spid_core::saml::xml::{self, Limits};
 use spid_core::{satisfies, Comparison, SpidLevel};
@@ -732,13 +732,26 @@ impl IdentityProvider {
             assertion: plan.sign.assertion,
             response: plan.sign.response,
         };
-        let signed = if parts == SignParts::NONE {
-            Ok(el)
+        let (keyinfo, algs) = (keyinfo.as_deref(), plan.sign.algorithms());
+        let signed = if parts != SignParts::NONE && plan.post_sign.is_empty() {
+            // Only serialised next: the signed tree need not be read back first.
+            sign_response_to_xml(el, cred, parts, keyinfo, algs)
         } else {
-            sign_response_with(el, cred, parts, keyinfo.as_deref(), plan.sign.algorithms())
+            let signed = if parts == SignParts::NONE {
+                Ok(el)
+            } else {
+                sign_response_with(el, cred, parts, keyinfo, algs)
+            };
+            match signed {
+                Ok(mut el) => {
+                    faults::apply_stage(&mut el, faults::Stage::PostSign, &plan.post_sign, &ctx)?;
+                    Ok(el.to_xml())
+                }
+                Err(e) => Err(e),
+            }
         };
-        let mut el = match signed {
-            Ok(el) => el,
+        let xml = match signed {
+            Ok(xml) => xml,
             Err(e) => {
                 return Ok(html(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -746,8 +759,7 @@ impl IdentityProvider {
                 ))
             }
         };
-        faults::apply_stage(&mut el, faults::Stage::PostSign, &plan.post_sign, &ctx)?;
-        let xml = faults::apply_raw(el.to_xml(), &plan.raw)?;
+        let xml = faults::apply_raw(xml, &plan.raw)?;
         *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(SentResponse {
             acs_url: acs.to_string(),
             xml: xml.clone(),

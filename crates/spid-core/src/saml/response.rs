@@ -291,25 +291,57 @@ pub fn sign_response(
 /// document order, so each new template, placed before the signed ones, is the one it signs;
 /// the Response's own template, right after its Issuer, comes last.
 pub fn sign_response_with(
-    mut response: Element,
+    response: Element,
     cred: &Credential,
     parts: SignParts,
     keyinfo: Option<&str>,
     algs: dsig::Algorithms,
 ) -> Result<Element, DsigError> {
-    let reparse = |s: &str| {
-        xml::parse(
-            s,
-            &Limits {
-                max_bytes: 4 << 20,
-                // A fault plan may nest deeper than any SP should accept (xml-deep-nesting).
-                max_depth: 1024,
-                max_elements: 1 << 20,
-                ..Limits::default()
-            },
-        )
-        .map_err(|e| DsigError::Sign(e.to_string()))
-    };
+    let (response, unread) = sign_parts(response, cred, parts, keyinfo, algs)?;
+    // A preview is only ever serialised, and a tree serialises as its re-reading does.
+    if unread && !dsig::in_preview() {
+        return reparse(&response.to_xml());
+    }
+    Ok(response)
+}
+
+/// [`sign_response_with`] for a Response that is only serialised next (no post-signature
+/// mutation): the document as [`sign_response_with`]'s tree would serialise, without reading
+/// the signed tree back from its serialisation.
+pub fn sign_response_to_xml(
+    response: Element,
+    cred: &Credential,
+    parts: SignParts,
+    keyinfo: Option<&str>,
+    algs: dsig::Algorithms,
+) -> Result<String, DsigError> {
+    Ok(sign_parts(response, cred, parts, keyinfo, algs)?.0.to_xml())
+}
+
+/// Reads a signed document back as a tree (a fault plan may nest deeper than any SP should
+/// accept: xml-deep-nesting).
+fn reparse(s: &str) -> Result<Element, DsigError> {
+    xml::parse(
+        s,
+        &Limits {
+            max_bytes: 4 << 20,
+            max_depth: 1024,
+            max_elements: 1 << 20,
+            ..Limits::default()
+        },
+    )
+    .map_err(|e| DsigError::Sign(e.to_string()))
+}
+
+/// The signing of [`sign_response_with`]; `true` with a part signed on the tree and the tree
+/// not yet re-read from its serialisation.
+fn sign_parts(
+    mut response: Element,
+    cred: &Credential,
+    parts: SignParts,
+    keyinfo: Option<&str>,
+    algs: dsig::Algorithms,
+) -> Result<(Element, bool), DsigError> {
     // Signed on the tree and not yet re-read from its serialisation.
     let mut unread = false;
     if parts.assertion {
@@ -328,20 +360,16 @@ pub fn sign_response_with(
                     at = Some((vec![i], dsig::insert_template_at(a, keyinfo, algs)));
                 }
             }
-            let (r, raw) = sign_step(response, at, cred, algs, &reparse)?;
+            let (r, raw) = sign_step(response, at, cred, algs)?;
             (response, unread) = (r, unread || raw);
         }
     }
     if parts.response {
         let sig = dsig::insert_template_at(&mut response, keyinfo, algs);
-        let (r, raw) = sign_step(response, Some((Vec::new(), sig)), cred, algs, &reparse)?;
+        let (r, raw) = sign_step(response, Some((Vec::new(), sig)), cred, algs)?;
         (response, unread) = (r, unread || raw);
     }
-    // A preview is only ever serialised, and a tree serialises as its re-reading does.
-    if unread && !dsig::in_preview() {
-        response = reparse(&response.to_xml())?;
-    }
-    Ok(response)
+    Ok((response, unread))
 }
 
 /// Signs the template just inserted at `at` (the target's child-index path, the template's
@@ -356,7 +384,6 @@ fn sign_step(
     at: Option<(Vec<usize>, usize)>,
     cred: &Credential,
     algs: dsig::Algorithms,
-    reparse: &dyn Fn(&str) -> Result<Element, DsigError>,
 ) -> Result<(Element, bool), DsigError> {
     // A preview's SignatureValues are markers: nothing for xmlsec to agree with.
     let before = (crosscheck() && !dsig::in_preview()).then(|| response.to_xml());
@@ -528,6 +555,12 @@ mod tests {
                             .unwrap()
                             .to_xml();
                     assert_eq!(ours, through_xmlsec(base.clone(), &cred, keyinfo, algs));
+                    // Serialised without reading the signed tree back: the same bytes.
+                    assert_eq!(
+                        sign_response_to_xml(base.clone(), &cred, SignParts::BOTH, keyinfo, algs)
+                            .unwrap(),
+                        ours
+                    );
                     assert!(
                         dsig::verify_and_reduce(&ours, std::slice::from_ref(&cred.cert_der))
                             .is_ok()
