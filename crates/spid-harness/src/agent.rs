@@ -678,7 +678,11 @@ impl UserAgent {
         let status = response.status().as_u16();
         let response_headers = response.headers().clone();
         let (bytes, body_error) = read_body(response, self.body_limit).await;
-        let body = String::from_utf8_lossy(&bytes).into_owned();
+        // Validated a word at a time; decoded lossily only when it is not UTF-8.
+        let body = match std::str::from_utf8(&bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+        };
 
         let mut saml = Vec::new();
         self.saml_in_query(url, &mut saml);
