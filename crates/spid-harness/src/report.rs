@@ -597,11 +597,19 @@ pub fn write_all(
     dir: &std::path::Path,
     r: &Report<'_>,
 ) -> std::io::Result<Vec<std::path::PathBuf>> {
-    Ok(vec![
-        write_json(dir, r)?,
-        write_junit(dir, r)?,
-        write_html(dir, r)?,
-    ])
+    // The three files at once: writing them is the tail of every run (megabytes of JSON and
+    // HTML), and the run has nothing else to do meanwhile.
+    std::thread::scope(|s| {
+        let json = s.spawn(|| write_json(dir, r));
+        let html = s.spawn(|| write_html(dir, r));
+        let junit = write_junit(dir, r);
+        let joined = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<std::path::PathBuf>>| {
+            h.join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("writing a report panicked")))
+        };
+        let (json, html) = (joined(json), joined(html));
+        Ok(vec![json?, junit?, html?])
+    })
 }
 
 #[cfg(test)]
