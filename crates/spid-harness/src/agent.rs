@@ -501,6 +501,15 @@ impl UserAgent {
         self.last_saml = None;
     }
 
+    /// Starts a fresh browser session on the same HTTP client: drops every cookie and clears
+    /// the trace, but keeps the pooled connections (they carry no session: the cookies do).
+    /// Timeout, body limit and decoder are kept.
+    pub fn new_session(&mut self) {
+        self.jar.clear();
+        self.trace.clear();
+        self.last_saml = None;
+    }
+
     /// Stores a cookie (`name=value; attributes`) for `url`, as a `Set-Cookie` from it would.
     pub fn add_cookie(&self, cookie: &str, url: &Url) {
         self.jar.jar().add_cookie_str(cookie, url);
@@ -1174,6 +1183,29 @@ mod tests {
         assert_eq!(page.body, "none");
         assert_eq!(ua.take_trace().len(), 3);
         assert!(ua.trace().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_new_session_keeps_the_connection_and_drops_the_cookies() {
+        let app = Router::new().route(
+            "/set",
+            get(|headers: axum::http::HeaderMap| async move {
+                let seen = headers
+                    .get(header::COOKIE)
+                    .map(|v| v.to_str().unwrap_or("").to_owned())
+                    .unwrap_or_else(|| "none".to_owned());
+                ([(header::SET_COOKIE, "sid=abc123; Path=/")], seen)
+            }),
+        );
+        let base = serve(app).await;
+        let url = base.join("set").unwrap();
+        let mut ua = UserAgent::new().unwrap();
+        assert_eq!(ua.get(&url).await.unwrap().body, "none");
+        assert_eq!(ua.get(&url).await.unwrap().body, "sid=abc123");
+        ua.new_session();
+        assert!(ua.trace().is_empty());
+        assert_eq!(ua.cookies_for(&base), None);
+        assert_eq!(ua.get(&url).await.unwrap().body, "none");
     }
 
     #[tokio::test]

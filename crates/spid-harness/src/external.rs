@@ -289,12 +289,14 @@ async fn run_checks(
             opts.metadata
         )
     })?;
+    let agents = runner::AgentPool::default();
     let target = Target {
         idp: &idp,
         login_url: &opts.login_url,
         clock: None,
         internal: false,
         sp: Some(&md),
+        agents: &agents,
     };
     let sanity = runner::sanity_case();
     let first = runner::run_case_on(target, &sanity, users).await;

@@ -179,6 +179,41 @@ pub fn user_agent() -> Result<UserAgent, AgentError> {
     Ok(UserAgent::new()?.with_decoder(decode_saml))
 }
 
+/// The browsers of one run, kept between its cases: each case takes one in a fresh session
+/// ([`UserAgent::new_session`]: no cookies, empty trace) with its open connections, so a case
+/// costs neither a new HTTP client nor new TCP connections to the SP and the IdP. At most as
+/// many as cases run at once. Live as long as the run (one runtime): pooled connections are
+/// tasks of the runtime that opened them.
+#[derive(Debug, Default)]
+pub struct AgentPool {
+    idle: std::sync::Mutex<Vec<UserAgent>>,
+}
+
+impl AgentPool {
+    /// A pooled agent in a fresh session, or a new one.
+    pub fn take(&self) -> Result<UserAgent, AgentError> {
+        let pooled = match self.idle.lock() {
+            Ok(mut idle) => idle.pop(),
+            Err(poisoned) => poisoned.into_inner().pop(),
+        };
+        match pooled {
+            Some(mut ua) => {
+                ua.new_session();
+                Ok(ua)
+            }
+            None => user_agent(),
+        }
+    }
+
+    /// Returns an agent for a later case.
+    pub fn give(&self, ua: UserAgent) {
+        match self.idle.lock() {
+            Ok(mut idle) => idle.push(ua),
+            Err(poisoned) => poisoned.into_inner().push(ua),
+        }
+    }
+}
+
 /// The test credentials shipped in `certs/` (embedded).
 pub struct Credentials {
     /// The IdP's.
@@ -236,6 +271,8 @@ pub struct InternalPair {
     pub idp_url: String,
     /// The one clock both servers read: stopped, so time-based cases are exact.
     pub clock: Arc<FixedClock>,
+    /// The browsers its cases take turns with.
+    pub agents: AgentPool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -333,6 +370,7 @@ impl InternalPair {
             sp_url,
             idp_url,
             clock,
+            agents: AgentPool::default(),
             tasks,
         })
     }
@@ -500,6 +538,8 @@ pub struct Target<'a> {
     pub internal: bool,
     /// The SP's metadata, to resolve the ACS an AuthnRequest names by index.
     pub sp: Option<&'a EntityMetadata>,
+    /// The run's browsers.
+    pub agents: &'a AgentPool,
 }
 
 impl InternalPair {
@@ -511,6 +551,7 @@ impl InternalPair {
             clock: Some(&self.clock),
             internal: true,
             sp: None,
+            agents: &self.agents,
         }
     }
 
@@ -548,7 +589,7 @@ pub async fn run_case_on(target: Target<'_>, case: &Case, users: &[User]) -> Cas
 
 async fn run_case_traced(target: Target<'_>, case: &Case, users: &[User]) -> CaseResult {
     let started = Instant::now();
-    let mut ua = match user_agent() {
+    let mut ua = match target.agents.take() {
         Ok(u) => u,
         Err(e) => return failed(case, started, e.to_string(), Vec::new()),
     };
@@ -609,6 +650,7 @@ async fn run_case_traced(target: Target<'_>, case: &Case, users: &[User]) -> Cas
     .await;
     let end = target.idp.disarm_for(&token);
     let trace = ua.take_trace();
+    target.agents.give(ua);
     if let Some(e) = end.plan_error {
         return failed(
             case,
