@@ -14,12 +14,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_TYPE, LOCATION, ORIGIN, REFERER,
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
+    LOCATION, ORIGIN, REFERER, SET_COOKIE, USER_AGENT,
 };
-use reqwest::redirect::Policy;
-use reqwest::{Client, Method};
+use reqwest::Method;
 use scraper::{ElementRef, Html};
 use serde::{Deserialize, Serialize};
 use url::{form_urlencoded, Url};
@@ -411,26 +416,57 @@ pub struct UserAgent {
     last_saml: Option<SamlMessage>,
 }
 
-fn build_client(jar: &Arc<SessionJar>) -> Result<Client, AgentError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HTML));
-    headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static(ACCEPT_LANG));
-    // `*.localhost` is loopback (RFC 6761) and browsers resolve it so: our CIE IdP's
-    // pre-production and collaudo hosts (`spid_core::cie::CieEnv::loopback_base`).
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    spid_core::cie::CieEnv::ALL
-        .iter()
-        .fold(Client::builder(), |b, e| {
-            b.resolve(&e.host_under(spid_core::cie::LOOPBACK_DOMAIN), loopback)
-        })
-        .cookie_provider(Arc::clone(jar))
-        .redirect(Policy::none())
-        // The harness talks to local fake IdPs/SPs: ignore HTTP(S)_PROXY.
-        .no_proxy()
-        .user_agent(DEFAULT_USER_AGENT)
-        .default_headers(headers)
-        .build()
-        .map_err(|e| http_error("building HTTP client", &e))
+/// The agent's HTTP/1.1 client: hyper's, with its connection pool. Not reqwest's, which the
+/// rest of the harness uses: the agent follows redirects and keeps cookies itself, and reqwest's
+/// redirect and cookie layers parse every request's URL again (three times, a long SAMLRequest
+/// query each time), a third of the agent's cost per exchange (docs/dependencies.md).
+type Client = hyper_util::client::legacy::Client<HttpConnector<LoopbackResolver>, Full<Bytes>>;
+
+/// Name resolution as a browser does it: the system's, except that `*.localhost` is loopback
+/// (RFC 6761), as browsers resolve it; our CIE IdP's pre-production and collaudo hosts
+/// (`spid_core::cie::CieEnv::loopback_base`) live there.
+#[derive(Clone, Debug)]
+struct LoopbackResolver(GaiResolver);
+
+type Resolved = std::vec::IntoIter<std::net::SocketAddr>;
+type Resolving =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Resolved>> + Send>>;
+
+impl tower_service::Service<Name> for LoopbackResolver {
+    type Response = Resolved;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let host = name.as_str();
+        if host.eq_ignore_ascii_case("localhost")
+            || host
+                .to_ascii_lowercase()
+                .ends_with(&format!(".{}", spid_core::cie::LOOPBACK_DOMAIN))
+        {
+            // The connector puts the URL's port on every address.
+            let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            return Box::pin(std::future::ready(Ok(vec![loopback].into_iter())));
+        }
+        let lookup = self.0.call(name);
+        Box::pin(async move { Ok(lookup.await?.collect::<Vec<_>>().into_iter()) })
+    }
+}
+
+fn build_client() -> Client {
+    let mut connector = HttpConnector::new_with_resolver(LoopbackResolver(GaiResolver::new()));
+    connector.set_nodelay(true);
+    // The harness talks to local fake IdPs/SPs: no proxy is consulted.
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 impl UserAgent {
@@ -438,7 +474,7 @@ impl UserAgent {
     /// [`DEFAULT_BODY_LIMIT`], no SAML decoder.
     pub fn new() -> Result<Self, AgentError> {
         let jar = Arc::new(SessionJar::default());
-        let client = build_client(&jar)?;
+        let client = build_client();
         Ok(Self {
             client,
             jar,
@@ -491,12 +527,7 @@ impl UserAgent {
     /// body limit and decoder are kept.
     pub fn reset(&mut self) {
         self.jar.clear();
-        // Cannot realistically fail: the same configuration built the
-        // current client. Should it fail, the old client keeps working with
-        // the (already emptied) jar.
-        if let Ok(client) = build_client(&self.jar) {
-            self.client = client;
-        }
+        self.client = build_client();
         self.trace.clear();
         self.last_saml = None;
     }
@@ -666,31 +697,64 @@ impl UserAgent {
         }
         let mut wire_url = url.clone();
         wire_url.set_fragment(None);
-
-        let mut request = self
-            .client
-            .request(method.clone(), wire_url)
-            .timeout(self.timeout)
-            .headers(headers.clone());
+        let uri: hyper::Uri = wire_url
+            .as_str()
+            .parse()
+            .map_err(|e| AgentError::Http(format!("{method} {url}: {e}")))?;
         let sends_form = *method != Method::GET && *method != Method::HEAD;
-        if sends_form {
-            let body = form_body(form);
-            request = request
-                .header(CONTENT_TYPE, HeaderValue::from_static(FORM_URLENCODED))
-                .body(body);
+        let mut request = hyper::Request::new(if sends_form {
+            Full::new(Bytes::from(form_body(form)))
+        } else {
+            Full::default()
+        });
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri;
+        let h = request.headers_mut();
+        h.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+        h.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HTML));
+        h.insert(ACCEPT_LANGUAGE, HeaderValue::from_static(ACCEPT_LANG));
+        for name in headers.keys() {
+            h.remove(name);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| http_error(&format!("{method} {url}"), &e))?;
+        for (name, value) in headers {
+            h.append(name.clone(), value.clone());
+        }
+        if sends_form {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(FORM_URLENCODED));
+        }
+        if !h.contains_key(COOKIE) {
+            if let Some(cookies) = self.jar.cookies(&wire_url) {
+                h.insert(COOKIE, cookies);
+            }
+        }
 
-        let status = response.status().as_u16();
-        let response_headers = response.headers().clone();
-        let (bytes, body_error) = read_body(response, self.body_limit).await;
+        let client = &self.client;
+        let body_limit = self.body_limit;
+        let exchanged = tokio::time::timeout(self.timeout, async move {
+            let response = client.request(request).await?;
+            let (parts, body) = response.into_parts();
+            let (bytes, body_error) = read_body(body, &parts.headers, body_limit).await;
+            Ok::<_, hyper_util::client::legacy::Error>((parts, bytes, body_error))
+        })
+        .await;
+        let (parts, bytes, body_error) = match exchanged {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(http_error(&format!("{method} {url}"), &e)),
+            Err(_) => {
+                return Err(AgentError::Http(format!(
+                    "{method} {url}: no complete response within {} s",
+                    self.timeout.as_secs_f32()
+                )))
+            }
+        };
+        self.jar
+            .set_cookies(&mut parts.headers.get_all(SET_COOKIE).iter(), url);
+        let status = parts.status.as_u16();
+        let response_headers = parts.headers;
         // Validated a word at a time; decoded lossily only when it is not UTF-8.
-        let body = match std::str::from_utf8(&bytes) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+        let body = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
 
         let mut saml = Vec::new();
@@ -776,10 +840,10 @@ fn is_saml_param(name: &str) -> bool {
     SAML_PARAMS.contains(&name)
 }
 
-/// Formats a reqwest error with its whole source chain.
-fn http_error(context: &str, error: &reqwest::Error) -> AgentError {
+/// Formats a transport error with its whole source chain.
+fn http_error(context: &str, error: &dyn std::error::Error) -> AgentError {
     let mut message = format!("{context}: {error}");
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(s) = source {
         message.push_str(": ");
         message.push_str(&s.to_string());
@@ -790,18 +854,26 @@ fn http_error(context: &str, error: &reqwest::Error) -> AgentError {
 
 /// Reads at most `limit` bytes of body. On failure returns what was read
 /// together with the error.
-async fn read_body(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, Option<AgentError>) {
+async fn read_body(
+    mut body: hyper::body::Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+) -> (Vec<u8>, Option<AgentError>) {
     let too_large = AgentError::BodyTooLarge { limit };
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
         return (Vec::new(), Some(too_large));
     }
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers
+                };
                 let room = limit.saturating_sub(buf.len());
                 if chunk.len() > room {
                     buf.extend_from_slice(&chunk[..room]);
@@ -809,8 +881,8 @@ async fn read_body(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, O
                 }
                 buf.extend_from_slice(&chunk);
             }
-            Ok(None) => return (buf, None),
-            Err(e) => return (buf, Some(http_error("reading response body", &e))),
+            None => return (buf, None),
+            Some(Err(e)) => return (buf, Some(http_error("reading response body", &e))),
         }
     }
 }
