@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 // Many short-lived allocations a case (messages, pages, trees): mimalloc's thread-local free
-// lists take about a sixth less CPU than glibc's malloc on them (docs/dependencies.md).
+// lists take about a sixth less CPU than glibc's malloc on them (docs/dependencies.md). Built
+// without transparent huge pages (`no_thp`): a run writes a few tens of MiB once, and the first
+// write to each fresh 2 MiB huge page zeroes all of it, from a few percent of a `check-sp` run's
+// CPU to a fifth of it on a virtual machine; with 4 KiB pages only what is written is faulted in.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
