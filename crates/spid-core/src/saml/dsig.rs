@@ -129,11 +129,18 @@ impl std::fmt::Debug for Credential {
 impl Credential {
     /// Loads a PEM private key (PKCS#8 or PKCS#1) and a PEM certificate.
     pub fn from_pem(key_pem: &[u8], cert_pem: &[u8]) -> Result<Self, DsigError> {
-        let key = PKey::private_key_from_pem(key_pem).map_err(|e| DsigError::Key(e.to_string()))?;
+        let (key, key_der) = match rsa_pkcs8_pem(key_pem) {
+            Some(k) => k,
+            None => {
+                let key = PKey::private_key_from_pem(key_pem)
+                    .map_err(|e| DsigError::Key(e.to_string()))?;
+                let der = key
+                    .private_key_to_pkcs8()
+                    .map_err(|e| DsigError::Key(e.to_string()))?;
+                (key, der)
+            }
+        };
         let cert = X509::from_pem(cert_pem).map_err(|e| DsigError::Key(e.to_string()))?;
-        let key_der = key
-            .private_key_to_pkcs8()
-            .map_err(|e| DsigError::Key(e.to_string()))?;
         let cert_der = cert.to_der().map_err(|e| DsigError::Key(e.to_string()))?;
         Ok(Credential {
             key,
@@ -158,6 +165,29 @@ impl Credential {
     pub fn cert_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.cert_der)
     }
+}
+
+/// An RSA key in PKCS#8 PEM (`PRIVATE KEY`), with its DER: the PKCS#8 wrapping read by the
+/// pkcs8 crate, the RSA key by OpenSSL's own DER reader. OpenSSL 3's generic PEM reader sets up
+/// every provider's decoders for each key (and its PKCS#8 writer as many encoders), several
+/// milliseconds a key at every start. `None` for anything else (PKCS#1, encrypted, EC,
+/// unusual PEM): the caller reads it the generic way.
+fn rsa_pkcs8_pem(pem: &[u8]) -> Option<(PKey<openssl::pkey::Private>, Vec<u8>)> {
+    use pkcs8::der::Decode;
+    const RSA_ENCRYPTION: pkcs8::ObjectIdentifier =
+        pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    let text = std::str::from_utf8(pem).ok()?.trim();
+    let (label, der) = pkcs8::der::pem::decode_vec(text.as_bytes()).ok()?;
+    if label != "PRIVATE KEY" {
+        return None;
+    }
+    let info = pkcs8::PrivateKeyInfo::from_der(&der).ok()?;
+    if info.algorithm.oid != RSA_ENCRYPTION {
+        return None;
+    }
+    let rsa = openssl::rsa::Rsa::private_key_from_der(info.private_key).ok()?;
+    let key = PKey::from_rsa(rsa).ok()?;
+    Some((key, der))
 }
 
 static INIT: Once = Once::new();
@@ -784,6 +814,38 @@ pub fn verify_and_reduce(xml: &str, trusted: &[Vec<u8>]) -> Result<String, DsigE
 pub(crate) mod tests {
     use super::*;
     use crate::saml::xml::{parse, Limits};
+
+    #[test]
+    fn pkcs8_keys_read_without_openssls_decoders_are_the_same_keys() {
+        let pem = include_bytes!("../../../../certs/idp.key.pem");
+        let cert = include_bytes!("../../../../certs/idp.crt.pem");
+        let (fast, der) = rsa_pkcs8_pem(pem).expect("an RSA PKCS#8 PEM");
+        let generic = PKey::private_key_from_pem(pem).unwrap();
+        assert!(fast.public_eq(&generic));
+        assert_eq!(
+            fast.rsa().unwrap().private_key_to_der().unwrap(),
+            generic.rsa().unwrap().private_key_to_der().unwrap()
+        );
+        assert_eq!(
+            PKey::private_key_from_pkcs8(&der)
+                .unwrap()
+                .private_key_to_der()
+                .unwrap(),
+            generic.private_key_to_der().unwrap()
+        );
+        let cred = Credential::from_pem(pem, cert).unwrap();
+        assert_eq!(cred.key_der, der);
+        // Anything else takes the generic path, with the same outcome.
+        let pkcs1 = generic.rsa().unwrap().private_key_to_pem().unwrap();
+        assert!(rsa_pkcs8_pem(&pkcs1).is_none());
+        let cred1 = Credential::from_pem(&pkcs1, cert).unwrap();
+        assert!(cred1.key.public_eq(&generic));
+        assert!(rsa_pkcs8_pem(
+            b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----"
+        )
+        .is_none());
+        assert!(Credential::from_pem(b"garbage", cert).is_err());
+    }
 
     pub(crate) fn test_credential(cn: &str) -> Credential {
         use openssl::asn1::Asn1Time;
