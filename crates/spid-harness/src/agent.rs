@@ -102,16 +102,34 @@ pub enum Binding {
 pub type SamlDecoder = fn(param: &str, value: &str, binding: Binding) -> Option<String>;
 
 /// A SAML protocol message observed in an exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SamlMessage {
     /// `SAMLRequest` or `SAMLResponse`.
     pub param: String,
     /// Binding the message was carried by.
     pub binding: Binding,
-    /// The parameter value as sent (after URL/form decoding).
+    /// The parameter value as sent (after URL/form decoding). Written to a report only when
+    /// `xml` is absent: otherwise the value is the exchange's form field or URL parameter
+    /// already, and repeating it would make a fifth of `results.json`.
+    #[serde(default)]
     pub raw: String,
     /// XML produced by the configured [`SamlDecoder`], if any.
     pub xml: Option<String>,
+}
+
+impl Serialize for SamlMessage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("SamlMessage", 4)?;
+        st.serialize_field("param", &self.param)?;
+        st.serialize_field("binding", &self.binding)?;
+        match &self.xml {
+            Some(_) => st.skip_field("raw")?,
+            None => st.serialize_field("raw", &self.raw)?,
+        }
+        st.serialize_field("xml", &self.xml)?;
+        st.end()
+    }
 }
 
 /// One recorded HTTP request/response pair.
@@ -1766,6 +1784,30 @@ line2</textarea>
         assert_eq!(t[0].saml, expected);
         // The follow-up GET carries it in its own query too.
         assert_eq!(t[1].saml, expected);
+    }
+
+    #[test]
+    fn a_decoded_message_is_reported_without_its_base64_and_an_undecoded_one_with_it() {
+        let decoded = SamlMessage {
+            param: "SAMLResponse".into(),
+            binding: Binding::Post,
+            raw: "PHNhbWxwOlJlc3BvbnNlLz4=".into(),
+            xml: Some("<samlp:Response/>".into()),
+        };
+        let json = serde_json::to_value(&decoded).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"param": "SAMLResponse", "binding": "Post", "xml": "<samlp:Response/>"})
+        );
+        let back: SamlMessage = serde_json::from_value(json).unwrap();
+        assert_eq!((back.raw.as_str(), back.xml), ("", decoded.xml));
+        let opaque = SamlMessage {
+            xml: None,
+            ..decoded
+        };
+        let json = serde_json::to_value(&opaque).unwrap();
+        assert_eq!(json["raw"], "PHNhbWxwOlJlc3BvbnNlLz4=");
+        assert_eq!(serde_json::from_value::<SamlMessage>(json).unwrap(), opaque);
     }
 
     #[tokio::test]
