@@ -114,13 +114,20 @@ pub fn decrypt_jwe(
             return Err(JoseError::UnknownKid(kid.clone()));
         }
     }
-    let der = key.pkcs8_der()?;
-    let decrypter = match alg {
-        JweAlg::RsaOaep => RSA_OAEP.decrypter_from_der(&der),
-        JweAlg::RsaOaep256 => RSA_OAEP_256.decrypter_from_der(&der),
-    }
-    .map_err(|e| JoseError::Key(jk_err(e)))?;
-    let (plaintext, _) = josekit::jwe::deserialize_compact(token, &decrypter)
+    let slot = match alg {
+        JweAlg::RsaOaep => 0,
+        JweAlg::RsaOaep256 => 1,
+    };
+    let decrypter = key.decrypter(slot, || {
+        let der = key.pkcs8_der()?;
+        let built = match alg {
+            JweAlg::RsaOaep => RSA_OAEP.decrypter_from_der(&der),
+            JweAlg::RsaOaep256 => RSA_OAEP_256.decrypter_from_der(&der),
+        }
+        .map_err(|e| JoseError::Key(jk_err(e)))?;
+        Ok(Box::new(built) as Box<dyn josekit::jwe::JweDecrypter>)
+    })?;
+    let (plaintext, _) = josekit::jwe::deserialize_compact(token, decrypter)
         .map_err(|_| JoseError::DecryptionFailed)?;
     Ok((header, plaintext))
 }

@@ -4,10 +4,13 @@
 use super::{b64url_decode, b64url_encode, JoseError, SigAlg};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use josekit::jwe::JweDecrypter;
+use josekit::jws::JwsSigner;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::{Arc, OnceLock};
 
 /// The JWK `use` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -283,6 +286,28 @@ impl Jwks {
 struct RsaPrivate {
     key: PKey<Private>,
     kid: String,
+    handles: Arc<Handles>,
+}
+
+/// josekit's signers and decrypters for one key, each built on first use and kept: josekit
+/// builds them only from an encoded key, and encoding then decoding an RSA key costs more
+/// than the signature itself. Clones of a key share them (the `kid` is not part of them).
+#[derive(Default)]
+struct Handles {
+    signers: [OnceLock<Box<dyn JwsSigner>>; SigAlg::ALL.len()],
+    decrypters: [OnceLock<Box<dyn JweDecrypter>>; 2],
+}
+
+/// The handle in `cell`, built by `build` if it is not there yet.
+fn cached<T: ?Sized>(
+    cell: &OnceLock<Box<T>>,
+    build: impl FnOnce() -> Result<Box<T>, JoseError>,
+) -> Result<&T, JoseError> {
+    if let Some(h) = cell.get() {
+        return Ok(h);
+    }
+    let built = build()?;
+    Ok(cell.get_or_init(|| built))
 }
 
 impl RsaPrivate {
@@ -302,7 +327,11 @@ impl RsaPrivate {
         }
         let jwk = Jwk::from_public_key(&public_of(&key)?)?;
         let kid = jwk.kid.unwrap_or_default();
-        Ok(RsaPrivate { key, kid })
+        Ok(RsaPrivate {
+            key,
+            kid,
+            handles: Arc::default(),
+        })
     }
 
     fn public_jwk(&self, key_use: KeyUse) -> Result<Jwk, JoseError> {
@@ -354,7 +383,11 @@ impl SigningKey {
             .ec_key()
             .map_err(|_| JoseError::Key("not an EC key".into()))?;
         let kid = Jwk::from_p256(&ec)?.kid.unwrap_or_default();
-        Ok(SigningKey(RsaPrivate { key, kid }))
+        Ok(SigningKey(RsaPrivate {
+            key,
+            kid,
+            handles: Arc::default(),
+        }))
     }
 
     /// A fresh EC P-256 key.
@@ -393,6 +426,15 @@ impl SigningKey {
 
     pub(crate) fn pkcs1_der(&self) -> Result<Vec<u8>, JoseError> {
         self.0.pkcs1_der()
+    }
+
+    /// This key's josekit signer for `alg`, built by `build` the first time.
+    pub(crate) fn signer(
+        &self,
+        alg: SigAlg,
+        build: impl FnOnce() -> Result<Box<dyn JwsSigner>, JoseError>,
+    ) -> Result<&dyn JwsSigner, JoseError> {
+        cached(&self.0.handles.signers[alg as usize], build)
     }
 }
 
@@ -438,6 +480,16 @@ impl DecryptionKey {
 
     pub(crate) fn pkcs8_der(&self) -> Result<Vec<u8>, JoseError> {
         self.0.pkcs8_der()
+    }
+
+    /// This key's josekit decrypter for key-management algorithm `slot` (0: RSA-OAEP,
+    /// 1: RSA-OAEP-256), built by `build` the first time.
+    pub(crate) fn decrypter(
+        &self,
+        slot: usize,
+        build: impl FnOnce() -> Result<Box<dyn JweDecrypter>, JoseError>,
+    ) -> Result<&dyn JweDecrypter, JoseError> {
+        cached(&self.0.handles.decrypters[slot], build)
     }
 }
 

@@ -90,8 +90,8 @@ pub fn sign_jws_with_header(
         .ok_or_else(|| JoseError::AlgNotAllowed(header.alg.clone()))?;
     let header_json = serde_json::to_vec(header).map_err(|e| JoseError::Crypto(e.to_string()))?;
     let signing_input = format!("{}.{}", b64url_encode(&header_json), b64url_encode(payload));
-    let signer = signer_for(alg, key)?;
-    let sig = signer
+    let sig = key
+        .signer(alg, || signer_for(alg, key))?
         .sign(signing_input.as_bytes())
         .map_err(|e| JoseError::Crypto(jk_err(e)))?;
     Ok(format!("{signing_input}.{}", b64url_encode(&sig)))

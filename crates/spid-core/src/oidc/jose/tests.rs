@@ -707,3 +707,31 @@ fn pem_loader_accepts_pkcs8_and_pkcs1() {
         signing(0).kid()
     );
 }
+
+#[test]
+fn one_key_keeps_a_signer_and_a_decrypter_per_alg_and_its_clones_share_them() {
+    // Handles are built on first use and kept: every alg, twice over and interleaved, must
+    // still sign (and decrypt) with its own algorithm, and a renamed clone with its own kid.
+    let key = signing(0);
+    let renamed = key.clone().with_kid("renamed");
+    let renamed_jwks = Jwks::new(vec![renamed.public_jwk().expect("jwk")]);
+    let dec = decryption(2);
+    for _ in 0..2 {
+        for alg in SigAlg::RSA {
+            for (k, set) in [(&key, jwks(0)), (&renamed, renamed_jwks.clone())] {
+                let token = sign_jws(&claims(), k, alg, None).expect("sign");
+                let (header, got) = verify_jws(&token, &set, &[alg]).expect("verify");
+                assert_eq!(
+                    (header.alg.as_str(), header.kid.as_deref()),
+                    (alg.name(), Some(k.kid()))
+                );
+                assert_eq!(got, claims());
+            }
+        }
+        for alg in JweAlg::ALL {
+            let token = encrypt_jwe(b"hi", &recipient(), alg, JweEnc::ALL[0], None).expect("enc");
+            let (h, pt) = decrypt_jwe(&token, &dec, &[alg], &ALL_ENCS).expect("dec");
+            assert_eq!((h.alg.as_str(), pt.as_slice()), (alg.name(), &b"hi"[..]));
+        }
+    }
+}
