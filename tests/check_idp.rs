@@ -38,6 +38,18 @@ async fn run_in(
     issuer_format: bool,
     env: CieEnv,
 ) -> CheckIdpReport {
+    run_with(idp_profile, judge, grant, issuer_format, env, None).await
+}
+
+/// [`run_in`] with `--cases`.
+async fn run_with(
+    idp_profile: IdpProfile,
+    judge: IdpProfile,
+    grant: Option<SpidLevel>,
+    issuer_format: bool,
+    env: CieEnv,
+    cases: Option<&str>,
+) -> CheckIdpReport {
     let creds = Credentials::embedded().unwrap();
     let sp_addr = free_addr();
     // The SP check-idp will start: same key, URL and profile, so the IdP can trust it
@@ -80,6 +92,7 @@ async fn run_in(
         driver: None,
         certs: None,
         profile: judge,
+        cases: cases.map(str::to_string),
     })
     .await
     .unwrap();
@@ -485,4 +498,87 @@ async fn check_idp_reports_its_checks_in_junit() {
     // The four logins above L1 fail, with their failing duties in the message.
     assert_eq!(xml.matches("<failure").count(), 4, "{xml}");
     assert!(xml.contains("idp.level-satisfies-request"));
+}
+
+#[tokio::test]
+async fn cases_runs_only_the_probes_and_logins_it_matches_and_always_the_metadata_checks() {
+    use spid_harness::runner::Outcome;
+    let l1 = Some(SpidLevel::L1);
+    let spid = |cases| {
+        run_with(
+            IdpProfile::Spid,
+            IdpProfile::Spid,
+            l1,
+            true,
+            CieEnv::Production,
+            cases,
+        )
+    };
+    let full = spid(None).await;
+    let r = spid(Some("login.minimum.*")).await;
+    let ids: Vec<&str> = r.logins.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "login.minimum.l1",
+            "login.minimum.l2",
+            "login.minimum.l3",
+            "login.minimum.l3.without-l3"
+        ]
+    );
+    assert!(
+        r.checks.iter().all(|c| c.id.starts_with("idp-metadata.")),
+        "{:?}",
+        r.checks
+    );
+    let metadata = |r: &CheckIdpReport| {
+        r.checks
+            .iter()
+            .filter(|c| c.id.starts_with("idp-metadata."))
+            .count()
+    };
+    assert_eq!(metadata(&r), metadata(&full));
+    // The selected logins are judged as in the whole run.
+    for l in &r.logins {
+        let same = full.logins.iter().find(|f| f.id == l.id).unwrap();
+        assert_eq!((l.outcome, &l.rule), (same.outcome, &same.rule), "{}", l.id);
+    }
+    // Probes by id; a glob matching nothing runs the metadata checks alone.
+    let r = spid(Some("request.version.*")).await;
+    let probes: Vec<&str> = r
+        .checks
+        .iter()
+        .map(|c| c.id)
+        .filter(|i| i.starts_with("request."))
+        .collect();
+    assert_eq!((probes, r.logins.len()), (vec!["request.version.nr9"], 0));
+    let r = spid(Some("no-such-case")).await;
+    assert!(r.logins.is_empty() && r.checks.iter().all(|c| c.id.starts_with("idp-metadata.")));
+    // A duty the peer lists holds in the one login that ran: it may fail in one that did not,
+    // so it stays pass (in a whole run, holding everywhere, it would be xpass and fail it).
+    let listed = peer(
+        "[[expect]]\nid = \"idp.level-satisfies-request\"\noutcome = \"fail\"\nreason = \"always L1\"\n",
+    );
+    let one = spid(Some("login.minimum.l1")).await;
+    assert!(one.partial);
+    let mut r = one.clone();
+    r.settle(&listed);
+    assert_eq!(r.logins[0].outcome, Outcome::Pass, "{:?}", r.logins[0]);
+    assert!(!r.failed());
+    let mut whole = one.clone();
+    whole.partial = false;
+    whole.settle(&listed);
+    assert_eq!(whole.logins[0].outcome, Outcome::Xpass);
+    // A bad glob names the flag.
+    let err = check_idp(&CheckIdpOptions {
+        metadata: "unused.xml".into(),
+        sp_listen: free_addr(),
+        driver: None,
+        certs: None,
+        profile: IdpProfile::Spid,
+        cases: Some("login.[".into()),
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().starts_with("--cases login.["), "{err}");
 }

@@ -106,6 +106,10 @@ pub struct CheckIdpArgs {
     /// Write results.json and junit.xml (checks and logins, outcomes and reasons) here.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// Only the request probes and logins whose id matches this glob (e.g. `login.minimum.*`,
+    /// `request.*`); the metadata checks are always made.
+    #[arg(long)]
+    pub cases: Option<String>,
     /// `spid` (default) or `cie`: judge the IdP as a CIE ID IdP (CIE metadata shape, CIE
     /// AuthnRequests and refusals, CIE Responses; docs/cie.md).
     #[arg(long, default_value = "spid", value_parser = ["spid", "cie"])]
@@ -121,6 +125,7 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
         certs,
         peer,
         report_dir,
+        cases,
         profile,
     } = a;
     let peer = peer.map(|p| crate::peers::PeerFile::load(&p)).transpose()?;
@@ -132,7 +137,17 @@ pub async fn cmd_check_idp(a: CheckIdpArgs) -> anyhow::Result<ExitCode> {
         _ => spid_core::cie::IdpProfile::Spid,
     };
     check_idp(
-        metadata, sp_listen, driver, certs, peer, report_dir, profile,
+        crate::check_idp::CheckIdpOptions {
+            metadata,
+            sp_listen,
+            driver: None,
+            certs,
+            profile,
+            cases,
+        },
+        driver,
+        peer,
+        report_dir,
     )
     .await
 }
@@ -651,16 +666,13 @@ pub async fn check_op(o: CheckOp) -> anyhow::Result<ExitCode> {
 /// Judges an IdP: metadata, refusals of malformed AuthnRequests, logins at every level; with
 /// `peer`, its expected deviations are xfail; writes results.json to `report_dir`.
 pub async fn check_idp(
-    metadata: String,
-    sp_listen: String,
+    mut opts: crate::check_idp::CheckIdpOptions,
     driver: Option<PathBuf>,
-    certs: Option<PathBuf>,
     peer: Option<crate::peers::PeerFile>,
     report_dir: Option<PathBuf>,
-    profile: spid_core::cie::IdpProfile,
 ) -> anyhow::Result<ExitCode> {
-    use crate::check_idp::{self as ci, CheckIdpOptions, LoginDriver};
-    let driver = match driver {
+    use crate::check_idp::{self as ci, LoginDriver};
+    opts.driver = match driver {
         Some(p) => Some(
             toml::from_str::<LoginDriver>(&std::fs::read_to_string(&p)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
@@ -668,14 +680,7 @@ pub async fn check_idp(
         None => None,
     };
     let started = std::time::Instant::now();
-    let mut report = ci::check_idp(&CheckIdpOptions {
-        metadata,
-        sp_listen,
-        driver,
-        certs,
-        profile,
-    })
-    .await?;
+    let mut report = ci::check_idp(&opts).await?;
     if let Some(p) = &peer {
         report.settle(p);
     }
@@ -734,9 +739,13 @@ pub async fn check_idp(
         + report.logins.iter().filter(|l| !l.holds()).count();
     let _ = writeln!(
         out,
-        "{} checks, {} logins, {failed} not passed{}; wall time {:.2}s",
+        "{} checks, {} logins{}, {failed} not passed{}; wall time {:.2}s",
         report.checks.len(),
         report.logins.len(),
+        opts.cases
+            .as_deref()
+            .map(|g| format!(" (probes and logins matching --cases {g})"))
+            .unwrap_or_default(),
         report::outcome_counts(
             report
                 .checks
