@@ -14,7 +14,8 @@
 //! silently honest message.
 
 use super::jose::{
-    b64url_decode, b64url_encode, sign_jws_with_header, JoseError, JwsHeader, SigAlg, SigningKey,
+    b64url_decode, b64url_encode, encrypt_jwe, encrypt_jwe_with_header, sign_jws_with_header,
+    JoseError, JweAlg, JweEnc, Jwk, JwsHeader, SigAlg, SigningKey,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -243,7 +244,8 @@ pub struct EncryptEdits {
     pub skip: bool,
     /// To whom.
     pub recipient: Recipient,
-    /// Edits of the JWE protected header after encryption (e.g. `alg = "RSA1_5"`).
+    /// Edits of the JWE protected header (e.g. `alg = "RSA1_5"`), encrypted under
+    /// ([`EncryptEdits::encrypt`]).
     #[serde(skip_serializing_if = "JsonEdits::is_empty")]
     pub header: JsonEdits,
 }
@@ -254,12 +256,25 @@ impl EncryptEdits {
         *self == EncryptEdits::default()
     }
 
-    /// Applies the header edits to a compact JWE.
-    pub fn rewrite(&self, jwe: &str, stage: &str) -> Result<String, PlanMiss> {
+    /// Encrypts `payload` (a signed JWT) to `recipient` with `alg` and `enc` (header `cty: JWT`
+    /// and the recipient's `kid`), then the header edits: the JWE is encrypted anew under the
+    /// edited header, so it decrypts with the recipient's key and says exactly what it is
+    /// (`alg = "RSA1_5"` is an RSA1_5 key wrap, `enc = "A128GCM"` AES-GCM content). A header
+    /// that names what cannot be produced (an unknown `alg` or `enc`) is only a label on the
+    /// honest JWE: nobody can decrypt that one, which is what such a case is about.
+    pub fn encrypt(
+        &self,
+        payload: &[u8],
+        recipient: &Jwk,
+        alg: JweAlg,
+        enc: JweEnc,
+        stage: &str,
+    ) -> Result<String, EncryptError> {
+        let honest = encrypt_jwe(payload, recipient, alg, enc, Some("JWT"))?;
         if self.header.is_empty() {
-            return Ok(jwe.to_string());
+            return Ok(honest);
         }
-        let (head, rest) = jwe
+        let (head, rest) = honest
             .split_once('.')
             .ok_or_else(|| PlanMiss::new(stage, "not a compact JWE"))?;
         let mut header: Value = b64url_decode(head)
@@ -267,10 +282,17 @@ impl EncryptEdits {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| PlanMiss::new(stage, "the JWE header is not JSON"))?;
         self.header.apply_value(&mut header, stage)?;
-        Ok(format!(
-            "{}.{rest}",
-            b64url_encode(header.to_string().as_bytes())
-        ))
+        let Value::Object(map) = &header else {
+            return Err(PlanMiss::new(stage, "the edited JWE header is not an object").into());
+        };
+        match encrypt_jwe_with_header(payload, recipient, map.clone()) {
+            Ok(jwe) => Ok(jwe),
+            Err(JoseError::AlgNotAllowed(_) | JoseError::EncNotAllowed(_)) => Ok(format!(
+                "{}.{rest}",
+                b64url_encode(header.to_string().as_bytes())
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -464,6 +486,17 @@ pub enum SignError {
     Jose(#[from] JoseError),
 }
 
+/// Why [`EncryptEdits::encrypt`] produced nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum EncryptError {
+    /// A header edit missed its target.
+    #[error(transparent)]
+    Miss(#[from] PlanMiss),
+    /// Encryption itself failed.
+    #[error("encryption failed: {0}")]
+    Jose(#[from] JoseError),
+}
+
 /// One character of the signature flipped.
 pub fn corrupt_signature(jws: &str) -> String {
     let mut chars: Vec<char> = jws.chars().collect();
@@ -508,6 +541,63 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_header_edit_is_encrypted_under_and_an_unproducible_one_is_a_label() {
+        use crate::oidc::jose::{decrypt_jwe, JweHeader};
+        use crate::oidc::test_keys::decryption;
+        let key = decryption(2);
+        let to = key.public_jwk().expect("jwk");
+        let header_of = |jwe: &str| -> JweHeader {
+            let head = jwe.split('.').next().unwrap_or_default();
+            serde_json::from_slice(&b64url_decode(head).expect("b64")).expect("header")
+        };
+        let edits = |k: &str, v: &str| EncryptEdits {
+            header: JsonEdits {
+                set: [(k.to_string(), json!(v))].into(),
+                ..JsonEdits::default()
+            },
+            ..EncryptEdits::default()
+        };
+        let (alg, enc) = (JweAlg::RsaOaep256, JweEnc::A128CbcHs256);
+        // Honest: decrypts with SPID's lists.
+        let honest = EncryptEdits::default()
+            .encrypt(b"x", &to, alg, enc, "s")
+            .expect("honest");
+        assert!(decrypt_jwe(&honest, &key, &[alg], &[enc]).is_ok());
+        // A member SPID allows, edited: the JWE decrypts under it.
+        let cty = edits("cty", "json")
+            .encrypt(b"x", &to, alg, enc, "s")
+            .expect("cty");
+        let (h, pt) = decrypt_jwe(&cty, &key, &[alg], &[enc]).expect("decrypts");
+        assert_eq!((h.cty.as_deref(), pt.as_slice()), (Some("json"), &b"x"[..]));
+        // RSA1_5 and A128GCM are what they say (the isolation test decrypts them).
+        for (k, v) in [("alg", "RSA1_5"), ("enc", "A128GCM")] {
+            let jwe = edits(k, v)
+                .encrypt(b"x", &to, alg, enc, "s")
+                .expect("genuine");
+            let h = header_of(&jwe);
+            assert_eq!(if k == "alg" { h.alg } else { h.enc }, v);
+            assert_eq!(jwe.split('.').count(), 5);
+        }
+        // Nothing produces alg `none`: the honest JWE carries the label.
+        let label = edits("alg", "none")
+            .encrypt(b"x", &to, alg, enc, "s")
+            .expect("label");
+        assert_eq!(header_of(&label).alg, "none");
+        // Removing an absent member is a miss.
+        let miss = EncryptEdits {
+            header: JsonEdits {
+                remove: vec!["zip".into()],
+                ..JsonEdits::default()
+            },
+            ..EncryptEdits::default()
+        };
+        assert!(matches!(
+            miss.encrypt(b"x", &to, alg, enc, "plan.userinfo.encrypt.header"),
+            Err(EncryptError::Miss(_))
+        ));
     }
 
     #[test]

@@ -59,6 +59,59 @@ pub fn encrypt_jwe(
         .map_err(|e| JoseError::Crypto(jk_err(e)))
 }
 
+/// The JWE `enc` values josekit can produce: SPID's two CBC-HMAC encodings and the rest of
+/// RFC 7518's, so a case can send a JWE genuinely encrypted with one SPID refuses.
+const PRODUCIBLE_ENCS: [&str; 6] = [
+    "A128CBC-HS256",
+    "A192CBC-HS384",
+    "A256CBC-HS512",
+    "A128GCM",
+    "A192GCM",
+    "A256GCM",
+];
+
+/// Encrypts `payload` to `recipient` under exactly `header`: its `alg` picks the key
+/// management (`RSA-OAEP`, `RSA-OAEP-256`, or `RSA1_5`, which SPID refuses), its `enc` the
+/// content encryption, and every other member is protected as given. The JWE decrypts with
+/// the recipient's key whatever the header names (the protected header is the content
+/// encryption's additional data, so a header edited after encryption would be refused for its
+/// tag by any reader). `AlgNotAllowed` / `EncNotAllowed`: the header names something that
+/// cannot be produced.
+pub fn encrypt_jwe_with_header(
+    payload: &[u8],
+    recipient: &Jwk,
+    mut header: Map<String, Value>,
+) -> Result<String, JoseError> {
+    #[allow(deprecated)] // josekit marks RSA1_5 deprecated; producing one is the point here
+    use josekit::jwe::{JweEncrypter, RSA1_5, RSA_OAEP, RSA_OAEP_256};
+    let text = |k: &str| match header.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let (alg, enc) = (text("alg"), text("enc"));
+    if !PRODUCIBLE_ENCS.contains(&enc.as_str()) {
+        return Err(JoseError::EncNotAllowed(enc));
+    }
+    let jk = recipient
+        .to_josekit()
+        .map_err(|e| JoseError::Key(e.to_string()))?;
+    let key = |e: josekit::JoseError| JoseError::Key(jk_err(e));
+    #[allow(deprecated)]
+    let encrypter: Box<dyn JweEncrypter> = match alg.as_str() {
+        "RSA-OAEP" => Box::new(RSA_OAEP.encrypter_from_jwk(&jk).map_err(key)?),
+        "RSA-OAEP-256" => Box::new(RSA_OAEP_256.encrypter_from_jwk(&jk).map_err(key)?),
+        "RSA1_5" => Box::new(RSA1_5.encrypter_from_jwk(&jk).map_err(key)?),
+        _ => return Err(JoseError::AlgNotAllowed(alg)),
+    };
+    // The encrypter writes `alg` itself.
+    header.remove("alg");
+    let header = josekit::jwe::JweHeader::from_map(header)
+        .map_err(|e| JoseError::Malformed(format!("JWE header: {}", jk_err(e))))?;
+    josekit::jwe::serialize_compact(payload, &header, &*encrypter)
+        .map_err(|e| JoseError::Crypto(jk_err(e)))
+}
+
 fn classify_jwe_alg(alg: &str, allowed: &[JweAlg]) -> Result<JweAlg, JoseError> {
     if alg == "RSA1_5" {
         return Err(JoseError::Rsa15);

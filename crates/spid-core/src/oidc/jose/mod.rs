@@ -15,7 +15,10 @@ mod jwe;
 mod jwk;
 mod jws;
 
-pub use jwe::{decrypt_and_verify, decrypt_jwe, encrypt_jwe, sign_and_encrypt, JweHeader};
+pub use jwe::{
+    decrypt_and_verify, decrypt_jwe, encrypt_jwe, encrypt_jwe_with_header, sign_and_encrypt,
+    JweHeader,
+};
 pub use jwk::{DecryptionKey, Jwk, Jwks, KeyUse, SigningKey};
 pub use jws::{check_time_claims, decode_unverified, sign_jws, sign_jws_with_header, verify_jws};
 pub use jws::{verify_jwt, JwsHeader};

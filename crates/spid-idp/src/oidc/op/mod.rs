@@ -246,6 +246,8 @@ pub struct SentJwt {
     pub message: &'static str,
     /// The compact JWS as signed (after the plan's edits).
     pub jws: String,
+    /// The compact JWE that carried it, as sent (userinfo; the ID token in the CIE profile).
+    pub jwe: Option<String>,
 }
 
 /// The header a plan-miss page carries: why the OP's plan could not be carried out.
@@ -598,7 +600,20 @@ impl OpenIdProvider {
         sent.push_back(SentJwt {
             message,
             jws: jws.to_string(),
+            jwe: None,
         });
+    }
+
+    /// Adds the JWE that carried `jws` to the latest record of it.
+    pub(crate) fn record_sealed(&self, message: &'static str, jws: &str, jwe: &str) {
+        let mut sent = lock(&self.0.sent);
+        if let Some(m) = sent
+            .iter_mut()
+            .rev()
+            .find(|m| m.message == message && m.jws == jws)
+        {
+            m.jwe = Some(jwe.to_string());
+        }
     }
 
     /// Why the last armed plan could not be carried out (an edit missed its target), once.

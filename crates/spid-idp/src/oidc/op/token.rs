@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use spid_core::oidc::claims::at_hash;
 use spid_core::oidc::jose::{
-    encrypt_jwe, sign_jws, verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
+    sign_jws, verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
 };
 use spid_core::oidc::pkce::{valid_verifier, verify_s256};
-use spid_core::oidc::plan::{JwtPlan, PlanMiss, Recipient, SignError, Transport};
+use spid_core::oidc::plan::{EncryptError, JwtPlan, PlanMiss, Recipient, SignError, Transport};
 use spid_core::Rule;
 use std::collections::HashMap;
 
@@ -540,11 +540,23 @@ impl OpenIdProvider {
                 .map_err(|e| TokenRefusal::InvalidRequest(format!("encryption failed: {e}")))?
                 .with_use(KeyUse::Enc),
         };
-        let jwe = encrypt_jwe(jws.as_bytes(), &key, alg, enc, Some("JWT"))
-            .map_err(|e| TokenRefusal::InvalidRequest(format!("encryption failed: {e}")))?;
-        plan.encrypt
-            .rewrite(&jwe, &format!("{stage}.encrypt.header"))
-            .map_err(|m| self.planned_miss(owner, m))
+        let jwe = plan
+            .encrypt
+            .encrypt(
+                jws.as_bytes(),
+                &key,
+                alg,
+                enc,
+                &format!("{stage}.encrypt.header"),
+            )
+            .map_err(|e| match e {
+                EncryptError::Miss(m) => self.planned_miss(owner, m),
+                EncryptError::Jose(e) => {
+                    TokenRefusal::InvalidRequest(format!("encryption failed: {e}"))
+                }
+            })?;
+        self.record_sealed("id_token", &jws, &jwe);
+        Ok(jwe)
     }
 
     /// Checks the `private_key_jwt` assertion, in order: `ASSERTION_FORM_RULES` (type,

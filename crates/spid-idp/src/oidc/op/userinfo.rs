@@ -8,10 +8,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
-use spid_core::oidc::jose::{
-    encrypt_jwe, verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse,
-};
-use spid_core::oidc::plan::{Recipient, SignError};
+use spid_core::oidc::jose::{verify_jwt, JoseError, JweAlg, JweEnc, Jwk, Jwks, JwsHeader, KeyUse};
+use spid_core::oidc::plan::{EncryptError, Recipient, SignError};
 use spid_core::Rule;
 
 /// Content-Type of the userinfo answer (check-op 4.2.0 and the django OP agree on it).
@@ -188,15 +186,22 @@ pub(crate) async fn userinfo(State(op): State<OpenIdProvider>, headers: HeaderMa
                 }
             },
         };
-        match encrypt_jwe(jws.as_bytes(), &key, jwe_alg, jwe_enc, Some("JWT")) {
-            Ok(jwe) => match plan.encrypt.rewrite(&jwe, "plan.userinfo.encrypt.header") {
-                Ok(jwe) => Ok(jwe),
-                Err(m) => {
-                    op.note_miss(grant.plan.case.as_deref(), &m);
-                    return OpenIdProvider::miss_page(&m);
-                }
-            },
-            Err(e) => Err(e),
+        match plan.encrypt.encrypt(
+            jws.as_bytes(),
+            &key,
+            jwe_alg,
+            jwe_enc,
+            "plan.userinfo.encrypt.header",
+        ) {
+            Ok(jwe) => {
+                op.record_sealed("userinfo", &jws, &jwe);
+                Ok(jwe)
+            }
+            Err(EncryptError::Miss(m)) => {
+                op.note_miss(grant.plan.case.as_deref(), &m);
+                return OpenIdProvider::miss_page(&m);
+            }
+            Err(EncryptError::Jose(e)) => Err(e),
         }
     };
     match jwt {
