@@ -228,9 +228,21 @@ pub struct Selection {
     /// entries are not run.
     #[arg(long)]
     peer: Option<PathBuf>,
+    /// Only shard k of n of the cases (e.g. 2/3; the shards together run each case once, and
+    /// every shard logs in honestly before and after).
+    #[arg(long, value_parser = catalogue::parse_partition)]
+    partition: Option<(usize, usize)>,
 }
 
 impl Selection {
+    /// `cases` narrowed to this shard (`--partition`), if any.
+    fn shard<T>(&self, cases: Vec<T>, id: impl Fn(&T) -> &str) -> Vec<T> {
+        match self.partition {
+            Some((k, n)) => catalogue::partition(cases, k, n, id),
+            None => cases,
+        }
+    }
+
     /// The peer file, its ids checked against the catalogue's case ids.
     fn load_peer(&self, ids: &[&str]) -> anyhow::Result<Option<crate::peers::PeerFile>> {
         let Some(path) = &self.peer else {
@@ -265,4 +277,41 @@ fn skip_for_peer<C: catalogue::CatalogueCase>(
         }
     }
     (run, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Selection;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        select: Selection,
+    }
+
+    #[test]
+    fn partition_shards_add_up_to_the_catalogue_once_each() {
+        let ids: Vec<String> = crate::cns::embedded()
+            .expect("the CNS catalogue")
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let shard = |k: &str| {
+            Args::try_parse_from(["check", "--partition", k])
+                .expect("parses")
+                .select
+                .shard(ids.clone(), String::as_str)
+        };
+        let (a, b, c) = (shard("1/3"), shard("2/3"), shard("3/3"));
+        assert!(!a.is_empty() && !b.is_empty() && !c.is_empty());
+        let mut all: Vec<String> = [a, b, c].concat();
+        all.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(all, want);
+        let whole = Args::try_parse_from(["check"]).expect("parses");
+        assert_eq!(whole.select.shard(ids.clone(), String::as_str), ids);
+        assert!(Args::try_parse_from(["check", "--partition", "0/3"]).is_err());
+    }
 }
