@@ -354,11 +354,23 @@ impl RsaPrivate {
     }
 }
 
+/// The public half, from the key's components (RSA `n`/`e`, the EC point): a DER round trip
+/// would go through OpenSSL 3's decoder framework, which costs more than a signature.
 fn public_of(key: &PKey<Private>) -> Result<PKey<Public>, JoseError> {
-    let der = key
-        .public_key_to_der()
-        .map_err(|e| JoseError::Key(e.to_string()))?;
-    PKey::public_key_from_der(&der).map_err(|e| JoseError::Key(e.to_string()))
+    let err = |e: openssl::error::ErrorStack| JoseError::Key(e.to_string());
+    if let Ok(rsa) = key.rsa() {
+        let public = openssl::rsa::Rsa::from_public_components(
+            rsa.n().to_owned().map_err(err)?,
+            rsa.e().to_owned().map_err(err)?,
+        )
+        .map_err(err)?;
+        return PKey::from_rsa(public).map_err(err);
+    }
+    let ec = key
+        .ec_key()
+        .map_err(|_| JoseError::Key("neither an RSA nor an EC key".into()))?;
+    let public = openssl::ec::EcKey::from_public_key(ec.group(), ec.public_key()).map_err(err)?;
+    PKey::from_ec_key(public).map_err(err)
 }
 
 /// An RSA private key used to sign JWS. Its `kid` defaults to the RFC 7638 thumbprint.

@@ -6,6 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 use josekit::jws::{JwsSigner, JwsVerifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// A JWS protected header. `alg` is kept as the raw string so refused values (`none`, `HS256`)
 /// can be reported as they were; the members SPID uses are typed, the rest kept in `other`.
@@ -111,6 +113,35 @@ fn signer_for(alg: SigAlg, key: &SigningKey) -> Result<Box<dyn JwsSigner>, JoseE
         SigAlg::PS512 => Box::new(PS512.signer_from_der(key.pkcs1_der()?).map_err(crypto)?),
         SigAlg::ES256 => Box::new(ES256.signer_from_der(key.pkcs8_der()?).map_err(crypto)?),
     })
+}
+
+/// Verifiers already built, by algorithm and the JWK's whole JSON (every member josekit reads
+/// to build one, so an entry is exactly what a fresh build would give). josekit builds a
+/// verifier by encoding the key and decoding it through OpenSSL's decoder framework, several
+/// times the cost of the RSA verification; a run meets a few dozen keys. Bounded: full, it
+/// starts over, so a peer publishing many keys only costs rebuilds.
+static VERIFIERS: LazyLock<Mutex<Verifiers>> = LazyLock::new(Default::default);
+
+/// [`VERIFIERS`]' map.
+type Verifiers = HashMap<(SigAlg, String), Arc<dyn JwsVerifier>>;
+
+/// At most this many cached verifiers.
+const MAX_VERIFIERS: usize = 256;
+
+/// The verifier of `jwk` for `alg`, from [`VERIFIERS`] or built (and kept).
+fn cached_verifier(alg: SigAlg, jwk: &Jwk) -> Result<Arc<dyn JwsVerifier>, JwkError> {
+    let key = (alg, serde_json::to_string(jwk)?);
+    let lock = || VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(v) = lock().get(&key) {
+        return Ok(v.clone());
+    }
+    let built: Arc<dyn JwsVerifier> = verifier_for(alg, jwk)?.into();
+    let mut cache = lock();
+    if cache.len() >= MAX_VERIFIERS {
+        cache.clear();
+    }
+    cache.insert(key, built.clone());
+    Ok(built)
 }
 
 fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwkError> {
@@ -228,7 +259,7 @@ pub fn verify_jws(
     let mut usable = false;
     let mut reasons = Vec::new();
     for jwk in candidates {
-        match verifier_for(alg, jwk) {
+        match cached_verifier(alg, jwk) {
             Ok(v) => {
                 usable = true;
                 if v.verify(signing_input.as_bytes(), &signature).is_ok() {

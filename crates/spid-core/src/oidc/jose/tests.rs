@@ -735,3 +735,41 @@ fn one_key_keeps_a_signer_and_a_decrypter_per_alg_and_its_clones_share_them() {
         }
     }
 }
+
+#[test]
+fn kept_verifiers_are_the_keys_they_were_built_from() {
+    // Two keys under one kid, each set used in turn (so each verifier is built, then reused):
+    // a token verifies only with the set holding its signer, and a key restricted to another
+    // `alg` (a different JWK, hence its own entry) still refuses.
+    let kid = "shared";
+    let (a, b) = (signing(0).with_kid(kid), signing(1).with_kid(kid));
+    let set = |k: &SigningKey| Jwks::new(vec![k.public_jwk().expect("jwk")]);
+    let (by_a, by_b) = (
+        sign_jws(&claims(), &a, SigAlg::RS256, None).expect("sign"),
+        sign_jws(&claims(), &b, SigAlg::RS256, None).expect("sign"),
+    );
+    for _ in 0..3 {
+        assert!(verify_jws(&by_a, &set(&a), &RS).is_ok());
+        assert_eq!(
+            verify_jws(&by_a, &set(&b), &RS),
+            Err(JoseError::BadSignature)
+        );
+        assert!(verify_jws(&by_b, &set(&b), &RS).is_ok());
+        assert_eq!(
+            verify_jws(&by_b, &set(&a), &RS),
+            Err(JoseError::BadSignature)
+        );
+    }
+    let mut restricted = a.public_jwk().expect("jwk");
+    restricted.alg = Some("RS512".into());
+    assert!(matches!(
+        verify_jws(&by_a, &Jwks::new(vec![restricted]), &RS),
+        Err(JoseError::UnusableKey { .. })
+    ));
+    // More keys than the cache holds: it starts over and every one still verifies.
+    for i in 0..300 {
+        let k = signing(0).with_kid(format!("k{i}"));
+        let t = sign_jws(&claims(), &k, SigAlg::RS256, None).expect("sign");
+        assert!(verify_jws(&t, &set(&k), &RS).is_ok(), "{i}");
+    }
+}
