@@ -414,29 +414,12 @@ pub(super) async fn login_matrix(
             .iter()
             .any(|g| *g <= user.level && spid_core::satisfies(level, cmp, *g));
         let expected = if possible { "login" } else { "nr20" };
-        let start = Url::parse(&format!(
-            "{base}/login?idp={}&level={}&comparison={}",
-            urlenc(&md.entity_id),
-            level.number(),
-            cmp.as_str()
-        ))?;
-        let mut ua = runner::user_agent()?;
-        let page = driver.login(&mut ua, &start, user).await;
-        let (status, rule) = match &page {
-            Ok(p) => (p.status, p.spid_rule().map(str::to_string)),
-            Err(_) => (0, None),
-        };
+        let query = format!("level={}&comparison={}", level.number(), cmp.as_str());
+        let a = attempt(base, md, driver, user, &query).await?;
+        let (status, rule) = (a.status, a.rule.clone());
         let mut duties = Vec::new();
-        let resp_xml = ua
-            .trace()
-            .iter()
-            .rev()
-            .flat_map(|x| x.saml.iter())
-            .find(|m| m.param == "SAMLResponse")
-            .and_then(|m| m.xml.clone());
-        let resp = resp_xml
-            .as_deref()
-            .and_then(|x| xml::parse(x, &Limits::default()).ok());
+        let resp_xml = a.xml.as_deref();
+        let resp = a.parsed();
         let pass = match (expected, &resp) {
             ("login", Some(r)) => {
                 let a = r.child(ns::SAML, "Assertion");
@@ -491,9 +474,7 @@ pub(super) async fn login_matrix(
                 duties.iter().all(|d| d.holds())
             }
             ("nr20", Some(_)) => {
-                let m = resp_xml
-                    .as_deref()
-                    .is_some_and(|x| x.contains("ErrorCode nr20"));
+                let m = resp_xml.is_some_and(|x| x.contains("ErrorCode nr20"));
                 check(
                     &mut duties,
                     "idp.nr20",
@@ -503,17 +484,7 @@ pub(super) async fn login_matrix(
                 m
             }
             (_, None) => {
-                check(
-                    &mut duties,
-                    "idp.response",
-                    false,
-                    format!(
-                        "no Response reached the SP (HTTP {status}, {})",
-                        page.as_ref()
-                            .err()
-                            .map_or("no error".to_string(), |e| e.to_string())
-                    ),
-                );
+                a.no_response(&mut duties);
                 false
             }
             _ => false,
