@@ -481,7 +481,9 @@ pub(super) async fn login_matrix(
                     m && rule.as_deref() == Some("response.status.nr20"),
                     format!("HTTP {status} {}", rule.as_deref().unwrap_or("")),
                 );
-                m
+                // The duty, not the message text alone: an nr20 our SP cannot read as one
+                // (wrong status codes around it) fails the login too.
+                duties.iter().all(|d| d.holds())
             }
             (_, None) => {
                 a.no_response(&mut duties);
