@@ -2,6 +2,7 @@
 //! signed-then-encrypted JWT that SPID userinfo returns.
 
 use super::jws::{alg_member, json_object};
+use super::kept::Kept;
 use super::{jk_err, sign_jws, verify_jws, JoseError, Jwk, Jwks, SigAlg, SigningKey};
 use super::{DecryptionKey, JweAlg, JweEnc, JwsHeader};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub struct JweHeader {
     pub other: Map<String, Value>,
 }
 
+/// Encrypters already built ([`Kept`]).
+static ENCRYPTERS: Kept<dyn josekit::jwe::JweEncrypter> = Kept::new();
+
 /// Encrypts `payload` to `recipient` (an RSA JWK whose `use`, if present, is `enc`).
 /// The header carries `alg`, `enc`, the recipient's `kid`, and `cty` when given.
 pub fn encrypt_jwe(
@@ -37,16 +41,20 @@ pub fn encrypt_jwe(
     enc: JweEnc,
     cty: Option<&str>,
 ) -> Result<String, JoseError> {
-    use josekit::jwe::{RSA_OAEP, RSA_OAEP_256};
-    let jk = recipient
-        .to_josekit()
-        .map_err(|e| JoseError::Key(e.to_string()))?;
-    // josekit refuses keys under 2048 bits and keys whose `use`/`alg` say otherwise.
-    let encrypter = match alg {
-        JweAlg::RsaOaep => RSA_OAEP.encrypter_from_jwk(&jk),
-        JweAlg::RsaOaep256 => RSA_OAEP_256.encrypter_from_jwk(&jk),
-    }
-    .map_err(|e| JoseError::Key(jk_err(e)))?;
+    use josekit::jwe::{JweEncrypter, RSA_OAEP, RSA_OAEP_256};
+    let encrypter = ENCRYPTERS.get(alg.name(), recipient, || {
+        let jk = recipient
+            .to_josekit()
+            .map_err(|e| JoseError::Key(e.to_string()))?;
+        // josekit refuses keys under 2048 bits and keys whose `use`/`alg` say otherwise.
+        let key = |e: josekit::JoseError| JoseError::Key(jk_err(e));
+        Ok(match alg {
+            JweAlg::RsaOaep => {
+                Box::new(RSA_OAEP.encrypter_from_jwk(&jk).map_err(key)?) as Box<dyn JweEncrypter>
+            }
+            JweAlg::RsaOaep256 => Box::new(RSA_OAEP_256.encrypter_from_jwk(&jk).map_err(key)?),
+        })
+    })?;
     let mut header = josekit::jwe::JweHeader::new();
     header.set_content_encryption(enc.name());
     if let Some(kid) = &recipient.kid {
@@ -55,7 +63,7 @@ pub fn encrypt_jwe(
     if let Some(cty) = cty {
         header.set_content_type(cty);
     }
-    josekit::jwe::serialize_compact(payload, &header, &encrypter)
+    josekit::jwe::serialize_compact(payload, &header, &*encrypter)
         .map_err(|e| JoseError::Crypto(jk_err(e)))
 }
 

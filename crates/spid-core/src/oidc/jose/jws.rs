@@ -1,13 +1,12 @@
 //! Compact JWS: signing with RS*/PS*, and strict verification against a trusted JWKS.
 
 use super::jwk::JwkError;
+use super::kept::Kept;
 use super::{b64url_decode, b64url_encode, jk_err, JoseError, Jwk, Jwks, SigAlg, SigningKey};
 use chrono::{DateTime, Duration, Utc};
 use josekit::jws::{JwsSigner, JwsVerifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// A JWS protected header. `alg` is kept as the raw string so refused values (`none`, `HS256`)
 /// can be reported as they were; the members SPID uses are typed, the rest kept in `other`.
@@ -115,34 +114,8 @@ fn signer_for(alg: SigAlg, key: &SigningKey) -> Result<Box<dyn JwsSigner>, JoseE
     })
 }
 
-/// Verifiers already built, by algorithm and the JWK's whole JSON (every member josekit reads
-/// to build one, so an entry is exactly what a fresh build would give). josekit builds a
-/// verifier by encoding the key and decoding it through OpenSSL's decoder framework, several
-/// times the cost of the RSA verification; a run meets a few dozen keys. Bounded: full, it
-/// starts over, so a peer publishing many keys only costs rebuilds.
-static VERIFIERS: LazyLock<Mutex<Verifiers>> = LazyLock::new(Default::default);
-
-/// [`VERIFIERS`]' map.
-type Verifiers = HashMap<(SigAlg, String), Arc<dyn JwsVerifier>>;
-
-/// At most this many cached verifiers.
-const MAX_VERIFIERS: usize = 256;
-
-/// The verifier of `jwk` for `alg`, from [`VERIFIERS`] or built (and kept).
-fn cached_verifier(alg: SigAlg, jwk: &Jwk) -> Result<Arc<dyn JwsVerifier>, JwkError> {
-    let key = (alg, serde_json::to_string(jwk)?);
-    let lock = || VERIFIERS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(v) = lock().get(&key) {
-        return Ok(v.clone());
-    }
-    let built: Arc<dyn JwsVerifier> = verifier_for(alg, jwk)?.into();
-    let mut cache = lock();
-    if cache.len() >= MAX_VERIFIERS {
-        cache.clear();
-    }
-    cache.insert(key, built.clone());
-    Ok(built)
-}
+/// Verifiers already built ([`Kept`]).
+static VERIFIERS: Kept<dyn JwsVerifier> = Kept::new();
 
 fn verifier_for(alg: SigAlg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, JwkError> {
     use josekit::jws::{ES256, PS256, PS384, PS512, RS256, RS384, RS512};
@@ -259,7 +232,7 @@ pub fn verify_jws(
     let mut usable = false;
     let mut reasons = Vec::new();
     for jwk in candidates {
-        match cached_verifier(alg, jwk) {
+        match VERIFIERS.get(alg.name(), jwk, || verifier_for(alg, jwk)) {
             Ok(v) => {
                 usable = true;
                 if v.verify(signing_input.as_bytes(), &signature).is_ok() {

@@ -14,6 +14,7 @@
 mod jwe;
 mod jwk;
 mod jws;
+mod kept;
 
 pub use jwe::{
     decrypt_and_verify, decrypt_jwe, encrypt_jwe, encrypt_jwe_with_header, sign_and_encrypt,

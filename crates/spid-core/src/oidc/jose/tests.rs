@@ -773,3 +773,29 @@ fn kept_verifiers_are_the_keys_they_were_built_from() {
         assert!(verify_jws(&t, &set(&k), &RS).is_ok(), "{i}");
     }
 }
+
+#[test]
+fn kept_encrypters_encrypt_to_the_key_they_were_built_from() {
+    // Two recipients under one kid, in turn: each JWE opens with its own key only.
+    let (a, b) = (
+        decryption(2).with_kid("shared"),
+        decryption(1).with_kid("shared"),
+    );
+    let (ja, jb) = (a.public_jwk().expect("jwk"), b.public_jwk().expect("jwk"));
+    for _ in 0..3 {
+        for alg in JweAlg::ALL {
+            let to_a = encrypt_jwe(b"a", &ja, alg, JweEnc::ALL[0], None).expect("enc");
+            let to_b = encrypt_jwe(b"b", &jb, alg, JweEnc::ALL[0], None).expect("enc");
+            assert_eq!(
+                decrypt_jwe(&to_a, &a, &[alg], &ALL_ENCS).expect("a").1,
+                b"a"
+            );
+            assert_eq!(
+                decrypt_jwe(&to_b, &b, &[alg], &ALL_ENCS).expect("b").1,
+                b"b"
+            );
+            assert!(decrypt_jwe(&to_a, &b, &[alg], &ALL_ENCS).is_err());
+            assert!(decrypt_jwe(&to_b, &a, &[alg], &ALL_ENCS).is_err());
+        }
+    }
+}
