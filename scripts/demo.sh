@@ -3,11 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# SPID_PROFILE=dev reuses the test build (CI); the default is an optimised build.
+# SPID_PROFILE=dev builds a debug binary (SPID_HARNESS: run that binary instead, as CI does
+# with the one its tests built); the default is an optimised build.
 profile="${SPID_PROFILE:-release}"
-cargo build -q --profile "$profile" -p spid-harness
-case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
-harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
+harness="$(scripts/harness-bin.sh "$profile")"
 # The whole catalogue side by side: SAML (IdP + SP), OIDC RP side and OIDC OP side (trust
 # anchor + OP + RP + probe RP), CNS (card issuer + our SP's TLS login), CIE (our IdP's CIE
 # profile + SP), CIE OIDC (our OP at our RP, and the CIE probe at our OP, all in the CIE

@@ -64,13 +64,7 @@ fi
 spt="$venv/bin/spid_sp_test"
 
 # Our SP.
-cargo build -q --profile "$profile" -p spid-harness
-case "$profile" in
-  dev | test) bin_dir=debug ;;
-  bench) bin_dir=release ;;
-  *) bin_dir="$profile" ;;
-esac
-harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
+harness="$(scripts/harness-bin.sh "$profile")"
 
 tmp="$(mktemp -d)"
 sp_pid=""

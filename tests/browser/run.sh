@@ -11,9 +11,7 @@ if ! command -v chromium >/dev/null; then
 fi
 [ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund -q
 profile="${SPID_PROFILE:-dev}"
-cargo build -q --profile "$profile" -p spid-harness
-case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
-harness="${CARGO_TARGET_DIR:-target}/$bin_dir/spid-harness"
+harness="$(scripts/harness-bin.sh "$profile")"
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 idp="127.0.0.1:$(port)"
 sp="127.0.0.1:$(port)"

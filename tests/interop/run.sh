@@ -6,11 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 profile="${SPID_PROFILE:-dev}"
-cargo build -q --profile "$profile" -p spid-harness
-case "$profile" in dev | test) bin_dir=debug ;; *) bin_dir="$profile" ;; esac
-target_dir="${CARGO_TARGET_DIR:-target}"
-case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
-export HARNESS="$target_dir/$bin_dir/spid-harness"
+HARNESS="$(scripts/harness-bin.sh "$profile")"
+export HARNESS
 export PYTHON_VENV="${INTEROP_VENV:-$PWD/.venv/interop}"
 if [ ! -x "$PYTHON_VENV/bin/python" ]; then
   python3 -m venv "$PYTHON_VENV"
