@@ -198,35 +198,38 @@ impl CheckIdpReport {
     /// probes), each login's duties in its message.
     pub fn write_junit(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
         use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
-        let status = |o: Outcome, msg: String| {
-            if o.fails_run() {
+        let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
+        // One test case in `group`: a failure carrying `msg` when the outcome fails the run,
+        // else a success with `msg` as its output.
+        let mut add = |group: &str, id: String, o: Outcome, msg: String| {
+            let msg = format!("{}: {msg}", o.label());
+            let mut t = if o.fails_run() {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("{}: {msg}", o.label()));
-                (s, None)
+                s.set_message(msg);
+                TestCase::new(id, s)
             } else {
-                (
-                    TestCaseStatus::success(),
-                    Some(format!("{}: {msg}", o.label())),
-                )
-            }
+                let mut t = TestCase::new(id, TestCaseStatus::success());
+                t.set_system_out(msg);
+                t
+            };
+            t.set_classname(group);
+            suites
+                .entry(group.to_string())
+                .or_insert_with(|| TestSuite::new(group))
+                .add_test_case(t);
         };
         let why = |w: &Option<String>| w.as_deref().map(|r| format!("; {r}")).unwrap_or_default();
-        let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
         for c in &self.checks {
             let group = match c.id.split('.').next().unwrap_or(c.id) {
                 "request" => "authn-request",
                 g => g,
             };
-            let (st, out) = status(c.outcome, format!("{}{}", c.detail, why(&c.why)));
-            let mut t = TestCase::new(c.id, st);
-            t.set_classname(group);
-            if let Some(o) = out {
-                t.set_system_out(o);
-            }
-            suites
-                .entry(group.to_string())
-                .or_insert_with(|| TestSuite::new(group))
-                .add_test_case(t);
+            add(
+                group,
+                c.id.to_string(),
+                c.outcome,
+                format!("{}{}", c.detail, why(&c.why)),
+            );
         }
         for l in &self.logins {
             let group = if l.purpose.is_some() {
@@ -239,7 +242,9 @@ impl CheckIdpReport {
                 .iter()
                 .map(|d| format!("{} {} ({})", d.outcome.label(), d.id, d.detail))
                 .collect();
-            let (st, out) = status(
+            add(
+                group,
+                l.id.clone(),
                 l.outcome,
                 format!(
                     "{} {} as {}, expect {}, got HTTP {} {}; {}{}",
@@ -253,15 +258,6 @@ impl CheckIdpReport {
                     why(&l.why)
                 ),
             );
-            let mut t = TestCase::new(l.id.clone(), st);
-            t.set_classname(group);
-            if let Some(o) = out {
-                t.set_system_out(o);
-            }
-            suites
-                .entry(group.to_string())
-                .or_insert_with(|| TestSuite::new(group))
-                .add_test_case(t);
         }
         let mut report = quick_junit::Report::new("spid-harness check-idp");
         for (_, s) in suites {

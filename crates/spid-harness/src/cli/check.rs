@@ -710,10 +710,11 @@ pub async fn check_idp(
         );
     }
     let _ = writeln!(out, "logins:");
+    let w = report::id_width(report.logins.iter().map(|l| l.id.as_str()));
     for l in &report.logins {
         let _ = writeln!(
             out,
-            "  {:<5} {:<26} {:<8} {} {:<14} expect {:<5} got {} {}{}",
+            "  {:<5} {:<w$} {:<8} {} {:<14} expect {:<5} got {} {}{}",
             l.outcome.label(),
             l.id,
             l.comparison.as_str(),
